@@ -1,0 +1,16 @@
+//! Softbrik's domain crate: the billing rules and value types every function shares,
+//! the ports the functions talk through, and the adapters to the AWS services behind them.
+//!
+//! The domain modules (money, VAT, billing calendar, proration, values, invoices) are pure:
+//! no AWS type and no system time in their signatures, so they are tested without any server.
+
+pub mod billing_calendar;
+pub mod card_number;
+pub mod catalogue;
+pub mod clock;
+pub mod invoice;
+pub mod money;
+pub mod proration;
+pub mod validation;
+pub mod values;
+pub mod vat;
