@@ -1,0 +1,180 @@
+//! Spotting card numbers in input, which Softbrik refuses everywhere (billing.md, "Payment"):
+//! 13 to 19 digits, spaces or dashes allowed between them, passing the Luhn check. Written by
+//! hand: card-detection crates validate a whole field, while this must search inside text.
+
+use serde_json::Value;
+
+const MIN_DIGITS: usize = 13;
+const MAX_DIGITS: usize = 19;
+
+/// Whether `s` contains, anywhere, something that looks like a card number.
+///
+/// Digits are read in groups (runs of digits split by spaces or dashes); every run of
+/// consecutive groups holding 13 to 19 digits is checked, so "ref 12 4242 4242 4242 4242" is
+/// caught while a 25-digit reference is not cut up into card-sized pieces.
+pub fn looks_like_card_number(s: &str) -> bool {
+    digit_chains(s).iter().any(|groups| has_card_number(groups))
+}
+
+/// Digit groups, split into chains: separators (whitespace, `-`) join groups into one
+/// chain, any other character ends it.
+fn digit_chains(s: &str) -> Vec<Vec<&str>> {
+    let mut chains = Vec::new();
+    let mut chain = Vec::new();
+    let mut group_start = None;
+    for (i, c) in s.char_indices() {
+        if c.is_ascii_digit() {
+            group_start.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = group_start.take() {
+            chain.push(&s[start..i]);
+        }
+        let separator = c.is_whitespace() || c == '-';
+        if !separator && !chain.is_empty() {
+            chains.push(std::mem::take(&mut chain));
+        }
+    }
+    if let Some(start) = group_start {
+        chain.push(&s[start..]);
+    }
+    if !chain.is_empty() {
+        chains.push(chain);
+    }
+    chains
+}
+
+fn has_card_number(groups: &[&str]) -> bool {
+    (0..groups.len()).any(|first| {
+        let mut digits = String::new();
+        groups[first..].iter().any(|group| {
+            digits.push_str(group);
+            (MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) && passes_luhn(&digits)
+        })
+    })
+}
+
+fn passes_luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The path (`admin.name`, `briks[2]`, `$` for the document itself) of the first place in
+/// `value` holding something that looks like a card number: a string, a number, or an
+/// object key. A key is reported by its object's path, so the number is never echoed back.
+pub fn find_card_number(value: &Value) -> Option<String> {
+    find_in(value, "")
+}
+
+fn find_in(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(text) => looks_like_card_number(text).then(|| display_path(path)),
+        Value::Number(number) => {
+            looks_like_card_number(&number.to_string()).then(|| display_path(path))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| find_in(item, &format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, field)| {
+            if looks_like_card_number(key) {
+                return Some(display_path(path));
+            }
+            let field_path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            find_in(field, &field_path)
+        }),
+        Value::Null | Value::Bool(_) => None,
+    }
+}
+
+fn display_path(path: &str) -> String {
+    if path.is_empty() {
+        "$".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn card_numbers_are_spotted_with_or_without_separators() {
+        for card in [
+            "4242 4242 4242 4242",
+            "4242-4242-4242-4242",
+            "4242424242424242",
+            "my card is 5555 5555 5555 4444, thanks",
+            "ref 12 4242 4242 4242 4242",
+            "378282246310005",
+        ] {
+            assert!(looks_like_card_number(card), "{card}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_card_numbers_pass() {
+        for other in [
+            "4242 4242 4242 4241",
+            "+45 12 34 56 78",
+            "FR12345678901",
+            "2026-12-20",
+            "2026-12-12 to 2027-01-12",
+            "1234567890123456789012345",
+            "pm_card_visa",
+            "",
+        ] {
+            assert!(!looks_like_card_number(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_path_of_the_first_field_holding_a_card_number_is_reported() {
+        let body = json!({"admin": {"email": "bob@example.com", "name": "4242 4242 4242 4242"}});
+        assert_eq!(find_card_number(&body).as_deref(), Some("admin.name"));
+        let body = json!({"briks": ["files", "stock", "4242-4242-4242-4242"]});
+        assert_eq!(find_card_number(&body).as_deref(), Some("briks[2]"));
+        let body = json!({"users": [{"briks": [], "phone": 4242424242424242_u64}]});
+        assert_eq!(find_card_number(&body).as_deref(), Some("users[0].phone"));
+        assert_eq!(
+            find_card_number(&json!("4242424242424242")).as_deref(),
+            Some("$")
+        );
+    }
+
+    #[test]
+    fn a_card_number_used_as_a_key_is_reported_without_echoing_it() {
+        let body = json!({"notes": {"4242424242424242": true}});
+        assert_eq!(find_card_number(&body).as_deref(), Some("notes"));
+    }
+
+    #[test]
+    fn a_body_without_card_numbers_passes() {
+        let body = json!({
+            "company": {"name": "Acme", "vat_number": "FR12345678901", "country": "FR"},
+            "admin": {"phone": "+45 12 34 56 78", "email": "bob@example.com"},
+            "briks": ["files"],
+            "quantity": 3,
+            "payment_method": "pm_card_visa"
+        });
+        assert_eq!(find_card_number(&body), None);
+    }
+}

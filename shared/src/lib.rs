@@ -14,3 +14,18 @@ pub mod proration;
 pub mod validation;
 pub mod values;
 pub mod vat;
+
+pub mod account;
+pub mod app;
+pub mod crypto;
+pub mod directory;
+pub mod emails;
+pub mod error;
+pub mod http;
+pub mod idempotency;
+pub mod mailer;
+pub mod payments;
+pub mod signup;
+pub mod store;
+pub mod telemetry;
+pub mod test_clock;

@@ -1,0 +1,44 @@
+# Softbrik: the two commands are `make dev` and `make test` (README.md).
+SHELL := /bin/bash
+VENV := .local/venv
+PY := $(VENV)/bin/python
+export SAM_CLI_TELEMETRY := 0
+export AWS_REGION ?= eu-west-1
+export CARGO_TERM_COLOR ?= never
+
+# Ports of the stack `make test` starts, apart from a running `make dev`.
+TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stack-file .local/test/stack.json
+
+.PHONY: dev test tools fmt-check clippy unit template integration fmt
+
+tools: $(VENV)/.installed
+
+$(VENV)/.installed: infra/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r infra/requirements.txt
+	touch $@
+
+dev: tools
+	$(PY) infra/devstack.py up --watch
+
+test: tools fmt-check clippy unit template integration
+
+fmt:
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	cargo test --workspace --locked --exclude softbrik-integration-tests
+
+template: tools
+	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)
+
+integration: tools
+	$(PY) infra/devstack.py $(TEST_STACK) run -- \
+	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4

@@ -1,0 +1,73 @@
+//! The `signup` function: signs companies up (`POST /signup`), shows the Brik catalogue
+//! (`GET /briks`) and the caller's account (`GET /account`). Thin: parse, call the domain,
+//! answer; the rules live in the `softbrik` crate.
+
+use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
+use softbrik::app::App;
+use softbrik::error::Error;
+use softbrik::http::{self, answer, identity, json, json_body};
+use softbrik::signup::{SignupBody, signup};
+use tracing::Instrument;
+
+#[tokio::main]
+async fn main() -> Result<(), LambdaError> {
+    softbrik::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_http::run(service_fn(|req| {
+        let span = tracing::info_span!(
+            "request",
+            request_id = %http::request_id(&req),
+            account_id = tracing::field::Empty
+        );
+        let app = &app;
+        async move { Ok::<_, LambdaError>(answer(route(app, req).await)) }.instrument(span)
+    }))
+    .await
+}
+
+async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    match (req.method().as_str(), req.uri().path()) {
+        ("POST", "/signup") => post_signup(app, &req).await,
+        ("GET", "/briks") => briks(app).await,
+        ("GET", "/account") => get_account(app, &req).await,
+        _ => Err(Error::NotFound),
+    }
+}
+
+async fn post_signup(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+    let key = softbrik::idempotency::parse_key(http::header(req, "idempotency-key"))?;
+    let (body, raw): (SignupBody, _) = json_body(req)?;
+    let command = body.parse()?;
+    let (status, response) = signup(app, &raw, command, key.as_deref()).await?;
+    if let Some(id) = response.pointer("/account/id").and_then(|v| v.as_str()) {
+        tracing::Span::current().record("account_id", id);
+    }
+    tracing::info!(status, "signup answered");
+    Ok(json(status, &response))
+}
+
+async fn briks(app: &App) -> Result<Response<Body>, Error> {
+    let mut catalogue = app.catalogue().await?;
+    catalogue.sort_by_key(|b| b.monthly_price);
+    let listed: Vec<_> = catalogue
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "id": b.id,
+                "name": b.name,
+                "description": b.description,
+                "monthly_price": b.monthly_price,
+                "currency": b.monthly_price.currency(),
+            })
+        })
+        .collect();
+    Ok(json(200, &listed))
+}
+
+async fn get_account(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+    let caller = identity(req)?;
+    let account_id = caller.account()?;
+    tracing::Span::current().record("account_id", account_id);
+    let (account, now) = app.account(account_id).await?;
+    Ok(json(200, &account.view(now, caller.is_admin())))
+}

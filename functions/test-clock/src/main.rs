@@ -1,0 +1,113 @@
+//! The `test-clock` function (non-prod stages only): creates, reads and advances test clocks
+//! (api.md "Test clocks"). Accounts signed up with a `test_clock_id` take "now" from it.
+
+use jiff::Timestamp;
+use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
+use serde::Deserialize;
+use softbrik::app::App;
+use softbrik::error::Error;
+use softbrik::http::{self, answer, json, json_body, path_param};
+use softbrik::test_clock::{TestClock, TestClockItem, TestClockStatus};
+use tracing::Instrument;
+
+#[tokio::main]
+async fn main() -> Result<(), LambdaError> {
+    softbrik::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_http::run(service_fn(|req| {
+        let span = tracing::info_span!("request", request_id = %http::request_id(&req));
+        let app = &app;
+        async move { Ok::<_, LambdaError>(answer(route(app, req).await)) }.instrument(span)
+    }))
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrozenTime {
+    frozen_time: String,
+}
+
+fn parse_time(body: FrozenTime) -> Result<Timestamp, Error> {
+    body.frozen_time.parse().map_err(|_| {
+        Error::validation(
+            "frozen_time",
+            "invalid_format",
+            "an RFC 3339 instant, e.g. 2026-12-12T10:00:00Z",
+        )
+    })
+}
+
+async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    if !app.config.test_clocks {
+        return Err(Error::NotFound);
+    }
+    let path = req.uri().path().to_string();
+    match (req.method().as_str(), path.ends_with("/advance")) {
+        ("POST", false) if path == "/test-clocks" => create(app, &req).await,
+        ("GET", false) => read(app, &path_param(&req, "clock_id")?).await,
+        ("POST", true) => advance(app, &req, &path_param(&req, "clock_id")?).await,
+        _ => Err(Error::NotFound),
+    }
+}
+
+async fn create(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+    let (body, _): (FrozenTime, _) = json_body(req)?;
+    let clock = TestClock {
+        id: format!("clock_{}", uuid::Uuid::new_v4().simple()),
+        frozen_time: parse_time(body)?,
+        status: TestClockStatus::Ready,
+    };
+    if !app
+        .store
+        .put_new(&TestClockItem::new(clock.clone()))
+        .await?
+    {
+        return Err(Error::internal("test clock id collision"));
+    }
+    Ok(json(201, &clock))
+}
+
+async fn read(app: &App, id: &str) -> Result<Response<Body>, Error> {
+    let clock = TestClockItem::load(&app.store, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(json(200, &clock))
+}
+
+/// Moves the clock forward. Scheduled jobs due on the way run in time order; the jobs that
+/// exist so far are registered by the issues that add them (none yet: see README).
+async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, Error> {
+    let (body, _): (FrozenTime, _) = json_body(req)?;
+    let target = parse_time(body)?;
+    let item: TestClockItem = app
+        .store
+        .get(&TestClockItem::pk(id), "TESTCLOCK")
+        .await?
+        .ok_or(Error::NotFound)?;
+    if target < item.clock.frozen_time {
+        return Err(Error::validation(
+            "frozen_time",
+            "clock_cannot_go_back",
+            "test clocks only move forward",
+        ));
+    }
+    let mut next = item.clone();
+    next.clock.frozen_time = target;
+    next.version += 1;
+    let op = app
+        .store
+        .put_if_op(&next, "version = :v", &[(":v", aws_number(item.version))])?;
+    match app.store.transact(vec![op]).await {
+        Ok(()) => Ok(json(200, &next.clock)),
+        Err(e) if e.condition_failed(0) => Err(Error::Conflict(
+            "clock_busy",
+            "the clock was advanced by another request".into(),
+        )),
+        Err(e) => Err(Error::unavailable(format!("{e:?}"))),
+    }
+}
+
+fn aws_number(n: u64) -> softbrik::store::AttributeValue {
+    softbrik::store::AttributeValue::N(n.to_string())
+}

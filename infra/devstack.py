@@ -1,0 +1,713 @@
+#!/usr/bin/env python3
+"""Softbrik's local stack: the AWS emulator, the functions and an HTTP API gateway on one machine.
+
+What runs, all read from template.yaml so the local stack cannot drift from the deployed one:
+- moto server (the AWS emulator), provisioned with the template's table, key, bucket, user pool,
+  client, groups and mail identity;
+- every function of the template as a real Lambda function behind the Lambda runtime API
+  (`cargo lambda watch`), with the environment the template gives it;
+- a gateway that serves the template's HttpApi routes, checks Cognito JWTs the way API Gateway's
+  JWT authorizer does (signature against the pool's JWKS, issuer, audience, expiry) and invokes
+  the functions with API Gateway's payload format 2.0.
+
+Usage: `devstack.py up` (until Ctrl-C) or `devstack.py run -- CMD...` (start, run CMD, stop).
+Only the Python standard library, boto3, PyJWT and cfn-lint (its CloudFormation YAML reader)
+are used; they are installed into .local/venv by the Makefile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import jwt
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".local" / "venv" / "bin"
+REGION = "eu-west-1"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "softbrik-local"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+}
+for _k, _v in CREDENTIALS.items():
+    os.environ.setdefault(_k, _v)
+
+
+def log(message: str) -> None:
+    print(f"[devstack] {message}", file=sys.stderr, flush=True)
+
+
+# --- The template, resolved -------------------------------------------------------------------
+
+
+class Template:
+    """template.yaml with its parameters, conditions and intrinsic functions resolved locally."""
+
+    def __init__(self, path: Path, stage: str):
+        self.raw, matches = decode(str(path))
+        if matches:
+            raise SystemExit(f"template.yaml does not parse: {matches}")
+        self.resources: dict = dict(self.raw.get("Resources", {}))
+        self.params = {
+            name: str(spec.get("Default", "")) for name, spec in self.raw.get("Parameters", {}).items()
+        }
+        self.params["Stage"] = stage
+        self.physical: dict[str, str] = {}
+        self.attributes: dict[tuple[str, str], str] = {}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.raw["Conditions"][name]))
+
+    def enabled(self, logical_id: str) -> bool:
+        cond = self.resources[logical_id].get("Condition")
+        return True if cond is None else self.condition(cond)
+
+    def of_type(self, kind: str) -> list[tuple[str, dict]]:
+        return [
+            (lid, res)
+            for lid, res in self.resources.items()
+            if res.get("Type") == kind and self.enabled(lid)
+        ]
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if name in self.physical:
+            return self.physical[name]
+        raise KeyError(f"Ref {name} is not provisioned yet")
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        return self.attributes[(logical_id, attribute)]
+
+    def resolve(self, value):
+        if isinstance(value, dict) and len(value) == 1:
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                return self.ref(arg)
+            if fn == "Fn::GetAtt":
+                lid, att = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.get_att(lid, att)
+            if fn == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1), extra), text)
+            if fn == "Fn::If":
+                cond, yes, no = arg
+                return self.resolve(yes if self.condition(cond) else no)
+            if fn == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+            if fn == "Fn::Not":
+                return not self.resolve(arg[0])
+            if fn == "Fn::And":
+                return all(self.resolve(a) for a in arg)
+            if fn == "Fn::Or":
+                return any(self.resolve(a) for a in arg)
+            if fn == "Condition":
+                return self.condition(arg)
+            if fn == "Fn::Join":
+                return arg[0].join(str(self.resolve(a)) for a in arg[1])
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _sub(self, name: str, extra: dict) -> str:
+        if name in extra:
+            return str(self.resolve(extra[name]))
+        if "." in name:
+            return self.get_att(*name.split(".", 1))
+        return self.ref(name)
+
+    def props(self, logical_id: str) -> dict:
+        return self.resolve(self.resources[logical_id].get("Properties", {}))
+
+
+# --- Provisioning the emulator ----------------------------------------------------------------
+
+
+class Provisioner:
+    """Creates in moto what template.yaml declares, resource type by resource type."""
+
+    def __init__(self, template: Template, endpoint: str):
+        self.t = template
+        self.endpoint = endpoint
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    def provision(self) -> None:
+        handlers = {
+            "AWS::KMS::Key": self.kms_key,
+            "AWS::KMS::Alias": self.kms_alias,
+            "AWS::DynamoDB::Table": self.table,
+            "AWS::S3::Bucket": self.bucket,
+            "AWS::Cognito::UserPool": self.user_pool,
+            "AWS::Cognito::UserPoolClient": self.user_pool_client,
+            "AWS::Cognito::UserPoolGroup": self.user_pool_group,
+            "AWS::SES::EmailIdentity": self.mail_identity,
+        }
+        # Resources the emulator has no use for locally: the functions and the API are served
+        # by cargo-lambda and the gateway below; GuardDuty has nothing to watch on a laptop.
+        local_elsewhere = {
+            "AWS::Serverless::Function",
+            "AWS::Serverless::HttpApi",
+            "AWS::GuardDuty::Detector",
+        }
+        for kind in handlers:  # dict order is dependency order
+            for lid, _ in self.t.of_type(kind):
+                handlers[kind](lid, self.t.props(lid))
+        unknown = {
+            res["Type"]
+            for lid, res in self.t.resources.items()
+            if res["Type"] not in handlers and res["Type"] not in local_elsewhere
+        }
+        if unknown:
+            raise SystemExit(f"devstack does not know how to provision: {sorted(unknown)}")
+
+    def kms_key(self, lid: str, p: dict) -> None:
+        key = self.client("kms").create_key(Description=p.get("Description", lid))["KeyMetadata"]
+        if p.get("EnableKeyRotation"):
+            self.client("kms").enable_key_rotation(KeyId=key["KeyId"])
+        self.t.physical[lid] = key["KeyId"]
+        self.t.attributes[(lid, "Arn")] = key["Arn"]
+        self.t.attributes[(lid, "KeyId")] = key["KeyId"]
+
+    def kms_alias(self, lid: str, p: dict) -> None:
+        self.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=p["TargetKeyId"])
+        self.t.physical[lid] = p["AliasName"]
+
+    def table(self, lid: str, p: dict) -> None:
+        ddb = self.client("dynamodb")
+        args = {
+            k: p[k]
+            for k in ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+            if k in p
+        }
+        if "SSESpecification" in p:
+            sse = p["SSESpecification"]
+            args["SSESpecification"] = {
+                "Enabled": bool(sse.get("SSEEnabled")),
+                "SSEType": sse.get("SSEType", "KMS"),
+                "KMSMasterKeyId": sse.get("KMSMasterKeyId"),
+            }
+        desc = ddb.create_table(**args)["TableDescription"]
+        if p.get("TimeToLiveSpecification", {}).get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=p["TableName"],
+                TimeToLiveSpecification={"AttributeName": p["TimeToLiveSpecification"]["AttributeName"], "Enabled": True},
+            )
+        if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            ddb.update_continuous_backups(
+                TableName=p["TableName"],
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+        self.t.physical[lid] = p["TableName"]
+        self.t.attributes[(lid, "Arn")] = desc["TableArn"]
+
+    def bucket(self, lid: str, p: dict) -> None:
+        s3 = self.client("s3")
+        name = p["BucketName"]
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        if "BucketEncryption" in p:
+            s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration=_bucket_encryption(p["BucketEncryption"])
+            )
+        if "PublicAccessBlockConfiguration" in p:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
+        if "LifecycleConfiguration" in p:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration=_lifecycle(p["LifecycleConfiguration"])
+            )
+        self.t.physical[lid] = name
+        self.t.attributes[(lid, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def user_pool(self, lid: str, p: dict) -> None:
+        args = {"PoolName": p["UserPoolName"]}
+        for k in ("UsernameAttributes", "AdminCreateUserConfig", "Policies", "Schema"):
+            if k in p:
+                args[k] = p[k]
+        pool = self.client("cognito-idp").create_user_pool(**args)["UserPool"]
+        self.t.physical[lid] = pool["Id"]
+        self.t.attributes[(lid, "Arn")] = pool["Arn"]
+        self.t.attributes[(lid, "ProviderName")] = f"cognito-idp.{REGION}.amazonaws.com/{pool['Id']}"
+
+    def user_pool_client(self, lid: str, p: dict) -> None:
+        keys = (
+            "UserPoolId", "ClientName", "GenerateSecret", "ExplicitAuthFlows", "ReadAttributes",
+            "WriteAttributes", "PreventUserExistenceErrors", "IdTokenValidity",
+            "AccessTokenValidity", "TokenValidityUnits",
+        )
+        client = self.client("cognito-idp").create_user_pool_client(**{k: p[k] for k in keys if k in p})
+        self.t.physical[lid] = client["UserPoolClient"]["ClientId"]
+
+    def user_pool_group(self, lid: str, p: dict) -> None:
+        self.client("cognito-idp").create_group(
+            UserPoolId=p["UserPoolId"], GroupName=p["GroupName"], Description=p.get("Description", "")
+        )
+        self.t.physical[lid] = p["GroupName"]
+
+    def mail_identity(self, lid: str, p: dict) -> None:
+        self.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
+        self.t.physical[lid] = p["EmailIdentity"]
+
+
+def _bucket_encryption(spec: dict) -> dict:
+    return {"Rules": [
+        {
+            "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+            "BucketKeyEnabled": rule.get("BucketKeyEnabled", False),
+        }
+        for rule in spec["ServerSideEncryptionConfiguration"]
+    ]}
+
+
+def _lifecycle(spec: dict) -> dict:
+    return {"Rules": [
+        {
+            "ID": rule["Id"],
+            "Status": rule["Status"],
+            "Filter": {"Prefix": rule.get("Prefix", "")},
+            "Expiration": {"Days": rule["ExpirationInDays"]},
+        }
+        for rule in spec["Rules"]
+    ]}
+
+
+# --- Functions and routes ---------------------------------------------------------------------
+
+
+def function_environment(t: Template) -> dict[str, str]:
+    """The environment every function gets: the template's, pointed at the emulator.
+
+    cargo-lambda gives all functions one environment, so the template's per-function variables
+    are merged; two functions may not give one variable different values.
+    """
+    env: dict[str, str] = {}
+    for source in [t.raw.get("Globals", {}).get("Function", {})] + [r.get("Properties", {}) for _, r in t.of_type("AWS::Serverless::Function")]:
+        for k, v in t.resolve(source.get("Environment", {}).get("Variables", {})).items():
+            if k in env and env[k] != str(v):
+                raise SystemExit(f"functions disagree on {k}: {env[k]} vs {v}")
+            env[k] = str(v)
+    return env
+
+
+class Route:
+    def __init__(self, method: str, path: str, binary: str, authorized: bool):
+        self.method = method.upper()
+        self.path = path
+        self.binary = binary
+        self.authorized = authorized
+        pattern = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
+        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        self.regex = re.compile(f"^{pattern}$")
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def routes(t: Template) -> list[Route]:
+    api_auth = {}
+    for lid, api in t.of_type("AWS::Serverless::HttpApi"):
+        api_auth[lid] = api.get("Properties", {}).get("Auth", {}).get("DefaultAuthorizer")
+    found = []
+    for lid, fn in t.of_type("AWS::Serverless::Function"):
+        binary = fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        for event in fn.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            p = event["Properties"]
+            api = p.get("ApiId", {}).get("Ref")
+            authorizer = p.get("Auth", {}).get("Authorizer", api_auth.get(api))
+            found.append(Route(p["Method"], p["Path"], binary, authorizer not in (None, "NONE")))
+    # Like API Gateway: the most specific route wins (literal segments before parameters).
+    found.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
+    return found
+
+
+# --- The gateway ------------------------------------------------------------------------------
+
+
+class Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, stack: "Stack"):
+        super().__init__(("127.0.0.1", port), GatewayHandler)
+        self.stack = stack
+        self.jwks = jwt.PyJWKClient(stack.jwks_url, cache_keys=True)
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Gateway
+
+    def log_message(self, fmt: str, *args) -> None:  # one line per request, no bodies
+        log(f"{self.command} {self.path.split('?')[0]} -> {args[1] if len(args) > 1 else ''}")
+
+    def do_GET(self):
+        self.handle_api()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def handle_api(self) -> None:
+        stack = self.server.stack
+        raw_path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        route, params = None, {}
+        for candidate in stack.routes:
+            m = candidate.regex.match(raw_path)
+            if m and candidate.method in (self.command, "ANY"):
+                route, params = candidate, m.groupdict()
+                break
+        if route is None:
+            return self.reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+        claims = None
+        if route.authorized:
+            claims = self.verify_token()
+            if claims is None:
+                return self.reply(
+                    401,
+                    {"content-type": "application/json", "www-authenticate": "Bearer"},
+                    b'{"message":"Unauthorized"}',
+                )
+        event = self.event(route, params, raw_path, query, body, claims)
+        status, headers, payload = stack.invoke(route.binary, event)
+        self.reply(status, headers, payload)
+
+    def verify_token(self) -> dict | None:
+        stack = self.server.stack
+        header = self.headers.get("Authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else header
+        if not token:
+            return None
+        try:
+            key = self.server.jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=stack.user_pool_client_id,
+                issuer=stack.issuer,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except Exception as err:  # every failure is the same 401, as with API Gateway
+            log(f"token refused: {type(err).__name__}")
+            return None
+        return claims
+
+    def event(self, route: Route, params, raw_path, query, body: bytes, claims) -> dict:
+        headers: dict[str, str] = {}
+        for k, v in self.headers.items():
+            k = k.lower()
+            headers[k] = f"{headers[k]},{v}" if k in headers else v
+        ctype = headers.get("content-type", "")
+        textual = ctype.startswith("text/") or "json" in ctype or "xml" in ctype or "form-urlencoded" in ctype
+        qs: dict[str, str] = {}
+        for part in filter(None, query.split("&")):
+            k, _, v = part.partition("=")
+            k, v = urllib.parse.unquote_plus(k), urllib.parse.unquote_plus(v)
+            qs[k] = f"{qs[k]},{v}" if k in qs else v
+        now = dt.datetime.now(dt.timezone.utc)
+        context = {
+            "accountId": ACCOUNT_ID,
+            "apiId": "local",
+            "domainName": f"127.0.0.1:{self.server.server_port}",
+            "domainPrefix": "local",
+            "http": {
+                "method": self.command,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": self.client_address[0],
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        }
+        if claims is not None:
+            context["authorizer"] = {"jwt": {"claims": {k: _claim(v) for k, v in claims.items()}, "scopes": None}}
+        event = {
+            "version": "2.0",
+            "routeKey": route.key,
+            "rawPath": raw_path,
+            "rawQueryString": query,
+            "headers": headers,
+            "requestContext": context,
+            "isBase64Encoded": bool(body) and not textual,
+        }
+        if qs:
+            event["queryStringParameters"] = qs
+        if params:
+            event["pathParameters"] = {k: urllib.parse.unquote(v) for k, v in params.items()}
+        if body:
+            event["body"] = body.decode("utf-8", "replace") if textual else base64.b64encode(body).decode()
+        return event
+
+    def reply(self, status: int, headers: dict, payload: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _claim(value) -> str:
+    """Claims as API Gateway's JWT authorizer passes them: strings, arrays as "[a b]"."""
+    if isinstance(value, list):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- The stack --------------------------------------------------------------------------------
+
+
+def wait_for_port(port: int, what: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not answer on port {port} within {timeout:.0f}s")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+class Stack:
+    def __init__(self, args):
+        self.api_port = int(args.api_port)
+        self.aws_port = int(args.aws_port)
+        self.lambda_port = int(args.lambda_port)
+        self.stack_file = Path(args.stack_file).resolve()
+        self.watch_changes = args.watch
+        self.endpoint = f"http://127.0.0.1:{self.aws_port}"
+        self.children: list[subprocess.Popen] = []
+        self.gateway: Gateway | None = None
+        self.logs = self.stack_file.parent / "logs"
+
+    def start(self) -> None:
+        for port in (self.api_port, self.aws_port, self.lambda_port):
+            if not port_free(port):
+                raise SystemExit(f"port {port} is in use: is another stack running? (set SOFTBRIK_*_PORT)")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.start_emulator()
+        self.template = Template(ROOT / "template.yaml", stage="dev")
+        Provisioner(self.template, self.endpoint).provision()
+        self.resolve_outputs()
+        self.start_functions()
+        self.routes = routes(self.template)
+        self.gateway = Gateway(self.api_port, self)
+        threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
+        self.seed()
+        self.write_stack_file()
+
+    def start_emulator(self) -> None:
+        log(f"starting the AWS emulator (moto) on {self.endpoint}")
+        out = open(self.logs / "moto.log", "w")
+        self.children.append(
+            subprocess.Popen(
+                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.aws_port)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        )
+        wait_for_port(self.aws_port, "moto", 60, self.children[-1])
+
+    def resolve_outputs(self) -> None:
+        t = self.template
+        self.table = t.ref("Table")
+        self.user_pool_id = t.ref("UserPool")
+        self.user_pool_client_id = t.ref("UserPoolClient")
+        self.kms_key_id = t.ref("DataKey")
+        self.bucket = t.ref("MailBucket")
+        self.issuer = f"https://cognito-idp.{REGION}.amazonaws.com/{self.user_pool_id}"
+        self.jwks_url = f"{self.endpoint}/{self.user_pool_id}/.well-known/jwks.json"
+
+    def start_functions(self) -> None:
+        env = function_environment(self.template)
+        env.update(CREDENTIALS)
+        env["AWS_ENDPOINT_URL"] = self.endpoint
+        env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env_file = self.stack_file.parent / "functions.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
+        log("building the functions (cargo build --bins)")
+        subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
+        log(f"starting the functions under cargo-lambda on port {self.lambda_port}")
+        cmd = [
+            str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
+            "--invoke-address", "127.0.0.1", "--invoke-port", str(self.lambda_port),
+            "--env-file", str(env_file), "--concurrency", "4", "--timeout", "300",
+        ]
+        if not self.watch_changes:
+            cmd.append("--ignore-changes")
+        out = open(self.logs / "functions.log", "w")
+        self.children.append(
+            subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+        wait_for_port(self.lambda_port, "cargo lambda watch", 300, self.children[-1])
+
+    def invoke(self, binary: str, event: dict) -> tuple[int, dict, bytes]:
+        url = f"http://127.0.0.1:{self.lambda_port}/2015-03-31/functions/{binary}/invocations"
+        request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=300) as resp:
+                raw = resp.read()
+                failed = resp.headers.get("X-Amz-Function-Error")
+        except urllib.error.HTTPError as err:
+            raw, failed = err.read(), "HTTP " + str(err.code)
+        if failed:
+            log(f"{binary} failed: {raw[:500]!r}")
+            return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+        answer = json.loads(raw or b"{}")
+        headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
+        body = answer.get("body") or ""
+        payload = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode()
+        for cookie in answer.get("cookies") or []:
+            headers.setdefault("set-cookie", cookie)
+        return int(answer.get("statusCode", 200)), headers, payload
+
+    def seed(self) -> None:
+        # The catalogue seeds itself on first read (functions/signup); reading it once here also
+        # starts the function, so the first real request is not slowed by a cold start.
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/briks", timeout=300) as resp:
+            briks = json.load(resp)
+        log(f"catalogue: {', '.join(b['id'] for b in briks)}")
+        self.support_email = "support-staff@softbrik.local"
+        self.support_password = "Sb-" + secrets.token_urlsafe(12) + "a1A"
+        idp = boto3.client("cognito-idp", endpoint_url=self.endpoint, region_name=REGION)
+        idp.admin_create_user(
+            UserPoolId=self.user_pool_id,
+            Username=self.support_email,
+            MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": self.support_email}, {"Name": "email_verified", "Value": "true"}],
+        )
+        idp.admin_set_user_password(
+            UserPoolId=self.user_pool_id, Username=self.support_email, Password=self.support_password, Permanent=True
+        )
+        idp.admin_add_user_to_group(UserPoolId=self.user_pool_id, Username=self.support_email, GroupName="support")
+
+    def write_stack_file(self) -> None:
+        description = {
+            "api_url": f"http://127.0.0.1:{self.api_port}",
+            "aws_endpoint": self.endpoint,
+            "region": REGION,
+            "table_name": self.table,
+            "user_pool_id": self.user_pool_id,
+            "user_pool_client_id": self.user_pool_client_id,
+            "kms_key_id": self.kms_key_id,
+            "bucket": self.bucket,
+            "mail_from": self.template.ref("MailFrom"),
+            "support_inbox": self.template.ref("SupportInbox"),
+            "test_clocks": self.template.condition("TestClocksAllowed"),
+            "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
+            "support_user": {"email": self.support_email, "password": self.support_password},
+        }
+        self.stack_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.stack_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(description, indent=2))
+        tmp.replace(self.stack_file)
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.shutdown()
+        for child in reversed(self.children):
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        self.stack_file.unlink(missing_ok=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["up", "run"])
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    env = os.environ.get
+    parser.add_argument("--api-port", default=env("SOFTBRIK_API_PORT") or 3000)
+    parser.add_argument("--aws-port", default=env("SOFTBRIK_AWS_PORT") or 4566)
+    parser.add_argument("--lambda-port", default=env("SOFTBRIK_LAMBDA_PORT") or 9000)
+    parser.add_argument("--stack-file", default=str(ROOT / ".local" / "stack.json"))
+    parser.add_argument("--watch", action="store_true", help="rebuild functions when the code changes")
+    args = parser.parse_args()
+
+    stack = Stack(args)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.start()
+        if args.mode == "run":
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            env = dict(os.environ, SOFTBRIK_STACK=str(stack.stack_file))
+            return subprocess.run(command, cwd=ROOT, env=env).returncode
+        print(
+            f"""
+Softbrik is running.
+  API            http://127.0.0.1:{stack.api_port}   (try: curl http://127.0.0.1:{stack.api_port}/briks)
+  AWS emulator   {stack.endpoint}
+  Sent mail      {stack.endpoint}/moto-api/data.json  (key "ses")
+  Stack          {stack.stack_file}
+  Logs           {stack.logs}/
+Ctrl-C stops everything.""",
+            flush=True,
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        log("stopping")
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+//! The account as the business sees it: company, admin, billing settings and card, and the
+//! shapes the API returns (`Account`, `User`, `Invoice` of api.md). Computed fields (current
+//! period, next billing date) are derived from the anchor and today's local date, never stored.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, period_containing};
+use crate::invoice::{InvoiceLine, InvoiceTotals};
+use crate::money::Currency;
+use crate::values::{
+    BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
+};
+
+/// Prefixed random ids: `acc_…`, `usr_…`; invoices and history use time-ordered ULIDs.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A time-ordered id (ULID) for things listed newest first, ordered by the injected clock.
+pub fn new_ordered_id(prefix: &str, at: Timestamp) -> String {
+    let millis = u64::try_from(at.as_millisecond()).unwrap_or_default();
+    let ulid = ulid::Ulid::from_parts(millis, rand::random::<u128>());
+    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    PastDue,
+    Suspended,
+    Lapsed,
+    Closing,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportPlan {
+    Basic,
+    Pro,
+    Enterprise,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Invited,
+    Active,
+    RemovalScheduled,
+    AccessRevoked,
+    Inactive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardBrand {
+    Visa,
+    Mastercard,
+}
+
+/// What the API may show of a card; the card itself stays with the payment partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardDetails {
+    pub brand: CardBrand,
+    pub last4: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+}
+
+/// The partner's payment method and what it says of the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMethod {
+    pub token: String,
+    pub card: CardDetails,
+}
+
+/// A company's account, with its personal and business data in clear (only ever in memory).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub company_name: CompanyName,
+    pub country: Country,
+    pub vat_number: Option<VatNumber>,
+    pub address: Option<String>,
+    pub language: Language,
+    pub timezone: TimeZoneName,
+    pub status: AccountStatus,
+    pub admin_email: EmailAddress,
+    pub created_at: Timestamp,
+    pub billing_mode: BillingMode,
+    pub anchor_day: AnchorDay,
+    pub auto_renew: bool,
+    pub closure_date: Option<Date>,
+    pub payment_method: PaymentMethod,
+    pub support_plan: SupportPlan,
+    pub test_clock_id: Option<String>,
+}
+
+impl Account {
+    pub fn local_date(&self, now: Timestamp) -> Date {
+        crate::billing_calendar::local_date(now, &self.timezone.time_zone())
+    }
+
+    /// The billing period that today's local date falls in.
+    pub fn current_period(&self, now: Timestamp) -> BillingPeriod {
+        period_containing(self.anchor_day, self.local_date(now))
+    }
+
+    /// The API's `Account`; members see no billing fields.
+    pub fn view(&self, now: Timestamp, with_billing: bool) -> AccountView {
+        let period = self.current_period(now);
+        AccountView {
+            id: self.id.clone(),
+            company_name: self.company_name.as_str().to_string(),
+            country: self.country.code().to_string(),
+            language: self.language,
+            timezone: self.timezone.as_str().to_string(),
+            status: self.status,
+            admin_email: self.admin_email.as_str().to_string(),
+            created_at: self.created_at,
+            support_plan: self.support_plan,
+            billing: with_billing.then(|| BillingView {
+                mode: self.billing_mode,
+                anchor_day: self.anchor_day.get(),
+                next_billing_date: period.end(),
+                current_period: period,
+                auto_renew: self.auto_renew,
+                closure_date: self.closure_date,
+                payment_method: self.payment_method.card.clone(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: String,
+    pub company_name: String,
+    pub country: String,
+    pub language: Language,
+    pub timezone: String,
+    pub status: AccountStatus,
+    pub admin_email: String,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing: Option<BillingView>,
+    pub support_plan: SupportPlan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BillingView {
+    pub mode: BillingMode,
+    pub anchor_day: u8,
+    pub current_period: BillingPeriod,
+    pub next_billing_date: Date,
+    pub auto_renew: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closure_date: Option<Date>,
+    pub payment_method: CardDetails,
+}
+
+/// A user holding a Brik from `since` until `until` (exclusive), when a removal is scheduled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub brik_id: BrikId,
+    pub since: Date,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Date>,
+}
+
+/// A team member (or the admin) of an account, in clear.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: EmailAddress,
+    pub name: PersonName,
+    pub role: Role,
+    pub status: UserStatus,
+    pub language: Language,
+    pub removal_date: Option<Date>,
+    pub briks: Vec<Assignment>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Draft,
+    Open,
+    Paid,
+    Void,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceKind {
+    Signup,
+    Renewal,
+    Proration,
+    CreditNote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentState {
+    pub status: PaymentStatus,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charge_id: Option<String>,
+}
+
+/// An invoice as stored and as the API returns it. Amounts and Brik ids are clear (queries
+/// need them); the customer block is sealed separately (see `store`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    pub number: Option<String>,
+    pub status: InvoiceStatus,
+    pub kind: InvoiceKind,
+    pub issue_date: Date,
+    pub period: BillingPeriod,
+    pub lines: Vec<InvoiceLine>,
+    #[serde(flatten)]
+    pub totals: InvoiceTotals,
+    pub currency: Currency,
+    pub payment: PaymentState,
+}
+
+/// Invoice numbers: one gapless, never-reset sequence (`SB-000001`, …).
+pub fn invoice_number(sequence: u64) -> String {
+    format!("SB-{sequence:06}")
+}
+
+/// Who the invoice is addressed to, as it was when issued (sealed in storage).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvoiceCustomer {
+    pub company_name: String,
+    pub country: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vat_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub email: String,
+}
+
+/// One entry of the subscription history (`GET /account/history`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_numbers_are_zero_padded_to_six_digits() {
+        assert_eq!(invoice_number(1), "SB-000001");
+        assert_eq!(invoice_number(1_234_567), "SB-1234567");
+    }
+
+    #[test]
+    fn ordered_ids_sort_by_the_clock_they_were_made_with() {
+        let earlier = new_ordered_id("inv", "2026-12-12T10:00:00Z".parse().unwrap());
+        let later = new_ordered_id("inv", "2027-01-12T10:00:00Z".parse().unwrap());
+        assert!(earlier < later);
+        assert!(earlier.starts_with("inv_"));
+    }
+}

@@ -1,0 +1,231 @@
+//! What a function needs to do its job, built once per cold start (`App::from_env`): the
+//! configuration, the store, the key ring, the payment partner, the mailer and the directory.
+//! Nothing here calls the network at start-up; clients connect on first use.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::account::Account;
+use crate::catalogue::{Brik, default_catalogue};
+use crate::clock::{Clock, FrozenClock, SystemClock};
+use crate::crypto::{DataKey, KeyRing, KeyScope, KmsKeyRing, WrappedKey};
+use crate::directory::Directory;
+use crate::error::Error;
+use crate::mailer::{Mailer, SesMailer};
+use crate::payments::{Payments, SandboxPayments};
+use crate::store::{AccountItem, Store, account_pk};
+use crate::test_clock::TestClockItem;
+use crate::values::{Country, EmailAddress};
+
+/// Settings read from the environment the template gives every function.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub stage: String,
+    pub table: String,
+    pub kms_key_id: String,
+    pub user_pool_id: String,
+    pub mail_from: String,
+    pub issuer_country: Country,
+    pub payments: String,
+    pub test_clocks: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
+        };
+        let issuer = var("SOFTBRIK_ISSUER_COUNTRY").unwrap_or_else(|_| "DK".into());
+        Ok(Config {
+            stage: var("SOFTBRIK_STAGE").unwrap_or_else(|_| "dev".into()),
+            table: var("SOFTBRIK_TABLE")?,
+            kms_key_id: var("SOFTBRIK_KMS_KEY_ID")?,
+            user_pool_id: var("SOFTBRIK_USER_POOL_ID")?,
+            mail_from: var("SOFTBRIK_MAIL_FROM")?,
+            issuer_country: Country::parse(&issuer)
+                .map_err(|_| Error::internal("SOFTBRIK_ISSUER_COUNTRY is not a country"))?,
+            payments: var("SOFTBRIK_PAYMENTS").unwrap_or_else(|_| "sandbox".into()),
+            test_clocks: var("SOFTBRIK_TEST_CLOCKS").is_ok_and(|v| v == "true"),
+        })
+    }
+}
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub keys: Arc<dyn KeyRing>,
+    pub payments: Arc<dyn Payments>,
+    pub mailer: Arc<dyn Mailer>,
+    pub directory: Directory,
+    /// Real time, for what is not billing time: leases, idempotency windows.
+    pub system_clock: SystemClock,
+    lookup_key: OnceCell<WrappedKey>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LookupKeyItem {
+    pk: String,
+    sk: String,
+    wrapped: WrappedKey,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CatalogueItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    brik: Brik,
+}
+
+const CONFIG_PK: &str = "CONFIG";
+const LOOKUP_KEY_SK: &str = "EMAIL_LOOKUP_KEY";
+const CATALOGUE_PK: &str = "CATALOGUE";
+
+impl App {
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = Config::from_env()?;
+        let aws = aws_config::load_from_env().await;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table);
+        let payments: Arc<dyn Payments> = match config.payments.as_str() {
+            "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(store.clone())),
+            other => {
+                return Err(Error::internal(format!(
+                    "payment provider '{other}' is not available in stage '{}'",
+                    config.stage
+                )));
+            }
+        };
+        Ok(App {
+            keys: Arc::new(KmsKeyRing::new(
+                aws_sdk_kms::Client::new(&aws),
+                &config.kms_key_id,
+            )),
+            mailer: Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(&aws),
+                &config.mail_from,
+            )),
+            directory: Directory::new(
+                aws_sdk_cognitoidentityprovider::Client::new(&aws),
+                &config.user_pool_id,
+            ),
+            payments,
+            store,
+            config,
+            system_clock: SystemClock,
+            lookup_key: OnceCell::new(),
+        })
+    }
+
+    /// The platform key for keyed hashes, made on first use in a new environment.
+    async fn lookup_key(&self) -> Result<Arc<DataKey>, Error> {
+        let wrapped = self
+            .lookup_key
+            .get_or_try_init(|| async {
+                if let Some(item) = self
+                    .store
+                    .get::<LookupKeyItem>(CONFIG_PK, LOOKUP_KEY_SK)
+                    .await?
+                {
+                    return Ok::<_, Error>(item.wrapped);
+                }
+                let (_, wrapped) = self.keys.create(&KeyScope::EmailLookup).await?;
+                let item = LookupKeyItem {
+                    pk: CONFIG_PK.into(),
+                    sk: LOOKUP_KEY_SK.into(),
+                    wrapped,
+                };
+                if self.store.put_new(&item).await? {
+                    return Ok(item.wrapped);
+                }
+                // Another function made it first: use theirs.
+                self.store
+                    .get::<LookupKeyItem>(CONFIG_PK, LOOKUP_KEY_SK)
+                    .await?
+                    .map(|i| i.wrapped)
+                    .ok_or_else(|| Error::internal("email lookup key vanished"))
+            })
+            .await?;
+        self.keys.unwrap(&KeyScope::EmailLookup, wrapped).await
+    }
+
+    /// Keyed hash of an address: how accounts are found by email without storing it in clear.
+    pub async fn email_hash(&self, email: &EmailAddress) -> Result<String, Error> {
+        Ok(self.lookup_key().await?.keyed_hash(email.as_str()))
+    }
+
+    /// Keyed hash of anything else that must be compared but not stored (request bodies).
+    pub async fn keyed_hash(&self, value: &str) -> Result<String, Error> {
+        Ok(self
+            .lookup_key()
+            .await?
+            .keyed_hash(&format!("request:{value}")))
+    }
+
+    /// The clock an account lives on: its test clock if it has one, else the system's.
+    pub async fn clock(&self, test_clock_id: Option<&str>) -> Result<Arc<dyn Clock>, Error> {
+        let Some(id) = test_clock_id else {
+            return Ok(Arc::new(SystemClock));
+        };
+        if !self.config.test_clocks {
+            return Err(Error::validation(
+                "test_clock_id",
+                "test_clocks_disabled",
+                "test clocks are disabled in this stage",
+            ));
+        }
+        let clock = TestClockItem::load(&self.store, id).await?.ok_or_else(|| {
+            Error::validation(
+                "test_clock_id",
+                "unknown_test_clock",
+                "no test clock has this id",
+            )
+        })?;
+        Ok(Arc::new(FrozenClock(clock.frozen_time)))
+    }
+
+    /// The account item and its unwrapped data key.
+    pub async fn account_item(
+        &self,
+        account_id: &str,
+    ) -> Result<(AccountItem, Arc<DataKey>), Error> {
+        let item: AccountItem = self
+            .store
+            .get(&account_pk(account_id), "ACCOUNT")
+            .await?
+            .ok_or(Error::NotFound)?;
+        let key = self
+            .keys
+            .unwrap(&KeyScope::Account(item.id.clone()), &item.data_key)
+            .await?;
+        Ok((item, key))
+    }
+
+    /// The account in clear, and "now" on its clock.
+    pub async fn account(&self, account_id: &str) -> Result<(Account, Timestamp), Error> {
+        let (item, key) = self.account_item(account_id).await?;
+        let account = item.open(&key)?;
+        let now = self.clock(account.test_clock_id.as_deref()).await?.now();
+        Ok((account, now))
+    }
+
+    /// The Brik catalogue; the defaults of billing.md are seeded the first time it is read.
+    pub async fn catalogue(&self) -> Result<Vec<Brik>, Error> {
+        let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
+        if !items.is_empty() {
+            return Ok(items.into_iter().map(|i| i.brik).collect());
+        }
+        for brik in default_catalogue() {
+            let item = CatalogueItem {
+                pk: CATALOGUE_PK.into(),
+                sk: format!("BRIK#{}", brik.id.as_str()),
+                brik,
+            };
+            self.store.put_new(&item).await?;
+        }
+        let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
+        Ok(items.into_iter().map(|i| i.brik).collect())
+    }
+}

@@ -1,0 +1,301 @@
+//! Envelope encryption of company data (security.md "Encryption"): each account has its own
+//! data key from KMS `GenerateDataKey` (encryption context `{"account_id": ...}`), stored only
+//! wrapped; fields are sealed with AES-256-GCM with the account id and attribute name bound as
+//! associated data, so a ciphertext copied to another account or attribute fails to open.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
+use aws_sdk_kms::primitives::Blob;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::Error;
+
+/// How long a warm function keeps an unwrapped key (security.md: at most 5 minutes).
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
+const SEALED_PREFIX: &str = "v1:";
+const NONCE_LEN: usize = 12;
+
+/// Whose key it is: the KMS encryption context it is wrapped under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyScope {
+    /// An account's data key: `{"account_id": id}`.
+    Account(String),
+    /// The platform key that makes keyed hashes of email addresses for look-ups.
+    EmailLookup,
+}
+
+impl KeyScope {
+    fn context(&self) -> (&'static str, String) {
+        match self {
+            KeyScope::Account(id) => ("account_id", id.clone()),
+            KeyScope::EmailLookup => ("purpose", "email-lookup".to_string()),
+        }
+    }
+}
+
+/// A data key as KMS returns it wrapped: safe to store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WrappedKey(String);
+
+impl WrappedKey {
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        WrappedKey(B64.encode(bytes))
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, Error> {
+        B64.decode(&self.0)
+            .map_err(|_| Error::internal("stored wrapped key is not base64"))
+    }
+}
+
+/// A field sealed under an account's data key: `v1:` + base64(nonce || ciphertext || tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl Sealed {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An unwrapped 256-bit key. Never logged, never stored.
+pub struct DataKey {
+    cipher: Aes256Gcm,
+    raw: [u8; 32],
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let raw: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::internal("data key is not 256 bits"))?;
+        let cipher = Aes256Gcm::new_from_slice(&raw)
+            .map_err(|_| Error::internal("data key is not 256 bits"))?;
+        Ok(DataKey { cipher, raw })
+    }
+
+    /// Seals `plaintext` for `attribute` of `account_id`.
+    pub fn seal(&self, account_id: &str, attribute: &str, plaintext: &str) -> Sealed {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let aad = associated_data(account_id, attribute);
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: &aad,
+        };
+        // Encryption with a valid key and nonce cannot fail for inputs under 64 GiB.
+        let ciphertext = self.cipher.encrypt(&nonce, payload).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Sealed(format!("{SEALED_PREFIX}{}", B64.encode(out)))
+    }
+
+    /// Opens a sealed field; fails if it was sealed for another account or attribute.
+    pub fn open(
+        &self,
+        account_id: &str,
+        attribute: &str,
+        sealed: &Sealed,
+    ) -> Result<String, Error> {
+        let refused = || Error::internal(format!("sealed {attribute} does not open"));
+        let body = sealed.0.strip_prefix(SEALED_PREFIX).ok_or_else(refused)?;
+        let bytes = B64.decode(body).map_err(|_| refused())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(refused());
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let aad = associated_data(account_id, attribute);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| refused())?;
+        String::from_utf8(plain).map_err(|_| refused())
+    }
+
+    /// Keyed hash (HMAC-SHA256, hex) used to look values up without storing them in clear.
+    pub fn keyed_hash(&self, value: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.raw)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(value.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn associated_data(account_id: &str, attribute: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(account_id.len() + attribute.len() + 1);
+    aad.extend_from_slice(account_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(attribute.as_bytes());
+    aad
+}
+
+/// Where data keys come from: KMS in every environment, a local fake in unit tests.
+#[async_trait]
+pub trait KeyRing: Send + Sync {
+    /// A fresh data key for `scope`, and its wrapped form to store.
+    async fn create(&self, scope: &KeyScope) -> Result<(Arc<DataKey>, WrappedKey), Error>;
+    /// The key behind `wrapped`, from memory when this process unwrapped it less than
+    /// [`KEY_CACHE_TTL`] ago.
+    async fn unwrap(&self, scope: &KeyScope, wrapped: &WrappedKey) -> Result<Arc<DataKey>, Error>;
+}
+
+/// An unwrapped key and when it was unwrapped.
+type CachedKey = (Arc<DataKey>, Instant);
+
+/// KMS envelope keys with a 5-minute in-memory cache of unwrapped keys.
+pub struct KmsKeyRing {
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+    cache: Mutex<HashMap<(KeyScope, WrappedKey), CachedKey>>,
+}
+
+impl KmsKeyRing {
+    pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        KmsKeyRing {
+            kms,
+            key_id: key_id.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, scope: &KeyScope, wrapped: &WrappedKey) -> Option<Arc<DataKey>> {
+        let mut cache = self.cache.lock().ok()?;
+        cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+        cache
+            .get(&(scope.clone(), wrapped.clone()))
+            .map(|(key, _)| key.clone())
+    }
+
+    fn remember(&self, scope: &KeyScope, wrapped: &WrappedKey, key: Arc<DataKey>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert((scope.clone(), wrapped.clone()), (key, Instant::now()));
+        }
+    }
+}
+
+#[async_trait]
+impl KeyRing for KmsKeyRing {
+    async fn create(&self, scope: &KeyScope) -> Result<(Arc<DataKey>, WrappedKey), Error> {
+        let (name, value) = scope.context();
+        let out = self
+            .kms
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context(name, value)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("kms GenerateDataKey: {e}")))?;
+        let plain = out
+            .plaintext()
+            .ok_or_else(|| Error::internal("KMS returned no plaintext key"))?;
+        let blob = out
+            .ciphertext_blob()
+            .ok_or_else(|| Error::internal("KMS returned no wrapped key"))?;
+        let key = Arc::new(DataKey::from_bytes(plain.as_ref())?);
+        let wrapped = WrappedKey::from_bytes(blob.as_ref());
+        self.remember(scope, &wrapped, key.clone());
+        Ok((key, wrapped))
+    }
+
+    async fn unwrap(&self, scope: &KeyScope, wrapped: &WrappedKey) -> Result<Arc<DataKey>, Error> {
+        if let Some(key) = self.cached(scope, wrapped) {
+            return Ok(key);
+        }
+        let (name, value) = scope.context();
+        let out = self
+            .kms
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped.bytes()?))
+            .encryption_context(name, value)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("kms Decrypt: {e}")))?;
+        let plain = out
+            .plaintext()
+            .ok_or_else(|| Error::internal("KMS returned no plaintext key"))?;
+        let key = Arc::new(DataKey::from_bytes(plain.as_ref())?);
+        self.remember(scope, wrapped, key.clone());
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> DataKey {
+        DataKey::from_bytes(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_field_opens_for_its_account_and_attribute() {
+        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
+        assert_eq!(
+            key().open("acc_1", "company_name", &sealed).unwrap(),
+            "Fromagerie Dupont"
+        );
+        assert!(!sealed.0.contains("Dupont"));
+    }
+
+    #[test]
+    fn a_ciphertext_copied_to_another_account_fails_to_open() {
+        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
+        assert!(key().open("acc_2", "company_name", &sealed).is_err());
+    }
+
+    #[test]
+    fn a_ciphertext_copied_to_another_attribute_fails_to_open() {
+        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
+        assert!(key().open("acc_1", "admin_email", &sealed).is_err());
+    }
+
+    #[test]
+    fn another_key_cannot_open_it() {
+        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
+        let other = DataKey::from_bytes(&[8u8; 32]).unwrap();
+        assert!(other.open("acc_1", "company_name", &sealed).is_err());
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_ciphertexts() {
+        let a = key().seal("acc_1", "name", "Bob");
+        let b = key().seal("acc_1", "name", "Bob");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn keyed_hashes_are_stable_and_depend_on_the_key() {
+        let other = DataKey::from_bytes(&[8u8; 32]).unwrap();
+        assert_eq!(key().keyed_hash("a@b.fr"), key().keyed_hash("a@b.fr"));
+        assert_ne!(key().keyed_hash("a@b.fr"), other.keyed_hash("a@b.fr"));
+        assert_eq!(key().keyed_hash("a@b.fr").len(), 64);
+    }
+}

@@ -1,0 +1,240 @@
+//! The HTTP edge every function shares: who is calling (the claims API Gateway's JWT
+//! authorizer verified), reading a JSON body safely, and writing JSON or problem+json answers.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::card_number::find_card_number;
+use crate::error::Error;
+use crate::validation::ValidationErrors;
+
+/// Request bodies over this size are refused with 413 (api.md).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The caller, from the verified ID token.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub sub: String,
+    pub account_id: Option<String>,
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.in_group("admin")
+    }
+
+    /// The caller's account; platform staff have none, so account routes are not theirs.
+    pub fn account(&self) -> Result<&str, Error> {
+        self.account_id.as_deref().ok_or(Error::NotFound)
+    }
+
+    /// Only an account's admin may go on.
+    pub fn require_admin(&self) -> Result<&str, Error> {
+        let account = self.account()?;
+        if self.is_admin() {
+            Ok(account)
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+/// The claims of the caller's token, as the JWT authorizer passed them.
+pub fn identity(req: &Request) -> Result<Identity, Error> {
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| jwt.claims.clone()),
+        _ => None,
+    }
+    .ok_or(Error::Unauthenticated)?;
+    let sub = claims.get("sub").cloned().ok_or(Error::Unauthenticated)?;
+    Ok(Identity {
+        sub,
+        account_id: claims
+            .get("custom:account_id")
+            .filter(|a| !a.is_empty())
+            .cloned(),
+        groups: claims
+            .get("cognito:groups")
+            .map(|g| parse_groups(g))
+            .unwrap_or_default(),
+    })
+}
+
+/// API Gateway flattens array claims to `"[admin member]"`; accept JSON arrays and commas too.
+fn parse_groups(raw: &str) -> Vec<String> {
+    raw.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([' ', ','])
+        .map(|g| g.trim().trim_matches('"'))
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn request_id(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+pub fn path_param(req: &Request, name: &str) -> Result<String, Error> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_string)
+        .ok_or(Error::NotFound)
+}
+
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Reads a JSON body: size limit, valid JSON, no card number anywhere, then the typed form
+/// (unknown fields refused where the type says so). Returns the raw value too, for
+/// idempotency fingerprints.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<(T, serde_json::Value), Error> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge);
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::MalformedJson(format!("line {}, column {}", e.line(), e.column())))?;
+    if let Some(field) = find_card_number(&value) {
+        return Err(Error::CardNumberNotAccepted { field });
+    }
+    let typed = serde_path_to_error::deserialize(value.clone()).map_err(type_error)?;
+    Ok((typed, value))
+}
+
+fn type_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let message = e.inner().to_string();
+    let (field, code) = if let Some(name) = backticked(&message, "missing field") {
+        (join(&path, &name), "required")
+    } else if backticked(&message, "unknown field").is_some() {
+        // The path already ends with the unknown field's name.
+        (path, "unknown_field")
+    } else {
+        (path, "invalid_type")
+    };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut errors = ValidationErrors::new();
+    errors.push(field, code, message);
+    Error::Validation(errors)
+}
+
+fn backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    let start = rest.find('`')? + 1;
+    let end = rest[start..].find('`')? + start;
+    Some(rest[start..end].to_string())
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() || path == "." {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
+    respond(status, "application/json", text)
+}
+
+/// The problem+json answer for an error; what the client must not see goes to the log.
+pub fn problem(error: &Error) -> Response<Body> {
+    match error {
+        Error::Internal(detail) => tracing::error!(detail = %detail, "request failed"),
+        Error::Unavailable(detail) => tracing::warn!(detail = %detail, "dependency unavailable"),
+        other => tracing::info!(
+            code = other.code(),
+            status = other.status(),
+            "request refused"
+        ),
+    }
+    let text = serde_json::to_string(&error.problem()).unwrap_or_else(|_| "{}".into());
+    let mut response = respond(error.status(), "application/problem+json", text);
+    if error.status() == 503 {
+        response.headers_mut().insert(
+            "retry-after",
+            lambda_http::http::HeaderValue::from_static("5"),
+        );
+    }
+    response
+}
+
+fn respond(status: u16, content_type: &str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(value) = lambda_http::http::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert("content-type", value);
+    }
+    response
+}
+
+/// Turns a handler's result into the answer.
+pub fn answer(result: Result<Response<Body>, Error>) -> Response<Body> {
+    result.unwrap_or_else(|e| problem(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_come_as_api_gateway_flattens_them() {
+        assert_eq!(parse_groups("[admin]"), vec!["admin"]);
+        assert_eq!(parse_groups("[admin member]"), vec!["admin", "member"]);
+        assert_eq!(parse_groups("[\"support\"]"), vec!["support"]);
+        assert_eq!(parse_groups("admin,member"), vec!["admin", "member"]);
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Admin {
+            email: String,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            admin: Admin,
+        }
+        let value = serde_json::json!({"admin": {}});
+        let err = serde_path_to_error::deserialize::<_, Body>(value).unwrap_err();
+        let Error::Validation(errors) = type_error(err) else {
+            panic!("not a validation error")
+        };
+        assert_eq!(errors.as_slice()[0].field, "admin.email");
+        assert_eq!(errors.as_slice()[0].code, "required");
+    }
+}

@@ -1,0 +1,232 @@
+//! `Idempotency-Key` (api.md): the same key with the same body within 24 h replays the first
+//! response and does nothing else; with another body it is a 409. A request takes a lease on
+//! its key first, so concurrent duplicates cannot both run; a lease left by a stopped Lambda
+//! expires and the retry takes it over with the ids the first attempt reserved, so a charge
+//! retried after a crash reuses its idempotency key at the payment partner.
+//!
+//! Only successful responses are stored (like Stripe, a request refused before it changed
+//! anything leaves no trace); the stored body is sealed under the account's data key.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::crypto::Sealed;
+use crate::error::Error;
+use crate::store::account_pk;
+
+const WINDOW_SECONDS: i64 = 24 * 3600;
+/// Longer than any function's timeout (template.yaml: 20 s).
+const LEASE_SECONDS: i64 = 60;
+const MAX_KEY_LEN: usize = 255;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    fingerprint: String,
+    state: State,
+    lease: String,
+    lease_until: i64,
+    reserved: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<Sealed>,
+    expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum State {
+    InProgress,
+    Done,
+}
+
+/// The outcome of asking to run a request.
+pub enum Begin {
+    /// Run it; ids it must use are in the lease.
+    Run(Lease),
+    /// It ran before: answer this.
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+}
+
+/// The right to run a request, with the ids reserved for it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    key: Option<(String, String)>,
+    pub reserved: BTreeMap<String, String>,
+}
+
+impl Lease {
+    pub fn id(&self, name: &str) -> String {
+        self.reserved.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Checks a client's `Idempotency-Key`.
+pub fn parse_key(raw: Option<&str>) -> Result<Option<String>, Error> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(k) if k.len() <= MAX_KEY_LEN && k.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(Some(k.to_string()))
+        }
+        Some(_) => Err(Error::validation(
+            "Idempotency-Key",
+            "invalid_format",
+            "1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Starts a request under `key` (if the client sent one) in `scope` (the account, or the
+/// public route). `reserve` makes the ids a first attempt will use.
+pub async fn begin(
+    app: &App,
+    scope: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+    reserve: impl Fn() -> BTreeMap<String, String>,
+) -> Result<Begin, Error> {
+    let Some(key) = key else {
+        return Ok(Begin::Run(Lease {
+            key: None,
+            reserved: reserve(),
+        }));
+    };
+    let pk = format!("IDEMPOTENCY#{scope}#{key}");
+    let fingerprint = app.keyed_hash(&body.to_string()).await?;
+    let now = app.system_clock.now().as_second();
+    let lease = uuid::Uuid::new_v4().simple().to_string();
+    for _ in 0..3 {
+        let existing: Option<IdempotencyItem> = app.store.get(&pk, "IDEMPOTENCY").await?;
+        let reserved = match existing {
+            Some(item) if item.expires_at > now => {
+                if item.fingerprint != fingerprint {
+                    return Err(Error::IdempotencyKeyReused);
+                }
+                if item.state == State::Done {
+                    return replay(app, &item).await;
+                }
+                if item.lease_until > now {
+                    return Err(Error::IdempotencyInProgress);
+                }
+                item.reserved
+            }
+            _ => reserve(),
+        };
+        let item = IdempotencyItem {
+            pk: pk.clone(),
+            sk: "IDEMPOTENCY".into(),
+            fingerprint: fingerprint.clone(),
+            state: State::InProgress,
+            lease: lease.clone(),
+            lease_until: now + LEASE_SECONDS,
+            reserved: reserved.clone(),
+            account_id: None,
+            status_code: None,
+            response: None,
+            expires_at: now + WINDOW_SECONDS,
+        };
+        // Taken only if free, expired, or a lease that ran out.
+        let condition = "attribute_not_exists(pk) OR expires_at < :now \
+                         OR (#state = :in_progress AND lease_until < :now)";
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(app.store.table())
+            .set_item(Some(crate::store::to_item(&item)?))
+            .condition_expression(condition)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()));
+        let put = put.build().map_err(Error::internal)?;
+        let op = TransactWriteItem::builder().put(put).build();
+        match app.store.transact(vec![op]).await {
+            Ok(()) => {
+                return Ok(Begin::Run(Lease {
+                    key: Some((pk, lease)),
+                    reserved,
+                }));
+            }
+            Err(e) if e.condition_failed(0) => continue,
+            Err(crate::store::TransactionError::Failed(e)) => return Err(e),
+            Err(e) => return Err(Error::unavailable(format!("idempotency lease: {e:?}"))),
+        }
+    }
+    Err(Error::IdempotencyInProgress)
+}
+
+async fn replay(app: &App, item: &IdempotencyItem) -> Result<Begin, Error> {
+    let (Some(account_id), Some(status), Some(response)) =
+        (&item.account_id, item.status_code, &item.response)
+    else {
+        return Err(Error::internal(
+            "finished idempotency record without response",
+        ));
+    };
+    // The response may name the company: it is sealed under the account's key.
+    let (_, key) = app.account_item(account_id).await?;
+    let text = key.open(account_id, "idempotent_response", response)?;
+    let body = serde_json::from_str(&text).map_err(Error::internal)?;
+    Ok(Begin::Replay { status, body })
+}
+
+/// The write that records the response, in the same transaction as the request's own writes.
+pub fn finish_op(
+    app: &App,
+    lease: &Lease,
+    account_id: &str,
+    key: &crate::crypto::DataKey,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<Option<TransactWriteItem>, Error> {
+    let Some((pk, token)) = &lease.key else {
+        return Ok(None);
+    };
+    let now = app.system_clock.now().as_second();
+    let sealed = key.seal(account_id, "idempotent_response", &body.to_string());
+    // Keep the fingerprint the lease was taken with.
+    let update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(app.store.table())
+        .key("pk", AttributeValue::S(pk.clone()))
+        .key("sk", AttributeValue::S("IDEMPOTENCY".into()))
+        .update_expression(
+            "SET #state = :done, account_id = :account, status_code = :status, #response = :response, lease_until = :now",
+        )
+        .condition_expression("lease = :lease")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_names("#response", "response")
+        .expression_attribute_values(":done", AttributeValue::S("done".into()))
+        .expression_attribute_values(":account", AttributeValue::S(account_id.into()))
+        .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
+        .expression_attribute_values(
+            ":response",
+            AttributeValue::S(sealed.as_str().to_string()),
+        )
+        .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+        .expression_attribute_values(":lease", AttributeValue::S(token.clone()))
+        .build()
+        .map_err(Error::internal)?;
+    Ok(Some(TransactWriteItem::builder().update(update).build()))
+}
+
+/// Gives the key back after a request that changed nothing, so it may be tried again.
+pub async fn release(app: &App, lease: &Lease) {
+    if let Some((pk, token)) = &lease.key
+        && let Err(e) = app.store.delete_if(pk, "IDEMPOTENCY", "lease", token).await
+    {
+        tracing::warn!(error = %e, "idempotency lease not released; it will expire");
+    }
+}
+
+/// The account scope of a request made by a signed-in user.
+pub fn account_scope(account_id: &str) -> String {
+    account_pk(account_id)
+}

@@ -1,0 +1,248 @@
+//! The `Payments` port: attach a card (payment method token), charge it with an idempotency key,
+//! refund a charge. Card numbers never reach Softbrik (billing.md "Payment").
+//!
+//! The sandbox provider follows the payment partner's documented test tokens and keeps its
+//! ledger of charges in the table (`SANDBOX#CHARGE#<idempotency key>`), so that a retried
+//! charge with the same key returns the first charge, across Lambda invocations, as the
+//! partner does.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{CardBrand, CardDetails};
+use crate::error::Error;
+use crate::money::Money;
+use crate::store::Store;
+use crate::values::PaymentMethodToken;
+
+/// Why the partner said no.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    #[error("card brand not supported")]
+    BrandNotSupported,
+    #[error("card declined: {0}")]
+    Declined(String),
+    #[error("no such payment method")]
+    InvalidPaymentMethod,
+    /// The partner did not answer or its answer is unknown: reconcile with the same key.
+    #[error("payment partner unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<PaymentError> for Error {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::BrandNotSupported => Error::CardBrandNotSupported,
+            PaymentError::Declined(reason) => Error::CardDeclined { reason },
+            PaymentError::InvalidPaymentMethod => Error::InvalidPaymentMethod,
+            PaymentError::Unavailable(what) => Error::Unavailable(what),
+        }
+    }
+}
+
+/// A charge to make: the key makes retries safe (derived from the invoice id and attempt).
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    pub account_id: String,
+    pub payment_method: String,
+    pub amount: Money,
+    pub idempotency_key: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: Money,
+}
+
+#[async_trait]
+pub trait Payments: Send + Sync {
+    /// Checks the payment method and what card it is; declines and other brands are refused.
+    async fn attach(&self, token: &PaymentMethodToken) -> Result<CardDetails, PaymentError>;
+    /// Charges once per idempotency key: the same key again returns the first charge.
+    async fn charge(&self, request: &ChargeRequest, now: Timestamp)
+    -> Result<Charge, PaymentError>;
+    /// Refunds a charge in full (used when what it paid for could not be written).
+    async fn refund(&self, idempotency_key: &str) -> Result<(), PaymentError>;
+}
+
+/// What a sandbox test token stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TestCard {
+    Accepted(CardBrand, &'static str),
+    Amex,
+    DeclinedOnAttach(&'static str),
+    ChargesFail,
+}
+
+fn test_card(token: &str) -> Option<TestCard> {
+    Some(match token {
+        "pm_card_visa" => TestCard::Accepted(CardBrand::Visa, "4242"),
+        "pm_card_mastercard" => TestCard::Accepted(CardBrand::Mastercard, "4444"),
+        "pm_card_amex" => TestCard::Amex,
+        "pm_card_chargeDeclined" => TestCard::DeclinedOnAttach("generic_decline"),
+        "pm_card_chargeDeclinedInsufficientFunds" => {
+            TestCard::DeclinedOnAttach("insufficient_funds")
+        }
+        "pm_card_chargeCustomerFail" => TestCard::ChargesFail,
+        _ => return None,
+    })
+}
+
+/// The sandbox provider of local and test stages.
+pub struct SandboxPayments {
+    store: Store,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SandboxChargeItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    charge_id: String,
+    account_id: String,
+    amount: Money,
+    description: String,
+    created_at: Timestamp,
+    refunded: bool,
+}
+
+impl SandboxPayments {
+    pub fn new(store: Store) -> Self {
+        SandboxPayments { store }
+    }
+
+    fn charge_pk(key: &str) -> String {
+        format!("SANDBOX#CHARGE#{key}")
+    }
+}
+
+#[async_trait]
+impl Payments for SandboxPayments {
+    async fn attach(&self, token: &PaymentMethodToken) -> Result<CardDetails, PaymentError> {
+        match test_card(token.as_str()) {
+            Some(TestCard::Accepted(brand, last4)) => Ok(CardDetails {
+                brand,
+                last4: last4.into(),
+                exp_month: 12,
+                exp_year: 2034,
+            }),
+            Some(TestCard::ChargesFail) => Ok(CardDetails {
+                brand: CardBrand::Visa,
+                last4: "0341".into(),
+                exp_month: 12,
+                exp_year: 2034,
+            }),
+            Some(TestCard::Amex) => Err(PaymentError::BrandNotSupported),
+            Some(TestCard::DeclinedOnAttach(reason)) => Err(PaymentError::Declined(reason.into())),
+            None => Err(PaymentError::InvalidPaymentMethod),
+        }
+    }
+
+    async fn charge(
+        &self,
+        request: &ChargeRequest,
+        now: Timestamp,
+    ) -> Result<Charge, PaymentError> {
+        match test_card(&request.payment_method) {
+            Some(TestCard::Accepted(..)) => {}
+            Some(TestCard::ChargesFail) => {
+                return Err(PaymentError::Declined("card_declined".into()));
+            }
+            _ => return Err(PaymentError::InvalidPaymentMethod),
+        }
+        let pk = Self::charge_pk(&request.idempotency_key);
+        let item = SandboxChargeItem {
+            pk: pk.clone(),
+            sk: "CHARGE".into(),
+            gsi1pk: format!("SANDBOX#ACCOUNT#{}", request.account_id),
+            gsi1sk: format!("{now}#{}", request.idempotency_key),
+            charge_id: format!("ch_{}", uuid::Uuid::new_v4().simple()),
+            account_id: request.account_id.clone(),
+            amount: request.amount,
+            description: request.description.clone(),
+            created_at: now,
+            refunded: false,
+        };
+        let unavailable = |e: Error| PaymentError::Unavailable(e.to_string());
+        if self.store.put_new(&item).await.map_err(unavailable)? {
+            return Ok(Charge {
+                id: item.charge_id,
+                amount: item.amount,
+            });
+        }
+        // Same key again: the partner answers with the first charge, or refuses other params.
+        let first: SandboxChargeItem = self
+            .store
+            .get(&pk, "CHARGE")
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| PaymentError::Unavailable("sandbox charge vanished".into()))?;
+        if first.amount != request.amount || first.account_id != request.account_id {
+            return Err(PaymentError::Unavailable(
+                "idempotency key reused with other parameters".into(),
+            ));
+        }
+        Ok(Charge {
+            id: first.charge_id,
+            amount: first.amount,
+        })
+    }
+
+    async fn refund(&self, idempotency_key: &str) -> Result<(), PaymentError> {
+        let pk = Self::charge_pk(idempotency_key);
+        let charge: Option<SandboxChargeItem> = self
+            .store
+            .get(&pk, "CHARGE")
+            .await
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let Some(mut charge) = charge else {
+            return Ok(());
+        };
+        charge.refunded = true;
+        self.store
+            .client()
+            .put_item()
+            .table_name(self.store.table())
+            .set_item(Some(
+                crate::store::to_item(&charge)
+                    .map_err(|e| PaymentError::Unavailable(e.to_string()))?,
+            ))
+            .send()
+            .await
+            .map_err(|e| {
+                PaymentError::Unavailable(format!("sandbox ledger: {}", e.into_service_error()))
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partner_test_tokens_stand_for_the_documented_cards() {
+        assert_eq!(
+            test_card("pm_card_visa"),
+            Some(TestCard::Accepted(CardBrand::Visa, "4242"))
+        );
+        assert_eq!(
+            test_card("pm_card_mastercard"),
+            Some(TestCard::Accepted(CardBrand::Mastercard, "4444"))
+        );
+        assert_eq!(test_card("pm_card_amex"), Some(TestCard::Amex));
+        assert_eq!(
+            test_card("pm_card_chargeDeclinedInsufficientFunds"),
+            Some(TestCard::DeclinedOnAttach("insufficient_funds"))
+        );
+        assert_eq!(
+            test_card("pm_card_chargeCustomerFail"),
+            Some(TestCard::ChargesFail)
+        );
+        assert_eq!(test_card("pm_unknown"), None);
+    }
+}

@@ -1,0 +1,588 @@
+//! Signing a company up (`POST /signup`): the account, its admin and the Briks the admin holds,
+//! the first period charged at once, all or nothing.
+//!
+//! Order of the steps, chosen so that a failure at any step leaves nothing behind:
+//! checks that write nothing (input, email free, card accepted) → the admin's sign-in →
+//! the charge (its key derived from the invoice id) → one transaction with every item →
+//! the invoice email. A failure after the sign-in or the charge undoes them (delete, refund);
+//! a Lambda stopped half-way is retried under the same `Idempotency-Key` with the same ids,
+//! so the partner returns the first charge instead of making a second.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{
+    Account, AccountStatus, AccountView, Assignment, HistoryEntry, Invoice, InvoiceCustomer,
+    InvoiceKind, InvoiceStatus, PaymentMethod, PaymentState, PaymentStatus, Role, SupportPlan,
+    User, UserStatus, invoice_number, new_id, new_ordered_id,
+};
+use crate::app::App;
+use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, period_containing};
+use crate::catalogue::Brik;
+use crate::crypto::{DataKey, KeyScope};
+use crate::emails::invoice_email;
+use crate::error::Error;
+use crate::idempotency::{self, Begin, Lease};
+use crate::invoice::{InvoiceLine, period_line_description, totals};
+use crate::mailer::Mail;
+use crate::money::Currency;
+use crate::payments::ChargeRequest;
+use crate::store::{
+    AccountItem, EmailClaimItem, HistoryItem, InvoiceItem, UserItem, email_claim_pk,
+};
+use crate::validation::ValidationErrors;
+use crate::values::{
+    BrikId, CompanyName, Country, EmailAddress, Language, PaymentMethodToken, PersonName,
+    TimeZoneName, VatNumber,
+};
+use crate::vat::vat_treatment;
+
+/// The body of `POST /signup` as sent; parsed into [`SignupCommand`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    pub company_name: String,
+    pub country: String,
+    #[serde(default)]
+    pub vat_number: Option<String>,
+    #[serde(default)]
+    pub address: Option<serde_json::Value>,
+    pub language: String,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    pub admin: AdminBody,
+    pub payment_method: String,
+    pub briks: Vec<String>,
+    #[serde(default)]
+    pub test_clock_id: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminBody {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+}
+
+/// A signup whose every field has been checked.
+#[derive(Debug)]
+pub struct SignupCommand {
+    pub company_name: CompanyName,
+    pub country: Country,
+    pub vat_number: Option<VatNumber>,
+    pub address: Option<String>,
+    pub language: Language,
+    pub timezone: TimeZoneName,
+    pub admin_email: EmailAddress,
+    pub admin_name: PersonName,
+    pub password: String,
+    pub payment_method: PaymentMethodToken,
+    pub briks: Vec<BrikId>,
+    pub test_clock_id: Option<String>,
+}
+
+const MAX_ADDRESS_CHARS: usize = 500;
+
+impl SignupBody {
+    /// Checks every field at once, so the client sees all its mistakes in one answer.
+    pub fn parse(self) -> Result<SignupCommand, Error> {
+        let mut errors = ValidationErrors::new();
+        let company_name = errors.check("company_name", CompanyName::parse(&self.company_name));
+        let country = errors.check("country", Country::parse(&self.country));
+        let vat_number = match &self.vat_number {
+            Some(v) if !v.trim().is_empty() => {
+                errors.check("vat_number", VatNumber::parse(v)).map(Some)
+            }
+            _ => Some(None),
+        };
+        let language = errors.check("language", Language::parse(&self.language));
+        let timezone = match &self.timezone {
+            Some(tz) => errors.check("timezone", TimeZoneName::parse(tz)),
+            None => Some(TimeZoneName::default()),
+        };
+        let admin_email = errors.check("admin.email", EmailAddress::parse(&self.admin.email));
+        let admin_name = errors.check("admin.name", PersonName::parse(&self.admin.name));
+        check_password(&self.admin.password, &mut errors);
+        let payment_method = errors.check(
+            "payment_method",
+            PaymentMethodToken::parse(&self.payment_method),
+        );
+        let address = parse_address(self.address.as_ref(), &mut errors);
+        let briks = parse_briks(&self.briks, &mut errors);
+        if let Some(kind) = self.kind.as_deref().filter(|k| *k != "company") {
+            errors.push(
+                "kind",
+                "unsupported",
+                format!("account kind '{kind}' is not offered yet"),
+            );
+        }
+        if let Some(id) = &self.test_clock_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            errors.push("test_clock_id", "invalid_format", "not a test clock id");
+        }
+        errors.into_result()?;
+        match (
+            company_name,
+            country,
+            vat_number,
+            language,
+            timezone,
+            admin_email,
+            admin_name,
+            payment_method,
+            address,
+        ) {
+            (
+                Some(company_name),
+                Some(country),
+                Some(vat_number),
+                Some(language),
+                Some(timezone),
+                Some(admin_email),
+                Some(admin_name),
+                Some(payment_method),
+                Some(address),
+            ) => Ok(SignupCommand {
+                company_name,
+                country,
+                vat_number,
+                address,
+                language,
+                timezone,
+                admin_email,
+                admin_name,
+                password: self.admin.password,
+                payment_method,
+                briks,
+                test_clock_id: self.test_clock_id,
+            }),
+            _ => Err(Error::internal("validation passed with a field missing")),
+        }
+    }
+}
+
+/// Mirrors the user pool's password policy (template.yaml), so a weak password is refused
+/// before anything is created.
+fn check_password(password: &str, errors: &mut ValidationErrors) {
+    let strong = (10..=256).contains(&password.chars().count())
+        && password.chars().any(|c| c.is_lowercase())
+        && password.chars().any(|c| c.is_uppercase())
+        && password.chars().any(|c| c.is_ascii_digit())
+        && !password.chars().any(char::is_control);
+    if !strong {
+        errors.push(
+            "admin.password",
+            "weak_password",
+            "at least 10 characters, with lower and upper case letters and a digit",
+        );
+    }
+}
+
+/// An address is free text or an object of text fields; kept as text.
+fn parse_address(
+    value: Option<&serde_json::Value>,
+    errors: &mut ValidationErrors,
+) -> Option<Option<String>> {
+    let text = match value {
+        None | Some(serde_json::Value::Null) => return Some(None),
+        Some(serde_json::Value::String(s)) => s.trim().to_string(),
+        Some(serde_json::Value::Object(fields))
+            if fields.values().all(|v| v.is_string() || v.is_null()) =>
+        {
+            serde_json::Value::Object(fields.clone()).to_string()
+        }
+        Some(_) => {
+            errors.push(
+                "address",
+                "invalid_type",
+                "a text or an object of text fields",
+            );
+            return None;
+        }
+    };
+    if text.chars().count() > MAX_ADDRESS_CHARS {
+        errors.push(
+            "address",
+            "too_long",
+            format!("at most {MAX_ADDRESS_CHARS} characters"),
+        );
+        return None;
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        errors.push("address", "control_characters", "no control characters");
+        return None;
+    }
+    Some(Some(text))
+}
+
+fn parse_briks(raw: &[String], errors: &mut ValidationErrors) -> Vec<BrikId> {
+    if raw.is_empty() {
+        errors.push(
+            "briks",
+            "required",
+            "choose at least one Brik for the admin",
+        );
+    }
+    let mut briks: Vec<BrikId> = Vec::new();
+    for (i, id) in raw.iter().enumerate() {
+        match BrikId::parse(id) {
+            Ok(b) if briks.contains(&b) => errors.push(
+                format!("briks[{i}]"),
+                "duplicate",
+                "this Brik is listed twice",
+            ),
+            Ok(b) => briks.push(b),
+            Err(e) => errors.push_error(e.at(format!("briks[{i}]"))),
+        }
+    }
+    briks
+}
+
+/// What `POST /signup` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SignupResponse {
+    pub account: AccountView,
+    pub invoice: Invoice,
+}
+
+/// Runs a signup, or replays the answer of the first one made with the same key.
+pub async fn signup(
+    app: &App,
+    body: &serde_json::Value,
+    cmd: SignupCommand,
+    idempotency_key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let catalogue = app.catalogue().await?;
+    let priced = price_briks(&catalogue, &cmd.briks)?;
+    let clock = app.clock(cmd.test_clock_id.as_deref()).await?;
+    let now = clock.now();
+    let email_hash = app.email_hash(&cmd.admin_email).await?;
+    let reserve = || {
+        BTreeMap::from([
+            ("account".to_string(), new_id("acc")),
+            ("user".to_string(), new_id("usr")),
+            ("invoice".to_string(), new_ordered_id("inv", now)),
+            ("history".to_string(), new_ordered_id("hst", now)),
+        ])
+    };
+    let lease = match idempotency::begin(app, "signup", idempotency_key, body, reserve).await? {
+        Begin::Replay { status, body } => return Ok((status, body)),
+        Begin::Run(lease) => lease,
+    };
+    let result = run(app, &cmd, &priced, now, &email_hash, &lease).await;
+    if result.is_err() {
+        idempotency::release(app, &lease).await;
+    }
+    result.map(|body| (201, body))
+}
+
+fn price_briks<'a>(catalogue: &'a [Brik], wanted: &[BrikId]) -> Result<Vec<&'a Brik>, Error> {
+    wanted
+        .iter()
+        .map(|id| {
+            catalogue
+                .iter()
+                .find(|b| &b.id == id)
+                .ok_or_else(|| Error::UnknownBrik(id.as_str().to_string()))
+        })
+        .collect()
+}
+
+async fn run(
+    app: &App,
+    cmd: &SignupCommand,
+    briks: &[&Brik],
+    now: Timestamp,
+    email_hash: &str,
+    lease: &Lease,
+) -> Result<serde_json::Value, Error> {
+    if app
+        .store
+        .get::<EmailClaimItem>(&email_claim_pk(email_hash), "EMAIL")
+        .await?
+        .is_some()
+    {
+        return Err(Error::EmailTaken);
+    }
+    let card = app.payments.attach(&cmd.payment_method).await?;
+    let account = new_account(
+        cmd,
+        lease.id("account"),
+        now,
+        PaymentMethod {
+            token: cmd.payment_method.as_str().into(),
+            card,
+        },
+    );
+    let admin = new_admin(cmd, lease.id("user"), &account, briks);
+    let mut invoice = first_invoice(app, &account, briks, lease.id("invoice"), now);
+    let (key, wrapped) = app
+        .keys
+        .create(&KeyScope::Account(account.id.clone()))
+        .await?;
+
+    app.directory
+        .create_with_password(&crate::directory::NewSignIn {
+            email: cmd.admin_email.as_str(),
+            name: cmd.admin_name.as_str(),
+            password: &cmd.password,
+            account_id: &account.id,
+            group: "admin",
+        })
+        .await?;
+    let charge_key = format!("{}:1", invoice.id);
+    let charge = app
+        .payments
+        .charge(
+            &ChargeRequest {
+                account_id: account.id.clone(),
+                payment_method: account.payment_method.token.clone(),
+                amount: invoice.totals.total,
+                idempotency_key: charge_key.clone(),
+                description: format!("Softbrik signup {}", invoice.id),
+            },
+            now,
+        )
+        .await;
+    let charge = match charge {
+        Ok(charge) => charge,
+        Err(e) => {
+            undo(app, cmd, None).await;
+            return Err(e.into());
+        }
+    };
+    invoice.payment = PaymentState {
+        status: PaymentStatus::Succeeded,
+        attempts: 1,
+        last_error: None,
+        charge_id: Some(charge.id),
+    };
+    invoice.status = InvoiceStatus::Paid;
+    let written = write_all(
+        app,
+        &account,
+        &admin,
+        &mut invoice,
+        &key,
+        wrapped,
+        email_hash,
+        lease,
+        now,
+    )
+    .await;
+    let response = match written {
+        Ok(response) => response,
+        Err(e) => {
+            undo(app, cmd, Some(&charge_key)).await;
+            return Err(e);
+        }
+    };
+    send_invoice(app, &account, &invoice).await;
+    Ok(response)
+}
+
+/// Takes back what a failed signup made outside the table: the sign-in and the charge.
+async fn undo(app: &App, cmd: &SignupCommand, charge_key: Option<&str>) {
+    if let Some(key) = charge_key
+        && let Err(e) = app.payments.refund(key).await
+    {
+        tracing::error!(error = %e, charge = key, "refund after a failed signup did not go through");
+    }
+    if let Err(e) = app.directory.delete(cmd.admin_email.as_str()).await {
+        tracing::error!(error = %e, "sign-in of a failed signup not deleted");
+    }
+}
+
+fn new_account(
+    cmd: &SignupCommand,
+    id: String,
+    now: Timestamp,
+    payment_method: PaymentMethod,
+) -> Account {
+    let today = crate::billing_calendar::local_date(now, &cmd.timezone.time_zone());
+    Account {
+        id,
+        company_name: cmd.company_name.clone(),
+        country: cmd.country,
+        vat_number: cmd.vat_number.clone(),
+        address: cmd.address.clone(),
+        language: cmd.language,
+        timezone: cmd.timezone.clone(),
+        status: AccountStatus::Active,
+        admin_email: cmd.admin_email.clone(),
+        created_at: now,
+        billing_mode: BillingMode::Anniversary,
+        anchor_day: AnchorDay::new(u8::try_from(today.day()).unwrap_or(1))
+            .unwrap_or_else(|_| unreachable!()),
+        auto_renew: true,
+        closure_date: None,
+        payment_method,
+        support_plan: SupportPlan::Basic,
+        test_clock_id: cmd.test_clock_id.clone(),
+    }
+}
+
+fn new_admin(cmd: &SignupCommand, id: String, account: &Account, briks: &[&Brik]) -> User {
+    let since = account.local_date(account.created_at);
+    User {
+        id,
+        email: cmd.admin_email.clone(),
+        name: cmd.admin_name.clone(),
+        role: Role::Admin,
+        status: UserStatus::Active,
+        language: cmd.language,
+        removal_date: None,
+        briks: briks
+            .iter()
+            .map(|b| Assignment {
+                brik_id: b.id.clone(),
+                since,
+                until: None,
+            })
+            .collect(),
+    }
+}
+
+/// The first period, charged in full at signup (billing.md "Billing period").
+fn first_invoice(
+    app: &App,
+    account: &Account,
+    briks: &[&Brik],
+    id: String,
+    now: Timestamp,
+) -> Invoice {
+    let period: BillingPeriod = period_containing(account.anchor_day, account.local_date(now));
+    let lines: Vec<InvoiceLine> = briks
+        .iter()
+        .map(|b| {
+            let text =
+                period_line_description(b.name_in(account.language), &period, 1, account.language);
+            InvoiceLine::new(b.id.clone(), text, 1, b.monthly_price, None)
+        })
+        .collect();
+    let vat = vat_treatment(
+        &app.config.issuer_country,
+        &account.country,
+        account.vat_number.as_ref(),
+    );
+    Invoice {
+        id,
+        number: None,
+        status: InvoiceStatus::Open,
+        kind: InvoiceKind::Signup,
+        issue_date: account.local_date(now),
+        totals: totals(&lines, &vat),
+        lines,
+        period,
+        currency: Currency::Eur,
+        payment: PaymentState {
+            status: PaymentStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            charge_id: None,
+        },
+    }
+}
+
+/// Everything signup stores, in one transaction; the invoice number is taken in it, so a
+/// number is never skipped nor given twice (a lost race retries with the next one).
+#[allow(clippy::too_many_arguments)]
+async fn write_all(
+    app: &App,
+    account: &Account,
+    admin: &User,
+    invoice: &mut Invoice,
+    key: &DataKey,
+    wrapped: crate::crypto::WrappedKey,
+    email_hash: &str,
+    lease: &Lease,
+    now: Timestamp,
+) -> Result<serde_json::Value, Error> {
+    let account_item = AccountItem::seal(account, key, wrapped)?;
+    let user_item = UserItem::seal(&account.id, admin, key, email_hash.to_string());
+    let claim = EmailClaimItem::new(email_hash, &account.id, &admin.id);
+    let history = HistoryItem::seal(
+        &account.id,
+        &lease.id("history"),
+        &HistoryEntry {
+            at: now,
+            actor: admin.id.clone(),
+            action: "signup".into(),
+            details: serde_json::json!({
+                "briks": admin.briks.iter().map(|b| b.brik_id.as_str()).collect::<Vec<_>>(),
+                "invoice_id": invoice.id,
+                "card_brand": account.payment_method.card.brand,
+            }),
+        },
+        key,
+    );
+    let customer = InvoiceCustomer {
+        company_name: account.company_name.as_str().into(),
+        country: account.country.code().into(),
+        vat_number: account.vat_number.as_ref().map(|v| v.as_str().to_string()),
+        address: account.address.clone(),
+        email: account.admin_email.as_str().into(),
+    };
+    for _ in 0..5 {
+        let previous = app.store.last_invoice_number().await?;
+        invoice.number = Some(invoice_number(previous + 1));
+        let body = serde_json::to_value(SignupResponse {
+            account: account.view(now, true),
+            invoice: invoice.clone(),
+        })
+        .map_err(Error::internal)?;
+        let mut ops = vec![
+            app.store.put_new_op(&claim)?,
+            app.store.invoice_sequence_op(previous)?,
+            app.store.put_new_op(&account_item)?,
+            app.store.put_new_op(&user_item)?,
+            app.store
+                .put_new_op(&InvoiceItem::seal(&account.id, invoice, &customer, key)?)?,
+            app.store.put_new_op(&history)?,
+        ];
+        ops.extend(idempotency::finish_op(
+            app,
+            lease,
+            &account.id,
+            key,
+            201,
+            &body,
+        )?);
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok(body),
+            Err(e) if e.condition_failed(0) => return Err(Error::EmailTaken),
+            Err(e) if e.condition_failed(1) => continue,
+            Err(crate::store::TransactionError::Failed(e)) => return Err(e),
+            Err(e) => {
+                return Err(Error::unavailable(format!(
+                    "signup transaction refused: {e:?}"
+                )));
+            }
+        }
+    }
+    Err(Error::unavailable("invoice numbering is busy"))
+}
+
+/// Emails the paid invoice to the admin; a mail failure does not undo a paid signup (the
+/// invoice can be sent again), so it is logged, not returned.
+async fn send_invoice(app: &App, account: &Account, invoice: &Invoice) {
+    let (subject, text) = invoice_email(account.language, account.company_name.as_str(), invoice);
+    let mail = Mail {
+        to: account.admin_email.as_str().to_string(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: vec![],
+    };
+    if let Err(e) = app.mailer.send(&mail).await {
+        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
+    }
+}

@@ -1,0 +1,523 @@
+//! The DynamoDB adapter: one table, items mapped with `serde_dynamo`, company data sealed
+//! under the account's data key before it is written. Keys and access patterns are in
+//! docs/data-model.md; every item type of that document is defined here.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+pub use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{
+    Account, AccountStatus, HistoryEntry, Invoice, InvoiceCustomer, PaymentMethod, SupportPlan,
+    User,
+};
+use crate::billing_calendar::{AnchorDay, BillingMode};
+use crate::crypto::{DataKey, Sealed, WrappedKey};
+use crate::error::Error;
+use crate::values::{
+    CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
+};
+
+pub fn account_pk(account_id: &str) -> String {
+    format!("ACCOUNT#{account_id}")
+}
+
+/// The account item: settings in clear, company data sealed, and the wrapped data key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    pub id: String,
+    pub data_key: WrappedKey,
+    pub company_name: Sealed,
+    pub admin_email: Sealed,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vat_number: Option<Sealed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<Sealed>,
+    pub payment_method: Sealed,
+    pub country: String,
+    pub language: Language,
+    pub timezone: String,
+    pub status: AccountStatus,
+    pub created_at: Timestamp,
+    pub billing_mode: BillingMode,
+    pub anchor_day: u8,
+    pub auto_renew: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closure_date: Option<Date>,
+    pub support_plan: SupportPlan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_clock_id: Option<String>,
+    /// Optimistic concurrency: every update checks and bumps it.
+    pub version: u64,
+}
+
+impl AccountItem {
+    pub fn seal(account: &Account, key: &DataKey, data_key: WrappedKey) -> Result<Self, Error> {
+        let id = account.id.as_str();
+        let seal = |attr: &str, v: &str| key.seal(id, attr, v);
+        let payment_method =
+            serde_json::to_string(&account.payment_method).map_err(Error::internal)?;
+        Ok(AccountItem {
+            pk: account_pk(id),
+            sk: "ACCOUNT".into(),
+            gsi1pk: account.test_clock_id.as_ref().map(|c| format!("CLOCK#{c}")),
+            gsi1sk: account
+                .test_clock_id
+                .as_ref()
+                .map(|_| format!("ACCOUNT#{id}")),
+            id: id.to_string(),
+            data_key,
+            company_name: seal("company_name", account.company_name.as_str()),
+            admin_email: seal("admin_email", account.admin_email.as_str()),
+            vat_number: account
+                .vat_number
+                .as_ref()
+                .map(|v| seal("vat_number", v.as_str())),
+            address: account.address.as_deref().map(|a| seal("address", a)),
+            payment_method: seal("payment_method", &payment_method),
+            country: account.country.code().to_string(),
+            language: account.language,
+            timezone: account.timezone.as_str().to_string(),
+            status: account.status,
+            created_at: account.created_at,
+            billing_mode: account.billing_mode,
+            anchor_day: account.anchor_day.get(),
+            auto_renew: account.auto_renew,
+            closure_date: account.closure_date,
+            support_plan: account.support_plan,
+            test_clock_id: account.test_clock_id.clone(),
+            version: 1,
+        })
+    }
+
+    pub fn open(&self, key: &DataKey) -> Result<Account, Error> {
+        let id = self.id.as_str();
+        let open = |attr: &str, v: &Sealed| key.open(id, attr, v);
+        let corrupt = |what: &str| Error::internal(format!("stored account {what} is invalid"));
+        let payment_method: PaymentMethod =
+            serde_json::from_str(&open("payment_method", &self.payment_method)?)
+                .map_err(|_| corrupt("payment method"))?;
+        Ok(Account {
+            id: self.id.clone(),
+            company_name: CompanyName::parse(&open("company_name", &self.company_name)?)
+                .map_err(|_| corrupt("company name"))?,
+            admin_email: EmailAddress::parse(&open("admin_email", &self.admin_email)?)
+                .map_err(|_| corrupt("admin email"))?,
+            vat_number: match &self.vat_number {
+                Some(v) => Some(
+                    VatNumber::parse(&open("vat_number", v)?).map_err(|_| corrupt("VAT number"))?,
+                ),
+                None => None,
+            },
+            address: self
+                .address
+                .as_ref()
+                .map(|a| open("address", a))
+                .transpose()?,
+            country: Country::parse(&self.country).map_err(|_| corrupt("country"))?,
+            language: self.language,
+            timezone: TimeZoneName::parse(&self.timezone).map_err(|_| corrupt("time zone"))?,
+            status: self.status,
+            created_at: self.created_at,
+            billing_mode: self.billing_mode,
+            anchor_day: AnchorDay::new(self.anchor_day).map_err(|_| corrupt("anchor day"))?,
+            auto_renew: self.auto_renew,
+            closure_date: self.closure_date,
+            payment_method,
+            support_plan: self.support_plan,
+            test_clock_id: self.test_clock_id.clone(),
+        })
+    }
+}
+
+/// A user of an account: role, status and Briks in clear, identity sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub email: Sealed,
+    pub name: Sealed,
+    pub email_hash: String,
+    pub role: crate::account::Role,
+    pub status: crate::account::UserStatus,
+    pub language: Language,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal_date: Option<Date>,
+    pub briks: Vec<crate::account::Assignment>,
+    pub version: u64,
+}
+
+impl UserItem {
+    pub fn seal(account_id: &str, user: &User, key: &DataKey, email_hash: String) -> Self {
+        UserItem {
+            pk: account_pk(account_id),
+            sk: format!("USER#{}", user.id),
+            id: user.id.clone(),
+            email: key.seal(account_id, "user_email", user.email.as_str()),
+            name: key.seal(account_id, "user_name", user.name.as_str()),
+            email_hash,
+            role: user.role,
+            status: user.status,
+            language: user.language,
+            removal_date: user.removal_date,
+            briks: user.briks.clone(),
+            version: 1,
+        }
+    }
+
+    pub fn open(&self, account_id: &str, key: &DataKey) -> Result<User, Error> {
+        let corrupt = || Error::internal("stored user is invalid");
+        Ok(User {
+            id: self.id.clone(),
+            email: EmailAddress::parse(&key.open(account_id, "user_email", &self.email)?)
+                .map_err(|_| corrupt())?,
+            name: PersonName::parse(&key.open(account_id, "user_name", &self.name)?)
+                .map_err(|_| corrupt())?,
+            role: self.role,
+            status: self.status,
+            language: self.language,
+            removal_date: self.removal_date,
+            briks: self.briks.clone(),
+        })
+    }
+}
+
+/// Global uniqueness of a sign-in address, by its keyed hash: `EMAIL#<hmac>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailClaimItem {
+    pub pk: String,
+    pub sk: String,
+    pub account_id: String,
+    pub user_id: String,
+}
+
+impl EmailClaimItem {
+    pub fn new(email_hash: &str, account_id: &str, user_id: &str) -> Self {
+        EmailClaimItem {
+            pk: email_claim_pk(email_hash),
+            sk: "EMAIL".into(),
+            account_id: account_id.into(),
+            user_id: user_id.into(),
+        }
+    }
+}
+
+pub fn email_claim_pk(email_hash: &str) -> String {
+    format!("EMAIL#{email_hash}")
+}
+
+/// An issued or draft invoice; the customer block is sealed, amounts are clear.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub invoice: Invoice,
+    pub customer: Sealed,
+}
+
+impl InvoiceItem {
+    pub fn seal(
+        account_id: &str,
+        invoice: &Invoice,
+        customer: &InvoiceCustomer,
+        key: &DataKey,
+    ) -> Result<Self, Error> {
+        let customer = serde_json::to_string(customer).map_err(Error::internal)?;
+        Ok(InvoiceItem {
+            pk: account_pk(account_id),
+            sk: format!("INVOICE#{}", invoice.id),
+            invoice: invoice.clone(),
+            customer: key.seal(account_id, "invoice_customer", &customer),
+        })
+    }
+}
+
+/// A subscription history entry; its details are company data, so sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub pk: String,
+    pub sk: String,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub details: Sealed,
+}
+
+impl HistoryItem {
+    pub fn seal(account_id: &str, id: &str, entry: &HistoryEntry, key: &DataKey) -> Self {
+        HistoryItem {
+            pk: account_pk(account_id),
+            sk: format!("HISTORY#{id}"),
+            at: entry.at,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            details: key.seal(account_id, "history_details", &entry.details.to_string()),
+        }
+    }
+}
+
+/// Why a transaction was refused: one reason code per item, in order (None: that item passed).
+#[derive(Debug)]
+pub enum TransactionError {
+    Cancelled(Vec<Option<String>>),
+    Failed(Error),
+}
+
+impl TransactionError {
+    /// Whether the condition of item `index` failed.
+    pub fn condition_failed(&self, index: usize) -> bool {
+        matches!(self, TransactionError::Cancelled(reasons)
+            if reasons.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed"))
+    }
+}
+
+/// The table, and the few generic operations every item type goes through.
+#[derive(Clone)]
+pub struct Store {
+    ddb: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(ddb: Client, table: impl Into<String>) -> Self {
+        Store {
+            ddb,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.ddb
+    }
+
+    /// A strongly consistent read of one item.
+    pub async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "dynamodb GetItem: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+                ))
+            })?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| Error::internal(format!("item {pk}/{sk}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Puts an item unless one with its key exists; `Ok(false)` when it did.
+    pub async fn put_new<T: Serialize>(&self, item: &T) -> Result<bool, Error> {
+        let result = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb PutItem: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+            ))),
+        }
+    }
+
+    /// Deletes an item if its `field` still has `value` (so a newer writer's item survives).
+    pub async fn delete_if(
+        &self,
+        pk: &str,
+        sk: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        let result = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .condition_expression("#f = :v")
+            .expression_attribute_names("#f", field)
+            .expression_attribute_values(":v", AttributeValue::S(value.into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb DeleteItem: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+            ))),
+        }
+    }
+
+    /// All items of one partition whose sort key starts with `prefix`, in key order.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, Error> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::unavailable(format!(
+                        "dynamodb Query: {}",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+                    ))
+                })?;
+            for item in out.items.unwrap_or_default() {
+                items.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|e| Error::internal(format!("item in {pk}: {e}")))?,
+                );
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// A put in a transaction, refused if an item with that key exists.
+    pub fn put_new_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put in a transaction with a condition of the caller's.
+    pub fn put_if_op<T: Serialize>(
+        &self,
+        item: &T,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, Error> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(Error::internal)?)
+            .build())
+    }
+
+    /// Takes the next number of the gapless invoice sequence, if nobody took it first.
+    pub fn invoice_sequence_op(&self, previous: u64) -> Result<TransactWriteItem, Error> {
+        let condition = if previous == 0 {
+            "attribute_not_exists(pk)"
+        } else {
+            "#last = :previous"
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(SEQUENCE_PK.into()))
+            .key("sk", AttributeValue::S(INVOICE_SEQUENCE_SK.into()))
+            .update_expression("SET #last = :next")
+            .condition_expression(condition)
+            .expression_attribute_names("#last", "last")
+            .expression_attribute_values(":next", AttributeValue::N((previous + 1).to_string()));
+        if previous != 0 {
+            update = update
+                .expression_attribute_values(":previous", AttributeValue::N(previous.to_string()));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(Error::internal)?)
+            .build())
+    }
+
+    /// The last invoice number given out (0 before the first).
+    pub async fn last_invoice_number(&self) -> Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Sequence {
+            last: u64,
+        }
+        Ok(self
+            .get::<Sequence>(SEQUENCE_PK, INVOICE_SEQUENCE_SK)
+            .await?
+            .map_or(0, |s| s.last))
+    }
+
+    pub async fn transact(&self, ops: Vec<TransactWriteItem>) -> Result<(), TransactionError> {
+        let result = self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(ops))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Err(TransactionError::Cancelled(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().filter(|c| *c != "None").map(str::to_string))
+                            .collect(),
+                    ))
+                }
+                other => Err(TransactionError::Failed(Error::unavailable(format!(
+                    "dynamodb TransactWriteItems: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&other)
+                )))),
+            },
+        }
+    }
+}
+
+pub const SEQUENCE_PK: &str = "SEQUENCE";
+pub const INVOICE_SEQUENCE_SK: &str = "INVOICE";
+
+pub fn to_item<T: Serialize>(item: &T) -> Result<HashMap<String, AttributeValue>, Error> {
+    serde_dynamo::to_item(item)
+        .map_err(|e| Error::internal(format!("item does not serialize: {e}")))
+}

@@ -1,0 +1,297 @@
+//! What the integration tests share: the running stack (`.local/.../stack.json`, written by
+//! infra/devstack.py), an HTTP client for its API, sign-in through Cognito's API, the mail
+//! SES recorded, and raw reads of the table (to check what is stored, not what the API says).
+//!
+//! `make integration` starts the stack and sets `SOFTBRIK_STACK`; without it the tests fail.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StackFile {
+    pub api_url: String,
+    pub aws_endpoint: String,
+    pub region: String,
+    pub table_name: String,
+    pub user_pool_id: String,
+    pub user_pool_client_id: String,
+    pub kms_key_id: String,
+}
+
+/// A handle on the running stack.
+pub struct Stack {
+    pub file: StackFile,
+    http: reqwest::Client,
+    aws: aws_config::SdkConfig,
+}
+
+/// An API answer: status, headers we care about, JSON body (Null when not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Stack {
+    pub async fn connect() -> Stack {
+        let path = std::env::var("SOFTBRIK_STACK")
+            .expect("SOFTBRIK_STACK is not set: run the integration tests with `make integration`");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let file: StackFile =
+            serde_json::from_str(&text).expect("stack.json is not what devstack writes");
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&file.aws_endpoint)
+            .region(aws_config::Region::new(file.region.clone()))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        Stack {
+            file,
+            http: reqwest::Client::new(),
+            aws,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Answer {
+        let url = format!("{}{}", self.file.api_url, path);
+        let mut req = self.http.request(method.parse().expect("method"), url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        self.send(req).await
+    }
+
+    /// Sends a raw body, for bodies that are not JSON or too large.
+    pub async fn call_raw(&self, method: &str, path: &str, body: Vec<u8>) -> Answer {
+        let url = format!("{}{}", self.file.api_url, path);
+        let req = self
+            .http
+            .request(method.parse().expect("method"), url)
+            .header("content-type", "application/json")
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let resp = req.send().await.expect("the API answers");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = resp.text().await.unwrap_or_default();
+        Answer {
+            status,
+            content_type,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn new_clock(&self, at: &str) -> String {
+        let answer = self
+            .call(
+                "POST",
+                "/test-clocks",
+                None,
+                Some(&json!({"frozen_time": at})),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        answer.body["id"].as_str().expect("clock id").to_string()
+    }
+
+    /// Signs in as Cognito users do (USER_PASSWORD_AUTH) and returns the ID token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<String, String> {
+        let idp = aws_sdk_cognitoidentityprovider::Client::new(&self.aws);
+        let out = idp
+            .initiate_auth()
+            .client_id(&self.file.user_pool_client_id)
+            .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", email)
+            .auth_parameters("PASSWORD", password)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{}",
+                    aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)
+                )
+            })?;
+        out.authentication_result()
+            .and_then(|r| r.id_token())
+            .map(str::to_string)
+            .ok_or_else(|| "no id token".to_string())
+    }
+
+    /// Whether Cognito has a user with this sign-in address.
+    pub async fn cognito_user_exists(&self, email: &str) -> bool {
+        let idp = aws_sdk_cognitoidentityprovider::Client::new(&self.aws);
+        idp.admin_get_user()
+            .user_pool_id(&self.file.user_pool_id)
+            .username(email)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Every item of the table, as stored.
+    pub async fn scan(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = ddb
+                .scan()
+                .table_name(&self.file.table_name)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return items,
+            }
+        }
+    }
+
+    /// The items of one account's partition.
+    pub async fn account_items(&self, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let pk = format!("ACCOUNT#{account_id}");
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|i| matches!(i.get("pk"), Some(AttributeValue::S(p)) if *p == pk))
+            .collect()
+    }
+
+    /// The sandbox partner's charges for an account: (amount, refunded).
+    pub async fn charges(&self, account_id: &str) -> Vec<(String, bool)> {
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|i| {
+                s(i, "pk").starts_with("SANDBOX#CHARGE#") && s(i, "account_id") == account_id
+            })
+            .map(|i| {
+                (
+                    s(&i, "amount"),
+                    matches!(i.get("refunded"), Some(AttributeValue::Bool(true))),
+                )
+            })
+            .collect()
+    }
+
+    /// Messages SES recorded as sent to `to`: (subject, decoded text body, raw MIME).
+    pub async fn mail_to(&self, to: &str) -> Vec<Mail> {
+        let url = format!("{}/moto-api/data.json", self.file.aws_endpoint);
+        let data: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("moto api")
+            .json()
+            .await
+            .expect("json");
+        data["ses"]["RawMessage"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| {
+                m["destinations"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|a| a.as_str().is_some_and(|a| a.contains(to))))
+            })
+            .map(|m| Mail::parse(m["raw_data"].as_str().unwrap_or_default()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub subject: String,
+    pub text: String,
+    pub raw: String,
+}
+
+impl Mail {
+    fn parse(raw: &str) -> Mail {
+        let message = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("sent mail parses");
+        Mail {
+            subject: message.subject().unwrap_or_default().to_string(),
+            text: message
+                .body_text(0)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            raw: raw.to_string(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let message = mail_parser::MessageParser::default().parse(self.raw.as_bytes())?;
+        message.header_raw(name).map(|v| v.trim().to_string())
+    }
+}
+
+/// A string attribute of an item ("" when absent).
+pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        Some(AttributeValue::N(v)) => v.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A unique address for one test.
+pub fn unique_email(who: &str) -> String {
+    format!("{who}+{}@example.fr", uuid::Uuid::new_v4().simple())
+}
+
+pub const PASSWORD: &str = "Correct-Horse-42";
+
+/// The FAQ's example company, signing up with `files` and `care` on a VISA card.
+pub fn signup_body(email: &str, clock: Option<&str>) -> Value {
+    let mut body = json!({
+        "company_name": "Fromagerie Dupont",
+        "country": "FR",
+        "language": "fr",
+        "timezone": "Europe/Paris",
+        "address": "12 rue des Fromages, 75001 Paris",
+        "admin": {"email": email, "name": "Alice Dupont", "password": PASSWORD},
+        "payment_method": "pm_card_visa",
+        "briks": ["files", "care"],
+    });
+    if let Some(c) = clock {
+        body["test_clock_id"] = json!(c);
+    }
+    body
+}
