@@ -13,10 +13,10 @@ TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stack-file .l
 
 tools: $(VENV)/.installed
 
-$(VENV)/.installed: infra/requirements.txt
+$(VENV)/.installed: infra/requirements.txt infra/requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r infra/requirements.txt
+	$(VENV)/bin/pip install --quiet -r infra/requirements.txt -c infra/requirements.lock
 	touch $@
 
 dev: tools
