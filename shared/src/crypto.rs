@@ -298,4 +298,91 @@ mod tests {
         assert_ne!(key().keyed_hash("a@b.fr"), other.keyed_hash("a@b.fr"));
         assert_eq!(key().keyed_hash("a@b.fr").len(), 64);
     }
+
+    mod with_kms {
+        use super::*;
+        use aws_sdk_kms::operation::decrypt::{DecryptError, DecryptOutput};
+        use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyOutput;
+        use aws_sdk_kms::types::error::KmsInternalException;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        fn wrapped() -> WrappedKey {
+            WrappedKey::from_bytes(b"wrapped-by-kms")
+        }
+
+        #[tokio::test]
+        async fn a_warm_function_unwraps_a_key_once_then_reuses_it() {
+            let decrypt = mock!(aws_sdk_kms::Client::decrypt)
+                .match_requests(|r| {
+                    r.encryption_context()
+                        .and_then(|c| c.get("account_id"))
+                        .is_some_and(|id| id == "acc_1")
+                })
+                .then_output(|| {
+                    DecryptOutput::builder()
+                        .plaintext(Blob::new(vec![7u8; 32]))
+                        .build()
+                });
+            let kms = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&decrypt]);
+            let ring = KmsKeyRing::new(kms, "key");
+            let scope = KeyScope::Account("acc_1".into());
+            let first = ring.unwrap(&scope, &wrapped()).await.unwrap();
+            let again = ring.unwrap(&scope, &wrapped()).await.unwrap();
+            assert_eq!(
+                decrypt.num_calls(),
+                1,
+                "no KMS call for a key already in memory"
+            );
+            let sealed = first.seal("acc_1", "name", "Bob");
+            assert_eq!(again.open("acc_1", "name", &sealed).unwrap(), "Bob");
+        }
+
+        #[tokio::test]
+        async fn a_new_key_is_asked_for_under_the_account_context_and_cached() {
+            let generate = mock!(aws_sdk_kms::Client::generate_data_key)
+                .match_requests(|r| {
+                    r.encryption_context()
+                        .and_then(|c| c.get("account_id"))
+                        .is_some_and(|id| id == "acc_9")
+                })
+                .then_output(|| {
+                    GenerateDataKeyOutput::builder()
+                        .plaintext(Blob::new(vec![3u8; 32]))
+                        .ciphertext_blob(Blob::new(b"blob".to_vec()))
+                        .build()
+                });
+            let decrypt = mock!(aws_sdk_kms::Client::decrypt).then_output(|| {
+                DecryptOutput::builder()
+                    .plaintext(Blob::new(vec![0u8; 32]))
+                    .build()
+            });
+            let kms = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&generate, &decrypt]);
+            let ring = KmsKeyRing::new(kms, "key");
+            let scope = KeyScope::Account("acc_9".into());
+            let (_, wrapped) = ring.create(&scope).await.unwrap();
+            assert_eq!(wrapped, WrappedKey::from_bytes(b"blob"));
+            ring.unwrap(&scope, &wrapped).await.unwrap();
+            assert_eq!(
+                decrypt.num_calls(),
+                0,
+                "the key just made is already in memory"
+            );
+        }
+
+        #[tokio::test]
+        async fn kms_failing_is_a_retryable_unavailable_error() {
+            let decrypt = mock!(aws_sdk_kms::Client::decrypt).then_error(|| {
+                DecryptError::KmsInternalException(
+                    KmsInternalException::builder().message("boom").build(),
+                )
+            });
+            let kms = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&decrypt]);
+            let ring = KmsKeyRing::new(kms, "key");
+            let err = ring
+                .unwrap(&KeyScope::Account("acc_1".into()), &wrapped())
+                .await
+                .unwrap_err();
+            assert_eq!(err.status(), 503);
+        }
+    }
 }

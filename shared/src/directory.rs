@@ -3,7 +3,10 @@
 //! Softbrik never stores or logs them.
 
 use aws_sdk_cognitoidentityprovider::Client;
-use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
+use aws_sdk_cognitoidentityprovider::operation::admin_create_user::AdminCreateUserError;
+use aws_sdk_cognitoidentityprovider::operation::admin_delete_user::AdminDeleteUserError;
+use aws_sdk_cognitoidentityprovider::operation::admin_get_user::AdminGetUserError;
+use aws_sdk_cognitoidentityprovider::operation::admin_set_user_password::AdminSetUserPasswordError;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 
 use crate::error::Error;
@@ -55,16 +58,14 @@ impl Directory {
             .user_attributes(attribute(ACCOUNT_ID_ATTRIBUTE, user.account_id)?)
             .send()
             .await;
-        if let Err(e) = created {
-            if e.code() != Some("UsernameExistsException") {
-                return Err(Error::unavailable(format!(
-                    "cognito AdminCreateUser: {}",
-                    e.into_service_error()
-                )));
+        match created.map_err(|e| e.into_service_error()) {
+            Ok(_) => {}
+            Err(AdminCreateUserError::UsernameExistsException(_)) => {
+                if self.account_of(user.email).await?.as_deref() != Some(user.account_id) {
+                    return Err(Error::EmailTaken);
+                }
             }
-            if self.account_of(user.email).await?.as_deref() != Some(user.account_id) {
-                return Err(Error::EmailTaken);
-            }
+            Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
         }
         let password = self
             .idp
@@ -75,18 +76,20 @@ impl Directory {
             .permanent(true)
             .send()
             .await;
-        if let Err(e) = password {
-            if e.code() == Some("InvalidPasswordException") {
+        match password.map_err(|e| e.into_service_error()) {
+            Ok(_) => {}
+            Err(AdminSetUserPasswordError::InvalidPasswordException(_)) => {
                 return Err(Error::validation(
                     "admin.password",
                     "weak_password",
                     "the password needs at least 10 characters with lower and upper case letters and a digit",
                 ));
             }
-            return Err(Error::unavailable(format!(
-                "cognito AdminSetUserPassword: {}",
-                e.into_service_error()
-            )));
+            Err(e) => {
+                return Err(Error::unavailable(format!(
+                    "cognito AdminSetUserPassword: {e}"
+                )));
+            }
         }
         self.idp
             .admin_add_user_to_group()
@@ -106,43 +109,137 @@ impl Directory {
 
     /// The account a sign-in belongs to, if the user exists.
     pub async fn account_of(&self, email: &str) -> Result<Option<String>, Error> {
-        match self
+        let found = self
             .idp
             .admin_get_user()
             .user_pool_id(&self.pool_id)
             .username(email)
             .send()
-            .await
-        {
+            .await;
+        match found.map_err(|e| e.into_service_error()) {
             Ok(user) => Ok(user
                 .user_attributes()
                 .iter()
                 .find(|a| a.name() == ACCOUNT_ID_ATTRIBUTE)
                 .and_then(|a| a.value().map(str::to_string))),
-            Err(e) if e.code() == Some("UserNotFoundException") => Ok(None),
-            Err(e) => Err(Error::unavailable(format!(
-                "cognito AdminGetUser: {}",
-                e.into_service_error()
-            ))),
+            Err(AdminGetUserError::UserNotFoundException(_)) => Ok(None),
+            Err(e) => Err(Error::unavailable(format!("cognito AdminGetUser: {e}"))),
         }
     }
 
     /// Removes a sign-in; a user already gone is not an error.
     pub async fn delete(&self, email: &str) -> Result<(), Error> {
-        match self
+        let deleted = self
             .idp
             .admin_delete_user()
             .user_pool_id(&self.pool_id)
             .username(email)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("UserNotFoundException") => Ok(()),
-            Err(e) => Err(Error::unavailable(format!(
-                "cognito AdminDeleteUser: {}",
-                e.into_service_error()
-            ))),
+            .await;
+        match deleted.map_err(|e| e.into_service_error()) {
+            Ok(_) | Err(AdminDeleteUserError::UserNotFoundException(_)) => Ok(()),
+            Err(e) => Err(Error::unavailable(format!("cognito AdminDeleteUser: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cognitoidentityprovider::operation::admin_add_user_to_group::AdminAddUserToGroupOutput;
+    use aws_sdk_cognitoidentityprovider::operation::admin_get_user::AdminGetUserOutput;
+    use aws_sdk_cognitoidentityprovider::operation::admin_set_user_password::AdminSetUserPasswordOutput;
+    use aws_sdk_cognitoidentityprovider::types::error::{
+        InvalidPasswordException, UsernameExistsException,
+    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+    fn exists() -> Rule {
+        mock!(Client::admin_create_user).then_error(|| {
+            AdminCreateUserError::UsernameExistsException(
+                UsernameExistsException::builder().build(),
+            )
+        })
+    }
+
+    fn belongs_to(account: &'static str) -> Rule {
+        mock!(Client::admin_get_user).then_output(move || {
+            AdminGetUserOutput::builder()
+                .username("alice@dupont.fr")
+                .user_attributes(
+                    AttributeType::builder()
+                        .name(ACCOUNT_ID_ATTRIBUTE)
+                        .value(account)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn user(account_id: &str) -> NewSignIn<'_> {
+        NewSignIn {
+            email: "alice@dupont.fr",
+            name: "Alice",
+            password: "Correct-Horse-42",
+            account_id,
+            group: "admin",
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_left_by_an_interrupted_signup_of_the_same_account_is_taken_over() {
+        let password = mock!(Client::admin_set_user_password)
+            .then_output(|| AdminSetUserPasswordOutput::builder().build());
+        let group = mock!(Client::admin_add_user_to_group)
+            .then_output(|| AdminAddUserToGroupOutput::builder().build());
+        let (exists, owner) = (exists(), belongs_to("acc_1"));
+        let idp = mock_client!(
+            aws_sdk_cognitoidentityprovider,
+            RuleMode::MatchAny,
+            [&exists, &owner, &password, &group]
+        );
+        Directory::new(idp, "pool")
+            .create_with_password(&user("acc_1"))
+            .await
+            .unwrap();
+        assert_eq!(group.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_of_another_account_means_the_email_is_taken() {
+        let (exists, owner) = (exists(), belongs_to("acc_other"));
+        let idp = mock_client!(
+            aws_sdk_cognitoidentityprovider,
+            RuleMode::MatchAny,
+            [&exists, &owner]
+        );
+        let err = Directory::new(idp, "pool")
+            .create_with_password(&user("acc_1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "email_taken");
+    }
+
+    #[tokio::test]
+    async fn a_password_cognito_refuses_is_a_validation_error_on_the_password() {
+        let (exists, owner) = (exists(), belongs_to("acc_1"));
+        let password = mock!(Client::admin_set_user_password).then_error(|| {
+            AdminSetUserPasswordError::InvalidPasswordException(
+                InvalidPasswordException::builder().build(),
+            )
+        });
+        let idp = mock_client!(
+            aws_sdk_cognitoidentityprovider,
+            RuleMode::MatchAny,
+            [&exists, &owner, &password]
+        );
+        let err = Directory::new(idp, "pool")
+            .create_with_password(&user("acc_1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 422);
+        assert_eq!(err.problem().errors.unwrap()[0].field, "admin.password");
     }
 }

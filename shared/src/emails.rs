@@ -64,3 +64,69 @@ pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (Strin
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::{InvoiceKind, InvoiceStatus, PaymentState, PaymentStatus};
+    use crate::billing_calendar::BillingPeriod;
+    use crate::invoice::{InvoiceLine, totals};
+    use crate::money::Currency;
+    use crate::values::{BrikId, Country};
+    use crate::vat::vat_treatment;
+    use jiff::civil::date;
+
+    fn invoice(customer: &str) -> Invoice {
+        let lines = vec![
+            InvoiceLine::new(
+                BrikId::parse("files").unwrap(),
+                "File storage",
+                1,
+                Money::from_cents(600),
+                None,
+            ),
+            InvoiceLine::new(
+                BrikId::parse("care").unwrap(),
+                "Care",
+                1,
+                Money::from_cents(123_400),
+                None,
+            ),
+        ];
+        let vat = vat_treatment(
+            &Country::parse("DK").unwrap(),
+            &Country::parse(customer).unwrap(),
+            None,
+        );
+        Invoice {
+            id: "inv_1".into(),
+            number: Some("SB-000042".into()),
+            status: InvoiceStatus::Paid,
+            kind: InvoiceKind::Signup,
+            issue_date: date(2026, 12, 12),
+            period: BillingPeriod::new(date(2026, 12, 12), date(2027, 1, 12)).unwrap(),
+            totals: totals(&lines, &vat),
+            lines,
+            currency: Currency::Eur,
+            payment: PaymentState {
+                status: PaymentStatus::Succeeded,
+                attempts: 1,
+                last_error: None,
+                charge_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_invoice_email_speaks_the_account_language_with_its_number_format() {
+        let (fr_subject, fr) = invoice_email(Language::Fr, "Dupont", &invoice("FR"));
+        assert_eq!(fr_subject, "Votre facture Softbrik SB-000042");
+        assert!(fr.contains("Total TTC : 1\u{a0}488,00 EUR"), "{fr}");
+        let (da_subject, da) = invoice_email(Language::Da, "Hansen", &invoice("DK"));
+        assert_eq!(da_subject, "Din Softbrik-faktura SB-000042");
+        assert!(da.contains("I alt inkl. moms: 1.550,00 EUR"), "{da}");
+        let (en_subject, en) = invoice_email(Language::En, "Acme", &invoice("US"));
+        assert_eq!(en_subject, "Your Softbrik invoice SB-000042");
+        assert!(en.contains("Total: 1,240.00 EUR"), "{en}");
+    }
+}

@@ -102,6 +102,30 @@ pub fn prorate(price: Money, proration: Proration) -> Money {
     Money::round_to_cent(proration.apply(price.amount()))
 }
 
+/// What holding something from `from` until `until` (exclusive) within `period` costs, so
+/// that the slices of one period add up to exactly `price`: each slice is the difference of
+/// the rounded charges for the days left at its two ends (billing computed, not accumulated).
+/// A slice that runs to the period's end costs `prorate(price, days_remaining(from))`, the
+/// formula of billing.md. `None` unless `period.start <= from < until <= period.end`.
+pub fn prorate_slice(
+    price: Money,
+    period: &BillingPeriod,
+    from: Date,
+    until: Date,
+) -> Option<Money> {
+    if from >= until || until > period.end() {
+        return None;
+    }
+    let left = |day: Date| -> Option<Money> {
+        if day == period.end() {
+            Some(Money::zero())
+        } else {
+            days_remaining(period, day).map(|p| prorate(price, p))
+        }
+    };
+    Some(left(from)? - left(until)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 pub use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use jiff::Timestamp;
@@ -322,7 +324,7 @@ impl Store {
             .map_err(|e| {
                 Error::unavailable(format!(
                     "dynamodb GetItem: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+                    DisplayErrorContext(e.into_service_error())
                 ))
             })?;
         out.item
@@ -343,12 +345,12 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
+        match result.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
             Err(e) => Err(Error::unavailable(format!(
                 "dynamodb PutItem: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+                DisplayErrorContext(e)
             ))),
         }
     }
@@ -372,12 +374,11 @@ impl Store {
             .expression_attribute_values(":v", AttributeValue::S(value.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+        match result.map_err(|e| e.into_service_error()) {
+            Ok(_) | Err(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(()),
             Err(e) => Err(Error::unavailable(format!(
                 "dynamodb DeleteItem: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+                DisplayErrorContext(e)
             ))),
         }
     }
@@ -405,7 +406,7 @@ impl Store {
                 .map_err(|e| {
                     Error::unavailable(format!(
                         "dynamodb Query: {}",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+                        DisplayErrorContext(e.into_service_error())
                     ))
                 })?;
             for item in out.items.unwrap_or_default() {
@@ -507,7 +508,7 @@ impl Store {
                 }
                 other => Err(TransactionError::Failed(Error::unavailable(format!(
                     "dynamodb TransactWriteItems: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&other)
+                    DisplayErrorContext(&other)
                 )))),
             },
         }
@@ -520,4 +521,55 @@ pub const INVOICE_SEQUENCE_SK: &str = "INVOICE";
 pub fn to_item<T: Serialize>(item: &T) -> Result<HashMap<String, AttributeValue>, Error> {
     serde_dynamo::to_item(item)
         .map_err(|e| Error::internal(format!("item does not serialize: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[tokio::test]
+    async fn a_cancelled_transaction_says_which_condition_failed() {
+        let rule = mock!(Client::transact_write_items).then_error(|| {
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .cancellation_reasons(CancellationReason::builder().code("None").build())
+                    .cancellation_reasons(
+                        CancellationReason::builder()
+                            .code("ConditionalCheckFailed")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let store = Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+            "t",
+        );
+        let err = store.transact(vec![]).await.unwrap_err();
+        assert!(!err.condition_failed(0));
+        assert!(err.condition_failed(1));
+    }
+
+    #[tokio::test]
+    async fn dynamodb_down_is_a_503_not_a_conflict() {
+        let rule = mock!(Client::get_item).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+                aws_smithy_types::body::SdkBody::from("{}"),
+            )
+        });
+        let store = Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+            "t",
+        );
+        let err = store
+            .get::<AccountItem>("ACCOUNT#x", "ACCOUNT")
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 503);
+    }
 }

@@ -5,7 +5,9 @@
 //! add up to the full price give or take less than half a cent each: between
 //! floor((k - 1) / 2) cents under and floor(k / 2) cents over. They *can* exceed the full
 //! price, which is why billing.md never bills a (user, Brik) pair for a period in pieces: one
-//! prorated charge for the days left, then whole periods.
+//! prorated charge for the days left, then whole periods. Where a period must be billed in
+//! pieces, `prorate_slice` bills each piece as a difference of rounded remainders, and those
+//! pieces never add up to more (nor less) than the full price.
 
 use std::collections::BTreeSet;
 
@@ -15,7 +17,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use softbrik::billing_calendar::{AnchorDay, BillingPeriod, period_containing};
 use softbrik::money::Money;
-use softbrik::proration::{Proration, days_remaining, prorate};
+use softbrik::proration::{Proration, days_remaining, prorate, prorate_slice};
 
 fn catalogue_price() -> impl Strategy<Value = Money> {
     (600i64..=1000).prop_map(Money::from_cents)
@@ -63,6 +65,24 @@ fn slices(period: &BillingPeriod, change_dates: &[Date]) -> Vec<Proration> {
 }
 
 proptest! {
+    #[test]
+    fn prorations_of_consecutive_slices_never_sum_to_more_than_the_full_price(
+        price in catalogue_price(),
+        (period, dates) in period_with_change_dates(),
+    ) {
+        let mut bounds = dates.clone();
+        bounds.push(period.end());
+        let pieces: Vec<Money> = bounds
+            .windows(2)
+            .map(|pair| prorate_slice(price, &period, pair[0], pair[1]).unwrap())
+            .collect();
+        prop_assert!(pieces.iter().all(|p| p.amount() >= Decimal::ZERO));
+        prop_assert_eq!(pieces.iter().copied().sum::<Money>(), price);
+        // The last slice is billed exactly as billing.md's single mid-period charge.
+        let last = bounds[bounds.len() - 2];
+        prop_assert_eq!(pieces[pieces.len() - 1], prorate(price, days_remaining(&period, last).unwrap()));
+    }
+
     #[test]
     fn slices_of_a_period_add_up_to_exactly_the_full_price_before_rounding(
         price in catalogue_price(),
