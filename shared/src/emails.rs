@@ -2,67 +2,86 @@
 //! the language's number format ("19,20 EUR" in French and Danish, "19.20 EUR" in English).
 
 use crate::account::Invoice;
-use crate::money::Money;
 use crate::values::Language;
+
+/// The words of the invoice email in one language; `{…}` marks are filled in by
+/// [`invoice_email`].
+struct InvoiceWords {
+    subject: &'static str,
+    intro: &'static str,
+    net: &'static str,
+    vat: &'static str,
+    gross: &'static str,
+    charged: &'static str,
+}
+
+fn invoice_words(lang: Language) -> InvoiceWords {
+    match lang {
+        Language::Fr => InvoiceWords {
+            subject: "Votre facture Softbrik {number}",
+            intro: "Bonjour,\n\nVoici la facture {number} du {issue} pour {company}, période du {start} au {end}.",
+            net: "Total HT : ",
+            vat: "TVA ({rate} %) : ",
+            gross: "Total TTC : ",
+            charged: "Ce montant a été débité sur la carte enregistrée.\n\nL'équipe Softbrik",
+        },
+        Language::Da => InvoiceWords {
+            subject: "Din Softbrik-faktura {number}",
+            intro: "Hej,\n\nHer er faktura {number} af {issue} til {company}, perioden {start} til {end}.",
+            net: "I alt ekskl. moms: ",
+            vat: "Moms ({rate} %): ",
+            gross: "I alt inkl. moms: ",
+            charged: "Beløbet er trukket på det registrerede kort.\n\nVenlig hilsen\nSoftbrik",
+        },
+        Language::En => InvoiceWords {
+            subject: "Your Softbrik invoice {number}",
+            intro: "Hello,\n\nHere is invoice {number} of {issue} for {company}, period {start} to {end}.",
+            net: "Net total: ",
+            vat: "VAT ({rate} %): ",
+            gross: "Total: ",
+            charged: "This amount was charged to the card on file.\n\nThe Softbrik team",
+        },
+    }
+}
 
 /// Subject and text of the email that carries a finalised invoice.
 pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (String, String) {
+    let words = invoice_words(lang);
     let number = invoice.number.as_deref().unwrap_or("-");
-    let m = |amount: Money| amount.format(lang);
-    let lines: String = invoice
-        .lines
-        .iter()
-        .map(|l| format!("  - {}: {}\n", l.description, m(l.amount)))
-        .collect();
     let totals = &invoice.totals;
-    let rate = totals.vat.rate.normalize();
-    let mention = if totals.vat.reverse_charge {
-        "\nReverse charge / Autoliquidation\n"
-    } else {
-        ""
+    let fill = |text: &str| {
+        text.replace("{number}", number)
+            .replace("{issue}", &invoice.issue_date.to_string())
+            .replace("{company}", company)
+            .replace("{start}", &invoice.period.start().to_string())
+            .replace("{end}", &invoice.period.end().to_string())
+            .replace("{rate}", &totals.vat.rate.normalize().to_string())
     };
-    let (period_start, period_end) = (invoice.period.start(), invoice.period.end());
-    match lang {
-        Language::Fr => (
-            format!("Votre facture Softbrik {number}"),
-            format!(
-                "Bonjour,\n\nVoici la facture {number} du {issue} pour {company}, \
-                 période du {period_start} au {period_end}.\n\n{lines}\n\
-                 Total HT : {net}\nTVA ({rate} %) : {vat}\nTotal TTC : {gross}\n{mention}\n\
-                 Ce montant a été débité sur la carte enregistrée.\n\nL'équipe Softbrik\n",
-                issue = invoice.issue_date,
-                net = m(totals.subtotal),
-                vat = m(totals.vat.amount),
-                gross = m(totals.total),
-            ),
-        ),
-        Language::Da => (
-            format!("Din Softbrik-faktura {number}"),
-            format!(
-                "Hej,\n\nHer er faktura {number} af {issue} til {company}, \
-                 perioden {period_start} til {period_end}.\n\n{lines}\n\
-                 I alt ekskl. moms: {net}\nMoms ({rate} %): {vat}\nI alt inkl. moms: {gross}\n{mention}\n\
-                 Beløbet er trukket på det registrerede kort.\n\nVenlig hilsen\nSoftbrik\n",
-                issue = invoice.issue_date,
-                net = m(totals.subtotal),
-                vat = m(totals.vat.amount),
-                gross = m(totals.total),
-            ),
-        ),
-        Language::En => (
-            format!("Your Softbrik invoice {number}"),
-            format!(
-                "Hello,\n\nHere is invoice {number} of {issue} for {company}, \
-                 period {period_start} to {period_end}.\n\n{lines}\n\
-                 Net total: {net}\nVAT ({rate} %): {vat}\nTotal: {gross}\n{mention}\n\
-                 This amount was charged to the card on file.\n\nThe Softbrik team\n",
-                issue = invoice.issue_date,
-                net = m(totals.subtotal),
-                vat = m(totals.vat.amount),
-                gross = m(totals.total),
-            ),
-        ),
+    let mut text = fill(words.intro);
+    text.push_str("\n\n");
+    for line in &invoice.lines {
+        text.push_str(&format!(
+            "  - {}: {}\n",
+            line.description,
+            line.amount.format(lang)
+        ));
     }
+    text.push_str(&format!(
+        "\n{}{}\n",
+        words.net,
+        totals.subtotal.format(lang)
+    ));
+    text.push_str(&format!(
+        "{}{}\n",
+        fill(words.vat),
+        totals.vat.amount.format(lang)
+    ));
+    text.push_str(&format!("{}{}\n", words.gross, totals.total.format(lang)));
+    if totals.vat.reverse_charge {
+        text.push_str("\nReverse charge / Autoliquidation\n");
+    }
+    text.push_str(&format!("\n{}\n", words.charged));
+    (fill(words.subject), text)
 }
 
 #[cfg(test)]
@@ -71,7 +90,7 @@ mod tests {
     use crate::account::{InvoiceKind, InvoiceStatus, PaymentState, PaymentStatus};
     use crate::billing_calendar::BillingPeriod;
     use crate::invoice::{InvoiceLine, totals};
-    use crate::money::Currency;
+    use crate::money::{Currency, Money};
     use crate::values::{BrikId, Country};
     use crate::vat::vat_treatment;
     use jiff::civil::date;
