@@ -256,7 +256,7 @@ class Provisioner:
 
     def user_pool(self, lid: str, p: dict) -> None:
         args = {"PoolName": p["UserPoolName"]}
-        for k in ("UsernameAttributes", "AdminCreateUserConfig", "Policies", "Schema"):
+        for k in ("UsernameAttributes", "UsernameConfiguration", "AdminCreateUserConfig", "Policies", "Schema"):
             if k in p:
                 args[k] = p[k]
         pool = self.client("cognito-idp").create_user_pool(**args)["UserPool"]
@@ -548,11 +548,11 @@ class Stack:
         self.write_stack_file()
 
     def start_emulator(self) -> None:
-        log(f"starting the AWS emulator (moto) on {self.endpoint}")
+        log(f"starting the AWS emulator (moto, infra/emulator.py) on {self.endpoint}")
         out = open(self.logs / "moto.log", "w")
         self.children.append(
             subprocess.Popen(
-                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.aws_port)],
+                [str(VENV_BIN / "python"), str(ROOT / "infra" / "emulator.py"), "127.0.0.1", str(self.aws_port)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         )

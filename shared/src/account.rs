@@ -191,6 +191,57 @@ pub struct User {
     pub briks: Vec<Assignment>,
 }
 
+impl Assignment {
+    /// Held on `day`: assigned by then and not yet past a scheduled removal.
+    pub fn held_on(&self, day: Date) -> bool {
+        self.since <= day && self.until.is_none_or(|until| day < until)
+    }
+}
+
+impl User {
+    /// Still a user of the account on `day` (a removal takes effect on its date).
+    pub fn present_on(&self, day: Date) -> bool {
+        self.removal_date.is_none_or(|date| day < date)
+    }
+
+    /// The assignment of `brik` that is current on `day`, if any.
+    pub fn holding(&self, brik: &BrikId, day: Date) -> Option<&Assignment> {
+        self.briks
+            .iter()
+            .find(|a| &a.brik_id == brik && a.held_on(day))
+    }
+
+    /// The API's `User` on `day`: only the Briks still held or scheduled to end.
+    pub fn view(&self, day: Date) -> UserView {
+        UserView {
+            id: self.id.clone(),
+            email: self.email.as_str().to_string(),
+            name: self.name.as_str().to_string(),
+            role: self.role,
+            status: self.status,
+            removal_date: self.removal_date,
+            briks: self
+                .briks
+                .iter()
+                .filter(|a| a.held_on(day) || a.since > day)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal_date: Option<Date>,
+    pub briks: Vec<Assignment>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {

@@ -91,16 +91,122 @@ impl Directory {
                 )));
             }
         }
+        self.add_to_group(user.email, user.group).await?;
+        Ok(())
+    }
+
+    /// Creates an invited member: Cognito keeps them in FORCE_CHANGE_PASSWORD until their
+    /// first sign-in with `temporary_password` (which Softbrik emails them, not Cognito).
+    /// Returns the user's `sub`.
+    pub async fn invite(&self, user: &NewSignIn<'_>) -> Result<String, Error> {
+        let attribute = |name: &str, value: &str| {
+            AttributeType::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(Error::internal)
+        };
+        let created = self
+            .idp
+            .admin_create_user()
+            .user_pool_id(&self.pool_id)
+            .username(user.email)
+            .message_action(MessageActionType::Suppress)
+            .temporary_password(user.password)
+            .user_attributes(attribute("email", user.email)?)
+            .user_attributes(attribute("email_verified", "true")?)
+            .user_attributes(attribute("name", user.name)?)
+            .user_attributes(attribute(ACCOUNT_ID_ATTRIBUTE, user.account_id)?)
+            .send()
+            .await;
+        let sub = match created.map_err(|e| e.into_service_error()) {
+            Ok(out) => out
+                .user()
+                .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+                .and_then(|a| a.value().map(str::to_string))
+                .unwrap_or_default(),
+            Err(AdminCreateUserError::UsernameExistsException(_)) => return Err(Error::EmailTaken),
+            Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
+        };
+        self.add_to_group(user.email, user.group).await?;
+        Ok(sub)
+    }
+
+    async fn add_to_group(&self, email: &str, group: &str) -> Result<(), Error> {
         self.idp
             .admin_add_user_to_group()
             .user_pool_id(&self.pool_id)
-            .username(user.email)
-            .group_name(user.group)
+            .username(email)
+            .group_name(group)
             .send()
             .await
             .map_err(|e| {
                 Error::unavailable(format!(
                     "cognito AdminAddUserToGroup: {}",
+                    e.into_service_error()
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Whether the user has signed in at least once (no longer FORCE_CHANGE_PASSWORD).
+    pub async fn has_signed_in(&self, email: &str) -> Result<bool, Error> {
+        let found = self
+            .idp
+            .admin_get_user()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .send()
+            .await;
+        match found.map_err(|e| e.into_service_error()) {
+            Ok(user) => Ok(user
+                .user_status()
+                .is_some_and(|s| s.as_str() != "FORCE_CHANGE_PASSWORD")),
+            Err(AdminGetUserError::UserNotFoundException(_)) => Ok(false),
+            Err(e) => Err(Error::unavailable(format!("cognito AdminGetUser: {e}"))),
+        }
+    }
+
+    /// Cuts access now: the user can no longer sign in and every token is revoked.
+    pub async fn revoke_access(&self, email: &str) -> Result<(), Error> {
+        self.idp
+            .admin_disable_user()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "cognito AdminDisableUser: {}",
+                    e.into_service_error()
+                ))
+            })?;
+        self.idp
+            .admin_user_global_sign_out()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "cognito AdminUserGlobalSignOut: {}",
+                    e.into_service_error()
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Gives access back after [`Directory::revoke_access`].
+    pub async fn restore_access(&self, email: &str) -> Result<(), Error> {
+        self.idp
+            .admin_enable_user()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "cognito AdminEnableUser: {}",
                     e.into_service_error()
                 ))
             })?;

@@ -84,6 +84,45 @@ pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (Strin
     (fill(words.subject), text)
 }
 
+/// Subject and text of the invitation a new team member receives: where to sign in, with
+/// which address, and the first password they must change at their first sign-in.
+pub fn invitation_email(
+    lang: Language,
+    company: &str,
+    email: &str,
+    password: &str,
+) -> (String, String) {
+    let (subject, text) = match lang {
+        Language::Fr => (
+            "Invitation à rejoindre {company} sur Softbrik",
+            "Bonjour,\n\n{company} vous invite à utiliser ses Briks sur Softbrik.\n\n\
+             Identifiant : {email}\nMot de passe provisoire : {password}\n\n\
+             À votre première connexion, vous choisirez votre propre mot de passe.\n\
+             Le support Softbrik ne vous demandera jamais votre mot de passe.\n\nL'équipe Softbrik\n",
+        ),
+        Language::Da => (
+            "Invitation til {company} på Softbrik",
+            "Hej,\n\n{company} inviterer dig til at bruge deres Briks på Softbrik.\n\n\
+             Brugernavn: {email}\nMidlertidig adgangskode: {password}\n\n\
+             Ved første login vælger du din egen adgangskode.\n\
+             Softbriks support vil aldrig bede om din adgangskode.\n\nVenlig hilsen\nSoftbrik\n",
+        ),
+        Language::En => (
+            "Invitation to join {company} on Softbrik",
+            "Hello,\n\n{company} invites you to use its Briks on Softbrik.\n\n\
+             Username: {email}\nTemporary password: {password}\n\n\
+             At your first sign-in you will choose your own password.\n\
+             Softbrik support will never ask for your password.\n\nThe Softbrik team\n",
+        ),
+    };
+    let fill = |t: &str| {
+        t.replace("{company}", company)
+            .replace("{email}", email)
+            .replace("{password}", password)
+    };
+    (fill(subject), fill(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

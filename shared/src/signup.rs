@@ -14,24 +14,20 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, AccountStatus, AccountView, Assignment, HistoryEntry, Invoice, InvoiceCustomer,
-    InvoiceKind, InvoiceStatus, PaymentMethod, PaymentState, PaymentStatus, Role, SupportPlan,
-    User, UserStatus, invoice_number, new_id, new_ordered_id,
+    Account, AccountStatus, AccountView, Assignment, HistoryEntry, Invoice, InvoiceKind,
+    InvoiceStatus, PaymentMethod, PaymentState, PaymentStatus, Role, SupportPlan, User, UserStatus,
+    new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, period_containing};
 use crate::catalogue::Brik;
 use crate::crypto::{DataKey, KeyScope};
-use crate::emails::invoice_email;
 use crate::error::Error;
 use crate::idempotency::{self, Begin, Lease};
 use crate::invoice::{InvoiceLine, period_line_description, totals};
-use crate::mailer::Mail;
+use crate::invoicing::{self, StoreFailure};
 use crate::money::Currency;
-use crate::payments::ChargeRequest;
-use crate::store::{
-    AccountItem, EmailClaimItem, HistoryItem, InvoiceItem, UserItem, email_claim_pk,
-};
+use crate::store::{AccountItem, EmailClaimItem, HistoryItem, UserItem, email_claim_pk};
 use crate::validation::ValidationErrors;
 use crate::values::{
     BrikId, CompanyName, Country, EmailAddress, Language, PaymentMethodToken, PersonName,
@@ -313,22 +309,17 @@ async fn run(
         return Err(Error::EmailTaken);
     }
     let card = app.payments.attach(&cmd.payment_method).await?;
-    let account = new_account(
-        cmd,
-        lease.id("account"),
-        now,
-        PaymentMethod {
-            token: cmd.payment_method.as_str().into(),
-            card,
-        },
-    );
+    let payment_method = PaymentMethod {
+        token: cmd.payment_method.as_str().into(),
+        card,
+    };
+    let account = new_account(cmd, lease.id("account"), now, payment_method);
     let admin = new_admin(cmd, lease.id("user"), &account, briks);
     let mut invoice = first_invoice(app, &account, briks, lease.id("invoice"), now);
     let (key, wrapped) = app
         .keys
         .create(&KeyScope::Account(account.id.clone()))
         .await?;
-
     app.directory
         .create_with_password(&crate::directory::NewSignIn {
             email: cmd.admin_email.as_str(),
@@ -338,35 +329,11 @@ async fn run(
             group: "admin",
         })
         .await?;
-    let charge_key = format!("{}:1", invoice.id);
-    let charge = app
-        .payments
-        .charge(
-            &ChargeRequest {
-                account_id: account.id.clone(),
-                payment_method: account.payment_method.token.clone(),
-                amount: invoice.totals.total,
-                idempotency_key: charge_key.clone(),
-                description: format!("Softbrik signup {}", invoice.id),
-            },
-            now,
-        )
-        .await;
-    let charge = match charge {
-        Ok(charge) => charge,
-        Err(e) => {
-            undo(app, cmd, None).await;
-            return Err(e.into());
-        }
-    };
-    invoice.payment = PaymentState {
-        status: PaymentStatus::Succeeded,
-        attempts: 1,
-        last_error: None,
-        charge_id: Some(charge.id),
-    };
-    invoice.status = InvoiceStatus::Paid;
-    let written = write_all(
+    if let Err(e) = invoicing::charge(app, &account, &mut invoice, now).await {
+        undo(app, cmd, None).await;
+        return Err(e);
+    }
+    match write_all(
         app,
         &account,
         &admin,
@@ -377,24 +344,23 @@ async fn run(
         lease,
         now,
     )
-    .await;
-    let response = match written {
-        Ok(response) => response,
-        Err(e) => {
-            undo(app, cmd, Some(&charge_key)).await;
-            return Err(e);
+    .await
+    {
+        Ok(response) => {
+            invoicing::email(app, &account, &invoice).await;
+            Ok(response)
         }
-    };
-    send_invoice(app, &account, &invoice).await;
-    Ok(response)
+        Err(e) => {
+            undo(app, cmd, Some(&invoice)).await;
+            Err(e)
+        }
+    }
 }
 
 /// Takes back what a failed signup made outside the table: the sign-in and the charge.
-async fn undo(app: &App, cmd: &SignupCommand, charge_key: Option<&str>) {
-    if let Some(key) = charge_key
-        && let Err(e) = app.payments.refund(key).await
-    {
-        tracing::error!(error = %e, charge = key, "refund after a failed signup did not go through");
+async fn undo(app: &App, cmd: &SignupCommand, charged: Option<&Invoice>) {
+    if let Some(invoice) = charged {
+        invoicing::refund(app, invoice).await;
     }
     if let Err(e) = app.directory.delete(cmd.admin_email.as_str()).await {
         tracing::error!(error = %e, "sign-in of a failed signup not deleted");
@@ -492,8 +458,8 @@ fn first_invoice(
     }
 }
 
-/// Everything signup stores, in one transaction; the invoice number is taken in it, so a
-/// number is never skipped nor given twice (a lost race retries with the next one).
+/// Everything signup stores, in one transaction with the numbered invoice: a number is never
+/// skipped nor given twice, and a taken email cancels it all.
 #[allow(clippy::too_many_arguments)]
 async fn write_all(
     app: &App,
@@ -524,28 +490,17 @@ async fn write_all(
         },
         key,
     );
-    let customer = InvoiceCustomer {
-        company_name: account.company_name.as_str().into(),
-        country: account.country.code().into(),
-        vat_number: account.vat_number.as_ref().map(|v| v.as_str().to_string()),
-        address: account.address.clone(),
-        email: account.admin_email.as_str().into(),
-    };
-    for _ in 0..5 {
-        let previous = app.store.last_invoice_number().await?;
-        invoice.number = Some(invoice_number(previous + 1));
-        let body = serde_json::to_value(SignupResponse {
+    let mut body = serde_json::Value::Null;
+    let stored = invoicing::store_numbered(app, account, key, invoice, |invoice| {
+        body = serde_json::to_value(SignupResponse {
             account: account.view(now, true),
             invoice: invoice.clone(),
         })
         .map_err(Error::internal)?;
         let mut ops = vec![
             app.store.put_new_op(&claim)?,
-            app.store.invoice_sequence_op(previous)?,
             app.store.put_new_op(&account_item)?,
             app.store.put_new_op(&user_item)?,
-            app.store
-                .put_new_op(&InvoiceItem::seal(&account.id, invoice, &customer, key)?)?,
             app.store.put_new_op(&history)?,
         ];
         ops.extend(idempotency::finish_op(
@@ -556,33 +511,15 @@ async fn write_all(
             201,
             &body,
         )?);
-        match app.store.transact(ops).await {
-            Ok(()) => return Ok(body),
-            Err(e) if e.condition_failed(0) => return Err(Error::EmailTaken),
-            Err(e) if e.condition_failed(1) => continue,
-            Err(crate::store::TransactionError::Failed(e)) => return Err(e),
-            Err(e) => {
-                return Err(Error::unavailable(format!(
-                    "signup transaction refused: {e:?}"
-                )));
-            }
-        }
-    }
-    Err(Error::unavailable("invoice numbering is busy"))
-}
-
-/// Emails the paid invoice to the admin; a mail failure does not undo a paid signup (the
-/// invoice can be sent again), so it is logged, not returned.
-async fn send_invoice(app: &App, account: &Account, invoice: &Invoice) {
-    let (subject, text) = invoice_email(account.language, account.company_name.as_str(), invoice);
-    let mail = Mail {
-        to: account.admin_email.as_str().to_string(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: vec![],
-    };
-    if let Err(e) = app.mailer.send(&mail).await {
-        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
+        Ok(ops)
+    })
+    .await;
+    match stored {
+        Ok(()) => Ok(body),
+        Err(StoreFailure::Conflict(0)) => Err(Error::EmailTaken),
+        Err(StoreFailure::Conflict(i)) => Err(Error::unavailable(format!(
+            "signup item {i} already exists"
+        ))),
+        Err(StoreFailure::Failed(e)) => Err(e),
     }
 }

@@ -159,6 +159,9 @@ pub struct UserItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removal_date: Option<Date>,
     pub briks: Vec<crate::account::Assignment>,
+    /// The user's Cognito `sub`, to name the actor of a change from a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
     pub version: u64,
 }
 
@@ -176,8 +179,26 @@ impl UserItem {
             language: user.language,
             removal_date: user.removal_date,
             briks: user.briks.clone(),
+            sub: None,
             version: 1,
         }
+    }
+
+    /// The item after a change to `user`: sealed again, next version, same sign-in.
+    pub fn reseal(&self, account_id: &str, user: &User, key: &DataKey) -> Self {
+        let mut next = UserItem::seal(account_id, user, key, self.email_hash.clone());
+        next.sub = self.sub.clone();
+        next.version = self.version + 1;
+        next
+    }
+
+    /// The write of this item in a transaction, if nobody wrote version `read` since.
+    pub fn update_op(&self, app: &crate::app::App, read: u64) -> Result<TransactWriteItem, Error> {
+        app.store.put_if_op(
+            self,
+            "version = :read",
+            &[(":read", AttributeValue::N(read.to_string()))],
+        )
     }
 
     pub fn open(&self, account_id: &str, key: &DataKey) -> Result<User, Error> {
@@ -420,6 +441,68 @@ impl Store {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// One page of a partition's items under `prefix`, newest (highest sort key) first, and the
+    /// opaque cursor of the next page.
+    pub async fn query_page<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<T>, Option<String>), Error> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let start = match cursor {
+            Some(c) => {
+                let sk = b64
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|sk| sk.starts_with(prefix))
+                    .ok_or_else(|| {
+                        Error::validation("next", "invalid_format", "not a cursor of this list")
+                    })?;
+                Some(HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(pk.into())),
+                    ("sk".to_string(), AttributeValue::S(sk)),
+                ]))
+            }
+            None => None,
+        };
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "dynamodb Query: {}",
+                    DisplayErrorContext(e.into_service_error())
+                ))
+            })?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| {
+                serde_dynamo::from_item(i)
+                    .map_err(|e| Error::internal(format!("item in {pk}: {e}")))
+            })
+            .collect::<Result<Vec<T>, Error>>()?;
+        let next = out.last_evaluated_key.and_then(|k| match k.get("sk") {
+            Some(AttributeValue::S(sk)) => Some(b64.encode(sk)),
+            _ => None,
+        });
+        Ok((items, next))
     }
 
     /// A put in a transaction, refused if an item with that key exists.

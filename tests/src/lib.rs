@@ -148,6 +148,58 @@ impl Stack {
             .ok_or_else(|| "no id token".to_string())
     }
 
+    /// A first sign-in with the temporary password of an invitation: Cognito asks for a new
+    /// password (NEW_PASSWORD_REQUIRED), which this sets; returns the ID token.
+    pub async fn first_sign_in(
+        &self,
+        email: &str,
+        temporary: &str,
+        new_password: &str,
+    ) -> Result<String, String> {
+        use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, ChallengeNameType};
+        let idp = aws_sdk_cognitoidentityprovider::Client::new(&self.aws);
+        let started = idp
+            .initiate_auth()
+            .client_id(&self.file.user_pool_client_id)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", email)
+            .auth_parameters("PASSWORD", temporary)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{}",
+                    aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)
+                )
+            })?;
+        if started.challenge_name() != Some(&ChallengeNameType::NewPasswordRequired) {
+            return Err(format!(
+                "expected NEW_PASSWORD_REQUIRED, got {:?}",
+                started.challenge_name()
+            ));
+        }
+        let answered = idp
+            .respond_to_auth_challenge()
+            .client_id(&self.file.user_pool_client_id)
+            .challenge_name(ChallengeNameType::NewPasswordRequired)
+            .set_session(started.session().map(str::to_string))
+            .challenge_responses("USERNAME", email)
+            .challenge_responses("NEW_PASSWORD", new_password)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{}",
+                    aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)
+                )
+            })?;
+        answered
+            .authentication_result()
+            .and_then(|r| r.id_token())
+            .map(str::to_string)
+            .ok_or_else(|| "no id token".to_string())
+    }
+
     /// Whether Cognito has a user with this sign-in address.
     pub async fn cognito_user_exists(&self, email: &str) -> bool {
         let idp = aws_sdk_cognitoidentityprovider::Client::new(&self.aws);
@@ -209,6 +261,7 @@ impl Stack {
 
     /// Messages SES recorded as sent to `to`: (subject, decoded text body, raw MIME).
     pub async fn mail_to(&self, to: &str) -> Vec<Mail> {
+        let to = to.to_lowercase();
         let url = format!("{}/moto-api/data.json", self.file.aws_endpoint);
         let data: Value = self
             .http
@@ -225,9 +278,10 @@ impl Stack {
             .unwrap_or_default()
             .iter()
             .filter(|m| {
-                m["destinations"]
-                    .as_array()
-                    .is_some_and(|d| d.iter().any(|a| a.as_str().is_some_and(|a| a.contains(to))))
+                m["destinations"].as_array().is_some_and(|d| {
+                    d.iter()
+                        .any(|a| a.as_str().is_some_and(|a| a.to_lowercase().contains(&to)))
+                })
             })
             .map(|m| Mail::parse(m["raw_data"].as_str().unwrap_or_default()))
             .collect()
@@ -268,6 +322,50 @@ pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
         Some(AttributeValue::S(v)) => v.clone(),
         Some(AttributeValue::N(v)) => v.clone(),
         _ => String::new(),
+    }
+}
+
+/// An account signed up on a test clock, with its admin signed in.
+pub struct Company {
+    pub clock: String,
+    pub account_id: String,
+    pub admin_email: String,
+    pub token: String,
+}
+
+impl Stack {
+    /// The FAQ's company, signed up at `at` on a new test clock.
+    pub async fn company_on_clock(&self, at: &str) -> Company {
+        let clock = self.new_clock(at).await;
+        let admin_email = unique_email("admin");
+        let answer = self
+            .call(
+                "POST",
+                "/signup",
+                None,
+                Some(&signup_body(&admin_email, Some(&clock))),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        let token = self
+            .sign_in(&admin_email, PASSWORD)
+            .await
+            .expect("admin signs in");
+        Company {
+            clock,
+            account_id: answer.body["account"]["id"].as_str().unwrap().to_string(),
+            admin_email,
+            token,
+        }
+    }
+
+    pub async fn advance(&self, clock: &str, to: &str) {
+        let path = format!("/test-clocks/{clock}/advance");
+        let answer = self
+            .call("POST", &path, None, Some(&json!({"frozen_time": to})), None)
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
     }
 }
 

@@ -1,11 +1,12 @@
 //! The `signup` function: signs companies up (`POST /signup`), shows the Brik catalogue
-//! (`GET /briks`) and the caller's account (`GET /account`). Thin: parse, call the domain,
-//! answer; the rules live in the `softbrik` crate.
+//! (`GET /briks`), and serves the account itself: `GET /account`, its invoices, its history
+//! and its card. Thin: parse, call the domain, answer; the rules live in the `softbrik` crate.
 
-use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response, service_fn};
 use softbrik::app::App;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, identity, json, json_body};
+use softbrik::records;
 use softbrik::signup::{SignupBody, signup};
 use tracing::Instrument;
 
@@ -30,6 +31,29 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         ("POST", "/signup") => post_signup(app, &req).await,
         ("GET", "/briks") => briks(app).await,
         ("GET", "/account") => get_account(app, &req).await,
+        ("GET", "/account/invoices") => {
+            let caller = identity(&req)?;
+            listed(records::invoices(app, &caller, page(&req)?).await?)
+        }
+        ("GET", "/account/history") => {
+            let caller = identity(&req)?;
+            listed(records::history(app, &caller, page(&req)?).await?)
+        }
+        ("PUT", "/account/payment-method") => {
+            let caller = identity(&req)?;
+            let (body, _) = json_body(&req)?;
+            Ok(json(
+                200,
+                &records::replace_payment_method(app, &caller, body).await?,
+            ))
+        }
+        ("GET", path) if path.starts_with("/account/invoices/") => {
+            let caller = identity(&req)?;
+            Ok(json(
+                200,
+                &records::invoice(app, &caller, &http::path_param(&req, "invoice_id")?).await?,
+            ))
+        }
         _ => Err(Error::NotFound),
     }
 }
@@ -44,6 +68,26 @@ async fn post_signup(app: &App, req: &Request) -> Result<Response<Body>, Error> 
     }
     tracing::info!(status, "signup answered");
     Ok(json(status, &response))
+}
+
+fn page(req: &Request) -> Result<records::Page<'_>, Error> {
+    let query = req.query_string_parameters_ref();
+    records::Page::parse(
+        query.and_then(|q| q.first("limit")),
+        query.and_then(|q| q.first("next")),
+    )
+}
+
+/// A list answers as a JSON array (api.md); the next page is linked in `Link`.
+fn listed<T: serde::Serialize>(list: records::Listed<T>) -> Result<Response<Body>, Error> {
+    let mut response = json(200, &list.items);
+    if let Some(next) = list.next {
+        let link = format!("<?next={next}>; rel=\"next\"");
+        if let Ok(value) = lambda_http::http::HeaderValue::from_str(&link) {
+            response.headers_mut().insert("link", value);
+        }
+    }
+    Ok(response)
 }
 
 async fn briks(app: &App) -> Result<Response<Body>, Error> {

@@ -1,0 +1,155 @@
+//! What an admin reads of the account's billing and changes to its card: invoices, the
+//! subscription history, the payment method (`/account/invoices`, `/account/history`,
+//! `/account/payment-method`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::{HistoryEntry, Invoice, PaymentMethod};
+use crate::app::App;
+use crate::error::Error;
+use crate::http::Identity;
+use crate::store::{AccountItem, HistoryItem, InvoiceItem, account_pk};
+use crate::values::PaymentMethodToken;
+
+/// `?limit=` (default 50, at most 200) and `?next=` of a list.
+pub struct Page<'a> {
+    pub limit: i32,
+    pub next: Option<&'a str>,
+}
+
+impl<'a> Page<'a> {
+    pub fn parse(limit: Option<&str>, next: Option<&'a str>) -> Result<Self, Error> {
+        let limit = match limit {
+            None => 50,
+            Some(raw) => raw
+                .parse::<i32>()
+                .ok()
+                .filter(|l| (1..=200).contains(l))
+                .ok_or_else(|| {
+                    Error::validation("limit", "out_of_range", "a whole number from 1 to 200")
+                })?,
+        };
+        Ok(Page { limit, next })
+    }
+}
+
+/// A page of a list and the cursor of the next one.
+#[derive(Debug, Serialize)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+pub async fn invoices(
+    app: &App,
+    caller: &Identity,
+    page: Page<'_>,
+) -> Result<Listed<Invoice>, Error> {
+    let account_id = caller.require_admin()?;
+    let (items, next) = app
+        .store
+        .query_page::<InvoiceItem>(&account_pk(account_id), "INVOICE#", page.limit, page.next)
+        .await?;
+    Ok(Listed {
+        items: items.into_iter().map(|i| i.invoice).collect(),
+        next,
+    })
+}
+
+pub async fn invoice(app: &App, caller: &Identity, invoice_id: &str) -> Result<Invoice, Error> {
+    let account_id = caller.require_admin()?;
+    app.store
+        .get::<InvoiceItem>(&account_pk(account_id), &format!("INVOICE#{invoice_id}"))
+        .await?
+        .map(|i| i.invoice)
+        .ok_or(Error::NotFound)
+}
+
+pub async fn history(
+    app: &App,
+    caller: &Identity,
+    page: Page<'_>,
+) -> Result<Listed<HistoryEntry>, Error> {
+    let account_id = caller.require_admin()?;
+    let (item, key) = app.account_item(account_id).await?;
+    let (items, next) = app
+        .store
+        .query_page::<HistoryItem>(&account_pk(&item.id), "HISTORY#", page.limit, page.next)
+        .await?;
+    let entries = items
+        .into_iter()
+        .map(|h| {
+            let details = key.open(&item.id, "history_details", &h.details)?;
+            Ok(HistoryEntry {
+                at: h.at,
+                actor: h.actor,
+                action: h.action,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Listed {
+        items: entries,
+        next,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentMethodBody {
+    pub payment_method: String,
+}
+
+/// Replaces the card (same brand rules as signup). Open invoices are retried by the billing
+/// runs (billing.md "Payment").
+pub async fn replace_payment_method(
+    app: &App,
+    caller: &Identity,
+    body: PaymentMethodBody,
+) -> Result<serde_json::Value, Error> {
+    let account_id = caller.require_admin()?;
+    let token = PaymentMethodToken::parse(&body.payment_method)
+        .map_err(|e| Error::Validation(e.at("payment_method").into()))?;
+    let card = app.payments.attach(&token).await?;
+    let (item, key) = app.account_item(account_id).await?;
+    let mut account = item.open(&key)?;
+    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+    account.payment_method = PaymentMethod {
+        token: token.as_str().into(),
+        card: card.clone(),
+    };
+    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
+    updated.version = item.version + 1;
+    let entry = HistoryEntry {
+        at: now,
+        actor: format!("user:{}", caller.sub),
+        action: "payment_method_replaced".into(),
+        details: serde_json::json!({"brand": card.brand, "last4": card.last4}),
+    };
+    let history = HistoryItem::seal(
+        &account.id,
+        &crate::account::new_ordered_id("hst", now),
+        &entry,
+        &key,
+    );
+    let ops = vec![
+        app.store.put_if_op(
+            &updated,
+            "version = :read",
+            &[(
+                ":read",
+                crate::store::AttributeValue::N(item.version.to_string()),
+            )],
+        )?,
+        app.store.put_new_op(&history)?,
+    ];
+    match app.store.transact(ops).await {
+        Ok(()) => Ok(serde_json::json!({"payment_method": card})),
+        Err(e) if e.condition_failed(0) => Err(Error::Conflict(
+            "concurrent_change",
+            "the account changed meanwhile; retry".into(),
+        )),
+        Err(crate::store::TransactionError::Failed(e)) => Err(e),
+        Err(e) => Err(Error::unavailable(format!("{e:?}"))),
+    }
+}

@@ -1,0 +1,714 @@
+//! The team (billing.md "Mid-period additions" and "Removals"): inviting users, assigning and
+//! removing Briks. An addition is charged at once for the days left in the period and applies
+//! only if the charge succeeds; a removal takes effect at the end of the period and can be
+//! undone free until then. Holdings are computed from dated assignments, so nothing has to run
+//! at the period's end for a removal to take effect.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{
+    Account, Assignment, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus, PaymentState,
+    PaymentStatus, Role, User, UserStatus, UserView, new_id, new_ordered_id,
+};
+use crate::app::App;
+use crate::billing_calendar::BillingPeriod;
+use crate::catalogue::Brik;
+use crate::crypto::DataKey;
+use crate::emails::invitation_email;
+use crate::error::Error;
+use crate::http::Identity;
+use crate::idempotency::{self, Begin, Lease, account_scope};
+use crate::invoice::{InvoiceLine, period_line_description, totals};
+use crate::invoicing::{self, StoreFailure};
+use crate::mailer::Mail;
+use crate::money::Currency;
+use crate::proration::days_remaining;
+use crate::store::{EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk};
+use crate::validation::ValidationErrors;
+use crate::values::{BrikId, EmailAddress, Language, PersonName};
+use crate::vat::vat_treatment;
+
+/// `POST /account/users` as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub email: String,
+    pub name: String,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub briks: Vec<String>,
+}
+
+/// `DELETE /account/users/{id}` as sent (the body is optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveBody {
+    #[serde(default)]
+    pub immediate: bool,
+}
+
+/// An account's team as one request sees it: the account in clear, its key, "today".
+pub struct Team {
+    pub account: Account,
+    pub key: std::sync::Arc<DataKey>,
+    pub now: Timestamp,
+    pub today: Date,
+    pub period: BillingPeriod,
+    pub actor: String,
+}
+
+impl Team {
+    /// The caller's account, for its admin only.
+    pub async fn for_admin(app: &App, caller: &Identity) -> Result<Team, Error> {
+        let account_id = caller.require_admin()?;
+        let (item, key) = app.account_item(account_id).await?;
+        let account = item.open(&key)?;
+        let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+        let today = account.local_date(now);
+        Ok(Team {
+            period: account.current_period(now),
+            today,
+            now,
+            key,
+            actor: format!("user:{}", caller.sub),
+            account,
+        })
+    }
+
+    fn history(&self, id: &str, action: &str, details: serde_json::Value) -> HistoryItem {
+        let entry = HistoryEntry {
+            at: self.now,
+            actor: self.actor.clone(),
+            action: action.into(),
+            details,
+        };
+        HistoryItem::seal(&self.account.id, id, &entry, &self.key)
+    }
+
+    /// The users of the account still present today.
+    pub async fn users(&self, app: &App) -> Result<Vec<(UserItem, User)>, Error> {
+        let items: Vec<UserItem> = app
+            .store
+            .query_prefix(&account_pk(&self.account.id), "USER#")
+            .await?;
+        let mut users = Vec::with_capacity(items.len());
+        for item in items {
+            let user = item.open(&self.account.id, &self.key)?;
+            if user.present_on(self.today) {
+                users.push((item, user));
+            }
+        }
+        Ok(users)
+    }
+
+    /// One user of the account; another account's or a removed one is not found.
+    pub async fn user(&self, app: &App, user_id: &str) -> Result<(UserItem, User), Error> {
+        let item: UserItem = app
+            .store
+            .get(&account_pk(&self.account.id), &format!("USER#{user_id}"))
+            .await?
+            .ok_or(Error::NotFound)?;
+        let user = item.open(&self.account.id, &self.key)?;
+        if !user.present_on(self.today) {
+            return Err(Error::NotFound);
+        }
+        Ok((item, user))
+    }
+
+    /// The prorated invoice for Briks added today: one line per (user, Brik).
+    pub fn proration_invoice(
+        &self,
+        app: &App,
+        id: String,
+        added: &[&Brik],
+    ) -> Result<Invoice, Error> {
+        let left = days_remaining(&self.period, self.today)
+            .ok_or_else(|| Error::internal("today is outside its period"))?;
+        let slice = BillingPeriod::new(self.today, self.period.end()).map_err(Error::internal)?;
+        let lang = self.account.language;
+        let lines: Vec<InvoiceLine> = added
+            .iter()
+            .map(|b| {
+                let text = period_line_description(b.name_in(lang), &slice, 1, lang);
+                InvoiceLine::new(b.id.clone(), text, 1, b.monthly_price, Some(left))
+            })
+            .collect();
+        let vat = vat_treatment(
+            &app.config.issuer_country,
+            &self.account.country,
+            self.account.vat_number.as_ref(),
+        );
+        Ok(Invoice {
+            id,
+            number: None,
+            status: InvoiceStatus::Open,
+            kind: InvoiceKind::Proration,
+            issue_date: self.today,
+            period: self.period,
+            totals: totals(&lines, &vat),
+            lines,
+            currency: Currency::Eur,
+            payment: PaymentState {
+                status: PaymentStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                charge_id: None,
+            },
+        })
+    }
+}
+
+/// What adding users or Briks answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteResponse {
+    pub user: UserView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AssignResponse {
+    pub assignment: Assignment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub effective_date: Date,
+}
+
+fn catalogue_briks<'a>(
+    catalogue: &'a [Brik],
+    ids: &[String],
+    errors: &mut ValidationErrors,
+) -> Vec<&'a Brik> {
+    let mut found: Vec<&Brik> = Vec::new();
+    for (i, raw) in ids.iter().enumerate() {
+        match BrikId::parse(raw) {
+            Ok(id) if found.iter().any(|b| b.id == id) => {
+                errors.push(format!("briks[{i}]"), "duplicate", "listed twice")
+            }
+            Ok(id) => match catalogue.iter().find(|b| b.id == id) {
+                Some(b) => found.push(b),
+                None => errors.push(
+                    format!("briks[{i}]"),
+                    "unknown_brik",
+                    format!("unknown Brik '{raw}'"),
+                ),
+            },
+            Err(e) => errors.push_error(e.at(format!("briks[{i}]"))),
+        }
+    }
+    found
+}
+
+/// Replays an idempotent answer, or runs `work` under the key and gives the key back if it
+/// fails (so a refused request may be sent again).
+async fn once(
+    app: &App,
+    team: &Team,
+    key: Option<&str>,
+    fingerprint: serde_json::Value,
+    reserve: impl Fn() -> BTreeMap<String, String>,
+    work: impl AsyncFnOnce(&Lease) -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let lease = match idempotency::begin(
+        app,
+        &account_scope(&team.account.id),
+        key,
+        &fingerprint,
+        reserve,
+    )
+    .await?
+    {
+        Begin::Replay { status, body } => return Ok((status, body)),
+        Begin::Run(lease) => lease,
+    };
+    let result = work(&lease).await;
+    if result.is_err() {
+        idempotency::release(app, &lease).await;
+    }
+    result
+}
+
+/// Invites a user (email with sign-in details, Cognito group `member`) and charges the
+/// Briks given to them for the days left in the period.
+pub async fn invite(
+    app: &App,
+    team: &Team,
+    body: InviteBody,
+    raw: &serde_json::Value,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let catalogue = app.catalogue().await?;
+    let mut errors = ValidationErrors::new();
+    let email = errors.check("email", EmailAddress::parse(&body.email));
+    let name = errors.check("name", PersonName::parse(&body.name));
+    let language = match &body.language {
+        Some(l) => errors.check("language", Language::parse(l)),
+        None => Some(team.account.language),
+    };
+    let briks = catalogue_briks(&catalogue, &body.briks, &mut errors);
+    errors.into_result()?;
+    let (Some(email), Some(name), Some(language)) = (email, name, language) else {
+        return Err(Error::internal("validation passed with a field missing"));
+    };
+    let email_hash = app.email_hash(&email).await?;
+    let reserve = || {
+        BTreeMap::from([
+            ("user".into(), new_id("usr")),
+            ("invoice".into(), new_ordered_id("inv", team.now)),
+            ("history".into(), new_ordered_id("hst", team.now)),
+        ])
+    };
+    let fingerprint = serde_json::json!({"route": "POST /account/users", "body": raw});
+    once(app, team, key, fingerprint, reserve, async |lease: &Lease| {
+        let claimed = app.store.get::<EmailClaimItem>(&email_claim_pk(&email_hash), "EMAIL").await?;
+        if claimed.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let user = User {
+            id: lease.id("user"),
+            email: email.clone(),
+            name: name.clone(),
+            role: Role::Member,
+            status: UserStatus::Invited,
+            language,
+            removal_date: None,
+            briks: briks.iter().map(|b| Assignment { brik_id: b.id.clone(), since: team.today, until: None }).collect(),
+        };
+        let password = temporary_password();
+        let sub = app
+            .directory
+            .invite(&crate::directory::NewSignIn {
+                email: email.as_str(),
+                name: name.as_str(),
+                password: &password,
+                account_id: &team.account.id,
+                group: "member",
+            })
+            .await?;
+        let mut item = UserItem::seal(&team.account.id, &user, &team.key, email_hash.clone());
+        item.sub = Some(sub);
+        let result = add_invited(app, team, lease, &user, &item, &briks, &email_hash).await;
+        match result {
+            Ok((invoice, body)) => {
+                send_invitation(app, team, &user, &password).await;
+                if let Some(invoice) = &invoice {
+                    invoicing::email(app, &team.account, invoice).await;
+                }
+                Ok((201, body))
+            }
+            Err(e) => {
+                if let Err(undo) = app.directory.delete(email.as_str()).await {
+                    tracing::error!(error = %undo, "sign-in of a refused invitation not deleted");
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
+}
+
+/// Charges the new user's Briks and stores user, claim, invoice and history together.
+async fn add_invited(
+    app: &App,
+    team: &Team,
+    lease: &Lease,
+    user: &User,
+    item: &UserItem,
+    briks: &[&Brik],
+    email_hash: &str,
+) -> Result<(Option<Invoice>, serde_json::Value), Error> {
+    let claim = EmailClaimItem::new(email_hash, &team.account.id, &user.id);
+    let details = serde_json::json!({"user_id": user.id, "briks": briks.iter().map(|b| b.id.as_str()).collect::<Vec<_>>()});
+    let history = team.history(&lease.id("history"), "user_invited", details);
+    let change = |invoice: Option<&Invoice>, body: &serde_json::Value| -> Result<Vec<_>, Error> {
+        let _ = invoice;
+        let mut ops = vec![
+            app.store.put_new_op(&claim)?,
+            app.store.put_new_op(item)?,
+            app.store.put_new_op(&history)?,
+        ];
+        ops.extend(idempotency::finish_op(
+            app,
+            lease,
+            &team.account.id,
+            &team.key,
+            201,
+            body,
+        )?);
+        Ok(ops)
+    };
+    let respond = |invoice: Option<&Invoice>| {
+        serde_json::to_value(InviteResponse {
+            user: user.view(team.today),
+            invoice: invoice.cloned(),
+        })
+        .map_err(Error::internal)
+    };
+    paid_change(app, team, lease, briks, respond, change)
+        .await
+        .map_err(|failure| match failure {
+            StoreFailure::Conflict(0) => Error::EmailTaken,
+            StoreFailure::Conflict(_) => {
+                Error::Conflict("conflict", "the user changed meanwhile".into())
+            }
+            StoreFailure::Failed(e) => e,
+        })
+}
+
+/// The shared path of every addition: price the added Briks, charge them, and store the
+/// change with its invoice; without anything to pay, store the change alone.
+async fn paid_change(
+    app: &App,
+    team: &Team,
+    lease: &Lease,
+    added: &[&Brik],
+    respond: impl Fn(Option<&Invoice>) -> Result<serde_json::Value, Error>,
+    change: impl Fn(
+        Option<&Invoice>,
+        &serde_json::Value,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
+) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
+    if added.is_empty() {
+        let body = respond(None).map_err(StoreFailure::Failed)?;
+        let ops = change(None, &body).map_err(StoreFailure::Failed)?;
+        return match app.store.transact(ops).await {
+            Ok(()) => Ok((None, body)),
+            Err(e) if e.condition_failed(0) => Err(StoreFailure::Conflict(0)),
+            Err(e) if e.condition_failed(1) => Err(StoreFailure::Conflict(1)),
+            Err(crate::store::TransactionError::Failed(e)) => Err(StoreFailure::Failed(e)),
+            Err(e) => Err(StoreFailure::Failed(Error::unavailable(format!("{e:?}")))),
+        };
+    }
+    let mut invoice = team
+        .proration_invoice(app, lease.id("invoice"), added)
+        .map_err(StoreFailure::Failed)?;
+    invoicing::charge(app, &team.account, &mut invoice, team.now)
+        .await
+        .map_err(StoreFailure::Failed)?;
+    let mut body = serde_json::Value::Null;
+    let stored =
+        invoicing::store_numbered(app, &team.account, &team.key, &mut invoice, |invoice| {
+            body = respond(Some(invoice))?;
+            change(Some(invoice), &body)
+        })
+        .await;
+    match stored {
+        Ok(()) => Ok((Some(invoice), body)),
+        Err(failure) => {
+            invoicing::refund(app, &invoice).await;
+            Err(failure)
+        }
+    }
+}
+
+/// Gives a user a Brik. Already held: nothing to pay. Held but scheduled to end: the removal
+/// is undone, free. Otherwise charged for the days left in the period.
+pub async fn assign(
+    app: &App,
+    team: &Team,
+    user_id: &str,
+    brik_id: &str,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let catalogue = app.catalogue().await?;
+    let brik = BrikId::parse(brik_id)
+        .ok()
+        .and_then(|id| catalogue.iter().find(|b| b.id == id))
+        .ok_or(Error::NotFound)?;
+    let (item, mut user) = team.user(app, user_id).await?;
+    if user.removal_date.is_some() {
+        return Err(Error::Conflict(
+            "user_removal_scheduled",
+            "the user is being removed: restore them first".into(),
+        ));
+    }
+    if let Some(held) = user.holding(&brik.id, team.today)
+        && held.until.is_none()
+    {
+        let body = serde_json::to_value(AssignResponse {
+            assignment: held.clone(),
+            invoice: None,
+        })
+        .map_err(Error::internal)?;
+        return Ok((200, body));
+    }
+    let reserve = || {
+        BTreeMap::from([
+            ("invoice".into(), new_ordered_id("inv", team.now)),
+            ("history".into(), new_ordered_id("hst", team.now)),
+        ])
+    };
+    let fingerprint =
+        serde_json::json!({"route": "PUT /account/users/briks", "user": user_id, "brik": brik_id});
+    once(
+        app,
+        team,
+        key,
+        fingerprint,
+        reserve,
+        async |lease: &Lease| {
+            let undoing = user.holding(&brik.id, team.today).is_some();
+            let (action, added): (&str, Vec<&Brik>) = if undoing {
+                for a in user
+                    .briks
+                    .iter_mut()
+                    .filter(|a| a.brik_id == brik.id && a.held_on(team.today))
+                {
+                    a.until = None;
+                }
+                ("brik_removal_undone", vec![])
+            } else {
+                user.briks.push(Assignment {
+                    brik_id: brik.id.clone(),
+                    since: team.today,
+                    until: None,
+                });
+                ("brik_assigned", vec![brik])
+            };
+            let assignment = user
+                .holding(&brik.id, team.today)
+                .cloned()
+                .ok_or_else(|| Error::internal("assignment lost"))?;
+            let updated = item.reseal(&team.account.id, &user, &team.key);
+            let history = team.history(
+                &lease.id("history"),
+                action,
+                serde_json::json!({"user_id": user.id, "brik_id": brik.id}),
+            );
+            let respond = |invoice: Option<&Invoice>| {
+                serde_json::to_value(AssignResponse {
+                    assignment: assignment.clone(),
+                    invoice: invoice.cloned(),
+                })
+                .map_err(Error::internal)
+            };
+            let change = |_: Option<&Invoice>, body: &serde_json::Value| -> Result<Vec<_>, Error> {
+                let mut ops = vec![
+                    updated.update_op(app, item.version)?,
+                    app.store.put_new_op(&history)?,
+                ];
+                ops.extend(idempotency::finish_op(
+                    app,
+                    lease,
+                    &team.account.id,
+                    &team.key,
+                    200,
+                    body,
+                )?);
+                Ok(ops)
+            };
+            let (invoice, body) = paid_change(app, team, lease, &added, respond, change)
+                .await
+                .map_err(concurrent_change)?;
+            if let Some(invoice) = &invoice {
+                invoicing::email(app, &team.account, invoice).await;
+            }
+            Ok((200, body))
+        },
+    )
+    .await
+}
+
+fn concurrent_change(failure: StoreFailure) -> Error {
+    match failure {
+        StoreFailure::Conflict(_) => Error::Conflict(
+            "concurrent_change",
+            "the user was changed by another request; retry".into(),
+        ),
+        StoreFailure::Failed(e) => e,
+    }
+}
+
+/// Ends a user's Brik at the end of the period (no refund, access until then).
+pub async fn remove_brik(
+    app: &App,
+    team: &Team,
+    user_id: &str,
+    brik_id: &str,
+) -> Result<(u16, serde_json::Value), Error> {
+    let brik = BrikId::parse(brik_id).map_err(|_| Error::NotFound)?;
+    let (item, mut user) = team.user(app, user_id).await?;
+    let effective = team.period.end();
+    let held = user
+        .briks
+        .iter_mut()
+        .find(|a| a.brik_id == brik && a.held_on(team.today))
+        .ok_or(Error::NotFound)?;
+    if held.until.is_none() {
+        held.until = Some(effective);
+        let history = team.history(
+            &new_ordered_id("hst", team.now),
+            "brik_removal_scheduled",
+            serde_json::json!({"user_id": user.id, "brik_id": brik, "effective_date": effective}),
+        );
+        write_user(app, team, &item, &user, history).await?;
+    }
+    let body = serde_json::to_value(Scheduled {
+        effective_date: held_until(&user, &brik, team.today, effective),
+    })
+    .map_err(Error::internal)?;
+    Ok((202, body))
+}
+
+fn held_until(user: &User, brik: &BrikId, today: Date, fallback: Date) -> Date {
+    user.holding(brik, today)
+        .and_then(|a| a.until)
+        .unwrap_or(fallback)
+}
+
+/// Removes a user at the end of the period; `immediate` also cuts their access now.
+pub async fn remove_user(
+    app: &App,
+    team: &Team,
+    user_id: &str,
+    body: RemoveBody,
+) -> Result<(u16, serde_json::Value), Error> {
+    let (item, mut user) = team.user(app, user_id).await?;
+    if user.role == Role::Admin {
+        return Err(Error::Conflict(
+            "cannot_remove_admin",
+            "the account's admin cannot be removed".into(),
+        ));
+    }
+    let effective = user.removal_date.unwrap_or(team.period.end());
+    let newly = user.removal_date.is_none();
+    let revoke = body.immediate && user.status != UserStatus::AccessRevoked;
+    if newly || revoke {
+        user.removal_date = Some(effective);
+        for a in user.briks.iter_mut().filter(|a| a.held_on(team.today)) {
+            a.until = Some(a.until.map_or(effective, |u| u.min(effective)));
+        }
+        if revoke {
+            app.directory.revoke_access(user.email.as_str()).await?;
+            user.status = UserStatus::AccessRevoked;
+        } else if newly {
+            user.status = UserStatus::RemovalScheduled;
+        }
+        let history = team.history(
+            &new_ordered_id("hst", team.now),
+            if revoke { "user_access_revoked" } else { "user_removal_scheduled" },
+            serde_json::json!({"user_id": user.id, "effective_date": effective, "immediate": body.immediate}),
+        );
+        write_user(app, team, &item, &user, history).await?;
+    }
+    Ok((
+        202,
+        serde_json::to_value(Scheduled {
+            effective_date: effective,
+        })
+        .map_err(Error::internal)?,
+    ))
+}
+
+/// Undoes a scheduled removal before it takes effect: free, as if it never happened.
+pub async fn restore_user(
+    app: &App,
+    team: &Team,
+    user_id: &str,
+) -> Result<(u16, serde_json::Value), Error> {
+    let (item, mut user) = team.user(app, user_id).await?;
+    if let Some(date) = user.removal_date.take() {
+        for a in user.briks.iter_mut().filter(|a| a.until == Some(date)) {
+            a.until = None;
+        }
+        if user.status == UserStatus::AccessRevoked {
+            app.directory.restore_access(user.email.as_str()).await?;
+        }
+        user.status = if app.directory.has_signed_in(user.email.as_str()).await? {
+            UserStatus::Active
+        } else {
+            UserStatus::Invited
+        };
+        let history = team.history(
+            &new_ordered_id("hst", team.now),
+            "user_removal_undone",
+            serde_json::json!({"user_id": user.id}),
+        );
+        write_user(app, team, &item, &user, history).await?;
+    }
+    Ok((
+        200,
+        serde_json::to_value(user.view(team.today)).map_err(Error::internal)?,
+    ))
+}
+
+/// The team today; invited users who have signed in since are shown (and stored) as active.
+pub async fn list_users(app: &App, team: &Team) -> Result<Vec<UserView>, Error> {
+    let mut views = Vec::new();
+    for (item, mut user) in team.users(app).await? {
+        if user.status == UserStatus::Invited
+            && app.directory.has_signed_in(user.email.as_str()).await?
+        {
+            user.status = UserStatus::Active;
+            let history = team.history(
+                &new_ordered_id("hst", team.now),
+                "user_joined",
+                serde_json::json!({"user_id": user.id}),
+            );
+            if let Err(e) = write_user(app, team, &item, &user, history).await {
+                tracing::warn!(error = %e, "first sign-in not recorded; shown anyway");
+            }
+        }
+        views.push(user.view(team.today));
+    }
+    Ok(views)
+}
+
+async fn write_user(
+    app: &App,
+    team: &Team,
+    item: &UserItem,
+    user: &User,
+    history: HistoryItem,
+) -> Result<(), Error> {
+    let updated = item.reseal(&team.account.id, user, &team.key);
+    let ops = vec![
+        updated.update_op(app, item.version)?,
+        app.store.put_new_op(&history)?,
+    ];
+    match app.store.transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.condition_failed(0) => Err(concurrent_change(StoreFailure::Conflict(0))),
+        Err(crate::store::TransactionError::Failed(e)) => Err(e),
+        Err(e) => Err(Error::unavailable(format!("{e:?}"))),
+    }
+}
+
+/// A first password that meets the pool's policy; the user must change it at first sign-in.
+fn temporary_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let body: String = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("Sb-{body}-7a")
+}
+
+async fn send_invitation(app: &App, team: &Team, user: &User, password: &str) {
+    let (subject, text) = invitation_email(
+        user.language,
+        team.account.company_name.as_str(),
+        user.email.as_str(),
+        password,
+    );
+    let mail = Mail {
+        to: user.email.as_str().into(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: vec![],
+    };
+    if let Err(e) = app.mailer.send(&mail).await {
+        tracing::error!(error = %e, user = %user.id, "invitation email not sent");
+    }
+}
