@@ -186,6 +186,7 @@ class Provisioner:
             "AWS::Serverless::HttpApi",
             "AWS::GuardDuty::Detector",
         }
+        # Schedules (ScheduleV2 events) are fired by the devstack itself: Stack.start_schedules.
         for kind in handlers:  # dict order is dependency order
             for lid, _ in self.t.of_type(kind):
                 handlers[kind](lid, self.t.props(lid))
@@ -337,6 +338,28 @@ class Route:
     @property
     def key(self) -> str:
         return f"{self.method} {self.path}"
+
+
+class Schedule:
+    """A ScheduleV2 event of a function, fired locally on its rate."""
+
+    def __init__(self, binary: str, expression: str, payload: str):
+        m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+        if not m:
+            raise SystemExit(f"devstack fires rate() schedules only, not {expression}")
+        unit = {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")]
+        self.binary, self.seconds, self.payload = binary, int(m.group(1)) * unit, payload
+
+
+def schedules(t: Template) -> list[Schedule]:
+    found = []
+    for _, fn in t.of_type("AWS::Serverless::Function"):
+        binary = fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        for event in fn.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "ScheduleV2":
+                p = t.resolve(event["Properties"])
+                found.append(Schedule(binary, p["ScheduleExpression"], p.get("Input", "{}")))
+    return found
 
 
 def routes(t: Template) -> list[Route]:
@@ -545,6 +568,7 @@ class Stack:
         self.gateway = Gateway(self.api_port, self)
         threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
         self.seed()
+        self.start_schedules()
         self.write_stack_file()
 
     def start_emulator(self) -> None:
@@ -592,16 +616,9 @@ class Stack:
         wait_for_port(self.lambda_port, "cargo lambda watch", 300, self.children[-1])
 
     def invoke(self, binary: str, event: dict) -> tuple[int, dict, bytes]:
-        url = f"http://127.0.0.1:{self.lambda_port}/2015-03-31/functions/{binary}/invocations"
-        request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
-        request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=300) as resp:
-                raw = resp.read()
-                failed = resp.headers.get("X-Amz-Function-Error")
-        except urllib.error.HTTPError as err:
-            raw, failed = err.read(), "HTTP " + str(err.code)
-        if failed:
+        """Invokes an HTTP function and turns its answer into an HTTP response."""
+        status, headers, raw = self.invoke_raw(binary, event)
+        if status >= 400 or headers.get("X-Amz-Function-Error"):
             log(f"{binary} failed: {raw[:500]!r}")
             return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
         answer = json.loads(raw or b"{}")
@@ -611,6 +628,27 @@ class Stack:
         for cookie in answer.get("cookies") or []:
             headers.setdefault("set-cookie", cookie)
         return int(answer.get("statusCode", 200)), headers, payload
+
+    def start_schedules(self) -> None:
+        """Fires every schedule of the template on its rate, as EventBridge Scheduler does."""
+        for schedule in schedules(self.template):
+            def fire(s: Schedule = schedule) -> None:
+                while True:
+                    time.sleep(s.seconds)
+                    status, _, body = self.invoke_raw(s.binary, json.loads(s.payload))
+                    log(f"schedule {s.binary}: {status} {body[:200]!r}")
+            threading.Thread(target=fire, daemon=True).start()
+            log(f"schedule: {schedule.binary} every {schedule.seconds}s")
+
+    def invoke_raw(self, binary: str, event: dict) -> tuple[int, dict, bytes]:
+        url = f"http://127.0.0.1:{self.lambda_port}/2015-03-31/functions/{binary}/invocations"
+        request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=300) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
 
     def seed(self) -> None:
         # The catalogue seeds itself on first read (functions/signup); reading it once here also

@@ -10,10 +10,13 @@ use crate::account::{
     Account, Invoice, InvoiceCustomer, InvoiceStatus, PaymentState, PaymentStatus, invoice_number,
 };
 use crate::app::App;
+use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::error::Error;
-use crate::payments::ChargeRequest;
+use crate::payments::{ChargeRequest, PaymentError};
 use crate::store::{InvoiceItem, TransactionError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 
 /// The idempotency key of an invoice's first charge attempt.
 pub fn charge_key(invoice: &Invoice) -> String {
@@ -45,7 +48,21 @@ pub async fn charge(
         idempotency_key: charge_key(invoice),
         description: format!("Softbrik {}", invoice.id),
     };
-    let charge = app.payments.charge(&request, now).await?;
+    // Recorded before the charge, removed with the invoice's transaction: whatever stops this
+    // function in between, the settlement run (`prorate`) finds the charge and settles it.
+    let pending = PendingCharge::new(app, account, invoice);
+    app.store.put_new(&pending).await?;
+    let charge = match app.payments.charge(&request, now).await {
+        Ok(charge) => charge,
+        Err(PaymentError::Unavailable(what)) => {
+            tracing::warn!(charge = %request.idempotency_key, "charge outcome unknown; left to settlement");
+            return Err(Error::Unavailable(what));
+        }
+        Err(refused) => {
+            pending.forget(app).await;
+            return Err(refused.into());
+        }
+    };
     invoice.status = InvoiceStatus::Paid;
     invoice.payment = PaymentState {
         status: PaymentStatus::Succeeded,
@@ -62,9 +79,119 @@ pub async fn refund(app: &App, invoice: &Invoice) {
         return;
     }
     let key = charge_key(invoice);
-    if let Err(e) = app.payments.refund(&key).await {
-        tracing::error!(error = %e, charge = %key, "refund of an unwritten change did not go through");
+    match app.payments.refund(&key).await {
+        Ok(()) => PendingCharge::key_only(&key).forget(app).await,
+        Err(e) => tracing::error!(error = %e, charge = %key, "refund failed; left to settlement"),
     }
+}
+
+/// A charge made (or being made) for a change not yet written: `PENDING#<charge key>`,
+/// listed in `gsi1` under `PENDING` by the real time it was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingCharge {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub charge_key: String,
+    pub account_id: String,
+    pub invoice_id: String,
+}
+
+impl PendingCharge {
+    fn new(app: &App, account: &Account, invoice: &Invoice) -> Self {
+        let key = charge_key(invoice);
+        PendingCharge {
+            pk: format!("PENDING#{key}"),
+            sk: "PENDING".into(),
+            gsi1pk: "PENDING".into(),
+            gsi1sk: sortable(app.system_clock.now()),
+            charge_key: key,
+            account_id: account.id.clone(),
+            invoice_id: invoice.id.clone(),
+        }
+    }
+
+    fn key_only(key: &str) -> Self {
+        PendingCharge {
+            pk: format!("PENDING#{key}"),
+            sk: "PENDING".into(),
+            gsi1pk: String::new(),
+            gsi1sk: String::new(),
+            charge_key: key.into(),
+            account_id: String::new(),
+            invoice_id: String::new(),
+        }
+    }
+
+    fn delete_op(&self, app: &App) -> Result<TransactWriteItem, Error> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(app.store.table())
+            .key("pk", AttributeValue::S(self.pk.clone()))
+            .key("sk", AttributeValue::S(self.sk.clone()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    async fn forget(&self, app: &App) {
+        if let Err(e) = app
+            .store
+            .transact(vec![match self.delete_op(app) {
+                Ok(op) => op,
+                Err(_) => return,
+            }])
+            .await
+        {
+            tracing::warn!(error = ?e, "pending charge record not removed; settlement will");
+        }
+    }
+}
+
+/// An instant as a sort key: zero-padded milliseconds, so text order is time order.
+fn sortable(at: Timestamp) -> String {
+    format!("{:020}", at.as_millisecond())
+}
+
+/// What a settlement run did.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Settlement {
+    pub applied: u32,
+    pub refunded: u32,
+    pub left: u32,
+}
+
+/// Settles charges older than `grace` whose change never got written (the function stopped,
+/// or the charge's outcome was unknown): a change whose invoice exists was applied; any other
+/// is refunded under its own idempotency key, so a change ends fully applied or not at all.
+pub async fn settle_pending(app: &App, grace: jiff::SignedDuration) -> Result<Settlement, Error> {
+    let cutoff = app.system_clock.now() - grace;
+    let pending: Vec<PendingCharge> = app
+        .store
+        .query_index("PENDING", &cutoff.to_string())
+        .await?;
+    let mut done = Settlement::default();
+    for p in pending {
+        let invoice: Option<crate::store::InvoiceItem> = app
+            .store
+            .get(
+                &crate::store::account_pk(&p.account_id),
+                &format!("INVOICE#{}", p.invoice_id),
+            )
+            .await?;
+        if invoice.is_some() {
+            done.applied += 1;
+        } else if let Err(e) = app.payments.refund(&p.charge_key).await {
+            tracing::warn!(error = %e, charge = %p.charge_key, "settlement refund failed; next run retries");
+            done.left += 1;
+            continue;
+        } else {
+            tracing::info!(charge = %p.charge_key, account_id = %p.account_id, "unwritten change refunded");
+            done.refunded += 1;
+        }
+        p.forget(app).await;
+    }
+    Ok(done)
 }
 
 /// Emails a finalised invoice to the admin in the account's language. A mail failure does
@@ -133,6 +260,13 @@ pub async fn store_numbered(
                 .map_err(StoreFailure::Failed)?,
         ];
         ops.extend(change(invoice).map_err(StoreFailure::Failed)?);
+        if invoice.payment.charge_id.is_some() {
+            ops.push(
+                PendingCharge::key_only(&charge_key(invoice))
+                    .delete_op(app)
+                    .map_err(StoreFailure::Failed)?,
+            );
+        }
         match app.store.transact(ops).await {
             Ok(()) => return Ok(()),
             Err(e) if e.condition_failed(0) => continue,

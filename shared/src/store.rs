@@ -505,6 +505,45 @@ impl Store {
         Ok((items, next))
     }
 
+    /// Items of `gsi1` partition `pk` whose sort key is below `before`, oldest first.
+    pub async fn query_index<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        before: &str,
+    ) -> Result<Vec<T>, Error> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk < :before")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":before", AttributeValue::S(before.into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::unavailable(format!(
+                        "dynamodb Query gsi1: {}",
+                        DisplayErrorContext(e.into_service_error())
+                    ))
+                })?;
+            for item in out.items.unwrap_or_default() {
+                items.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|e| Error::internal(format!("item in gsi1 {pk}: {e}")))?,
+                );
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// A put in a transaction, refused if an item with that key exists.
     pub fn put_new_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, Error> {
         let put = Put::builder()

@@ -19,6 +19,7 @@ pub struct StackFile {
     pub user_pool_id: String,
     pub user_pool_client_id: String,
     pub kms_key_id: String,
+    pub lambda_endpoint: String,
 }
 
 /// A handle on the running stack.
@@ -209,6 +210,48 @@ impl Stack {
             .send()
             .await
             .is_ok()
+    }
+
+    /// Writes an item of string and boolean attributes, as a function would have.
+    pub async fn put_item(&self, attributes: &[(&str, Value)]) {
+        let item = attributes
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Value::Bool(b) => AttributeValue::Bool(*b),
+                    Value::Number(n) => AttributeValue::N(n.to_string()),
+                    other => AttributeValue::S(other.as_str().unwrap_or_default().to_string()),
+                };
+                (k.to_string(), value)
+            })
+            .collect();
+        aws_sdk_dynamodb::Client::new(&self.aws)
+            .put_item()
+            .table_name(&self.file.table_name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put item");
+    }
+
+    /// Invokes a function as its schedule does (through the Lambda invoke API).
+    pub async fn invoke(&self, function: &str, payload: &Value) -> Value {
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.file.lambda_endpoint
+        );
+        let resp = self
+            .http
+            .post(url)
+            .json(payload)
+            .send()
+            .await
+            .expect("invoke");
+        assert!(
+            resp.headers().get("x-amz-function-error").is_none(),
+            "{function} failed"
+        );
+        resp.json().await.expect("a JSON answer")
     }
 
     /// Every item of the table, as stored.

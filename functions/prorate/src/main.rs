@@ -1,0 +1,41 @@
+//! The `prorate` function: the settlement side of the proration engine. `assign-brik` (and
+//! signup) price and charge a change in-process with the engine of the `softbrik` crate
+//! (`team`, `invoicing`); every charge is recorded as pending until the transaction that
+//! applies its change removes the record. This function, run by EventBridge Scheduler every
+//! five minutes, settles what is left: a change whose invoice exists was applied; any other
+//! charge (the function stopped after charging, or the partner's answer never came) is
+//! refunded with its own idempotency key. A change thus ends fully applied or not at all.
+
+use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
+use softbrik::app::App;
+use softbrik::invoicing::settle_pending;
+use tracing::Instrument;
+
+/// A pending charge younger than this may still be written by the request that made it
+/// (functions time out after 20 s, template.yaml).
+const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
+#[tokio::main]
+async fn main() -> Result<(), LambdaError> {
+    softbrik::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let app = &app;
+        let span = tracing::info_span!("settlement", request_id = %event.context.request_id);
+        async move {
+            let done = settle_pending(app, GRACE).await.map_err(|e| {
+                tracing::error!(error = %e, "settlement run failed");
+                e
+            })?;
+            tracing::info!(
+                applied = done.applied,
+                refunded = done.refunded,
+                left = done.left,
+                "settlement run"
+            );
+            Ok::<_, LambdaError>(serde_json::to_value(done)?)
+        }
+        .instrument(span)
+    }))
+    .await
+}
