@@ -187,6 +187,9 @@ class Provisioner:
             "AWS::GuardDuty::Detector",
         }
         # Schedules (ScheduleV2 events) are fired by the devstack itself: Stack.start_schedules.
+        # A function's Ref is its name: locally, the binary cargo-lambda serves it under.
+        for lid, fn in self.t.of_type("AWS::Serverless::Function"):
+            self.t.physical[lid] = fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary", lid)
         for kind in handlers:  # dict order is dependency order
             for lid, _ in self.t.of_type(kind):
                 handlers[kind](lid, self.t.props(lid))
@@ -596,6 +599,9 @@ class Stack:
         env = function_environment(self.template)
         env.update(CREDENTIALS)
         env["AWS_ENDPOINT_URL"] = self.endpoint
+        # Functions that invoke others (the test clocks running jobs) reach cargo-lambda's
+        # invoke API, as they would reach Lambda's.
+        env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
         env["AWS_EC2_METADATA_DISABLED"] = "true"
         env_file = self.stack_file.parent / "functions.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))

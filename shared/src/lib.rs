@@ -24,6 +24,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod invoicing;
+pub mod jobs;
 pub mod mailer;
 pub mod payments;
 pub mod records;

@@ -544,6 +544,12 @@ impl Store {
         }
     }
 
+    /// Every item of `gsi1` partition `pk`, in sort key order.
+    pub async fn query_index_all<T: DeserializeOwned>(&self, pk: &str) -> Result<Vec<T>, Error> {
+        // Every sort key this table writes is printable ASCII, below DEL.
+        self.query_index(pk, "\u{7f}").await
+    }
+
     /// A put in a transaction, refused if an item with that key exists.
     pub fn put_new_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, Error> {
         let put = Put::builder()

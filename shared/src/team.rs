@@ -641,6 +641,86 @@ pub async fn restore_user(
     ))
 }
 
+/// The end of a period: users whose removal takes effect lose their sign-in and are deleted
+/// with their address; Briks whose removal takes effect leave the user. Running it again finds
+/// nothing left to do.
+pub async fn apply_removals(app: &App, account_id: &str, date: Date) -> Result<u32, Error> {
+    let (item, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
+    let now = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
+    let team = Team {
+        period: account.current_period(now),
+        today: date,
+        now,
+        key,
+        actor: "system".into(),
+        account,
+    };
+    let items: Vec<UserItem> = app
+        .store
+        .query_prefix(&account_pk(account_id), "USER#")
+        .await?;
+    let mut applied = 0;
+    for item in items {
+        let mut user = item.open(account_id, &team.key)?;
+        if user.removal_date.is_some_and(|d| d <= date) {
+            remove_now(app, &team, &item, &user).await?;
+            applied += 1;
+        } else if user
+            .briks
+            .iter()
+            .any(|a| a.until.is_some_and(|u| u <= date))
+        {
+            let ended: Vec<String> = user
+                .briks
+                .iter()
+                .filter(|a| a.until.is_some_and(|u| u <= date))
+                .map(|a| a.brik_id.as_str().to_string())
+                .collect();
+            user.briks.retain(|a| a.until.is_none_or(|u| u > date));
+            let history = team.history(
+                &new_ordered_id("hst", now),
+                "brik_removed",
+                serde_json::json!({"user_id": user.id, "briks": ended}),
+            );
+            write_user(app, &team, &item, &user, history).await?;
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}
+
+/// Deletes a removed user: sign-in first (so a retry still finds the items to finish).
+async fn remove_now(app: &App, team: &Team, item: &UserItem, user: &User) -> Result<(), Error> {
+    app.directory.delete(user.email.as_str()).await?;
+    let history = team.history(
+        &new_ordered_id("hst", team.now),
+        "user_removed",
+        serde_json::json!({"user_id": user.id}),
+    );
+    let delete =
+        |pk: String, sk: &str| -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+            let op = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(app.store.table())
+                .key("pk", crate::store::AttributeValue::S(pk))
+                .key("sk", crate::store::AttributeValue::S(sk.into()))
+                .build()
+                .map_err(Error::internal)?;
+            Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .delete(op)
+                .build())
+        };
+    let ops = vec![
+        delete(item.pk.clone(), &item.sk)?,
+        delete(email_claim_pk(&item.email_hash), "EMAIL")?,
+        app.store.put_new_op(&history)?,
+    ];
+    app.store
+        .transact(ops)
+        .await
+        .map_err(|e| Error::unavailable(format!("removal of {}: {e:?}", user.id)))
+}
+
 /// The team today; invited users who have signed in since are shown (and stored) as active.
 pub async fn list_users(app: &App, team: &Team) -> Result<Vec<UserView>, Error> {
     let mut views = Vec::new();

@@ -209,8 +209,9 @@ async fn removing_bob_takes_effect_at_the_end_of_the_period_and_can_be_undone() 
     let stack = Stack::connect().await;
     let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
     stack.advance(&company.clock, "2026-12-20T09:00:00Z").await;
-    let (_, invited) = invite(&stack, &company, "Bob", &["stock"], None).await;
+    let (bob_email, invited) = invite(&stack, &company, "Bob", &["stock"], None).await;
     let bob = invited.body["user"]["id"].as_str().unwrap().to_string();
+    let bob_email = bob_email.to_lowercase();
     stack.advance(&company.clock, "2026-12-21T09:00:00Z").await;
 
     let path = format!("/account/users/{bob}");
@@ -241,7 +242,27 @@ async fn removing_bob_takes_effect_at_the_end_of_the_period_and_can_be_undone() 
             .status,
         202
     );
+    assert!(
+        stack.cognito_user_exists(&bob_email).await,
+        "Bob keeps access until the period ends"
+    );
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    // The period-end job ran at Paris midnight: Bob's sign-in is gone, the removal is history.
+    assert!(
+        !stack.cognito_user_exists(&bob_email).await,
+        "Bob's sign-in was deleted"
+    );
+    let history = stack
+        .call("GET", "/account/history", Some(&company.token), None, None)
+        .await;
+    let removed = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["action"] == "user_removed")
+        .cloned();
+    assert_eq!(removed.expect("a user_removed entry")["actor"], "system");
     let users = stack
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;

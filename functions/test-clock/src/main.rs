@@ -5,9 +5,13 @@ use jiff::Timestamp;
 use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
 use serde::Deserialize;
 use softbrik::app::App;
+use softbrik::billing_calendar::AnchorDay;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, json, json_body, path_param};
+use softbrik::jobs::{Job, period_ends};
+use softbrik::store::AccountItem;
 use softbrik::test_clock::{TestClock, TestClockItem, TestClockStatus};
+use softbrik::values::TimeZoneName;
 use tracing::Instrument;
 
 #[tokio::main]
@@ -75,12 +79,14 @@ async fn read(app: &App, id: &str) -> Result<Response<Body>, Error> {
     Ok(json(200, &clock))
 }
 
-/// Moves the clock forward. Scheduled jobs due on the way run in time order; the jobs that
-/// exist so far are registered by the issues that add them (none yet: see README).
+/// Moves the clock forward, running on the way, in time order, every job the real schedules
+/// would have run for the clock's accounts; the clock stands at each job's instant while it
+/// runs. A failed job stops the advance there: advancing again resumes from that instant (the
+/// jobs are idempotent).
 async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, Error> {
     let (body, _): (FrozenTime, _) = json_body(req)?;
     let target = parse_time(body)?;
-    let item: TestClockItem = app
+    let mut item: TestClockItem = app
         .store
         .get(&TestClockItem::pk(id), "TESTCLOCK")
         .await?
@@ -92,20 +98,80 @@ async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, E
             "test clocks only move forward",
         ));
     }
+    let accounts: Vec<AccountItem> = app.store.query_index_all(&format!("CLOCK#{id}")).await?;
+    let mut jobs: Vec<Job> = Vec::new();
+    for account in &accounts {
+        let anchor = AnchorDay::new(account.anchor_day).map_err(Error::internal)?;
+        let tz = TimeZoneName::parse(&account.timezone).map_err(Error::internal)?;
+        jobs.extend(period_ends(
+            &account.id,
+            anchor,
+            &tz,
+            item.clock.frozen_time,
+            target,
+        ));
+    }
+    jobs.sort();
+    for job in &jobs {
+        item = move_to(app, item, job.at).await?;
+        run(job).await?;
+    }
+    let item = move_to(app, item, target).await?;
+    Ok(json(200, &item.clock))
+}
+
+async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestClockItem, Error> {
     let mut next = item.clone();
-    next.clock.frozen_time = target;
+    next.clock.frozen_time = at;
     next.version += 1;
     let op = app
         .store
         .put_if_op(&next, "version = :v", &[(":v", aws_number(item.version))])?;
     match app.store.transact(vec![op]).await {
-        Ok(()) => Ok(json(200, &next.clock)),
+        Ok(()) => Ok(next),
         Err(e) if e.condition_failed(0) => Err(Error::Conflict(
             "clock_busy",
             "the clock was advanced by another request".into(),
         )),
         Err(e) => Err(Error::unavailable(format!("{e:?}"))),
     }
+}
+
+/// Invokes the function of a job as its schedule would.
+async fn run(job: &Job) -> Result<(), Error> {
+    let function = std::env::var("SOFTBRIK_RENEW_FUNCTION")
+        .map_err(|_| Error::internal("SOFTBRIK_RENEW_FUNCTION is not set"))?;
+    let payload = serde_json::to_vec(job).map_err(Error::internal)?;
+    let out = lambda()
+        .await
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+        .send()
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "lambda Invoke: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(e)
+            ))
+        })?;
+    if let Some(error) = out.function_error() {
+        return Err(Error::unavailable(format!(
+            "job {:?} for {} failed: {error}",
+            job.job, job.account_id
+        )));
+    }
+    tracing::info!(job = ?job.job, account_id = %job.account_id, date = %job.date, "job ran");
+    Ok(())
+}
+
+/// The Lambda client, made on first use (advances that run no job never need it).
+async fn lambda() -> &'static aws_sdk_lambda::Client {
+    static CLIENT: tokio::sync::OnceCell<aws_sdk_lambda::Client> =
+        tokio::sync::OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async { aws_sdk_lambda::Client::new(&aws_config::load_from_env().await) })
+        .await
 }
 
 fn aws_number(n: u64) -> softbrik::store::AttributeValue {

@@ -1,0 +1,124 @@
+//! Scheduled jobs, as instants computed from an account's billing calendar rather than stored:
+//! the test clocks run them in time order when they advance (api.md), and the real schedules
+//! find the accounts they are due for.
+//!
+//! So far there is one kind: the end of a billing period (at local midnight of its end date),
+//! when scheduled removals take effect. The renewals of a later issue run at the same instant.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::billing_calendar::{AnchorDay, local_midnight, period_containing};
+use crate::values::TimeZoneName;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A billing period ended on `date` (local): apply the removals scheduled for it.
+    PeriodEnd,
+}
+
+/// One run of a job for one account; the payload a function is invoked with.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Job {
+    pub at: Timestamp,
+    pub job: JobKind,
+    pub account_id: String,
+    pub date: Date,
+}
+
+/// The period ends of an account whose local midnight falls in `(after, until]`, in order.
+pub fn period_ends(
+    account_id: &str,
+    anchor: AnchorDay,
+    tz: &TimeZoneName,
+    after: Timestamp,
+    until: Timestamp,
+) -> Vec<Job> {
+    let zone = tz.time_zone();
+    let mut jobs = Vec::new();
+    let first_day = crate::billing_calendar::local_date(after, &zone);
+    let mut end = period_containing(anchor, first_day).end();
+    loop {
+        let at = local_midnight(end, &zone);
+        if at > until {
+            return jobs;
+        }
+        if at > after {
+            jobs.push(Job {
+                at,
+                job: JobKind::PeriodEnd,
+                account_id: account_id.to_string(),
+                date: end,
+            });
+        }
+        end = period_containing(anchor, end).end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn paris() -> TimeZoneName {
+        TimeZoneName::parse("Europe/Paris").unwrap()
+    }
+
+    #[test]
+    fn the_period_ending_jan_12_ends_at_paris_midnight() {
+        // GIVEN an account anchored on the 12th, in Paris
+        let anchor = AnchorDay::new(12).unwrap();
+        // WHEN its clock moves from Dec 21 to Jan 12 noon
+        let jobs = period_ends(
+            "acc",
+            anchor,
+            &paris(),
+            "2026-12-21T09:00:00Z".parse().unwrap(),
+            "2027-01-12T12:00:00Z".parse().unwrap(),
+        );
+        // THEN one period end runs, at 2027-01-12 00:00 Paris (23:00 UTC the day before)
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].date, date(2027, 1, 12));
+        assert_eq!(
+            jobs[0].at,
+            "2027-01-11T23:00:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_long_advance_runs_every_period_end_once_in_order() {
+        let anchor = AnchorDay::new(31).unwrap();
+        let jobs = period_ends(
+            "acc",
+            anchor,
+            &paris(),
+            "2027-01-31T12:00:00Z".parse().unwrap(),
+            "2027-05-31T12:00:00Z".parse().unwrap(),
+        );
+        let dates: Vec<Date> = jobs.iter().map(|j| j.date).collect();
+        assert_eq!(
+            dates,
+            vec![
+                date(2027, 2, 28),
+                date(2027, 3, 31),
+                date(2027, 4, 30),
+                date(2027, 5, 31)
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_runs_when_no_period_ends_on_the_way() {
+        let anchor = AnchorDay::new(12).unwrap();
+        let jobs = period_ends(
+            "acc",
+            anchor,
+            &paris(),
+            "2026-12-12T10:00:00Z".parse().unwrap(),
+            "2026-12-20T09:00:00Z".parse().unwrap(),
+        );
+        assert!(jobs.is_empty());
+    }
+}
