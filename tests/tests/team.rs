@@ -400,3 +400,79 @@ async fn another_accounts_user_is_not_found() {
         .await;
     assert_eq!(peek.status, 404);
 }
+
+#[tokio::test]
+async fn an_immediate_removal_cuts_access_now_and_changes_no_billing() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    stack.advance(&company.clock, "2026-12-20T09:00:00Z").await;
+    let (email, invited) = invite(&stack, &company, "Ivy", &["stock"], None).await;
+    let ivy = invited.body["user"]["id"].as_str().unwrap().to_string();
+    let mail = stack.mail_to(&email).await;
+    let token = stack
+        .first_sign_in(
+            &mail_field(&mail[0].text, "Identifiant : "),
+            &mail_field(&mail[0].text, "Mot de passe provisoire : "),
+            "Ivys-Own-Password-9",
+        )
+        .await
+        .expect("Ivy signs in");
+    let charges = stack.charges(&company.account_id).await;
+
+    let path = format!("/account/users/{ivy}");
+    let cut = stack
+        .call(
+            "DELETE",
+            &path,
+            Some(&company.token),
+            Some(&json!({"immediate": true})),
+            None,
+        )
+        .await;
+    assert_eq!(cut.status, 202, "{cut:?}");
+    assert_eq!(cut.body["effective_date"], "2027-01-12");
+
+    // Ivy can no longer sign in, and the account is neither charged nor refunded.
+    let username = mail_field(&mail[0].text, "Identifiant : ");
+    assert!(
+        stack
+            .sign_in(&username, "Ivys-Own-Password-9")
+            .await
+            .is_err(),
+        "a disabled user signed in"
+    );
+    assert_eq!(stack.charges(&company.account_id).await, charges);
+    let users = stack
+        .call("GET", "/account/users", Some(&company.token), None, None)
+        .await;
+    let listed = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == ivy.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["status"], "access_revoked");
+    assert_eq!(listed["removal_date"], "2027-01-12");
+    drop(token);
+
+    // Restored before the period ends, she signs in again.
+    let back = stack
+        .call(
+            "POST",
+            &format!("{path}/restore"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(back.status, 200, "{back:?}");
+    assert_eq!(back.body["status"], "active");
+    assert!(
+        stack
+            .sign_in(&username, "Ivys-Own-Password-9")
+            .await
+            .is_ok()
+    );
+}
