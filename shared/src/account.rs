@@ -296,6 +296,36 @@ pub struct Invoice {
     pub payment: PaymentState,
 }
 
+impl Invoice {
+    /// A new open invoice, not yet numbered nor charged; totals computed from its lines.
+    pub fn open(
+        id: String,
+        kind: InvoiceKind,
+        issue_date: Date,
+        period: BillingPeriod,
+        lines: Vec<InvoiceLine>,
+        vat: &crate::vat::VatTreatment,
+    ) -> Invoice {
+        Invoice {
+            id,
+            number: None,
+            status: InvoiceStatus::Open,
+            kind,
+            issue_date,
+            period,
+            totals: crate::invoice::totals(&lines, vat),
+            lines,
+            currency: Currency::Eur,
+            payment: PaymentState {
+                status: PaymentStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                charge_id: None,
+            },
+        }
+    }
+}
+
 /// Invoice numbers: one gapless, never-reset sequence (`SB-000001`, …).
 pub fn invoice_number(sequence: u64) -> String {
     format!("SB-{sequence:06}")

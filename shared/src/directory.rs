@@ -36,28 +36,41 @@ impl Directory {
         }
     }
 
-    /// Creates the user with a permanent password. A user left behind by an interrupted
-    /// attempt for the same account is taken over; one of another account is a conflict.
-    pub async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
-        let attribute = |name: &str, value: &str| {
-            AttributeType::builder()
-                .name(name)
-                .value(value)
-                .build()
-                .map_err(Error::internal)
-        };
-        let created = self
+    /// AdminCreateUser with Softbrik's attributes; Cognito sends no message (Softbrik does).
+    async fn create_user(
+        &self,
+        user: &NewSignIn<'_>,
+        temporary_password: Option<&str>,
+    ) -> Result<
+        aws_sdk_cognitoidentityprovider::operation::admin_create_user::AdminCreateUserOutput,
+        aws_sdk_cognitoidentityprovider::error::SdkError<AdminCreateUserError>,
+    > {
+        let attribute =
+            |name: &str, value: &str| AttributeType::builder().name(name).value(value).build();
+        let mut request = self
             .idp
             .admin_create_user()
             .user_pool_id(&self.pool_id)
             .username(user.email)
             .message_action(MessageActionType::Suppress)
-            .user_attributes(attribute("email", user.email)?)
-            .user_attributes(attribute("email_verified", "true")?)
-            .user_attributes(attribute("name", user.name)?)
-            .user_attributes(attribute(ACCOUNT_ID_ATTRIBUTE, user.account_id)?)
-            .send()
-            .await;
+            .set_temporary_password(temporary_password.map(str::to_string));
+        for (name, value) in [
+            ("email", user.email),
+            ("email_verified", "true"),
+            ("name", user.name),
+            (ACCOUNT_ID_ATTRIBUTE, user.account_id),
+        ] {
+            if let Ok(a) = attribute(name, value) {
+                request = request.user_attributes(a);
+            }
+        }
+        request.send().await
+    }
+
+    /// Creates the user with a permanent password. A user left behind by an interrupted
+    /// attempt for the same account is taken over; one of another account is a conflict.
+    pub async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
+        let created = self.create_user(user, None).await;
         match created.map_err(|e| e.into_service_error()) {
             Ok(_) => {}
             Err(AdminCreateUserError::UsernameExistsException(_)) => {
@@ -99,26 +112,7 @@ impl Directory {
     /// first sign-in with `temporary_password` (which Softbrik emails them, not Cognito).
     /// Returns the user's `sub`.
     pub async fn invite(&self, user: &NewSignIn<'_>) -> Result<String, Error> {
-        let attribute = |name: &str, value: &str| {
-            AttributeType::builder()
-                .name(name)
-                .value(value)
-                .build()
-                .map_err(Error::internal)
-        };
-        let created = self
-            .idp
-            .admin_create_user()
-            .user_pool_id(&self.pool_id)
-            .username(user.email)
-            .message_action(MessageActionType::Suppress)
-            .temporary_password(user.password)
-            .user_attributes(attribute("email", user.email)?)
-            .user_attributes(attribute("email_verified", "true")?)
-            .user_attributes(attribute("name", user.name)?)
-            .user_attributes(attribute(ACCOUNT_ID_ATTRIBUTE, user.account_id)?)
-            .send()
-            .await;
+        let created = self.create_user(user, Some(user.password)).await;
         let sub = match created.map_err(|e| e.into_service_error()) {
             Ok(out) => out
                 .user()

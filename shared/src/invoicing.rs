@@ -15,7 +15,6 @@ use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::payments::{ChargeRequest, PaymentError};
 use crate::store::{InvoiceItem, TransactionError};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 /// The idempotency key of an invoice's first charge attempt.
@@ -125,13 +124,7 @@ impl PendingCharge {
     }
 
     fn delete_op(&self, app: &App) -> Result<TransactWriteItem, Error> {
-        let delete = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(app.store.table())
-            .key("pk", AttributeValue::S(self.pk.clone()))
-            .key("sk", AttributeValue::S(self.sk.clone()))
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
+        app.store.delete_op(&self.pk, &self.sk)
     }
 
     async fn forget(&self, app: &App) {
@@ -228,6 +221,17 @@ pub enum StoreFailure {
     /// The condition of `change[index]` failed (the caller knows what that means).
     Conflict(usize),
     Failed(Error),
+}
+
+impl From<TransactionError> for StoreFailure {
+    fn from(e: TransactionError) -> Self {
+        let mut conflict = None;
+        let error = e.into_error(|i| {
+            conflict = Some(i);
+            Error::internal("condition failed")
+        });
+        conflict.map_or(StoreFailure::Failed(error), StoreFailure::Conflict)
+    }
 }
 
 /// Stores `invoice` with the next invoice number and `change` (the items it pays for) in one

@@ -143,13 +143,13 @@ pub async fn replace_payment_method(
         )?,
         app.store.put_new_op(&history)?,
     ];
-    match app.store.transact(ops).await {
-        Ok(()) => Ok(serde_json::json!({"payment_method": card})),
-        Err(e) if e.condition_failed(0) => Err(Error::Conflict(
-            "concurrent_change",
-            "the account changed meanwhile; retry".into(),
-        )),
-        Err(crate::store::TransactionError::Failed(e)) => Err(e),
-        Err(e) => Err(Error::unavailable(format!("{e:?}"))),
-    }
+    app.store.transact(ops).await.map_err(|e| {
+        e.into_error(|_| {
+            Error::Conflict(
+                "concurrent_change",
+                "the account changed meanwhile; retry".into(),
+            )
+        })
+    })?;
+    Ok(serde_json::json!({"payment_method": card}))
 }

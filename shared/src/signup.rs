@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{
     Account, AccountStatus, AccountView, Assignment, HistoryEntry, Invoice, InvoiceKind,
-    InvoiceStatus, PaymentMethod, PaymentState, PaymentStatus, Role, SupportPlan, User, UserStatus,
-    new_id, new_ordered_id,
+    PaymentMethod, Role, SupportPlan, User, UserStatus, new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, period_containing};
@@ -24,9 +23,8 @@ use crate::catalogue::Brik;
 use crate::crypto::{DataKey, KeyScope};
 use crate::error::Error;
 use crate::idempotency::{self, Begin, Lease};
-use crate::invoice::{InvoiceLine, period_line_description, totals};
+use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
-use crate::money::Currency;
 use crate::store::{AccountItem, EmailClaimItem, HistoryItem, UserItem, email_claim_pk};
 use crate::validation::ValidationErrors;
 use crate::values::{
@@ -439,23 +437,14 @@ fn first_invoice(
         &account.country,
         account.vat_number.as_ref(),
     );
-    Invoice {
+    Invoice::open(
         id,
-        number: None,
-        status: InvoiceStatus::Open,
-        kind: InvoiceKind::Signup,
-        issue_date: account.local_date(now),
-        totals: totals(&lines, &vat),
-        lines,
+        InvoiceKind::Signup,
+        account.local_date(now),
         period,
-        currency: Currency::Eur,
-        payment: PaymentState {
-            status: PaymentStatus::Pending,
-            attempts: 0,
-            last_error: None,
-            charge_id: None,
-        },
-    }
+        lines,
+        &vat,
+    )
 }
 
 /// Everything signup stores, in one transaction with the numbered invoice: a number is never

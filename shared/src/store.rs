@@ -301,6 +301,23 @@ pub enum TransactionError {
 }
 
 impl TransactionError {
+    /// The error a caller returns: `on_conflict(i)` when the condition of item `i` failed,
+    /// 503 for any other refusal (a throttled or conflicting transaction can be retried).
+    pub fn into_error(self, on_conflict: impl FnOnce(usize) -> Error) -> Error {
+        match self {
+            TransactionError::Cancelled(reasons) => {
+                match reasons
+                    .iter()
+                    .position(|r| r.as_deref() == Some("ConditionalCheckFailed"))
+                {
+                    Some(i) => on_conflict(i),
+                    None => Error::unavailable(format!("transaction cancelled: {reasons:?}")),
+                }
+            }
+            TransactionError::Failed(e) => e,
+        }
+    }
+
     /// Whether the condition of item `index` failed.
     pub fn condition_failed(&self, index: usize) -> bool {
         matches!(self, TransactionError::Cancelled(reasons)
@@ -410,17 +427,27 @@ impl Store {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<T>, Error> {
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+            .consistent_read(true);
+        self.every_page(query).await
+    }
+
+    /// Every item a query finds, following its pages.
+    async fn every_page<T: DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<T>, Error> {
         let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
-                .consistent_read(true)
+            let out = query
+                .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -433,7 +460,7 @@ impl Store {
             for item in out.items.unwrap_or_default() {
                 items.push(
                     serde_dynamo::from_item(item)
-                        .map_err(|e| Error::internal(format!("item in {pk}: {e}")))?,
+                        .map_err(|e| Error::internal(format!("stored item: {e}")))?,
                 );
             }
             match out.last_evaluated_key {
@@ -511,37 +538,15 @@ impl Store {
         pk: &str,
         before: &str,
     ) -> Result<Vec<T>, Error> {
-        let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk AND gsi1sk < :before")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-                .expression_attribute_values(":before", AttributeValue::S(before.into()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "dynamodb Query gsi1: {}",
-                        DisplayErrorContext(e.into_service_error())
-                    ))
-                })?;
-            for item in out.items.unwrap_or_default() {
-                items.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|e| Error::internal(format!("item in gsi1 {pk}: {e}")))?,
-                );
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk AND gsi1sk < :before")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":before", AttributeValue::S(before.into()));
+        self.every_page(query).await
     }
 
     /// Every item of `gsi1` partition `pk`, in sort key order.
@@ -578,6 +583,17 @@ impl Store {
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(Error::internal)?)
             .build())
+    }
+
+    /// A delete in a transaction.
+    pub fn delete_op(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, Error> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// Takes the next number of the gapless invoice sequence, if nobody took it first.

@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, Assignment, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus, PaymentState,
-    PaymentStatus, Role, User, UserStatus, UserView, new_id, new_ordered_id,
+    Account, Assignment, HistoryEntry, Invoice, InvoiceKind, Role, User, UserStatus, UserView,
+    new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
@@ -22,10 +22,9 @@ use crate::emails::invitation_email;
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Begin, Lease, account_scope};
-use crate::invoice::{InvoiceLine, period_line_description, totals};
+use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
-use crate::money::Currency;
 use crate::proration::days_remaining;
 use crate::store::{EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk};
 use crate::validation::ValidationErrors;
@@ -143,23 +142,14 @@ impl Team {
             &self.account.country,
             self.account.vat_number.as_ref(),
         );
-        Ok(Invoice {
+        Ok(Invoice::open(
             id,
-            number: None,
-            status: InvoiceStatus::Open,
-            kind: InvoiceKind::Proration,
-            issue_date: self.today,
-            period: self.period,
-            totals: totals(&lines, &vat),
+            InvoiceKind::Proration,
+            self.today,
+            self.period,
             lines,
-            currency: Currency::Eur,
-            payment: PaymentState {
-                status: PaymentStatus::Pending,
-                attempts: 0,
-                last_error: None,
-                charge_id: None,
-            },
-        })
+            &vat,
+        ))
     }
 }
 
@@ -329,8 +319,7 @@ async fn add_invited(
     let claim = EmailClaimItem::new(email_hash, &team.account.id, &user.id);
     let details = serde_json::json!({"user_id": user.id, "briks": briks.iter().map(|b| b.id.as_str()).collect::<Vec<_>>()});
     let history = team.history(&lease.id("history"), "user_invited", details);
-    let change = |invoice: Option<&Invoice>, body: &serde_json::Value| -> Result<Vec<_>, Error> {
-        let _ = invoice;
+    let change = |_: Option<&Invoice>, body: &serde_json::Value| -> Result<Vec<_>, Error> {
         let mut ops = vec![
             app.store.put_new_op(&claim)?,
             app.store.put_new_op(item)?,
@@ -380,13 +369,8 @@ async fn paid_change(
     if added.is_empty() {
         let body = respond(None).map_err(StoreFailure::Failed)?;
         let ops = change(None, &body).map_err(StoreFailure::Failed)?;
-        return match app.store.transact(ops).await {
-            Ok(()) => Ok((None, body)),
-            Err(e) if e.condition_failed(0) => Err(StoreFailure::Conflict(0)),
-            Err(e) if e.condition_failed(1) => Err(StoreFailure::Conflict(1)),
-            Err(crate::store::TransactionError::Failed(e)) => Err(StoreFailure::Failed(e)),
-            Err(e) => Err(StoreFailure::Failed(Error::unavailable(format!("{e:?}")))),
-        };
+        app.store.transact(ops).await.map_err(StoreFailure::from)?;
+        return Ok((None, body));
     }
     let mut invoice = team
         .proration_invoice(app, lease.id("invoice"), added)
@@ -698,21 +682,10 @@ async fn remove_now(app: &App, team: &Team, item: &UserItem, user: &User) -> Res
         "user_removed",
         serde_json::json!({"user_id": user.id}),
     );
-    let delete =
-        |pk: String, sk: &str| -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
-            let op = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(app.store.table())
-                .key("pk", crate::store::AttributeValue::S(pk))
-                .key("sk", crate::store::AttributeValue::S(sk.into()))
-                .build()
-                .map_err(Error::internal)?;
-            Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .delete(op)
-                .build())
-        };
     let ops = vec![
-        delete(item.pk.clone(), &item.sk)?,
-        delete(email_claim_pk(&item.email_hash), "EMAIL")?,
+        app.store.delete_op(&item.pk, &item.sk)?,
+        app.store
+            .delete_op(&email_claim_pk(&item.email_hash), "EMAIL")?,
         app.store.put_new_op(&history)?,
     ];
     app.store
@@ -755,12 +728,10 @@ async fn write_user(
         updated.update_op(app, item.version)?,
         app.store.put_new_op(&history)?,
     ];
-    match app.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.condition_failed(0) => Err(concurrent_change(StoreFailure::Conflict(0))),
-        Err(crate::store::TransactionError::Failed(e)) => Err(e),
-        Err(e) => Err(Error::unavailable(format!("{e:?}"))),
-    }
+    app.store
+        .transact(ops)
+        .await
+        .map_err(|e| e.into_error(|i| concurrent_change(StoreFailure::Conflict(i))))
 }
 
 /// A first password that meets the pool's policy; the user must change it at first sign-in.

@@ -127,14 +127,15 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
     let op = app
         .store
         .put_if_op(&next, "version = :v", &[(":v", aws_number(item.version))])?;
-    match app.store.transact(vec![op]).await {
-        Ok(()) => Ok(next),
-        Err(e) if e.condition_failed(0) => Err(Error::Conflict(
-            "clock_busy",
-            "the clock was advanced by another request".into(),
-        )),
-        Err(e) => Err(Error::unavailable(format!("{e:?}"))),
-    }
+    app.store.transact(vec![op]).await.map_err(|e| {
+        e.into_error(|_| {
+            Error::Conflict(
+                "clock_busy",
+                "the clock was advanced by another request".into(),
+            )
+        })
+    })?;
+    Ok(next)
 }
 
 /// Invokes the function of a job as its schedule would.
