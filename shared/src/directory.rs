@@ -12,6 +12,8 @@ use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
 use crate::error::Error;
 
 pub const ACCOUNT_ID_ATTRIBUTE: &str = "custom:account_id";
+/// The Softbrik user id, so that a token names its user (the actor of history entries).
+pub const USER_ID_ATTRIBUTE: &str = "custom:user_id";
 
 /// A user to create in the pool.
 pub struct NewSignIn<'a> {
@@ -19,6 +21,7 @@ pub struct NewSignIn<'a> {
     pub name: &'a str,
     pub password: &'a str,
     pub account_id: &'a str,
+    pub user_id: &'a str,
     pub group: &'a str,
 }
 
@@ -59,6 +62,7 @@ impl Directory {
             ("email_verified", "true"),
             ("name", user.name),
             (ACCOUNT_ID_ATTRIBUTE, user.account_id),
+            (USER_ID_ATTRIBUTE, user.user_id),
         ] {
             if let Ok(a) = attribute(name, value) {
                 request = request.user_attributes(a);
@@ -284,6 +288,7 @@ mod tests {
             name: "Alice",
             password: "Correct-Horse-42",
             account_id,
+            user_id: "usr_1",
             group: "admin",
         }
     }

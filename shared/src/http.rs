@@ -18,12 +18,22 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct Identity {
     pub sub: String,
     pub account_id: Option<String>,
+    /// The Softbrik user id (`custom:user_id`); staff have none.
+    pub user_id: Option<String>,
     pub groups: Vec<String>,
 }
 
 impl Identity {
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+
+    /// Who made a change, as the history shows it: the Softbrik user, else the Cognito sub.
+    pub fn actor(&self) -> String {
+        match &self.user_id {
+            Some(id) => format!("user:{id}"),
+            None => format!("cognito:{}", self.sub),
+        }
     }
 
     pub fn is_admin(&self) -> bool {
@@ -63,6 +73,10 @@ pub fn identity(req: &Request) -> Result<Identity, Error> {
         account_id: claims
             .get("custom:account_id")
             .filter(|a| !a.is_empty())
+            .cloned(),
+        user_id: claims
+            .get("custom:user_id")
+            .filter(|u| !u.is_empty())
             .cloned(),
         groups: claims
             .get("cognito:groups")

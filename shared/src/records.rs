@@ -122,7 +122,7 @@ pub async fn replace_payment_method(
     updated.version = item.version + 1;
     let entry = HistoryEntry {
         at: now,
-        actor: format!("user:{}", caller.sub),
+        actor: caller.actor(),
         action: "payment_method_replaced".into(),
         details: serde_json::json!({"brand": card.brand, "last4": card.last4}),
     };

@@ -324,6 +324,7 @@ async fn run(
             name: cmd.admin_name.as_str(),
             password: &cmd.password,
             account_id: &account.id,
+            user_id: &admin.id,
             group: "admin",
         })
         .await?;
@@ -469,7 +470,7 @@ async fn write_all(
         &lease.id("history"),
         &HistoryEntry {
             at: now,
-            actor: admin.id.clone(),
+            actor: format!("user:{}", admin.id),
             action: "signup".into(),
             details: serde_json::json!({
                 "briks": admin.briks.iter().map(|b| b.brik_id.as_str()).collect::<Vec<_>>(),

@@ -74,7 +74,7 @@ impl Team {
             today,
             now,
             key,
-            actor: format!("user:{}", caller.sub),
+            actor: caller.actor(),
             account,
         })
     }
@@ -281,6 +281,7 @@ pub async fn invite(
                 name: name.as_str(),
                 password: &password,
                 account_id: &team.account.id,
+                user_id: &user.id,
                 group: "member",
             })
             .await?;

@@ -149,6 +149,21 @@ async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
         actions.contains(&"user_invited") && actions.contains(&"signup"),
         "{actions:?}"
     );
+    // Every entry names who made the change: the admin, by their Softbrik user id.
+    let admin_id = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["role"] == "admin")
+        .unwrap()["id"]
+        .clone();
+    let actor = format!("user:{}", admin_id.as_str().unwrap());
+    for entry in history.body.as_array().unwrap() {
+        if entry["action"] == "user_invited" || entry["action"] == "signup" {
+            assert_eq!(entry["actor"], actor.as_str(), "{entry}");
+        }
+    }
 }
 
 #[tokio::test]
