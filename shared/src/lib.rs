@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod mailer;
 pub mod payments;
 pub mod records;
+pub mod renewal;
 pub mod signup;
 pub mod store;
 pub mod team;

@@ -278,6 +278,26 @@ async fn removing_bob_takes_effect_at_the_end_of_the_period_and_can_be_undone() 
         .find(|h| h["action"] == "user_removed")
         .cloned();
     assert_eq!(removed.expect("a user_removed entry")["actor"], "system");
+    // AND the Jan 12 renewal bills the admin's Briks only: Bob's Inventory ended with him.
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewal = invoices
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "renewal")
+        .cloned()
+        .unwrap();
+    let briks: Vec<&str> = renewal["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["brik_id"].as_str().unwrap())
+        .collect();
+    assert!(!briks.contains(&"stock"), "{renewal}");
+    assert_eq!(renewal["subtotal"], "16.00");
     let users = stack
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;

@@ -1,7 +1,7 @@
-//! The `renew` function: what happens when a billing period ends. For now, the removals
-//! scheduled for that date take effect (`softbrik::team::apply_removals`); renewal invoicing
-//! joins it with the billing runs. Invoked with a [`Job`] by the test clocks, which run it at
-//! the instant the real schedule would.
+//! The `renew` function: what happens when a billing period ends. The removals scheduled for
+//! that date take effect (`softbrik::team::apply_removals`), then the next period is invoiced
+//! and charged (`softbrik::renewal::renew`, once per account and period). Invoked with a
+//! [`Job`] by the test clocks, at the instant the real schedule would.
 
 use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
 use softbrik::app::App;
@@ -24,10 +24,15 @@ async fn main() -> Result<(), LambdaError> {
         async move {
             match job.job {
                 JobKind::PeriodEnd => {
+                    // Removals first: the users and Briks they end are not renewed.
                     let applied =
                         softbrik::team::apply_removals(app, &job.account_id, job.date).await?;
-                    tracing::info!(applied, "period end");
-                    Ok::<_, LambdaError>(serde_json::json!({"applied": applied}))
+                    let renewal = softbrik::renewal::renew(app, &job.account_id, job.date).await?;
+                    let invoice = renewal.as_ref().map(|i| i.id.as_str());
+                    tracing::info!(applied, invoice, "period end");
+                    Ok::<_, LambdaError>(
+                        serde_json::json!({"applied": applied, "invoice": invoice}),
+                    )
                 }
             }
         }

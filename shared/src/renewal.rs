@@ -1,0 +1,202 @@
+//! The renewal of a period (billing.md "What is billed"): on the billing date, one invoice with
+//! a line per (Brik, number of users holding it that day) at the full monthly price, charged on
+//! the card. Keyed by (account, period): its invoice id is derived from them, so running the
+//! renewal twice, or twice at once, issues one invoice and one charge.
+//!
+//! Not yet here (billing runs issue): the draft locked two days before, the reminder, PDFs,
+//! dunning retries and suspension, calendar-month alignment, auto-renew off.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use sha2::{Digest, Sha256};
+
+use crate::account::{
+    Account, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus, PaymentState,
+    PaymentStatus,
+};
+use crate::app::App;
+use crate::billing_calendar::{local_midnight, period_containing};
+use crate::crypto::DataKey;
+use crate::error::Error;
+use crate::invoice::{InvoiceLine, period_line_description};
+use crate::invoicing::{self, StoreFailure};
+use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk};
+use crate::values::BrikId;
+use crate::vat::vat_treatment;
+
+/// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
+/// time is the billing date's midnight and whose random part is a hash of (account, date).
+pub fn renewal_invoice_id(account: &Account, start: Date) -> String {
+    let at = local_midnight(start, &account.timezone.time_zone());
+    let digest = Sha256::digest(format!("renewal:{}:{start}", account.id).as_bytes());
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&digest[..16]);
+    let millis = u64::try_from(at.as_millisecond()).unwrap_or_default();
+    let ulid = ulid::Ulid::from_parts(millis, u128::from_be_bytes(random));
+    format!("inv_{}", ulid.to_string().to_lowercase())
+}
+
+/// How many users hold each Brik on `day`.
+pub fn holdings(users: &[crate::account::User], day: Date) -> BTreeMap<BrikId, u32> {
+    let mut held = BTreeMap::new();
+    for user in users.iter().filter(|u| u.present_on(day)) {
+        for a in user.briks.iter().filter(|a| a.held_on(day)) {
+            *held.entry(a.brik_id.clone()).or_insert(0) += 1;
+        }
+    }
+    held
+}
+
+/// Renews the period that starts on `date`. `None` when there is nothing to bill or the
+/// renewal was already issued.
+pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
+    let (item, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
+    if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
+        return Ok(None);
+    }
+    let period = period_containing(account.anchor_day, date);
+    if period.start() != date {
+        return Ok(None);
+    }
+    let id = renewal_invoice_id(&account, date);
+    if app
+        .store
+        .get::<InvoiceItem>(&account_pk(account_id), &format!("INVOICE#{id}"))
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let users: Vec<UserItem> = app
+        .store
+        .query_prefix(&account_pk(account_id), "USER#")
+        .await?;
+    let users = users
+        .iter()
+        .map(|u| u.open(account_id, &key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let catalogue = app.catalogue().await?;
+    let lang = account.language;
+    let lines: Vec<InvoiceLine> = holdings(&users, date)
+        .into_iter()
+        .filter_map(|(brik_id, quantity)| {
+            let brik = catalogue.iter().find(|b| b.id == brik_id)?;
+            let text = period_line_description(brik.name_in(lang), &period, quantity, lang);
+            Some(InvoiceLine::new(
+                brik_id,
+                text,
+                quantity,
+                brik.monthly_price,
+                None,
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
+        tracing::info!("not renewed: no Brik is held");
+        return Ok(None);
+    }
+    let vat = vat_treatment(
+        &app.config.issuer_country,
+        &account.country,
+        account.vat_number.as_ref(),
+    );
+    let mut invoice = Invoice::open(id, InvoiceKind::Renewal, date, period, lines, &vat);
+    let now = local_midnight(date, &account.timezone.time_zone());
+    let charged = invoicing::charge(app, &account, &mut invoice, now).await;
+    let failed = match charged {
+        Ok(()) => None,
+        Err(Error::CardDeclined { reason }) => Some(reason),
+        Err(e) => return Err(e),
+    };
+    if let Some(reason) = &failed {
+        invoice.status = InvoiceStatus::Open;
+        invoice.payment = PaymentState {
+            status: PaymentStatus::Failed,
+            attempts: 1,
+            last_error: Some(reason.clone()),
+            charge_id: None,
+        };
+    }
+    store(
+        app,
+        &item,
+        &account,
+        &key,
+        &mut invoice,
+        failed.is_some(),
+        now,
+    )
+    .await?;
+    if failed.is_none() {
+        invoicing::email(app, &account, &invoice).await;
+    }
+    Ok(Some(invoice))
+}
+
+/// Stores the renewal with its number; a failed payment also makes the account past due.
+/// Another run that stored it first wins, and its charge (same key) is not refunded.
+async fn store(
+    app: &App,
+    item: &AccountItem,
+    account: &Account,
+    key: &DataKey,
+    invoice: &mut Invoice,
+    payment_failed: bool,
+    now: jiff::Timestamp,
+) -> Result<(), Error> {
+    let action = if payment_failed {
+        "renewal_payment_failed"
+    } else {
+        "renewal"
+    };
+    let entry = HistoryEntry {
+        at: now,
+        actor: "system".into(),
+        action: action.into(),
+        details: serde_json::json!({"invoice_id": invoice.id, "total": invoice.totals.total}),
+    };
+    let history = HistoryItem::seal(
+        &account.id,
+        &crate::account::new_ordered_id("hst", now),
+        &entry,
+        key,
+    );
+    let mut past_due = item.clone();
+    past_due.status = AccountStatus::PastDue;
+    past_due.version = item.version + 1;
+    let stored = invoicing::store_numbered(app, account, key, invoice, |_| {
+        let mut ops = vec![app.store.put_new_op(&history)?];
+        if payment_failed {
+            let read = crate::store::AttributeValue::N(item.version.to_string());
+            ops.push(
+                app.store
+                    .put_if_op(&past_due, "version = :read", &[(":read", read)])?,
+            );
+        }
+        Ok(ops)
+    })
+    .await;
+    match stored {
+        Ok(()) => Ok(()),
+        Err(failure) => {
+            let exists = app
+                .store
+                .get::<InvoiceItem>(&account_pk(&account.id), &format!("INVOICE#{}", invoice.id))
+                .await?
+                .is_some();
+            if !exists {
+                invoicing::refund(app, invoice).await;
+            }
+            match failure {
+                _ if exists => Ok(()),
+                StoreFailure::Conflict(_) => Err(Error::Conflict(
+                    "concurrent_change",
+                    "the account changed during its renewal; retry".into(),
+                )),
+                StoreFailure::Failed(e) => Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Renewals on the billing date (billing.md "Billing period", "What is billed"): one invoice
+//! per account and period, charged once, emailed in the account's language.
+
+use serde_json::json;
+use softbrik_integration_tests::Stack;
+
+fn renewals(invoices: &serde_json::Value) -> Vec<serde_json::Value> {
+    invoices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "renewal")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_jan_12_renewal_bills_the_month_once() {
+    // GIVEN a French account with files and care, signed up on 2026-12-12
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+
+    // WHEN its clock reaches 2027-01-12 noon, then later the same day
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    stack.advance(&company.clock, "2027-01-12T18:00:00Z").await;
+
+    // THEN one renewal invoice: 16.00 net, 19.20 charged once, for Jan 12 - Feb 12
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewed = renewals(&invoices.body);
+    assert_eq!(renewed.len(), 1, "{:?}", invoices.body);
+    assert_eq!(renewed[0]["subtotal"], "16.00");
+    assert_eq!(renewed[0]["total"], "19.20");
+    assert_eq!(renewed[0]["status"], "paid");
+    assert_eq!(renewed[0]["issue_date"], "2027-01-12");
+    assert_eq!(
+        renewed[0]["period"],
+        json!({"start": "2027-01-12", "end": "2027-02-12"})
+    );
+    let charges = stack.charges(&company.account_id).await;
+    assert_eq!(
+        charges,
+        vec![("19.20".to_string(), false); 2],
+        "signup and renewal"
+    );
+
+    // AND it is emailed in French with its number
+    let number = renewed[0]["number"].as_str().unwrap();
+    let mail = stack.mail_to(&company.admin_email).await;
+    assert!(
+        mail.iter()
+            .any(|m| m.subject == format!("Votre facture Softbrik {number}")),
+        "{mail:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_account_anchored_on_the_31st_renews_on_each_months_last_day() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2027-01-31T10:00:00Z").await;
+    stack.advance(&company.clock, "2027-04-30T12:00:00Z").await;
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let mut starts: Vec<String> = renewals(&invoices.body)
+        .iter()
+        .map(|i| i["period"]["start"].as_str().unwrap().to_string())
+        .collect();
+    starts.sort();
+    assert_eq!(starts, vec!["2027-02-28", "2027-03-31", "2027-04-30"]);
+}
+
+#[tokio::test]
+async fn a_declined_renewal_leaves_the_invoice_open_and_the_account_past_due() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
+    assert_eq!(
+        stack
+            .call(
+                "PUT",
+                "/account/payment-method",
+                Some(&company.token),
+                Some(&card),
+                None
+            )
+            .await
+            .status,
+        200
+    );
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewed = renewals(&invoices.body);
+    assert_eq!(renewed.len(), 1);
+    assert_eq!(renewed[0]["status"], "open");
+    assert_eq!(renewed[0]["payment"]["status"], "failed");
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.body["status"], "past_due");
+    assert_eq!(
+        stack.charges(&company.account_id).await.len(),
+        1,
+        "only the signup was charged"
+    );
+}
+
+#[tokio::test]
+async fn a_renewal_run_four_times_at_once_issues_one_invoice_and_one_charge() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let job = json!({
+        "at": "2027-01-11T23:00:00Z",
+        "job": "period_end",
+        "account_id": company.account_id,
+        "date": "2027-01-12",
+    });
+    let runs = futures_join4(&stack, &job).await;
+    assert!(runs.iter().any(|r| !r["invoice"].is_null()), "{runs:?}");
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    assert_eq!(renewals(&invoices.body).len(), 1, "{:?}", invoices.body);
+    assert_eq!(
+        stack.charges(&company.account_id).await.len(),
+        2,
+        "signup and one renewal"
+    );
+}
+
+async fn futures_join4(stack: &Stack, job: &serde_json::Value) -> Vec<serde_json::Value> {
+    let (a, b, c, d) = tokio::join!(
+        stack.invoke("renew", job),
+        stack.invoke("renew", job),
+        stack.invoke("renew", job),
+        stack.invoke("renew", job),
+    );
+    vec![a, b, c, d]
+}
