@@ -177,6 +177,23 @@ pub fn calendar_stub(billing_date: Date) -> BillingPeriod {
     BillingPeriod::saturating(billing_date, next_first)
 }
 
+/// Whether the renewal at the end of `period` is locked on `today`: from local midnight
+/// starting the day before the billing date (billing.md "The 2-day cut-off").
+pub fn is_locked(period: &BillingPeriod, today: Date) -> bool {
+    period
+        .end()
+        .yesterday()
+        .is_ok_and(|lock_day| today >= lock_day)
+}
+
+/// Whether a change made on `changed` counts in the renewal on `billing_date`: it must have
+/// been made on `billing_date - 2` or earlier.
+pub fn counts_in_renewal(changed: Date, billing_date: Date) -> bool {
+    billing_date
+        .checked_sub(jiff::ToSpan::days(2))
+        .is_ok_and(|cutoff| changed <= cutoff)
+}
+
 /// The local calendar date of instant `at` in `tz`: a change "happens" on that date.
 pub fn local_date(at: Timestamp, tz: &TimeZone) -> Date {
     at.to_zoned(tz.clone()).date()
@@ -351,5 +368,24 @@ mod tests {
         assert_eq!(period_containing(anchor(1), Date::MIN).start(), Date::MIN);
         assert_eq!(calendar_stub(date(9999, 12, 15)).end(), Date::MAX);
         assert_eq!(local_midnight(Date::MAX, &paris()), Timestamp::MAX);
+    }
+}
+
+#[cfg(test)]
+mod cut_off_tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_jan_12_renewal_locks_at_midnight_starting_jan_11() {
+        let period = BillingPeriod::new(date(2026, 12, 12), date(2027, 1, 12)).unwrap();
+        assert!(!is_locked(&period, date(2027, 1, 10)));
+        assert!(is_locked(&period, date(2027, 1, 11)));
+    }
+
+    #[test]
+    fn changes_up_to_jan_10_count_in_the_jan_12_renewal() {
+        assert!(counts_in_renewal(date(2027, 1, 10), date(2027, 1, 12)));
+        assert!(!counts_in_renewal(date(2027, 1, 11), date(2027, 1, 12)));
     }
 }

@@ -16,7 +16,7 @@ use crate::account::{
     PaymentStatus,
 };
 use crate::app::App;
-use crate::billing_calendar::{local_midnight, period_containing};
+use crate::billing_calendar::{counts_in_renewal, local_midnight, period_containing};
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::invoice::{InvoiceLine, period_line_description};
@@ -37,11 +37,16 @@ pub fn renewal_invoice_id(account: &Account, start: Date) -> String {
     format!("inv_{}", ulid.to_string().to_lowercase())
 }
 
-/// How many users hold each Brik on `day`.
+/// How many users hold each Brik for the period starting on `day`, as the renewal locked it:
+/// assignments made after the cut-off were charged for this period when they were made.
 pub fn holdings(users: &[crate::account::User], day: Date) -> BTreeMap<BrikId, u32> {
     let mut held = BTreeMap::new();
     for user in users.iter().filter(|u| u.present_on(day)) {
-        for a in user.briks.iter().filter(|a| a.held_on(day)) {
+        for a in user
+            .briks
+            .iter()
+            .filter(|a| a.held_on(day) && counts_in_renewal(a.since, day))
+        {
             *held.entry(a.brik_id.clone()).or_insert(0) += 1;
         }
     }

@@ -119,6 +119,22 @@ impl Team {
         Ok((item, user))
     }
 
+    /// From local midnight starting the day before the billing date, the renewal is drafted
+    /// and locked (billing.md "The 2-day cut-off").
+    pub fn locked(&self) -> bool {
+        crate::billing_calendar::is_locked(&self.period, self.today)
+    }
+
+    /// When a removal asked for today takes effect: the end of this period, or after the
+    /// lock, of the next one (it is already invoiced).
+    pub fn removal_date(&self) -> Date {
+        if self.locked() {
+            self.period.following(self.account.anchor_day).end()
+        } else {
+            self.period.end()
+        }
+    }
+
     /// The prorated invoice for Briks added today: one line per (user, Brik).
     pub fn proration_invoice(
         &self,
@@ -130,13 +146,30 @@ impl Team {
             .ok_or_else(|| Error::internal("today is outside its period"))?;
         let slice = BillingPeriod::new(self.today, self.period.end()).map_err(Error::internal)?;
         let lang = self.account.language;
-        let lines: Vec<InvoiceLine> = added
-            .iter()
-            .map(|b| {
-                let text = period_line_description(b.name_in(lang), &slice, 1, lang);
-                InvoiceLine::new(b.id.clone(), text, 1, b.monthly_price, Some(left))
-            })
-            .collect();
+        let next = self.period.following(self.account.anchor_day);
+        let mut lines: Vec<InvoiceLine> = Vec::new();
+        for b in added {
+            let text = period_line_description(b.name_in(lang), &slice, 1, lang);
+            lines.push(InvoiceLine::new(
+                b.id.clone(),
+                text,
+                1,
+                b.monthly_price,
+                Some(left),
+            ));
+            // After the lock the next period is already invoiced without this Brik: it is
+            // charged now in full, so nothing is ever free.
+            if self.locked() {
+                let text = period_line_description(b.name_in(lang), &next, 1, lang);
+                lines.push(InvoiceLine::new(
+                    b.id.clone(),
+                    text,
+                    1,
+                    b.monthly_price,
+                    None,
+                ));
+            }
+        }
         let vat = vat_treatment(
             &app.config.issuer_country,
             &self.account.country,
@@ -522,7 +555,7 @@ pub async fn remove_brik(
 ) -> Result<(u16, serde_json::Value), Error> {
     let brik = BrikId::parse(brik_id).map_err(|_| Error::NotFound)?;
     let (item, mut user) = team.user(app, user_id).await?;
-    let effective = team.period.end();
+    let effective = team.removal_date();
     let held = user
         .briks
         .iter_mut()
@@ -564,7 +597,7 @@ pub async fn remove_user(
             "the account's admin cannot be removed".into(),
         ));
     }
-    let effective = user.removal_date.unwrap_or(team.period.end());
+    let effective = user.removal_date.unwrap_or(team.removal_date());
     let newly = user.removal_date.is_none();
     let revoke = body.immediate && user.status != UserStatus::AccessRevoked;
     if newly || revoke {

@@ -140,3 +140,61 @@ async fn futures_join4(stack: &Stack, job: &serde_json::Value) -> Vec<serde_json
     );
     vec![a, b, c, d]
 }
+
+#[tokio::test]
+async fn after_the_lock_an_addition_pays_the_next_month_too_and_a_removal_waits_a_month() {
+    // GIVEN an account renewing on 2027-01-12, locked since Jan 11 00:00 Paris
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    stack.advance(&company.clock, "2027-01-11T09:00:00Z").await;
+
+    // WHEN Bob gets Inventory on Jan 11
+    let bob = json!({"email": softbrik_integration_tests::unique_email("bob"), "name": "Bob", "briks": ["stock"]});
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&bob),
+            None,
+        )
+        .await;
+
+    // THEN one invoice: 8.00 x 1/31 = 0.26 and the next month's 8.00
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let amounts: Vec<&str> = invited.body["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, vec!["0.26", "8.00"]);
+    assert_eq!(invited.body["invoice"]["subtotal"], "8.26");
+
+    // AND removing Alice's care Brik now takes effect at the end of the next period
+    let admin = stack
+        .call("GET", "/account/users", Some(&company.token), None, None)
+        .await;
+    let admin_id = admin
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["role"] == "admin")
+        .unwrap()["id"]
+        .clone();
+    let path = format!("/account/users/{}/briks/care", admin_id.as_str().unwrap());
+    let removed = stack
+        .call("DELETE", &path, Some(&company.token), None, None)
+        .await;
+    assert_eq!(removed.body["effective_date"], "2027-02-12");
+
+    // AND the Jan 12 renewal bills what was locked: files and care, not Bob's paid Inventory
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewed = renewals(&invoices.body);
+    assert_eq!(renewed.len(), 1);
+    assert_eq!(renewed[0]["subtotal"], "16.00", "{}", renewed[0]);
+}
