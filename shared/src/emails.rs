@@ -123,6 +123,57 @@ pub fn invitation_email(
     (fill(subject), fill(text))
 }
 
+/// Subject and text of the reminder a week before a renewal: the configuration (users x
+/// Briks), the projected amount, and the last day changes count.
+pub fn reminder_email(
+    lang: Language,
+    company: &str,
+    draft: &Invoice,
+    changes_until: jiff::civil::Date,
+) -> (String, String) {
+    let (subject, intro, total, cutoff) = match lang {
+        Language::Fr => (
+            "Votre prochaine facture Softbrik du {date}",
+            "Bonjour,\n\nLe {date}, l'abonnement de {company} sera renouvelé avec cette configuration :",
+            "Montant prévu TTC : ",
+            "Les modifications faites jusqu'au {cutoff} inclus seront prises en compte.",
+        ),
+        Language::Da => (
+            "Din næste Softbrik-faktura den {date}",
+            "Hej,\n\nDen {date} fornyes abonnementet for {company} med denne opsætning:",
+            "Forventet beløb inkl. moms: ",
+            "Ændringer foretaget til og med {cutoff} kommer med.",
+        ),
+        Language::En => (
+            "Your next Softbrik invoice on {date}",
+            "Hello,\n\nOn {date}, the subscription of {company} renews with this configuration:",
+            "Projected total: ",
+            "Changes made up to {cutoff} included will count.",
+        ),
+    };
+    let fill = |t: &str| {
+        t.replace("{date}", &draft.issue_date.to_string())
+            .replace("{company}", company)
+            .replace("{cutoff}", &changes_until.to_string())
+    };
+    let mut text = fill(intro);
+    text.push_str("\n\n");
+    for line in &draft.lines {
+        text.push_str(&format!(
+            "  - {}: {}\n",
+            line.description,
+            line.amount.format(lang)
+        ));
+    }
+    text.push_str(&format!(
+        "\n{}{}\n\n{}\n",
+        total,
+        draft.totals.total.format(lang),
+        fill(cutoff)
+    ));
+    (fill(subject), text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,8 @@
 //! the test clocks run them in time order when they advance (api.md), and the real schedules
 //! find the accounts they are due for.
 //!
-//! So far there is one kind: the end of a billing period (at local midnight of its end date),
-//! when scheduled removals take effect. The renewals of a later issue run at the same instant.
+//! Two kinds so far: the end of a billing period (at local midnight of its end date: removals
+//! take effect, the next period is renewed), and the reminder a week before it.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -15,8 +15,52 @@ use crate::values::TimeZoneName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
-    /// A billing period ended on `date` (local): apply the removals scheduled for it.
+    /// The reminder of the renewal on `date`, 7 days before it (billing.md).
+    Reminder,
+    /// A billing period ended on `date` (local): removals take effect, the next is renewed.
     PeriodEnd,
+}
+
+/// How long before the billing date the reminder goes out.
+pub const REMINDER_DAYS: i64 = 7;
+
+/// Every job of an account due in `(after, until]`, in time order.
+pub fn due_jobs(
+    account_id: &str,
+    anchor: AnchorDay,
+    tz: &TimeZoneName,
+    after: Timestamp,
+    until: Timestamp,
+) -> Vec<Job> {
+    let zone = tz.time_zone();
+    // Reminders are due a week before period ends, so look a week further for those.
+    let horizon = until + jiff::SignedDuration::from_hours(24 * (REMINDER_DAYS + 1));
+    let mut jobs = Vec::new();
+    for end in period_ends(
+        account_id,
+        anchor,
+        tz,
+        after - jiff::SignedDuration::from_hours(24 * (REMINDER_DAYS + 1)),
+        horizon,
+    ) {
+        let Ok(day) = end.date.checked_sub(jiff::ToSpan::days(REMINDER_DAYS)) else {
+            continue;
+        };
+        let at = local_midnight(day, &zone);
+        if at > after && at <= until {
+            jobs.push(Job {
+                at,
+                job: JobKind::Reminder,
+                account_id: account_id.to_string(),
+                date: end.date,
+            });
+        }
+        if end.at > after && end.at <= until {
+            jobs.push(end);
+        }
+    }
+    jobs.sort();
+    jobs
 }
 
 /// One run of a job for one account; the payload a function is invoked with.
@@ -106,6 +150,30 @@ mod tests {
                 date(2027, 4, 30),
                 date(2027, 5, 31)
             ]
+        );
+    }
+
+    #[test]
+    fn the_jan_12_renewal_is_reminded_on_jan_5_once() {
+        let anchor = AnchorDay::new(12).unwrap();
+        let jobs = due_jobs(
+            "acc",
+            anchor,
+            &paris(),
+            "2026-12-12T10:00:00Z".parse().unwrap(),
+            "2027-01-12T12:00:00Z".parse().unwrap(),
+        );
+        let kinds: Vec<(JobKind, Date)> = jobs.iter().map(|j| (j.job, j.date)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (JobKind::Reminder, date(2027, 1, 12)),
+                (JobKind::PeriodEnd, date(2027, 1, 12))
+            ]
+        );
+        assert_eq!(
+            jobs[0].at,
+            "2027-01-04T23:00:00Z".parse::<Timestamp>().unwrap()
         );
     }
 

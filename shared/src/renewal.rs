@@ -53,38 +53,27 @@ pub fn holdings(users: &[crate::account::User], day: Date) -> BTreeMap<BrikId, u
     held
 }
 
-/// Renews the period that starts on `date`. `None` when there is nothing to bill or the
-/// renewal was already issued.
-pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
-    let (item, key) = app.account_item(account_id).await?;
-    let account = item.open(&key)?;
-    if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
-        return Ok(None);
-    }
-    let period = period_containing(account.anchor_day, date);
-    if period.start() != date {
-        return Ok(None);
-    }
-    let id = renewal_invoice_id(&account, date);
-    if app
+/// The renewal invoice of the period starting on `billing_date`, as the team stands now
+/// (a draft: not numbered, not charged; no lines when no Brik would be billed).
+pub async fn upcoming(
+    app: &App,
+    account: &Account,
+    key: &DataKey,
+    billing_date: Date,
+    id: String,
+) -> Result<Invoice, Error> {
+    let items: Vec<UserItem> = app
         .store
-        .get::<InvoiceItem>(&account_pk(account_id), &format!("INVOICE#{id}"))
-        .await?
-        .is_some()
-    {
-        return Ok(None);
-    }
-    let users: Vec<UserItem> = app
-        .store
-        .query_prefix(&account_pk(account_id), "USER#")
+        .query_prefix(&account_pk(&account.id), "USER#")
         .await?;
-    let users = users
+    let users = items
         .iter()
-        .map(|u| u.open(account_id, &key))
+        .map(|u| u.open(&account.id, key))
         .collect::<Result<Vec<_>, _>>()?;
     let catalogue = app.catalogue().await?;
     let lang = account.language;
-    let lines: Vec<InvoiceLine> = holdings(&users, date)
+    let period = period_containing(account.anchor_day, billing_date);
+    let lines: Vec<InvoiceLine> = holdings(&users, billing_date)
         .into_iter()
         .filter_map(|(brik_id, quantity)| {
             let brik = catalogue.iter().find(|b| b.id == brik_id)?;
@@ -98,16 +87,44 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
             ))
         })
         .collect();
-    if lines.is_empty() {
-        tracing::info!("not renewed: no Brik is held");
-        return Ok(None);
-    }
     let vat = vat_treatment(
         &app.config.issuer_country,
         &account.country,
         account.vat_number.as_ref(),
     );
-    let mut invoice = Invoice::open(id, InvoiceKind::Renewal, date, period, lines, &vat);
+    let mut invoice = Invoice::open(id, InvoiceKind::Renewal, billing_date, period, lines, &vat);
+    invoice.status = InvoiceStatus::Draft;
+    Ok(invoice)
+}
+
+/// Renews the period that starts on `date`. `None` when there is nothing to bill or the
+/// renewal was already issued.
+pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
+    let (item, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
+    if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
+        tracing::info!(status = ?account.status, "not renewed: account not active");
+        return Ok(None);
+    }
+    if period_containing(account.anchor_day, date).start() != date {
+        tracing::warn!(%date, "not renewed: not a billing date of this account");
+        return Ok(None);
+    }
+    let id = renewal_invoice_id(&account, date);
+    let issued: Option<InvoiceItem> = app
+        .store
+        .get(&account_pk(account_id), &format!("INVOICE#{id}"))
+        .await?;
+    if issued.is_some() {
+        tracing::info!(invoice = %id, "already renewed");
+        return Ok(None);
+    }
+    let mut invoice = upcoming(app, &account, &key, date, id).await?;
+    if invoice.lines.is_empty() {
+        tracing::info!("not renewed: no Brik is held");
+        return Ok(None);
+    }
+    invoice.status = InvoiceStatus::Open;
     let now = local_midnight(date, &account.timezone.time_zone());
     let charged = invoicing::charge(app, &account, &mut invoice, now).await;
     let failed = match charged {
@@ -138,6 +155,89 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         invoicing::email(app, &account, &invoice).await;
     }
     Ok(Some(invoice))
+}
+
+/// What `GET /account/upcoming-invoice` shows: the next renewal as it stands.
+#[derive(Debug, serde::Serialize)]
+pub struct Upcoming {
+    #[serde(flatten)]
+    pub invoice: Invoice,
+    /// Changes made up to this date count in it (billing date - 2).
+    pub changes_counted_until: Date,
+    /// Whether it is locked (from the day before the billing date).
+    pub locked: bool,
+}
+
+/// The next renewal of the account as it stands on `now`.
+pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error> {
+    let (item, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
+    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+    let period = account.current_period(now);
+    let billing_date = period.end();
+    let id = renewal_invoice_id(&account, billing_date);
+    let invoice = upcoming(app, &account, &key, billing_date, id).await?;
+    Ok(Upcoming {
+        invoice,
+        changes_counted_until: billing_date
+            .checked_sub(jiff::ToSpan::days(2))
+            .map_err(Error::internal)?,
+        locked: crate::billing_calendar::is_locked(&period, account.local_date(now)),
+    })
+}
+
+/// Emails the admin the renewal due on `billing_date`, once per period (a marker item
+/// `REMINDER#<date>` makes a second run do nothing). Returns whether a reminder went out.
+pub async fn remind(app: &App, account_id: &str, billing_date: Date) -> Result<bool, Error> {
+    let (item, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
+    if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
+        return Ok(false);
+    }
+    #[derive(serde::Serialize)]
+    struct Marker {
+        pk: String,
+        sk: String,
+    }
+    let marker = Marker {
+        pk: account_pk(account_id),
+        sk: format!("REMINDER#{billing_date}"),
+    };
+    if !app.store.put_new(&marker).await? {
+        return Ok(false);
+    }
+    let draft = upcoming(
+        app,
+        &account,
+        &key,
+        billing_date,
+        renewal_invoice_id(&account, billing_date),
+    )
+    .await?;
+    let cutoff = billing_date
+        .checked_sub(jiff::ToSpan::days(2))
+        .map_err(Error::internal)?;
+    let (subject, text) = crate::emails::reminder_email(
+        account.language,
+        account.company_name.as_str(),
+        &draft,
+        cutoff,
+    );
+    let mail = crate::mailer::Mail {
+        to: account.admin_email.as_str().to_string(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: vec![],
+    };
+    if let Err(e) = app.mailer.send(&mail).await {
+        // Give the marker back so the next run sends it.
+        app.store
+            .delete_if(&marker.pk, &marker.sk, "sk", &marker.sk)
+            .await?;
+        return Err(e);
+    }
+    Ok(true)
 }
 
 /// Stores the renewal with its number; a failed payment also makes the account past due.

@@ -198,3 +198,46 @@ async fn after_the_lock_an_addition_pays_the_next_month_too_and_a_removal_waits_
     assert_eq!(renewed.len(), 1);
     assert_eq!(renewed[0]["subtotal"], "16.00", "{}", renewed[0]);
 }
+
+#[tokio::test]
+async fn the_admin_is_reminded_on_jan_5_once_with_the_projected_amount() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    stack.advance(&company.clock, "2027-01-04T12:00:00Z").await;
+    let reminders = |mail: Vec<softbrik_integration_tests::Mail>| {
+        mail.into_iter()
+            .filter(|m| m.subject.starts_with("Votre prochaine facture"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        reminders(stack.mail_to(&company.admin_email).await).is_empty(),
+        "not before Jan 5"
+    );
+
+    stack.advance(&company.clock, "2027-01-05T12:00:00Z").await;
+    stack.advance(&company.clock, "2027-01-08T12:00:00Z").await;
+    let sent = reminders(stack.mail_to(&company.admin_email).await);
+    assert_eq!(sent.len(), 1, "once");
+    assert!(sent[0].text.contains("19,20 EUR"), "{}", sent[0].text);
+    assert!(
+        sent[0].text.contains("2027-01-10"),
+        "the last day changes count: {}",
+        sent[0].text
+    );
+
+    // The upcoming invoice shows the same draft.
+    let upcoming = stack
+        .call(
+            "GET",
+            "/account/upcoming-invoice",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(upcoming.status, 200, "{upcoming:?}");
+    assert_eq!(upcoming.body["status"], "draft");
+    assert_eq!(upcoming.body["total"], "19.20");
+    assert_eq!(upcoming.body["changes_counted_until"], "2027-01-10");
+    assert_eq!(upcoming.body["locked"], false);
+}

@@ -23,6 +23,7 @@ async fn main() -> Result<(), LambdaError> {
         );
         async move {
             match job.job {
+                JobKind::Reminder => Err(LambdaError::from("renew does not send reminders")),
                 JobKind::PeriodEnd => {
                     // Removals first: the users and Briks they end are not renewed.
                     let applied =

@@ -35,6 +35,14 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             let caller = identity(&req)?;
             listed(records::invoices(app, &caller, page(&req)?).await?)
         }
+        ("GET", "/account/upcoming-invoice") => {
+            let caller = identity(&req)?;
+            let account_id = caller.require_admin()?;
+            Ok(json(
+                200,
+                &softbrik::renewal::next_renewal(app, account_id).await?,
+            ))
+        }
         ("GET", "/account/history") => {
             let caller = identity(&req)?;
             listed(records::history(app, &caller, page(&req)?).await?)

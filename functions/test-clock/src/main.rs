@@ -8,7 +8,7 @@ use softbrik::app::App;
 use softbrik::billing_calendar::AnchorDay;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, json, json_body, path_param};
-use softbrik::jobs::{Job, period_ends};
+use softbrik::jobs::{Job, JobKind, due_jobs};
 use softbrik::store::AccountItem;
 use softbrik::test_clock::{TestClock, TestClockItem, TestClockStatus};
 use softbrik::values::TimeZoneName;
@@ -103,7 +103,7 @@ async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, E
     for account in &accounts {
         let anchor = AnchorDay::new(account.anchor_day).map_err(Error::internal)?;
         let tz = TimeZoneName::parse(&account.timezone).map_err(Error::internal)?;
-        jobs.extend(period_ends(
+        jobs.extend(due_jobs(
             &account.id,
             anchor,
             &tz,
@@ -140,8 +140,12 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
 
 /// Invokes the function of a job as its schedule would.
 async fn run(job: &Job) -> Result<(), Error> {
-    let function = std::env::var("SOFTBRIK_RENEW_FUNCTION")
-        .map_err(|_| Error::internal("SOFTBRIK_RENEW_FUNCTION is not set"))?;
+    let variable = match job.job {
+        JobKind::Reminder => "SOFTBRIK_REMINDER_FUNCTION",
+        JobKind::PeriodEnd => "SOFTBRIK_RENEW_FUNCTION",
+    };
+    let function =
+        std::env::var(variable).map_err(|_| Error::internal(format!("{variable} is not set")))?;
     let payload = serde_json::to_vec(job).map_err(Error::internal)?;
     let out = lambda()
         .await
