@@ -17,13 +17,14 @@ use crate::payments::{ChargeRequest, PaymentError};
 use crate::store::{InvoiceItem, TransactionError};
 use serde::{Deserialize, Serialize};
 
-/// The idempotency key of an invoice's first charge attempt.
+/// The idempotency key of an invoice's charge attempt: its id and the attempt's number (the
+/// last attempt made, or the first when none was).
 pub fn charge_key(invoice: &Invoice) -> String {
-    format!("{}:1", invoice.id)
+    format!("{}:{}", invoice.id, invoice.payment.attempts.max(1))
 }
 
-/// Charges the invoice's total on the account's card and marks it paid. Nothing to pay:
-/// nothing charged.
+/// Makes the invoice's next charge attempt on the account's card and marks it paid; a refusal
+/// is returned with the attempt counted. Nothing to pay: nothing charged.
 pub async fn charge(
     app: &App,
     account: &Account,
@@ -40,6 +41,7 @@ pub async fn charge(
         };
         return Ok(());
     }
+    invoice.payment.attempts += 1;
     let request = ChargeRequest {
         account_id: account.id.clone(),
         payment_method: account.payment_method.token.clone(),
@@ -59,13 +61,15 @@ pub async fn charge(
         }
         Err(refused) => {
             pending.forget(app).await;
+            invoice.payment.status = PaymentStatus::Failed;
+            invoice.payment.last_error = Some(refused.to_string());
             return Err(refused.into());
         }
     };
     invoice.status = InvoiceStatus::Paid;
     invoice.payment = PaymentState {
         status: PaymentStatus::Succeeded,
-        attempts: 1,
+        attempts: invoice.payment.attempts,
         last_error: None,
         charge_id: Some(charge.id),
     };
@@ -111,7 +115,7 @@ impl PendingCharge {
         }
     }
 
-    fn key_only(key: &str) -> Self {
+    pub fn key_only(key: &str) -> Self {
         PendingCharge {
             pk: format!("PENDING#{key}"),
             sk: "PENDING".into(),
@@ -123,7 +127,7 @@ impl PendingCharge {
         }
     }
 
-    fn delete_op(&self, app: &App) -> Result<TransactWriteItem, Error> {
+    pub fn delete_op(&self, app: &App) -> Result<TransactWriteItem, Error> {
         app.store.delete_op(&self.pk, &self.sk)
     }
 

@@ -19,6 +19,8 @@ pub enum JobKind {
     Reminder,
     /// A billing period ended on `date` (local): removals take effect, the next is renewed.
     PeriodEnd,
+    /// A failed renewal payment is retried on `date` (billing.md "Payment").
+    PaymentRetry,
 }
 
 /// How long before the billing date the reminder goes out.
@@ -29,6 +31,7 @@ pub fn due_jobs(
     account_id: &str,
     anchor: AnchorDay,
     tz: &TimeZoneName,
+    past_due_since: Option<Date>,
     after: Timestamp,
     until: Timestamp,
 ) -> Vec<Job> {
@@ -57,6 +60,20 @@ pub fn due_jobs(
         }
         if end.at > after && end.at <= until {
             jobs.push(end);
+        }
+    }
+    for day in past_due_since
+        .map(crate::dunning::retry_dates)
+        .unwrap_or_default()
+    {
+        let at = local_midnight(day, &zone);
+        if at > after && at <= until {
+            jobs.push(Job {
+                at,
+                job: JobKind::PaymentRetry,
+                account_id: account_id.to_string(),
+                date: day,
+            });
         }
     }
     jobs.sort();
@@ -160,6 +177,7 @@ mod tests {
             "acc",
             anchor,
             &paris(),
+            None,
             "2026-12-12T10:00:00Z".parse().unwrap(),
             "2027-01-12T12:00:00Z".parse().unwrap(),
         );

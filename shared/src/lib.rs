@@ -19,6 +19,7 @@ pub mod account;
 pub mod app;
 pub mod crypto;
 pub mod directory;
+pub mod dunning;
 pub mod emails;
 pub mod error;
 pub mod http;

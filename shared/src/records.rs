@@ -119,6 +119,7 @@ pub async fn replace_payment_method(
         card: card.clone(),
     };
     let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
+    updated.past_due_since = item.past_due_since;
     updated.version = item.version + 1;
     let entry = HistoryEntry {
         at: now,
@@ -133,14 +134,7 @@ pub async fn replace_payment_method(
         &key,
     );
     let ops = vec![
-        app.store.put_if_op(
-            &updated,
-            "version = :read",
-            &[(
-                ":read",
-                crate::store::AttributeValue::N(item.version.to_string()),
-            )],
-        )?,
+        app.store.put_if_version_op(&updated, item.version)?,
         app.store.put_new_op(&history)?,
     ];
     app.store.transact(ops).await.map_err(|e| {
@@ -151,5 +145,7 @@ pub async fn replace_payment_method(
             )
         })
     })?;
-    Ok(serde_json::json!({"payment_method": card}))
+    // A new card pays every open invoice at once (billing.md "Payment").
+    let paid = crate::dunning::retry_open_invoices(app, account_id, now, true).await?;
+    Ok(serde_json::json!({"payment_method": card, "invoices_paid": paid}))
 }

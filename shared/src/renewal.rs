@@ -3,18 +3,15 @@
 //! the card. Keyed by (account, period): its invoice id is derived from them, so running the
 //! renewal twice, or twice at once, issues one invoice and one charge.
 //!
-//! Not yet here (billing runs issue): the draft locked two days before, the reminder, PDFs,
-//! dunning retries and suspension, calendar-month alignment, auto-renew off.
+//! Not yet here (billing runs issue): PDFs, calendar-month alignment, auto-renew off, and the
+//! real schedules (the test clocks run these jobs today).
 
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
-use crate::account::{
-    Account, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus, PaymentState,
-    PaymentStatus,
-};
+use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus};
 use crate::app::App;
 use crate::billing_calendar::{counts_in_renewal, local_midnight, period_containing};
 use crate::crypto::DataKey;
@@ -132,14 +129,8 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         Err(Error::CardDeclined { reason }) => Some(reason),
         Err(e) => return Err(e),
     };
-    if let Some(reason) = &failed {
+    if failed.is_some() {
         invoice.status = InvoiceStatus::Open;
-        invoice.payment = PaymentState {
-            status: PaymentStatus::Failed,
-            attempts: 1,
-            last_error: Some(reason.clone()),
-            charge_id: None,
-        };
     }
     store(
         app,
@@ -270,15 +261,12 @@ async fn store(
     );
     let mut past_due = item.clone();
     past_due.status = AccountStatus::PastDue;
+    past_due.past_due_since = Some(invoice.issue_date);
     past_due.version = item.version + 1;
     let stored = invoicing::store_numbered(app, account, key, invoice, |_| {
         let mut ops = vec![app.store.put_new_op(&history)?];
         if payment_failed {
-            let read = crate::store::AttributeValue::N(item.version.to_string());
-            ops.push(
-                app.store
-                    .put_if_op(&past_due, "version = :read", &[(":read", read)])?,
-            );
+            ops.push(app.store.put_if_version_op(&past_due, item.version)?);
         }
         Ok(ops)
     })

@@ -61,6 +61,10 @@ pub struct AccountItem {
     pub support_plan: SupportPlan,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_clock_id: Option<String>,
+    /// The local date a renewal payment first failed, while the account is past due or
+    /// suspended: the payment retries are due 1, 3 and 5 days after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_due_since: Option<Date>,
     /// Optimistic concurrency: every update checks and bumps it.
     pub version: u64,
 }
@@ -100,6 +104,7 @@ impl AccountItem {
             closure_date: account.closure_date,
             support_plan: account.support_plan,
             test_clock_id: account.test_clock_id.clone(),
+            past_due_since: None,
             version: 1,
         })
     }
@@ -194,11 +199,7 @@ impl UserItem {
 
     /// The write of this item in a transaction, if nobody wrote version `read` since.
     pub fn update_op(&self, app: &crate::app::App, read: u64) -> Result<TransactWriteItem, Error> {
-        app.store.put_if_op(
-            self,
-            "version = :read",
-            &[(":read", AttributeValue::N(read.to_string()))],
-        )
+        app.store.put_if_version_op(self, read)
     }
 
     pub fn open(&self, account_id: &str, key: &DataKey) -> Result<User, Error> {
@@ -571,18 +572,36 @@ impl Store {
         &self,
         item: &T,
         condition: &str,
+        names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) -> Result<TransactWriteItem, Error> {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(item)?))
             .condition_expression(condition);
+        for (placeholder, name) in names {
+            put = put.expression_attribute_names(*placeholder, *name);
+        }
         for (name, value) in values {
             put = put.expression_attribute_values(*name, value.clone());
         }
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(Error::internal)?)
             .build())
+    }
+
+    /// A put in a transaction of an item read at version `read` (optimistic concurrency).
+    pub fn put_if_version_op<T: Serialize>(
+        &self,
+        item: &T,
+        read: u64,
+    ) -> Result<TransactWriteItem, Error> {
+        self.put_if_op(
+            item,
+            "version = :read",
+            &[],
+            &[(":read", AttributeValue::N(read.to_string()))],
+        )
     }
 
     /// A delete in a transaction.

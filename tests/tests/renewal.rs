@@ -72,24 +72,24 @@ async fn an_account_anchored_on_the_31st_renews_on_each_months_last_day() {
 }
 
 #[tokio::test]
-async fn a_declined_renewal_leaves_the_invoice_open_and_the_account_past_due() {
+async fn a_declined_renewal_is_retried_then_suspends_the_account_until_a_new_card_pays() {
+    // GIVEN an account whose card fails every charge at its Jan 12 renewal
     let stack = Stack::connect().await;
     let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
     let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
-    assert_eq!(
-        stack
-            .call(
-                "PUT",
-                "/account/payment-method",
-                Some(&company.token),
-                Some(&card),
-                None
-            )
-            .await
-            .status,
-        200
-    );
+    let put = stack
+        .call(
+            "PUT",
+            "/account/payment-method",
+            Some(&company.token),
+            Some(&card),
+            None,
+        )
+        .await;
+    assert_eq!(put.status, 200);
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+
+    // THEN the invoice stays open and the account is past due
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
@@ -97,15 +97,44 @@ async fn a_declined_renewal_leaves_the_invoice_open_and_the_account_past_due() {
     assert_eq!(renewed.len(), 1);
     assert_eq!(renewed[0]["status"], "open");
     assert_eq!(renewed[0]["payment"]["status"], "failed");
-    let account = stack
-        .call("GET", "/account", Some(&company.token), None, None)
+    assert_eq!(account_status(&stack, &company.token).await, "past_due");
+
+    // WHEN the retries on Jan 13, 15 and 17 fail too, the account is suspended
+    stack.advance(&company.clock, "2027-01-16T12:00:00Z").await;
+    assert_eq!(account_status(&stack, &company.token).await, "past_due");
+    stack.advance(&company.clock, "2027-01-17T12:00:00Z").await;
+    assert_eq!(account_status(&stack, &company.token).await, "suspended");
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
-    assert_eq!(account.body["status"], "past_due");
+    assert_eq!(renewals(&invoices.body)[0]["payment"]["attempts"], 4);
     assert_eq!(
         stack.charges(&company.account_id).await.len(),
         1,
         "only the signup was charged"
     );
+
+    // WHEN a valid card is given, the open invoice is paid at once and the account is active
+    let card = json!({"payment_method": "pm_card_visa"});
+    let put = stack
+        .call(
+            "PUT",
+            "/account/payment-method",
+            Some(&company.token),
+            Some(&card),
+            None,
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    assert_eq!(put.body["invoices_paid"], 1);
+    assert_eq!(account_status(&stack, &company.token).await, "active");
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    assert_eq!(renewals(&invoices.body)[0]["status"], "paid");
+    let mut charges = stack.charges(&company.account_id).await;
+    charges.sort();
+    assert_eq!(charges, vec![("19.20".to_string(), false); 2]);
 }
 
 #[tokio::test]
@@ -240,4 +269,12 @@ async fn the_admin_is_reminded_on_jan_5_once_with_the_projected_amount() {
     assert_eq!(upcoming.body["total"], "19.20");
     assert_eq!(upcoming.body["changes_counted_until"], "2027-01-10");
     assert_eq!(upcoming.body["locked"], false);
+}
+
+async fn account_status(stack: &Stack, token: &str) -> serde_json::Value {
+    stack
+        .call("GET", "/account", Some(token), None, None)
+        .await
+        .body["status"]
+        .clone()
 }

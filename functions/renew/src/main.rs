@@ -24,6 +24,14 @@ async fn main() -> Result<(), LambdaError> {
         async move {
             match job.job {
                 JobKind::Reminder => Err(LambdaError::from("renew does not send reminders")),
+                JobKind::PaymentRetry => {
+                    let now = job.at;
+                    let paid =
+                        softbrik::dunning::retry_open_invoices(app, &job.account_id, now, false)
+                            .await?;
+                    tracing::info!(paid, "payment retry");
+                    Ok(serde_json::json!({"paid": paid}))
+                }
                 JobKind::PeriodEnd => {
                     // Removals first: the users and Briks they end are not renewed.
                     let applied =

@@ -98,23 +98,13 @@ async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, E
             "test clocks only move forward",
         ));
     }
-    let accounts: Vec<AccountItem> = app.store.query_index_all(&format!("CLOCK#{id}")).await?;
-    let mut jobs: Vec<Job> = Vec::new();
-    for account in &accounts {
-        let anchor = AnchorDay::new(account.anchor_day).map_err(Error::internal)?;
-        let tz = TimeZoneName::parse(&account.timezone).map_err(Error::internal)?;
-        jobs.extend(due_jobs(
-            &account.id,
-            anchor,
-            &tz,
-            item.clock.frozen_time,
-            target,
-        ));
-    }
-    jobs.sort();
-    for job in &jobs {
-        item = move_to(app, item, job.at).await?;
-        run(job).await?;
+    // Jobs change what is due (a failed renewal schedules retries): after the jobs of each
+    // instant have run, what is due next is computed again.
+    while let Some(next) = next_jobs(app, id, item.clock.frozen_time, target).await? {
+        item = move_to(app, item, next[0].at).await?;
+        for job in &next {
+            run(job).await?;
+        }
     }
     let item = move_to(app, item, target).await?;
     Ok(json(200, &item.clock))
@@ -124,9 +114,7 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
     let mut next = item.clone();
     next.clock.frozen_time = at;
     next.version += 1;
-    let op = app
-        .store
-        .put_if_op(&next, "version = :v", &[(":v", aws_number(item.version))])?;
+    let op = app.store.put_if_version_op(&next, item.version)?;
     app.store.transact(vec![op]).await.map_err(|e| {
         e.into_error(|_| {
             Error::Conflict(
@@ -138,11 +126,40 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
     Ok(next)
 }
 
+/// The jobs of the clock's accounts due at the earliest instant in `(after, until]`.
+async fn next_jobs(
+    app: &App,
+    id: &str,
+    after: Timestamp,
+    until: Timestamp,
+) -> Result<Option<Vec<Job>>, Error> {
+    let accounts: Vec<AccountItem> = app.store.query_index_all(&format!("CLOCK#{id}")).await?;
+    let mut jobs: Vec<Job> = Vec::new();
+    for account in &accounts {
+        let anchor = AnchorDay::new(account.anchor_day).map_err(Error::internal)?;
+        let tz = TimeZoneName::parse(&account.timezone).map_err(Error::internal)?;
+        jobs.extend(due_jobs(
+            &account.id,
+            anchor,
+            &tz,
+            account.past_due_since,
+            after,
+            until,
+        ));
+    }
+    let Some(first) = jobs.iter().map(|j| j.at).min() else {
+        return Ok(None);
+    };
+    let mut due: Vec<Job> = jobs.into_iter().filter(|j| j.at == first).collect();
+    due.sort();
+    Ok(Some(due))
+}
+
 /// Invokes the function of a job as its schedule would.
 async fn run(job: &Job) -> Result<(), Error> {
     let variable = match job.job {
         JobKind::Reminder => "SOFTBRIK_REMINDER_FUNCTION",
-        JobKind::PeriodEnd => "SOFTBRIK_RENEW_FUNCTION",
+        JobKind::PeriodEnd | JobKind::PaymentRetry => "SOFTBRIK_RENEW_FUNCTION",
     };
     let function =
         std::env::var(variable).map_err(|_| Error::internal(format!("{variable} is not set")))?;
@@ -177,8 +194,4 @@ async fn lambda() -> &'static aws_sdk_lambda::Client {
     CLIENT
         .get_or_init(|| async { aws_sdk_lambda::Client::new(&aws_config::load_from_env().await) })
         .await
-}
-
-fn aws_number(n: u64) -> softbrik::store::AttributeValue {
-    softbrik::store::AttributeValue::N(n.to_string())
 }
