@@ -194,18 +194,24 @@ pub async fn settle_pending(app: &App, grace: jiff::SignedDuration) -> Result<Se
 /// Emails a finalised invoice to the admin in the account's language. A mail failure does
 /// not undo what was paid (the invoice can be sent again), so it is logged, not returned.
 pub async fn email(app: &App, account: &Account, invoice: &Invoice) {
+    let to = account.admin_email.as_str();
+    if let Err(e) = send(app, account, invoice, to).await {
+        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
+    }
+}
+
+/// Sends an invoice to `to` in the account's language.
+pub async fn send(app: &App, account: &Account, invoice: &Invoice, to: &str) -> Result<(), Error> {
     let (subject, text) =
         crate::emails::invoice_email(account.language, account.company_name.as_str(), invoice);
     let mail = crate::mailer::Mail {
-        to: account.admin_email.as_str().to_string(),
+        to: to.to_string(),
         subject,
         text,
         auto_submitted: "auto-generated",
         attachments: vec![],
     };
-    if let Err(e) = app.mailer.send(&mail).await {
-        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
-    }
+    app.mailer.send(&mail).await.map(|_| ())
 }
 
 /// Who the invoice is addressed to, as the account is today.

@@ -94,6 +94,36 @@ pub async fn history(
     })
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// Emails an invoice again, to the admin or to the address given (billing.md "Invoices").
+pub async fn send_invoice(
+    app: &App,
+    caller: &Identity,
+    invoice_id: &str,
+    body: SendBody,
+) -> Result<serde_json::Value, Error> {
+    let invoice = invoice(app, caller, invoice_id).await?;
+    let to = match body.email.as_deref() {
+        Some(raw) => Some(
+            crate::values::EmailAddress::parse(raw)
+                .map_err(|e| Error::Validation(e.at("email").into()))?,
+        ),
+        None => None,
+    };
+    let (account, _) = app.account(caller.require_admin()?).await?;
+    let address = to
+        .as_ref()
+        .map_or(account.admin_email.as_str(), |a| a.as_str());
+    crate::invoicing::send(app, &account, &invoice, address).await?;
+    Ok(serde_json::json!({"invoice_id": invoice.id, "sent_to": address}))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentMethodBody {

@@ -278,3 +278,38 @@ async fn account_status(stack: &Stack, token: &str) -> serde_json::Value {
         .body["status"]
         .clone()
 }
+
+#[tokio::test]
+async fn an_invoice_is_sent_again_to_the_address_asked_for() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let id = invoices.body[0]["id"].as_str().unwrap().to_string();
+    let accountant = softbrik_integration_tests::unique_email("accountant");
+    let path = format!("/account/invoices/{id}/send");
+    let sent = stack
+        .call(
+            "POST",
+            &path,
+            Some(&company.token),
+            Some(&json!({"email": accountant})),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let mail = stack.mail_to(&accountant).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0].subject.starts_with("Votre facture Softbrik SB-"),
+        "{}",
+        mail[0].subject
+    );
+
+    let other = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let peek = stack
+        .call("POST", &path, Some(&other.token), None, None)
+        .await;
+    assert_eq!(peek.status, 404, "another account's invoice");
+}

@@ -55,6 +55,19 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 &records::replace_payment_method(app, &caller, body).await?,
             ))
         }
+        ("POST", path) if path.starts_with("/account/invoices/") && path.ends_with("/send") => {
+            let caller = identity(&req)?;
+            let body = if req.body().is_empty() {
+                records::SendBody::default()
+            } else {
+                json_body::<records::SendBody>(&req)?.0
+            };
+            let id = http::path_param(&req, "invoice_id")?;
+            Ok(json(
+                202,
+                &records::send_invoice(app, &caller, &id, body).await?,
+            ))
+        }
         ("GET", path) if path.starts_with("/account/invoices/") => {
             let caller = identity(&req)?;
             Ok(json(
