@@ -104,6 +104,8 @@ pub struct Account {
     pub payment_method: PaymentMethod,
     pub support_plan: SupportPlan,
     pub test_clock_id: Option<String>,
+    /// Where invoices go instead of the admin's address, when set.
+    pub invoice_email: Option<EmailAddress>,
 }
 
 impl Account {

@@ -194,7 +194,11 @@ pub async fn settle_pending(app: &App, grace: jiff::SignedDuration) -> Result<Se
 /// Emails a finalised invoice to the admin in the account's language. A mail failure does
 /// not undo what was paid (the invoice can be sent again), so it is logged, not returned.
 pub async fn email(app: &App, account: &Account, invoice: &Invoice) {
-    let to = account.admin_email.as_str();
+    let to = account
+        .invoice_email
+        .as_ref()
+        .unwrap_or(&account.admin_email)
+        .as_str();
     if let Err(e) = send(app, account, invoice, to).await {
         tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
     }

@@ -94,6 +94,127 @@ pub async fn history(
     })
 }
 
+/// `PUT /account/settings` as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    #[serde(default)]
+    pub auto_renew: Option<bool>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Where invoices go; an empty string sends them to the admin again.
+    #[serde(default)]
+    pub invoice_email: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// Changes the account's settings. Turning auto-renew off ends the subscription with the
+/// period (reversible until then); turning it on for a lapsed account renews it at once, as a
+/// new period starting today.
+pub async fn update_settings(
+    app: &App,
+    caller: &Identity,
+    body: SettingsBody,
+) -> Result<serde_json::Value, Error> {
+    use crate::values::{EmailAddress, Language, TimeZoneName};
+    let account_id = caller.require_admin()?;
+    let mut errors = crate::validation::ValidationErrors::new();
+    let language = body
+        .language
+        .as_deref()
+        .map(|l| errors.check("language", Language::parse(l)));
+    let timezone = body
+        .timezone
+        .as_deref()
+        .map(|t| errors.check("timezone", TimeZoneName::parse(t)));
+    let invoice_email = match body.invoice_email.as_deref().map(str::trim) {
+        Some("") => Some(None),
+        Some(raw) => errors
+            .check("invoice_email", EmailAddress::parse(raw))
+            .map(Some),
+        None => None,
+    };
+    errors.into_result()?;
+    let (item, key) = app.account_item(account_id).await?;
+    let mut account = item.open(&key)?;
+    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+    let mut changes = Vec::new();
+    if let Some(Some(language)) = language {
+        account.language = language;
+        changes.push((
+            "language_changed",
+            serde_json::json!({"language": language}),
+        ));
+    }
+    if let Some(Some(timezone)) = timezone {
+        changes.push((
+            "timezone_changed",
+            serde_json::json!({"timezone": timezone.as_str()}),
+        ));
+        account.timezone = timezone;
+    }
+    if let Some(email) = invoice_email {
+        account.invoice_email = email;
+        changes.push(("invoice_email_changed", serde_json::json!({})));
+    }
+    let today = account.local_date(now);
+    let mut renew_today = false;
+    match body.auto_renew {
+        Some(false) if account.auto_renew => {
+            account.auto_renew = false;
+            changes.push((
+                "auto_renew_off",
+                serde_json::json!({"ends_on": account.current_period(now).end()}),
+            ));
+        }
+        Some(true) if !account.auto_renew => {
+            account.auto_renew = true;
+            if account.status == crate::account::AccountStatus::Lapsed {
+                account.status = crate::account::AccountStatus::Active;
+                account.anchor_day = crate::billing_calendar::AnchorDay::of(today);
+                renew_today = true;
+            }
+            changes.push((
+                "auto_renew_on",
+                serde_json::json!({"renewed_from": renew_today.then_some(today)}),
+            ));
+        }
+        _ => {}
+    }
+    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
+    updated.past_due_since = item.past_due_since;
+    updated.version = item.version + 1;
+    let mut ops = vec![app.store.put_if_version_op(&updated, item.version)?];
+    for (action, details) in changes {
+        let entry = HistoryEntry {
+            at: now,
+            actor: caller.actor(),
+            action: action.into(),
+            details,
+        };
+        ops.push(app.store.put_new_op(&HistoryItem::seal(
+            account_id,
+            &crate::account::new_ordered_id("hst", now),
+            &entry,
+            &key,
+        ))?);
+    }
+    app.store.transact(ops).await.map_err(|e| {
+        e.into_error(|_| {
+            Error::Conflict(
+                "concurrent_change",
+                "the account changed meanwhile; retry".into(),
+            )
+        })
+    })?;
+    if renew_today {
+        crate::renewal::renew(app, account_id, today).await?;
+    }
+    let (account, now) = app.account(account_id).await?;
+    serde_json::to_value(account.view(now, true)).map_err(Error::internal)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {

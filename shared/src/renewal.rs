@@ -3,8 +3,8 @@
 //! the card. Keyed by (account, period): its invoice id is derived from them, so running the
 //! renewal twice, or twice at once, issues one invoice and one charge.
 //!
-//! Not yet here (billing runs issue): PDFs, calendar-month alignment, auto-renew off, and the
-//! real schedules (the test clocks run these jobs today).
+//! Not yet here (billing runs issue): PDFs, calendar-month alignment, and the real schedules
+//! (the test clocks run these jobs today).
 
 use std::collections::BTreeMap;
 
@@ -107,6 +107,16 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         tracing::warn!(%date, "not renewed: not a billing date of this account");
         return Ok(None);
     }
+    if !account.auto_renew {
+        lapse(
+            app,
+            &item,
+            &key,
+            local_midnight(date, &account.timezone.time_zone()),
+        )
+        .await?;
+        return Ok(None);
+    }
     let id = renewal_invoice_id(&account, date);
     let issued: Option<InvoiceItem> = app
         .store
@@ -146,6 +156,43 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         invoicing::email(app, &account, &invoice).await;
     }
     Ok(Some(invoice))
+}
+
+/// Auto-renew off: the subscription ends with the period; the account is `lapsed`, its data
+/// kept, until auto-renew is turned on again (billing.md "Billing period"). Not a closure.
+async fn lapse(
+    app: &App,
+    item: &AccountItem,
+    key: &DataKey,
+    now: jiff::Timestamp,
+) -> Result<(), Error> {
+    let mut lapsed = item.clone();
+    lapsed.status = AccountStatus::Lapsed;
+    lapsed.version = item.version + 1;
+    let entry = HistoryEntry {
+        at: now,
+        actor: "system".into(),
+        action: "lapsed".into(),
+        details: serde_json::json!({}),
+    };
+    let history = HistoryItem::seal(
+        &item.id,
+        &crate::account::new_ordered_id("hst", now),
+        &entry,
+        key,
+    );
+    let ops = vec![
+        app.store.put_if_version_op(&lapsed, item.version)?,
+        app.store.put_new_op(&history)?,
+    ];
+    app.store.transact(ops).await.map_err(|e| {
+        e.into_error(|_| {
+            Error::Conflict(
+                "concurrent_change",
+                "the account changed during its renewal".into(),
+            )
+        })
+    })
 }
 
 /// What `GET /account/upcoming-invoice` shows: the next renewal as it stands.

@@ -392,6 +392,7 @@ fn new_account(
         payment_method,
         support_plan: SupportPlan::Basic,
         test_clock_id: cmd.test_clock_id.clone(),
+        invoice_email: None,
     }
 }
 

@@ -48,6 +48,8 @@ pub struct AccountItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<Sealed>,
     pub payment_method: Sealed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_email: Option<Sealed>,
     pub country: String,
     pub language: Language,
     pub timezone: String,
@@ -92,6 +94,10 @@ impl AccountItem {
                 .as_ref()
                 .map(|v| seal("vat_number", v.as_str())),
             address: account.address.as_deref().map(|a| seal("address", a)),
+            invoice_email: account
+                .invoice_email
+                .as_ref()
+                .map(|e| seal("invoice_email", e.as_str())),
             payment_method: seal("payment_method", &payment_method),
             country: account.country.code().to_string(),
             language: account.language,
@@ -145,6 +151,13 @@ impl AccountItem {
             payment_method,
             support_plan: self.support_plan,
             test_clock_id: self.test_clock_id.clone(),
+            invoice_email: match &self.invoice_email {
+                Some(v) => Some(
+                    EmailAddress::parse(&open("invoice_email", v)?)
+                        .map_err(|_| corrupt("invoice email"))?,
+                ),
+                None => None,
+            },
         })
     }
 }

@@ -313,3 +313,86 @@ async fn an_invoice_is_sent_again_to_the_address_asked_for() {
         .await;
     assert_eq!(peek.status, 404, "another account's invoice");
 }
+
+#[tokio::test]
+async fn auto_renew_off_lapses_the_account_at_period_end_and_on_again_renews_from_that_day() {
+    // GIVEN an account whose admin turns auto-renew off on Dec 20
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    stack.advance(&company.clock, "2026-12-20T09:00:00Z").await;
+    let off = json!({"auto_renew": false});
+    let answer = stack
+        .call(
+            "PUT",
+            "/account/settings",
+            Some(&company.token),
+            Some(&off),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["billing"]["auto_renew"], false);
+    assert_eq!(
+        answer.body["status"], "active",
+        "not closed: it runs to the end of the period"
+    );
+
+    // WHEN Jan 12 passes, the subscription ends without a renewal; the data stays
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    assert_eq!(account_status(&stack, &company.token).await, "lapsed");
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    assert!(renewals(&invoices.body).is_empty());
+
+    // WHEN auto-renew is turned on again on Jan 20, with invoices going to the accountant
+    stack.advance(&company.clock, "2027-01-20T09:00:00Z").await;
+    let accountant = softbrik_integration_tests::unique_email("accountant");
+    let on = json!({"auto_renew": true, "invoice_email": accountant});
+    let answer = stack
+        .call(
+            "PUT",
+            "/account/settings",
+            Some(&company.token),
+            Some(&on),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    // THEN a new period starts that day, charged at once, and its invoice goes to the accountant
+    assert_eq!(answer.body["status"], "active");
+    assert_eq!(answer.body["billing"]["anchor_day"], 20);
+    assert_eq!(answer.body["billing"]["next_billing_date"], "2027-02-20");
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewed = renewals(&invoices.body);
+    assert_eq!(renewed.len(), 1);
+    assert_eq!(
+        renewed[0]["period"],
+        json!({"start": "2027-01-20", "end": "2027-02-20"})
+    );
+    assert_eq!(stack.mail_to(&accountant).await.len(), 1);
+    let history = stack
+        .call("GET", "/account/history", Some(&company.token), None, None)
+        .await;
+    let actions: Vec<&str> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "auto_renew_off",
+        "lapsed",
+        "auto_renew_on",
+        "invoice_email_changed",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+}

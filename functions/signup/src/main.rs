@@ -47,6 +47,14 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             let caller = identity(&req)?;
             listed(records::history(app, &caller, page(&req)?).await?)
         }
+        ("PUT", "/account/settings") => {
+            let caller = identity(&req)?;
+            let (body, _) = json_body(&req)?;
+            Ok(json(
+                200,
+                &records::update_settings(app, &caller, body).await?,
+            ))
+        }
         ("PUT", "/account/payment-method") => {
             let caller = identity(&req)?;
             let (body, _) = json_body(&req)?;
