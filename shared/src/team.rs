@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, Assignment, HistoryEntry, Invoice, InvoiceKind, Role, User, UserStatus, UserView,
-    new_id, new_ordered_id,
+    Account, AccountStatus, Assignment, HistoryEntry, Invoice, InvoiceKind, Role, User, UserStatus,
+    UserView, new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
@@ -77,6 +77,22 @@ impl Team {
             actor: caller.actor(),
             account,
         })
+    }
+
+    /// Whether the team may change: not while the account is suspended, lapsed or closing.
+    pub fn changeable(&self) -> Result<(), Error> {
+        match self.account.status {
+            AccountStatus::Active | AccountStatus::PastDue => Ok(()),
+            AccountStatus::Suspended => Err(Error::Conflict(
+                "account_suspended",
+                "the account is suspended until its open invoices are paid: replace the card"
+                    .into(),
+            )),
+            other => Err(Error::Conflict(
+                "account_not_active",
+                format!("the team cannot change while the account is {other:?}").to_lowercase(),
+            )),
+        }
     }
 
     fn history(&self, id: &str, action: &str, details: serde_json::Value) -> HistoryItem {

@@ -104,6 +104,25 @@ async fn a_declined_renewal_is_retried_then_suspends_the_account_until_a_new_car
     assert_eq!(account_status(&stack, &company.token).await, "past_due");
     stack.advance(&company.clock, "2027-01-17T12:00:00Z").await;
     assert_eq!(account_status(&stack, &company.token).await, "suspended");
+    let invite = json!({"email": softbrik_integration_tests::unique_email("late"), "name": "Late", "briks": ["files"]});
+    let refused = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&invite),
+            None,
+        )
+        .await;
+    assert_eq!(
+        refused.status, 409,
+        "no team change while suspended: {refused:?}"
+    );
+    assert_eq!(refused.body["code"], "account_suspended");
+    let listed = stack
+        .call("GET", "/account/users", Some(&company.token), None, None)
+        .await;
+    assert_eq!(listed.status, 200, "the team can still be read");
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;

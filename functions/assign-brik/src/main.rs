@@ -32,6 +32,9 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let team = Team::for_admin(app, &caller).await?;
     tracing::Span::current().record("account_id", team.account.id.as_str());
     let key = parse_key(http::header(&req, "idempotency-key"))?;
+    if req.method() != "GET" {
+        team.changeable()?;
+    }
     let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
     let (status, body) = match (req.method().as_str(), segments.as_slice()) {
         ("GET", ["account", "users"]) => (
