@@ -13,9 +13,17 @@ use crate::values::{
     BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
 };
 
-/// Prefixed random ids: `acc_…`, `usr_…`; invoices and history use time-ordered ULIDs.
+/// Prefixed random ids: `acc_…`, `usr_…`, `clock_…`: 128 random bits in Crockford base32.
+/// Not hexadecimal: 32 hex characters hold a run of 13+ digits passing the Luhn check about
+/// once in 250 ids, and an id the API hands out must never look like a card number when the
+/// client sends it back (billing.md "Payment").
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid(rand::random::<u128>())
+            .to_string()
+            .to_lowercase()
+    )
 }
 
 /// A time-ordered id (ULID) for things listed newest first, ordered by the injected clock.
@@ -362,6 +370,14 @@ mod tests {
     fn invoice_numbers_are_zero_padded_to_six_digits() {
         assert_eq!(invoice_number(1), "SB-000001");
         assert_eq!(invoice_number(1_234_567), "SB-1234567");
+    }
+
+    #[test]
+    fn ids_never_look_like_card_numbers() {
+        for _ in 0..20_000 {
+            let id = new_id("acc");
+            assert!(!crate::card_number::looks_like_card_number(&id), "{id}");
+        }
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl Payments for SandboxPayments {
             sk: "CHARGE".into(),
             gsi1pk: format!("SANDBOX#ACCOUNT#{}", request.account_id),
             gsi1sk: format!("{now}#{}", request.idempotency_key),
-            charge_id: format!("ch_{}", uuid::Uuid::new_v4().simple()),
+            charge_id: crate::account::new_id("ch"),
             account_id: request.account_id.clone(),
             amount: request.amount,
             description: request.description.clone(),

@@ -58,7 +58,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
 async fn create(app: &App, req: &Request) -> Result<Response<Body>, Error> {
     let (body, _): (FrozenTime, _) = json_body(req)?;
     let clock = TestClock {
-        id: format!("clock_{}", uuid::Uuid::new_v4().simple()),
+        id: softbrik::account::new_id("clock"),
         frozen_time: parse_time(body)?,
         status: TestClockStatus::Ready,
     };
