@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, period_containing};
+use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, Calendar};
 use crate::invoice::{InvoiceLine, InvoiceTotals};
 use crate::money::Currency;
 use crate::values::{
@@ -105,8 +105,10 @@ pub struct Account {
     pub status: AccountStatus,
     pub admin_email: EmailAddress,
     pub created_at: Timestamp,
-    pub billing_mode: BillingMode,
+    /// The day of month periods start on before any switch to calendar months.
     pub anchor_day: AnchorDay,
+    /// The billing date calendar months start from, once asked for (`POST /account/billing-alignment`).
+    pub calendar_from: Option<Date>,
     pub auto_renew: bool,
     pub closure_date: Option<Date>,
     pub payment_method: PaymentMethod,
@@ -121,14 +123,20 @@ impl Account {
         crate::billing_calendar::local_date(now, &self.timezone.time_zone())
     }
 
+    /// How the account's periods fall (anchor day, then calendar months once switched).
+    pub fn calendar(&self) -> Calendar {
+        Calendar::new(self.anchor_day, self.calendar_from)
+    }
+
     /// The billing period that today's local date falls in.
     pub fn current_period(&self, now: Timestamp) -> BillingPeriod {
-        period_containing(self.anchor_day, self.local_date(now))
+        self.calendar().period_containing(self.local_date(now))
     }
 
     /// The API's `Account`; members see no billing fields.
     pub fn view(&self, now: Timestamp, with_billing: bool) -> AccountView {
         let period = self.current_period(now);
+        let (mode, anchor) = self.calendar().mode_on(period.start());
         AccountView {
             id: self.id.clone(),
             company_name: self.company_name.as_str().to_string(),
@@ -140,8 +148,8 @@ impl Account {
             created_at: self.created_at,
             support_plan: self.support_plan,
             billing: with_billing.then(|| BillingView {
-                mode: self.billing_mode,
-                anchor_day: self.anchor_day.get(),
+                mode,
+                anchor_day: anchor.get(),
                 next_billing_date: period.end(),
                 current_period: period,
                 auto_renew: self.auto_renew,

@@ -102,6 +102,26 @@ impl BillingPeriod {
         (self.end - self.start).get_days()
     }
 
+    /// The days a full month of this period counts, the base of its proration: its length,
+    /// except for a calendar stub (it ends on a 1st but starts on another day), prorated over
+    /// its month's length: Dec 12 to Jan 1 counts 20 days of 31.
+    pub fn basis_days(&self) -> i32 {
+        if self.end.day() == 1 && self.start.day() != 1 {
+            i32::from(self.start.days_in_month())
+        } else {
+            self.days()
+        }
+    }
+
+    /// The share of a month this period is: `None` for a full one, 20/31 for a stub.
+    pub fn share(&self) -> Option<crate::proration::Proration> {
+        let (days, basis) = (self.days(), self.basis_days());
+        if days == basis {
+            return None;
+        }
+        crate::proration::Proration::new(days.unsigned_abs(), basis.unsigned_abs()).ok()
+    }
+
     pub fn contains(&self, date: Date) -> bool {
         self.start <= date && date < self.end
     }
@@ -177,6 +197,62 @@ pub fn calendar_stub(billing_date: Date) -> BillingPeriod {
     BillingPeriod::saturating(billing_date, next_first)
 }
 
+/// How an account's periods fall: on its anchor day and, from `calendar_from` on (a billing
+/// date of the anchor), on calendar months after a stub (billing.md "Calendar-month billing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calendar {
+    anchor: AnchorDay,
+    calendar_from: Option<Date>,
+}
+
+impl Calendar {
+    pub fn new(anchor: AnchorDay, calendar_from: Option<Date>) -> Self {
+        Self {
+            anchor,
+            calendar_from,
+        }
+    }
+
+    /// Anniversary periods only.
+    pub fn anniversary(anchor: AnchorDay) -> Self {
+        Self::new(anchor, None)
+    }
+
+    /// The mode and anchor day in force on `day`.
+    pub fn mode_on(&self, day: Date) -> (BillingMode, AnchorDay) {
+        match self.calendar_from {
+            Some(from) if day >= from => (BillingMode::Calendar, AnchorDay::FIRST),
+            _ => (BillingMode::Anniversary, self.anchor),
+        }
+    }
+
+    /// The date calendar months start from, once asked for.
+    pub fn calendar_from(&self) -> Option<Date> {
+        self.calendar_from
+    }
+
+    /// The billing period `date` falls in: before the switch an anchor period (the last one
+    /// ends on the switch date), then the stub up to the next 1st, then calendar months.
+    pub fn period_containing(&self, date: Date) -> BillingPeriod {
+        match self.calendar_from {
+            Some(from) if date >= from => {
+                let month = period_containing(AnchorDay::FIRST, date);
+                if month.contains(from) && from != month.start() {
+                    calendar_stub(from)
+                } else {
+                    month
+                }
+            }
+            _ => period_containing(self.anchor, date),
+        }
+    }
+
+    /// The period after `period`.
+    pub fn following(&self, period: &BillingPeriod) -> BillingPeriod {
+        self.period_containing(period.end())
+    }
+}
+
 /// Whether the renewal at the end of `period` is locked on `today`: from local midnight
 /// starting the day before the billing date (billing.md "The 2-day cut-off").
 pub fn is_locked(period: &BillingPeriod, today: Date) -> bool {
@@ -220,6 +296,64 @@ mod tests {
 
     fn anchor(day: u8) -> AnchorDay {
         AnchorDay::new(day).unwrap()
+    }
+
+    #[test]
+    fn calendar_alignment_bills_a_stub_to_the_1st_then_calendar_months() {
+        // GIVEN an account anchored on the 12th that asked on 2026-11-20 for calendar months
+        let calendar = Calendar::new(anchor(12), Some(date(2026, 12, 12)));
+        // WHEN its periods are laid out
+        let now = calendar.period_containing(date(2026, 11, 20));
+        let stub = calendar.following(&now);
+        let next = calendar.following(&stub);
+        // THEN the current period is unchanged, the stub runs Dec 12 - Jan 1 and counts
+        // 20 days of December's 31, then months run from the 1st
+        assert_eq!(
+            (now.start(), now.end()),
+            (date(2026, 11, 12), date(2026, 12, 12))
+        );
+        assert_eq!(
+            (stub.start(), stub.end()),
+            (date(2026, 12, 12), date(2027, 1, 1))
+        );
+        assert_eq!(stub.share().map(|p| p.to_string()), Some("20/31".into()));
+        assert_eq!(
+            (next.start(), next.end()),
+            (date(2027, 1, 1), date(2027, 2, 1))
+        );
+        assert_eq!(next.share(), None);
+        assert_eq!(calendar.period_containing(date(2026, 12, 31)), stub);
+        assert_eq!(
+            calendar.mode_on(date(2026, 12, 12)),
+            (BillingMode::Calendar, AnchorDay::FIRST)
+        );
+        assert_eq!(
+            calendar.mode_on(date(2026, 12, 11)),
+            (BillingMode::Anniversary, anchor(12))
+        );
+    }
+
+    #[test]
+    fn an_anchor_on_the_1st_switches_without_a_stub() {
+        let calendar = Calendar::new(anchor(1), Some(date(2027, 1, 1)));
+        let period = calendar.period_containing(date(2027, 1, 1));
+        assert_eq!(
+            (period.start(), period.end()),
+            (date(2027, 1, 1), date(2027, 2, 1))
+        );
+    }
+
+    #[test]
+    fn full_periods_of_any_anchor_are_never_shares() {
+        // An anchor period ending on the 1st starts on the 1st: only stubs are shares.
+        for day in 1..=31 {
+            let calendar = Calendar::anniversary(anchor(day));
+            let mut period = calendar.period_containing(date(2027, 1, 15));
+            for _ in 0..24 {
+                assert_eq!(period.share(), None, "anchor {day}, {period:?}");
+                period = calendar.following(&period);
+            }
+        }
     }
 
     #[test]

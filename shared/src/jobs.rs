@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::billing_calendar::{AnchorDay, local_midnight, period_containing};
+use crate::billing_calendar::{Calendar, local_midnight};
 use crate::values::TimeZoneName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ pub const REMINDER_DAYS: i64 = 7;
 /// Every job of an account due in `(after, until]`, in time order.
 pub fn due_jobs(
     account_id: &str,
-    anchor: AnchorDay,
+    calendar: &Calendar,
     tz: &TimeZoneName,
     past_due_since: Option<Date>,
     after: Timestamp,
@@ -41,7 +41,7 @@ pub fn due_jobs(
     let mut jobs = Vec::new();
     for end in period_ends(
         account_id,
-        anchor,
+        calendar,
         tz,
         after - jiff::SignedDuration::from_hours(24 * (REMINDER_DAYS + 1)),
         horizon,
@@ -92,7 +92,7 @@ pub struct Job {
 /// The period ends of an account whose local midnight falls in `(after, until]`, in order.
 pub fn period_ends(
     account_id: &str,
-    anchor: AnchorDay,
+    calendar: &Calendar,
     tz: &TimeZoneName,
     after: Timestamp,
     until: Timestamp,
@@ -100,7 +100,7 @@ pub fn period_ends(
     let zone = tz.time_zone();
     let mut jobs = Vec::new();
     let first_day = crate::billing_calendar::local_date(after, &zone);
-    let mut end = period_containing(anchor, first_day).end();
+    let mut end = calendar.period_containing(first_day).end();
     loop {
         let at = local_midnight(end, &zone);
         if at > until {
@@ -114,13 +114,14 @@ pub fn period_ends(
                 date: end,
             });
         }
-        end = period_containing(anchor, end).end();
+        end = calendar.period_containing(end).end();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::billing_calendar::AnchorDay;
     use jiff::civil::date;
 
     fn paris() -> TimeZoneName {
@@ -130,11 +131,11 @@ mod tests {
     #[test]
     fn the_period_ending_jan_12_ends_at_paris_midnight() {
         // GIVEN an account anchored on the 12th, in Paris
-        let anchor = AnchorDay::new(12).unwrap();
+        let calendar = Calendar::anniversary(AnchorDay::new(12).unwrap());
         // WHEN its clock moves from Dec 21 to Jan 12 noon
         let jobs = period_ends(
             "acc",
-            anchor,
+            &calendar,
             &paris(),
             "2026-12-21T09:00:00Z".parse().unwrap(),
             "2027-01-12T12:00:00Z".parse().unwrap(),
@@ -150,10 +151,10 @@ mod tests {
 
     #[test]
     fn a_long_advance_runs_every_period_end_once_in_order() {
-        let anchor = AnchorDay::new(31).unwrap();
+        let calendar = Calendar::anniversary(AnchorDay::new(31).unwrap());
         let jobs = period_ends(
             "acc",
-            anchor,
+            &calendar,
             &paris(),
             "2027-01-31T12:00:00Z".parse().unwrap(),
             "2027-05-31T12:00:00Z".parse().unwrap(),
@@ -172,10 +173,10 @@ mod tests {
 
     #[test]
     fn the_jan_12_renewal_is_reminded_on_jan_5_once() {
-        let anchor = AnchorDay::new(12).unwrap();
+        let calendar = Calendar::anniversary(AnchorDay::new(12).unwrap());
         let jobs = due_jobs(
             "acc",
-            anchor,
+            &calendar,
             &paris(),
             None,
             "2026-12-12T10:00:00Z".parse().unwrap(),
@@ -197,10 +198,10 @@ mod tests {
 
     #[test]
     fn nothing_runs_when_no_period_ends_on_the_way() {
-        let anchor = AnchorDay::new(12).unwrap();
+        let calendar = Calendar::anniversary(AnchorDay::new(12).unwrap());
         let jobs = period_ends(
             "acc",
-            anchor,
+            &calendar,
             &paris(),
             "2026-12-12T10:00:00Z".parse().unwrap(),
             "2026-12-20T09:00:00Z".parse().unwrap(),

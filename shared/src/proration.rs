@@ -88,13 +88,14 @@ impl fmt::Display for Proration {
 }
 
 /// The share of `period` left on `change_date`, that day included: `period.end - change_date`
-/// days. `None` when the date is outside the period.
+/// days of its basis (a calendar stub counts its month's days). `None` when the date is
+/// outside the period.
 pub fn days_remaining(period: &BillingPeriod, change_date: Date) -> Option<Proration> {
     if !period.contains(change_date) {
         return None;
     }
     let days = (period.end() - change_date).get_days().unsigned_abs();
-    Proration::new(days, period.days().unsigned_abs()).ok()
+    Proration::new(days, period.basis_days().unsigned_abs()).ok()
 }
 
 /// `price x days / period_days`, rounded once, half-up, to the cent.

@@ -57,6 +57,8 @@ pub struct AccountItem {
     pub created_at: Timestamp,
     pub billing_mode: BillingMode,
     pub anchor_day: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_from: Option<Date>,
     pub auto_renew: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closure_date: Option<Date>,
@@ -104,8 +106,13 @@ impl AccountItem {
             timezone: account.timezone.as_str().to_string(),
             status: account.status,
             created_at: account.created_at,
-            billing_mode: account.billing_mode,
+            billing_mode: if account.calendar_from.is_some() {
+                BillingMode::Calendar
+            } else {
+                BillingMode::Anniversary
+            },
             anchor_day: account.anchor_day.get(),
+            calendar_from: account.calendar_from,
             auto_renew: account.auto_renew,
             closure_date: account.closure_date,
             support_plan: account.support_plan,
@@ -144,8 +151,8 @@ impl AccountItem {
             timezone: TimeZoneName::parse(&self.timezone).map_err(|_| corrupt("time zone"))?,
             status: self.status,
             created_at: self.created_at,
-            billing_mode: self.billing_mode,
             anchor_day: AnchorDay::new(self.anchor_day).map_err(|_| corrupt("anchor day"))?,
+            calendar_from: self.calendar_from,
             auto_renew: self.auto_renew,
             closure_date: self.closure_date,
             payment_method,

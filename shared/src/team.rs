@@ -145,7 +145,7 @@ impl Team {
     /// lock, of the next one (it is already invoiced).
     pub fn removal_date(&self) -> Date {
         if self.locked() {
-            self.period.following(self.account.anchor_day).end()
+            self.account.calendar().following(&self.period).end()
         } else {
             self.period.end()
         }
@@ -162,7 +162,7 @@ impl Team {
             .ok_or_else(|| Error::internal("today is outside its period"))?;
         let slice = BillingPeriod::new(self.today, self.period.end()).map_err(Error::internal)?;
         let lang = self.account.language;
-        let next = self.period.following(self.account.anchor_day);
+        let next = self.account.calendar().following(&self.period);
         let mut lines: Vec<InvoiceLine> = Vec::new();
         for b in added {
             let text = period_line_description(b.name_in(lang), &slice, 1, lang);
