@@ -604,7 +604,8 @@ class Stack:
         env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
         env["AWS_EC2_METADATA_DISABLED"] = "true"
         env_file = self.stack_file.parent / "functions.env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
+        # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
+        env_file.write_text("".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}\n" for k, v in sorted(env.items())))
         log("building the functions (cargo build --bins)")
         subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
         log(f"starting the functions under cargo-lambda on port {self.lambda_port}")

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{HistoryEntry, Invoice, PaymentMethod};
+use crate::account::{Account, HistoryEntry, Invoice, InvoiceCustomer, PaymentMethod};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::Identity;
@@ -58,11 +58,43 @@ pub async fn invoices(
 
 pub async fn invoice(app: &App, caller: &Identity, invoice_id: &str) -> Result<Invoice, Error> {
     let account_id = caller.require_admin()?;
+    invoice_item(app, account_id, invoice_id)
+        .await
+        .map(|i| i.invoice)
+}
+
+async fn invoice_item(app: &App, account_id: &str, invoice_id: &str) -> Result<InvoiceItem, Error> {
     app.store
         .get::<InvoiceItem>(&account_pk(account_id), &format!("INVOICE#{invoice_id}"))
         .await?
-        .map(|i| i.invoice)
         .ok_or(Error::NotFound)
+}
+
+/// An invoice with the customer block it was issued to, and the account it belongs to.
+async fn issued(
+    app: &App,
+    caller: &Identity,
+    invoice_id: &str,
+) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
+    let account_id = caller.require_admin()?;
+    let item = invoice_item(app, account_id, invoice_id).await?;
+    let (account_item, key) = app.account_item(account_id).await?;
+    let account = account_item.open(&key)?;
+    let customer = key.open(account_id, "invoice_customer", &item.customer)?;
+    let customer = serde_json::from_str(&customer).map_err(Error::internal)?;
+    Ok((item.invoice, customer, account))
+}
+
+/// The PDF of an invoice (`GET /account/invoices/{id}/pdf`), in the account's language, and
+/// its file name.
+pub async fn invoice_pdf(
+    app: &App,
+    caller: &Identity,
+    invoice_id: &str,
+) -> Result<(String, Vec<u8>), Error> {
+    let (invoice, customer, account) = issued(app, caller, invoice_id).await?;
+    let pdf = crate::pdf::invoice_pdf(&app.config.issuer, &customer, &invoice, account.language);
+    Ok((crate::invoicing::pdf_filename(&invoice), pdf))
 }
 
 pub async fn history(
@@ -147,6 +179,7 @@ pub async fn update_settings(
             serde_json::json!({"language": language}),
         ));
     }
+    let moved_zone = matches!(&timezone, Some(Some(_)));
     if let Some(Some(timezone)) = timezone {
         changes.push((
             "timezone_changed",
@@ -172,7 +205,9 @@ pub async fn update_settings(
             account.auto_renew = true;
             if account.status == crate::account::AccountStatus::Lapsed {
                 account.status = crate::account::AccountStatus::Active;
+                // A new subscription from today: anchored on today, like a signup.
                 account.anchor_day = crate::billing_calendar::AnchorDay::of(today);
+                account.calendar_from = None;
                 renew_today = true;
             }
             changes.push((
@@ -186,6 +221,13 @@ pub async fn update_settings(
     updated.past_due_since = item.past_due_since;
     updated.version = item.version + 1;
     let mut ops = vec![app.store.put_if_version_op(&updated, item.version)?];
+    if renew_today {
+        // A new calendar from today: what the old one had due is not due any more.
+        ops.extend(crate::schedule::restart_ops(app, account_id, now)?);
+    } else if moved_zone {
+        // Midnight moved, maybe earlier: the runners look at the account again.
+        ops.extend(crate::schedule::recheck_ops(app, account_id, now)?);
+    }
     for (action, details) in changes {
         let entry = HistoryEntry {
             at: now,
@@ -215,6 +257,85 @@ pub async fn update_settings(
     serde_json::to_value(account.view(now, true)).map_err(Error::internal)
 }
 
+/// `POST /account/billing-alignment` as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlignmentBody {
+    pub mode: String,
+}
+
+/// Moves the account to calendar-month billing at the end of its current period (billing.md
+/// "Calendar-month billing"): that renewal covers a stub to the next 1st, then periods run
+/// from 1st to 1st. Asking again, or on an account already billed on the 1st, changes
+/// nothing. Answers the status (202 switched, 200 unchanged) and the body.
+pub async fn align_billing(
+    app: &App,
+    caller: &Identity,
+    body: AlignmentBody,
+) -> Result<(u16, serde_json::Value), Error> {
+    use crate::account::AccountStatus;
+    use crate::billing_calendar::BillingMode;
+    let account_id = caller.require_admin()?;
+    if body.mode != "calendar" {
+        return Err(Error::validation(
+            "mode",
+            "unknown_mode",
+            "the only billing alignment is \"calendar\" (calendar months)",
+        ));
+    }
+    let (item, key) = app.account_item(account_id).await?;
+    let mut account = item.open(&key)?;
+    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+    let answer = |effective_date: jiff::civil::Date, changed: bool| serde_json::json!({"mode": "calendar", "effective_date": effective_date, "changed": changed});
+    if let Some(from) = account.calendar_from {
+        return Ok((200, answer(from, false)));
+    }
+    let period = account.current_period(now);
+    if account.calendar().mode_on(period.start()).0 == BillingMode::Calendar {
+        // Anchored on the 1st: periods already are calendar months.
+        return Ok((200, answer(period.start(), false)));
+    }
+    if matches!(
+        account.status,
+        AccountStatus::Closing | AccountStatus::Closed
+    ) {
+        return Err(Error::Conflict(
+            "account_closing",
+            "the account closes at the end of its period: its billing no longer changes".into(),
+        ));
+    }
+    let effective = period.end();
+    account.calendar_from = Some(effective);
+    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
+    updated.past_due_since = item.past_due_since;
+    updated.version = item.version + 1;
+    let entry = HistoryEntry {
+        at: now,
+        actor: caller.actor(),
+        action: "calendar_switch".into(),
+        details: serde_json::json!({"mode": "calendar", "effective_date": effective}),
+    };
+    let ops = vec![
+        app.store.put_if_version_op(&updated, item.version)?,
+        app.store.put_new_op(&HistoryItem::seal(
+            account_id,
+            &crate::account::new_ordered_id("hst", now),
+            &entry,
+            &key,
+        ))?,
+    ];
+    app.store.transact(ops).await.map_err(|e| {
+        e.into_error(|_| {
+            Error::Conflict(
+                "concurrent_change",
+                "the account changed meanwhile; retry".into(),
+            )
+        })
+    })?;
+    tracing::info!(effective_date = %effective, "calendar billing asked for");
+    Ok((202, answer(effective, true)))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
@@ -229,7 +350,6 @@ pub async fn send_invoice(
     invoice_id: &str,
     body: SendBody,
 ) -> Result<serde_json::Value, Error> {
-    let invoice = invoice(app, caller, invoice_id).await?;
     let to = match body.email.as_deref() {
         Some(raw) => Some(
             crate::values::EmailAddress::parse(raw)
@@ -237,11 +357,11 @@ pub async fn send_invoice(
         ),
         None => None,
     };
-    let (account, _) = app.account(caller.require_admin()?).await?;
+    let (invoice, customer, account) = issued(app, caller, invoice_id).await?;
     let address = to
         .as_ref()
         .map_or(account.admin_email.as_str(), |a| a.as_str());
-    crate::invoicing::send(app, &account, &invoice, address).await?;
+    crate::invoicing::send(app, &account, &customer, &invoice, address).await?;
     Ok(serde_json::json!({"invoice_id": invoice.id, "sent_to": address}))
 }
 

@@ -1,10 +1,9 @@
 //! The renewal of a period (billing.md "What is billed"): on the billing date, one invoice with
 //! a line per (Brik, number of users holding it that day) at the full monthly price, charged on
 //! the card. Keyed by (account, period): its invoice id is derived from them, so running the
-//! renewal twice, or twice at once, issues one invoice and one charge.
-//!
-//! Not yet here (billing runs issue): PDFs, calendar-month alignment, and the real schedules
-//! (the test clocks run these jobs today).
+//! renewal twice, or twice at once, issues one invoice and one charge. The `renew` function
+//! runs it on each account's billing date (`crate::schedule`); on calendar months the first
+//! renewal bills the stub to the 1st as its share of that month (`BillingPeriod::share`).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus};
 use crate::app::App;
-use crate::billing_calendar::{counts_in_renewal, local_midnight, period_containing};
+use crate::billing_calendar::{counts_in_renewal, local_midnight};
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::invoice::{InvoiceLine, period_line_description};
@@ -69,18 +68,19 @@ pub async fn upcoming(
         .collect::<Result<Vec<_>, _>>()?;
     let catalogue = app.catalogue().await?;
     let lang = account.language;
-    let period = period_containing(account.anchor_day, billing_date);
+    let period = account.calendar().period_containing(billing_date);
     let lines: Vec<InvoiceLine> = holdings(&users, billing_date)
         .into_iter()
         .filter_map(|(brik_id, quantity)| {
             let brik = catalogue.iter().find(|b| b.id == brik_id)?;
             let text = period_line_description(brik.name_in(lang), &period, quantity, lang);
+            // A calendar stub is billed as its share of a month (20/31).
             Some(InvoiceLine::new(
                 brik_id,
                 text,
                 quantity,
                 brik.monthly_price,
-                None,
+                period.share(),
             ))
         })
         .collect();
@@ -103,7 +103,7 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         tracing::info!(status = ?account.status, "not renewed: account not active");
         return Ok(None);
     }
-    if period_containing(account.anchor_day, date).start() != date {
+    if account.calendar().period_containing(date).start() != date {
         tracing::warn!(%date, "not renewed: not a billing date of this account");
         return Ok(None);
     }
@@ -230,6 +230,12 @@ pub async fn remind(app: &App, account_id: &str, billing_date: Date) -> Result<b
     let (item, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
     if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
+        return Ok(false);
+    }
+    let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
+    if billing_date <= today {
+        // A run late by more than a week: the renewal is no longer ahead.
+        tracing::warn!(%billing_date, "not reminded: the billing date has come");
         return Ok(false);
     }
     #[derive(serde::Serialize)]

@@ -18,7 +18,7 @@ use crate::account::{
     PaymentMethod, Role, SupportPlan, User, UserStatus, new_id, new_ordered_id,
 };
 use crate::app::App;
-use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, period_containing};
+use crate::billing_calendar::{AnchorDay, BillingPeriod};
 use crate::catalogue::Brik;
 use crate::crypto::{DataKey, KeyScope};
 use crate::error::Error;
@@ -384,9 +384,8 @@ fn new_account(
         status: AccountStatus::Active,
         admin_email: cmd.admin_email.clone(),
         created_at: now,
-        billing_mode: BillingMode::Anniversary,
-        anchor_day: AnchorDay::new(u8::try_from(today.day()).unwrap_or(1))
-            .unwrap_or_else(|_| unreachable!()),
+        anchor_day: AnchorDay::of(today),
+        calendar_from: None,
         auto_renew: true,
         closure_date: None,
         payment_method,
@@ -425,7 +424,7 @@ fn first_invoice(
     id: String,
     now: Timestamp,
 ) -> Invoice {
-    let period: BillingPeriod = period_containing(account.anchor_day, account.local_date(now));
+    let period: BillingPeriod = account.current_period(now);
     let lines: Vec<InvoiceLine> = briks
         .iter()
         .map(|b| {
@@ -481,6 +480,8 @@ async fn write_all(
         },
         key,
     );
+    // The billing runs find the account by these (docs/billing-runs.md).
+    let schedules = crate::schedule::new_schedules(&account_item, now)?;
     let mut body = serde_json::Value::Null;
     let stored = invoicing::store_numbered(app, account, key, invoice, |invoice| {
         body = serde_json::to_value(SignupResponse {
@@ -494,6 +495,9 @@ async fn write_all(
             app.store.put_new_op(&user_item)?,
             app.store.put_new_op(&history)?,
         ];
+        for schedule in &schedules {
+            ops.push(app.store.put_new_op(schedule)?);
+        }
         ops.extend(idempotency::finish_op(
             app,
             lease,

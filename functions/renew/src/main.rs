@@ -1,51 +1,78 @@
 //! The `renew` function: what happens when a billing period ends. The removals scheduled for
 //! that date take effect (`softbrik::team::apply_removals`), then the next period is invoiced
-//! and charged (`softbrik::renewal::renew`, once per account and period). Invoked with a
-//! [`Job`] by the test clocks, at the instant the real schedule would.
+//! and charged (`softbrik::renewal::renew`, once per account and period); failed renewal
+//! payments are retried on their days (`softbrik::dunning`).
+//!
+//! Invoked by its EventBridge schedule with `{"run": "renew"}`: the accounts due are found
+//! through the due-date index and handled in pages (`softbrik::schedule`). Test clocks invoke
+//! it the same way for their accounts, with the instant they stand at; one [`Job`] can also be
+//! run directly (operations, replays).
 
 use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
+use serde::Deserialize;
 use softbrik::app::App;
+use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
+use softbrik::schedule::{RunRequest, Runner};
 use tracing::Instrument;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Event {
+    Run(RunRequest),
+    Job(Job),
+}
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
     softbrik::telemetry::init();
     let app = App::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Job>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
         let app = &app;
-        let job = event.payload;
-        let span = tracing::info_span!(
-            "job",
-            request_id = %event.context.request_id,
-            account_id = %job.account_id,
-            date = %job.date
-        );
+        let span = tracing::info_span!("run", request_id = %event.context.request_id);
         async move {
-            match job.job {
-                JobKind::Reminder => Err(LambdaError::from("renew does not send reminders")),
-                JobKind::PaymentRetry => {
-                    let now = job.at;
-                    let paid =
-                        softbrik::dunning::retry_open_invoices(app, &job.account_id, now, false)
-                            .await?;
-                    tracing::info!(paid, "payment retry");
-                    Ok(serde_json::json!({"paid": paid}))
+            match event.payload {
+                Event::Run(request) => {
+                    let report = softbrik::schedule::serve(app, Runner::Renew, request, |job| {
+                        run_job(app, job)
+                    })
+                    .await?;
+                    Ok::<_, LambdaError>(serde_json::to_value(report)?)
                 }
-                JobKind::PeriodEnd => {
-                    // Removals first: the users and Briks they end are not renewed.
-                    let applied =
-                        softbrik::team::apply_removals(app, &job.account_id, job.date).await?;
-                    let renewal = softbrik::renewal::renew(app, &job.account_id, job.date).await?;
-                    let invoice = renewal.as_ref().map(|i| i.id.as_str());
-                    tracing::info!(applied, invoice, "period end");
-                    Ok::<_, LambdaError>(
-                        serde_json::json!({"applied": applied, "invoice": invoice}),
-                    )
+                Event::Job(job) => {
+                    run_job(app, job).await?;
+                    Ok(serde_json::json!({"ran": true}))
                 }
             }
         }
         .instrument(span)
     }))
+    .await
+}
+
+async fn run_job(app: &App, job: Job) -> Result<(), Error> {
+    let span = tracing::info_span!("job", account_id = %job.account_id, date = %job.date);
+    async move {
+        match job.job {
+            JobKind::Reminder => Err(Error::internal("renew does not send reminders")),
+            JobKind::PaymentRetry => {
+                let paid =
+                    softbrik::dunning::retry_open_invoices(app, &job.account_id, job.at, false)
+                        .await?;
+                tracing::info!(paid, "payment retry");
+                Ok(())
+            }
+            JobKind::PeriodEnd => {
+                // Removals first: the users and Briks they end are not renewed.
+                let applied =
+                    softbrik::team::apply_removals(app, &job.account_id, job.date).await?;
+                let renewal = softbrik::renewal::renew(app, &job.account_id, job.date).await?;
+                let invoice = renewal.as_ref().map(|i| i.id.as_str());
+                tracing::info!(applied, invoice, "period end");
+                Ok(())
+            }
+        }
+    }
+    .instrument(span)
     .await
 }

@@ -63,6 +63,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 &records::replace_payment_method(app, &caller, body).await?,
             ))
         }
+        ("POST", "/account/billing-alignment") => {
+            let caller = identity(&req)?;
+            let (body, _) = json_body(&req)?;
+            let (status, answer) = records::align_billing(app, &caller, body).await?;
+            Ok(json(status, &answer))
+        }
         ("POST", path) if path.starts_with("/account/invoices/") && path.ends_with("/send") => {
             let caller = identity(&req)?;
             let body = if req.body().is_empty() {
@@ -75,6 +81,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 202,
                 &records::send_invoice(app, &caller, &id, body).await?,
             ))
+        }
+        ("GET", path) if path.starts_with("/account/invoices/") && path.ends_with("/pdf") => {
+            let caller = identity(&req)?;
+            let id = http::path_param(&req, "invoice_id")?;
+            let (filename, pdf) = records::invoice_pdf(app, &caller, &id).await?;
+            Ok(http::file("application/pdf", &filename, pdf))
         }
         ("GET", path) if path.starts_with("/account/invoices/") => {
             let caller = identity(&req)?;

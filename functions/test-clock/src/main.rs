@@ -5,13 +5,10 @@ use jiff::Timestamp;
 use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
 use serde::Deserialize;
 use softbrik::app::App;
-use softbrik::billing_calendar::AnchorDay;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, json, json_body, path_param};
-use softbrik::jobs::{Job, JobKind, due_jobs};
-use softbrik::store::AccountItem;
+use softbrik::schedule::{RunReport, RunRequest, Runner, Scope};
 use softbrik::test_clock::{TestClock, TestClockItem, TestClockStatus};
-use softbrik::values::TimeZoneName;
 use tracing::Instrument;
 
 #[tokio::main]
@@ -79,10 +76,11 @@ async fn read(app: &App, id: &str) -> Result<Response<Body>, Error> {
     Ok(json(200, &clock))
 }
 
-/// Moves the clock forward, running on the way, in time order, every job the real schedules
-/// would have run for the clock's accounts; the clock stands at each job's instant while it
-/// runs. A failed job stops the advance there: advancing again resumes from that instant (the
-/// jobs are idempotent).
+/// Moves the clock forward, firing on the way, in time order, the `renew` and `reminder` runs
+/// for the clock's accounts at each instant a job of theirs is due, as the real schedules do
+/// for live accounts (same due-date index, partitioned by clock); the clock stands at that
+/// instant while they run. A failed job stops the advance there: advancing again resumes from
+/// that instant (the jobs are idempotent).
 async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, Error> {
     let (body, _): (FrozenTime, _) = json_body(req)?;
     let target = parse_time(body)?;
@@ -98,16 +96,38 @@ async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, E
             "test clocks only move forward",
         ));
     }
-    // Jobs change what is due (a failed renewal schedules retries): after the jobs of each
-    // instant have run, what is due next is computed again.
-    while let Some(next) = next_jobs(app, id, item.clock.frozen_time, target).await? {
-        item = move_to(app, item, next[0].at).await?;
-        for job in &next {
-            run(job).await?;
+    let scope = Scope::Clock(id.to_string());
+    // Each round moves every due schedule past its instant, so the rounds end; the bound
+    // only turns a bug into an error instead of a hung request.
+    for _ in 0..10_000 {
+        let Some(at) = earliest(app, &scope).await?.filter(|at| *at <= target) else {
+            let item = move_to(app, item, target).await?;
+            return Ok(json(200, &item.clock));
+        };
+        // A schedule due before the clock's time (rechecked after a settings change) runs
+        // at the clock's time: the clock never goes back.
+        let at = at.max(item.clock.frozen_time);
+        if at > item.clock.frozen_time {
+            item = move_to(app, item, at).await?;
+        }
+        for runner in Runner::ALL {
+            run(runner, id, at).await?;
         }
     }
-    let item = move_to(app, item, target).await?;
-    Ok(json(200, &item.clock))
+    Err(Error::internal("the clock's jobs did not settle"))
+}
+
+/// The earliest instant a job of the clock's accounts is due.
+async fn earliest(app: &App, scope: &Scope) -> Result<Option<Timestamp>, Error> {
+    let mut earliest = None;
+    for runner in Runner::ALL {
+        let due = softbrik::schedule::earliest_due(app, runner, scope).await?;
+        earliest = match (earliest, due) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(earliest)
 }
 
 async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestClockItem, Error> {
@@ -126,44 +146,20 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
     Ok(next)
 }
 
-/// The jobs of the clock's accounts due at the earliest instant in `(after, until]`.
-async fn next_jobs(
-    app: &App,
-    id: &str,
-    after: Timestamp,
-    until: Timestamp,
-) -> Result<Option<Vec<Job>>, Error> {
-    let accounts: Vec<AccountItem> = app.store.query_index_all(&format!("CLOCK#{id}")).await?;
-    let mut jobs: Vec<Job> = Vec::new();
-    for account in &accounts {
-        let anchor = AnchorDay::new(account.anchor_day).map_err(Error::internal)?;
-        let tz = TimeZoneName::parse(&account.timezone).map_err(Error::internal)?;
-        jobs.extend(due_jobs(
-            &account.id,
-            anchor,
-            &tz,
-            account.past_due_since,
-            after,
-            until,
-        ));
-    }
-    let Some(first) = jobs.iter().map(|j| j.at).min() else {
-        return Ok(None);
-    };
-    let mut due: Vec<Job> = jobs.into_iter().filter(|j| j.at == first).collect();
-    due.sort();
-    Ok(Some(due))
-}
-
-/// Invokes the function of a job as its schedule would.
-async fn run(job: &Job) -> Result<(), Error> {
-    let variable = match job.job {
-        JobKind::Reminder => "SOFTBRIK_REMINDER_FUNCTION",
-        JobKind::PeriodEnd | JobKind::PaymentRetry => "SOFTBRIK_RENEW_FUNCTION",
+/// Invokes a runner function for the clock's accounts at `at`, as its schedule would.
+async fn run(runner: Runner, clock_id: &str, at: Timestamp) -> Result<(), Error> {
+    let variable = match runner {
+        Runner::Reminder => "SOFTBRIK_REMINDER_FUNCTION",
+        Runner::Renew => "SOFTBRIK_RENEW_FUNCTION",
     };
     let function =
         std::env::var(variable).map_err(|_| Error::internal(format!("{variable} is not set")))?;
-    let payload = serde_json::to_vec(job).map_err(Error::internal)?;
+    let request = RunRequest {
+        run: runner,
+        test_clock_id: Some(clock_id.to_string()),
+        at: Some(at),
+    };
+    let payload = serde_json::to_vec(&request).map_err(Error::internal)?;
     let out = lambda()
         .await
         .invoke()
@@ -179,11 +175,24 @@ async fn run(job: &Job) -> Result<(), Error> {
         })?;
     if let Some(error) = out.function_error() {
         return Err(Error::unavailable(format!(
-            "job {:?} for {} failed: {error}",
-            job.job, job.account_id
+            "{} run at {at} failed: {error}",
+            runner.name()
         )));
     }
-    tracing::info!(job = ?job.job, account_id = %job.account_id, date = %job.date, "job ran");
+    let report: RunReport = out
+        .payload()
+        .map(|p| serde_json::from_slice(p.as_ref()))
+        .transpose()
+        .map_err(Error::internal)?
+        .unwrap_or_default();
+    if report.failed > 0 {
+        return Err(Error::unavailable(format!(
+            "{} run at {at}: the jobs of {} account(s) failed",
+            runner.name(),
+            report.failed
+        )));
+    }
+    tracing::info!(runner = runner.name(), %at, accounts = report.accounts, jobs = report.jobs, "run");
     Ok(())
 }
 

@@ -1,0 +1,538 @@
+//! Billing runs: how the scheduled `renew` and `reminder` functions find the accounts whose
+//! jobs are due without ever scanning the table (docs/billing-runs.md).
+//!
+//! Each account has one schedule item per runner (`SCHEDULE#renew`, `SCHEDULE#reminder`),
+//! indexed by `gsi2`: partition `DUE#<runner>#<shard>` (16 shards, by account id) or, for an
+//! account on a test clock, `DUE#<runner>#clock#<clock id>`; sort key the instant its next
+//! job is due. A run at instant `at` queries every partition for items due at or before `at`,
+//! page by page, and handles the accounts found with bounded concurrency: it runs the jobs
+//! of the account due in `(done_until, at]` (computed from the account's calendar, see
+//! [`crate::jobs`]), in time order, then moves `done_until` to `at` and the sort key to the
+//! next job. A job that fails leaves the item as it was, so the next run tries again.
+//!
+//! Every job is idempotent on its own (a renewal by account and period, a reminder by its
+//! marker, a payment retry by its attempt number), so two runs that meet do no harm; the
+//! conditional write of `done_until` only keeps them from doing the same work twice.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use futures::StreamExt;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::billing_calendar::{AnchorDay, Calendar};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::jobs::{Job, JobKind, due_jobs};
+use crate::store::{AccountItem, account_pk};
+use crate::values::TimeZoneName;
+
+/// Partitions of a runner's live schedule: spreads the index writes of a large run.
+pub const SHARDS: u32 = 16;
+
+/// The function that runs a kind of job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runner {
+    /// Period ends (removals, renewal) and payment retries.
+    Renew,
+    /// Reminders a week before the billing date.
+    Reminder,
+}
+
+impl Runner {
+    pub const ALL: [Runner; 2] = [Runner::Renew, Runner::Reminder];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runner::Renew => "renew",
+            Runner::Reminder => "reminder",
+        }
+    }
+
+    pub fn runs(self, kind: JobKind) -> bool {
+        match kind {
+            JobKind::PeriodEnd | JobKind::PaymentRetry => self == Runner::Renew,
+            JobKind::Reminder => self == Runner::Reminder,
+        }
+    }
+}
+
+/// Which schedules a run serves: the live ones, or those of one test clock's accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Live,
+    Clock(String),
+}
+
+impl Scope {
+    fn of(test_clock_id: Option<&str>) -> Scope {
+        test_clock_id.map_or(Scope::Live, |id| Scope::Clock(id.to_string()))
+    }
+
+    /// The index partitions this scope's schedules of `runner` live in.
+    pub fn partitions(&self, runner: Runner) -> Vec<String> {
+        match self {
+            Scope::Live => (0..SHARDS)
+                .map(|shard| format!("DUE#{}#{shard}", runner.name()))
+                .collect(),
+            Scope::Clock(id) => vec![format!("DUE#{}#clock#{id}", runner.name())],
+        }
+    }
+
+    fn partition_of(&self, runner: Runner, account_id: &str) -> String {
+        match self {
+            Scope::Live => {
+                let shard = account_id
+                    .bytes()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                    % SHARDS;
+                format!("DUE#{}#{shard}", runner.name())
+            }
+            Scope::Clock(id) => format!("DUE#{}#clock#{id}", runner.name()),
+        }
+    }
+}
+
+/// One account's schedule for one runner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleItem {
+    pub pk: String,
+    pub sk: String,
+    /// Absent once nothing is due any more (closed accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    pub account_id: String,
+    pub runner: Runner,
+    /// Every job due up to this instant has run.
+    pub done_until: Timestamp,
+}
+
+/// The index sort key of an instant: fixed width, so text order is time order.
+pub fn due_key(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// What the calendar of an account says, read from its item without opening anything sealed.
+struct Plan {
+    calendar: Calendar,
+    timezone: TimeZoneName,
+    past_due_since: Option<jiff::civil::Date>,
+}
+
+impl Plan {
+    fn of(item: &AccountItem) -> Result<Plan, Error> {
+        let anchor = AnchorDay::new(item.anchor_day).map_err(Error::internal)?;
+        Ok(Plan {
+            calendar: Calendar::new(anchor, item.calendar_from),
+            timezone: TimeZoneName::parse(&item.timezone).map_err(Error::internal)?,
+            past_due_since: item.past_due_since,
+        })
+    }
+
+    /// The jobs of `runner` due in `(after, until]`, in time order.
+    fn jobs(&self, id: &str, runner: Runner, after: Timestamp, until: Timestamp) -> Vec<Job> {
+        due_jobs(
+            id,
+            &self.calendar,
+            &self.timezone,
+            self.past_due_since,
+            after,
+            until,
+        )
+        .into_iter()
+        .filter(|j| runner.runs(j.job))
+        .collect()
+    }
+
+    /// The first job of `runner` after `after`: a period is at most 31 days, so one always
+    /// falls within 40.
+    fn next(&self, id: &str, runner: Runner, after: Timestamp) -> Option<Timestamp> {
+        let horizon = after + jiff::SignedDuration::from_hours(24 * 40);
+        self.jobs(id, runner, after, horizon).first().map(|j| j.at)
+    }
+}
+
+/// The schedules of an account that starts at `now` (written with the account at signup).
+pub fn new_schedules(item: &AccountItem, now: Timestamp) -> Result<Vec<ScheduleItem>, Error> {
+    let plan = Plan::of(item)?;
+    let scope = Scope::of(item.test_clock_id.as_deref());
+    Ok(Runner::ALL
+        .into_iter()
+        .map(|runner| ScheduleItem {
+            pk: account_pk(&item.id),
+            sk: format!("SCHEDULE#{}", runner.name()),
+            gsi2pk: Some(scope.partition_of(runner, &item.id)),
+            gsi2sk: plan.next(&item.id, runner, now).map(due_key),
+            account_id: item.id.clone(),
+            runner,
+            done_until: now,
+        })
+        .collect())
+}
+
+/// Writes that make the account's runners look at it again at `now`: for a change that may
+/// bring a job forward (a new time zone). Jobs already run are not run again.
+pub fn recheck_ops(
+    app: &App,
+    account_id: &str,
+    now: Timestamp,
+) -> Result<Vec<TransactWriteItem>, Error> {
+    schedule_updates(
+        app,
+        account_id,
+        "SET gsi2sk = :now",
+        &[(":now", AttributeValue::S(due_key(now)))],
+    )
+}
+
+/// Writes that restart the account's schedules at `now`, for a new calendar (a lapsed account
+/// renewed from today): jobs the old calendar had due before `now` are not run.
+pub fn restart_ops(
+    app: &App,
+    account_id: &str,
+    now: Timestamp,
+) -> Result<Vec<TransactWriteItem>, Error> {
+    schedule_updates(
+        app,
+        account_id,
+        "SET gsi2sk = :now, done_until = :done",
+        &[
+            (":now", AttributeValue::S(due_key(now))),
+            (":done", AttributeValue::S(now.to_string())),
+        ],
+    )
+}
+
+fn schedule_updates(
+    app: &App,
+    account_id: &str,
+    expression: &str,
+    values: &[(&str, AttributeValue)],
+) -> Result<Vec<TransactWriteItem>, Error> {
+    Runner::ALL
+        .into_iter()
+        .map(|runner| {
+            let mut update = Update::builder()
+                .table_name(app.store.table())
+                .key("pk", AttributeValue::S(account_pk(account_id)))
+                .key(
+                    "sk",
+                    AttributeValue::S(format!("SCHEDULE#{}", runner.name())),
+                )
+                .update_expression(expression)
+                .condition_expression("attribute_exists(gsi2pk)");
+            for (name, value) in values {
+                update = update.expression_attribute_values(*name, value.clone());
+            }
+            let update = update.build().map_err(Error::internal)?;
+            Ok(TransactWriteItem::builder().update(update).build())
+        })
+        .collect()
+}
+
+/// What a runner function is invoked with: by its schedule `{"run": "renew"}` (now, live
+/// accounts), or by a test clock with its id and the instant it stands at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    pub run: Runner,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_clock_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+}
+
+/// Serves a run request with the function's job handler.
+pub async fn serve<F, Fut>(
+    app: &App,
+    runner: Runner,
+    request: RunRequest,
+    handle: F,
+) -> Result<RunReport, Error>
+where
+    F: Fn(Job) -> Fut + Sync,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    if request.run != runner {
+        return Err(Error::internal(format!(
+            "the {} function was asked for a {} run",
+            runner.name(),
+            request.run.name()
+        )));
+    }
+    let (scope, at) = match request.test_clock_id {
+        Some(_) if !app.config.test_clocks => {
+            return Err(Error::internal("test clocks are off in this stage"));
+        }
+        Some(id) => (
+            Scope::Clock(id),
+            request
+                .at
+                .ok_or_else(|| Error::internal("a test clock run needs its instant"))?,
+        ),
+        None => (Scope::Live, app.system_clock.now()),
+    };
+    let report = run(app, runner, &scope, at, RunLimits::default(), handle).await?;
+    tracing::info!(
+        runner = runner.name(),
+        accounts = report.accounts,
+        jobs = report.jobs,
+        failed = report.failed,
+        deferred = report.deferred,
+        "billing run"
+    );
+    Ok(report)
+}
+
+/// How a run went.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Accounts found due.
+    pub accounts: u32,
+    /// Jobs run.
+    pub jobs: u32,
+    /// Accounts whose jobs failed: they stay due and the next run tries again.
+    pub failed: u32,
+    /// Accounts left for the next run when the time budget ran out.
+    pub deferred: bool,
+}
+
+/// Limits of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Accounts handled at once.
+    pub concurrency: usize,
+    /// Index items read per query page.
+    pub page_size: i32,
+    /// Stop starting new accounts after this long (a Lambda run lasts at most 15 minutes);
+    /// those left are still due, so the next run takes them.
+    pub budget: Duration,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            concurrency: 32,
+            page_size: 100,
+            budget: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Runs every job of `runner` due at or before `at` in `scope`, with `handle` (the function's
+/// own job handler).
+pub async fn run<F, Fut>(
+    app: &App,
+    runner: Runner,
+    scope: &Scope,
+    at: Timestamp,
+    limits: RunLimits,
+    handle: F,
+) -> Result<RunReport, Error>
+where
+    F: Fn(Job) -> Fut + Sync,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let started = Instant::now();
+    let mut report = RunReport::default();
+    for partition in scope.partitions(runner) {
+        let mut start = None;
+        loop {
+            if started.elapsed() > limits.budget {
+                report.deferred = true;
+                return Ok(report);
+            }
+            let (due, next) = due_page(app, &partition, at, limits.page_size, start).await?;
+            let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
+                .map(|schedule| {
+                    let span = tracing::info_span!("account", account_id = %schedule.account_id);
+                    run_account(app, runner, schedule, at, &handle).instrument(span)
+                })
+                .buffer_unordered(limits.concurrency.max(1))
+                .collect()
+                .await;
+            for outcome in outcomes {
+                report.accounts += 1;
+                match outcome {
+                    Ok(jobs) => report.jobs += jobs,
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::error!(error = %e, runner = runner.name(), "account jobs failed");
+                    }
+                }
+            }
+            match next {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+    }
+    Ok(report)
+}
+
+type PageKey = HashMap<String, AttributeValue>;
+
+/// One page of the schedules of `partition` due at or before `at`, earliest first.
+async fn due_page(
+    app: &App,
+    partition: &str,
+    at: Timestamp,
+    limit: i32,
+    start: Option<PageKey>,
+) -> Result<(Vec<ScheduleItem>, Option<PageKey>), Error> {
+    let out = app
+        .store
+        .client()
+        .query()
+        .table_name(app.store.table())
+        .index_name("gsi2")
+        .key_condition_expression("gsi2pk = :pk AND gsi2sk <= :at")
+        .expression_attribute_values(":pk", AttributeValue::S(partition.into()))
+        .expression_attribute_values(":at", AttributeValue::S(due_key(at)))
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "dynamodb Query gsi2: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+            ))
+        })?;
+    let items = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| {
+            serde_dynamo::from_item(i).map_err(|e| Error::internal(format!("schedule item: {e}")))
+        })
+        .collect::<Result<Vec<ScheduleItem>, Error>>()?;
+    let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+    Ok((items, next))
+}
+
+/// The earliest instant a job of `runner` is due in `scope`, if any (test clocks advance
+/// from one to the next).
+pub async fn earliest_due(
+    app: &App,
+    runner: Runner,
+    scope: &Scope,
+) -> Result<Option<Timestamp>, Error> {
+    let mut earliest: Option<Timestamp> = None;
+    for partition in scope.partitions(runner) {
+        let (items, _) = due_page(app, &partition, Timestamp::MAX, 1, None).await?;
+        let first = items
+            .first()
+            .and_then(|i| i.gsi2sk.as_deref())
+            .map(|k| k.parse::<Timestamp>().map_err(Error::internal))
+            .transpose()?;
+        earliest = match (earliest, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(earliest)
+}
+
+async fn account_item(app: &App, account_id: &str) -> Result<AccountItem, Error> {
+    app.store
+        .get::<AccountItem>(&account_pk(account_id), "ACCOUNT")
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Runs one account's due jobs in time order, then moves its schedule on.
+async fn run_account<F, Fut>(
+    app: &App,
+    runner: Runner,
+    schedule: ScheduleItem,
+    at: Timestamp,
+    handle: &F,
+) -> Result<u32, Error>
+where
+    F: Fn(Job) -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let account = account_item(app, &schedule.account_id).await?;
+    let jobs = Plan::of(&account)?.jobs(&account.id, runner, schedule.done_until, at);
+    let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+    for job in jobs {
+        handle(job).await?;
+    }
+    // The jobs may have changed the calendar (a failed renewal schedules retries).
+    let account = account_item(app, &schedule.account_id).await?;
+    let next = Plan::of(&account)?.next(&account.id, runner, at);
+    let mut update = Update::builder()
+        .table_name(app.store.table())
+        .key("pk", AttributeValue::S(schedule.pk.clone()))
+        .key("sk", AttributeValue::S(schedule.sk.clone()))
+        .condition_expression("done_until = :previous")
+        .expression_attribute_values(
+            ":previous",
+            AttributeValue::S(schedule.done_until.to_string()),
+        )
+        .expression_attribute_values(":at", AttributeValue::S(at.to_string()));
+    update = match next {
+        Some(next) => update
+            .update_expression("SET done_until = :at, gsi2sk = :next")
+            .expression_attribute_values(":next", AttributeValue::S(due_key(next))),
+        None => update.update_expression("SET done_until = :at REMOVE gsi2pk, gsi2sk"),
+    };
+    let op = TransactWriteItem::builder()
+        .update(update.build().map_err(Error::internal)?)
+        .build();
+    match app.store.transact(vec![op]).await {
+        Ok(()) => Ok(count),
+        // Another run moved it on first: it ran the same (idempotent) jobs.
+        Err(e) if e.condition_failed(0) => Ok(count),
+        Err(e) => Err(e.into_error(|_| Error::internal("unreachable"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_keys_sort_as_time() {
+        let a: Timestamp = "2027-01-11T23:00:00Z".parse().unwrap();
+        let b: Timestamp = "2027-01-12T05:30:00Z".parse().unwrap();
+        assert!(due_key(a) < due_key(b));
+        assert_eq!(due_key(a), "2027-01-11T23:00:00Z");
+        assert_eq!(due_key(a).parse::<Timestamp>().unwrap(), a);
+    }
+
+    #[test]
+    fn live_accounts_spread_over_every_shard_and_clock_accounts_stay_with_their_clock() {
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..2000 {
+            let id = crate::account::new_id("acc");
+            let p = Scope::Live.partition_of(Runner::Renew, &id);
+            assert!(Scope::Live.partitions(Runner::Renew).contains(&p));
+            seen.insert(p);
+            let _ = i;
+        }
+        assert_eq!(seen.len(), SHARDS as usize);
+        let clock = Scope::Clock("clock_x".into());
+        assert_eq!(
+            clock.partition_of(Runner::Reminder, "acc_1"),
+            "DUE#reminder#clock#clock_x"
+        );
+    }
+
+    #[test]
+    fn each_job_kind_has_one_runner() {
+        for kind in [JobKind::PeriodEnd, JobKind::PaymentRetry, JobKind::Reminder] {
+            let runners = Runner::ALL.iter().filter(|r| r.runs(kind)).count();
+            assert_eq!(runners, 1, "{kind:?}");
+        }
+    }
+}
