@@ -16,7 +16,9 @@ use crate::directory::Directory;
 use crate::error::Error;
 use crate::mailer::{Mailer, SesMailer};
 use crate::payments::{Payments, SandboxPayments};
+use crate::pdf::Issuer;
 use crate::store::{AccountItem, Store, account_pk};
+use crate::stripe::{DEFAULT_API_BASE, StripePayments};
 use crate::test_clock::TestClockItem;
 use crate::values::{Country, EmailAddress};
 
@@ -29,7 +31,13 @@ pub struct Config {
     pub user_pool_id: String,
     pub mail_from: String,
     pub issuer_country: Country,
+    /// Softbrik's company as printed on invoices.
+    pub issuer: Issuer,
     pub payments: String,
+    /// The SSM parameter (SecureString) holding Stripe's secret key; required for `stripe`.
+    pub stripe_secret_parameter: Option<String>,
+    /// Stripe's API, or an emulator's in tests.
+    pub stripe_api_base: String,
     pub test_clocks: bool,
 }
 
@@ -47,7 +55,16 @@ impl Config {
             mail_from: var("SOFTBRIK_MAIL_FROM")?,
             issuer_country: Country::parse(&issuer)
                 .map_err(|_| Error::internal("SOFTBRIK_ISSUER_COUNTRY is not a country"))?,
+            issuer: Issuer {
+                name: var("SOFTBRIK_ISSUER_NAME")?,
+                address: var("SOFTBRIK_ISSUER_ADDRESS")?.replace(", ", "\n"),
+                country: issuer.clone(),
+                vat_number: var("SOFTBRIK_ISSUER_VAT_NUMBER")?,
+            },
             payments: var("SOFTBRIK_PAYMENTS").unwrap_or_else(|_| "sandbox".into()),
+            stripe_secret_parameter: var("SOFTBRIK_STRIPE_SECRET_PARAMETER").ok(),
+            stripe_api_base: var("SOFTBRIK_STRIPE_API_BASE")
+                .unwrap_or_else(|_| DEFAULT_API_BASE.into()),
             test_clocks: var("SOFTBRIK_TEST_CLOCKS").is_ok_and(|v| v == "true"),
         })
     }
@@ -91,6 +108,16 @@ impl App {
         let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table);
         let payments: Arc<dyn Payments> = match config.payments.as_str() {
             "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(store.clone())),
+            "stripe" => {
+                let parameter = config.stripe_secret_parameter.as_deref().ok_or_else(|| {
+                    Error::internal("SOFTBRIK_STRIPE_SECRET_PARAMETER is not set")
+                })?;
+                Arc::new(StripePayments::new(
+                    aws_sdk_ssm::Client::new(&aws),
+                    parameter,
+                    &config.stripe_api_base,
+                )?)
+            }
             other => {
                 return Err(Error::internal(format!(
                     "payment provider '{other}' is not available in stage '{}'",

@@ -182,6 +182,20 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
     respond(status, "application/json", text)
 }
 
+/// A file (200): binary, so API Gateway sends it base64-decoded; `inline` with its name.
+pub fn file(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::Binary(bytes));
+    let headers = response.headers_mut();
+    if let Ok(value) = lambda_http::http::HeaderValue::from_str(content_type) {
+        headers.insert("content-type", value);
+    }
+    let disposition = format!("inline; filename=\"{}\"", filename.replace(['"', '\\'], ""));
+    if let Ok(value) = lambda_http::http::HeaderValue::from_str(&disposition) {
+        headers.insert("content-disposition", value);
+    }
+    response
+}
+
 /// The problem+json answer for an error; what the client must not see goes to the log.
 pub fn problem(error: &Error) -> Response<Body> {
     match error {

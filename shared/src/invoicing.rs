@@ -199,13 +199,20 @@ pub async fn email(app: &App, account: &Account, invoice: &Invoice) {
         .as_ref()
         .unwrap_or(&account.admin_email)
         .as_str();
-    if let Err(e) = send(app, account, invoice, to).await {
+    if let Err(e) = send(app, account, &customer(account), invoice, to).await {
         tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
     }
 }
 
-/// Sends an invoice to `to` in the account's language.
-pub async fn send(app: &App, account: &Account, invoice: &Invoice, to: &str) -> Result<(), Error> {
+/// Sends an invoice to `to` in the account's language, its PDF attached; `customer` is the
+/// block the invoice was issued to.
+pub async fn send(
+    app: &App,
+    account: &Account,
+    customer: &InvoiceCustomer,
+    invoice: &Invoice,
+    to: &str,
+) -> Result<(), Error> {
     let (subject, text) =
         crate::emails::invoice_email(account.language, account.company_name.as_str(), invoice);
     let mail = crate::mailer::Mail {
@@ -213,9 +220,18 @@ pub async fn send(app: &App, account: &Account, invoice: &Invoice, to: &str) -> 
         subject,
         text,
         auto_submitted: "auto-generated",
-        attachments: vec![],
+        attachments: vec![crate::mailer::Attachment {
+            filename: pdf_filename(invoice),
+            content_type: "application/pdf".into(),
+            bytes: crate::pdf::invoice_pdf(&app.config.issuer, customer, invoice, account.language),
+        }],
     };
     app.mailer.send(&mail).await.map(|_| ())
+}
+
+/// The file name of an invoice's PDF: its number, or its id while it has none.
+pub fn pdf_filename(invoice: &Invoice) -> String {
+    format!("{}.pdf", invoice.number.as_deref().unwrap_or(&invoice.id))
 }
 
 /// Who the invoice is addressed to, as the account is today.
