@@ -9,7 +9,10 @@ export CARGO_TERM_COLOR ?= never
 # Ports of the stack `make test` starts, apart from a running `make dev`.
 TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stack-file .local/test/stack.json
 
-.PHONY: dev test tools fmt-check clippy unit template integration fmt
+# Ports of the stack `make bench` starts.
+BENCH_STACK := --api-port 3300 --aws-port 4800 --lambda-port 9300 --stack-file .local/bench/stack.json
+
+.PHONY: dev test tools fmt-check clippy unit template integration fmt bench
 
 tools: $(VENV)/.installed
 
@@ -43,3 +46,9 @@ template: tools
 integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) run -- \
 	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4
+
+# Benchmarks: the billing run (docs/billing-runs.md) on its own local stack. The bench client
+# only drives the stack, so it is built in the dev profile; BENCH_ACCOUNTS sets the size.
+bench: tools
+	$(PY) infra/devstack.py $(BENCH_STACK) run -- \
+	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run

@@ -7,9 +7,13 @@ never allows: two invoices would get one number. Running DynamoDB requests one a
 restores the isolation the code relies on (security.md, Reliability); other services stay
 concurrent.
 
+It also counts the AWS requests it answers, by service and operation, for the benchmarks
+(`make bench`): `GET /_softbrik/calls` reads the counts, `DELETE /_softbrik/calls` resets them.
+
 Usage: emulator.py HOST PORT
 """
 
+import json
 import os
 import signal
 import sys
@@ -25,8 +29,32 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     moto = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
+    counted = threading.Lock()
+    calls: dict[str, int] = {}
+
+    def operation(environ) -> str:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:  # JSON protocols: DynamoDB_20120810.GetItem, TrentService.Decrypt...
+            return target
+        # REST protocols (SES v2, Lambda, S3): the service signed for, the method, the route's
+        # first segments (ids left out).
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        service = auth.split("/")[3] if auth.count("/") >= 4 else "unsigned"
+        parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][:3]
+        return f"{service} {environ.get('REQUEST_METHOD')} /{'/'.join(parts[:2])}"
 
     def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/_softbrik/calls":
+            with counted:
+                if environ.get("REQUEST_METHOD") == "DELETE":
+                    calls.clear()
+                body = json.dumps(calls, sort_keys=True).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            name = operation(environ)
+            with counted:
+                calls[name] = calls.get(name, 0) + 1
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             with dynamodb:
                 # The whole answer is produced under the lock, not only its first bytes.

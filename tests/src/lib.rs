@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use mail_parser::MimeHeaders;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -82,6 +83,27 @@ impl Stack {
                 .body(b.to_string());
         }
         self.send(req).await
+    }
+
+    /// A GET whose answer is a file: status, content type and bytes.
+    pub async fn download(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+        let url = format!("{}{}", self.file.api_url, path);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = resp.bytes().await.expect("body").to_vec();
+        (status, content_type, bytes)
     }
 
     /// Sends a raw body, for bodies that are not JSON or too large.
@@ -302,6 +324,20 @@ impl Stack {
             .collect()
     }
 
+    /// Clears the AWS emulator's request counts (infra/emulator.py).
+    pub async fn reset_aws_calls(&self) {
+        let url = format!("{}/_softbrik/calls", self.file.aws_endpoint);
+        let resp = self.http.delete(url).send().await.expect("emulator");
+        assert!(resp.status().is_success());
+    }
+
+    /// The AWS requests the emulator answered since the last reset, by operation.
+    pub async fn aws_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let url = format!("{}/_softbrik/calls", self.file.aws_endpoint);
+        let resp = self.http.get(url).send().await.expect("emulator");
+        resp.json().await.expect("counts")
+    }
+
     /// Messages SES recorded as sent to `to`: (subject, decoded text body, raw MIME).
     pub async fn mail_to(&self, to: &str) -> Vec<Mail> {
         let to = to.to_lowercase();
@@ -336,6 +372,8 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub raw: String,
+    /// (file name, content type, bytes) of each attachment.
+    pub attachments: Vec<(String, String, Vec<u8>)>,
 }
 
 impl Mail {
@@ -350,6 +388,23 @@ impl Mail {
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
             raw: raw.to_string(),
+            attachments: message
+                .attachments()
+                .map(|a| {
+                    let content_type = a
+                        .content_type()
+                        .map(|c| match c.subtype() {
+                            Some(sub) => format!("{}/{sub}", c.ctype()),
+                            None => c.ctype().to_string(),
+                        })
+                        .unwrap_or_default();
+                    (
+                        a.attachment_name().unwrap_or_default().to_string(),
+                        content_type,
+                        a.contents().to_vec(),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -379,17 +434,16 @@ pub struct Company {
 impl Stack {
     /// The FAQ's company, signed up at `at` on a new test clock.
     pub async fn company_on_clock(&self, at: &str) -> Company {
+        self.company_with(at, &["files", "care"]).await
+    }
+
+    /// The FAQ's company, signed up at `at` on a new test clock with `briks`.
+    pub async fn company_with(&self, at: &str, briks: &[&str]) -> Company {
         let clock = self.new_clock(at).await;
         let admin_email = unique_email("admin");
-        let answer = self
-            .call(
-                "POST",
-                "/signup",
-                None,
-                Some(&signup_body(&admin_email, Some(&clock))),
-                None,
-            )
-            .await;
+        let mut body = signup_body(&admin_email, Some(&clock));
+        body["briks"] = json!(briks);
+        let answer = self.call("POST", "/signup", None, Some(&body), None).await;
         assert_eq!(answer.status, 201, "{answer:?}");
         let token = self
             .sign_in(&admin_email, PASSWORD)
@@ -410,6 +464,13 @@ impl Stack {
             .await;
         assert_eq!(answer.status, 200, "{answer:?}");
     }
+}
+
+/// The text of a PDF, as a reader extracts it (one shown string a line).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let document = lopdf::Document::load_mem(pdf).expect("a PDF");
+    let pages: Vec<u32> = document.get_pages().into_keys().collect();
+    document.extract_text(&pages).expect("its text")
 }
 
 /// A unique address for one test: letters only, since a run of digits in it could pass for a
