@@ -7,10 +7,10 @@ export AWS_REGION ?= eu-west-1
 export CARGO_TERM_COLOR ?= never
 
 # Ports of the stack `make test` starts, apart from a running `make dev`.
-TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stack-file .local/test/stack.json
+TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stripe-port 8500 --stack-file .local/test/stack.json
 
 # Ports of the stack `make bench` starts.
-BENCH_STACK := --api-port 3300 --aws-port 4800 --lambda-port 9300 --stack-file .local/bench/stack.json
+BENCH_STACK := --api-port 3300 --aws-port 4800 --lambda-port 9300 --stripe-port 8510 --stack-file .local/bench/stack.json
 
 .PHONY: dev test tools fmt-check clippy unit template integration fmt bench
 

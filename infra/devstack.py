@@ -550,6 +550,8 @@ class Stack:
         self.api_port = int(args.api_port)
         self.aws_port = int(args.aws_port)
         self.lambda_port = int(args.lambda_port)
+        self.stripe_port = int(args.stripe_port)
+        self.stripe_url = f"http://127.0.0.1:{self.stripe_port}"
         self.stack_file = Path(args.stack_file).resolve()
         self.watch_changes = args.watch
         self.endpoint = f"http://127.0.0.1:{self.aws_port}"
@@ -558,11 +560,12 @@ class Stack:
         self.logs = self.stack_file.parent / "logs"
 
     def start(self) -> None:
-        for port in (self.api_port, self.aws_port, self.lambda_port):
+        for port in (self.api_port, self.aws_port, self.lambda_port, self.stripe_port):
             if not port_free(port):
                 raise SystemExit(f"port {port} is in use: is another stack running? (set SOFTBRIK_*_PORT)")
         self.logs.mkdir(parents=True, exist_ok=True)
         self.start_emulator()
+        self.start_stripe()
         self.template = Template(ROOT / "template.yaml", stage="dev")
         Provisioner(self.template, self.endpoint).provision()
         self.resolve_outputs()
@@ -585,6 +588,19 @@ class Stack:
         )
         wait_for_port(self.aws_port, "moto", 60, self.children[-1])
 
+    def start_stripe(self) -> None:
+        """The payment partner's emulator (localstripe, infra/stripe_emulator.py), for the
+        Stripe adapter's tests and for trying PaymentsProvider=stripe locally."""
+        log(f"starting the Stripe emulator (localstripe) on {self.stripe_url}")
+        out = open(self.logs / "stripe.log", "w")
+        self.children.append(
+            subprocess.Popen(
+                [str(VENV_BIN / "python"), str(ROOT / "infra" / "stripe_emulator.py"), "127.0.0.1", str(self.stripe_port)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        )
+        wait_for_port(self.stripe_port, "localstripe", 60, self.children[-1])
+
     def resolve_outputs(self) -> None:
         t = self.template
         self.table = t.ref("Table")
@@ -602,6 +618,7 @@ class Stack:
         # Functions that invoke others (the test clocks running jobs) reach cargo-lambda's
         # invoke API, as they would reach Lambda's.
         env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
+        env["SOFTBRIK_STRIPE_API_BASE"] = self.stripe_url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
         env_file = self.stack_file.parent / "functions.env"
         # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
@@ -663,6 +680,12 @@ class Stack:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/briks", timeout=300) as resp:
             briks = json.load(resp)
         log(f"catalogue: {', '.join(b['id'] for b in briks)}")
+        # Stripe's secret key, where the template says the functions read it (any sk_test_
+        # key opens localstripe); a deployed stage's parameter is created by its operator.
+        boto3.client("ssm", endpoint_url=self.endpoint, region_name=REGION).put_parameter(
+            Name=self.template.ref("StripeSecretParameter"), Value="sk_test_softbrik_local",
+            Type="SecureString", Overwrite=True,
+        )
         self.support_email = "support-staff@softbrik.local"
         self.support_password = "Sb-" + secrets.token_urlsafe(12) + "a1A"
         idp = boto3.client("cognito-idp", endpoint_url=self.endpoint, region_name=REGION)
@@ -691,6 +714,7 @@ class Stack:
             "support_inbox": self.template.ref("SupportInbox"),
             "test_clocks": self.template.condition("TestClocksAllowed"),
             "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
+            "stripe_url": self.stripe_url,
             "support_user": {"email": self.support_email, "password": self.support_password},
         }
         self.stack_file.parent.mkdir(parents=True, exist_ok=True)
@@ -722,6 +746,7 @@ def main() -> int:
     parser.add_argument("--api-port", default=env("SOFTBRIK_API_PORT") or 3000)
     parser.add_argument("--aws-port", default=env("SOFTBRIK_AWS_PORT") or 4566)
     parser.add_argument("--lambda-port", default=env("SOFTBRIK_LAMBDA_PORT") or 9000)
+    parser.add_argument("--stripe-port", default=env("SOFTBRIK_STRIPE_PORT") or 8420)
     parser.add_argument("--stack-file", default=str(ROOT / ".local" / "stack.json"))
     parser.add_argument("--watch", action="store_true", help="rebuild functions when the code changes")
     args = parser.parse_args()
@@ -739,6 +764,7 @@ def main() -> int:
 Softbrik is running.
   API            http://127.0.0.1:{stack.api_port}   (try: curl http://127.0.0.1:{stack.api_port}/briks)
   AWS emulator   {stack.endpoint}
+  Stripe         {stack.stripe_url}  (localstripe; PaymentsProvider=stripe in template.yaml uses it)
   Sent mail      {stack.endpoint}/moto-api/data.json  (key "ses")
   Stack          {stack.stack_file}
   Logs           {stack.logs}/

@@ -21,6 +21,8 @@ pub struct StackFile {
     pub user_pool_client_id: String,
     pub kms_key_id: String,
     pub lambda_endpoint: String,
+    /// The payment partner's emulator (localstripe).
+    pub stripe_url: String,
 }
 
 /// A handle on the running stack.
@@ -322,6 +324,11 @@ impl Stack {
                 )
             })
             .collect()
+    }
+
+    /// The AWS configuration of the emulator, for clients the tests build themselves.
+    pub fn aws_config(&self) -> &aws_config::SdkConfig {
+        &self.aws
     }
 
     /// Clears the AWS emulator's request counts (infra/emulator.py).

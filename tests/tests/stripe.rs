@@ -1,0 +1,107 @@
+//! The Stripe adapter (`softbrik::stripe`) against the payment partner's emulator, localstripe
+//! (infra/stripe_emulator.py): its secret key read from SSM Parameter Store as deployed, cards
+//! attached and read, PaymentIntents confirmed off-session under idempotency keys, declines,
+//! refunds. The rest of the stack runs on the sandbox provider; this is the adapter a stage
+//! with `PaymentsProvider=stripe` runs.
+
+use rust_decimal::Decimal;
+use softbrik::account::CardBrand;
+use softbrik::money::Money;
+use softbrik::payments::{ChargeRequest, PaymentError, Payments};
+use softbrik::stripe::StripePayments;
+use softbrik::values::PaymentMethodToken;
+use softbrik_integration_tests::Stack;
+
+/// The adapter as a function builds it, on the parameter the dev stack seeded.
+async fn stripe(stack: &Stack) -> StripePayments {
+    let ssm = aws_sdk_ssm::Client::new(stack.aws_config());
+    StripePayments::new(ssm, "/softbrik/stripe/secret-key", &stack.file.stripe_url)
+        .expect("the adapter")
+}
+
+fn request(card: &str, key: &str, amount: &str) -> ChargeRequest {
+    ChargeRequest {
+        account_id: "acc_stripe_test".into(),
+        payment_method: card.into(),
+        amount: Money::new(amount.parse::<Decimal>().unwrap()),
+        idempotency_key: key.into(),
+        description: "Softbrik SB-000001".into(),
+    }
+}
+
+fn unique_key(what: &str) -> String {
+    format!("{what}:{}", uuid::Uuid::new_v4())
+}
+
+#[tokio::test]
+async fn a_visa_card_is_read_from_the_partner_and_charged_once_per_key() {
+    let stack = Stack::connect().await;
+    let stripe = stripe(&stack).await;
+    // GIVEN a Visa card token
+    let token = PaymentMethodToken::parse("pm_card_visa").unwrap();
+    // WHEN it is attached, THEN its brand and last digits come from the partner
+    let card = stripe.attach(&token).await.expect("attached");
+    assert_eq!(card.brand, CardBrand::Visa);
+    assert_eq!(card.last4, "4242");
+    // WHEN 19.20 is charged twice under one key (a retried request)
+    let key = unique_key("renewal");
+    let now = jiff::Timestamp::now();
+    let first = stripe
+        .charge(&request("pm_card_visa", &key, "19.20"), now)
+        .await
+        .expect("charged");
+    let again = stripe
+        .charge(&request("pm_card_visa", &key, "19.20"), now)
+        .await
+        .expect("replayed");
+    // THEN it is one PaymentIntent
+    assert!(first.id.starts_with("pi_"), "{first:?}");
+    assert_eq!(again.id, first.id);
+    // AND another key is another charge
+    let other = stripe
+        .charge(
+            &request("pm_card_visa", &unique_key("renewal"), "5.94"),
+            now,
+        )
+        .await
+        .expect("charged");
+    assert_ne!(other.id, first.id);
+    // AND a refund under the key goes through, twice without harm
+    stripe.refund(&key).await.expect("refunded");
+    stripe.refund(&key).await.expect("refunded once");
+}
+
+#[tokio::test]
+async fn a_card_that_fails_every_charge_is_declined_with_the_issuers_reason() {
+    let stack = Stack::connect().await;
+    let stripe = stripe(&stack).await;
+    let token = PaymentMethodToken::parse("pm_card_chargeCustomerFail").unwrap();
+    // It attaches (the issuer accepts the card)...
+    stripe.attach(&token).await.expect("attached");
+    // ...and every charge on it is declined
+    let answer = stripe
+        .charge(
+            &request(token.as_str(), &unique_key("renewal"), "19.20"),
+            jiff::Timestamp::now(),
+        )
+        .await;
+    match answer {
+        Err(PaymentError::Declined(reason)) => assert!(reason.contains("declined"), "{reason}"),
+        other => panic!("expected a decline, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_payment_method_is_invalid_and_an_unused_key_has_nothing_to_refund() {
+    let stack = Stack::connect().await;
+    let stripe = stripe(&stack).await;
+    let token = PaymentMethodToken::parse("pm_doesnotexist").unwrap();
+    assert!(matches!(
+        stripe.attach(&token).await,
+        Err(PaymentError::InvalidPaymentMethod)
+    ));
+    stripe
+        .refund(&unique_key("never-charged"))
+        .await
+        .expect("nothing to refund");
+}
