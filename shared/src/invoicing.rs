@@ -264,6 +264,16 @@ impl From<TransactionError> for StoreFailure {
     }
 }
 
+/// Tries at taking the next invoice number before giving up (the caller's run retries).
+const NUMBERING_ATTEMPTS: u32 = 16;
+
+/// A random wait of up to 5 ms x 2^attempt, at most 400 ms ("full jitter").
+fn numbering_backoff(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let ceiling = (5u64 << attempt.min(7)).min(400);
+    std::time::Duration::from_millis(rand::thread_rng().gen_range(1..=ceiling))
+}
+
 /// Stores `invoice` with the next invoice number and `change` (the items it pays for) in one
 /// transaction. `change` is built again for each attempt, because it may carry the number
 /// (an idempotent response). A lost race for the number retries with the next one.
@@ -275,7 +285,12 @@ pub async fn store_numbered(
     mut change: impl FnMut(&Invoice) -> Result<Vec<TransactWriteItem>, Error>,
 ) -> Result<(), StoreFailure> {
     let customer = customer(account);
-    for _ in 0..8 {
+    for attempt in 0..NUMBERING_ATTEMPTS {
+        if attempt > 0 {
+            // Lost the number to another invoice: wait a random while, longer each time, so
+            // that invoices finalised together (a billing run) take turns instead of colliding.
+            tokio::time::sleep(numbering_backoff(attempt)).await;
+        }
         let previous = app
             .store
             .last_invoice_number()

@@ -10,7 +10,7 @@
 //! - A refund goes to the PaymentIntent charged under the key. Right after its charge (the
 //!   request whose write failed) the adapter knows its id; the settlement run, which may
 //!   never have seen the answer, finds it with Stripe's search on `metadata[charge_key]`,
-//!   indexed within about a minute, inside settlement's two minutes of grace. Found nothing:
+//!   indexed within about a minute, well inside settlement's 16 minutes of grace. Found nothing:
 //!   nothing was charged under that key.
 //! - The secret key comes from SSM Parameter Store on first use and is never logged; neither
 //!   is any card detail (only PaymentIntent and refund ids and statuses).

@@ -1,7 +1,7 @@
 //! Billing-run benchmark (`make bench`): how fast one `renew` run renews accounts that are due
 //! together, and how many AWS requests a renewal costs (docs/billing-runs.md).
 //!
-//! Against the local stack: `BENCH_ACCOUNTS` accounts (default 200) sign up on one test clock
+//! Against the local stack: `BENCH_ACCOUNTS` accounts (default 50) sign up on one test clock
 //! on 2026-12-12 with `files` and `care`; the clock goes to 2027-01-11 noon (their reminders
 //! run on the way); then one `renew` run for the clock at 2027-01-12 noon is invoked and timed,
 //! and the AWS emulator's request counts over that run are read. Printed as Markdown.
@@ -22,7 +22,7 @@ async fn main() {
     let accounts: usize = std::env::var("BENCH_ACCOUNTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(50);
     let stack = Stack::connect().await;
     let clock = stack.new_clock("2026-12-12T10:00:00Z").await;
 

@@ -11,9 +11,10 @@ use softbrik::app::App;
 use softbrik::invoicing::settle_pending;
 use tracing::Instrument;
 
-/// A pending charge younger than this may still be written by the request that made it
-/// (functions time out after 20 s, template.yaml).
-const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+/// A pending charge younger than this may still be written by the invocation that made it:
+/// longer than any Lambda invocation may last (15 minutes, the `renew` run's timeout), so a
+/// charge is never refunded while its invoice is being written.
+const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(16 * 60);
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
