@@ -80,6 +80,9 @@ pub struct App {
     /// Real time, for what is not billing time: leases, idempotency windows.
     pub system_clock: SystemClock,
     lookup_key: OnceCell<WrappedKey>,
+    /// Taken while an invoice number is given out: the invoices a billing run finalises at
+    /// once take turns on the sequence here rather than colliding on it in DynamoDB.
+    pub(crate) numbering: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -143,6 +146,7 @@ impl App {
             config,
             system_clock: SystemClock,
             lookup_key: OnceCell::new(),
+            numbering: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -73,6 +73,15 @@ impl Error {
         Error::Internal(what.to_string())
     }
 
+    /// What went wrong behind an internal or unavailable error, for the logs only (never a
+    /// client's answer); empty for the others, whose message says it all.
+    pub fn detail(&self) -> &str {
+        match self {
+            Error::Unavailable(detail) | Error::Internal(detail) => detail,
+            _ => "",
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Error::MalformedJson(_) => 400,

@@ -285,6 +285,9 @@ pub async fn store_numbered(
     mut change: impl FnMut(&Invoice) -> Result<Vec<TransactWriteItem>, Error>,
 ) -> Result<(), StoreFailure> {
     let customer = customer(account);
+    // One invoice of this process at a time reads and takes the next number; other processes
+    // (requests, other runs) may still take it first, which the loop retries.
+    let _turn = app.numbering.lock().await;
     for attempt in 0..NUMBERING_ATTEMPTS {
         if attempt > 0 {
             // Lost the number to another invoice: wait a random while, longer each time, so
@@ -319,6 +322,14 @@ pub async fn store_numbered(
         match app.store.transact(ops).await {
             Ok(()) => return Ok(()),
             Err(e) if e.condition_failed(0) => continue,
+            // Another transaction held the sequence at that instant: retry like a lost number.
+            Err(TransactionError::Cancelled(reasons))
+                if reasons
+                    .iter()
+                    .any(|r| r.as_deref() == Some("TransactionConflict")) =>
+            {
+                continue;
+            }
             Err(TransactionError::Cancelled(reasons)) => {
                 let index = reasons
                     .iter()

@@ -353,8 +353,17 @@ where
             let (due, next) = due_page(app, &partition, at, limits.page_size, start).await?;
             let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
                 .map(|schedule| {
+                    let handle = &handle;
                     let span = tracing::info_span!("account", account_id = %schedule.account_id);
-                    run_account(app, runner, schedule, at, &handle).instrument(span)
+                    async move {
+                        let outcome = run_account(app, runner, schedule, at, handle).await;
+                        if let Err(e) = &outcome {
+                            // Left due: the next run tries again.
+                            tracing::error!(error = %e, detail = e.detail(), runner = runner.name(), "account jobs failed");
+                        }
+                        outcome
+                    }
+                    .instrument(span)
                 })
                 .buffer_unordered(limits.concurrency.max(1))
                 .collect()
@@ -363,10 +372,7 @@ where
                 report.accounts += 1;
                 match outcome {
                     Ok(jobs) => report.jobs += jobs,
-                    Err(e) => {
-                        report.failed += 1;
-                        tracing::error!(error = %e, runner = runner.name(), "account jobs failed");
-                    }
+                    Err(_) => report.failed += 1,
                 }
             }
             match next {
