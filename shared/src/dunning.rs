@@ -23,6 +23,19 @@ pub fn retry_dates(since: Date) -> Vec<Date> {
         .collect()
 }
 
+/// Whether the stored invoice already records `invoice`'s attempt (another run made it).
+async fn attempt_recorded(
+    app: &App,
+    account_id: &str,
+    invoice: &crate::account::Invoice,
+) -> Result<bool, Error> {
+    let stored: Option<InvoiceItem> = app
+        .store
+        .get(&account_pk(account_id), &format!("INVOICE#{}", invoice.id))
+        .await?;
+    Ok(stored.is_some_and(|s| s.invoice.payment.attempts >= invoice.payment.attempts))
+}
+
 /// Retries every open invoice of the account. `card_changed`: asked by a new card, which
 /// never suspends. Returns how many were paid.
 pub async fn retry_open_invoices(
@@ -87,7 +100,10 @@ pub async fn retry_open_invoices(
             paid += 1;
         }
         if let Err(e) = app.store.transact(ops).await {
-            if outcome.is_ok() {
+            // Another retry of the same attempt (same idempotency key, so the same charge at
+            // the partner) may have recorded it first: then the charge is its, and paid for
+            // the invoice. Only a charge no invoice records is given back.
+            if outcome.is_ok() && !attempt_recorded(app, account_id, &invoice).await? {
                 invoicing::refund(app, &invoice).await;
             }
             return Err(e.into_error(|_| {
