@@ -18,6 +18,7 @@ pub mod vat;
 
 pub mod account;
 pub mod app;
+pub mod closure;
 pub mod crypto;
 pub mod directory;
 pub mod dunning;

@@ -99,7 +99,7 @@ pub async fn upcoming(
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
     let (item, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
-    if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
+    if !renews_on(&account, date) {
         tracing::info!(status = ?account.status, "not renewed: account not active");
         return Ok(None);
     }
@@ -156,6 +156,16 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         invoicing::email(app, &account, &invoice).await;
     }
     Ok(Some(invoice))
+}
+
+/// Whether the account is renewed on `date`: active or past due, or closing at a later date
+/// (a closure asked for with less than 14 days' notice lets one more renewal happen).
+fn renews_on(account: &Account, date: Date) -> bool {
+    match account.status {
+        AccountStatus::Active | AccountStatus::PastDue => true,
+        AccountStatus::Closing => account.closure_date.is_some_and(|closes| date < closes),
+        AccountStatus::Suspended | AccountStatus::Lapsed | AccountStatus::Closed => false,
+    }
 }
 
 /// Auto-renew off: the subscription ends with the period; the account is `lapsed`, its data
@@ -229,7 +239,7 @@ pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error
 pub async fn remind(app: &App, account_id: &str, billing_date: Date) -> Result<bool, Error> {
     let (item, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
-    if account.status != AccountStatus::Active && account.status != AccountStatus::PastDue {
+    if !renews_on(&account, billing_date) {
         return Ok(false);
     }
     let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
