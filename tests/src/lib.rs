@@ -464,6 +464,20 @@ impl Stack {
         }
     }
 
+    /// Signs in for the first time a user invited by a French-speaking company, with the
+    /// credentials of the invitation email; returns the ID token.
+    pub async fn member_token(&self, email: &str) -> String {
+        let mail = self.mail_to(email).await;
+        let invitation = mail.first().expect("an invitation email");
+        self.first_sign_in(
+            &mail_field(&invitation.text, "Identifiant : "),
+            &mail_field(&invitation.text, "Mot de passe provisoire : "),
+            "Members-Own-Password-9",
+        )
+        .await
+        .expect("the member signs in")
+    }
+
     pub async fn advance(&self, clock: &str, to: &str) {
         let path = format!("/test-clocks/{clock}/advance");
         let answer = self
@@ -471,6 +485,15 @@ impl Stack {
             .await;
         assert_eq!(answer.status, 200, "{answer:?}");
     }
+}
+
+/// The value after `label` on a line of a mail's text (the invitation's credentials).
+pub fn mail_field(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("the mail has no '{label}': {text}"))
+        .trim()
+        .to_string()
 }
 
 /// The text of a PDF, as a reader extracts it (one shown string a line).

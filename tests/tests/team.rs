@@ -2,7 +2,7 @@
 //! of the period and their undo, concurrency and replays, roles and tenants.
 
 use serde_json::json;
-use softbrik_integration_tests::{Company, Stack, unique_email};
+use softbrik_integration_tests::{Company, Stack, mail_field, unique_email};
 
 async fn invite(
     stack: &Stack,
@@ -26,14 +26,6 @@ async fn invite(
 }
 
 /// What the invitation says after `label` (the sign-in address, the first password).
-fn mail_field(text: &str, label: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(label))
-        .unwrap_or_else(|| panic!("the invitation has no '{label}': {text}"))
-        .trim()
-        .to_string()
-}
-
 #[tokio::test]
 async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
     // GIVEN a French account that signed up on 2026-12-12
