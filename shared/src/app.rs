@@ -80,6 +80,7 @@ pub struct App {
     /// Real time, for what is not billing time: leases, idempotency windows.
     pub system_clock: SystemClock,
     lookup_key: OnceCell<WrappedKey>,
+    retention_key: OnceCell<WrappedKey>,
     /// Taken while an invoice number is given out: the invoices a billing run finalises at
     /// once take turns on the sequence here rather than colliding on it in DynamoDB.
     pub(crate) numbering: tokio::sync::Mutex<()>,
@@ -102,6 +103,7 @@ struct CatalogueItem {
 
 const CONFIG_PK: &str = "CONFIG";
 const LOOKUP_KEY_SK: &str = "EMAIL_LOOKUP_KEY";
+const RETENTION_KEY_SK: &str = "RETENTION_KEY";
 const CATALOGUE_PK: &str = "CATALOGUE";
 
 impl App {
@@ -146,26 +148,39 @@ impl App {
             config,
             system_clock: SystemClock,
             lookup_key: OnceCell::new(),
+            retention_key: OnceCell::new(),
             numbering: tokio::sync::Mutex::new(()),
         })
     }
 
     /// The platform key for keyed hashes, made on first use in a new environment.
     async fn lookup_key(&self) -> Result<Arc<DataKey>, Error> {
-        let wrapped = self
-            .lookup_key
+        self.platform_key(&self.lookup_key, KeyScope::EmailLookup, LOOKUP_KEY_SK)
+            .await
+    }
+
+    /// The platform key invoices of closed accounts are kept under (`closure`).
+    pub async fn retention_key(&self) -> Result<Arc<DataKey>, Error> {
+        self.platform_key(&self.retention_key, KeyScope::Retention, RETENTION_KEY_SK)
+            .await
+    }
+
+    /// A platform key stored wrapped at `CONFIG`/`sk`, made on first use in a new environment.
+    async fn platform_key(
+        &self,
+        cell: &OnceCell<WrappedKey>,
+        scope: KeyScope,
+        sk: &str,
+    ) -> Result<Arc<DataKey>, Error> {
+        let wrapped = cell
             .get_or_try_init(|| async {
-                if let Some(item) = self
-                    .store
-                    .get::<LookupKeyItem>(CONFIG_PK, LOOKUP_KEY_SK)
-                    .await?
-                {
+                if let Some(item) = self.store.get::<LookupKeyItem>(CONFIG_PK, sk).await? {
                     return Ok::<_, Error>(item.wrapped);
                 }
-                let (_, wrapped) = self.keys.create(&KeyScope::EmailLookup).await?;
+                let (_, wrapped) = self.keys.create(&scope).await?;
                 let item = LookupKeyItem {
                     pk: CONFIG_PK.into(),
-                    sk: LOOKUP_KEY_SK.into(),
+                    sk: sk.into(),
                     wrapped,
                 };
                 if self.store.put_new(&item).await? {
@@ -173,13 +188,13 @@ impl App {
                 }
                 // Another function made it first: use theirs.
                 self.store
-                    .get::<LookupKeyItem>(CONFIG_PK, LOOKUP_KEY_SK)
+                    .get::<LookupKeyItem>(CONFIG_PK, sk)
                     .await?
                     .map(|i| i.wrapped)
-                    .ok_or_else(|| Error::internal("email lookup key vanished"))
+                    .ok_or_else(|| Error::internal(format!("platform key {sk} vanished")))
             })
             .await?;
-        self.keys.unwrap(&KeyScope::EmailLookup, wrapped).await
+        self.keys.unwrap(&scope, wrapped).await
     }
 
     /// Keyed hash of an address: how accounts are found by email without storing it in clear.

@@ -4,20 +4,33 @@
 //! `closing`: it is still served and, when the closure falls a period later, still renewed
 //! once; on that date nothing is renewed.
 //!
+//! On the closure date the `renew` function's run closes the account ([`close_account`]):
+//! sign-ins deleted, invoices re-sealed under the retention key and moved out of the account,
+//! every other item deleted in batches, and last the account item with its wrapped data key
+//! (crypto-shredding). Each step can be run again, so a closure stopped halfway finishes on
+//! the next run. docs/privacy.md says what is deleted, what is kept, and why.
+//!
 //! Turning auto-renew off is not closure: it only stops renewals and keeps everything
 //! (`renewal::lapse`); closure ends the company's subscription for good.
 
 use jiff::ToSpan;
 use jiff::civil::Date;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::account::{Account, AccountStatus, HistoryEntry};
+use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, InvoiceCustomer};
 use crate::app::App;
 use crate::billing_calendar::Calendar;
+use crate::crypto::Sealed;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::store::{AccountItem, HistoryItem};
+use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk, email_claim_pk};
 use crate::values::Language;
+
+/// The schedule that brings the closure job back until the account is gone.
+const RENEW_SCHEDULE: &str = "SCHEDULE#renew";
+
+/// How long issued invoices and credit notes are kept after closure (billing.md).
+pub const RETENTION_YEARS: i16 = 10;
 
 /// Days of notice before the next billing date for a closure to take effect on it.
 pub const NOTICE_DAYS: i32 = 14;
@@ -70,8 +83,8 @@ pub async fn request_closure(
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     let today = account.local_date(now);
     let effective = match account.status {
-        // Nothing renews any more: the period it paid for has ended.
-        AccountStatus::Lapsed => today,
+        // Nothing renews any more: the period it paid for has ended; it closes tonight.
+        AccountStatus::Lapsed => today.tomorrow().map_err(Error::internal)?,
         _ => closure_date(&account.calendar(), today),
     };
     account.status = AccountStatus::Closing;
@@ -85,7 +98,7 @@ pub async fn request_closure(
         action: "closure_requested".into(),
         details: serde_json::json!({"effective_date": effective}),
     };
-    let ops = vec![
+    let mut ops = vec![
         app.store.put_if_version_op(&updated, item.version)?,
         app.store.put_new_op(&HistoryItem::seal(
             account_id,
@@ -94,6 +107,8 @@ pub async fn request_closure(
             &key,
         ))?,
     ];
+    // The runs compute the closure job from the account; they look at it again now.
+    ops.extend(crate::schedule::recheck_ops(app, account_id, now)?);
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
             Error::Conflict(
@@ -105,6 +120,226 @@ pub async fn request_closure(
     tracing::info!(effective_date = %effective, "closure requested");
     confirm_by_email(app, &account, effective).await;
     Ok(serde_json::json!({"status": "closing", "effective_date": effective}))
+}
+
+/// Where a closed account's invoices are kept: out of its partition, which is deleted.
+pub fn retained_pk(account_id: &str) -> String {
+    format!("RETAINED#{account_id}")
+}
+
+/// An invoice or credit note of a closed account, kept for legal retention: amounts clear,
+/// the customer block sealed under the platform retention key; DynamoDB's TTL removes it
+/// when the retention period ends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetainedInvoiceItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub invoice: Invoice,
+    pub customer: Sealed,
+    pub account_id: String,
+    pub retained_until: Date,
+    /// Epoch seconds of `retained_until`: the table's TTL attribute.
+    pub expires_at: i64,
+}
+
+/// How far a closure got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closing {
+    /// Nothing of the account is left but its retained invoices.
+    Done,
+    /// Stopped after `max_batches` (an operator's or a test's limit): run it again.
+    Continues,
+}
+
+/// Counts the batches a closure may still write.
+struct Budget(Option<u32>);
+
+impl Budget {
+    /// Spends one batch; false once the limit is reached.
+    fn spend(&mut self) -> bool {
+        match &mut self.0 {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                *n -= 1;
+                *n > 0
+            }
+        }
+    }
+}
+
+/// Closes the account on its closure date: see the module. `max_batches` stops it early
+/// (`Closing::Continues`); running it again goes on where it stopped. An account that is
+/// not closing, or whose closure date has not come, is refused: nothing is deleted.
+pub async fn close_account(
+    app: &App,
+    account_id: &str,
+    max_batches: Option<u32>,
+) -> Result<Closing, Error> {
+    let Some(item) = app
+        .store
+        .get::<AccountItem>(&account_pk(account_id), "ACCOUNT")
+        .await?
+    else {
+        return Ok(Closing::Done);
+    };
+    let (_, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
+    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+    let due = account
+        .closure_date
+        .is_some_and(|date| date <= account.local_date(now));
+    if !matches!(item.status, AccountStatus::Closing | AccountStatus::Closed) || !due {
+        return Err(Error::internal(format!(
+            "account {account_id} is not due for closure ({:?}, {:?})",
+            item.status, account.closure_date
+        )));
+    }
+    if item.status == AccountStatus::Closing {
+        let mut closed = item.clone();
+        closed.status = AccountStatus::Closed;
+        closed.version = item.version + 1;
+        app.store
+            .transact(vec![app.store.put_if_version_op(&closed, item.version)?])
+            .await
+            .map_err(|e| e.into_error(|_| Error::unavailable("the account changed; retry")))?;
+        tracing::info!("account closed: deleting its data");
+    }
+    let mut budget = Budget(max_batches);
+    let pk = account_pk(account_id);
+
+    // Sign-ins and email claims first, while the key that opens the addresses exists.
+    let users: Vec<UserItem> = app.store.query_prefix(&pk, "USER#").await?;
+    for user in &users {
+        let email = key.open(account_id, "user_email", &user.email)?;
+        app.directory.delete(&email).await?;
+        app.store
+            .delete_if(
+                &email_claim_pk(&user.email_hash),
+                "EMAIL",
+                "account_id",
+                account_id,
+            )
+            .await?;
+        app.store
+            .delete_batch(&[(pk.clone(), user.sk.clone())])
+            .await?;
+        if !budget.spend() {
+            return Ok(Closing::Continues);
+        }
+    }
+
+    // Invoices and credit notes: kept, under the retention key, outside the partition.
+    let invoices: Vec<InvoiceItem> = app.store.query_prefix(&pk, "INVOICE#").await?;
+    if !invoices.is_empty() {
+        let retention = app.retention_key().await?;
+        let today = account.local_date(now);
+        let until = today
+            .checked_add(jiff::Span::new().years(RETENTION_YEARS))
+            .map_err(Error::internal)?;
+        let expires_at =
+            crate::billing_calendar::local_midnight(until, &jiff::tz::TimeZone::UTC).as_second();
+        for invoice in invoices {
+            let customer = key.open(account_id, "invoice_customer", &invoice.customer)?;
+            let _: InvoiceCustomer = serde_json::from_str(&customer).map_err(Error::internal)?;
+            let retained = RetainedInvoiceItem {
+                pk: retained_pk(account_id),
+                sk: invoice.sk.clone(),
+                invoice: invoice.invoice.clone(),
+                customer: retention.seal(account_id, "invoice_customer", &customer),
+                account_id: account_id.to_string(),
+                retained_until: until,
+                expires_at,
+            };
+            app.store
+                .transact(vec![
+                    app.store.put_op(&retained)?,
+                    app.store.delete_op(&pk, &invoice.sk)?,
+                ])
+                .await
+                .map_err(|e| e.into_error(|_| Error::unavailable("invoice moved meanwhile")))?;
+            if !budget.spend() {
+                return Ok(Closing::Continues);
+            }
+        }
+    }
+
+    // The payment sandbox's records of the account (non-prod; Stripe keeps its own).
+    let charges: Vec<SandboxKey> = app
+        .store
+        .query_index_all(&format!("SANDBOX#ACCOUNT#{account_id}"))
+        .await?;
+    for chunk in charges.chunks(25) {
+        let keys: Vec<(String, String)> =
+            chunk.iter().map(|c| (c.pk.clone(), c.sk.clone())).collect();
+        app.store.delete_batch(&keys).await?;
+        if !budget.spend() {
+            return Ok(Closing::Continues);
+        }
+    }
+
+    // Everything else of the partition (history, schedules, markers), then the account item
+    // and its wrapped data key: from then on nothing sealed for the account opens again.
+    let rest: Vec<(String, String)> = app
+        .store
+        .partition_keys(&pk)
+        .await?
+        .into_iter()
+        .filter(|sk| sk != "ACCOUNT" && sk != RENEW_SCHEDULE)
+        .map(|sk| (pk.clone(), sk))
+        .collect();
+    for chunk in rest.chunks(25) {
+        app.store.delete_batch(chunk).await?;
+        if !budget.spend() {
+            return Ok(Closing::Continues);
+        }
+    }
+    // The renew schedule goes last, with the account: until then a stopped closure is due
+    // again and the next run finishes it.
+    app.store
+        .delete_batch(&[
+            (pk.clone(), RENEW_SCHEDULE.to_string()),
+            (pk.clone(), "ACCOUNT".to_string()),
+        ])
+        .await?;
+    tracing::info!(
+        users = users.len(),
+        "account data deleted, data key shredded"
+    );
+    Ok(Closing::Done)
+}
+
+/// The keys of an item found through an index.
+#[derive(Debug, Deserialize)]
+struct SandboxKey {
+    pk: String,
+    sk: String,
+}
+
+/// The retained invoices of a closed account, customer blocks opened with the retention key
+/// (what the retention process reads; never served to a customer).
+pub async fn retained_invoices(
+    app: &App,
+    account_id: &str,
+) -> Result<Vec<(Invoice, InvoiceCustomer)>, Error> {
+    let items: Vec<RetainedInvoiceItem> = app
+        .store
+        .query_prefix(&retained_pk(account_id), "INVOICE#")
+        .await?;
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let retention = app.retention_key().await?;
+    items
+        .into_iter()
+        .map(|i| {
+            let customer = retention.open(account_id, "invoice_customer", &i.customer)?;
+            let customer = serde_json::from_str(&customer).map_err(Error::internal)?;
+            Ok((i.invoice, customer))
+        })
+        .collect()
 }
 
 /// The confirmation email; a mail failure does not undo the request (it is logged).
@@ -192,6 +427,17 @@ mod tests {
             closure_date(&calendar, date(2027, 2, 15)),
             date(2027, 3, 31)
         );
+    }
+
+    #[test]
+    fn a_budget_of_n_batches_stops_after_the_nth_and_none_never_stops() {
+        let mut one = Budget(Some(1));
+        assert!(!one.spend(), "stops after the first batch");
+        let mut two = Budget(Some(2));
+        assert!(two.spend());
+        assert!(!two.spend());
+        let mut unlimited = Budget(None);
+        assert!((0..1000).all(|_| unlimited.spend()));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum KeyScope {
     Account(String),
     /// The platform key that makes keyed hashes of email addresses for look-ups.
     EmailLookup,
+    /// The platform key that keeps the invoices of closed accounts for legal retention.
+    Retention,
 }
 
 impl KeyScope {
@@ -38,6 +40,7 @@ impl KeyScope {
         match self {
             KeyScope::Account(id) => ("account_id", id.clone()),
             KeyScope::EmailLookup => ("purpose", "email-lookup".to_string()),
+            KeyScope::Retention => ("purpose", "invoice-retention".to_string()),
         }
     }
 }

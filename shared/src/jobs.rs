@@ -21,6 +21,8 @@ pub enum JobKind {
     PeriodEnd,
     /// A failed renewal payment is retried on `date` (billing.md "Payment").
     PaymentRetry,
+    /// The account closes on `date` (billing.md "Account closure"): its data is deleted.
+    Closure,
 }
 
 /// How long before the billing date the reminder goes out.

@@ -57,7 +57,7 @@ impl Runner {
 
     pub fn runs(self, kind: JobKind) -> bool {
         match kind {
-            JobKind::PeriodEnd | JobKind::PaymentRetry => self == Runner::Renew,
+            JobKind::PeriodEnd | JobKind::PaymentRetry | JobKind::Closure => self == Runner::Renew,
             JobKind::Reminder => self == Runner::Reminder,
         }
     }
@@ -125,6 +125,7 @@ struct Plan {
     calendar: Calendar,
     timezone: TimeZoneName,
     past_due_since: Option<jiff::civil::Date>,
+    closure_date: Option<jiff::civil::Date>,
 }
 
 impl Plan {
@@ -134,22 +135,33 @@ impl Plan {
             calendar: Calendar::new(anchor, item.calendar_from),
             timezone: TimeZoneName::parse(&item.timezone).map_err(Error::internal)?,
             past_due_since: item.past_due_since,
+            closure_date: item.closure_date,
         })
     }
 
     /// The jobs of `runner` due in `(after, until]`, in time order.
     fn jobs(&self, id: &str, runner: Runner, after: Timestamp, until: Timestamp) -> Vec<Job> {
-        due_jobs(
+        let mut jobs: Vec<Job> = due_jobs(
             id,
             &self.calendar,
             &self.timezone,
             self.past_due_since,
             after,
             until,
-        )
-        .into_iter()
-        .filter(|j| runner.runs(j.job))
-        .collect()
+        );
+        if let Some(date) = self.closure_date {
+            let at = crate::billing_calendar::local_midnight(date, &self.timezone.time_zone());
+            if at > after && at <= until {
+                jobs.push(Job {
+                    at,
+                    job: JobKind::Closure,
+                    account_id: id.to_string(),
+                    date,
+                });
+                jobs.sort();
+            }
+        }
+        jobs.into_iter().filter(|j| runner.runs(j.job)).collect()
     }
 
     /// The first job of `runner` after `after`: a period is at most 31 days, so one always
@@ -473,8 +485,12 @@ where
     for job in jobs {
         handle(job).await?;
     }
-    // The jobs may have changed the calendar (a failed renewal schedules retries).
-    let account = account_item(app, &schedule.account_id).await?;
+    // The jobs may have changed the calendar (a failed renewal schedules retries), or closed
+    // the account, its schedules gone with it.
+    let account = match account_item(app, &schedule.account_id).await {
+        Err(Error::NotFound) => return Ok(count),
+        other => other?,
+    };
     let next = Plan::of(&account)?.next(&account.id, runner, at);
     let mut update = Update::builder()
         .table_name(app.store.table())
@@ -535,8 +551,36 @@ mod tests {
     }
 
     #[test]
+    fn a_closing_account_is_closed_by_the_renew_run_after_its_last_period_end() {
+        let plan = Plan {
+            calendar: Calendar::anniversary(AnchorDay::new(12).unwrap()),
+            timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
+            past_due_since: None,
+            closure_date: Some(jiff::civil::date(2027, 1, 12)),
+        };
+        let after: Timestamp = "2027-01-05T12:00:00Z".parse().unwrap();
+        let until: Timestamp = "2027-01-12T12:00:00Z".parse().unwrap();
+        let kinds: Vec<JobKind> = plan
+            .jobs("acc", Runner::Renew, after, until)
+            .iter()
+            .map(|j| j.job)
+            .collect();
+        assert_eq!(kinds, vec![JobKind::PeriodEnd, JobKind::Closure]);
+        assert!(
+            plan.jobs("acc", Runner::Reminder, after, until)
+                .iter()
+                .all(|j| j.job == JobKind::Reminder)
+        );
+    }
+
+    #[test]
     fn each_job_kind_has_one_runner() {
-        for kind in [JobKind::PeriodEnd, JobKind::PaymentRetry, JobKind::Reminder] {
+        for kind in [
+            JobKind::PeriodEnd,
+            JobKind::PaymentRetry,
+            JobKind::Reminder,
+            JobKind::Closure,
+        ] {
             let runners = Runner::ALL.iter().filter(|r| r.runs(kind)).count();
             assert_eq!(runners, 1, "{kind:?}");
         }

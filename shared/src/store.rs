@@ -442,6 +442,68 @@ impl Store {
         }
     }
 
+    /// The sort keys of every item of a partition (keys only: nothing else is read).
+    pub async fn partition_keys(&self, pk: &str) -> Result<Vec<String>, Error> {
+        #[derive(Deserialize)]
+        struct Key {
+            sk: String,
+        }
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .projection_expression("sk")
+            .consistent_read(true);
+        let keys: Vec<Key> = self.every_page(query).await?;
+        Ok(keys.into_iter().map(|k| k.sk).collect())
+    }
+
+    /// Deletes up to 25 items (one BatchWriteItem), retrying what DynamoDB leaves unprocessed.
+    pub async fn delete_batch(&self, keys: &[(String, String)]) -> Result<(), Error> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut requests = keys
+            .iter()
+            .map(|(pk, sk)| {
+                let delete = DeleteRequest::builder()
+                    .key("pk", AttributeValue::S(pk.clone()))
+                    .key("sk", AttributeValue::S(sk.clone()))
+                    .build()
+                    .map_err(Error::internal)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        for attempt in 0..8u32 {
+            let out = self
+                .ddb
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::unavailable(format!(
+                        "dynamodb BatchWriteItem: {}",
+                        DisplayErrorContext(e.into_service_error())
+                    ))
+                })?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        }
+        Err(Error::unavailable(
+            "dynamodb BatchWriteItem: items left unprocessed",
+        ))
+    }
+
     /// All items of one partition whose sort key starts with `prefix`, in key order.
     pub async fn query_prefix<T: DeserializeOwned>(
         &self,
@@ -582,6 +644,16 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(to_item(item)?))
             .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put in a transaction that replaces whatever has its key (a step run again).
+    pub fn put_op<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
             .build()
             .map_err(Error::internal)?;
         Ok(TransactWriteItem::builder().put(put).build())

@@ -258,6 +258,21 @@ impl Stack {
             .expect("put item");
     }
 
+    /// Removes attributes of an item, as if a function had not written them yet.
+    pub async fn remove_attributes(&self, pk: &str, sk: &str, names: &[&str]) {
+        let expression = format!("REMOVE {}", names.join(", "));
+        aws_sdk_dynamodb::Client::new(&self.aws)
+            .update_item()
+            .table_name(&self.file.table_name)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .expect("update item");
+    }
+
     /// Invokes a function as its schedule does (through the Lambda invoke API).
     pub async fn invoke(&self, function: &str, payload: &Value) -> Value {
         let url = format!(

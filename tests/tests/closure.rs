@@ -1,8 +1,12 @@
 //! Closing an account (billing.md "Account closure"): 14 days' notice before the billing
-//! date, irreversible, confirmed by email; no renewal on the closure date.
+//! date, irreversible, confirmed by email; no renewal on the closure date; on that date every
+//! item of the account is deleted but its invoices, kept under the retention key.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Company, Stack, unique_email};
+use softbrik_integration_tests::{Company, Stack, s, signup_body, unique_email};
 
 async fn renewals(stack: &Stack, company: &Company) -> Vec<Value> {
     let invoices = stack
@@ -73,14 +77,25 @@ async fn asked_fourteen_days_before_the_billing_date_it_closes_then_without_rene
     assert_eq!(again.status, 409, "{again:?}");
     assert_eq!(again.body["code"], "closure_already_requested");
 
-    // WHEN the clock passes the billing date, THEN nothing is renewed nor charged
+    // WHEN the clock passes the billing date, THEN nothing is renewed: the invoices kept
+    // after the closure are the signup's alone
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
-    assert!(renewals(&stack, &company).await.is_empty());
-    assert_eq!(
-        stack.charges(&company.account_id).await.len(),
-        1,
-        "signup only"
-    );
+    assert_eq!(retained_kinds(&stack, &company).await, vec!["signup"]);
+}
+
+/// The kinds of the invoices a closed account left for retention.
+async fn retained_kinds(stack: &Stack, company: &Company) -> Vec<String> {
+    let kept = stack
+        .invoke("renew", &json!({"retained_invoices": company.account_id}))
+        .await;
+    let mut kinds: Vec<String> = kept["invoices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{kept}"))
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap().to_string())
+        .collect();
+    kinds.sort();
+    kinds
 }
 
 #[tokio::test]
@@ -95,7 +110,10 @@ async fn asked_thirteen_days_before_the_billing_date_it_renews_once_more() {
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
     assert_eq!(renewals(&stack, &company).await.len(), 1);
     stack.advance(&company.clock, "2027-02-12T12:00:00Z").await;
-    assert_eq!(renewals(&stack, &company).await.len(), 1);
+    assert_eq!(
+        retained_kinds(&stack, &company).await,
+        vec!["renewal", "signup"]
+    );
 }
 
 #[tokio::test]
@@ -141,4 +159,179 @@ async fn only_the_admin_closes_and_only_when_confirmed() {
         .call("GET", "/account", Some(&company.token), None, None)
         .await;
     assert_eq!(account.body["status"], "active");
+}
+
+/// Every stored item that names the account anywhere (key or attribute).
+async fn items_naming(stack: &Stack, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
+    stack
+        .scan()
+        .await
+        .into_iter()
+        .filter(|item| {
+            item.values().any(|v| match v {
+                AttributeValue::S(s) => s.contains(account_id),
+                _ => false,
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention() {
+    // GIVEN an account with a member, closing on 2027-01-12
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let member_email = unique_email("member");
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&json!({"email": member_email, "name": "Bob Martin", "briks": ["stock"]})),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let numbers: Vec<String> = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["number"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(numbers.len(), 2, "signup and Bob's invitation");
+    stack.advance(&company.clock, "2026-12-29T10:00:00Z").await;
+    assert_eq!(close(&stack, &company).await.status, 202);
+    let wrapped_key = s(
+        stack
+            .account_items(&company.account_id)
+            .await
+            .iter()
+            .find(|i| s(i, "sk") == "ACCOUNT")
+            .unwrap(),
+        "data_key",
+    );
+    assert!(!wrapped_key.is_empty());
+
+    // WHEN the closure date passes
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+
+    // THEN the admin's token opens nothing, and no sign-in is left
+    let refused = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(refused.status, 404, "{refused:?}");
+    assert!(!stack.cognito_user_exists(&company.admin_email).await);
+    assert!(!stack.cognito_user_exists(&member_email).await);
+    // AND a raw scan finds nothing of the account but its retained invoices, nor its data key
+    let left = items_naming(&stack, &company.account_id).await;
+    let retained = format!("RETAINED#{}", company.account_id);
+    assert!(
+        left.iter().all(|i| s(i, "pk") == retained),
+        "left behind: {left:?}"
+    );
+    assert_eq!(left.len(), 2, "the two invoices");
+    assert!(
+        stack.scan().await.iter().all(|i| !i
+            .values()
+            .any(|v| *v == AttributeValue::S(wrapped_key.clone()))),
+        "the wrapped data key is gone"
+    );
+    // AND the retention process still reads the invoices, customer included
+    let kept = stack
+        .invoke("renew", &json!({"retained_invoices": company.account_id}))
+        .await;
+    let mut kept_numbers: Vec<String> = kept["invoices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{kept}"))
+        .iter()
+        .map(|i| {
+            assert_eq!(i["company_name"], "Fromagerie Dupont");
+            i["number"].as_str().unwrap().to_string()
+        })
+        .collect();
+    kept_numbers.sort();
+    let mut numbers = numbers;
+    numbers.sort();
+    assert_eq!(kept_numbers, numbers);
+    // AND the same admin address can sign a new company up
+    let again = stack
+        .call(
+            "POST",
+            "/signup",
+            None,
+            Some(&signup_body(&company.admin_email, Some(&company.clock))),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_ne!(again.body["account"]["id"], company.account_id.as_str());
+}
+
+#[tokio::test]
+async fn a_closure_stopped_after_its_first_batch_finishes_when_run_again() {
+    // GIVEN an account with three members, due for closure on 2027-01-12
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    for name in ["Bob Martin", "Chloé Petit", "Driss Amrani"] {
+        let invited = stack
+            .call(
+                "POST",
+                "/account/users",
+                Some(&company.token),
+                Some(&json!({"email": unique_email("member"), "name": name, "briks": ["files"]})),
+                None,
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{invited:?}");
+    }
+    stack.advance(&company.clock, "2026-12-29T10:00:00Z").await;
+    assert_eq!(close(&stack, &company).await.status, 202);
+    // Before its date, nothing is deleted
+    let early = stack
+        .invoke(
+            "renew",
+            &json!({"close_account": company.account_id, "max_batches": 1}),
+        )
+        .await;
+    assert!(early.get("closure").is_none(), "refused: {early}");
+    // The date comes while the scheduled run has not fired yet (as in a scheduler outage)
+    let pk = format!("ACCOUNT#{}", company.account_id);
+    stack
+        .remove_attributes(&pk, "SCHEDULE#renew", &["gsi2pk", "gsi2sk"])
+        .await;
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    let before = stack.account_items(&company.account_id).await.len();
+
+    // WHEN the closure stops after its first batch
+    let first = stack
+        .invoke(
+            "renew",
+            &json!({"close_account": company.account_id, "max_batches": 1}),
+        )
+        .await;
+    assert_eq!(first["closure"], "continues", "{first}");
+    // THEN part is deleted, the account (and its key) is still there, closed
+    let halfway = stack.account_items(&company.account_id).await;
+    assert!(halfway.len() < before, "{} of {before}", halfway.len());
+    let account = halfway
+        .iter()
+        .find(|i| s(i, "sk") == "ACCOUNT")
+        .expect("the account");
+    assert_eq!(s(account, "status"), "closed");
+
+    // WHEN it runs again, THEN it finishes
+    let second = stack
+        .invoke("renew", &json!({"close_account": company.account_id}))
+        .await;
+    assert_eq!(second["closure"], "done", "{second}");
+    let left = items_naming(&stack, &company.account_id).await;
+    let retained = format!("RETAINED#{}", company.account_id);
+    assert!(
+        left.iter().all(|i| s(i, "pk") == retained),
+        "left behind: {left:?}"
+    );
+    assert!(!stack.cognito_user_exists(&company.admin_email).await);
 }

@@ -3,10 +3,15 @@
 //! and charged (`softbrik::renewal::renew`, once per account and period); failed renewal
 //! payments are retried on their days (`softbrik::dunning`).
 //!
+//! On an account's closure date it closes the account instead (`softbrik::closure`): the end
+//! of the last period.
+//!
 //! Invoked by its EventBridge schedule with `{"run": "renew"}`: the accounts due are found
 //! through the due-date index and handled in pages (`softbrik::schedule`). Test clocks invoke
-//! it the same way for their accounts, with the instant they stand at; one [`Job`] can also be
-//! run directly (operations, replays).
+//! it the same way for their accounts, with the instant they stand at. Operations can also run
+//! one [`Job`] directly (replays), finish a closure now (`{"close_account": id,
+//! "max_batches"?: n}`), or read a closed account's retained invoices
+//! (`{"retained_invoices": id}`, the retention process).
 
 use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
 use serde::Deserialize;
@@ -21,6 +26,14 @@ use tracing::Instrument;
 enum Event {
     Run(RunRequest),
     Job(Job),
+    Close {
+        close_account: String,
+        #[serde(default)]
+        max_batches: Option<u32>,
+    },
+    Retained {
+        retained_invoices: String,
+    },
 }
 
 #[tokio::main]
@@ -43,6 +56,31 @@ async fn main() -> Result<(), LambdaError> {
                     run_job(app, job).await?;
                     Ok(serde_json::json!({"ran": true}))
                 }
+                Event::Close {
+                    close_account,
+                    max_batches,
+                } => {
+                    let closing =
+                        softbrik::closure::close_account(app, &close_account, max_batches).await?;
+                    Ok(serde_json::json!({"closure": closing}))
+                }
+                Event::Retained { retained_invoices } => {
+                    let kept =
+                        softbrik::closure::retained_invoices(app, &retained_invoices).await?;
+                    // Numbers, totals and the customer's company: what the process checks.
+                    let listed: Vec<serde_json::Value> = kept
+                        .iter()
+                        .map(|(invoice, customer)| {
+                            serde_json::json!({
+                                "number": invoice.number,
+                                "kind": invoice.kind,
+                                "total": invoice.totals.total,
+                                "company_name": customer.company_name,
+                            })
+                        })
+                        .collect();
+                    Ok(serde_json::json!({"invoices": listed}))
+                }
             }
         }
         .instrument(span)
@@ -55,6 +93,14 @@ async fn run_job(app: &App, job: Job) -> Result<(), Error> {
     async move {
         match job.job {
             JobKind::Reminder => Err(Error::internal("renew does not send reminders")),
+            JobKind::Closure => {
+                match softbrik::closure::close_account(app, &job.account_id, None).await? {
+                    softbrik::closure::Closing::Done => Ok(()),
+                    softbrik::closure::Closing::Continues => {
+                        Err(Error::unavailable("closure not finished"))
+                    }
+                }
+            }
             JobKind::PaymentRetry => {
                 let paid =
                     softbrik::dunning::retry_open_invoices(app, &job.account_id, job.at, false)
