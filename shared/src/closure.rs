@@ -266,12 +266,18 @@ pub async fn close_account(
         }
     }
 
-    // The payment sandbox's records of the account (non-prod; Stripe keeps its own).
-    let charges: Vec<SandboxKey> = app
+    // The payment sandbox's records of the account (non-prod; Stripe keeps its own), and the
+    // recorded answers of its idempotent requests (sealed, and expiring within a day anyway).
+    let mut indexed: Vec<ItemKey> = app
         .store
         .query_index_all(&format!("SANDBOX#ACCOUNT#{account_id}"))
         .await?;
-    for chunk in charges.chunks(25) {
+    indexed.extend(
+        app.store
+            .query_index_all::<ItemKey>(&crate::idempotency::by_account(account_id))
+            .await?,
+    );
+    for chunk in indexed.chunks(25) {
         let keys: Vec<(String, String)> =
             chunk.iter().map(|c| (c.pk.clone(), c.sk.clone())).collect();
         app.store.delete_batch(&keys).await?;
@@ -313,7 +319,7 @@ pub async fn close_account(
 
 /// The keys of an item found through an index.
 #[derive(Debug, Deserialize)]
-struct SandboxKey {
+struct ItemKey {
     pk: String,
     sk: String,
 }

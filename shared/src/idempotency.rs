@@ -198,13 +198,16 @@ pub fn finish_op(
         .key("pk", AttributeValue::S(pk.clone()))
         .key("sk", AttributeValue::S("IDEMPOTENCY".into()))
         .update_expression(
-            "SET #state = :done, account_id = :account, status_code = :status, #response = :response, lease_until = :now",
+            "SET #state = :done, account_id = :account, status_code = :status, #response = :response, lease_until = :now, gsi1pk = :by_account, gsi1sk = :pk",
         )
         .condition_expression("lease = :lease")
         .expression_attribute_names("#state", "state")
         .expression_attribute_names("#response", "response")
         .expression_attribute_values(":done", AttributeValue::S("done".into()))
         .expression_attribute_values(":account", AttributeValue::S(account_id.into()))
+        // Listed by account, so that closing the account deletes them (closure.rs).
+        .expression_attribute_values(":by_account", AttributeValue::S(by_account(account_id)))
+        .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
         .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
         .expression_attribute_values(
             ":response",
@@ -224,6 +227,11 @@ pub async fn release(app: &App, lease: &Lease) {
     {
         tracing::warn!(error = %e, "idempotency lease not released; it will expire");
     }
+}
+
+/// The `gsi1` partition listing an account's idempotency records.
+pub fn by_account(account_id: &str) -> String {
+    format!("IDEMPOTENCY#ACCOUNT#{account_id}")
 }
 
 /// The account scope of a request made by a signed-in user.

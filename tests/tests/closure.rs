@@ -188,7 +188,7 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
             "/account/users",
             Some(&company.token),
             Some(&json!({"email": member_email, "name": "Bob Martin", "briks": ["stock"]})),
-            None,
+            Some("invite-bob-1"),
         )
         .await;
     assert_eq!(invited.status, 201, "{invited:?}");
