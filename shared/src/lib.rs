@@ -5,6 +5,7 @@
 //! no AWS type and no system time in their signatures, so they are tested without any server.
 
 pub mod billing_calendar;
+pub mod business_hours;
 pub mod card_number;
 pub mod catalogue;
 pub mod clock;
