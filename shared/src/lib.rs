@@ -35,6 +35,7 @@ pub mod records;
 pub mod renewal;
 pub mod schedule;
 pub mod signup;
+pub mod sla;
 pub mod store;
 pub mod stripe;
 pub mod team;
