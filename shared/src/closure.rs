@@ -23,7 +23,7 @@ use crate::billing_calendar::Calendar;
 use crate::crypto::Sealed;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk, email_claim_pk};
+use crate::store::{InvoiceItem, UserItem, account_pk, email_claim_pk};
 use crate::values::Language;
 
 /// The schedule that brings the closure job back until the account is gone.
@@ -89,34 +89,15 @@ pub async fn request_closure(
     };
     account.status = AccountStatus::Closing;
     account.closure_date = Some(effective);
-    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
-    updated.past_due_since = item.past_due_since;
-    updated.version = item.version + 1;
     let entry = HistoryEntry {
         at: now,
         actor: caller.actor(),
         action: "closure_requested".into(),
         details: serde_json::json!({"effective_date": effective}),
     };
-    let mut ops = vec![
-        app.store.put_if_version_op(&updated, item.version)?,
-        app.store.put_new_op(&HistoryItem::seal(
-            account_id,
-            &crate::account::new_ordered_id("hst", now),
-            &entry,
-            &key,
-        ))?,
-    ];
     // The runs compute the closure job from the account; they look at it again now.
-    ops.extend(crate::schedule::recheck_ops(app, account_id, now)?);
-    app.store.transact(ops).await.map_err(|e| {
-        e.into_error(|_| {
-            Error::Conflict(
-                "concurrent_change",
-                "the account changed meanwhile; retry".into(),
-            )
-        })
-    })?;
+    let recheck = crate::schedule::recheck_ops(app, account_id, now)?;
+    crate::records::save_account(app, &item, &account, &key, &[entry], recheck).await?;
     tracing::info!(effective_date = %effective, "closure requested");
     confirm_by_email(app, &account, effective).await;
     Ok(serde_json::json!({"status": "closing", "effective_date": effective}))
@@ -178,14 +159,11 @@ pub async fn close_account(
     account_id: &str,
     max_batches: Option<u32>,
 ) -> Result<Closing, Error> {
-    let Some(item) = app
-        .store
-        .get::<AccountItem>(&account_pk(account_id), "ACCOUNT")
-        .await?
-    else {
-        return Ok(Closing::Done);
+    let (item, key) = match app.account_item(account_id).await {
+        // Gone: a run before this one finished it.
+        Err(Error::NotFound) => return Ok(Closing::Done),
+        other => other?,
     };
-    let (_, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     let due = account
@@ -243,7 +221,6 @@ pub async fn close_account(
             crate::billing_calendar::local_midnight(until, &jiff::tz::TimeZone::UTC).as_second();
         for invoice in invoices {
             let customer = key.open(account_id, "invoice_customer", &invoice.customer)?;
-            let _: InvoiceCustomer = serde_json::from_str(&customer).map_err(Error::internal)?;
             let retained = RetainedInvoiceItem {
                 pk: retained_pk(account_id),
                 sk: invoice.sk.clone(),

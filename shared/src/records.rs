@@ -2,10 +2,12 @@
 //! subscription history, the payment method (`/account/invoices`, `/account/history`,
 //! `/account/payment-method`).
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, HistoryEntry, Invoice, InvoiceCustomer, PaymentMethod};
 use crate::app::App;
+use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::http::Identity;
 use crate::store::{AccountItem, HistoryItem, InvoiceItem, account_pk};
@@ -217,29 +219,55 @@ pub async fn update_settings(
         }
         _ => {}
     }
-    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
-    updated.past_due_since = item.past_due_since;
-    updated.version = item.version + 1;
-    let mut ops = vec![app.store.put_if_version_op(&updated, item.version)?];
-    if renew_today {
+    let schedules = if renew_today {
         // A new calendar from today: what the old one had due is not due any more.
-        ops.extend(crate::schedule::restart_ops(app, account_id, now)?);
+        crate::schedule::restart_ops(app, account_id, now)?
     } else if moved_zone {
         // Midnight moved, maybe earlier: the runners look at the account again.
-        ops.extend(crate::schedule::recheck_ops(app, account_id, now)?);
-    }
-    for (action, details) in changes {
-        let entry = HistoryEntry {
+        crate::schedule::recheck_ops(app, account_id, now)?
+    } else {
+        Vec::new()
+    };
+    let entries: Vec<HistoryEntry> = changes
+        .into_iter()
+        .map(|(action, details)| HistoryEntry {
             at: now,
             actor: caller.actor(),
             action: action.into(),
             details,
-        };
+        })
+        .collect();
+    save_account(app, &item, &account, &key, &entries, schedules).await?;
+    if renew_today {
+        crate::renewal::renew(app, account_id, today).await?;
+    }
+    let (account, now) = app.account(account_id).await?;
+    serde_json::to_value(account.view(now, true)).map_err(Error::internal)
+}
+
+/// Writes the changed `account` over `item`, on the condition that nobody wrote it since it
+/// was read (its version), keeping what only the billing runs set (`past_due_since`), with a
+/// history entry per change and the caller's `more` writes, in one transaction. Another
+/// change in between answers 409 `concurrent_change`: nothing is written.
+pub(crate) async fn save_account(
+    app: &App,
+    item: &AccountItem,
+    account: &Account,
+    key: &DataKey,
+    entries: &[HistoryEntry],
+    more: Vec<TransactWriteItem>,
+) -> Result<(), Error> {
+    let mut updated = AccountItem::seal(account, key, item.data_key.clone())?;
+    updated.past_due_since = item.past_due_since;
+    updated.version = item.version + 1;
+    let mut ops = vec![app.store.put_if_version_op(&updated, item.version)?];
+    ops.extend(more);
+    for entry in entries {
         ops.push(app.store.put_new_op(&HistoryItem::seal(
-            account_id,
-            &crate::account::new_ordered_id("hst", now),
-            &entry,
-            &key,
+            &account.id,
+            &crate::account::new_ordered_id("hst", entry.at),
+            entry,
+            key,
         ))?);
     }
     app.store.transact(ops).await.map_err(|e| {
@@ -249,12 +277,7 @@ pub async fn update_settings(
                 "the account changed meanwhile; retry".into(),
             )
         })
-    })?;
-    if renew_today {
-        crate::renewal::renew(app, account_id, today).await?;
-    }
-    let (account, now) = app.account(account_id).await?;
-    serde_json::to_value(account.view(now, true)).map_err(Error::internal)
+    })
 }
 
 /// `POST /account/billing-alignment` as sent.
@@ -306,32 +329,13 @@ pub async fn align_billing(
     }
     let effective = period.end();
     account.calendar_from = Some(effective);
-    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
-    updated.past_due_since = item.past_due_since;
-    updated.version = item.version + 1;
     let entry = HistoryEntry {
         at: now,
         actor: caller.actor(),
         action: "calendar_switch".into(),
         details: serde_json::json!({"mode": "calendar", "effective_date": effective}),
     };
-    let ops = vec![
-        app.store.put_if_version_op(&updated, item.version)?,
-        app.store.put_new_op(&HistoryItem::seal(
-            account_id,
-            &crate::account::new_ordered_id("hst", now),
-            &entry,
-            &key,
-        ))?,
-    ];
-    app.store.transact(ops).await.map_err(|e| {
-        e.into_error(|_| {
-            Error::Conflict(
-                "concurrent_change",
-                "the account changed meanwhile; retry".into(),
-            )
-        })
-    })?;
+    save_account(app, &item, &account, &key, &[entry], Vec::new()).await?;
     tracing::info!(effective_date = %effective, "calendar billing asked for");
     Ok((202, answer(effective, true)))
 }
@@ -389,33 +393,13 @@ pub async fn replace_payment_method(
         token: token.as_str().into(),
         card: card.clone(),
     };
-    let mut updated = AccountItem::seal(&account, &key, item.data_key.clone())?;
-    updated.past_due_since = item.past_due_since;
-    updated.version = item.version + 1;
     let entry = HistoryEntry {
         at: now,
         actor: caller.actor(),
         action: "payment_method_replaced".into(),
         details: serde_json::json!({"brand": card.brand, "last4": card.last4}),
     };
-    let history = HistoryItem::seal(
-        &account.id,
-        &crate::account::new_ordered_id("hst", now),
-        &entry,
-        &key,
-    );
-    let ops = vec![
-        app.store.put_if_version_op(&updated, item.version)?,
-        app.store.put_new_op(&history)?,
-    ];
-    app.store.transact(ops).await.map_err(|e| {
-        e.into_error(|_| {
-            Error::Conflict(
-                "concurrent_change",
-                "the account changed meanwhile; retry".into(),
-            )
-        })
-    })?;
+    save_account(app, &item, &account, &key, &[entry], Vec::new()).await?;
     // A new card pays every open invoice at once (billing.md "Payment").
     let paid = crate::dunning::retry_open_invoices(app, account_id, now, true).await?;
     Ok(serde_json::json!({"payment_method": card, "invoices_paid": paid}))

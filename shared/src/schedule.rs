@@ -444,20 +444,14 @@ pub async fn earliest_due(
     runner: Runner,
     scope: &Scope,
 ) -> Result<Option<Timestamp>, Error> {
-    let mut earliest: Option<Timestamp> = None;
+    let mut firsts = Vec::new();
     for partition in scope.partitions(runner) {
         let (items, _) = due_page(app, &partition, Timestamp::MAX, 1, None).await?;
-        let first = items
-            .first()
-            .and_then(|i| i.gsi2sk.as_deref())
-            .map(|k| k.parse::<Timestamp>().map_err(Error::internal))
-            .transpose()?;
-        earliest = match (earliest, first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        if let Some(key) = items.first().and_then(|i| i.gsi2sk.as_deref()) {
+            firsts.push(key.parse::<Timestamp>().map_err(Error::internal)?);
+        }
     }
-    Ok(earliest)
+    Ok(firsts.into_iter().min())
 }
 
 async fn account_item(app: &App, account_id: &str) -> Result<AccountItem, Error> {
@@ -486,10 +480,14 @@ where
         handle(job).await?;
     }
     // The jobs may have changed the calendar (a failed renewal schedules retries), or closed
-    // the account, its schedules gone with it.
-    let account = match account_item(app, &schedule.account_id).await {
-        Err(Error::NotFound) => return Ok(count),
-        other => other?,
+    // the account, its schedules gone with it: read it again when any ran.
+    let account = if count == 0 {
+        account
+    } else {
+        match account_item(app, &schedule.account_id).await {
+            Err(Error::NotFound) => return Ok(count),
+            other => other?,
+        }
     };
     let next = Plan::of(&account)?.next(&account.id, runner, at);
     let mut update = Update::builder()

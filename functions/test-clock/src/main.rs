@@ -119,15 +119,11 @@ async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, E
 
 /// The earliest instant a job of the clock's accounts is due.
 async fn earliest(app: &App, scope: &Scope) -> Result<Option<Timestamp>, Error> {
-    let mut earliest = None;
+    let mut due = Vec::new();
     for runner in Runner::ALL {
-        let due = softbrik::schedule::earliest_due(app, runner, scope).await?;
-        earliest = match (earliest, due) {
-            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
-            (a, b) => a.or(b),
-        };
+        due.extend(softbrik::schedule::earliest_due(app, runner, scope).await?);
     }
-    Ok(earliest)
+    Ok(due.into_iter().min())
 }
 
 async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestClockItem, Error> {
