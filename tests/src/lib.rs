@@ -502,6 +502,17 @@ impl Stack {
     }
 }
 
+/// The renewal invoices of a `GET /account/invoices` answer.
+pub fn renewals(invoices: &Value) -> Vec<Value> {
+    invoices
+        .as_array()
+        .expect("a list of invoices")
+        .iter()
+        .filter(|i| i["kind"] == "renewal")
+        .cloned()
+        .collect()
+}
+
 /// The value after `label` on a line of a mail's text (the invitation's credentials).
 pub fn mail_field(text: &str, label: &str) -> String {
     text.lines()

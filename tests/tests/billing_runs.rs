@@ -2,17 +2,7 @@
 //! many accounts at once, the invoice PDF, calendar-month alignment (billing.md).
 
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Stack, pdf_text, s};
-
-fn renewals(invoices: &Value) -> Vec<Value> {
-    invoices
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["kind"] == "renewal")
-        .cloned()
-        .collect()
-}
+use softbrik_integration_tests::{Stack, pdf_text, renewals, s};
 
 #[tokio::test]
 async fn the_renewal_email_carries_its_pdf_in_french_and_the_api_serves_it_to_its_account_only() {

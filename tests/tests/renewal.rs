@@ -2,17 +2,7 @@
 //! per account and period, charged once, emailed in the account's language.
 
 use serde_json::json;
-use softbrik_integration_tests::Stack;
-
-fn renewals(invoices: &serde_json::Value) -> Vec<serde_json::Value> {
-    invoices
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["kind"] == "renewal")
-        .cloned()
-        .collect()
-}
+use softbrik_integration_tests::{Stack, renewals};
 
 #[tokio::test]
 async fn the_jan_12_renewal_bills_the_month_once() {
