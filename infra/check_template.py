@@ -7,6 +7,10 @@
 - Least privilege and safe defaults (security.md): no function policy grants a `*` action or
   a `*` resource, the bucket blocks public access, the table has point-in-time recovery, the
   KMS key rotates, GuardDuty is declared.
+- Inbound mail (support.md): every bucket has a policy denying requests without TLS, every SES
+  receipt rule that hands mail to a function has spam and virus scanning on, and no route
+  writing tickets is reachable without authentication: POST /inbound/email and every route of
+  ticket-intake use AWS_IAM (on an API that enables it), and no ticket route is public.
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ import yaml
 from openapi_spec_validator import validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from devstack import ROOT, Template, routes  # noqa: E402
+from devstack import IAM, PUBLIC, ROOT, Template, routes  # noqa: E402
+
+# Functions that write tickets from what their routes receive.
+TICKET_WRITERS = {"tickets", "ticket-intake"}
+# Functions whose routes take mail from outside: IAM-signed callers only, never a user's token.
+MAIL_INTAKE = {"ticket-intake"}
 
 
 def route_problems(template: Template, spec: dict) -> list[str]:
@@ -76,11 +85,90 @@ def safety_problems(template: Template) -> list[str]:
     return problems
 
 
+def _ref(value) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _arn_text(value) -> str:
+    """An ARN as written in the template, in Fn::Sub form: GetAtt [B, Arn] reads ${B.Arn}."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        att = value["Fn::GetAtt"]
+        return "${%s}" % (".".join(att) if isinstance(att, list) else att)
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return value["Fn::Sub"]
+    return str(value)
+
+
+def _denies_insecure_transport(statement: dict, bucket: str) -> bool:
+    """A Deny of every S3 action on the bucket and its objects when the request is not TLS."""
+    condition = statement.get("Condition", {}).get("Bool", {})
+    actions = _as_list(statement.get("Action", []))
+    resources = {_arn_text(r) for r in _as_list(statement.get("Resource", []))}
+    covers_bucket = f"${{{bucket}.Arn}}" in resources
+    covers_objects = f"${{{bucket}.Arn}}/*" in resources
+    return (
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") in ("*", {"AWS": "*"})
+        and "s3:*" in actions
+        and str(condition.get("aws:SecureTransport")).lower() == "false"
+        and covers_bucket
+        and covers_objects
+    )
+
+
+def mail_problems(template: Template) -> list[str]:
+    problems = []
+    resources = template.raw["Resources"]
+    policies = [res.get("Properties", {}) for res in resources.values() if res["Type"] == "AWS::S3::BucketPolicy"]
+    for lid, res in resources.items():
+        if res["Type"] == "AWS::S3::Bucket":
+            statements = [
+                st
+                for p in policies
+                if _ref(p.get("Bucket")) == lid
+                for st in _as_list(p.get("PolicyDocument", {}).get("Statement", []))
+            ]
+            if not any(_denies_insecure_transport(st, lid) for st in statements):
+                problems.append(f"{lid}: no bucket policy denies requests without TLS (aws:SecureTransport)")
+        if res["Type"] == "AWS::SES::ReceiptRule":
+            rule = res.get("Properties", {}).get("Rule", {})
+            if any("LambdaAction" in action for action in rule.get("Actions", [])) and rule.get("ScanEnabled") is not True:
+                problems.append(f"{lid}: hands mail to a function without spam and virus scanning (ScanEnabled)")
+    return problems
+
+
+def route_auth_problems(template: Template) -> list[str]:
+    problems = []
+    iam_apis = {
+        lid
+        for lid, api in template.of_type("AWS::Serverless::HttpApi")
+        if api.get("Properties", {}).get("Auth", {}).get("EnableIamAuthorizer") is True
+    }
+    for r in routes(template):
+        if (r.path == "/inbound/email" or r.binary in MAIL_INTAKE) and r.authorizer != IAM:
+            problems.append(f"{r.key} ({r.binary}) must use the AWS_IAM authorizer, not {r.authorizer}")
+        if r.authorizer == IAM and r.api not in iam_apis:
+            problems.append(f"{r.key} uses AWS_IAM on {r.api}, which does not set Auth.EnableIamAuthorizer")
+        if r.binary in TICKET_WRITERS and r.authorizer in (None, PUBLIC):
+            problems.append(f"{r.key} ({r.binary}) writes tickets and is public")
+    return problems
+
+
 def main() -> int:
     template = Template(ROOT / "template.yaml", stage="dev")
     spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
     validate(spec)
-    problems = route_problems(template, spec) + policy_problems(template) + safety_problems(template)
+    problems = (
+        route_problems(template, spec)
+        + policy_problems(template)
+        + safety_problems(template)
+        + mail_problems(template)
+        + route_auth_problems(template)
+    )
     for p in problems:
         print(f"template check: {p}", file=sys.stderr)
     print(f"template checks: {len(problems)} problem(s)")

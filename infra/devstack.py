@@ -186,6 +186,18 @@ class Provisioner:
             "AWS::Serverless::HttpApi",
             "AWS::GuardDuty::Detector",
         }
+        # Inbound mail is not received locally: messages are posted to POST /inbound/email
+        # instead (local-stack.md). moto would refuse the receipt rule anyway (it checks that its
+        # Lambda action's function exists in moto's own Lambda, and ours run under cargo-lambda),
+        # and the Lambda permission has no Lambda to attach to. The bucket policy is left out
+        # because moto applies a bucket policy's Deny statements without their Condition: the
+        # TLS-only statement would deny every request on the emulator's plain-HTTP endpoint.
+        not_received_locally = {
+            "AWS::SES::ReceiptRuleSet",
+            "AWS::SES::ReceiptRule",
+            "AWS::Lambda::Permission",
+            "AWS::S3::BucketPolicy",
+        }
         # Schedules (ScheduleV2 events) are fired by the devstack itself: Stack.start_schedules.
         # A function's Ref is its name: locally, the binary cargo-lambda serves it under.
         for lid, fn in self.t.of_type("AWS::Serverless::Function"):
@@ -196,7 +208,9 @@ class Provisioner:
         unknown = {
             res["Type"]
             for lid, res in self.t.resources.items()
-            if res["Type"] not in handlers and res["Type"] not in local_elsewhere
+            if res["Type"] not in handlers
+            and res["Type"] not in local_elsewhere
+            and res["Type"] not in not_received_locally
         }
         if unknown:
             raise SystemExit(f"devstack does not know how to provision: {sorted(unknown)}")
@@ -328,12 +342,23 @@ def function_environment(t: Template) -> dict[str, str]:
     return env
 
 
+# Route authorizers that are not a JWT check: NONE (public) and AWS_IAM (SigV4).
+PUBLIC = "NONE"
+IAM = "AWS_IAM"
+
+
 class Route:
-    def __init__(self, method: str, path: str, binary: str, authorized: bool):
+    def __init__(self, method: str, path: str, binary: str, authorizer: str | None, api: str | None = None):
         self.method = method.upper()
         self.path = path
         self.binary = binary
-        self.authorized = authorized
+        # The authorizer as the template names it (the API's default when the event names none).
+        self.authorizer = authorizer
+        self.api = api
+        # Whether the gateway checks a Cognito JWT. An AWS_IAM route is served locally without
+        # any check: the local stack has no SigV4, and such a route (POST /inbound/email) exists
+        # for the local stack's posted mail and, in AWS, for IAM-signed callers only.
+        self.authorized = authorizer not in (None, PUBLIC, IAM)
         pattern = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self.regex = re.compile(f"^{pattern}$")
@@ -378,7 +403,7 @@ def routes(t: Template) -> list[Route]:
             p = event["Properties"]
             api = p.get("ApiId", {}).get("Ref")
             authorizer = p.get("Auth", {}).get("Authorizer", api_auth.get(api))
-            found.append(Route(p["Method"], p["Path"], binary, authorizer not in (None, "NONE")))
+            found.append(Route(p["Method"], p["Path"], binary, authorizer, api))
     # Like API Gateway: the most specific route wins (literal segments before parameters).
     found.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
     return found
@@ -712,6 +737,7 @@ class Stack:
             "bucket": self.bucket,
             "mail_from": self.template.ref("MailFrom"),
             "support_inbox": self.template.ref("SupportInbox"),
+            "security_inbox": self.template.ref("SecurityInbox"),
             "test_clocks": self.template.condition("TestClocksAllowed"),
             "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
             "stripe_url": self.stripe_url,

@@ -33,6 +33,17 @@ pub fn new_ordered_id(prefix: &str, at: Timestamp) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// A time-ordered id for things that happen in a sequence on an account's clock (ticket
+/// messages): ordered by `at`, then, for ids made at the same account instant (a test clock
+/// stands still), by the real time `real` they were made at.
+pub fn new_sequenced_id(prefix: &str, at: Timestamp, real: Timestamp) -> String {
+    let millis = u64::try_from(at.as_millisecond()).unwrap_or_default();
+    let micros = u128::try_from(real.as_microsecond()).unwrap_or_default() & ((1 << 48) - 1);
+    let random = (micros << 32) | u128::from(rand::random::<u32>());
+    let ulid = ulid::Ulid::from_parts(millis, random);
+    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {

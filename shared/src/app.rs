@@ -39,6 +39,16 @@ pub struct Config {
     /// Stripe's API, or an emulator's in tests.
     pub stripe_api_base: String,
     pub test_clocks: bool,
+    /// The support desk's address: where customers write, and the sender of ticket mail.
+    pub support_inbox: String,
+    /// The vulnerability disclosure address: mail to it opens a security report.
+    pub security_inbox: String,
+    /// The support team's mailbox, alerted of breaches and P1 updates due.
+    pub support_team_email: String,
+    /// Also alerted when a P1 target of an Enterprise account is breached.
+    pub success_manager_email: String,
+    /// Raw inbound mail (`inbound/`) and ticket attachments (`attachments/<account>/`).
+    pub mail_bucket: String,
 }
 
 impl Config {
@@ -66,6 +76,15 @@ impl Config {
             stripe_api_base: var("SOFTBRIK_STRIPE_API_BASE")
                 .unwrap_or_else(|_| DEFAULT_API_BASE.into()),
             test_clocks: var("SOFTBRIK_TEST_CLOCKS").is_ok_and(|v| v == "true"),
+            support_inbox: var("SOFTBRIK_SUPPORT_INBOX")
+                .unwrap_or_else(|_| "support@softbrik.com".into()),
+            security_inbox: var("SOFTBRIK_SECURITY_INBOX")
+                .unwrap_or_else(|_| "security@softbrik.com".into()),
+            support_team_email: var("SOFTBRIK_SUPPORT_TEAM_EMAIL")
+                .unwrap_or_else(|_| "support-team@softbrik.com".into()),
+            success_manager_email: var("SOFTBRIK_SUCCESS_MANAGER_EMAIL")
+                .unwrap_or_else(|_| "success@softbrik.com".into()),
+            mail_bucket: var("SOFTBRIK_MAIL_BUCKET").unwrap_or_default(),
         })
     }
 }
@@ -76,11 +95,16 @@ pub struct App {
     pub keys: Arc<dyn KeyRing>,
     pub payments: Arc<dyn Payments>,
     pub mailer: Arc<dyn Mailer>,
+    /// Ticket mail, sent from the support desk's address so that replies come back to it.
+    pub support_mailer: Arc<dyn Mailer>,
     pub directory: Directory,
+    /// Raw inbound mail and ticket attachments.
+    pub s3: aws_sdk_s3::Client,
     /// Real time, for what is not billing time: leases, idempotency windows.
     pub system_clock: SystemClock,
     lookup_key: OnceCell<WrappedKey>,
     retention_key: OnceCell<WrappedKey>,
+    security_key: OnceCell<WrappedKey>,
     /// Taken while an invoice number is given out: the invoices a billing run finalises at
     /// once take turns on the sequence here rather than colliding on it in DynamoDB.
     pub(crate) numbering: tokio::sync::Mutex<()>,
@@ -104,7 +128,18 @@ struct CatalogueItem {
 const CONFIG_PK: &str = "CONFIG";
 const LOOKUP_KEY_SK: &str = "EMAIL_LOOKUP_KEY";
 const RETENTION_KEY_SK: &str = "RETENTION_KEY";
+const SECURITY_KEY_SK: &str = "SECURITY_REPORTS_KEY";
 const CATALOGUE_PK: &str = "CATALOGUE";
+
+/// The S3 client; against an emulator (an endpoint override), path-style addressing, since
+/// bucket host names do not resolve there.
+fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let emulated = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
+    let config = aws_sdk_s3::config::Builder::from(aws)
+        .force_path_style(emulated)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
 
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
@@ -139,6 +174,11 @@ impl App {
                 aws_sdk_sesv2::Client::new(&aws),
                 &config.mail_from,
             )),
+            support_mailer: Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(&aws),
+                &config.support_inbox,
+            )),
+            s3: s3_client(&aws),
             directory: Directory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(&aws),
                 &config.user_pool_id,
@@ -149,6 +189,7 @@ impl App {
             system_clock: SystemClock,
             lookup_key: OnceCell::new(),
             retention_key: OnceCell::new(),
+            security_key: OnceCell::new(),
             numbering: tokio::sync::Mutex::new(()),
         })
     }
@@ -163,6 +204,17 @@ impl App {
     pub async fn retention_key(&self) -> Result<Arc<DataKey>, Error> {
         self.platform_key(&self.retention_key, KeyScope::Retention, RETENTION_KEY_SK)
             .await
+    }
+
+    /// The platform key security reports are sealed under: they come from anyone (the
+    /// vulnerability disclosure address), so belong to no account (`tickets`).
+    pub async fn security_key(&self) -> Result<Arc<DataKey>, Error> {
+        self.platform_key(
+            &self.security_key,
+            KeyScope::SecurityReports,
+            SECURITY_KEY_SK,
+        )
+        .await
     }
 
     /// A platform key stored wrapped at `CONFIG`/`sk`, made on first use in a new environment.

@@ -28,6 +28,10 @@ impl BusinessHours {
         BusinessHours { zone, country }
     }
 
+    pub fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
     /// Whether `day` is a working day: not a weekend, not a public holiday of the country.
     pub fn is_business_day(&self, day: Date) -> bool {
         !matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday)

@@ -243,6 +243,32 @@ pub async fn close_account(
         }
     }
 
+    // Support tickets: their attachments in S3, and the pointers that find them by id and
+    // number (outside the partition); the tickets and messages go with the partition below.
+    let tickets: Vec<crate::tickets::TicketItem> = app.store.query_prefix(&pk, "TICKET#").await?;
+    if !tickets.is_empty() {
+        crate::attachments::delete_prefix(app, &crate::tickets::attachments_prefix(account_id))
+            .await?;
+    }
+    let pointers: Vec<(String, String)> = tickets
+        .iter()
+        .flat_map(|t| {
+            [
+                (crate::tickets::id_pointer_pk(&t.id), "TICKET".to_string()),
+                (
+                    crate::tickets::number_pointer_pk(t.number),
+                    "TICKET".to_string(),
+                ),
+            ]
+        })
+        .collect();
+    for chunk in pointers.chunks(24) {
+        app.store.delete_batch(chunk).await?;
+        if !budget.spend() {
+            return Ok(Closing::Continues);
+        }
+    }
+
     // The payment sandbox's records of the account (non-prod; Stripe keeps its own), and the
     // recorded answers of its idempotent requests (sealed, and expiring within a day anyway).
     let mut indexed: Vec<ItemKey> = app

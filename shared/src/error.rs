@@ -34,6 +34,8 @@ pub enum Error {
     Unauthenticated,
     #[error("not allowed for this role")]
     Forbidden,
+    #[error("{0}")]
+    PlanRequired(&'static str),
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -87,7 +89,7 @@ impl Error {
             Error::MalformedJson(_) => 400,
             Error::Unauthenticated => 401,
             Error::CardDeclined { .. } => 402,
-            Error::Forbidden => 403,
+            Error::Forbidden | Error::PlanRequired(_) => 403,
             Error::NotFound => 404,
             Error::EmailTaken
             | Error::IdempotencyKeyReused
@@ -119,6 +121,7 @@ impl Error {
             Error::IdempotencyInProgress => "idempotency_request_in_progress",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden => "forbidden",
+            Error::PlanRequired(_) => "plan_required",
             Error::NotFound => "not_found",
             Error::Conflict(code, _) => code,
             Error::Unavailable(_) => "service_unavailable",

@@ -228,6 +228,36 @@ fn respond(status: u16, content_type: &str, body: String) -> Response<Body> {
     response
 }
 
+/// An HTTP API event received as plain JSON (by a function that also takes other events):
+/// the request, as `lambda_http` would have handed it over.
+pub fn gateway_request(event: serde_json::Value) -> Result<Request, Error> {
+    let request: lambda_http::request::LambdaRequest = serde_json::from_value(event)
+        .map_err(|e| Error::internal(format!("not an HTTP API event: {e}")))?;
+    Ok(Request::from(request))
+}
+
+/// The HTTP API (payload 2.0) answer for a response, as `lambda_http` would have sent it.
+pub fn gateway_response(response: Response<Body>) -> serde_json::Value {
+    use base64::Engine;
+    let headers: serde_json::Map<String, serde_json::Value> = response
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
+        .collect();
+    let (body, encoded) = match response.body() {
+        Body::Empty => (String::new(), false),
+        Body::Text(t) => (t.clone(), false),
+        Body::Binary(b) => (base64::engine::general_purpose::STANDARD.encode(b), true),
+        _ => (String::new(), false),
+    };
+    serde_json::json!({
+        "statusCode": response.status().as_u16(),
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": encoded,
+    })
+}
+
 /// Turns a handler's result into the answer.
 pub fn answer(result: Result<Response<Body>, Error>) -> Response<Body> {
     result.unwrap_or_else(|e| problem(&e))

@@ -171,8 +171,13 @@ async fn replay(app: &App, item: &IdempotencyItem) -> Result<Begin, Error> {
             "finished idempotency record without response",
         ));
     };
-    // The response may name the company: it is sealed under the account's key.
-    let (_, key) = app.account_item(account_id).await?;
+    // The response may name the company: it is sealed under the account's key (security
+    // reports: the platform key they are sealed under).
+    let key = if account_id == crate::tickets::SECURITY_ACCOUNT {
+        app.security_key().await?
+    } else {
+        app.account_item(account_id).await?.1
+    };
     let text = key.open(account_id, "idempotent_response", response)?;
     let body = serde_json::from_str(&text).map_err(Error::internal)?;
     Ok(Begin::Replay { status, body })
@@ -218,6 +223,28 @@ pub fn finish_op(
         .build()
         .map_err(Error::internal)?;
     Ok(Some(TransactWriteItem::builder().update(update).build()))
+}
+
+/// Replays an idempotent answer, or runs `work` under the key in `scope` and gives the key
+/// back if it fails (so a refused request may be sent again). `work` records its answer with
+/// [`finish_op`] in the transaction of its own writes.
+pub async fn once(
+    app: &App,
+    scope: &str,
+    key: Option<&str>,
+    fingerprint: serde_json::Value,
+    reserve: impl Fn() -> BTreeMap<String, String>,
+    work: impl AsyncFnOnce(&Lease) -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let lease = match begin(app, scope, key, &fingerprint, reserve).await? {
+        Begin::Replay { status, body } => return Ok((status, body)),
+        Begin::Run(lease) => lease,
+    };
+    let result = work(&lease).await;
+    if result.is_err() {
+        release(app, &lease).await;
+    }
+    result
 }
 
 /// Gives the key back after a request that changed nothing, so it may be tried again.

@@ -43,15 +43,22 @@ pub enum Runner {
     Renew,
     /// Reminders a week before the billing date.
     Reminder,
+    /// Support tickets' clocks (`tickets`): SLA breaches, P1 update alerts, automatic
+    /// closing, pseudonymisation. Its index items are the tickets themselves.
+    Sla,
 }
 
 impl Runner {
-    pub const ALL: [Runner; 2] = [Runner::Renew, Runner::Reminder];
+    /// Every runner: what a test clock fires at each due instant.
+    pub const ALL: [Runner; 3] = [Runner::Renew, Runner::Reminder, Runner::Sla];
+    /// The runners with a schedule item per account.
+    pub const ACCOUNT: [Runner; 2] = [Runner::Renew, Runner::Reminder];
 
     pub fn name(self) -> &'static str {
         match self {
             Runner::Renew => "renew",
             Runner::Reminder => "reminder",
+            Runner::Sla => "sla",
         }
     }
 
@@ -71,7 +78,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn of(test_clock_id: Option<&str>) -> Scope {
+    pub fn of(test_clock_id: Option<&str>) -> Scope {
         test_clock_id.map_or(Scope::Live, |id| Scope::Clock(id.to_string()))
     }
 
@@ -85,10 +92,11 @@ impl Scope {
         }
     }
 
-    fn partition_of(&self, runner: Runner, account_id: &str) -> String {
+    /// The partition of the index item of `id` (an account, or a ticket for [`Runner::Sla`]).
+    pub fn partition_of(&self, runner: Runner, id: &str) -> String {
         match self {
             Scope::Live => {
-                let shard = account_id
+                let shard = id
                     .bytes()
                     .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
                     % SHARDS;
@@ -176,7 +184,7 @@ impl Plan {
 pub fn new_schedules(item: &AccountItem, now: Timestamp) -> Result<Vec<ScheduleItem>, Error> {
     let plan = Plan::of(item)?;
     let scope = Scope::of(item.test_clock_id.as_deref());
-    Ok(Runner::ALL
+    Ok(Runner::ACCOUNT
         .into_iter()
         .map(|runner| ScheduleItem {
             pk: account_pk(&item.id),
@@ -229,7 +237,7 @@ fn schedule_updates(
     expression: &str,
     values: &[(&str, AttributeValue)],
 ) -> Result<Vec<TransactWriteItem>, Error> {
-    Runner::ALL
+    Runner::ACCOUNT
         .into_iter()
         .map(|runner| {
             let mut update = Update::builder()
@@ -273,25 +281,7 @@ where
     F: Fn(Job) -> Fut + Sync,
     Fut: Future<Output = Result<(), Error>>,
 {
-    if request.run != runner {
-        return Err(Error::internal(format!(
-            "the {} function was asked for a {} run",
-            runner.name(),
-            request.run.name()
-        )));
-    }
-    let (scope, at) = match request.test_clock_id {
-        Some(_) if !app.config.test_clocks => {
-            return Err(Error::internal("test clocks are off in this stage"));
-        }
-        Some(id) => (
-            Scope::Clock(id),
-            request
-                .at
-                .ok_or_else(|| Error::internal("a test clock run needs its instant"))?,
-        ),
-        None => (Scope::Live, app.system_clock.now()),
-    };
+    let (scope, at) = scope_and_instant(app, runner, request)?;
     let report = run(app, runner, &scope, at, RunLimits::default(), handle).await?;
     tracing::info!(
         runner = runner.name(),
@@ -302,6 +292,34 @@ where
         "billing run"
     );
     Ok(report)
+}
+
+/// What a run request of `runner` covers: the live schedules now, or a test clock's at its
+/// instant.
+pub fn scope_and_instant(
+    app: &App,
+    runner: Runner,
+    request: RunRequest,
+) -> Result<(Scope, Timestamp), Error> {
+    if request.run != runner {
+        return Err(Error::internal(format!(
+            "the {} function was asked for a {} run",
+            runner.name(),
+            request.run.name()
+        )));
+    }
+    match request.test_clock_id {
+        Some(_) if !app.config.test_clocks => {
+            Err(Error::internal("test clocks are off in this stage"))
+        }
+        Some(id) => Ok((
+            Scope::Clock(id),
+            request
+                .at
+                .ok_or_else(|| Error::internal("a test clock run needs its instant"))?,
+        )),
+        None => Ok((Scope::Live, app.system_clock.now())),
+    }
 }
 
 /// How a run went.
@@ -362,7 +380,8 @@ where
                 report.deferred = true;
                 return Ok(report);
             }
-            let (due, next) = due_page(app, &partition, at, limits.page_size, start).await?;
+            let (due, next) =
+                due_page::<ScheduleItem>(app, &partition, at, limits.page_size, start).await?;
             let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
                 .map(|schedule| {
                     let handle = &handle;
@@ -398,14 +417,14 @@ where
 
 type PageKey = HashMap<String, AttributeValue>;
 
-/// One page of the schedules of `partition` due at or before `at`, earliest first.
-async fn due_page(
+/// One page of the index items of `partition` due at or before `at`, earliest first.
+pub async fn due_page<T: serde::de::DeserializeOwned>(
     app: &App,
     partition: &str,
     at: Timestamp,
     limit: i32,
     start: Option<PageKey>,
-) -> Result<(Vec<ScheduleItem>, Option<PageKey>), Error> {
+) -> Result<(Vec<T>, Option<PageKey>), Error> {
     let out = app
         .store
         .client()
@@ -429,12 +448,16 @@ async fn due_page(
         .items
         .unwrap_or_default()
         .into_iter()
-        .map(|i| {
-            serde_dynamo::from_item(i).map_err(|e| Error::internal(format!("schedule item: {e}")))
-        })
-        .collect::<Result<Vec<ScheduleItem>, Error>>()?;
+        .map(|i| serde_dynamo::from_item(i).map_err(|e| Error::internal(format!("due item: {e}"))))
+        .collect::<Result<Vec<T>, Error>>()?;
     let next = out.last_evaluated_key.filter(|k| !k.is_empty());
     Ok((items, next))
+}
+
+/// The due time of any index item.
+#[derive(Deserialize)]
+struct DueKey {
+    gsi2sk: String,
 }
 
 /// The earliest instant a job of `runner` is due in `scope`, if any (test clocks advance
@@ -446,8 +469,8 @@ pub async fn earliest_due(
 ) -> Result<Option<Timestamp>, Error> {
     let mut firsts = Vec::new();
     for partition in scope.partitions(runner) {
-        let (items, _) = due_page(app, &partition, Timestamp::MAX, 1, None).await?;
-        if let Some(key) = items.first().and_then(|i| i.gsi2sk.as_deref()) {
+        let (items, _) = due_page::<DueKey>(app, &partition, Timestamp::MAX, 1, None).await?;
+        if let Some(key) = items.first().map(|i| i.gsi2sk.as_str()) {
             firsts.push(key.parse::<Timestamp>().map_err(Error::internal)?);
         }
     }

@@ -21,7 +21,7 @@ use crate::crypto::DataKey;
 use crate::emails::invitation_email;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::idempotency::{self, Begin, Lease, account_scope};
+use crate::idempotency::{self, Lease, account_scope};
 use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
@@ -247,35 +247,6 @@ fn catalogue_briks<'a>(
     found
 }
 
-/// Replays an idempotent answer, or runs `work` under the key and gives the key back if it
-/// fails (so a refused request may be sent again).
-async fn once(
-    app: &App,
-    team: &Team,
-    key: Option<&str>,
-    fingerprint: serde_json::Value,
-    reserve: impl Fn() -> BTreeMap<String, String>,
-    work: impl AsyncFnOnce(&Lease) -> Result<(u16, serde_json::Value), Error>,
-) -> Result<(u16, serde_json::Value), Error> {
-    let lease = match idempotency::begin(
-        app,
-        &account_scope(&team.account.id),
-        key,
-        &fingerprint,
-        reserve,
-    )
-    .await?
-    {
-        Begin::Replay { status, body } => return Ok((status, body)),
-        Begin::Run(lease) => lease,
-    };
-    let result = work(&lease).await;
-    if result.is_err() {
-        idempotency::release(app, &lease).await;
-    }
-    result
-}
-
 /// Invites a user (email with sign-in details, Cognito group `member`) and charges the
 /// Briks given to them for the days left in the period.
 pub async fn invite(
@@ -307,7 +278,8 @@ pub async fn invite(
         ])
     };
     let fingerprint = serde_json::json!({"route": "POST /account/users", "body": raw});
-    once(app, team, key, fingerprint, reserve, async |lease: &Lease| {
+    let scope = account_scope(&team.account.id);
+    idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
         let claimed = app.store.get::<EmailClaimItem>(&email_claim_pk(&email_hash), "EMAIL").await?;
         if claimed.is_some() {
             return Err(Error::EmailTaken);
@@ -483,9 +455,9 @@ pub async fn assign(
     };
     let fingerprint =
         serde_json::json!({"route": "PUT /account/users/briks", "user": user_id, "brik": brik_id});
-    once(
+    idempotency::once(
         app,
-        team,
+        &account_scope(&team.account.id),
         key,
         fingerprint,
         reserve,

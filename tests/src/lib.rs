@@ -273,6 +273,73 @@ impl Stack {
             .expect("update item");
     }
 
+    /// Sets one string attribute of an item, as an operator's change would (the support plan,
+    /// until packs sell it).
+    pub async fn set_attribute(&self, pk: &str, sk: &str, name: &str, value: &str) {
+        aws_sdk_dynamodb::Client::new(&self.aws)
+            .update_item()
+            .table_name(&self.file.table_name)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", name)
+            .expression_attribute_values(":v", AttributeValue::S(value.into()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .expect("update item");
+    }
+
+    /// A member of the support team (Cognito group `support`, no account), signed in: staff
+    /// are made by an operator in the user pool, as here.
+    pub async fn support_token(&self) -> String {
+        let idp = aws_sdk_cognitoidentityprovider::Client::new(&self.aws);
+        let email = unique_email("agent");
+        idp.admin_create_user()
+            .user_pool_id(&self.file.user_pool_id)
+            .username(&email)
+            .user_attributes(
+                aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                    .name("email")
+                    .value(&email)
+                    .build()
+                    .expect("attribute"),
+            )
+            .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+            .send()
+            .await
+            .expect("staff user");
+        idp.admin_set_user_password()
+            .user_pool_id(&self.file.user_pool_id)
+            .username(&email)
+            .password(PASSWORD)
+            .permanent(true)
+            .send()
+            .await
+            .expect("staff password");
+        idp.admin_add_user_to_group()
+            .user_pool_id(&self.file.user_pool_id)
+            .username(&email)
+            .group_name("support")
+            .send()
+            .await
+            .expect("support group");
+        self.sign_in(&email, PASSWORD)
+            .await
+            .expect("staff signs in")
+    }
+
+    /// Delivers a raw message to the support desk as the local stack does (`POST /inbound/email`).
+    pub async fn deliver_mail(&self, raw: Vec<u8>) -> Answer {
+        let url = format!("{}/inbound/email", self.file.api_url);
+        let req = self
+            .http
+            .post(url)
+            .header("content-type", "message/rfc822")
+            .body(raw);
+        self.send(req).await
+    }
+
     /// Invokes a function as its schedule does (through the Lambda invoke API).
     pub async fn invoke(&self, function: &str, payload: &Value) -> Value {
         let url = format!(

@@ -76,8 +76,8 @@ async fn read(app: &App, id: &str) -> Result<Response<Body>, Error> {
     Ok(json(200, &clock))
 }
 
-/// Moves the clock forward, firing on the way, in time order, the `renew` and `reminder` runs
-/// for the clock's accounts at each instant a job of theirs is due, as the real schedules do
+/// Moves the clock forward, firing on the way, in time order, the `renew`, `reminder` and SLA
+/// (`tickets`) runs for the clock's accounts at each instant a job of theirs is due, as the real schedules do
 /// for live accounts (same due-date index, partitioned by clock); the clock stands at that
 /// instant while they run. A failed job stops the advance there: advancing again resumes from
 /// that instant (the jobs are idempotent).
@@ -147,6 +147,7 @@ async fn run(runner: Runner, clock_id: &str, at: Timestamp) -> Result<(), Error>
     let variable = match runner {
         Runner::Reminder => "SOFTBRIK_REMINDER_FUNCTION",
         Runner::Renew => "SOFTBRIK_RENEW_FUNCTION",
+        Runner::Sla => "SOFTBRIK_TICKETS_FUNCTION",
     };
     let function =
         std::env::var(variable).map_err(|_| Error::internal(format!("{variable} is not set")))?;

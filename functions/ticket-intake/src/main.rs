@@ -1,0 +1,58 @@
+//! The `ticket-intake` function: inbound support email (`softbrik::intake`). SES stores each
+//! message in S3 and invokes it with its receipt notification; the local stack (and any
+//! IAM-signed caller) posts the raw message to `POST /inbound/email` instead. A message that
+//! cannot be used is logged and dropped with a success answer, so that nothing retries it in
+//! a loop; only a dependency being down fails the invocation (SES's async retries then).
+
+use lambda_http::{Body, Error as LambdaError, LambdaEvent, service_fn};
+use softbrik::app::App;
+use softbrik::error::Error;
+use softbrik::http::{self, answer, json};
+use softbrik::intake::{self, SesEvent};
+use tracing::Instrument;
+
+#[tokio::main]
+async fn main() -> Result<(), LambdaError> {
+    softbrik::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let app = &app;
+        let span = tracing::info_span!("inbound", request_id = %event.context.request_id);
+        async move {
+            if event.payload.get("Records").is_some() {
+                let event: SesEvent = serde_json::from_value(event.payload)?;
+                let outcomes = intake::from_ses(app, event).await?;
+                return Ok::<_, LambdaError>(serde_json::to_value(outcomes)?);
+            }
+            let req = http::gateway_request(event.payload)?;
+            let response = answer(post(app, &req).await);
+            Ok(http::gateway_response(response))
+        }
+        .instrument(span)
+    }))
+    .await
+}
+
+/// `POST /inbound/email`: the raw message as the body. Stored in S3 like SES does, then
+/// received; 202 with the outcome whatever the message was.
+async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Response<Body>, Error> {
+    let raw: Vec<u8> = match req.body() {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.as_bytes().to_vec(),
+        Body::Binary(b) => b.clone(),
+        _ => Vec::new(),
+    };
+    if raw.len() > softbrik::inbound::MAX_MESSAGE_BYTES {
+        return Err(Error::PayloadTooLarge);
+    }
+    let digest = softbrik::crypto::digest_hex(&raw);
+    softbrik::attachments::put(
+        app,
+        &intake::inbound_key(&digest),
+        "message/rfc822",
+        raw.clone(),
+    )
+    .await?;
+    let outcome = intake::receive(app, &raw).await?;
+    Ok(json(202, &outcome))
+}

@@ -1,0 +1,463 @@
+//! Email to ticket (support.md "Email to ticket"): SES stores each message for the support
+//! and security addresses in S3 and invokes `ticket-intake`, which turns it into a ticket or a
+//! reply to one. Locally the dev stack posts the raw message to `POST /inbound/email`.
+//!
+//! Nothing a sender writes can make the function fail in a loop: a message that does not parse
+//! is logged (its size and reason, never its content) and dropped; spam and viruses are dropped
+//! on SES's verdict; a message delivered twice (same Message-ID) is claimed once, in the same
+//! transaction as the ticket it makes; automatic mail is never answered; and no sender gets
+//! more than 10 automatic replies an hour.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::account::new_sequenced_id;
+use crate::app::App;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::inbound::{self, InboundMail};
+use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
+use crate::support_desk::reopen_ticket;
+use crate::tickets::{
+    self, AttachmentItem, AuthorKind, Channel, Desk, Kind, MessageItem, Opening, PointerItem,
+    Requester, SECURITY_ACCOUNT, Status, TicketItem, number_pointer_pk,
+};
+
+/// Automatic replies one sender address may get in an hour.
+pub const MAX_AUTO_REPLIES_PER_HOUR: u32 = 10;
+/// How long a Message-ID is remembered (SES retries within minutes; a week is ample).
+const CLAIM_SECONDS: i64 = 30 * 24 * 3600;
+
+/// What became of a message (the function's answer and log line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Outcome {
+    /// Not parsed, too large, spam or virus: logged and dropped.
+    Dropped {
+        reason: String,
+    },
+    /// Seen before (same Message-ID): nothing done.
+    Duplicate,
+    /// The sender is no user: asked to write from their registered address (when not automatic).
+    UnknownSender {
+        replied: bool,
+    },
+    /// Automatic mail that belongs to no ticket: not answered, not kept.
+    IgnoredAutomatic,
+    Opened {
+        ticket_id: String,
+        number: String,
+    },
+    Added {
+        ticket_id: String,
+        number: String,
+    },
+}
+
+/// SES's receipt notification (the Lambda action's event), as far as the intake reads it.
+#[derive(Debug, Deserialize)]
+pub struct SesEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SesRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SesRecord {
+    pub ses: SesPayload,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SesPayload {
+    pub mail: SesMail,
+    pub receipt: SesReceipt,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SesMail {
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SesReceipt {
+    #[serde(rename = "spamVerdict", default)]
+    pub spam_verdict: Option<Verdict>,
+    #[serde(rename = "virusVerdict", default)]
+    pub virus_verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Verdict {
+    pub status: String,
+}
+
+/// The S3 key SES's S3 action stores a message under (`ObjectKeyPrefix` + message id).
+pub fn inbound_key(ses_message_id: &str) -> String {
+    format!("inbound/{ses_message_id}")
+}
+
+/// Handles SES's notification: each message read from S3 and received, unless SES found it
+/// to be spam or to carry a virus.
+pub async fn from_ses(app: &App, event: SesEvent) -> Result<Vec<Outcome>, Error> {
+    let mut outcomes = Vec::new();
+    for record in event.records {
+        let failed = |v: &Option<Verdict>| v.as_ref().is_some_and(|v| v.status == "FAIL");
+        let id = record.ses.mail.message_id;
+        if failed(&record.ses.receipt.spam_verdict) || failed(&record.ses.receipt.virus_verdict) {
+            tracing::warn!(ses_message_id = %id, "inbound mail dropped: spam or virus verdict FAIL");
+            outcomes.push(Outcome::Dropped {
+                reason: "spam_or_virus".into(),
+            });
+            continue;
+        }
+        let raw = crate::attachments::get(app, &inbound_key(&id)).await?;
+        outcomes.push(receive(app, &raw).await?);
+    }
+    Ok(outcomes)
+}
+
+/// The record that a Message-ID was handled, written with what it made.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClaimItem {
+    pk: String,
+    sk: String,
+    expires_at: i64,
+}
+
+/// Receives one raw message. Errors are only the retryable kind (a dependency down); anything
+/// wrong with the message itself is an outcome.
+pub async fn receive(app: &App, raw: &[u8]) -> Result<Outcome, Error> {
+    let mail = match inbound::parse(raw) {
+        Ok(mail) => mail,
+        Err(dropped) => {
+            tracing::warn!(
+                reason = dropped.reason(),
+                bytes = raw.len(),
+                "inbound mail dropped"
+            );
+            return Ok(Outcome::Dropped {
+                reason: dropped.reason().into(),
+            });
+        }
+    };
+    let claim = ClaimItem {
+        pk: format!(
+            "INBOUND#{}",
+            app.keyed_hash(&format!("message-id:{}", mail.message_id))
+                .await?
+        ),
+        sk: "INBOUND".into(),
+        expires_at: app.system_clock.now().as_second() + CLAIM_SECONDS,
+    };
+    if app
+        .store
+        .get::<ClaimItem>(&claim.pk, &claim.sk)
+        .await?
+        .is_some()
+    {
+        tracing::info!(automatic = ?mail.automatic, "inbound mail seen before");
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = route(app, &mail, &claim).await?;
+    tracing::info!(outcome = ?outcome, automatic = ?mail.automatic.map(|a| a.as_str()), "inbound mail");
+    Ok(outcome)
+}
+
+async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outcome, Error> {
+    let security = app.config.security_inbox.to_lowercase();
+    let thread = match mail.ticket_number {
+        Some(n) => tickets::find_pointer(app, &number_pointer_pk(n)).await?,
+        None => None,
+    };
+    // A reply on a security report, from whoever reported it.
+    if let Some(pointer) = thread.as_ref().filter(|p| p.account_id == SECURITY_ACCOUNT) {
+        let desk = Desk::security(app).await?;
+        let ticket = tickets::load(app, SECURITY_ACCOUNT, &pointer.ticket_id).await?;
+        if ticket.requester(&desk)?.email.as_deref() == Some(mail.from.as_str())
+            && let Some(outcome) = add(app, &desk, pointer, None, None, mail, claim).await?
+        {
+            return Ok(outcome);
+        }
+    }
+    if mail.recipients.iter().any(|r| r == &security) {
+        return security_report(app, mail, claim).await;
+    }
+    let sender = app.email_hash(&mail.from).await?;
+    let Some(user) = app
+        .store
+        .get::<EmailClaimItem>(&email_claim_pk(&sender), "EMAIL")
+        .await?
+    else {
+        if mail.automatic.is_some() {
+            return Ok(Outcome::IgnoredAutomatic);
+        }
+        let replied = may_reply(app, &sender).await?;
+        if replied {
+            let words = crate::ticket_emails::unknown_sender(&mail.subject);
+            tickets::notify(app, mail.from.as_str(), words, "auto-replied").await;
+        }
+        return Ok(Outcome::UnknownSender { replied });
+    };
+    let desk = Desk::of_account(app, &user.account_id).await?;
+    let item: UserItem = app
+        .store
+        .get(
+            &account_pk(&user.account_id),
+            &format!("USER#{}", user.user_id),
+        )
+        .await?
+        .ok_or(Error::NotFound)?;
+    let name = item.open(&user.account_id, &desk.key)?.name;
+    // A reply quoting a ticket of the sender's own account joins it; the same number from
+    // anyone else opens a new ticket.
+    if let Some(pointer) = thread.as_ref().filter(|p| p.account_id == user.account_id)
+        && let Some(outcome) = add(
+            app,
+            &desk,
+            pointer,
+            Some(user.user_id.clone()),
+            Some(name.as_str()),
+            mail,
+            claim,
+        )
+        .await?
+    {
+        return Ok(outcome);
+    }
+    if mail.automatic.is_some() {
+        return Ok(Outcome::IgnoredAutomatic);
+    }
+    let requester = Requester {
+        user_id: Some(user.user_id.clone()),
+        name: Some(name.as_str().to_string()),
+        email: Some(mail.from.as_str().to_string()),
+    };
+    open(app, &desk, Kind::Support, requester, mail, claim, &sender).await
+}
+
+/// Adds the message to the ticket it quotes; `None` when that ticket is closed (or past its
+/// reopening window) and a person wrote: then it opens a new ticket.
+async fn add(
+    app: &App,
+    desk: &Desk,
+    pointer: &PointerItem,
+    user_id: Option<String>,
+    name: Option<&str>,
+    mail: &InboundMail,
+    claim: &ClaimItem,
+) -> Result<Option<Outcome>, Error> {
+    let automatic = mail.automatic.is_some();
+    let message_id = new_sequenced_id("msg", desk.now, app.system_clock.now());
+    let mut stored = None;
+    for _ in 0..3 {
+        let mut ticket = tickets::load(app, &desk.account_id, &pointer.ticket_id).await?;
+        let read = ticket.version;
+        if !automatic {
+            match ticket.status {
+                Status::Resolved | Status::Closed => {
+                    if reopen_ticket(&mut ticket, desk.now).is_err() {
+                        return Ok(None);
+                    }
+                }
+                _ => ticket.resume(desk.now),
+            }
+        } else if ticket.status == Status::Closed {
+            // Automatic mail never reopens anything; a closed ticket keeps no more mail.
+            return Ok(Some(Outcome::IgnoredAutomatic));
+        }
+        let attachments = match &stored {
+            Some(a) => Clone::clone(a),
+            None => {
+                let a = store_attachments(app, desk, &ticket.id, &message_id, mail).await?;
+                stored = Some(a.clone());
+                a
+            }
+        };
+        let message = MessageItem::new(
+            desk,
+            &ticket,
+            &message_id,
+            AuthorKind::Customer,
+            user_id.clone(),
+            name,
+            true,
+            automatic,
+            &mail.text,
+            attachments,
+        );
+        let ops = vec![
+            ticket.save_op(app, &desk.hours, read, desk.now)?,
+            app.store.put_new_op(&message)?,
+            app.store.put_new_op(claim)?,
+        ];
+        match app.store.transact(ops).await {
+            Ok(()) => {
+                return Ok(Some(Outcome::Added {
+                    ticket_id: ticket.id.clone(),
+                    number: ticket.reference(),
+                }));
+            }
+            Err(e) if e.condition_failed(2) => return Ok(Some(Outcome::Duplicate)),
+            Err(e) if e.condition_failed(0) => continue,
+            Err(e) => return Err(e.into_error(|_| Error::internal("unreachable"))),
+        }
+    }
+    Err(Error::unavailable(
+        "the ticket kept changing; SES will retry",
+    ))
+}
+
+/// Opens a ticket from the message and acknowledges it with the tracking number.
+async fn open(
+    app: &App,
+    desk: &Desk,
+    kind: Kind,
+    requester: Requester,
+    mail: &InboundMail,
+    claim: &ClaimItem,
+    sender_hash: &str,
+) -> Result<Outcome, Error> {
+    let ticket_id = new_sequenced_id("tkt", desk.now, app.system_clock.now());
+    let message_id = new_sequenced_id("msg", desk.now, app.system_clock.now());
+    let attachments = store_attachments(app, desk, &ticket_id, &message_id, mail).await?;
+    let number = tickets::next_number(app).await?;
+    let subject = if mail.subject.is_empty() {
+        "(no subject)".to_string()
+    } else {
+        mail.subject
+            .chars()
+            .take(crate::support_desk::MAX_SUBJECT_CHARS)
+            .collect()
+    };
+    let opening = Opening {
+        id: ticket_id,
+        kind,
+        channel: Channel::Email,
+        impact: None,
+        requester,
+        subject,
+        description: mail.text.clone(),
+        attachments,
+        message_id,
+    };
+    let (ticket, mut ops) = TicketItem::open(app, desk, number, opening)?;
+    ops.push(app.store.put_new_op(claim)?);
+    let claim_index = ops.len() - 1;
+    match app.store.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if e.condition_failed(claim_index) => return Ok(Outcome::Duplicate),
+        Err(e) => return Err(e.into_error(|_| Error::internal("new ticket id collision"))),
+    }
+    if may_reply(app, sender_hash).await? {
+        let subject = ticket.subject(desk)?;
+        let words =
+            crate::ticket_emails::ticket_opened(desk.language, &ticket.reference(), &subject);
+        tickets::notify(app, mail.from.as_str(), words, "auto-replied").await;
+    }
+    if kind == Kind::Security {
+        let words = crate::ticket_emails::security_report_alert(&ticket.reference());
+        tickets::notify(app, &app.config.support_team_email, words, "auto-generated").await;
+    }
+    Ok(Outcome::Opened {
+        ticket_id: ticket.id.clone(),
+        number: ticket.reference(),
+    })
+}
+
+/// Mail to the security address: a security report, whoever sent it, sealed under the
+/// platform key and seen only by the support team.
+async fn security_report(
+    app: &App,
+    mail: &InboundMail,
+    claim: &ClaimItem,
+) -> Result<Outcome, Error> {
+    if mail.automatic.is_some() {
+        return Ok(Outcome::IgnoredAutomatic);
+    }
+    let desk = Desk::security(app).await?;
+    let requester = Requester {
+        user_id: None,
+        name: None,
+        email: Some(mail.from.as_str().to_string()),
+    };
+    let sender = app.email_hash(&mail.from).await?;
+    open(app, &desk, Kind::Security, requester, mail, claim, &sender).await
+}
+
+/// Puts the message's attachments in S3 (encrypted by the bucket's KMS key) and returns their
+/// records, names sealed.
+async fn store_attachments(
+    app: &App,
+    desk: &Desk,
+    ticket_id: &str,
+    message_id: &str,
+    mail: &InboundMail,
+) -> Result<Vec<AttachmentItem>, Error> {
+    let mut items = Vec::new();
+    for (n, a) in mail.attachments.iter().enumerate() {
+        let id = format!("att_{n}");
+        let key = format!(
+            "{}{ticket_id}/{message_id}/{id}",
+            tickets::attachments_prefix(&desk.account_id)
+        );
+        crate::attachments::put(app, &key, &a.content_type, a.bytes.clone()).await?;
+        items.push(AttachmentItem {
+            id,
+            filename: desk.seal("attachment_name", &a.filename),
+            content_type: a.content_type.clone(),
+            size: a.bytes.len() as u64,
+            key,
+        });
+    }
+    if mail.attachments_dropped > 0 {
+        tracing::warn!(
+            dropped = mail.attachments_dropped,
+            "attachments beyond the limit not kept"
+        );
+    }
+    Ok(items)
+}
+
+/// Takes one of the sender's automatic replies of this hour, if any is left.
+async fn may_reply(app: &App, sender_hash: &str) -> Result<bool, Error> {
+    let now = app.system_clock.now();
+    let hour = now.as_second() / 3600;
+    let result = app
+        .store
+        .client()
+        .update_item()
+        .table_name(app.store.table())
+        .key(
+            "pk",
+            AttributeValue::S(format!("AUTOREPLY#{sender_hash}#{hour}")),
+        )
+        .key("sk", AttributeValue::S("AUTOREPLY".into()))
+        .update_expression("ADD sent :one SET expires_at = :expires")
+        .condition_expression("attribute_not_exists(sent) OR sent < :max")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(
+            ":max",
+            AttributeValue::N(MAX_AUTO_REPLIES_PER_HOUR.to_string()),
+        )
+        .expression_attribute_values(
+            ":expires",
+            AttributeValue::N(((hour + 2) * 3600).to_string()),
+        )
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = e.into_service_error();
+            if e.is_conditional_check_failed_exception() {
+                tracing::warn!("automatic replies to this sender paused for the hour");
+                Ok(false)
+            } else {
+                Err(Error::unavailable(format!(
+                    "dynamodb UpdateItem auto-reply count: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,1264 @@
+//! The ticket routes of api.md ("Support tickets"): who may see and do what, and each step of
+//! the incident flow (support.md): open, qualify, message, wait for the customer, workaround,
+//! resolve, confirm or reopen, root-cause analysis, and the monthly incident report.
+//!
+//! Customers see their account's tickets (members only their own); platform staff (`support`)
+//! see every ticket. Another account's ticket is a 404, exactly like a missing one. Every
+//! change is one conditional write of the ticket (optimistic version) with its message and
+//! idempotency record; the requester's email goes out after it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{SupportPlan, new_sequenced_id};
+use crate::app::App;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::http::Identity;
+use crate::idempotency::{self, Lease, account_scope};
+use crate::sla::{Priority, TargetName};
+use crate::store::{UserItem, account_pk};
+use crate::tickets::{
+    self, AuthorKind, Channel, Desk, Impact, Kind, MessageItem, Opening, QUEUE, REOPEN_WINDOW,
+    Requester, SlaEvent, Status, TicketItem, id_pointer_pk,
+};
+use crate::validation::ValidationErrors;
+
+/// Longest subject kept, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest description or message, in characters.
+pub const MAX_BODY_CHARS: usize = 20_000;
+
+/// Who is asking, as the ticket routes see it.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// Platform staff: every ticket.
+    Staff { sub: String },
+    /// An account's admin: the account's tickets.
+    Admin { account_id: String, user_id: String },
+    /// A member: the tickets they opened.
+    Member { account_id: String, user_id: String },
+}
+
+impl Viewer {
+    pub fn of(caller: &Identity) -> Result<Viewer, Error> {
+        if caller.in_group("support") {
+            return Ok(Viewer::Staff {
+                sub: caller.sub.clone(),
+            });
+        }
+        let account_id = caller.account()?.to_string();
+        let user_id = caller.user_id.clone().ok_or(Error::Forbidden)?;
+        if caller.is_admin() {
+            Ok(Viewer::Admin {
+                account_id,
+                user_id,
+            })
+        } else if caller.in_group("member") {
+            Ok(Viewer::Member {
+                account_id,
+                user_id,
+            })
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+
+    fn is_staff(&self) -> bool {
+        matches!(self, Viewer::Staff { .. })
+    }
+
+    /// Where this caller's idempotency keys live.
+    fn scope(&self) -> String {
+        match self {
+            Viewer::Staff { sub } => format!("STAFF#{sub}"),
+            Viewer::Admin { account_id, .. } | Viewer::Member { account_id, .. } => {
+                account_scope(account_id)
+            }
+        }
+    }
+
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Viewer::Staff { .. } => None,
+            Viewer::Admin { user_id, .. } | Viewer::Member { user_id, .. } => Some(user_id),
+        }
+    }
+
+    /// Whether the caller may see `ticket` (else it does not exist for them).
+    fn sees(&self, ticket: &TicketItem) -> bool {
+        match self {
+            Viewer::Staff { .. } => true,
+            Viewer::Admin { account_id, .. } => &ticket.account_id == account_id,
+            Viewer::Member {
+                account_id,
+                user_id,
+            } => {
+                &ticket.account_id == account_id
+                    && ticket.requester_user_id.as_deref() == Some(user_id)
+            }
+        }
+    }
+}
+
+// --- Bodies ------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketBody {
+    pub subject: String,
+    pub description: String,
+    pub channel: String,
+    #[serde(default)]
+    pub impact: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    pub body: String,
+    #[serde(default = "yes")]
+    pub public: bool,
+    /// Staff only: the team now waits for the customer (the resolution clock stops).
+    #[serde(default)]
+    pub pending_customer: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeBody {
+    pub priority: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    pub body: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
+fn text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        errors.push(field, "required", "must not be empty");
+    } else if value.chars().count() > max {
+        errors.push(field, "too_long", format!("at most {max} characters"));
+    }
+    value.to_string()
+}
+
+fn parse_priority(raw: &str) -> Option<Priority> {
+    match raw {
+        "P1" => Some(Priority::P1),
+        "P2" => Some(Priority::P2),
+        "P3" => Some(Priority::P3),
+        _ => None,
+    }
+}
+
+// --- Views -------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    pub id: String,
+    pub number: String,
+    pub kind: Kind,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub channel: Channel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Impact>,
+    pub requester: Requester,
+    pub account_id: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rca: Option<RcaView>,
+    pub sla: SlaView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageView>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RcaView {
+    pub body: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlaView {
+    pub plan: SupportPlan,
+    pub targets: Vec<TargetView>,
+    pub events: Vec<SlaEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetView {
+    pub name: TargetName,
+    pub due_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub met_at: Option<Timestamp>,
+    pub breached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breached_at: Option<Timestamp>,
+    pub paused: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub at: Timestamp,
+    pub author: AuthorView,
+    pub public: bool,
+    pub body: String,
+    pub automatic: bool,
+    pub attachments: Vec<AttachmentView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthorView {
+    pub kind: AuthorKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttachmentView {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub url: String,
+    pub url_expires_at: Timestamp,
+}
+
+/// The API's `Ticket`, as of the desk's "now"; with its messages when asked (internal notes
+/// only for staff).
+pub async fn view(
+    app: &App,
+    desk: &Desk,
+    ticket: &TicketItem,
+    messages: Option<(&[MessageItem], bool)>,
+) -> Result<TicketView, Error> {
+    let now = desk.now;
+    let targets = ticket
+        .targets
+        .iter()
+        .map(|t| TargetView {
+            name: t.name,
+            due_at: t.due_at(&desk.hours, now),
+            met_at: t.met_at,
+            breached: t.breached_at.is_some(),
+            breached_at: t.breached_at,
+            paused: t.is_paused(),
+        })
+        .collect();
+    let rca = match (&ticket.rca, ticket.rca_at) {
+        (Some(sealed), Some(at)) => Some(RcaView {
+            body: desk.open("ticket_rca", sealed)?,
+            at,
+        }),
+        _ => None,
+    };
+    let messages = match messages {
+        None => None,
+        Some((items, staff)) => {
+            let mut views = Vec::new();
+            for m in items.iter().filter(|m| m.public || staff) {
+                let mut attachments = Vec::new();
+                for a in &m.attachments {
+                    let filename = desk.open("attachment_name", &a.filename)?;
+                    let (url, url_expires_at) =
+                        crate::attachments::link(app, &a.key, &filename).await?;
+                    attachments.push(AttachmentView {
+                        id: a.id.clone(),
+                        filename,
+                        content_type: a.content_type.clone(),
+                        size: a.size,
+                        url,
+                        url_expires_at,
+                    });
+                }
+                views.push(MessageView {
+                    id: m.id.clone(),
+                    at: m.at,
+                    author: AuthorView {
+                        kind: m.author,
+                        user_id: m.author_user_id.clone(),
+                        name: m
+                            .author_name
+                            .as_ref()
+                            .map(|n| desk.open("message_author", n))
+                            .transpose()?,
+                    },
+                    public: m.public,
+                    body: desk.open("message_body", &m.body)?,
+                    automatic: m.automatic,
+                    attachments,
+                });
+            }
+            Some(views)
+        }
+    };
+    Ok(TicketView {
+        id: ticket.id.clone(),
+        number: ticket.reference(),
+        kind: ticket.kind,
+        subject: ticket.subject(desk)?,
+        status: ticket.status,
+        priority: ticket.priority,
+        channel: ticket.channel,
+        impact: ticket.impact,
+        requester: ticket.requester(desk)?,
+        account_id: ticket.account_id.clone(),
+        created_at: ticket.created_at,
+        updated_at: ticket.updated_at,
+        resolved_at: ticket.resolved_at,
+        closed_at: ticket.closed_at,
+        rca,
+        sla: SlaView {
+            plan: ticket.plan,
+            targets,
+            events: ticket.events.clone(),
+        },
+        messages,
+    })
+}
+
+async fn full_view(
+    app: &App,
+    desk: &Desk,
+    ticket: &TicketItem,
+    viewer: &Viewer,
+) -> Result<serde_json::Value, Error> {
+    let messages = tickets::messages(app, ticket).await?;
+    let view = view(app, desk, ticket, Some((&messages, viewer.is_staff()))).await?;
+    serde_json::to_value(view).map_err(Error::internal)
+}
+
+// --- Opening -----------------------------------------------------------------------------
+
+/// `POST /tickets`: an admin or member opens a ticket; the tracking number is emailed at once.
+pub async fn open(
+    app: &App,
+    caller: &Identity,
+    body: NewTicketBody,
+    raw: &serde_json::Value,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let viewer = Viewer::of(caller)?;
+    let (Some(account_id), Some(user_id)) = (account_of(&viewer), viewer.user_id()) else {
+        // Staff record phone calls on a customer's behalf through the customer's admin.
+        return Err(Error::Forbidden);
+    };
+    let mut errors = ValidationErrors::new();
+    let subject = text(&mut errors, "subject", &body.subject, MAX_SUBJECT_CHARS);
+    let description = text(
+        &mut errors,
+        "description",
+        &body.description,
+        MAX_BODY_CHARS,
+    );
+    let channel = match body.channel.as_str() {
+        "web" => Some(Channel::Web),
+        "chat" => Some(Channel::Chat),
+        "phone" => Some(Channel::Phone),
+        _ => {
+            errors.push("channel", "invalid_choice", "one of web, chat, phone");
+            None
+        }
+    };
+    let impact = match body.impact.as_deref() {
+        None => None,
+        Some("critical") => Some(Impact::Critical),
+        Some("high") => Some(Impact::High),
+        Some("normal") => Some(Impact::Normal),
+        Some(_) => {
+            errors.push("impact", "invalid_choice", "one of critical, high, normal");
+            None
+        }
+    };
+    errors.into_result()?;
+    let channel = channel.ok_or_else(|| Error::internal("channel checked"))?;
+    let desk = Desk::of_account(app, account_id).await?;
+    let user: UserItem = app
+        .store
+        .get(&account_pk(account_id), &format!("USER#{user_id}"))
+        .await?
+        .ok_or(Error::NotFound)?;
+    let user = user.open(account_id, &desk.key)?;
+    let fingerprint = serde_json::json!({"route": "POST /tickets", "body": raw});
+    let now = desk.now;
+    let reserve = || {
+        BTreeMap::from([
+            (
+                "ticket".to_string(),
+                new_sequenced_id("tkt", now, app.system_clock.now()),
+            ),
+            (
+                "message".to_string(),
+                new_sequenced_id("msg", now, app.system_clock.now()),
+            ),
+        ])
+    };
+    idempotency::once(
+        app,
+        &viewer.scope(),
+        key,
+        fingerprint,
+        reserve,
+        async |lease: &Lease| {
+            let number = tickets::next_number(app).await?;
+            let opening = Opening {
+                id: lease.id("ticket"),
+                kind: Kind::Support,
+                channel,
+                impact,
+                requester: Requester {
+                    user_id: Some(user.id.clone()),
+                    name: Some(user.name.as_str().to_string()),
+                    email: Some(user.email.as_str().to_string()),
+                },
+                subject,
+                description,
+                attachments: Vec::new(),
+                message_id: lease.id("message"),
+            };
+            let (ticket, mut ops) = TicketItem::open(app, &desk, number, opening)?;
+            let answer = serde_json::to_value(view(app, &desk, &ticket, None).await?)
+                .map_err(Error::internal)?;
+            ops.extend(idempotency::finish_op(
+                app, lease, account_id, &desk.key, 201, &answer,
+            )?);
+            app.store
+                .transact(ops)
+                .await
+                .map_err(|e| e.into_error(|_| Error::internal("new ticket id collision")))?;
+            tracing::info!(ticket_id = %ticket.id, priority = ?ticket.priority, "ticket opened");
+            tickets::notify_requester(app, &desk, &ticket, |lang, reference, subject| {
+                crate::ticket_emails::ticket_opened(lang, reference, subject)
+            })
+            .await?;
+            Ok((201, answer))
+        },
+    )
+    .await
+}
+
+fn account_of(viewer: &Viewer) -> Option<&str> {
+    match viewer {
+        Viewer::Staff { .. } => None,
+        Viewer::Admin { account_id, .. } | Viewer::Member { account_id, .. } => Some(account_id),
+    }
+}
+
+// --- Reading -----------------------------------------------------------------------------
+
+/// Finds a ticket the caller may see, with its desk; anything else is a 404.
+pub async fn locate(
+    app: &App,
+    viewer: &Viewer,
+    ticket_id: &str,
+) -> Result<(TicketItem, Desk), Error> {
+    let account_id = match account_of(viewer) {
+        Some(account) => account.to_string(),
+        None => {
+            tickets::find_pointer(app, &id_pointer_pk(ticket_id))
+                .await?
+                .ok_or(Error::NotFound)?
+                .account_id
+        }
+    };
+    let ticket = tickets::load(app, &account_id, ticket_id).await?;
+    if !viewer.sees(&ticket) {
+        return Err(Error::NotFound);
+    }
+    let desk = Desk::of_account(app, &account_id).await?;
+    Ok((ticket, desk))
+}
+
+/// `GET /tickets/{id}`: the ticket with its messages.
+pub async fn get(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+) -> Result<serde_json::Value, Error> {
+    let viewer = Viewer::of(caller)?;
+    let (ticket, desk) = locate(app, &viewer, ticket_id).await?;
+    full_view(app, &desk, &ticket, &viewer).await
+}
+
+/// Filters and page of `GET /tickets`.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub limit: Option<String>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TicketList {
+    pub tickets: Vec<TicketView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `GET /tickets`: newest first; the account's (admin), one's own (member), every one (staff).
+pub async fn list(app: &App, caller: &Identity, query: ListQuery) -> Result<TicketList, Error> {
+    let viewer = Viewer::of(caller)?;
+    let mut errors = ValidationErrors::new();
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(raw) => match serde_json::from_value::<Status>(serde_json::json!(raw)) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                errors.push("status", "invalid_choice", "a ticket status");
+                None
+            }
+        },
+    };
+    let priority = match query.priority.as_deref() {
+        None => None,
+        Some(raw) => {
+            let parsed = parse_priority(raw);
+            if parsed.is_none() {
+                errors.push("priority", "invalid_choice", "one of P1, P2, P3");
+            }
+            parsed
+        }
+    };
+    let limit = match query.limit.as_deref().map(str::parse::<i32>) {
+        None => 50,
+        Some(Ok(n)) if (1..=200).contains(&n) => n,
+        Some(_) => {
+            errors.push("limit", "out_of_range", "1 to 200");
+            50
+        }
+    };
+    errors.into_result()?;
+    let mut filters = Vec::new();
+    let mut values: HashMap<String, AttributeValue> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    if let Some(status) = status {
+        filters.push("#status = :status");
+        names.insert("#status".into(), "status".into());
+        values.insert(
+            ":status".into(),
+            AttributeValue::S(
+                serde_json::to_value(status)
+                    .map_err(Error::internal)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            ),
+        );
+    }
+    if let Some(priority) = priority {
+        filters.push("priority = :priority");
+        values.insert(
+            ":priority".into(),
+            AttributeValue::S(format!("{priority:?}")),
+        );
+    }
+    let mut request = app
+        .store
+        .client()
+        .query()
+        .table_name(app.store.table())
+        .scan_index_forward(false)
+        .limit(limit);
+    match &viewer {
+        Viewer::Staff { .. } => {
+            request = request
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk");
+            values.insert(":pk".into(), AttributeValue::S(QUEUE.into()));
+        }
+        Viewer::Admin { account_id, .. } | Viewer::Member { account_id, .. } => {
+            request = request.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)");
+            values.insert(":pk".into(), AttributeValue::S(account_pk(account_id)));
+            values.insert(":prefix".into(), AttributeValue::S("TICKET#".into()));
+            if let Viewer::Member { user_id, .. } = &viewer {
+                filters.push("requester_user_id = :me");
+                values.insert(":me".into(), AttributeValue::S(user_id.clone()));
+            }
+        }
+    }
+    if !filters.is_empty() {
+        request = request.filter_expression(filters.join(" AND "));
+    }
+    if !names.is_empty() {
+        request = request.set_expression_attribute_names(Some(names));
+    }
+    let start = query.next.as_deref().map(decode_cursor).transpose()?;
+    let out = request
+        .set_expression_attribute_values(Some(values))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "dynamodb Query tickets: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+            ))
+        })?;
+    let mut desks: HashMap<String, Arc<Desk>> = HashMap::new();
+    let mut views = Vec::new();
+    for item in out.items.unwrap_or_default() {
+        let ticket: TicketItem = serde_dynamo::from_item(item)
+            .map_err(|e| Error::internal(format!("stored ticket: {e}")))?;
+        let desk = match desks.get(&ticket.account_id) {
+            Some(desk) => desk.clone(),
+            None => match Desk::of_account(app, &ticket.account_id).await {
+                Ok(desk) => {
+                    let desk = Arc::new(desk);
+                    desks.insert(ticket.account_id.clone(), desk.clone());
+                    desk
+                }
+                // An account being closed: its tickets are on their way out.
+                Err(Error::NotFound) => continue,
+                Err(e) => return Err(e),
+            },
+        };
+        views.push(view(app, &desk, &ticket, None).await?);
+    }
+    let next = out
+        .last_evaluated_key
+        .filter(|k| !k.is_empty())
+        .map(|k| encode_cursor(&k));
+    Ok(TicketList {
+        tickets: views,
+        next,
+    })
+}
+
+fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+    use base64::Engine;
+    let plain: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+fn decode_cursor(raw: &str) -> Result<HashMap<String, AttributeValue>, Error> {
+    use base64::Engine;
+    let bad = || Error::validation("next", "invalid_format", "not a cursor of this list");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let plain: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let allowed = ["pk", "sk", "gsi1pk", "gsi1sk"];
+    if plain.keys().any(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad());
+    }
+    Ok(plain
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
+}
+
+// --- Changes -----------------------------------------------------------------------------
+
+/// What a step tells the requester once written.
+pub enum Notice {
+    None,
+    Updated(String),
+    Workaround(String),
+    Resolved(String),
+    Closed,
+}
+
+/// What a step adds besides the ticket's own change.
+pub struct Effects {
+    pub message: Option<MessageItem>,
+    pub notice: Notice,
+}
+
+/// Runs one step on a ticket the caller may see: idempotent under the caller's key, the ticket
+/// written only if nobody changed it meanwhile (read again and retried then).
+async fn step<F>(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+    key: Option<&str>,
+    fingerprint: serde_json::Value,
+    apply: F,
+) -> Result<(u16, serde_json::Value), Error>
+where
+    F: Fn(&mut TicketItem, &Desk, &Viewer, &str) -> Result<Effects, Error>,
+{
+    let viewer = Viewer::of(caller)?;
+    let (_, desk) = locate(app, &viewer, ticket_id).await?;
+    let now = desk.now;
+    let reserve = || {
+        BTreeMap::from([(
+            "message".to_string(),
+            new_sequenced_id("msg", now, app.system_clock.now()),
+        )])
+    };
+    idempotency::once(
+        app,
+        &viewer.scope(),
+        key,
+        fingerprint,
+        reserve,
+        async |lease: &Lease| {
+            for _ in 0..3 {
+                let mut ticket = tickets::load(app, &desk.account_id, ticket_id).await?;
+                let read = ticket.version;
+                let effects = apply(&mut ticket, &desk, &viewer, &lease.id("message"))?;
+                let mut ops = vec![ticket.save_op(app, &desk.hours, read, now)?];
+                if let Some(message) = &effects.message {
+                    ops.push(app.store.put_new_op(message)?);
+                }
+                let answer = full_view(app, &desk, &ticket, &viewer).await?;
+                let answer = with_message(answer, effects.message.as_ref(), &desk, &viewer)?;
+                ops.extend(idempotency::finish_op(
+                    app,
+                    lease,
+                    &desk.account_id,
+                    &desk.key,
+                    200,
+                    &answer,
+                )?);
+                match app.store.transact(ops).await {
+                    Ok(()) => {
+                        tell(app, &desk, &ticket, effects.notice).await?;
+                        return Ok((200, answer));
+                    }
+                    Err(e) if e.condition_failed(0) => continue,
+                    Err(e) => {
+                        return Err(e.into_error(|_| {
+                            Error::Conflict("ticket_changed", "the ticket changed; retry".into())
+                        }));
+                    }
+                }
+            }
+            Err(Error::Conflict(
+                "ticket_changed",
+                "the ticket is being changed by someone else; retry".into(),
+            ))
+        },
+    )
+    .await
+}
+
+/// The view read before the write lacks the new message: add it.
+fn with_message(
+    mut answer: serde_json::Value,
+    message: Option<&MessageItem>,
+    desk: &Desk,
+    viewer: &Viewer,
+) -> Result<serde_json::Value, Error> {
+    let Some(m) = message.filter(|m| m.public || viewer.is_staff()) else {
+        return Ok(answer);
+    };
+    let view = MessageView {
+        id: m.id.clone(),
+        at: m.at,
+        author: AuthorView {
+            kind: m.author,
+            user_id: m.author_user_id.clone(),
+            name: None,
+        },
+        public: m.public,
+        body: desk.open("message_body", &m.body)?,
+        automatic: m.automatic,
+        attachments: Vec::new(),
+    };
+    if let Some(list) = answer.get_mut("messages").and_then(|l| l.as_array_mut()) {
+        list.push(serde_json::to_value(view).map_err(Error::internal)?);
+    }
+    Ok(answer)
+}
+
+async fn tell(app: &App, desk: &Desk, ticket: &TicketItem, notice: Notice) -> Result<(), Error> {
+    use crate::ticket_emails as words;
+    match notice {
+        Notice::None => Ok(()),
+        Notice::Updated(body) => {
+            tickets::notify_requester(app, desk, ticket, |l, r, s| {
+                words::ticket_updated(l, r, s, &body)
+            })
+            .await
+        }
+        Notice::Workaround(body) => {
+            tickets::notify_requester(app, desk, ticket, |l, r, s| {
+                words::ticket_workaround(l, r, s, &body)
+            })
+            .await
+        }
+        Notice::Resolved(body) => {
+            tickets::notify_requester(app, desk, ticket, |l, r, s| {
+                words::ticket_resolved(l, r, s, &body)
+            })
+            .await
+        }
+        Notice::Closed => tickets::notify_requester(app, desk, ticket, words::ticket_closed).await,
+    }
+}
+
+fn staff_only(viewer: &Viewer) -> Result<(), Error> {
+    if viewer.is_staff() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+fn customer_only(viewer: &Viewer) -> Result<(), Error> {
+    if viewer.is_staff() {
+        Err(Error::Forbidden)
+    } else {
+        Ok(())
+    }
+}
+
+fn not_closed(ticket: &TicketItem) -> Result<(), Error> {
+    if ticket.status == Status::Closed {
+        return Err(Error::Conflict(
+            "ticket_closed",
+            "the ticket is closed; open a new one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A message of the support team (author name "Softbrik support") or of the customer.
+fn message(
+    desk: &Desk,
+    ticket: &TicketItem,
+    viewer: &Viewer,
+    id: &str,
+    body: &str,
+    public: bool,
+) -> MessageItem {
+    let (author, user) = match viewer {
+        Viewer::Staff { .. } => (AuthorKind::Support, None),
+        Viewer::Admin { user_id, .. } | Viewer::Member { user_id, .. } => {
+            (AuthorKind::Customer, Some(user_id.clone()))
+        }
+    };
+    let name = viewer.is_staff().then_some("Softbrik support");
+    MessageItem::new(
+        desk,
+        ticket,
+        id,
+        author,
+        user,
+        name,
+        public,
+        false,
+        body,
+        Vec::new(),
+    )
+}
+
+/// `POST /tickets/{id}/messages`.
+pub async fn add_message(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+    body: MessageBody,
+    raw: &serde_json::Value,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let mut errors = ValidationErrors::new();
+    let text = text(&mut errors, "body", &body.body, MAX_BODY_CHARS);
+    errors.into_result()?;
+    let viewer = Viewer::of(caller)?;
+    if !viewer.is_staff() && (!body.public || body.pending_customer) {
+        return Err(Error::validation(
+            if body.public {
+                "pending_customer"
+            } else {
+                "public"
+            },
+            "staff_only",
+            "internal notes and waiting for the customer are for the support team",
+        ));
+    }
+    let fingerprint =
+        serde_json::json!({"route": "POST /tickets/messages", "ticket": ticket_id, "body": raw});
+    let (status, answer) = step(
+        app,
+        caller,
+        ticket_id,
+        key,
+        fingerprint,
+        |ticket, desk, viewer, id| {
+            not_closed(ticket)?;
+            let at = desk.now;
+            let message = message(desk, ticket, viewer, id, &text, body.public);
+            let notice = if viewer.is_staff() {
+                if body.public {
+                    ticket.last_update_at = Some(at);
+                }
+                if body.pending_customer {
+                    ticket.pause(at);
+                }
+                if body.public {
+                    Notice::Updated(text.clone())
+                } else {
+                    Notice::None
+                }
+            } else {
+                // The customer answered: a paused clock runs again.
+                ticket.resume(at);
+                Notice::None
+            };
+            Ok(Effects {
+                message: Some(message),
+                notice,
+            })
+        },
+    )
+    .await?;
+    Ok((if status == 200 { 201 } else { status }, answer))
+}
+
+/// `POST /tickets/{id}/acknowledge`: qualification by the support team (priority), which
+/// meets the acknowledge target.
+pub async fn acknowledge(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+    body: AcknowledgeBody,
+    raw: &serde_json::Value,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    staff_only(&Viewer::of(caller)?)?;
+    let priority = parse_priority(&body.priority)
+        .ok_or_else(|| Error::validation("priority", "invalid_choice", "one of P1, P2, P3"))?;
+    let fingerprint =
+        serde_json::json!({"route": "POST /tickets/acknowledge", "ticket": ticket_id, "body": raw});
+    step(
+        app,
+        caller,
+        ticket_id,
+        key,
+        fingerprint,
+        |ticket, desk, _, _| {
+            not_closed(ticket)?;
+            let at = desk.now;
+            ticket.qualify(priority, &desk.hours, at);
+            ticket.meet(TargetName::Acknowledge, at);
+            if ticket.status == Status::New {
+                ticket.status = Status::Acknowledged;
+            }
+            Ok(Effects {
+                message: None,
+                notice: Notice::None,
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /tickets/{id}/workaround`, `/resolve`, `/rca`: the support team's steps with a text.
+pub async fn staff_step(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+    action: &str,
+    body: TextBody,
+    raw: &serde_json::Value,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    staff_only(&Viewer::of(caller)?)?;
+    let mut errors = ValidationErrors::new();
+    let text = text(&mut errors, "body", &body.body, MAX_BODY_CHARS);
+    errors.into_result()?;
+    let fingerprint = serde_json::json!({"route": format!("POST /tickets/{action}"), "ticket": ticket_id, "body": raw});
+    step(
+        app,
+        caller,
+        ticket_id,
+        key,
+        fingerprint,
+        |ticket, desk, viewer, id| {
+            let at = desk.now;
+            match action {
+                "workaround" => {
+                    not_closed(ticket)?;
+                    if ticket.status == Status::Resolved {
+                        return Err(Error::Conflict(
+                            "ticket_resolved",
+                            "the ticket is resolved".into(),
+                        ));
+                    }
+                    ticket.resume(at);
+                    ticket.meet(TargetName::Acknowledge, at);
+                    ticket.meet(TargetName::Workaround, at);
+                    ticket.status = Status::Workaround;
+                    ticket.last_update_at = Some(at);
+                    Ok(Effects {
+                        message: Some(message(desk, ticket, viewer, id, &text, true)),
+                        notice: Notice::Workaround(text.clone()),
+                    })
+                }
+                "resolve" => {
+                    not_closed(ticket)?;
+                    ticket.resume(at);
+                    ticket.meet(TargetName::Acknowledge, at);
+                    ticket.meet(TargetName::Resolution, at);
+                    ticket.status = Status::Resolved;
+                    ticket.resolved_at = Some(at);
+                    ticket.last_update_at = Some(at);
+                    Ok(Effects {
+                        message: Some(message(desk, ticket, viewer, id, &text, true)),
+                        notice: Notice::Resolved(text.clone()),
+                    })
+                }
+                "rca" => {
+                    ticket.rca = Some(desk.seal("ticket_rca", &text));
+                    ticket.rca_at = Some(at);
+                    Ok(Effects {
+                        message: None,
+                        notice: Notice::None,
+                    })
+                }
+                other => Err(Error::internal(format!("unknown staff step {other}"))),
+            }
+        },
+    )
+    .await
+}
+
+/// `POST /tickets/{id}/confirm`: the customer validates the resolution; the ticket closes (a P1
+/// only once its root-cause analysis is written).
+pub async fn confirm(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    customer_only(&Viewer::of(caller)?)?;
+    let fingerprint = serde_json::json!({"route": "POST /tickets/confirm", "ticket": ticket_id});
+    step(app, caller, ticket_id, key, fingerprint, |ticket, desk, _, _| {
+        if ticket.status != Status::Resolved {
+            return Err(Error::Conflict(
+                "not_resolved",
+                "only a resolved ticket can be confirmed".into(),
+            ));
+        }
+        if ticket.priority == Priority::P1 && ticket.rca.is_none() {
+            return Err(Error::Conflict(
+                "rca_required",
+                "a P1 ticket closes once the support team has written its root-cause analysis; it will close then".into(),
+            ));
+        }
+        ticket.status = Status::Closed;
+        ticket.closed_at = Some(desk.now);
+        Ok(Effects {
+            message: None,
+            notice: Notice::Closed,
+        })
+    })
+    .await
+}
+
+/// `POST /tickets/{id}/reopen`: within 14 days of resolution; the resolution clock goes on
+/// from where it stopped (the time it stood resolved does not count).
+pub async fn reopen(
+    app: &App,
+    caller: &Identity,
+    ticket_id: &str,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    customer_only(&Viewer::of(caller)?)?;
+    let fingerprint = serde_json::json!({"route": "POST /tickets/reopen", "ticket": ticket_id});
+    step(
+        app,
+        caller,
+        ticket_id,
+        key,
+        fingerprint,
+        |ticket, desk, _, _| {
+            reopen_ticket(ticket, desk.now)?;
+            Ok(Effects {
+                message: None,
+                notice: Notice::None,
+            })
+        },
+    )
+    .await
+}
+
+/// Reopens a resolved (or closed) ticket within the window.
+pub fn reopen_ticket(ticket: &mut TicketItem, at: Timestamp) -> Result<(), Error> {
+    let resolved_at = match (ticket.status, ticket.resolved_at) {
+        (Status::Resolved | Status::Closed, Some(resolved)) => resolved,
+        _ => {
+            return Err(Error::Conflict(
+                "not_resolved",
+                "only a resolved ticket can be reopened".into(),
+            ));
+        }
+    };
+    if at > resolved_at + REOPEN_WINDOW {
+        return Err(Error::Conflict(
+            "reopen_window_passed",
+            "a ticket can be reopened within 14 days of its resolution; open a new one".into(),
+        ));
+    }
+    if let Some(target) = ticket.target_mut(TargetName::Resolution) {
+        target.met_at = None;
+        target.pauses.push((resolved_at, Some(at.max(resolved_at))));
+    }
+    ticket.events.push(SlaEvent {
+        at,
+        target: TargetName::Resolution,
+        change: tickets::Change::Resumed,
+    });
+    ticket.resolved_at = None;
+    ticket.closed_at = None;
+    let worked_around = ticket
+        .targets
+        .iter()
+        .any(|t| t.name == TargetName::Workaround && t.met_at.is_some());
+    ticket.status = if worked_around {
+        Status::Workaround
+    } else {
+        Status::Acknowledged
+    };
+    Ok(())
+}
+
+// --- Reports -----------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct IncidentReport {
+    pub month: String,
+    pub plan: SupportPlan,
+    pub tickets: Vec<ReportTicket>,
+    pub summary: ReportSummary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportTicket {
+    pub id: String,
+    pub number: String,
+    pub priority: Priority,
+    pub status: Status,
+    pub created_at: Timestamp,
+    pub targets: Vec<ReportTarget>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportTarget {
+    pub name: TargetName,
+    pub due_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub met_at: Option<Timestamp>,
+    pub achieved: bool,
+    pub breached: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportSummary {
+    pub tickets: usize,
+    pub targets_met: usize,
+    pub targets_breached: usize,
+}
+
+/// `GET /account/reports/incidents?month=YYYY-MM`: the month's tickets (opened in that month,
+/// local time) and each target achieved or breached; Pro and Enterprise plans.
+pub async fn incident_report(
+    app: &App,
+    caller: &Identity,
+    month: Option<&str>,
+) -> Result<IncidentReport, Error> {
+    let account_id = caller.require_admin()?;
+    let bad = || Error::validation("month", "invalid_format", "a month, YYYY-MM");
+    let month = month.ok_or_else(bad)?;
+    let first =
+        jiff::civil::Date::strptime("%Y-%m-%d", format!("{month}-01")).map_err(|_| bad())?;
+    if month.len() != 7 {
+        return Err(bad());
+    }
+    let desk = Desk::of_account(app, account_id).await?;
+    if desk.plan == SupportPlan::Basic {
+        return Err(Error::PlanRequired(
+            "the monthly incident report comes with the Pro and Enterprise support plans",
+        ));
+    }
+    let zone = desk.hours.zone().clone();
+    let start = first
+        .to_zoned(zone.clone())
+        .map_err(Error::internal)?
+        .timestamp();
+    let end = first
+        .checked_add(jiff::Span::new().months(1))
+        .map_err(Error::internal)?
+        .to_zoned(zone)
+        .map_err(Error::internal)?
+        .timestamp();
+    let all: Vec<TicketItem> = app
+        .store
+        .query_prefix(&account_pk(account_id), "TICKET#")
+        .await?;
+    let mut report = IncidentReport {
+        month: month.to_string(),
+        plan: desk.plan,
+        tickets: Vec::new(),
+        summary: ReportSummary {
+            tickets: 0,
+            targets_met: 0,
+            targets_breached: 0,
+        },
+    };
+    for ticket in all
+        .iter()
+        .filter(|t| t.created_at >= start && t.created_at < end && t.kind == Kind::Support)
+    {
+        let targets: Vec<ReportTarget> = ticket
+            .targets
+            .iter()
+            .map(|t| {
+                let due_at = t.due_at(&desk.hours, desk.now);
+                let breached = t.breached_at.is_some();
+                ReportTarget {
+                    name: t.name,
+                    due_at,
+                    met_at: t.met_at,
+                    achieved: t.met_at.is_some_and(|m| m <= due_at) && !breached,
+                    breached,
+                }
+            })
+            .collect();
+        report.summary.targets_met += targets.iter().filter(|t| t.achieved).count();
+        report.summary.targets_breached += targets.iter().filter(|t| t.breached).count();
+        report.tickets.push(ReportTicket {
+            id: ticket.id.clone(),
+            number: ticket.reference(),
+            priority: ticket.priority,
+            status: ticket.status,
+            created_at: ticket.created_at,
+            targets,
+        });
+    }
+    report.summary.tickets = report.tickets.len();
+    Ok(report)
+}

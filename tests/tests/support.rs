@@ -1,0 +1,538 @@
+//! The support desk (support.md): tickets by email and through the API, SLA targets in the
+//! account's business hours (holidays, summer time), pauses, breaches, and who sees what.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use softbrik::business_hours::BusinessHours;
+use softbrik_integration_tests::{Company, Stack, unique_email};
+
+const SUPPORT: &str = "support@softbrik.com";
+const TEAM: &str = "support-team@softbrik.com";
+
+fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Alice Dupont <{from}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n\
+         Message-ID: <{message_id}>\r\nDate: Fri, 26 Mar 2027 17:30:00 +0100\r\n{extra_headers}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn unique_id() -> String {
+    format!("{}@mail.example.fr", uuid::Uuid::new_v4().simple())
+}
+
+async fn ticket(stack: &Stack, token: &str, id: &str) -> Value {
+    let answer = stack
+        .call("GET", &format!("/tickets/{id}"), Some(token), None, None)
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body
+}
+
+fn target<'a>(ticket: &'a Value, name: &str) -> &'a Value {
+    ticket["sla"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} target: {ticket}"))
+}
+
+fn instant(value: &Value) -> Timestamp {
+    value
+        .as_str()
+        .expect("an instant")
+        .parse()
+        .expect("RFC 3339")
+}
+
+async fn open_ticket(stack: &Stack, company: &Company, impact: Option<&str>) -> Value {
+    let mut body = json!({
+        "subject": "Le partage de fichiers ne répond plus",
+        "description": "Depuis ce matin, impossible d'ouvrir un dossier partagé.",
+        "channel": "web",
+    });
+    if let Some(impact) = impact {
+        body["impact"] = json!(impact);
+    }
+    let answer = stack
+        .call("POST", "/tickets", Some(&company.token), Some(&body), None)
+        .await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    answer.body
+}
+
+async fn staff(stack: &Stack, token: &str, id: &str, action: &str, body: Value) -> Value {
+    let answer = stack
+        .call(
+            "POST",
+            &format!("/tickets/{id}/{action}"),
+            Some(token),
+            Some(&body),
+            None,
+        )
+        .await;
+    assert!(
+        answer.status == 200 || answer.status == 201,
+        "{action}: {answer:?}"
+    );
+    answer.body
+}
+
+#[tokio::test]
+async fn email_opens_a_ticket_and_replies_thread_into_it_once() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+
+    // WHEN the admin writes to the support address
+    let first = unique_id();
+    let opened = stack
+        .deliver_mail(mail(
+            &company.admin_email,
+            "Imprimante introuvable",
+            &first,
+            "",
+            "Bonjour, l'imprimante n'apparaît plus.",
+        ))
+        .await;
+    // THEN a ticket is opened and the sender gets its number by an automatic reply
+    assert_eq!(opened.status, 202, "{opened:?}");
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
+    let number = opened.body["number"].as_str().expect("number").to_string();
+    let ticket_id = opened.body["ticket_id"].as_str().unwrap().to_string();
+    assert!(number.starts_with("SB-T-"), "{number}");
+    let replies = stack.mail_to(&company.admin_email).await;
+    let ack = replies
+        .iter()
+        .find(|m| m.subject.contains(&format!("[{number}]")))
+        .unwrap_or_else(|| panic!("no acknowledgement: {replies:?}"));
+    assert_eq!(
+        ack.header("Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    let mails_after_ack = replies.len();
+
+    // WHEN the same message is delivered again, THEN nothing more happens
+    let again = stack
+        .deliver_mail(mail(
+            &company.admin_email,
+            "Imprimante introuvable",
+            &first,
+            "",
+            "Bonjour, l'imprimante n'apparaît plus.",
+        ))
+        .await;
+    assert_eq!(again.body["outcome"], "duplicate", "{again:?}");
+
+    // WHEN the admin replies quoting the number, THEN the reply joins the ticket
+    let reply = stack
+        .deliver_mail(mail(
+            &company.admin_email,
+            &format!("Re: [{number}] Imprimante introuvable"),
+            &unique_id(),
+            "",
+            "Elle est branchée en USB.",
+        ))
+        .await;
+    assert_eq!(reply.body["outcome"], "added", "{reply:?}");
+    assert_eq!(reply.body["ticket_id"], ticket_id.as_str());
+
+    // WHEN an out-of-office answer quotes it, THEN it is recorded and not answered
+    let auto = stack
+        .deliver_mail(mail(
+            &company.admin_email,
+            &format!("Absence : [{number}] Imprimante introuvable"),
+            &unique_id(),
+            "Auto-Submitted: auto-replied\r\n",
+            "Je suis absente jusqu'au 2 avril.",
+        ))
+        .await;
+    assert_eq!(auto.body["outcome"], "added", "{auto:?}");
+    let seen = ticket(&stack, &company.token, &ticket_id).await;
+    let messages = seen["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 3, "{seen}");
+    assert_eq!(messages[1]["body"], "Elle est branchée en USB.");
+    assert_eq!(messages[2]["automatic"], true);
+    assert_eq!(seen["channel"], "email");
+    assert_eq!(
+        stack.mail_to(&company.admin_email).await.len(),
+        mails_after_ack,
+        "no answer to a reply or to automatic mail"
+    );
+
+    // WHEN a user of another account quotes the same number, THEN it opens their own ticket
+    let other = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let stranger = stack
+        .deliver_mail(mail(
+            &other.admin_email,
+            &format!("Re: [{number}] Imprimante introuvable"),
+            &unique_id(),
+            "",
+            "Nous avons le même problème.",
+        ))
+        .await;
+    assert_eq!(stranger.body["outcome"], "opened", "{stranger:?}");
+    assert_ne!(stranger.body["ticket_id"], ticket_id.as_str());
+    let theirs = stack
+        .call("GET", "/tickets", Some(&other.token), None, None)
+        .await;
+    assert_eq!(theirs.body["tickets"].as_array().unwrap().len(), 1);
+    // AND neither account sees the other's ticket
+    let crossed = stack
+        .call(
+            "GET",
+            &format!("/tickets/{ticket_id}"),
+            Some(&other.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(crossed.status, 404);
+}
+
+#[tokio::test]
+async fn unusable_mail_is_dropped_without_an_error() {
+    let stack = Stack::connect().await;
+
+    // 1 MiB of random bytes
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let answer = stack.deliver_mail(noise).await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(answer.body["outcome"], "dropped", "{answer:?}");
+
+    // A multipart message cut in the middle of its attachment
+    let sender = unique_email("truncated");
+    let whole = format!(
+        "From: <{sender}>\r\nTo: {SUPPORT}\r\nSubject: Fichier joint\r\nMessage-ID: <{}>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XYZ\"\r\n\r\n\
+         --XYZ\r\nContent-Type: text/plain\r\n\r\nVoici le fichier.\r\n\
+         --XYZ\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\n\
+         --XYZ--\r\n",
+        unique_id()
+    );
+    let cut = whole.as_bytes()[..whole.len() * 2 / 3].to_vec();
+    let answer = stack.deliver_mail(cut).await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(answer.body["outcome"], "dropped", "{answer:?}");
+    assert!(
+        stack.mail_to(&sender).await.is_empty(),
+        "no answer to a dropped message"
+    );
+
+    // An unknown sender is asked to write from their registered address; no ticket
+    let unknown = unique_email("unknown");
+    let answer = stack
+        .deliver_mail(mail(&unknown, "Aide", &unique_id(), "", "Bonjour"))
+        .await;
+    assert_eq!(answer.body["outcome"], "unknown_sender", "{answer:?}");
+    let replies = stack.mail_to(&unknown).await;
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(
+        replies[0].header("Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+}
+
+#[tokio::test]
+async fn targets_run_in_paris_business_hours_across_easter_and_summer_time() {
+    let stack = Stack::connect().await;
+    let agent = stack.support_token().await;
+    // GIVEN a Paris account on the Basic plan, Friday 2027-03-26 17:30 local
+    let company = stack.company_on_clock("2027-03-26T16:30:00Z").await;
+
+    // WHEN a ticket is opened and qualified P2 at once
+    let opened = open_ticket(&stack, &company, None).await;
+    assert_eq!(opened["priority"], "P3");
+    let id = opened["id"].as_str().unwrap().to_string();
+    let qualified = staff(
+        &stack,
+        &agent,
+        &id,
+        "acknowledge",
+        json!({"priority": "P2"}),
+    )
+    .await;
+
+    // THEN acknowledgement was due Tuesday 09:30 local (Easter Monday is a holiday) and the
+    // 2-business-day resolution Wednesday 17:30 local
+    assert_eq!(qualified["priority"], "P2");
+    assert_eq!(qualified["status"], "acknowledged");
+    assert_eq!(
+        target(&qualified, "acknowledge")["due_at"],
+        "2027-03-30T07:30:00Z"
+    );
+    assert_eq!(
+        target(&qualified, "acknowledge")["met_at"],
+        "2027-03-26T16:30:00Z"
+    );
+    assert_eq!(
+        target(&qualified, "resolution")["due_at"],
+        "2027-03-31T15:30:00Z"
+    );
+    assert_eq!(qualified["sla"]["plan"], "basic");
+
+    // GIVEN the same ticket as P1 on the Enterprise plan, THEN acknowledgement is due 17:45
+    let enterprise = stack.company_on_clock("2027-03-26T16:30:00Z").await;
+    stack
+        .set_attribute(
+            &format!("ACCOUNT#{}", enterprise.account_id),
+            "ACCOUNT",
+            "support_plan",
+            "enterprise",
+        )
+        .await;
+    let critical = open_ticket(&stack, &enterprise, Some("critical")).await;
+    assert_eq!(critical["priority"], "P1");
+    assert_eq!(critical["sla"]["plan"], "enterprise");
+    assert_eq!(
+        target(&critical, "acknowledge")["due_at"],
+        "2027-03-26T16:45:00Z"
+    );
+    // AND the requester got the tracking number
+    let mail = stack.mail_to(&enterprise.admin_email).await;
+    let number = critical["number"].as_str().unwrap();
+    assert!(
+        mail.iter()
+            .any(|m| m.subject.contains(&format!("[{number}]"))
+                && m.header("Auto-Submitted").as_deref() == Some("auto-generated")),
+        "{mail:?}"
+    );
+}
+
+#[tokio::test]
+async fn waiting_for_the_customer_pushes_resolution_back_by_the_business_time_waited() {
+    let stack = Stack::connect().await;
+    let agent = stack.support_token().await;
+    // Tuesday 2027-03-23 09:00 Paris
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let opened = open_ticket(&stack, &company, Some("high")).await;
+    let id = opened["id"].as_str().unwrap().to_string();
+    let before = instant(&target(&opened, "resolution")["due_at"]);
+
+    // WHEN the team asks the customer at 10:00 and the customer answers at 13:00
+    stack.advance(&company.clock, "2027-03-23T09:00:00Z").await;
+    let asked = staff(
+        &stack,
+        &agent,
+        &id,
+        "messages",
+        json!({"body": "Pouvez-vous nous envoyer une capture ?", "pending_customer": true}),
+    )
+    .await;
+    assert_eq!(asked["status"], "pending_customer");
+    assert_eq!(target(&asked, "resolution")["paused"], true);
+    assert_eq!(target(&asked, "acknowledge")["paused"], false);
+    stack.advance(&company.clock, "2027-03-23T12:00:00Z").await;
+    let answered = stack
+        .call(
+            "POST",
+            &format!("/tickets/{id}/messages"),
+            Some(&company.token),
+            Some(&json!({"body": "Voici la capture."})),
+            None,
+        )
+        .await;
+    assert_eq!(answered.status, 201, "{answered:?}");
+
+    // THEN resolution is due 3 business hours later than before
+    let after = ticket(&stack, &company.token, &id).await;
+    assert_eq!(target(&after, "resolution")["paused"], false);
+    let hours = BusinessHours::new(
+        jiff::tz::TimeZone::get("Europe/Paris").unwrap(),
+        softbrik::values::Country::parse("FR").unwrap(),
+    );
+    let due = instant(&target(&after, "resolution")["due_at"]);
+    assert_eq!(hours.between(before, due), SignedDuration::from_hours(3));
+    assert!(due > before);
+    // AND the team's request reached the customer by email
+    assert!(
+        stack
+            .mail_to(&company.admin_email)
+            .await
+            .iter()
+            .any(|m| m.text.contains("Pouvez-vous nous envoyer une capture ?")),
+    );
+}
+
+#[tokio::test]
+async fn a_breach_is_recorded_once_and_the_team_is_told() {
+    let stack = Stack::connect().await;
+    // Tuesday 2027-03-23 09:00 Paris: a P3 must be acknowledged by 13:00 local (12:00Z)
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let opened = open_ticket(&stack, &company, None).await;
+    let id = opened["id"].as_str().unwrap().to_string();
+    let number = opened["number"].as_str().unwrap().to_string();
+    assert_eq!(
+        target(&opened, "acknowledge")["due_at"],
+        "2027-03-23T12:00:00Z"
+    );
+    let alerts = |mail: Vec<softbrik_integration_tests::Mail>| {
+        mail.into_iter()
+            .filter(|m| m.subject.contains(&number) && m.text.contains("acknowledge"))
+            .count()
+    };
+    let before = alerts(stack.mail_to(TEAM).await);
+
+    // WHEN nobody acknowledges it by then
+    stack.advance(&company.clock, "2027-03-23T13:00:00Z").await;
+    // THEN the breach is recorded, with the due time, and the team emailed
+    let seen = ticket(&stack, &company.token, &id).await;
+    assert_eq!(target(&seen, "acknowledge")["breached"], true, "{seen}");
+    assert_eq!(
+        target(&seen, "acknowledge")["breached_at"],
+        "2027-03-23T12:00:00Z"
+    );
+    assert_eq!(alerts(stack.mail_to(TEAM).await), before + 1);
+
+    // WHEN time goes on, THEN it is not recorded or emailed again
+    stack.advance(&company.clock, "2027-03-24T13:00:00Z").await;
+    let later = ticket(&stack, &company.token, &id).await;
+    let breaches = later["sla"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["change"] == "breached" && e["target"] == "acknowledge")
+        .count();
+    assert_eq!(breaches, 1, "{later}");
+    assert_eq!(alerts(stack.mail_to(TEAM).await), before + 1);
+}
+
+#[tokio::test]
+async fn the_incident_flow_and_who_may_do_what() {
+    let stack = Stack::connect().await;
+    let agent = stack.support_token().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let opened = open_ticket(&stack, &company, Some("critical")).await;
+    let id = opened["id"].as_str().unwrap().to_string();
+
+    // Customers cannot qualify or resolve; staff cannot confirm for them
+    let refused = stack
+        .call(
+            "POST",
+            &format!("/tickets/{id}/acknowledge"),
+            Some(&company.token),
+            Some(&json!({"priority": "P3"})),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    // Staff see every ticket
+    let queue = stack
+        .call("GET", "/tickets?priority=P1", Some(&agent), None, None)
+        .await;
+    assert!(
+        queue.body["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id.as_str()),
+        "{queue:?}"
+    );
+
+    staff(
+        &stack,
+        &agent,
+        &id,
+        "acknowledge",
+        json!({"priority": "P1"}),
+    )
+    .await;
+    staff(
+        &stack,
+        &agent,
+        &id,
+        "workaround",
+        json!({"body": "Utilisez le lien direct."}),
+    )
+    .await;
+    let resolved = staff(&stack, &agent, &id, "resolve", json!({"body": "Corrigé."})).await;
+    assert_eq!(resolved["status"], "resolved");
+    assert!(target(&resolved, "resolution")["met_at"].is_string());
+
+    // A P1 does not close before its root-cause analysis
+    let early = stack
+        .call(
+            "POST",
+            &format!("/tickets/{id}/confirm"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(early.status, 409, "{early:?}");
+    assert_eq!(early.body["code"], "rca_required");
+    staff(
+        &stack,
+        &agent,
+        &id,
+        "rca",
+        json!({"body": "Certificat expiré ; alerte d'expiration ajoutée."}),
+    )
+    .await;
+    let closed = stack
+        .call(
+            "POST",
+            &format!("/tickets/{id}/confirm"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{closed:?}");
+    assert_eq!(closed.body["status"], "closed");
+    // Reopened within 14 days of resolution
+    let reopened = stack
+        .call(
+            "POST",
+            &format!("/tickets/{id}/reopen"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(reopened.status, 200, "{reopened:?}");
+    assert_eq!(reopened.body["status"], "workaround");
+
+    // The monthly report is for Pro and Enterprise
+    let basic = stack
+        .call(
+            "GET",
+            "/account/reports/incidents?month=2027-03",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(basic.status, 403);
+    assert_eq!(basic.body["code"], "plan_required");
+    stack
+        .set_attribute(
+            &format!("ACCOUNT#{}", company.account_id),
+            "ACCOUNT",
+            "support_plan",
+            "pro",
+        )
+        .await;
+    let report = stack
+        .call(
+            "GET",
+            "/account/reports/incidents?month=2027-03",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(report.status, 200, "{report:?}");
+    assert_eq!(report.body["summary"]["tickets"], 1);
+    assert_eq!(report.body["tickets"][0]["id"], id.as_str());
+}
