@@ -614,6 +614,22 @@ pub fn unique_email(who: &str) -> String {
     format!("{who}+{letters}@example.fr")
 }
 
+/// A message to the support desk with a PDF attached, as a mail client sends it.
+pub fn mail_with_attachment(from: &str, message_id: &str, pdf: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pdf);
+    format!(
+        "From: <{from}>\r\nTo: support@softbrik.com\r\nSubject: Facture illisible\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"SB\"\r\n\r\n\
+         --SB\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLe PDF joint ne s'ouvre pas.\r\n\
+         --SB\r\nContent-Type: application/pdf; name=\"facture.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"facture.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--SB--\r\n"
+    )
+    .into_bytes()
+}
+
 pub const PASSWORD: &str = "Correct-Horse-42";
 
 /// The FAQ's example company, signing up with `files` and `care` on a VISA card.

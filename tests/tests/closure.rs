@@ -193,8 +193,33 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
         .map(|i| i["number"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(numbers.len(), 2, "signup and Bob's invitation");
+    // AND a support ticket with an attachment
+    let opened = stack
+        .deliver_mail(softbrik_integration_tests::mail_with_attachment(
+            &company.admin_email,
+            &format!("{}@example.fr", company.account_id),
+            b"%PDF-1.4\n",
+        ))
+        .await;
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
     stack.advance(&company.clock, "2026-12-29T10:00:00Z").await;
     assert_eq!(close(&stack, &company).await.status, 202);
+    let ticket_id = opened.body["ticket_id"].as_str().unwrap();
+    let ticket = stack
+        .call(
+            "GET",
+            &format!("/tickets/{ticket_id}"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    let link = ticket.body["messages"][0]["attachments"][0]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{ticket:?}"))
+        .to_string();
+    let before = reqwest::get(&link).await.expect("S3 answers");
+    assert_eq!(before.status().as_u16(), 200, "the link works before");
     let wrapped_key = s(
         stack
             .account_items(&company.account_id)
@@ -224,6 +249,14 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
         "left behind: {left:?}"
     );
     assert_eq!(left.len(), 2, "the two invoices");
+    // AND the ticket's attachment is gone from S3
+    // (S3 answers a missing key with 404, or 403 to a signer not allowed to list the bucket)
+    let gone = reqwest::get(&link).await.expect("S3 answers");
+    assert!(
+        [403, 404].contains(&gone.status().as_u16()),
+        "the attachment is deleted: {}",
+        gone.status()
+    );
     assert!(
         stack.scan().await.iter().all(|i| !i
             .values()

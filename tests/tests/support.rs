@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use softbrik::business_hours::BusinessHours;
-use softbrik_integration_tests::{Company, Stack, unique_email};
+use softbrik_integration_tests::{Company, Stack, mail_with_attachment, unique_email};
 
 const SUPPORT: &str = "support@softbrik.com";
 const TEAM: &str = "support-team@softbrik.com";
@@ -535,4 +535,154 @@ async fn the_incident_flow_and_who_may_do_what() {
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(report.body["summary"]["tickets"], 1);
     assert_eq!(report.body["tickets"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn attachments_are_served_only_through_short_lived_links() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let pdf = b"%PDF-1.4\n% Softbrik test attachment\n".to_vec();
+    let opened = stack
+        .deliver_mail(mail_with_attachment(
+            &company.admin_email,
+            &unique_id(),
+            &pdf,
+        ))
+        .await;
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
+    let id = opened.body["ticket_id"].as_str().unwrap();
+
+    let seen = ticket(&stack, &company.token, id).await;
+    let file = &seen["messages"][0]["attachments"][0];
+    assert_eq!(file["filename"], "facture.pdf");
+    assert_eq!(file["content_type"], "application/pdf");
+    assert_eq!(file["size"], pdf.len());
+    let expires = instant(&file["url_expires_at"]);
+    let lifetime = expires.duration_since(Timestamp::now());
+    assert!(
+        lifetime <= SignedDuration::from_mins(5) && lifetime > SignedDuration::from_mins(3),
+        "{lifetime:?}"
+    );
+    // The link downloads the file as sent
+    let url = file["url"].as_str().expect("a link");
+    let downloaded = reqwest::get(url).await.expect("the link answers");
+    assert_eq!(downloaded.status().as_u16(), 200);
+    assert_eq!(downloaded.bytes().await.unwrap().to_vec(), pdf);
+    // The text is kept as text, the attachment is not in the table
+    assert_eq!(seen["messages"][0]["body"], "Le PDF joint ne s'ouvre pas.");
+}
+
+#[tokio::test]
+async fn a_security_report_from_anyone_reaches_only_the_support_team() {
+    let stack = Stack::connect().await;
+    let agent = stack.support_token().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let researcher = unique_email("researcher");
+    let raw = format!(
+        "From: <{researcher}>\r\nTo: security@softbrik.com\r\nSubject: XSS in the help centre\r\n\
+         Message-ID: <{}>\r\n\r\nSteps to reproduce: ...\r\n",
+        unique_id()
+    );
+    let opened = stack.deliver_mail(raw.into_bytes()).await;
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
+    let id = opened.body["ticket_id"].as_str().unwrap().to_string();
+    let number = opened.body["number"].as_str().unwrap().to_string();
+
+    // The reporter gets the number; the team is alerted without the report's content
+    let replies = stack.mail_to(&researcher).await;
+    assert!(
+        replies.iter().any(|m| m.subject.contains(&number)),
+        "{replies:?}"
+    );
+    let alerts = stack.mail_to(TEAM).await;
+    let alert = alerts
+        .iter()
+        .find(|m| m.text.contains(&number) || m.subject.contains(&number))
+        .unwrap_or_else(|| panic!("no security alert: {alerts:?}"));
+    assert!(!alert.text.contains("XSS"), "{}", alert.text);
+
+    // Staff see it, acknowledged within 24 business hours; customers never
+    let report = ticket(&stack, &agent, &id).await;
+    assert_eq!(report["kind"], "security");
+    assert_eq!(report["subject"], "XSS in the help centre");
+    let opened_at = instant(&report["created_at"]);
+    let due = instant(&target(&report, "acknowledge")["due_at"]);
+    assert!(
+        due.duration_since(opened_at) >= SignedDuration::from_hours(24),
+        "{report}"
+    );
+    let hidden = stack
+        .call(
+            "GET",
+            &format!("/tickets/{id}"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 404);
+}
+
+#[tokio::test]
+async fn a_resolved_ticket_closes_by_itself_seven_days_later_and_replays_change_nothing() {
+    let stack = Stack::connect().await;
+    let agent = stack.support_token().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+
+    // The same request sent twice with one key opens one ticket
+    let body =
+        json!({"subject": "Export CSV", "description": "Comment exporter ?", "channel": "chat"});
+    let first = stack
+        .call(
+            "POST",
+            "/tickets",
+            Some(&company.token),
+            Some(&body),
+            Some("ticket-1"),
+        )
+        .await;
+    let second = stack
+        .call(
+            "POST",
+            "/tickets",
+            Some(&company.token),
+            Some(&body),
+            Some("ticket-1"),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(second.status, 201, "{second:?}");
+    assert_eq!(first.body["id"], second.body["id"]);
+    let listed = stack
+        .call("GET", "/tickets", Some(&company.token), None, None)
+        .await;
+    assert_eq!(listed.body["tickets"].as_array().unwrap().len(), 1);
+    let id = first.body["id"].as_str().unwrap().to_string();
+    let number = first.body["number"].as_str().unwrap().to_string();
+
+    staff(
+        &stack,
+        &agent,
+        &id,
+        "resolve",
+        json!({"body": "Menu Fichier > Exporter."}),
+    )
+    .await;
+    stack.advance(&company.clock, "2027-03-30T07:59:00Z").await;
+    assert_eq!(
+        ticket(&stack, &company.token, &id).await["status"],
+        "resolved"
+    );
+    stack.advance(&company.clock, "2027-03-30T08:01:00Z").await;
+    let closed = ticket(&stack, &company.token, &id).await;
+    assert_eq!(closed["status"], "closed", "{closed}");
+    assert_eq!(closed["closed_at"], "2027-03-30T08:00:00Z");
+    let mail = stack.mail_to(&company.admin_email).await;
+    assert_eq!(
+        mail.iter()
+            .filter(|m| m.subject.contains(&format!("[{number}]")))
+            .count(),
+        3,
+        "opened, resolved, closed: {mail:?}"
+    );
 }
