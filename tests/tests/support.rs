@@ -686,3 +686,20 @@ async fn a_resolved_ticket_closes_by_itself_seven_days_later_and_replays_change_
         "opened, resolved, closed: {mail:?}"
     );
 }
+
+#[tokio::test]
+async fn a_sender_gets_at_most_ten_automatic_replies_an_hour() {
+    let stack = Stack::connect().await;
+    let unknown = unique_email("looping");
+    let mut replied = Vec::new();
+    for _ in 0..11 {
+        let answer = stack
+            .deliver_mail(mail(&unknown, "Out of office", &unique_id(), "", "Away"))
+            .await;
+        assert_eq!(answer.body["outcome"], "unknown_sender", "{answer:?}");
+        replied.push(answer.body["replied"] == true);
+    }
+    assert_eq!(replied.iter().filter(|r| **r).count(), 10, "{replied:?}");
+    assert!(!replied[10]);
+    assert_eq!(stack.mail_to(&unknown).await.len(), 10);
+}
