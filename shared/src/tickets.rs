@@ -529,8 +529,9 @@ impl TicketItem {
             };
             if let Some(old) = old {
                 target.breached_at = old.breached_at;
-                if target.is_paused() != old.is_paused() {
-                    target.pauses = old.pauses.clone();
+                // A raised target starts now: a pause still running goes on from now.
+                if raised && old.is_paused() && !target.is_paused() {
+                    target.pauses = vec![(at, None)];
                 }
             }
             next.push(target);
@@ -1057,6 +1058,27 @@ mod tests {
             at("2027-03-23T12:00:00Z")
         );
         assert!(t.targets.iter().all(|x| x.name != TargetName::Workaround));
+    }
+
+    #[test]
+    fn a_priority_raised_while_waiting_for_the_customer_stays_paused_from_then() {
+        let opened = at("2027-03-23T08:00:00Z"); // Tuesday 09:00 Paris
+        let mut t = ticket(SupportPlan::Basic, None, opened);
+        t.pause(at("2027-03-23T09:00:00Z"));
+        t.qualify(Priority::P2, &paris(), at("2027-03-23T10:00:00Z"));
+        let resolution = t
+            .targets
+            .iter()
+            .find(|x| x.name == TargetName::Resolution)
+            .unwrap();
+        assert!(resolution.is_paused());
+        assert_eq!(resolution.pauses, vec![(at("2027-03-23T10:00:00Z"), None)]);
+        t.resume(at("2027-03-23T12:00:00Z"));
+        // 18 business hours from 11:00 Paris plus the 2 hours waited: Thursday 13:00 Paris.
+        assert_eq!(
+            due(&t, TargetName::Resolution, at("2027-03-23T12:00:00Z")),
+            at("2027-03-25T12:00:00Z")
+        );
     }
 
     #[test]
