@@ -25,6 +25,8 @@ use crate::tickets::{
 
 /// Automatic replies one sender address may get in an hour.
 pub const MAX_AUTO_REPLIES_PER_HOUR: u32 = 10;
+/// Longest attachment name kept, in characters.
+const MAX_FILENAME_CHARS: usize = 255;
 /// How long a Message-ID is remembered (SES retries within minutes; a week is ample).
 const CLAIM_SECONDS: i64 = 30 * 24 * 3600;
 
@@ -42,6 +44,8 @@ pub enum Outcome {
     UnknownSender {
         replied: bool,
     },
+    /// The sender's access to the account was cut (or the account is closed): nothing kept.
+    SenderNotAllowed,
     /// Automatic mail that belongs to no ticket: not answered, not kept.
     IgnoredAutomatic,
     Opened {
@@ -80,6 +84,11 @@ pub struct SesMail {
 
 #[derive(Debug, Deserialize)]
 pub struct SesReceipt {
+    /// The envelope recipients (Bcc included), which the headers may not show.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    #[serde(rename = "dmarcVerdict", default)]
+    pub dmarc_verdict: Option<Verdict>,
     #[serde(rename = "spamVerdict", default)]
     pub spam_verdict: Option<Verdict>,
     #[serde(rename = "virusVerdict", default)]
@@ -103,15 +112,30 @@ pub async fn from_ses(app: &App, event: SesEvent) -> Result<Vec<Outcome>, Error>
     for record in event.records {
         let failed = |v: &Option<Verdict>| v.as_ref().is_some_and(|v| v.status == "FAIL");
         let id = record.ses.mail.message_id;
-        if failed(&record.ses.receipt.spam_verdict) || failed(&record.ses.receipt.virus_verdict) {
+        let receipt = &record.ses.receipt;
+        if failed(&receipt.spam_verdict) || failed(&receipt.virus_verdict) {
             tracing::warn!(ses_message_id = %id, "inbound mail dropped: spam or virus verdict FAIL");
             outcomes.push(Outcome::Dropped {
                 reason: "spam_or_virus".into(),
             });
             continue;
         }
+        // A From the sender's domain disowns (DMARC FAIL) could write into another customer's
+        // ticket or make us answer a stranger: dropped.
+        if failed(&receipt.dmarc_verdict) {
+            tracing::warn!(ses_message_id = %id, "inbound mail dropped: DMARC verdict FAIL");
+            outcomes.push(Outcome::Dropped {
+                reason: "dmarc_fail".into(),
+            });
+            continue;
+        }
         let raw = crate::attachments::get(app, &inbound_key(&id)).await?;
-        outcomes.push(receive(app, &raw).await?);
+        let envelope: Vec<String> = receipt
+            .recipients
+            .iter()
+            .map(|r| r.to_lowercase())
+            .collect();
+        outcomes.push(receive(app, &raw, &envelope).await?);
     }
     Ok(outcomes)
 }
@@ -124,10 +148,11 @@ struct ClaimItem {
     expires_at: i64,
 }
 
-/// Receives one raw message. Errors are only the retryable kind (a dependency down); anything
+/// Receives one raw message, with its envelope recipients when SES gave them (the headers'
+/// To and Cc count too). Errors are only the retryable kind (a dependency down); anything
 /// wrong with the message itself is an outcome.
-pub async fn receive(app: &App, raw: &[u8]) -> Result<Outcome, Error> {
-    let mail = match inbound::parse(raw) {
+pub async fn receive(app: &App, raw: &[u8], envelope: &[String]) -> Result<Outcome, Error> {
+    let mut mail = match inbound::parse(raw) {
         Ok(mail) => mail,
         Err(dropped) => {
             tracing::warn!(
@@ -140,6 +165,11 @@ pub async fn receive(app: &App, raw: &[u8]) -> Result<Outcome, Error> {
             });
         }
     };
+    mail.recipients.extend(envelope.iter().cloned());
+    mail.text = crate::support_desk::cut_body(&mail.text).to_string();
+    for a in &mut mail.attachments {
+        a.filename = a.filename.chars().take(MAX_FILENAME_CHARS).collect();
+    }
     let claim = ClaimItem {
         pk: format!(
             "INBOUND#{}",
@@ -191,6 +221,10 @@ async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outco
         if mail.automatic.is_some() {
             return Ok(Outcome::IgnoredAutomatic);
         }
+        // Claimed, so that the same message delivered again is not answered again.
+        if !app.store.put_new(claim).await? {
+            return Ok(Outcome::Duplicate);
+        }
         let replied = may_reply(app, &sender).await?;
         if replied {
             let words = crate::ticket_emails::unknown_sender(&mail.subject);
@@ -198,15 +232,20 @@ async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outco
         }
         return Ok(Outcome::UnknownSender { replied });
     };
-    let desk = Desk::of_account(app, &user.account_id).await?;
-    let item: UserItem = app
+    let (account, _) = app.account_item(&user.account_id).await?;
+    let item: Option<UserItem> = app
         .store
         .get(
             &account_pk(&user.account_id),
             &format!("USER#{}", user.user_id),
         )
-        .await?
-        .ok_or(Error::NotFound)?;
+        .await?;
+    let Some(item) = item
+        .filter(|u| u.may_ask_support() && account.status != crate::account::AccountStatus::Closed)
+    else {
+        return Ok(Outcome::SenderNotAllowed);
+    };
+    let desk = Desk::of_account(app, &user.account_id).await?;
     let name = item.open(&user.account_id, &desk.key)?.name;
     // A reply quoting a ticket of the sender's own account joins it; the same number from
     // anyone else opens a new ticket.
@@ -246,9 +285,34 @@ async fn add(
     mail: &InboundMail,
     claim: &ClaimItem,
 ) -> Result<Option<Outcome>, Error> {
+    let mut stored = None;
+    let result = add_once(
+        app,
+        desk,
+        pointer,
+        (user_id, name),
+        mail,
+        claim,
+        &mut stored,
+    )
+    .await;
+    if !matches!(result, Ok(Some(Outcome::Added { .. }))) {
+        discard(app, stored.as_deref().unwrap_or_default()).await;
+    }
+    result
+}
+
+async fn add_once(
+    app: &App,
+    desk: &Desk,
+    pointer: &PointerItem,
+    (user_id, name): (Option<String>, Option<&str>),
+    mail: &InboundMail,
+    claim: &ClaimItem,
+    stored: &mut Option<Vec<AttachmentItem>>,
+) -> Result<Option<Outcome>, Error> {
     let automatic = mail.automatic.is_some();
     let message_id = new_sequenced_id("msg", desk.now, app.system_clock.now());
-    let mut stored = None;
     for _ in 0..3 {
         let mut ticket = tickets::load(app, &desk.account_id, &pointer.ticket_id).await?;
         let read = ticket.version;
@@ -265,11 +329,11 @@ async fn add(
             // Automatic mail never reopens anything; a closed ticket keeps no more mail.
             return Ok(Some(Outcome::IgnoredAutomatic));
         }
-        let attachments = match &stored {
-            Some(a) => Clone::clone(a),
+        let attachments = match stored {
+            Some(a) => a.clone(),
             None => {
                 let a = store_attachments(app, desk, &ticket.id, &message_id, mail).await?;
-                stored = Some(a.clone());
+                *stored = Some(a.clone());
                 a
             }
         };
@@ -320,7 +384,13 @@ async fn open(
     let ticket_id = new_sequenced_id("tkt", desk.now, app.system_clock.now());
     let message_id = new_sequenced_id("msg", desk.now, app.system_clock.now());
     let attachments = store_attachments(app, desk, &ticket_id, &message_id, mail).await?;
-    let number = tickets::next_number(app).await?;
+    let number = match tickets::next_number(app).await {
+        Ok(n) => n,
+        Err(e) => {
+            discard(app, &attachments).await;
+            return Err(e);
+        }
+    };
     let subject = if mail.subject.is_empty() {
         "(no subject)".to_string()
     } else {
@@ -337,13 +407,17 @@ async fn open(
         requester,
         subject,
         description: mail.text.clone(),
-        attachments,
+        attachments: attachments.clone(),
         message_id,
     };
     let (ticket, mut ops) = TicketItem::open(app, desk, number, opening)?;
     ops.push(app.store.put_new_op(claim)?);
     let claim_index = ops.len() - 1;
-    match app.store.transact(ops).await {
+    let written = app.store.transact(ops).await;
+    if written.is_err() {
+        discard(app, &attachments).await;
+    }
+    match written {
         Ok(()) => {}
         Err(e) if e.condition_failed(claim_index) => return Ok(Outcome::Duplicate),
         Err(e) => return Err(e.into_error(|_| Error::internal("new ticket id collision"))),
@@ -416,6 +490,16 @@ async fn store_attachments(
         );
     }
     Ok(items)
+}
+
+/// Deletes attachments stored for a message that was not written after all (a duplicate, a
+/// conflict, a failure); a failed deletion is logged, the object is only an orphan.
+async fn discard(app: &App, attachments: &[AttachmentItem]) {
+    for a in attachments {
+        if let Err(e) = crate::attachments::delete(app, &a.key).await {
+            tracing::warn!(error = %e, "orphan attachment left in S3");
+        }
+    }
 }
 
 /// Takes one of the sender's automatic replies of this hour, if any is left.

@@ -136,14 +136,17 @@ impl Target {
             .sum()
     }
 
-    /// When the target is due, as of `now` (a running pause keeps pushing it back).
+    /// When the target is due, as of `now` (a running pause keeps pushing it back). A limit
+    /// kept from before a priority raise moves with the pauses since, like the target itself.
     pub fn due_at(&self, hours: &BusinessHours, now: Timestamp) -> Timestamp {
-        let length = self.length + self.paused(hours, now);
-        let due = match self.clock {
-            Clock::Business => hours.add(self.started_at, length),
-            Clock::Calendar => self.started_at + length,
+        let paused = self.paused(hours, now);
+        let later = |from: Timestamp, by: SignedDuration| match self.clock {
+            Clock::Business => hours.add(from, by),
+            Clock::Calendar => from + by,
         };
-        self.not_later_than.map_or(due, |limit| due.min(limit))
+        let due = later(self.started_at, self.length + paused);
+        self.not_later_than
+            .map_or(due, |limit| due.min(later(limit, paused)))
     }
 
     /// The same target for a raised priority, counted from `at` but never due later than now.

@@ -209,6 +209,15 @@ impl UserItem {
         }
     }
 
+    /// Whether the user may still ask the support desk: not once their access is cut or
+    /// they are marked inactive.
+    pub fn may_ask_support(&self) -> bool {
+        !matches!(
+            self.status,
+            crate::account::UserStatus::AccessRevoked | crate::account::UserStatus::Inactive
+        )
+    }
+
     /// The item after a change to `user`: sealed again, next version, same sign-in.
     pub fn reseal(&self, account_id: &str, user: &User, key: &DataKey) -> Self {
         let mut next = UserItem::seal(account_id, user, key, self.email_hash.clone());

@@ -28,10 +28,10 @@ use crate::tickets::{
 };
 use crate::validation::ValidationErrors;
 
-/// Longest subject kept, in characters.
-pub const MAX_SUBJECT_CHARS: usize = 200;
-/// Longest description or message, in characters.
-pub const MAX_BODY_CHARS: usize = 20_000;
+/// Longest subject kept, in characters (security.md "Input").
+pub const MAX_SUBJECT_CHARS: usize = 300;
+/// Longest description or message, in bytes of UTF-8 (security.md: 100 KiB).
+pub const MAX_BODY_BYTES: usize = 100 * 1024;
 
 /// Who is asking, as the ticket routes see it.
 #[derive(Debug, Clone)]
@@ -148,14 +148,41 @@ pub struct TextBody {
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 
-fn text(errors: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
+fn subject_text(errors: &mut ValidationErrors, value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        errors.push("subject", "required", "must not be empty");
+    } else if value.chars().count() > MAX_SUBJECT_CHARS {
+        errors.push(
+            "subject",
+            "too_long",
+            format!("at most {MAX_SUBJECT_CHARS} characters"),
+        );
+    }
+    value.to_string()
+}
+
+fn text(errors: &mut ValidationErrors, field: &str, value: &str) -> String {
     let value = value.trim();
     if value.is_empty() {
         errors.push(field, "required", "must not be empty");
-    } else if value.chars().count() > max {
-        errors.push(field, "too_long", format!("at most {max} characters"));
+    } else if value.len() > MAX_BODY_BYTES {
+        errors.push(field, "too_long", "at most 100 KiB");
     }
     value.to_string()
+}
+
+/// Cuts a text to at most [`MAX_BODY_BYTES`] on a character boundary (mail is not refused
+/// for being long: it is kept up to the limit).
+pub fn cut_body(text: &str) -> &str {
+    if text.len() <= MAX_BODY_BYTES {
+        return text;
+    }
+    let mut end = MAX_BODY_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn parse_priority(raw: &str) -> Option<Priority> {
@@ -370,13 +397,8 @@ pub async fn open(
         return Err(Error::Forbidden);
     };
     let mut errors = ValidationErrors::new();
-    let subject = text(&mut errors, "subject", &body.subject, MAX_SUBJECT_CHARS);
-    let description = text(
-        &mut errors,
-        "description",
-        &body.description,
-        MAX_BODY_CHARS,
-    );
+    let subject = subject_text(&mut errors, &body.subject);
+    let description = text(&mut errors, "description", &body.description);
     let channel = match body.channel.as_str() {
         "web" => Some(Channel::Web),
         "chat" => Some(Channel::Chat),
@@ -404,8 +426,12 @@ pub async fn open(
         .get(&account_pk(account_id), &format!("USER#{user_id}"))
         .await?
         .ok_or(Error::NotFound)?;
+    if !user.may_ask_support() {
+        return Err(Error::Forbidden);
+    }
     let user = user.open(account_id, &desk.key)?;
-    let fingerprint = serde_json::json!({"route": "POST /tickets", "body": raw});
+    // The caller is part of the fingerprint: a colleague's key never replays their ticket.
+    let fingerprint = serde_json::json!({"route": "POST /tickets", "user": user_id, "body": raw});
     let now = desk.now;
     let reserve = || {
         BTreeMap::from([
@@ -478,6 +504,10 @@ pub async fn locate(
     viewer: &Viewer,
     ticket_id: &str,
 ) -> Result<(TicketItem, Desk), Error> {
+    // Ticket ids are `tkt_` and 26 characters; anything else names no ticket.
+    if !ticket_id.starts_with("tkt_") || ticket_id.len() > 40 {
+        return Err(Error::NotFound);
+    }
     let account_id = match account_of(viewer) {
         Some(account) => account.to_string(),
         None => {
@@ -609,7 +639,11 @@ pub async fn list(app: &App, caller: &Identity, query: ListQuery) -> Result<Tick
     if !names.is_empty() {
         request = request.set_expression_attribute_names(Some(names));
     }
-    let start = query.next.as_deref().map(decode_cursor).transpose()?;
+    let start = query
+        .next
+        .as_deref()
+        .map(|c| decode_cursor(c, &viewer))
+        .transpose()?;
     let out = request
         .set_expression_attribute_values(Some(values))
         .set_exclusive_start_key(start)
@@ -661,15 +695,29 @@ fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
         .encode(serde_json::to_vec(&plain).unwrap_or_default())
 }
 
-fn decode_cursor(raw: &str) -> Result<HashMap<String, AttributeValue>, Error> {
+/// A cursor of this caller's list, or a 422: the keys must be the list's own.
+fn decode_cursor(raw: &str, viewer: &Viewer) -> Result<HashMap<String, AttributeValue>, Error> {
     use base64::Engine;
     let bad = || Error::validation("next", "invalid_format", "not a cursor of this list");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
         .map_err(|_| bad())?;
     let plain: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let allowed = ["pk", "sk", "gsi1pk", "gsi1sk"];
-    if plain.keys().any(|k| !allowed.contains(&k.as_str())) {
+    let field = |name: &str| plain.get(name).map(String::as_str).unwrap_or_default();
+    let valid_ticket = |sk: &str| sk.starts_with("TICKET#") && sk.len() <= 64;
+    let ours = match viewer {
+        Viewer::Staff { .. } => {
+            plain.len() == 4
+                && field("gsi1pk") == QUEUE
+                && field("gsi1sk").len() <= 96
+                && field("pk").starts_with("ACCOUNT#")
+                && valid_ticket(field("sk"))
+        }
+        Viewer::Admin { account_id, .. } | Viewer::Member { account_id, .. } => {
+            plain.len() == 2 && field("pk") == account_pk(account_id) && valid_ticket(field("sk"))
+        }
+    };
+    if !ours {
         return Err(bad());
     }
     Ok(plain
@@ -885,7 +933,7 @@ pub async fn add_message(
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
     let mut errors = ValidationErrors::new();
-    let text = text(&mut errors, "body", &body.body, MAX_BODY_CHARS);
+    let text = text(&mut errors, "body", &body.body);
     errors.into_result()?;
     let viewer = Viewer::of(caller)?;
     if !viewer.is_staff() && (!body.public || body.pending_customer) {
@@ -916,6 +964,12 @@ pub async fn add_message(
                     ticket.last_update_at = Some(at);
                 }
                 if body.pending_customer {
+                    if ticket.status == Status::Resolved {
+                        return Err(Error::Conflict(
+                            "ticket_resolved",
+                            "the ticket is resolved: nothing waits for the customer".into(),
+                        ));
+                    }
                     ticket.pause(at);
                 }
                 if body.public {
@@ -924,7 +978,11 @@ pub async fn add_message(
                     Notice::None
                 }
             } else {
-                // The customer answered: a paused clock runs again.
+                // The customer answered: a paused clock runs again; a resolved ticket is
+                // reopened (it does not close by itself while the customer is still writing).
+                if ticket.status == Status::Resolved {
+                    reopen_ticket(ticket, at)?;
+                }
                 ticket.resume(at);
                 Notice::None
             };
@@ -988,7 +1046,7 @@ pub async fn staff_step(
 ) -> Result<(u16, serde_json::Value), Error> {
     staff_only(&Viewer::of(caller)?)?;
     let mut errors = ValidationErrors::new();
-    let text = text(&mut errors, "body", &body.body, MAX_BODY_CHARS);
+    let text = text(&mut errors, "body", &body.body);
     errors.into_result()?;
     let fingerprint = serde_json::json!({"route": format!("POST /tickets/{action}"), "ticket": ticket_id, "body": raw});
     step(
@@ -1021,7 +1079,9 @@ pub async fn staff_step(
                 "resolve" => {
                     not_closed(ticket)?;
                     ticket.resume(at);
+                    // A resolution also answers the acknowledgement and any workaround due.
                     ticket.meet(TargetName::Acknowledge, at);
+                    ticket.meet(TargetName::Workaround, at);
                     ticket.meet(TargetName::Resolution, at);
                     ticket.status = Status::Resolved;
                     ticket.resolved_at = Some(at);
@@ -1066,7 +1126,7 @@ pub async fn confirm(
         if ticket.priority == Priority::P1 && ticket.rca.is_none() {
             return Err(Error::Conflict(
                 "rca_required",
-                "a P1 ticket closes once the support team has written its root-cause analysis; it will close then".into(),
+                "a P1 ticket can be closed once the support team has written its root-cause analysis; confirm again then".into(),
             ));
         }
         ticket.status = Status::Closed;
@@ -1195,7 +1255,7 @@ pub async fn incident_report(
     let month = month.ok_or_else(bad)?;
     let first =
         jiff::civil::Date::strptime("%Y-%m-%d", format!("{month}-01")).map_err(|_| bad())?;
-    if month.len() != 7 {
+    if month.len() != 7 || !(2000..=2999).contains(&first.year()) {
         return Err(bad());
     }
     let desk = Desk::of_account(app, account_id).await?;

@@ -449,8 +449,12 @@ impl TicketItem {
         }
     }
 
-    /// The team waits for the customer: the resolution clock stops.
+    /// The team waits for the customer: the resolution clock stops. Only while the ticket is
+    /// being worked on (not once resolved).
     pub fn pause(&mut self, at: Timestamp) {
+        if matches!(self.status, Status::Resolved | Status::Closed) {
+            return;
+        }
         let mut paused = Vec::new();
         for t in &mut self.targets {
             if !t.is_paused() {
@@ -500,8 +504,9 @@ impl TicketItem {
     }
 
     /// Qualification: the priority set by the team. Raised, the new targets count from now
-    /// but are never due later than the old ones; lowered, they count from the ticket's
-    /// opening with the lower priority's lengths.
+    /// but are never due later than the old ones; lowered, they keep their start, pauses and
+    /// state with the lower priority's lengths (a target the lower priority adds counts from
+    /// the ticket's opening).
     pub fn qualify(&mut self, priority: Priority, hours: &BusinessHours, at: Timestamp) {
         if priority == self.priority {
             return;
@@ -604,9 +609,11 @@ impl TicketItem {
         next.into_iter().min()
     }
 
-    /// Puts the ticket in the due-date index at its next check, or takes it out.
+    /// Puts the ticket in the due-date index at its next check, or takes it out. The index
+    /// holds whole seconds: an instant is rounded up, so a run at the indexed second finds
+    /// it due (never a run that finds nothing and puts it back at the same second).
     pub fn reindex(&mut self, hours: &BusinessHours, now: Timestamp) {
-        match self.next_check(hours, now) {
+        match self.next_check(hours, now).map(ceil_second) {
             Some(at) => {
                 let scope = Scope::of(self.test_clock_id.as_deref());
                 self.gsi2pk = Some(scope.partition_of(Runner::Sla, &self.id));
@@ -631,6 +638,16 @@ impl TicketItem {
         self.updated_at = now;
         self.reindex(hours, now);
         app.store.put_if_version_op(self, read)
+    }
+}
+
+/// The instant rounded up to a whole second.
+pub fn ceil_second(at: Timestamp) -> Timestamp {
+    let nanos = at.subsec_nanosecond();
+    if nanos == 0 {
+        at
+    } else {
+        at + SignedDuration::from_nanos(i64::from(1_000_000_000 - nanos))
     }
 }
 
@@ -720,8 +737,9 @@ pub async fn notify(app: &App, to: &str, (subject, text): (String, String), auto
         auto_submitted: auto,
         attachments: Vec::new(),
     };
+    // The partner's detail may name the recipient: only the error's kind is logged.
     if let Err(e) = app.support_mailer.send(&mail).await {
-        tracing::error!(error = %e, detail = e.detail(), "ticket mail not sent");
+        tracing::error!(error = %e, code = e.code(), "ticket mail not sent");
     }
 }
 
@@ -839,15 +857,13 @@ async fn check(app: &App, mut ticket: TicketItem, at: Timestamp) -> Result<u32, 
         ticket.closed_at = Some(close);
         alerts.push(Alert::Closed);
     }
-    let mut gone = Vec::new();
+    let mut pseudonymised = false;
     if ticket.pseudonymise_at().is_some_and(|p| p <= at) {
-        gone = pseudonymise(app, &desk, &mut ticket).await?;
+        pseudonymise(app, &desk, &mut ticket).await?;
+        pseudonymised = true;
     }
-    let changes = u32::try_from(alerts.len() + usize::from(!gone.is_empty())).unwrap_or(0);
-    let mut ops = vec![ticket.save_op(app, &desk.hours, read, at)?];
-    for (pk, sk) in &gone {
-        ops.push(app.store.delete_op(pk, sk)?);
-    }
+    let changes = u32::try_from(alerts.len() + usize::from(pseudonymised)).unwrap_or(0);
+    let ops = vec![ticket.save_op(app, &desk.hours, read, at)?];
     if let Err(e) = app.store.transact(ops).await {
         if e.condition_failed(0) {
             // Changed meanwhile: that change put it back in the index; the next run sees it.
@@ -923,13 +939,10 @@ pub fn plan_name(plan: SupportPlan) -> &'static str {
 }
 
 /// Retention (support.md "Privacy"): the requester becomes a stable pseudonym, the subject and
-/// every message go (attachments from S3 first), the SLA events stay for the reports. Returns
-/// the message items to delete with the ticket's write.
-async fn pseudonymise(
-    app: &App,
-    desk: &Desk,
-    ticket: &mut TicketItem,
-) -> Result<Vec<(String, String)>, Error> {
+/// every message go (attachments from S3 first, then the messages in batches, however many),
+/// the SLA events stay for the reports. The caller writes the ticket; if that write is lost,
+/// the next run finds the ticket still due and finishes (the deletions are done already).
+async fn pseudonymise(app: &App, desk: &Desk, ticket: &mut TicketItem) -> Result<(), Error> {
     let requester = ticket.requester(desk)?;
     let who = requester
         .email
@@ -956,7 +969,11 @@ async fn pseudonymise(
             crate::attachments::delete(app, &a.key).await?;
         }
     }
-    Ok(messages.into_iter().map(|m| (m.pk, m.sk)).collect())
+    let keys: Vec<(String, String)> = messages.into_iter().map(|m| (m.pk, m.sk)).collect();
+    for chunk in keys.chunks(25) {
+        app.store.delete_batch(chunk).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1078,6 +1095,48 @@ mod tests {
         assert_eq!(
             due(&t, TargetName::Resolution, at("2027-03-23T12:00:00Z")),
             at("2027-03-25T12:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_pause_after_a_raise_pushes_back_the_raised_target_and_its_limit_alike() {
+        // P3 opened Monday 2027-01-11 09:00 Paris, qualified P2 at 10:00, waiting for the
+        // customer from 11:00 to Monday 25th 11:00 (10 business days).
+        let opened = at("2027-01-11T08:00:00Z");
+        let mut t = ticket(SupportPlan::Basic, None, opened);
+        t.qualify(Priority::P2, &paris(), at("2027-01-11T09:00:00Z"));
+        t.pause(at("2027-01-11T10:00:00Z"));
+        t.resume(at("2027-01-25T10:00:00Z"));
+        let now = at("2027-01-25T10:00:00Z");
+        let expected = paris().add(
+            at("2027-01-11T09:00:00Z"),
+            SignedDuration::from_hours(18 + 90),
+        );
+        assert_eq!(due(&t, TargetName::Resolution, now), expected);
+        assert!(expected > now);
+        let resolution = t.target_mut(TargetName::Resolution).unwrap();
+        assert!(!resolution.check_breach(&paris(), now));
+    }
+
+    #[test]
+    fn a_resolved_ticket_does_not_wait_for_the_customer() {
+        let opened = at("2027-01-11T08:00:00Z");
+        let mut t = ticket(SupportPlan::Basic, None, opened);
+        t.status = Status::Resolved;
+        t.pause(at("2027-01-11T09:00:00Z"));
+        assert_eq!(t.status, Status::Resolved);
+        assert!(t.targets.iter().all(|x| !x.is_paused()));
+    }
+
+    #[test]
+    fn index_instants_are_rounded_up_to_the_second() {
+        assert_eq!(
+            ceil_second(at("2027-01-11T10:00:00.25Z")),
+            at("2027-01-11T10:00:01Z")
+        );
+        assert_eq!(
+            ceil_second(at("2027-01-11T10:00:00Z")),
+            at("2027-01-11T10:00:00Z")
         );
     }
 

@@ -515,6 +515,31 @@ async fn the_incident_flow_and_who_may_do_what() {
         .await;
     assert_eq!(basic.status, 403);
     assert_eq!(basic.body["code"], "plan_required");
+    // Bad input is a 4xx, never a 5xx
+    use base64::Engine;
+    let foreign = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"pk":"x"}"#);
+    for path in [
+        "/account/reports/incidents?month=9999-12".to_string(),
+        "/account/reports/incidents?month=2027-3".to_string(),
+        format!("/tickets?next={foreign}"),
+        "/tickets?next=%%%".to_string(),
+        "/tickets?limit=0".to_string(),
+        "/tickets?status=lost".to_string(),
+    ] {
+        let answer = stack
+            .call("GET", &path, Some(&company.token), None, None)
+            .await;
+        assert!(
+            answer.status == 422 || answer.status == 403,
+            "{path}: {answer:?}"
+        );
+        assert_eq!(answer.content_type, "application/problem+json", "{path}");
+    }
+    let long_id = format!("/tickets/tkt_{}", "a".repeat(2000));
+    let answer = stack
+        .call("GET", &long_id, Some(&company.token), None, None)
+        .await;
+    assert_eq!(answer.status, 404);
     stack
         .set_attribute(
             &format!("ACCOUNT#{}", company.account_id),
@@ -630,8 +655,7 @@ async fn a_resolved_ticket_closes_by_itself_seven_days_later_and_replays_change_
     let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
 
     // The same request sent twice with one key opens one ticket
-    let body =
-        json!({"subject": "Export CSV", "description": "Comment exporter ?", "channel": "chat"});
+    let body = json!({"subject": "Export CSV", "description": "Comment exporter ?", "channel": "chat", "impact": "high"});
     let first = stack
         .call(
             "POST",
@@ -677,6 +701,12 @@ async fn a_resolved_ticket_closes_by_itself_seven_days_later_and_replays_change_
     let closed = ticket(&stack, &company.token, &id).await;
     assert_eq!(closed["status"], "closed", "{closed}");
     assert_eq!(closed["closed_at"], "2027-03-30T08:00:00Z");
+    // Resolved without a separate workaround: no workaround target is left to breach
+    assert!(
+        target(&closed, "workaround")["met_at"].is_string(),
+        "{closed}"
+    );
+    assert_eq!(target(&closed, "workaround")["breached"], false);
     let mail = stack.mail_to(&company.admin_email).await;
     assert_eq!(
         mail.iter()

@@ -53,6 +53,6 @@ async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Resp
         raw.clone(),
     )
     .await?;
-    let outcome = intake::receive(app, &raw).await?;
+    let outcome = intake::receive(app, &raw, &[]).await?;
     Ok(json(202, &outcome))
 }
