@@ -66,3 +66,47 @@ async fn a_signup_is_logged_with_its_ids_and_without_personal_data() {
         );
     }
 }
+
+#[tokio::test]
+async fn support_mail_is_logged_by_outcome_without_sender_subject_or_body() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let subject = "Fuite confidentielle Quetzal";
+    let body = "Le mot de passe du coffre est Ornithorynque";
+    let raw = format!(
+        "From: <{}>\r\nTo: support@softbrik.com\r\nSubject: {subject}\r\nMessage-ID: <{}@example.fr>\r\n\r\n{body}\r\n",
+        company.admin_email,
+        uuid::Uuid::new_v4().simple()
+    );
+    let opened = stack.deliver_mail(raw.into_bytes()).await;
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
+    let ticket_id = opened.body["ticket_id"].as_str().unwrap().to_string();
+    let stranger = unique_email("stranger");
+    let unknown = format!(
+        "From: <{stranger}>\r\nTo: support@softbrik.com\r\nSubject: {subject}\r\nMessage-ID: <{}@example.fr>\r\n\r\n{body}\r\n",
+        uuid::Uuid::new_v4().simple()
+    );
+    stack.deliver_mail(unknown.into_bytes()).await;
+
+    let mut log = String::new();
+    for _ in 0..20 {
+        log = functions_log();
+        if log.contains(&ticket_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(log.contains(&ticket_id), "the new ticket is logged");
+    let lower = log.to_lowercase();
+    for secret in [
+        company.admin_email.as_str(),
+        stranger.as_str(),
+        "quetzal",
+        "ornithorynque",
+    ] {
+        assert!(
+            !lower.contains(&secret.to_lowercase()),
+            "the log holds '{secret}'"
+        );
+    }
+}
