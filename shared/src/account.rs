@@ -26,17 +26,16 @@ pub fn new_id(prefix: &str) -> String {
     )
 }
 
-/// A time-ordered id (ULID) for things listed newest first, ordered by the injected clock.
+/// A time-ordered id (ULID) for things listed newest first (invoices, history, tickets,
+/// messages): ordered by `at` on the account's clock, then, for ids made at the same instant
+/// (a test clock stands still), by the real time they were made at, then 32 random bits.
 pub fn new_ordered_id(prefix: &str, at: Timestamp) -> String {
-    let millis = u64::try_from(at.as_millisecond()).unwrap_or_default();
-    let ulid = ulid::Ulid::from_parts(millis, rand::random::<u128>());
-    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+    use crate::clock::Clock;
+    ordered_id(prefix, at, crate::clock::SystemClock.now())
 }
 
-/// A time-ordered id for things that happen in a sequence on an account's clock (ticket
-/// messages): ordered by `at`, then, for ids made at the same account instant (a test clock
-/// stands still), by the real time `real` they were made at.
-pub fn new_sequenced_id(prefix: &str, at: Timestamp, real: Timestamp) -> String {
+/// [`new_ordered_id`] with the real time given.
+pub fn ordered_id(prefix: &str, at: Timestamp, real: Timestamp) -> String {
     let millis = u64::try_from(at.as_millisecond()).unwrap_or_default();
     let micros = u128::try_from(real.as_microsecond()).unwrap_or_default() & ((1 << 48) - 1);
     let random = (micros << 32) | u128::from(rand::random::<u32>());

@@ -11,7 +11,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::account::new_sequenced_id;
+use crate::account::new_ordered_id;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::error::Error;
@@ -312,7 +312,7 @@ async fn add_once(
     stored: &mut Option<Vec<AttachmentItem>>,
 ) -> Result<Option<Outcome>, Error> {
     let automatic = mail.automatic.is_some();
-    let message_id = new_sequenced_id("msg", desk.now, app.system_clock.now());
+    let message_id = new_ordered_id("msg", desk.now);
     for _ in 0..3 {
         let mut ticket = tickets::load(app, &desk.account_id, &pointer.ticket_id).await?;
         let read = ticket.version;
@@ -381,8 +381,8 @@ async fn open(
     claim: &ClaimItem,
     sender_hash: &str,
 ) -> Result<Outcome, Error> {
-    let ticket_id = new_sequenced_id("tkt", desk.now, app.system_clock.now());
-    let message_id = new_sequenced_id("msg", desk.now, app.system_clock.now());
+    let ticket_id = new_ordered_id("tkt", desk.now);
+    let message_id = new_ordered_id("msg", desk.now);
     let attachments = store_attachments(app, desk, &ticket_id, &message_id, mail).await?;
     let number = match tickets::next_number(app).await {
         Ok(n) => n,

@@ -14,7 +14,11 @@ use crate::vat::{self, VatTreatment};
 /// One invoiced (Brik, quantity) pair, for a full period or prorated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceLine {
-    pub brik_id: BrikId,
+    /// The Brik billed, or none for a pack's line (api.md: `brik_id` or `pack_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brik_id: Option<BrikId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_id: Option<String>,
     pub description: String,
     pub quantity: u32,
     /// Net, per user per month.
@@ -34,7 +38,29 @@ impl InvoiceLine {
         proration: Option<Proration>,
     ) -> Self {
         Self {
-            brik_id,
+            brik_id: Some(brik_id),
+            pack_id: None,
+            description: description.into(),
+            quantity,
+            unit_price,
+            proration,
+            amount: line_amount(unit_price, quantity, proration),
+        }
+    }
+}
+
+impl InvoiceLine {
+    /// A pack's line (billing.md "Add-on packs"): priced like a Brik's.
+    pub fn for_pack(
+        pack_id: &str,
+        description: impl Into<String>,
+        quantity: u32,
+        unit_price: Money,
+        proration: Option<Proration>,
+    ) -> Self {
+        Self {
+            brik_id: None,
+            pack_id: Some(pack_id.to_string()),
             description: description.into(),
             quantity,
             unit_price,

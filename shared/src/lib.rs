@@ -33,6 +33,7 @@ pub mod intake;
 pub mod invoicing;
 pub mod jobs;
 pub mod mailer;
+pub mod packs;
 pub mod payments;
 pub mod records;
 pub mod renewal;

@@ -69,8 +69,17 @@ pub async fn upcoming(
     let catalogue = app.catalogue().await?;
     let lang = account.language;
     let period = account.calendar().period_containing(billing_date);
-    let lines: Vec<InvoiceLine> = holdings(&users, billing_date)
+    // Packs held on the billing date are billed; seat packs take as many users of their Brik
+    // off consumption (billing.md "Add-on packs").
+    let packs = crate::packs::held(app, &account.id).await?;
+    let (pack_lines, seats) = crate::packs::renewal_lines(&packs, billing_date, &period, lang);
+    let mut lines: Vec<InvoiceLine> = holdings(&users, billing_date)
         .into_iter()
+        .map(|(brik_id, quantity)| {
+            let covered = seats.get(&brik_id).copied().unwrap_or(0);
+            (brik_id, quantity.saturating_sub(covered))
+        })
+        .filter(|(_, quantity)| *quantity > 0)
         .filter_map(|(brik_id, quantity)| {
             let brik = catalogue.iter().find(|b| b.id == brik_id)?;
             let text = period_line_description(brik.name_in(lang), &period, quantity, lang);
@@ -84,6 +93,7 @@ pub async fn upcoming(
             ))
         })
         .collect();
+    lines.extend(pack_lines);
     let vat = vat_treatment(
         &app.config.issuer_country,
         &account.country,
@@ -128,7 +138,7 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
     }
     let mut invoice = upcoming(app, &account, &key, date, id).await?;
     if invoice.lines.is_empty() {
-        tracing::info!("not renewed: no Brik is held");
+        tracing::info!("not renewed: no Brik or pack is held");
         return Ok(None);
     }
     invoice.status = InvoiceStatus::Open;

@@ -14,9 +14,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{SupportPlan, new_sequenced_id};
+use crate::account::{SupportPlan, new_ordered_id};
 use crate::app::App;
-use crate::clock::Clock;
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
@@ -421,6 +420,20 @@ pub async fn open(
     errors.into_result()?;
     let channel = channel.ok_or_else(|| Error::internal("channel checked"))?;
     let desk = Desk::of_account(app, account_id).await?;
+    // The phone channel comes with the plans (support.md "Plans"): Pro for P2/P3, Enterprise
+    // for every priority.
+    if channel == Channel::Phone {
+        let allowed = match desk.plan {
+            SupportPlan::Basic => false,
+            SupportPlan::Pro => impact != Some(Impact::Critical),
+            SupportPlan::Enterprise => true,
+        };
+        if !allowed {
+            return Err(Error::PlanRequired(
+                "phone support comes with the Pro plan (P2 and P3) and the Enterprise plan (every priority)",
+            ));
+        }
+    }
     let user: UserItem = app
         .store
         .get(&account_pk(account_id), &format!("USER#{user_id}"))
@@ -435,14 +448,8 @@ pub async fn open(
     let now = desk.now;
     let reserve = || {
         BTreeMap::from([
-            (
-                "ticket".to_string(),
-                new_sequenced_id("tkt", now, app.system_clock.now()),
-            ),
-            (
-                "message".to_string(),
-                new_sequenced_id("msg", now, app.system_clock.now()),
-            ),
+            ("ticket".to_string(), new_ordered_id("tkt", now)),
+            ("message".to_string(), new_ordered_id("msg", now)),
         ])
     };
     idempotency::once(
@@ -487,6 +494,66 @@ pub async fn open(
         },
     )
     .await
+}
+
+/// Opens a ticket on a customer's behalf from inside Softbrik (buying the training pack asks
+/// the team to schedule the sessions), with `user_id` as requester, and tells them its number.
+pub async fn open_for_account(
+    app: &App,
+    account_id: &str,
+    user_id: Option<&str>,
+    subject: &str,
+    description: &str,
+) -> Result<(), Error> {
+    let desk = Desk::of_account(app, account_id).await?;
+    let requester = match user_id {
+        Some(id) => {
+            let item: Option<UserItem> = app
+                .store
+                .get(&account_pk(account_id), &format!("USER#{id}"))
+                .await?;
+            match item {
+                Some(item) => {
+                    let user = item.open(account_id, &desk.key)?;
+                    Requester {
+                        user_id: Some(user.id.clone()),
+                        name: Some(user.name.as_str().to_string()),
+                        email: Some(user.email.as_str().to_string()),
+                    }
+                }
+                None => Requester {
+                    user_id: None,
+                    name: None,
+                    email: None,
+                },
+            }
+        }
+        None => Requester {
+            user_id: None,
+            name: None,
+            email: None,
+        },
+    };
+    let now = desk.now;
+    let opening = Opening {
+        id: new_ordered_id("tkt", now),
+        kind: Kind::Support,
+        channel: Channel::Web,
+        impact: None,
+        requester,
+        subject: subject.to_string(),
+        description: description.to_string(),
+        attachments: Vec::new(),
+        message_id: new_ordered_id("msg", now),
+    };
+    let number = tickets::next_number(app).await?;
+    let (ticket, ops) = TicketItem::open(app, &desk, number, opening)?;
+    app.store
+        .transact(ops)
+        .await
+        .map_err(|e| e.into_error(|_| Error::internal("new ticket id collision")))?;
+    tracing::info!(ticket_id = %ticket.id, "ticket opened for the account");
+    tickets::notify_requester(app, &desk, &ticket, crate::ticket_emails::ticket_opened).await
 }
 
 fn account_of(viewer: &Viewer) -> Option<&str> {
@@ -759,12 +826,7 @@ where
     let viewer = Viewer::of(caller)?;
     let (_, desk) = locate(app, &viewer, ticket_id).await?;
     let now = desk.now;
-    let reserve = || {
-        BTreeMap::from([(
-            "message".to_string(),
-            new_sequenced_id("msg", now, app.system_clock.now()),
-        )])
-    };
+    let reserve = || BTreeMap::from([("message".to_string(), new_ordered_id("msg", now))]);
     idempotency::once(
         app,
         &viewer.scope(),

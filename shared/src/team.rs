@@ -79,6 +79,11 @@ impl Team {
         })
     }
 
+    /// The Softbrik user making the change, when it is one (not platform staff).
+    pub fn actor_user_id(&self) -> Option<&str> {
+        self.actor.strip_prefix("user:")
+    }
+
     /// Whether the team may change: not while the account is suspended, lapsed or closing.
     pub fn changeable(&self) -> Result<(), Error> {
         match self.account.status {
@@ -95,7 +100,12 @@ impl Team {
         }
     }
 
-    fn history(&self, id: &str, action: &str, details: serde_json::Value) -> HistoryItem {
+    pub(crate) fn history(
+        &self,
+        id: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> HistoryItem {
         let entry = HistoryEntry {
             at: self.now,
             actor: self.actor.clone(),
@@ -388,15 +398,60 @@ async fn paid_change(
         &serde_json::Value,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
 ) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
-    if added.is_empty() {
+    let added = uncovered(app, team, added)
+        .await
+        .map_err(StoreFailure::Failed)?;
+    let invoice = if added.is_empty() {
+        None
+    } else {
+        Some(
+            team.proration_invoice(app, lease.id("invoice"), &added)
+                .map_err(StoreFailure::Failed)?,
+        )
+    };
+    charged_change(app, team, invoice, respond, change).await
+}
+
+/// The added Briks still to pay for: a Brik with a free seat today (a seat pack with fewer
+/// holders than seats) is already paid for the period (`crate::packs`).
+async fn uncovered<'a>(app: &App, team: &Team, added: &[&'a Brik]) -> Result<Vec<&'a Brik>, Error> {
+    let packs = crate::packs::held(app, &team.account.id).await?;
+    let seats = crate::packs::seats_on(&packs, team.today);
+    if seats.values().all(|s| *s == 0) {
+        return Ok(added.to_vec());
+    }
+    let users: Vec<User> = team.users(app).await?.into_iter().map(|(_, u)| u).collect();
+    let holders = crate::packs::holders_on(&users, team.today);
+    Ok(added
+        .iter()
+        .filter(|b| {
+            let seats = seats.get(&b.id).copied().unwrap_or(0);
+            let holders = holders.get(&b.id).copied().unwrap_or(0);
+            holders >= seats
+        })
+        .copied()
+        .collect())
+}
+
+/// Charges `invoice` (if any) and stores the change with it, numbered, in one transaction;
+/// the charge is refunded if the change cannot be stored. Without an invoice, stores the
+/// change alone. Shared by every addition charged now (Briks, users, packs).
+pub(crate) async fn charged_change(
+    app: &App,
+    team: &Team,
+    invoice: Option<Invoice>,
+    respond: impl Fn(Option<&Invoice>) -> Result<serde_json::Value, Error>,
+    change: impl Fn(
+        Option<&Invoice>,
+        &serde_json::Value,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
+) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
+    let Some(mut invoice) = invoice else {
         let body = respond(None).map_err(StoreFailure::Failed)?;
         let ops = change(None, &body).map_err(StoreFailure::Failed)?;
         app.store.transact(ops).await.map_err(StoreFailure::from)?;
         return Ok((None, body));
-    }
-    let mut invoice = team
-        .proration_invoice(app, lease.id("invoice"), added)
-        .map_err(StoreFailure::Failed)?;
+    };
     invoicing::charge(app, &team.account, &mut invoice, team.now)
         .await
         .map_err(StoreFailure::Failed)?;

@@ -1197,17 +1197,17 @@ mod tests {
 
     #[test]
     fn ids_made_at_one_account_instant_keep_the_order_they_were_made_in() {
-        use crate::account::new_sequenced_id;
+        use crate::account::ordered_id;
         let frozen = at("2027-03-23T08:00:00Z");
         let real = at("2026-11-25T15:00:00Z");
         let ids: Vec<String> = (0..50)
-            .map(|i| new_sequenced_id("msg", frozen, real + SignedDuration::from_micros(i)))
+            .map(|i| ordered_id("msg", frozen, real + SignedDuration::from_micros(i)))
             .collect();
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
         // The account's time comes first.
-        let later = new_sequenced_id("msg", frozen + SignedDuration::from_millis(1), real);
+        let later = ordered_id("msg", frozen + SignedDuration::from_millis(1), real);
         assert!(later > ids[49]);
     }
 

@@ -1,13 +1,15 @@
-//! The `assign-brik` function: the account's team (`/account/users...`): invite users, assign
-//! and remove Briks, remove and restore users. Additions are charged at once through the
-//! proration engine (`softbrik::team`, `softbrik::invoicing`); removals take effect at the end
-//! of the period.
+//! The `assign-brik` function: what is attached to the subscription, charged now and ended at
+//! period end: the account's team (`/account/users...`: invite users, assign and remove
+//! Briks, remove and restore users) and its add-on packs (`/account/packs...`). Additions are
+//! charged at once through the proration engine (`softbrik::team`, `softbrik::packs`,
+//! `softbrik::invoicing`); removals take effect at the end of the period.
 
 use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
 use softbrik::app::App;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, identity, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
+use softbrik::packs;
 use softbrik::team::{self, InviteBody, RemoveBody, Team};
 use tracing::Instrument;
 
@@ -75,6 +77,25 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             )
             .await?
         }
+        ("GET", ["account", "packs"]) => (
+            200,
+            serde_json::to_value(packs::list(app, &team).await?).map_err(Error::internal)?,
+        ),
+        ("PUT", ["account", "packs", _]) => {
+            let (body, _): (packs::PackBody, _) = json_body(&req)?;
+            packs::put(
+                app,
+                &team,
+                &path_param(&req, "pack_id")?,
+                body,
+                key.as_deref(),
+            )
+            .await?
+        }
+        ("DELETE", ["account", "packs", _]) => (
+            202,
+            packs::remove(app, &team, &path_param(&req, "pack_id")?).await?,
+        ),
         _ => return Err(Error::NotFound),
     };
     tracing::info!(status, "answered");

@@ -112,9 +112,11 @@ async fn run_job(app: &App, job: Job) -> Result<(), Error> {
                 // Removals first: the users and Briks they end are not renewed.
                 let applied =
                     softbrik::team::apply_removals(app, &job.account_id, job.date).await?;
+                let packs =
+                    softbrik::packs::apply_period_end(app, &job.account_id, job.date).await?;
                 let renewal = softbrik::renewal::renew(app, &job.account_id, job.date).await?;
                 let invoice = renewal.as_ref().map(|i| i.id.as_str());
-                tracing::info!(applied, invoice, "period end");
+                tracing::info!(applied, packs, invoice, "period end");
                 Ok(())
             }
         }

@@ -30,6 +30,14 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     match (req.method().as_str(), req.uri().path()) {
         ("POST", "/signup") => post_signup(app, &req).await,
         ("GET", "/briks") => briks(app).await,
+        ("GET", "/packs") => {
+            let listed: Vec<_> = softbrik::packs::catalogue(app)
+                .await?
+                .iter()
+                .map(softbrik::packs::Pack::view)
+                .collect();
+            Ok(json(200, &listed))
+        }
         ("GET", "/account") => get_account(app, &req).await,
         ("GET", "/account/invoices") => {
             let caller = identity(&req)?;

@@ -1,0 +1,349 @@
+//! Add-on packs (billing.md "Add-on packs"): seats billed at a discount with the users beyond
+//! them by consumption, support plans that change the SLA of later tickets, removals at the
+//! end of the period, and the history of every subscription action.
+
+use serde_json::{Value, json};
+use softbrik_integration_tests::{Company, Stack, renewals, unique_email};
+
+async fn put_pack(stack: &Stack, company: &Company, pack: &str, quantity: u32) -> Value {
+    let answer = stack
+        .call(
+            "PUT",
+            &format!("/account/packs/{pack}"),
+            Some(&company.token),
+            Some(&json!({"quantity": quantity})),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body
+}
+
+async fn invoices(stack: &Stack, company: &Company) -> Value {
+    stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await
+        .body
+}
+
+fn line<'a>(invoice: &'a Value, key: &str, id: &str) -> Option<&'a Value> {
+    invoice["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l[key] == id)
+}
+
+#[tokio::test]
+async fn ten_stock_seats_are_billed_at_a_discount_and_two_more_users_by_consumption() {
+    let stack = Stack::connect().await;
+    // GIVEN an account with 12 users of Inventory (the admin and 11 members)
+    let company = stack.company_with("2026-12-12T10:00:00Z", &["stock"]).await;
+    for _ in 0..11 {
+        let invited = stack
+            .call(
+                "POST",
+                "/account/users",
+                Some(&company.token),
+                Some(&json!({"email": unique_email("member"), "name": "Bob Martin", "briks": ["stock"]})),
+                None,
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{invited:?}");
+    }
+    // WHEN, on the first day of a period, it buys a 10-seat Inventory pack
+    stack.advance(&company.clock, "2027-01-12T10:00:00Z").await;
+    let bought = put_pack(&stack, &company, "seats-stock", 10).await;
+    // THEN nothing is charged now: this period's 12 users are already paid
+    assert!(bought.get("invoice").is_none(), "{bought}");
+    assert_eq!(bought["pack"]["quantity"], 10);
+    let held = stack
+        .call("GET", "/account/packs", Some(&company.token), None, None)
+        .await;
+    assert_eq!(held.body[0]["pack_id"], "seats-stock", "{held:?}");
+
+    // AND the next renewal bills the pack (10 x 8.00 x 0.90) and 2 users by consumption
+    stack.advance(&company.clock, "2027-02-12T10:00:00Z").await;
+    let all = invoices(&stack, &company).await;
+    let renewal = renewals(&all)
+        .into_iter()
+        .find(|i| i["period"]["start"] == "2027-02-12")
+        .unwrap_or_else(|| panic!("no renewal on Feb 12: {all}"));
+    let pack = line(&renewal, "pack_id", "seats-stock").expect("the pack's line");
+    assert_eq!(pack["quantity"], 10);
+    assert_eq!(pack["amount"], "72.00");
+    let consumption = line(&renewal, "brik_id", "stock").expect("the users beyond the seats");
+    assert_eq!(consumption["quantity"], 2);
+    assert_eq!(consumption["amount"], "16.00");
+    assert_eq!(renewal["subtotal"], "88.00", "{renewal}");
+
+    // AND the purchase is in the history
+    let history = stack
+        .call("GET", "/account/history", Some(&company.token), None, None)
+        .await;
+    assert!(
+        history
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["action"] == "pack_added" && h["details"]["pack_id"] == "seats-stock"),
+        "{history:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_pro_plan_bought_mid_period_is_prorated_and_gives_later_tickets_pro_targets() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let before = stack
+        .call(
+            "POST",
+            "/tickets",
+            Some(&company.token),
+            Some(
+                &json!({"subject": "Avant", "description": "Ticket sous Basic", "channel": "web"}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(before.body["sla"]["plan"], "basic");
+
+    let phone = json!({"subject": "Appel", "description": "Noté par téléphone", "channel": "phone", "impact": "high"});
+    let by_phone = stack
+        .call("POST", "/tickets", Some(&company.token), Some(&phone), None)
+        .await;
+    assert_eq!(by_phone.status, 403, "phone is not in Basic: {by_phone:?}");
+    assert_eq!(by_phone.body["code"], "plan_required");
+
+    // WHEN the admin buys the Pro plan on Dec 20 (23 of 31 days left)
+    stack.advance(&company.clock, "2026-12-20T10:00:00Z").await;
+    let refused = stack
+        .call(
+            "PUT",
+            "/account/packs/support-pro",
+            Some(&company.token),
+            Some(&json!({"quantity": 2})),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let bought = put_pack(&stack, &company, "support-pro", 1).await;
+    // THEN it is charged like a Brik: 49.00 x 23/31 = 36.35
+    let invoice = &bought["invoice"];
+    assert_eq!(invoice["kind"], "proration", "{bought}");
+    assert_eq!(invoice["lines"][0]["pack_id"], "support-pro");
+    assert_eq!(invoice["lines"][0]["amount"], "36.35");
+    assert_eq!(invoice["lines"][0]["proration"]["days"], 23);
+
+    // AND a ticket opened afterwards has Pro targets, the earlier one keeps Basic
+    let after = stack
+        .call(
+            "POST",
+            "/tickets",
+            Some(&company.token),
+            Some(&json!({"subject": "Après", "description": "Ticket sous Pro", "channel": "web"})),
+            None,
+        )
+        .await;
+    assert_eq!(after.body["sla"]["plan"], "pro", "{after:?}");
+    // AND the phone channel opens for P2 and P3, not for P1 (Enterprise)
+    let by_phone = stack
+        .call("POST", "/tickets", Some(&company.token), Some(&phone), None)
+        .await;
+    assert_eq!(by_phone.status, 201, "{by_phone:?}");
+    let mut critical = phone.clone();
+    critical["impact"] = json!("critical");
+    let by_phone = stack
+        .call(
+            "POST",
+            "/tickets",
+            Some(&company.token),
+            Some(&critical),
+            None,
+        )
+        .await;
+    assert_eq!(by_phone.status, 403, "{by_phone:?}");
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.body["support_plan"], "pro");
+    // AND the monthly incident report is open to the account
+    let report = stack
+        .call(
+            "GET",
+            "/account/reports/incidents?month=2026-12",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(report.status, 200, "{report:?}");
+    assert_eq!(report.body["summary"]["tickets"], 3);
+
+    // WHEN it removes the plan, THEN it ends with the period and is not renewed
+    let removed = stack
+        .call(
+            "DELETE",
+            "/account/packs/support-pro",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 202, "{removed:?}");
+    assert_eq!(removed.body["effective_date"], "2027-01-12");
+    stack.advance(&company.clock, "2027-01-12T10:00:00Z").await;
+    let all = invoices(&stack, &company).await;
+    let renewal = renewals(&all)
+        .into_iter()
+        .find(|i| i["period"]["start"] == "2027-01-12")
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        line(&renewal, "pack_id", "support-pro").is_none(),
+        "{renewal}"
+    );
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.body["support_plan"], "basic");
+    let report = stack
+        .call(
+            "GET",
+            "/account/reports/incidents?month=2027-01",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(report.status, 403);
+}
+
+#[tokio::test]
+async fn turning_auto_renew_off_and_on_is_in_the_history_with_who_did_it() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    for value in [false, true] {
+        let answer = stack
+            .call(
+                "PUT",
+                "/account/settings",
+                Some(&company.token),
+                Some(&json!({"auto_renew": value})),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    let history = stack
+        .call(
+            "GET",
+            "/account/history?limit=2",
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    let entries = history.body.as_array().expect("entries");
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|h| h["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["auto_renew_on", "auto_renew_off"],
+        "{history:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|h| h["actor"].as_str().unwrap().starts_with("user:"))
+    );
+    let catalogue = stack.call("GET", "/packs", None, None, None).await;
+    assert_eq!(catalogue.status, 200);
+    let stock = catalogue
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "seats-stock")
+        .cloned()
+        .expect("a seat pack per Brik");
+    assert_eq!(stock["unit_price"], "7.20");
+    assert_eq!(stock["brik_id"], "stock");
+}
+
+#[tokio::test]
+async fn seats_bought_mid_period_pay_only_beyond_current_users_and_free_seats_cover_new_users() {
+    let stack = Stack::connect().await;
+    // GIVEN the admin alone holds Inventory, and 23 of 31 days are left on Dec 20
+    let company = stack.company_with("2026-12-12T10:00:00Z", &["stock"]).await;
+    stack.advance(&company.clock, "2026-12-20T10:00:00Z").await;
+
+    // WHEN 3 seats are bought: the admin is paid for this period, 2 seats are charged now
+    let bought = put_pack(&stack, &company, "seats-stock", 3).await;
+    let line0 = &bought["invoice"]["lines"][0];
+    assert_eq!(line0["quantity"], 2, "{bought}");
+    assert_eq!(line0["amount"], "10.68", "2 x 7.20 x 23/31");
+
+    // THEN two new users take the free seats, the third is charged
+    let mut charged = Vec::new();
+    for _ in 0..3 {
+        let invited = stack
+            .call(
+                "POST",
+                "/account/users",
+                Some(&company.token),
+                Some(&json!({"email": unique_email("seat"), "name": "Bob Martin", "briks": ["stock"]})),
+                None,
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{invited:?}");
+        charged.push(invited.body.get("invoice").map(|i| i["total"].clone()));
+    }
+    assert_eq!(charged[0], None);
+    assert_eq!(charged[1], None);
+    assert!(charged[2].is_some(), "{charged:?}");
+
+    // AND the renewal bills the 3 seats and the 4th user by consumption
+    stack.advance(&company.clock, "2027-01-12T10:00:00Z").await;
+    let all = invoices(&stack, &company).await;
+    let renewal = renewals(&all)
+        .into_iter()
+        .find(|i| i["period"]["start"] == "2027-01-12")
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(
+        line(&renewal, "pack_id", "seats-stock").unwrap()["amount"],
+        "21.60"
+    );
+    assert_eq!(line(&renewal, "brik_id", "stock").unwrap()["quantity"], 1);
+    assert_eq!(renewal["subtotal"], "29.60", "{renewal}");
+}
+
+#[tokio::test]
+async fn buying_training_sessions_asks_the_support_team_to_schedule_them() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let bought = put_pack(&stack, &company, "training", 2).await;
+    // A full period left: 2 sessions x 90.00
+    assert_eq!(
+        bought["invoice"]["lines"][0]["amount"], "180.00",
+        "{bought}"
+    );
+    let tickets = stack
+        .call("GET", "/tickets", Some(&company.token), None, None)
+        .await;
+    let list = tickets.body["tickets"].as_array().expect("tickets");
+    assert_eq!(list.len(), 1, "{tickets:?}");
+    assert!(
+        list[0]["subject"].as_str().unwrap().starts_with("Training"),
+        "{tickets:?}"
+    );
+    // Asked again with the same quantity: nothing more is charged or opened
+    let again = put_pack(&stack, &company, "training", 2).await;
+    assert!(again.get("invoice").is_none(), "{again}");
+    let tickets = stack
+        .call("GET", "/tickets", Some(&company.token), None, None)
+        .await;
+    assert_eq!(tickets.body["tickets"].as_array().unwrap().len(), 1);
+}
