@@ -30,7 +30,7 @@ use crate::invoice::InvoiceLine;
 use crate::invoicing::{self, StoreFailure};
 use crate::money::Money;
 use crate::proration::days_remaining;
-use crate::store::{AccountItem, account_pk};
+use crate::store::account_pk;
 use crate::team::{Team, charged_change};
 use crate::values::{BrikId, Language};
 use crate::vat::vat_treatment;
@@ -172,19 +172,35 @@ struct CatalogueItem {
     pack: Pack,
 }
 
-/// The pack catalogue; the defaults are seeded the first time it is read.
+#[derive(Debug, Serialize, Deserialize)]
+struct SeededMarker {
+    pk: String,
+    sk: String,
+}
+
+/// The pack catalogue; the defaults are seeded the first time it is read (each one only if
+/// missing, and a marker written last, so a seeding stopped halfway finishes next time).
 pub async fn catalogue(app: &App) -> Result<Vec<Pack>, Error> {
-    let items: Vec<CatalogueItem> = app.store.query_prefix("CATALOGUE", "PACK#").await?;
-    if !items.is_empty() {
-        return Ok(items.into_iter().map(|i| i.pack).collect());
-    }
-    for pack in default_packs(&app.catalogue().await?) {
-        let item = CatalogueItem {
-            pk: "CATALOGUE".into(),
-            sk: format!("PACK#{}", pack.id),
-            pack,
-        };
-        app.store.put_new(&item).await?;
+    let seeded = app
+        .store
+        .get::<SeededMarker>("CATALOGUE", "PACKS_SEEDED")
+        .await?
+        .is_some();
+    if !seeded {
+        for pack in default_packs(&app.catalogue().await?) {
+            let item = CatalogueItem {
+                pk: "CATALOGUE".into(),
+                sk: format!("PACK#{}", pack.id),
+                pack,
+            };
+            app.store.put_new(&item).await?;
+        }
+        app.store
+            .put_new(&SeededMarker {
+                pk: "CATALOGUE".into(),
+                sk: "PACKS_SEEDED".into(),
+            })
+            .await?;
     }
     let items: Vec<CatalogueItem> = app.store.query_prefix("CATALOGUE", "PACK#").await?;
     Ok(items.into_iter().map(|i| i.pack).collect())
@@ -206,10 +222,40 @@ pub struct PackItem {
     pub next_quantity: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize_on: Option<Date>,
+    /// Units already charged for the period starting on a date (bought on a billing date
+    /// before its renewal ran, or after the cut-off): that renewal leaves them out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prepaid: BTreeMap<Date, u32>,
     pub version: u64,
 }
 
 impl PackItem {
+    pub fn new(account_id: &str, pack_id: &str, since: Date) -> PackItem {
+        PackItem {
+            pk: account_pk(account_id),
+            sk: format!("PACK#{pack_id}"),
+            pack_id: pack_id.to_string(),
+            quantity: 0,
+            since,
+            until: None,
+            next_quantity: None,
+            resize_on: None,
+            prepaid: BTreeMap::new(),
+            version: 0,
+        }
+    }
+
+    /// Forgets what was prepaid for periods before `current` (their renewals are past).
+    pub fn prune_prepaid(&mut self, current: Date) {
+        self.prepaid.retain(|start, _| *start >= current);
+    }
+
+    /// The units the renewal on `billing_date` bills: those held, less those already paid.
+    pub fn renewed_on(&self, billing_date: Date) -> u32 {
+        self.quantity_on(billing_date)
+            .saturating_sub(self.prepaid.get(&billing_date).copied().unwrap_or(0))
+    }
+
     pub fn held_on(&self, day: Date) -> bool {
         self.since <= day && self.until.is_none_or(|until| day < until)
     }
@@ -257,26 +303,30 @@ pub struct HeldPackView {
     pub resize_on: Option<Date>,
 }
 
-/// The account's packs with their catalogue entries.
+/// The account's packs with their catalogue entries. A pack that left the catalogue is
+/// logged and left out rather than failing every change of the account (an operator's error
+/// to fix: it is neither billed nor counted until then).
 pub async fn held(app: &App, account_id: &str) -> Result<Vec<(Pack, PackItem)>, Error> {
-    let catalogue = catalogue(app).await?;
     let items: Vec<PackItem> = app
         .store
         .query_prefix(&account_pk(account_id), "PACK#")
         .await?;
-    items
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalogue = catalogue(app).await?;
+    Ok(items
         .into_iter()
-        .map(|item| {
-            let pack = catalogue
-                .iter()
-                .find(|p| p.id == item.pack_id)
-                .cloned()
-                .ok_or_else(|| {
-                    Error::internal(format!("pack {} left the catalogue", item.pack_id))
-                })?;
-            Ok((pack, item))
-        })
-        .collect()
+        .filter_map(
+            |item| match catalogue.iter().find(|p| p.id == item.pack_id) {
+                Some(pack) => Some((pack.clone(), item)),
+                None => {
+                    tracing::error!(pack = %item.pack_id, "held pack missing from the catalogue");
+                    None
+                }
+            },
+        )
+        .collect())
 }
 
 /// Seats of each Brik held on `day`.
@@ -353,7 +403,7 @@ pub fn renewal_lines(
 ) -> (Vec<InvoiceLine>, BTreeMap<BrikId, u32>) {
     let mut lines = Vec::new();
     for (pack, item) in held {
-        let quantity = item.quantity_on(billing_date);
+        let quantity = item.renewed_on(billing_date);
         if quantity > 0 {
             lines.push(line(pack, period, quantity, period.share(), lang));
         }
@@ -387,8 +437,10 @@ pub async fn list(app: &App, team: &Team) -> Result<Vec<HeldPackView>, Error> {
 }
 
 /// `PUT /account/packs/{pack_id}`: adds the pack or changes its quantity. More units are
-/// charged now for the days left; fewer take effect at the end of the period; the same
-/// quantity undoes a scheduled removal, free.
+/// charged now for the days left (after the cut-off, the next period too, like a Brik); fewer
+/// take effect at the end of the period; the same quantity undoes a scheduled removal, free.
+/// Support plans replace each other: a better plan is charged now and the other ends with the
+/// period; a lesser one starts with the next period, charged by its renewal.
 pub async fn put(
     app: &App,
     team: &Team,
@@ -410,50 +462,80 @@ pub async fn put(
         ));
     }
     team.changeable()?;
-    let held = held(app, &team.account.id).await?;
-    let current = held
-        .iter()
-        .find(|(p, _)| p.id == pack.id)
-        .map(|(_, i)| i.clone());
+    if pack.seats_of().is_some() && team.locked() {
+        // Seats decide what users pay for the next period, which is already invoiced.
+        return Err(Error::Conflict(
+            "renewal_locked",
+            format!(
+                "seat packs cannot change in the 2 days before the billing date; change them from {}",
+                team.period.end()
+            ),
+        ));
+    }
     let today = team.today;
     let now = team.now;
     let reserve = || {
         BTreeMap::from([
             ("invoice".to_string(), new_ordered_id("inv", now)),
             ("history".to_string(), new_ordered_id("hst", now)),
+            ("ticket".to_string(), new_ordered_id("tkt", now)),
+            ("message".to_string(), new_ordered_id("msg", now)),
         ])
     };
     let fingerprint = serde_json::json!({"route": "PUT /account/packs", "pack": pack.id, "quantity": body.quantity});
     let scope = account_scope(&team.account.id);
-    let (status, answer) = idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
+    idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
+        // The account item is the turnstile: every pack change writes it, conditionally, so
+        // two changes of the same account's packs never both go through on stale reads.
+        let (account_item, _) = app.account_item(&team.account.id).await?;
+        let held = held(app, &team.account.id).await?;
+        let current = held.iter().find(|(p, _)| p.id == pack.id).map(|(_, i)| i.clone());
         let held_now = current.as_ref().map_or(0, |i| i.quantity_on(today));
-        let mut item = current.clone().unwrap_or(PackItem {
-            pk: account_pk(&team.account.id),
-            sk: format!("PACK#{}", pack.id),
-            pack_id: pack.id.clone(),
-            quantity: 0,
-            since: today,
-            until: None,
-            next_quantity: None,
-            resize_on: None,
-            version: 0,
-        });
-        let read = item.version;
+        let was_held = current.as_ref().is_some_and(|i| i.held_on(today));
+        let mut item = current.clone().unwrap_or_else(|| PackItem::new(&team.account.id, &pack.id, today));
+        let read = current.as_ref().map_or(0, |i| i.version);
+        let mut others: Vec<PackItem> = Vec::new();
+        let mut starts_later = false;
+        if let PackKind::SupportPlan { plan } = pack.kind {
+            // The other plans held end with the period; a lesser plan waits for it.
+            for (other, other_item) in held.iter().filter(|(p, _)| p.id != pack.id) {
+                if let PackKind::SupportPlan { plan: other_plan } = other.kind
+                    && other_item.held_on(today)
+                {
+                    if rank(other_plan) > rank(plan) && other_item.until.is_none() {
+                        starts_later = true;
+                    }
+                    if other_item.until.is_none() {
+                        let mut ending = other_item.clone();
+                        ending.until = Some(team.removal_date());
+                        ending.version += 1;
+                        others.push(ending);
+                    }
+                }
+            }
+        }
         let added = body.quantity.saturating_sub(held_now);
         let (action, chargeable) = if body.quantity < held_now {
             item.next_quantity = Some(body.quantity);
-            item.resize_on = Some(team.period.end());
+            item.resize_on = Some(team.removal_date());
+            item.until = None;
             ("pack_reduced", 0)
         } else {
             let undo = item.until.is_some() || item.next_quantity.is_some();
             item.until = None;
             item.next_quantity = None;
             item.resize_on = None;
-            if !item.held_on(today) {
+            if starts_later {
+                item.since = team.removal_date();
+            } else if !was_held {
                 item.since = today;
             }
             item.quantity = body.quantity;
-            let chargeable = chargeable_units(app, team, &pack, &held, held_now, body.quantity).await?;
+            let chargeable = if starts_later {
+                0
+            } else {
+                chargeable_units(app, team, &pack, &held, held_now, body.quantity).await?
+            };
             let action = match (added, undo, read) {
                 (0, true, _) => "pack_removal_undone",
                 (0, false, _) => "pack_unchanged",
@@ -462,28 +544,54 @@ pub async fn put(
             };
             (action, chargeable)
         };
-        if action == "pack_unchanged" {
-            let body = serde_json::to_value(PackResponse { pack: item.view(&pack), invoice: None })
+        if action == "pack_unchanged" && others.is_empty() {
+            let answer = serde_json::to_value(PackResponse { pack: item.view(&pack), invoice: None })
                 .map_err(Error::internal)?;
-            return Ok((200, body));
+            let ops: Vec<_> = idempotency::finish_op(app, lease, &team.account.id, &team.key, 200, &answer)?
+                .into_iter()
+                .collect();
+            if !ops.is_empty() {
+                app.store.transact(ops).await.map_err(|e| e.into_error(|_| Error::IdempotencyInProgress))?;
+            }
+            return Ok((200, answer));
+        }
+        // What this charge pays for: this period's rest, and after the cut-off the next one;
+        // renewals of those periods leave the units out (`prepaid`).
+        let next_start = team.period.end();
+        let charge_next = team.locked();
+        if chargeable > 0 {
+            *item.prepaid.entry(team.period.start()).or_insert(0) += chargeable;
+            if charge_next {
+                *item.prepaid.entry(next_start).or_insert(0) += chargeable;
+            }
+            item.prune_prepaid(team.period.start());
         }
         item.version = read + 1;
         let invoice = if chargeable > 0 {
-            Some(proration_invoice(app, team, &pack, chargeable, lease.id("invoice"))?)
+            Some(proration_invoice(app, team, &pack, chargeable, charge_next, lease.id("invoice"))?)
         } else {
             None
         };
         let history = team.history(
             &lease.id("history"),
             action,
-            serde_json::json!({"pack_id": pack.id, "quantity": body.quantity, "charged_units": chargeable}),
+            serde_json::json!({"pack_id": pack.id, "quantity": body.quantity, "charged_units": chargeable, "since": item.since}),
         );
-        // The support plan follows the packs held today.
-        let mut with_item: Vec<(Pack, PackItem)> =
-            held.iter().filter(|(p, _)| p.id != pack.id).cloned().collect();
-        with_item.push((pack.clone(), item.clone()));
-        let plan = plan_on(&with_item, today);
-        let account_op = plan_op(app, &team.account.id, plan).await?;
+        let mut after: Vec<(Pack, PackItem)> = held
+            .iter()
+            .filter(|(p, _)| p.id != pack.id)
+            .map(|(p, i)| (p.clone(), others.iter().find(|o| o.pack_id == p.id).cloned().unwrap_or_else(|| i.clone())))
+            .collect();
+        after.push((pack.clone(), item.clone()));
+        let mut account_next = account_item.clone();
+        account_next.support_plan = plan_on(&after, today);
+        account_next.version = account_item.version + 1;
+        // Buying training asks the team to schedule the sessions, in the same transaction.
+        let training = if pack.kind == PackKind::Training && added > 0 {
+            Some(training_ticket(app, team, &lease.id("ticket"), &lease.id("message"), added).await?)
+        } else {
+            None
+        };
         let view = item.view(&pack);
         let respond = |invoice: Option<&Invoice>| {
             serde_json::to_value(PackResponse { pack: view.clone(), invoice: invoice.cloned() })
@@ -491,6 +599,7 @@ pub async fn put(
         };
         let change = |_: Option<&Invoice>, answer: &serde_json::Value| -> Result<Vec<_>, Error> {
             let mut ops = vec![
+                app.store.put_if_version_op(&account_next, account_item.version)?,
                 if read == 0 {
                     app.store.put_new_op(&item)?
                 } else {
@@ -498,7 +607,12 @@ pub async fn put(
                 },
                 app.store.put_new_op(&history)?,
             ];
-            ops.extend(account_op.clone());
+            for other in &others {
+                ops.push(app.store.put_if_version_op(other, other.version - 1)?);
+            }
+            if let Some((_, ticket_ops)) = &training {
+                ops.extend(ticket_ops.iter().cloned());
+            }
             ops.extend(idempotency::finish_op(app, lease, &team.account.id, &team.key, 200, answer)?);
             Ok(ops)
         };
@@ -514,22 +628,48 @@ pub async fn put(
         if let Some(invoice) = &invoice {
             invoicing::email(app, &team.account, invoice).await;
         }
-        if pack.kind == PackKind::Training && added > 0 {
-            crate::support_desk::open_for_account(
-                app,
-                &team.account.id,
-                team.actor_user_id(),
-                "Training: schedule the web onboarding sessions",
-                &format!(
-                    "{added} web onboarding session(s) bought on {today}: please propose dates for the sessions."
-                ),
-            )
-            .await?;
+        if let Some((ticket, _)) = &training {
+            crate::support_desk::tell_opened(app, &team.account.id, ticket).await;
         }
         Ok((200, answer))
     })
-    .await?;
-    Ok((status, answer))
+    .await
+}
+
+fn rank(plan: SupportPlan) -> u8 {
+    match plan {
+        SupportPlan::Basic => 0,
+        SupportPlan::Pro => 1,
+        SupportPlan::Enterprise => 2,
+    }
+}
+
+/// The support ticket that asks the team to schedule bought training sessions.
+async fn training_ticket(
+    app: &App,
+    team: &Team,
+    ticket_id: &str,
+    message_id: &str,
+    sessions: u32,
+) -> Result<
+    (
+        crate::tickets::TicketItem,
+        Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ),
+    Error,
+> {
+    crate::support_desk::ticket_for_account(
+        app,
+        &team.account.id,
+        team.actor_user_id(),
+        (ticket_id, message_id),
+        "Training: schedule the web onboarding sessions",
+        &format!(
+            "{sessions} web onboarding session(s) bought on {}: please propose dates for the sessions.",
+            team.today
+        ),
+    )
+    .await
 }
 
 /// The units of an addition charged now: all of them, except for seats, where the period
@@ -561,12 +701,18 @@ fn proration_invoice(
     team: &Team,
     pack: &Pack,
     units: u32,
+    next_period_too: bool,
     id: String,
 ) -> Result<Invoice, Error> {
     let left = days_remaining(&team.period, team.today)
         .ok_or_else(|| Error::internal("today is outside its period"))?;
     let slice = BillingPeriod::new(team.today, team.period.end()).map_err(Error::internal)?;
-    let lines = vec![line(pack, &slice, units, Some(left), team.account.language)];
+    let lang = team.account.language;
+    let mut lines = vec![line(pack, &slice, units, Some(left), lang)];
+    if next_period_too {
+        let next = team.account.calendar().following(&team.period);
+        lines.push(line(pack, &next, units, next.share(), lang));
+    }
     let vat = vat_treatment(
         &app.config.issuer_country,
         &team.account.country,
@@ -582,39 +728,23 @@ fn proration_invoice(
     ))
 }
 
-/// The write that sets the account's support plan, if it changes.
-async fn plan_op(
-    app: &App,
-    account_id: &str,
-    plan: SupportPlan,
-) -> Result<Option<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
-    let item: AccountItem = app
-        .store
-        .get(&account_pk(account_id), "ACCOUNT")
-        .await?
-        .ok_or(Error::NotFound)?;
-    if item.support_plan == plan {
-        return Ok(None);
-    }
-    let mut next = item.clone();
-    next.support_plan = plan;
-    next.version = item.version + 1;
-    Ok(Some(app.store.put_if_version_op(&next, item.version)?))
-}
-
-/// `DELETE /account/packs/{pack_id}`: ends the pack at the end of the period (no refund).
+/// `DELETE /account/packs/{pack_id}`: ends the pack at the end of the period (after the
+/// cut-off, of the next one, already invoiced); no refund.
 pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json::Value, Error> {
+    let (account_item, _) = app.account_item(&team.account.id).await?;
     let held = held(app, &team.account.id).await?;
     let (_, item) = held
         .iter()
-        .find(|(p, i)| p.id == pack_id && i.held_on(team.today))
+        .find(|(p, i)| p.id == pack_id && (i.held_on(team.today) || i.since > team.today))
         .cloned()
         .ok_or(Error::NotFound)?;
-    let effective = team.period.end();
+    let effective = team.removal_date().max(item.since);
     if item.until != Some(effective) {
         let mut next = item.clone();
         next.until = Some(effective);
         next.version = item.version + 1;
+        let mut account_next = account_item.clone();
+        account_next.version = account_item.version + 1;
         let history = team.history(
             &new_ordered_id("hst", team.now),
             "pack_removal_scheduled",
@@ -622,6 +752,8 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
         );
         app.store
             .transact(vec![
+                app.store
+                    .put_if_version_op(&account_next, account_item.version)?,
                 app.store.put_if_version_op(&next, item.version)?,
                 app.store.put_new_op(&history)?,
             ])
@@ -630,7 +762,7 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
                 e.into_error(|_| {
                     Error::Conflict(
                         "concurrent_change",
-                        "the pack was changed by another request; retry".into(),
+                        "the subscription was changed by another request; retry".into(),
                     )
                 })
             })?;
@@ -639,16 +771,25 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
 }
 
 /// At a period end: packs that end are deleted, reductions take effect, and the account's
-/// support plan follows what is left. Returns how many packs changed. Safe to run again.
+/// support plan follows the packs held today (a late run never sets an older plan). Each
+/// change is written only if nobody changed the pack since it was read, with its history.
+/// Returns how many packs changed. Safe to run again.
 pub async fn apply_period_end(app: &App, account_id: &str, date: Date) -> Result<u32, Error> {
+    let (account_item, key) = app.account_item(account_id).await?;
+    let account = account_item.open(&key)?;
+    let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
     let held = held(app, account_id).await?;
     let mut changed = 0;
     let mut ops = Vec::new();
+    let mut history = Vec::new();
     for (pack, item) in &held {
         if item.until.is_some_and(|until| until <= date) {
-            ops.push(app.store.delete_op(&item.pk, &item.sk)?);
+            ops.push(version_delete_op(app, item)?);
+            history.push((
+                "pack_removed",
+                serde_json::json!({"pack_id": pack.id, "effective_date": item.until}),
+            ));
             changed += 1;
-            tracing::info!(pack = %pack.id, "pack ended");
         } else if let (Some(next), Some(on)) = (item.next_quantity, item.resize_on)
             && on <= date
         {
@@ -658,18 +799,63 @@ pub async fn apply_period_end(app: &App, account_id: &str, date: Date) -> Result
             reduced.resize_on = None;
             reduced.version = item.version + 1;
             ops.push(app.store.put_if_version_op(&reduced, item.version)?);
+            history.push((
+                "pack_reduced_applied",
+                serde_json::json!({"pack_id": pack.id, "quantity": next}),
+            ));
             changed += 1;
         }
     }
-    let plan = plan_on(&held, date);
-    ops.extend(plan_op(app, account_id, plan).await?);
-    if !ops.is_empty() {
-        app.store
-            .transact(ops)
-            .await
-            .map_err(|e| e.into_error(|_| Error::unavailable("the account changed; retry")))?;
+    let plan = plan_on(&held, today.max(date));
+    if plan != account_item.support_plan {
+        history.push(("support_plan_changed", serde_json::json!({"plan": plan})));
     }
+    if ops.is_empty() && plan == account_item.support_plan {
+        return Ok(0);
+    }
+    let mut next = account_item.clone();
+    next.support_plan = plan;
+    next.version = account_item.version + 1;
+    ops.push(app.store.put_if_version_op(&next, account_item.version)?);
+    let at = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
+    for (action, details) in history {
+        let entry = crate::account::HistoryEntry {
+            at,
+            actor: "system".into(),
+            action: action.into(),
+            details,
+        };
+        let id = format!(
+            "hst_{}",
+            &crate::crypto::digest_hex(
+                format!("{account_id}:{date}:{action}:{entry:?}").as_bytes()
+            )[..26]
+        );
+        ops.push(app.store.put_op(&crate::store::HistoryItem::seal(
+            account_id, &id, &entry, &key,
+        ))?);
+    }
+    app.store
+        .transact(ops)
+        .await
+        .map_err(|e| e.into_error(|_| Error::unavailable("the account's packs changed; retry")))?;
     Ok(changed)
+}
+
+fn version_delete_op(
+    app: &App,
+    item: &PackItem,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+    use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+    let delete = Delete::builder()
+        .table_name(app.store.table())
+        .key("pk", AttributeValue::S(item.pk.clone()))
+        .key("sk", AttributeValue::S(item.sk.clone()))
+        .condition_expression("version = :read")
+        .expression_attribute_values(":read", AttributeValue::N(item.version.to_string()))
+        .build()
+        .map_err(Error::internal)?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 #[cfg(test)]
@@ -682,17 +868,21 @@ mod tests {
     }
 
     fn holding(pack: &str, quantity: u32, since: &str) -> PackItem {
-        PackItem {
-            pk: "ACCOUNT#a".into(),
-            sk: format!("PACK#{pack}"),
-            pack_id: pack.into(),
-            quantity,
-            since: date(since),
-            until: None,
-            next_quantity: None,
-            resize_on: None,
-            version: 1,
-        }
+        let mut item = PackItem::new("a", pack, date(since));
+        item.quantity = quantity;
+        item.version = 1;
+        item
+    }
+
+    #[test]
+    fn units_paid_when_bought_are_left_out_of_that_renewal() {
+        // Bought on the billing date before its renewal ran: charged 31/31 then.
+        let mut item = holding("support-pro", 1, "2027-01-12");
+        item.prepaid.insert(date("2027-01-12"), 1);
+        assert_eq!(item.renewed_on(date("2027-01-12")), 0);
+        assert_eq!(item.renewed_on(date("2027-02-12")), 1);
+        item.prune_prepaid(date("2027-02-12"));
+        assert!(item.prepaid.is_empty());
     }
 
     fn pack(id: &str) -> Pack {

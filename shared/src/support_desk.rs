@@ -496,47 +496,39 @@ pub async fn open(
     .await
 }
 
-/// Opens a ticket on a customer's behalf from inside Softbrik (buying the training pack asks
-/// the team to schedule the sessions), with `user_id` as requester, and tells them its number.
-pub async fn open_for_account(
+/// A ticket opened on a customer's behalf from inside Softbrik (buying the training pack asks
+/// the team to schedule the sessions), with `user_id` as requester: the ticket and its writes,
+/// for the caller's transaction; [`tell_opened`] once they are in.
+pub async fn ticket_for_account(
     app: &App,
     account_id: &str,
     user_id: Option<&str>,
+    (ticket_id, message_id): (&str, &str),
     subject: &str,
     description: &str,
-) -> Result<(), Error> {
+) -> Result<(TicketItem, Vec<aws_sdk_dynamodb::types::TransactWriteItem>), Error> {
     let desk = Desk::of_account(app, account_id).await?;
-    let requester = match user_id {
-        Some(id) => {
-            let item: Option<UserItem> = app
-                .store
-                .get(&account_pk(account_id), &format!("USER#{id}"))
-                .await?;
-            match item {
-                Some(item) => {
-                    let user = item.open(account_id, &desk.key)?;
-                    Requester {
-                        user_id: Some(user.id.clone()),
-                        name: Some(user.name.as_str().to_string()),
-                        email: Some(user.email.as_str().to_string()),
-                    }
-                }
-                None => Requester {
-                    user_id: None,
-                    name: None,
-                    email: None,
-                },
-            }
-        }
-        None => Requester {
-            user_id: None,
-            name: None,
-            email: None,
-        },
+    let mut requester = Requester {
+        user_id: None,
+        name: None,
+        email: None,
     };
-    let now = desk.now;
+    if let Some(id) = user_id {
+        let item: Option<UserItem> = app
+            .store
+            .get(&account_pk(account_id), &format!("USER#{id}"))
+            .await?;
+        if let Some(item) = item {
+            let user = item.open(account_id, &desk.key)?;
+            requester = Requester {
+                user_id: Some(user.id.clone()),
+                name: Some(user.name.as_str().to_string()),
+                email: Some(user.email.as_str().to_string()),
+            };
+        }
+    }
     let opening = Opening {
-        id: new_ordered_id("tkt", now),
+        id: ticket_id.to_string(),
         kind: Kind::Support,
         channel: Channel::Web,
         impact: None,
@@ -544,16 +536,21 @@ pub async fn open_for_account(
         subject: subject.to_string(),
         description: description.to_string(),
         attachments: Vec::new(),
-        message_id: new_ordered_id("msg", now),
+        message_id: message_id.to_string(),
     };
     let number = tickets::next_number(app).await?;
-    let (ticket, ops) = TicketItem::open(app, &desk, number, opening)?;
-    app.store
-        .transact(ops)
-        .await
-        .map_err(|e| e.into_error(|_| Error::internal("new ticket id collision")))?;
-    tracing::info!(ticket_id = %ticket.id, "ticket opened for the account");
-    tickets::notify_requester(app, &desk, &ticket, crate::ticket_emails::ticket_opened).await
+    TicketItem::open(app, &desk, number, opening)
+}
+
+/// Tells the requester of a ticket opened for them its number (logged if it fails).
+pub async fn tell_opened(app: &App, account_id: &str, ticket: &TicketItem) {
+    let told = async {
+        let desk = Desk::of_account(app, account_id).await?;
+        tickets::notify_requester(app, &desk, ticket, crate::ticket_emails::ticket_opened).await
+    };
+    if let Err(e) = told.await {
+        tracing::error!(error = %e, ticket_id = %ticket.id, "ticket opening not told");
+    }
 }
 
 fn account_of(viewer: &Viewer) -> Option<&str> {

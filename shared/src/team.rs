@@ -161,12 +161,13 @@ impl Team {
         }
     }
 
-    /// The prorated invoice for Briks added today: one line per (user, Brik).
+    /// The prorated invoice for Briks added today: one line per (user, Brik), for the rest of
+    /// the period and, after the cut-off, the next one (`next`: false where a seat pays it).
     pub fn proration_invoice(
         &self,
         app: &App,
         id: String,
-        added: &[&Brik],
+        added: &[Charge<'_>],
     ) -> Result<Invoice, Error> {
         let left = days_remaining(&self.period, self.today)
             .ok_or_else(|| Error::internal("today is outside its period"))?;
@@ -174,18 +175,21 @@ impl Team {
         let lang = self.account.language;
         let next = self.account.calendar().following(&self.period);
         let mut lines: Vec<InvoiceLine> = Vec::new();
-        for b in added {
-            let text = period_line_description(b.name_in(lang), &slice, 1, lang);
-            lines.push(InvoiceLine::new(
-                b.id.clone(),
-                text,
-                1,
-                b.monthly_price,
-                Some(left),
-            ));
+        for charge in added {
+            let b = charge.brik;
+            if charge.now {
+                let text = period_line_description(b.name_in(lang), &slice, 1, lang);
+                lines.push(InvoiceLine::new(
+                    b.id.clone(),
+                    text,
+                    1,
+                    b.monthly_price,
+                    Some(left),
+                ));
+            }
             // After the lock the next period is already invoiced without this Brik: it is
             // charged now in full, so nothing is ever free.
-            if self.locked() {
+            if self.locked() && charge.next {
                 let text = period_line_description(b.name_in(lang), &next, 1, lang);
                 lines.push(InvoiceLine::new(
                     b.id.clone(),
@@ -401,7 +405,7 @@ async fn paid_change(
     let added = uncovered(app, team, added)
         .await
         .map_err(StoreFailure::Failed)?;
-    let invoice = if added.is_empty() {
+    let invoice = if !added.iter().any(|c| c.now || (c.next && team.locked())) {
         None
     } else {
         Some(
@@ -412,24 +416,51 @@ async fn paid_change(
     charged_change(app, team, invoice, respond, change).await
 }
 
-/// The added Briks still to pay for: a Brik with a free seat today (a seat pack with fewer
-/// holders than seats) is already paid for the period (`crate::packs`).
-async fn uncovered<'a>(app: &App, team: &Team, added: &[&'a Brik]) -> Result<Vec<&'a Brik>, Error> {
+/// What an added Brik costs now: the rest of this period, and after the cut-off the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct Charge<'a> {
+    pub brik: &'a Brik,
+    pub now: bool,
+    pub next: bool,
+}
+
+/// The added Briks still to pay for: a free seat (a seat pack with fewer holders than seats)
+/// pays for a Brik today; after the cut-off, the next period needs a seat free then too
+/// (`crate::packs`), else that period is charged now like any addition.
+async fn uncovered<'a>(
+    app: &App,
+    team: &Team,
+    added: &[&'a Brik],
+) -> Result<Vec<Charge<'a>>, Error> {
+    let all = |b: &&'a Brik| Charge {
+        brik: b,
+        now: true,
+        next: true,
+    };
     let packs = crate::packs::held(app, &team.account.id).await?;
-    let seats = crate::packs::seats_on(&packs, team.today);
-    if seats.values().all(|s| *s == 0) {
-        return Ok(added.to_vec());
+    let next_start = team.period.end();
+    let seats_now = crate::packs::seats_on(&packs, team.today);
+    let seats_next = crate::packs::seats_on(&packs, next_start);
+    if seats_now
+        .values()
+        .chain(seats_next.values())
+        .all(|s| *s == 0)
+    {
+        return Ok(added.iter().map(all).collect());
     }
     let users: Vec<User> = team.users(app).await?.into_iter().map(|(_, u)| u).collect();
-    let holders = crate::packs::holders_on(&users, team.today);
+    let holders_now = crate::packs::holders_on(&users, team.today);
+    let holders_next = crate::packs::holders_on(&users, next_start);
+    let free = |seats: &BTreeMap<BrikId, u32>, holders: &BTreeMap<BrikId, u32>, b: &Brik| {
+        seats.get(&b.id).copied().unwrap_or(0) > holders.get(&b.id).copied().unwrap_or(0)
+    };
     Ok(added
         .iter()
-        .filter(|b| {
-            let seats = seats.get(&b.id).copied().unwrap_or(0);
-            let holders = holders.get(&b.id).copied().unwrap_or(0);
-            holders >= seats
+        .map(|b| Charge {
+            brik: b,
+            now: !free(&seats_now, &holders_now, b),
+            next: !free(&seats_next, &holders_next, b),
         })
-        .copied()
         .collect())
 }
 

@@ -347,3 +347,69 @@ async fn buying_training_sessions_asks_the_support_team_to_schedule_them() {
         .await;
     assert_eq!(tickets.body["tickets"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn support_plans_replace_each_other_at_the_right_time() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    stack.advance(&company.clock, "2026-12-20T10:00:00Z").await;
+    // Pro, then Enterprise the same day: Enterprise is charged now, Pro ends with the period
+    put_pack(&stack, &company, "support-pro", 1).await;
+    let upgraded = put_pack(&stack, &company, "support-enterprise", 1).await;
+    assert_eq!(
+        upgraded["invoice"]["lines"][0]["amount"], "147.65",
+        "199 x 23/31"
+    );
+    let held = stack
+        .call("GET", "/account/packs", Some(&company.token), None, None)
+        .await;
+    let pro = held
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pack_id"] == "support-pro")
+        .cloned();
+    assert_eq!(pro.unwrap()["until"], "2027-01-12", "{held:?}");
+    // Back to Pro: nothing charged now, it starts with the next period
+    let downgraded = put_pack(&stack, &company, "support-pro", 1).await;
+    assert!(downgraded.get("invoice").is_none(), "{downgraded}");
+    assert_eq!(downgraded["pack"]["since"], "2027-01-12");
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.body["support_plan"], "enterprise");
+
+    stack.advance(&company.clock, "2027-01-12T10:00:00Z").await;
+    let all = invoices(&stack, &company).await;
+    let renewal = renewals(&all)
+        .into_iter()
+        .find(|i| i["period"]["start"] == "2027-01-12")
+        .unwrap_or_else(|| panic!("{all}"));
+    assert_eq!(
+        line(&renewal, "pack_id", "support-pro").unwrap()["amount"],
+        "49.00"
+    );
+    assert!(
+        line(&renewal, "pack_id", "support-enterprise").is_none(),
+        "{renewal}"
+    );
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.body["support_plan"], "pro");
+
+    // Seats do not change in the 2 days before the billing date
+    stack.advance(&company.clock, "2027-02-11T10:00:00Z").await;
+    let locked = stack
+        .call(
+            "PUT",
+            "/account/packs/seats-files",
+            Some(&company.token),
+            Some(&json!({"quantity": 2})),
+            None,
+        )
+        .await;
+    assert_eq!(locked.status, 409, "{locked:?}");
+    assert_eq!(locked.body["code"], "renewal_locked");
+}
