@@ -273,8 +273,8 @@ impl Stack {
             .expect("update item");
     }
 
-    /// Sets one string attribute of an item, as an operator's change would (the support plan,
-    /// until packs sell it).
+    /// Sets one string attribute of an item, as an operator's change would (a support plan
+    /// set directly, where a test is about the desk rather than the packs that sell it).
     pub async fn set_attribute(&self, pk: &str, sk: &str, name: &str, value: &str) {
         aws_sdk_dynamodb::Client::new(&self.aws)
             .update_item()
