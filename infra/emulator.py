@@ -7,6 +7,10 @@ never allows: two invoices would get one number. Running DynamoDB requests one a
 restores the isolation the code relies on (security.md, Reliability); other services stay
 concurrent.
 
+`GET /_softbrik/mail` lists the raw messages SES was asked to send (`[{destinations,
+raw_data}]`): what the tests read, without moto's whole-state dump (`/moto-api/data.json`
+serialises every backend, S3 objects included, and slows the emulator as they pile up).
+
 It also counts the AWS requests it answers, by service and operation, for the benchmarks
 (`make bench`): `GET /_softbrik/calls` reads the counts, `DELETE /_softbrik/calls` resets them.
 
@@ -51,7 +55,18 @@ def main() -> None:
                 body = json.dumps(calls, sort_keys=True).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+        if environ.get("PATH_INFO") == "/_softbrik/mail":
+            from moto.ses.models import RawMessage, ses_backends
+
+            sent = []
+            for account in list(ses_backends.keys()):
+                for region in list(ses_backends[account].keys()):
+                    for m in list(ses_backends[account][region].sent_messages):
+                        if isinstance(m, RawMessage):
+                            sent.append({"destinations": m.destinations, "raw_data": m.raw_data})
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(sent).encode()]
+        if not environ.get("PATH_INFO", "").startswith(("/moto-api", "/_softbrik")):
             name = operation(environ)
             with counted:
                 calls[name] = calls.get(name, 0) + 1

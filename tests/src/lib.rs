@@ -430,7 +430,7 @@ impl Stack {
     /// Messages SES recorded as sent to `to`: (subject, decoded text body, raw MIME).
     pub async fn mail_to(&self, to: &str) -> Vec<Mail> {
         let to = to.to_lowercase();
-        let url = format!("{}/moto-api/data.json", self.file.aws_endpoint);
+        let url = format!("{}/_softbrik/mail", self.file.aws_endpoint);
         let data: Value = self
             .http
             .get(url)
@@ -440,8 +440,7 @@ impl Stack {
             .json()
             .await
             .expect("json");
-        data["ses"]["RawMessage"]
-            .as_array()
+        data.as_array()
             .cloned()
             .unwrap_or_default()
             .iter()
