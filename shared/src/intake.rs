@@ -232,7 +232,8 @@ async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outco
         }
         return Ok(Outcome::UnknownSender { replied });
     };
-    let (account, _) = app.account_item(&user.account_id).await?;
+    let (account, key) = app.account_item(&user.account_id).await?;
+    let closed = account.status == crate::account::AccountStatus::Closed;
     let item: Option<UserItem> = app
         .store
         .get(
@@ -240,12 +241,10 @@ async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outco
             &format!("USER#{}", user.user_id),
         )
         .await?;
-    let Some(item) = item
-        .filter(|u| u.may_ask_support() && account.status != crate::account::AccountStatus::Closed)
-    else {
+    let Some(item) = item.filter(|u| u.may_ask_support() && !closed) else {
         return Ok(Outcome::SenderNotAllowed);
     };
-    let desk = Desk::of_account(app, &user.account_id).await?;
+    let desk = Desk::of_item(app, account, key).await?;
     let name = item.open(&user.account_id, &desk.key)?.name;
     // A reply quoting a ticket of the sender's own account joins it; the same number from
     // anyone else opens a new ticket.

@@ -821,9 +821,10 @@ where
     F: Fn(&mut TicketItem, &Desk, &Viewer, &str) -> Result<Effects, Error>,
 {
     let viewer = Viewer::of(caller)?;
-    let (_, desk) = locate(app, &viewer, ticket_id).await?;
+    let (located, desk) = locate(app, &viewer, ticket_id).await?;
     let now = desk.now;
     let reserve = || BTreeMap::from([("message".to_string(), new_ordered_id("msg", now))]);
+    let mut located = Some(located);
     idempotency::once(
         app,
         &viewer.scope(),
@@ -832,15 +833,23 @@ where
         reserve,
         async |lease: &Lease| {
             for _ in 0..3 {
-                let mut ticket = tickets::load(app, &desk.account_id, ticket_id).await?;
+                // The ticket `locate` read serves the first attempt; a retry reads it again.
+                let mut ticket = match located.take() {
+                    Some(ticket) => ticket,
+                    None => tickets::load(app, &desk.account_id, ticket_id).await?,
+                };
                 let read = ticket.version;
                 let effects = apply(&mut ticket, &desk, &viewer, &lease.id("message"))?;
                 let mut ops = vec![ticket.save_op(app, &desk.hours, read, now)?];
                 if let Some(message) = &effects.message {
                     ops.push(app.store.put_new_op(message)?);
                 }
-                let answer = full_view(app, &desk, &ticket, &viewer).await?;
-                let answer = with_message(answer, effects.message.as_ref(), &desk, &viewer)?;
+                // The answer shows the ticket as written, its new message included.
+                let mut messages = tickets::messages(app, &ticket).await?;
+                messages.extend(effects.message.iter().cloned());
+                let answer = view(app, &desk, &ticket, Some((&messages, viewer.is_staff())))
+                    .await
+                    .and_then(|v| serde_json::to_value(v).map_err(Error::internal))?;
                 ops.extend(idempotency::finish_op(
                     app,
                     lease,
@@ -869,35 +878,6 @@ where
         },
     )
     .await
-}
-
-/// The view read before the write lacks the new message: add it.
-fn with_message(
-    mut answer: serde_json::Value,
-    message: Option<&MessageItem>,
-    desk: &Desk,
-    viewer: &Viewer,
-) -> Result<serde_json::Value, Error> {
-    let Some(m) = message.filter(|m| m.public || viewer.is_staff()) else {
-        return Ok(answer);
-    };
-    let view = MessageView {
-        id: m.id.clone(),
-        at: m.at,
-        author: AuthorView {
-            kind: m.author,
-            user_id: m.author_user_id.clone(),
-            name: None,
-        },
-        public: m.public,
-        body: desk.open("message_body", &m.body)?,
-        automatic: m.automatic,
-        attachments: Vec::new(),
-    };
-    if let Some(list) = answer.get_mut("messages").and_then(|l| l.as_array_mut()) {
-        list.push(serde_json::to_value(view).map_err(Error::internal)?);
-    }
-    Ok(answer)
 }
 
 async fn tell(app: &App, desk: &Desk, ticket: &TicketItem, notice: Notice) -> Result<(), Error> {

@@ -265,6 +265,15 @@ impl Desk {
             return Desk::security(app).await;
         }
         let (item, key) = app.account_item(account_id).await?;
+        Desk::of_item(app, item, key).await
+    }
+
+    /// The desk of an account item already read (and its key).
+    pub async fn of_item(
+        app: &App,
+        item: crate::store::AccountItem,
+        key: Arc<DataKey>,
+    ) -> Result<Desk, Error> {
         let zone = TimeZoneName::parse(&item.timezone).map_err(Error::internal)?;
         let country = Country::parse(&item.country).map_err(Error::internal)?;
         let now = app.clock(item.test_clock_id.as_deref()).await?.now();
