@@ -371,6 +371,39 @@ where
     F: Fn(Job) -> Fut + Sync,
     Fut: Future<Output = Result<(), Error>>,
 {
+    let handle = &handle;
+    each_due(app, runner, scope, at, limits, |schedule: ScheduleItem| {
+        let span = tracing::info_span!("account", account_id = %schedule.account_id);
+        async move {
+            let outcome = run_account(app, runner, schedule, at, handle).await;
+            if let Err(e) = &outcome {
+                // Left due: the next run tries again.
+                tracing::error!(error = %e, detail = e.detail(), runner = runner.name(), "account jobs failed");
+            }
+            outcome
+        }
+        .instrument(span)
+    })
+    .await
+}
+
+/// Hands every index item of `runner` due at or before `at` in `scope` to `handle`, page by
+/// page, `limits.concurrency` at a time, until the time budget runs out; `handle` answers how
+/// many jobs it ran (an error leaves the item due for the next run). Shared by the billing
+/// runs (accounts) and the SLA run (tickets).
+pub async fn each_due<T, F, Fut>(
+    app: &App,
+    runner: Runner,
+    scope: &Scope,
+    at: Timestamp,
+    limits: RunLimits,
+    handle: F,
+) -> Result<RunReport, Error>
+where
+    T: serde::de::DeserializeOwned,
+    F: Fn(T) -> Fut + Sync,
+    Fut: Future<Output = Result<u32, Error>>,
+{
     let started = Instant::now();
     let mut report = RunReport::default();
     for partition in scope.partitions(runner) {
@@ -380,22 +413,9 @@ where
                 report.deferred = true;
                 return Ok(report);
             }
-            let (due, next) =
-                due_page::<ScheduleItem>(app, &partition, at, limits.page_size, start).await?;
+            let (due, next) = due_page::<T>(app, &partition, at, limits.page_size, start).await?;
             let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
-                .map(|schedule| {
-                    let handle = &handle;
-                    let span = tracing::info_span!("account", account_id = %schedule.account_id);
-                    async move {
-                        let outcome = run_account(app, runner, schedule, at, handle).await;
-                        if let Err(e) = &outcome {
-                            // Left due: the next run tries again.
-                            tracing::error!(error = %e, detail = e.detail(), runner = runner.name(), "account jobs failed");
-                        }
-                        outcome
-                    }
-                    .instrument(span)
-                })
+                .map(&handle)
                 .buffer_unordered(limits.concurrency.max(1))
                 .collect()
                 .await;

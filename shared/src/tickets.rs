@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use futures::StreamExt;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ use crate::crypto::{DataKey, Sealed};
 use crate::error::Error;
 use crate::inbound::ticket_reference;
 use crate::mailer::Mail;
-use crate::schedule::{RunReport, RunRequest, Runner, Scope, due_key, due_page};
+use crate::schedule::{RunLimits, RunReport, RunRequest, Runner, Scope, due_key, each_due};
 use crate::sla::{Priority, Target, TargetName};
 use crate::store::account_pk;
 use crate::values::{Country, Language, TimeZoneName};
@@ -781,43 +780,33 @@ enum Alert {
 /// Serves `{"run": "sla"}` (the schedule, live tickets) or a test clock's run.
 pub async fn serve(app: &App, request: RunRequest) -> Result<RunReport, Error> {
     let (scope, at) = crate::schedule::scope_and_instant(app, Runner::Sla, request)?;
-    let mut report = RunReport::default();
-    for partition in scope.partitions(Runner::Sla) {
-        let mut start = None;
-        loop {
-            let (due, next) = due_page::<TicketItem>(app, &partition, at, 100, start).await?;
-            let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
-                .map(|ticket| {
-                    let span = tracing::info_span!(
-                        "ticket",
-                        account_id = %ticket.account_id,
-                        ticket_id = %ticket.id
-                    );
-                    async move {
-                        let outcome = check(app, ticket, at).await;
-                        if let Err(e) = &outcome {
-                            tracing::error!(error = %e, detail = e.detail(), "ticket check failed");
-                        }
-                        outcome
-                    }
-                    .instrument(span)
-                })
-                .buffer_unordered(16)
-                .collect()
-                .await;
-            for outcome in outcomes {
-                report.accounts += 1;
-                match outcome {
-                    Ok(jobs) => report.jobs += jobs,
-                    Err(_) => report.failed += 1,
+    let limits = RunLimits {
+        concurrency: 16,
+        ..RunLimits::default()
+    };
+    let report = each_due(
+        app,
+        Runner::Sla,
+        &scope,
+        at,
+        limits,
+        |ticket: TicketItem| {
+            let span = tracing::info_span!(
+                "ticket",
+                account_id = %ticket.account_id,
+                ticket_id = %ticket.id
+            );
+            async move {
+                let outcome = check(app, ticket, at).await;
+                if let Err(e) = &outcome {
+                    tracing::error!(error = %e, detail = e.detail(), "ticket check failed");
                 }
+                outcome
             }
-            match next {
-                Some(key) => start = Some(key),
-                None => break,
-            }
-        }
-    }
+            .instrument(span)
+        },
+    )
+    .await?;
     tracing::info!(
         tickets = report.accounts,
         changes = report.jobs,
