@@ -54,6 +54,18 @@ pub enum AccountStatus {
     Closed,
 }
 
+/// Who pays for an account (billing.md "Resellers billed on maximum active users"): a company
+/// for its own Briks; a reseller for the maximum of active users across its clients; a client
+/// account, nothing itself (its reseller is billed for its active users).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    #[default]
+    Company,
+    Reseller,
+    Client,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SupportPlan {
@@ -115,13 +127,19 @@ pub struct Account {
     pub status: AccountStatus,
     pub admin_email: EmailAddress,
     pub created_at: Timestamp,
+    pub kind: AccountKind,
+    /// The reseller a client account belongs to and is billed to.
+    pub reseller_id: Option<String>,
+    /// A client account's free trial: its users are not billed through this date (inclusive).
+    pub trial_until: Option<Date>,
     /// The day of month periods start on before any switch to calendar months.
     pub anchor_day: AnchorDay,
     /// The billing date calendar months start from, once asked for (`POST /account/billing-alignment`).
     pub calendar_from: Option<Date>,
     pub auto_renew: bool,
     pub closure_date: Option<Date>,
-    pub payment_method: PaymentMethod,
+    /// The card charged; none for a client account, billed through its reseller.
+    pub payment_method: Option<PaymentMethod>,
     pub support_plan: SupportPlan,
     pub test_clock_id: Option<String>,
     /// Where invoices go instead of the admin's address, when set.
@@ -143,7 +161,30 @@ impl Account {
         self.calendar().period_containing(self.local_date(now))
     }
 
-    /// The API's `Account`; members see no billing fields.
+    /// Whether the account is billed through its reseller rather than on its own card.
+    pub fn billed_by_reseller(&self) -> bool {
+        self.kind == AccountKind::Client
+    }
+
+    /// Refuses what only an account paying for itself can do (cards, packs, calendar,
+    /// closure): a client account asks its reseller.
+    pub fn require_own_billing(&self) -> Result<(), crate::error::Error> {
+        if self.billed_by_reseller() {
+            return Err(crate::error::Error::NotForAccount(
+                "billed_by_reseller",
+                "this account is billed through its reseller, who manages its subscription".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// In its free trial on `day` (a client account's users are not billed then).
+    pub fn in_trial_on(&self, day: Date) -> bool {
+        self.trial_until.is_some_and(|until| day <= until)
+    }
+
+    /// The API's `Account`; members see no billing fields, nor does a client account, which
+    /// its reseller pays for.
     pub fn view(&self, now: Timestamp, with_billing: bool) -> AccountView {
         let period = self.current_period(now);
         let (mode, anchor) = self.calendar().mode_on(period.start());
@@ -157,15 +198,21 @@ impl Account {
             admin_email: self.admin_email.as_str().to_string(),
             created_at: self.created_at,
             support_plan: self.support_plan,
-            billing: with_billing.then(|| BillingView {
-                mode,
-                anchor_day: anchor.get(),
-                next_billing_date: period.end(),
-                current_period: period,
-                auto_renew: self.auto_renew,
-                closure_date: self.closure_date,
-                payment_method: self.payment_method.card.clone(),
-            }),
+            kind: self.kind,
+            trial_until: self.trial_until,
+            billing: self
+                .payment_method
+                .as_ref()
+                .filter(|_| with_billing)
+                .map(|card| BillingView {
+                    mode,
+                    anchor_day: anchor.get(),
+                    next_billing_date: period.end(),
+                    current_period: period,
+                    auto_renew: self.auto_renew,
+                    closure_date: self.closure_date,
+                    payment_method: card.card.clone(),
+                }),
         }
     }
 }
@@ -183,6 +230,10 @@ pub struct AccountView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billing: Option<BillingView>,
     pub support_plan: SupportPlan,
+    #[serde(default)]
+    pub kind: AccountKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_until: Option<Date>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -49,6 +49,8 @@ pub struct Config {
     pub success_manager_email: String,
     /// Raw inbound mail (`inbound/`) and ticket attachments (`attachments/<account>/`).
     pub mail_bucket: String,
+    /// What a reseller pays per active user per period (api.md "Resellers").
+    pub reseller_user_price: crate::money::Money,
 }
 
 impl Config {
@@ -85,6 +87,10 @@ impl Config {
             success_manager_email: var("SOFTBRIK_SUCCESS_MANAGER_EMAIL")
                 .unwrap_or_else(|_| "success@softbrik.com".into()),
             mail_bucket: var("SOFTBRIK_MAIL_BUCKET").unwrap_or_default(),
+            reseller_user_price: crate::money::Money::parse(
+                &var("SOFTBRIK_RESELLER_USER_PRICE").unwrap_or_else(|_| "5.00".into()),
+            )
+            .map_err(|_| Error::internal("SOFTBRIK_RESELLER_USER_PRICE is not an amount"))?,
         })
     }
 }

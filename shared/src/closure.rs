@@ -71,6 +71,13 @@ pub async fn request_closure(
     }
     let (item, key) = app.account_item(account_id).await?;
     let mut account = item.open(&key)?;
+    account.require_own_billing()?;
+    if crate::resellers::has_clients(app, &account).await? {
+        return Err(Error::Conflict(
+            "reseller_has_clients",
+            "a reseller closes once it has no client accounts left".into(),
+        ));
+    }
     if let Some(date) = account.closure_date {
         return Err(Error::Conflict(
             "closure_already_requested",

@@ -211,6 +211,25 @@ impl Directory {
         Ok(())
     }
 
+    /// Gives a user who has not signed in yet a new first password (to change at sign-in).
+    pub async fn reset_temporary_password(&self, email: &str, password: &str) -> Result<(), Error> {
+        self.idp
+            .admin_set_user_password()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .password(password)
+            .permanent(false)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "cognito AdminSetUserPassword: {}",
+                    e.into_service_error()
+                ))
+            })?;
+        Ok(())
+    }
+
     /// The account a sign-in belongs to, if the user exists.
     pub async fn account_of(&self, email: &str) -> Result<Option<String>, Error> {
         let found = self

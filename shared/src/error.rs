@@ -36,6 +36,9 @@ pub enum Error {
     Forbidden,
     #[error("{0}")]
     PlanRequired(&'static str),
+    /// Authenticated, but this account cannot do it (a code saying why, and a detail).
+    #[error("{1}")]
+    NotForAccount(&'static str, String),
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -89,7 +92,7 @@ impl Error {
             Error::MalformedJson(_) => 400,
             Error::Unauthenticated => 401,
             Error::CardDeclined { .. } => 402,
-            Error::Forbidden | Error::PlanRequired(_) => 403,
+            Error::Forbidden | Error::PlanRequired(_) | Error::NotForAccount(..) => 403,
             Error::NotFound => 404,
             Error::EmailTaken
             | Error::IdempotencyKeyReused
@@ -122,6 +125,7 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden => "forbidden",
             Error::PlanRequired(_) => "plan_required",
+            Error::NotForAccount(code, _) => code,
             Error::NotFound => "not_found",
             Error::Conflict(code, _) => code,
             Error::Unavailable(_) => "service_unavailable",

@@ -178,8 +178,16 @@ fn join(path: &str, name: &str) -> String {
 }
 
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response<Body> {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
-    respond(status, "application/json", text)
+    json_as(status, "application/json", body)
+}
+
+/// A JSON answer of another media type (SCIM's `application/scim+json`); `null` sends no body.
+pub fn json_as<T: Serialize>(status: u16, content_type: &str, body: &T) -> Response<Body> {
+    match serde_json::to_value(body) {
+        Ok(serde_json::Value::Null) => respond(status, content_type, String::new()),
+        Ok(value) => respond(status, content_type, value.to_string()),
+        Err(_) => respond(status, content_type, "{}".into()),
+    }
 }
 
 /// A file (200): binary, so API Gateway sends it base64-decoded; `inline` with its name.

@@ -27,6 +27,17 @@ pub struct InvoiceLine {
     pub proration: Option<Proration>,
     /// `unit_price x quantity`, prorated, rounded once.
     pub amount: Money,
+    /// A reseller's line: the maximum of active users it bills and the day it was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsagePeak>,
+}
+
+/// The peak a reseller is billed for (billing.md "Resellers billed on maximum active users").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsagePeak {
+    pub max_active_users: u32,
+    /// The reseller's local date the maximum was first reached in the period.
+    pub reached_on: jiff::civil::Date,
 }
 
 impl InvoiceLine {
@@ -45,6 +56,7 @@ impl InvoiceLine {
             unit_price,
             proration,
             amount: line_amount(unit_price, quantity, proration),
+            usage: None,
         }
     }
 }
@@ -66,6 +78,45 @@ impl InvoiceLine {
             unit_price,
             proration,
             amount: line_amount(unit_price, quantity, proration),
+            usage: None,
+        }
+    }
+
+    /// A reseller's line for a period: the peak of active users at the per-user price, with
+    /// the peak and its date in the text and in `usage`.
+    pub fn for_usage(
+        period: &BillingPeriod,
+        peak: UsagePeak,
+        unit_price: Money,
+        lang: Language,
+    ) -> Self {
+        let (start, end, n, on) = (
+            period.start(),
+            period.end(),
+            peak.max_active_users,
+            peak.reached_on,
+        );
+        let users = users(n, lang);
+        let description = match lang {
+            Language::Fr => format!(
+                "Utilisateurs actifs de vos clients, du {start} au {end} : maximum {n} {users}, atteint le {on}"
+            ),
+            Language::Da => format!(
+                "Aktive brugere hos dine kunder, {start} til {end}: højst {n} {users}, nået {on}"
+            ),
+            Language::En => format!(
+                "Active users across your clients, {start} to {end}: maximum {n} {users}, reached on {on}"
+            ),
+        };
+        Self {
+            brik_id: None,
+            pack_id: None,
+            description,
+            quantity: n,
+            unit_price,
+            proration: None,
+            amount: line_amount(unit_price, n, None),
+            usage: Some(peak),
         }
     }
 }

@@ -41,10 +41,15 @@ pub async fn charge(
         };
         return Ok(());
     }
+    let Some(method) = &account.payment_method else {
+        return Err(Error::internal(
+            "an account billed through its reseller was charged",
+        ));
+    };
     invoice.payment.attempts += 1;
     let request = ChargeRequest {
         account_id: account.id.clone(),
-        payment_method: account.payment_method.token.clone(),
+        payment_method: method.token.clone(),
         amount: invoice.totals.total,
         idempotency_key: charge_key(invoice),
         description: format!("Softbrik {}", invoice.id),

@@ -23,6 +23,8 @@ pub enum JobKind {
     PaymentRetry,
     /// The account closes on `date` (billing.md "Account closure"): its data is deleted.
     Closure,
+    /// A reseller's count of active users is sampled at local midnight of `date`.
+    UsageSample,
 }
 
 /// How long before the billing date the reminder goes out.
@@ -80,6 +82,36 @@ pub fn due_jobs(
     }
     jobs.sort();
     jobs
+}
+
+/// A reseller's midnight samples in `(after, until]`: one at each local midnight.
+pub fn daily_samples(
+    account_id: &str,
+    tz: &TimeZoneName,
+    after: Timestamp,
+    until: Timestamp,
+) -> Vec<Job> {
+    let zone = tz.time_zone();
+    let mut day = crate::billing_calendar::local_date(after, &zone);
+    let mut jobs = Vec::new();
+    loop {
+        let at = local_midnight(day, &zone);
+        if at > until {
+            return jobs;
+        }
+        if at > after {
+            jobs.push(Job {
+                at,
+                job: JobKind::UsageSample,
+                account_id: account_id.to_string(),
+                date: day,
+            });
+        }
+        match day.tomorrow() {
+            Ok(next) => day = next,
+            Err(_) => return jobs,
+        }
+    }
 }
 
 /// One run of a job for one account; the payload a function is invoked with.

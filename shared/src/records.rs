@@ -172,6 +172,9 @@ pub async fn update_settings(
     errors.into_result()?;
     let (item, key) = app.account_item(account_id).await?;
     let mut account = item.open(&key)?;
+    if body.auto_renew.is_some() {
+        account.require_own_billing()?;
+    }
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     let mut changes = Vec::new();
     if let Some(Some(language)) = language {
@@ -308,6 +311,7 @@ pub async fn align_billing(
     }
     let (item, key) = app.account_item(account_id).await?;
     let mut account = item.open(&key)?;
+    account.require_own_billing()?;
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     let answer = |effective_date: jiff::civil::Date, changed: bool| serde_json::json!({"mode": "calendar", "effective_date": effective_date, "changed": changed});
     if let Some(from) = account.calendar_from {
@@ -388,11 +392,12 @@ pub async fn replace_payment_method(
     let card = app.payments.attach(&token).await?;
     let (item, key) = app.account_item(account_id).await?;
     let mut account = item.open(&key)?;
+    account.require_own_billing()?;
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    account.payment_method = PaymentMethod {
+    account.payment_method = Some(PaymentMethod {
         token: token.as_str().into(),
         card: card.clone(),
-    };
+    });
     let entry = HistoryEntry {
         at: now,
         actor: caller.actor(),

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
-use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus};
+use crate::account::{
+    Account, AccountKind, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus,
+};
 use crate::app::App;
 use crate::billing_calendar::{counts_in_renewal, local_midnight};
 use crate::crypto::DataKey;
@@ -58,6 +60,15 @@ pub async fn upcoming(
     billing_date: Date,
     id: String,
 ) -> Result<Invoice, Error> {
+    if account.kind == AccountKind::Reseller {
+        // A reseller pays at the end of a period for that period's peak of active users.
+        let period = account
+            .calendar()
+            .period_containing(billing_date.yesterday().map_err(Error::internal)?);
+        let mut invoice = crate::resellers::usage_invoice(app, account, period, id).await?;
+        invoice.status = InvoiceStatus::Draft;
+        return Ok(invoice);
+    }
     let items: Vec<UserItem> = app
         .store
         .query_prefix(&account_pk(&account.id), "USER#")
@@ -109,6 +120,11 @@ pub async fn upcoming(
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
     let (item, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
+    match account.kind {
+        AccountKind::Company => {}
+        AccountKind::Reseller => return bill_reseller(app, &item, &account, &key, date).await,
+        AccountKind::Client => return Ok(None),
+    }
     if !renews_on(&account, date) {
         tracing::info!(status = ?account.status, "not renewed: account not active");
         return Ok(None);
@@ -136,14 +152,83 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         tracing::info!(invoice = %id, "already renewed");
         return Ok(None);
     }
-    let mut invoice = upcoming(app, &account, &key, date, id).await?;
+    let invoice = upcoming(app, &account, &key, date, id).await?;
     if invoice.lines.is_empty() {
         tracing::info!("not renewed: no Brik or pack is held");
         return Ok(None);
     }
+    issue(app, &item, &account, &key, invoice, date)
+        .await
+        .map(Some)
+}
+
+/// A reseller's period end: the period that ends on `date` is billed for its peak of active
+/// users (whatever happens next: a reseller turning auto-renew off or closing still pays for
+/// the period its clients used), then, with auto-renew off, the account lapses.
+async fn bill_reseller(
+    app: &App,
+    item: &AccountItem,
+    account: &Account,
+    key: &DataKey,
+    date: Date,
+) -> Result<Option<Invoice>, Error> {
+    if matches!(
+        account.status,
+        AccountStatus::Lapsed | AccountStatus::Closed
+    ) {
+        tracing::info!(status = ?account.status, "reseller not billed: account not running");
+        return Ok(None);
+    }
+    if account.calendar().period_containing(date).start() != date {
+        tracing::warn!(%date, "reseller not billed: not a billing date of this account");
+        return Ok(None);
+    }
+    let id = renewal_invoice_id(account, date);
+    let issued: Option<InvoiceItem> = app
+        .store
+        .get(&account_pk(&account.id), &format!("INVOICE#{id}"))
+        .await?;
+    let invoice = match issued {
+        Some(_) => None,
+        None => {
+            let invoice = upcoming(app, account, key, date, id).await?;
+            if invoice.lines.is_empty() {
+                tracing::info!("reseller not billed: no active user in the period");
+                None
+            } else {
+                Some(issue(app, item, account, key, invoice, date).await?)
+            }
+        }
+    };
+    if !account.auto_renew && account.status != AccountStatus::Closing {
+        // Read again: a failed payment has just made the account past due.
+        let (item, key) = app.account_item(&account.id).await?;
+        if item.status != AccountStatus::Lapsed {
+            lapse(
+                app,
+                &item,
+                &key,
+                local_midnight(date, &account.timezone.time_zone()),
+            )
+            .await?;
+        }
+    }
+    Ok(invoice)
+}
+
+/// Charges a renewal and stores it numbered; a declined card leaves it open and the account
+/// past due (billing.md "Payment").
+async fn issue(
+    app: &App,
+    item: &AccountItem,
+    account: &Account,
+    key: &DataKey,
+    mut invoice: Invoice,
+    date: Date,
+) -> Result<Invoice, Error> {
     invoice.status = InvoiceStatus::Open;
     let now = local_midnight(date, &account.timezone.time_zone());
-    let charged = invoicing::charge(app, &account, &mut invoice, now).await;
+    let charged = invoicing::charge(app, account, &mut invoice, now).await;
     let failed = match charged {
         Ok(()) => None,
         Err(Error::CardDeclined { reason }) => Some(reason),
@@ -152,20 +237,11 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
     if failed.is_some() {
         invoice.status = InvoiceStatus::Open;
     }
-    store(
-        app,
-        &item,
-        &account,
-        &key,
-        &mut invoice,
-        failed.is_some(),
-        now,
-    )
-    .await?;
+    store(app, item, account, key, &mut invoice, failed.is_some(), now).await?;
     if failed.is_none() {
-        invoicing::email(app, &account, &invoice).await;
+        invoicing::email(app, account, &invoice).await;
     }
-    Ok(Some(invoice))
+    Ok(invoice)
 }
 
 /// Whether the account is renewed on `date`: active or past due, or closing at a later date
@@ -230,6 +306,7 @@ pub struct Upcoming {
 pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error> {
     let (item, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
+    account.require_own_billing()?;
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     let period = account.current_period(now);
     let billing_date = period.end();

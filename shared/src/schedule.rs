@@ -64,7 +64,10 @@ impl Runner {
 
     pub fn runs(self, kind: JobKind) -> bool {
         match kind {
-            JobKind::PeriodEnd | JobKind::PaymentRetry | JobKind::Closure => self == Runner::Renew,
+            JobKind::PeriodEnd
+            | JobKind::PaymentRetry
+            | JobKind::Closure
+            | JobKind::UsageSample => self == Runner::Renew,
             JobKind::Reminder => self == Runner::Reminder,
         }
     }
@@ -130,6 +133,7 @@ pub fn due_key(at: Timestamp) -> String {
 
 /// What the calendar of an account says, read from its item without opening anything sealed.
 struct Plan {
+    kind: crate::account::AccountKind,
     calendar: Calendar,
     timezone: TimeZoneName,
     past_due_since: Option<jiff::civil::Date>,
@@ -140,6 +144,7 @@ impl Plan {
     fn of(item: &AccountItem) -> Result<Plan, Error> {
         let anchor = AnchorDay::new(item.anchor_day).map_err(Error::internal)?;
         Ok(Plan {
+            kind: item.kind,
             calendar: Calendar::new(anchor, item.calendar_from),
             timezone: TimeZoneName::parse(&item.timezone).map_err(Error::internal)?,
             past_due_since: item.past_due_since,
@@ -147,8 +152,13 @@ impl Plan {
         })
     }
 
-    /// The jobs of `runner` due in `(after, until]`, in time order.
+    /// The jobs of `runner` due in `(after, until]`, in time order. A client account has none
+    /// (its reseller is billed); a reseller is also sampled every midnight.
     fn jobs(&self, id: &str, runner: Runner, after: Timestamp, until: Timestamp) -> Vec<Job> {
+        use crate::account::AccountKind;
+        if self.kind == AccountKind::Client {
+            return Vec::new();
+        }
         let mut jobs: Vec<Job> = due_jobs(
             id,
             &self.calendar,
@@ -166,9 +176,12 @@ impl Plan {
                     account_id: id.to_string(),
                     date,
                 });
-                jobs.sort();
             }
         }
+        if self.kind == AccountKind::Reseller {
+            jobs.extend(crate::jobs::daily_samples(id, &self.timezone, after, until));
+        }
+        jobs.sort();
         jobs.into_iter().filter(|j| runner.runs(j.job)).collect()
     }
 
@@ -594,6 +607,7 @@ mod tests {
     #[test]
     fn a_closing_account_is_closed_by_the_renew_run_after_its_last_period_end() {
         let plan = Plan {
+            kind: crate::account::AccountKind::Company,
             calendar: Calendar::anniversary(AnchorDay::new(12).unwrap()),
             timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
             past_due_since: None,

@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, AccountStatus, AccountView, Assignment, HistoryEntry, Invoice, InvoiceKind,
-    PaymentMethod, Role, SupportPlan, User, UserStatus, new_id, new_ordered_id,
+    Account, AccountKind, AccountStatus, AccountView, Assignment, HistoryEntry, Invoice,
+    InvoiceKind, PaymentMethod, Role, SupportPlan, User, UserStatus, new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::{AnchorDay, BillingPeriod};
@@ -48,6 +48,7 @@ pub struct SignupBody {
     pub timezone: Option<String>,
     pub admin: AdminBody,
     pub payment_method: String,
+    #[serde(default)]
     pub briks: Vec<String>,
     #[serde(default)]
     pub test_clock_id: Option<String>,
@@ -78,6 +79,8 @@ pub struct SignupCommand {
     pub payment_method: PaymentMethodToken,
     pub briks: Vec<BrikId>,
     pub test_clock_id: Option<String>,
+    /// A company (billed for its Briks) or a reseller (billed for its clients' active users).
+    pub kind: AccountKind,
 }
 
 const MAX_ADDRESS_CHARS: usize = 500;
@@ -107,14 +110,30 @@ impl SignupBody {
             PaymentMethodToken::parse(&self.payment_method),
         );
         let address = parse_address(self.address.as_ref(), &mut errors);
-        let briks = parse_briks(&self.briks, &mut errors);
-        if let Some(kind) = self.kind.as_deref().filter(|k| *k != "company") {
-            errors.push(
-                "kind",
-                "unsupported",
-                format!("account kind '{kind}' is not offered yet"),
-            );
-        }
+        let kind = match self.kind.as_deref() {
+            None | Some("company") => AccountKind::Company,
+            Some("reseller") => AccountKind::Reseller,
+            Some(other) => {
+                errors.push(
+                    "kind",
+                    "unsupported",
+                    format!("account kind '{other}' is not offered: 'company' or 'reseller'"),
+                );
+                AccountKind::Company
+            }
+        };
+        let briks = if kind == AccountKind::Reseller {
+            if !self.briks.is_empty() {
+                errors.push(
+                    "briks",
+                    "not_for_reseller",
+                    "a reseller holds no Briks: its clients' users do",
+                );
+            }
+            Vec::new()
+        } else {
+            parse_briks(&self.briks, &mut errors)
+        };
         if let Some(id) = &self.test_clock_id
             && (id.is_empty()
                 || id.len() > 64
@@ -157,6 +176,7 @@ impl SignupBody {
                 payment_method,
                 briks,
                 test_clock_id: self.test_clock_id,
+                kind,
             }),
             _ => Err(Error::internal("validation passed with a field missing")),
         }
@@ -165,7 +185,7 @@ impl SignupBody {
 
 /// Mirrors the user pool's password policy (template.yaml), so a weak password is refused
 /// before anything is created.
-fn check_password(password: &str, errors: &mut ValidationErrors) {
+pub(crate) fn check_password(password: &str, errors: &mut ValidationErrors) {
     let strong = (10..=256).contains(&password.chars().count())
         && password.chars().any(|c| c.is_lowercase())
         && password.chars().any(|c| c.is_uppercase())
@@ -240,11 +260,13 @@ fn parse_briks(raw: &[String], errors: &mut ValidationErrors) -> Vec<BrikId> {
     briks
 }
 
-/// What `POST /signup` answers.
+/// What `POST /signup` answers. A reseller has nothing to pay at signup (it is billed at the
+/// end of each period for its clients' users), so its answer has no invoice.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SignupResponse {
     pub account: AccountView,
-    pub invoice: Invoice,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
 }
 
 /// Runs a signup, or replays the answer of the first one made with the same key.
@@ -311,9 +333,10 @@ async fn run(
         token: cmd.payment_method.as_str().into(),
         card,
     };
-    let account = new_account(cmd, lease.id("account"), now, payment_method);
+    let account = new_account(cmd, lease.id("account"), now, Some(payment_method));
     let admin = new_admin(cmd, lease.id("user"), &account, briks);
-    let mut invoice = first_invoice(app, &account, briks, lease.id("invoice"), now);
+    let mut invoice = (account.kind == AccountKind::Company)
+        .then(|| first_invoice(app, &account, briks, lease.id("invoice"), now));
     let (key, wrapped) = app
         .keys
         .create(&KeyScope::Account(account.id.clone()))
@@ -328,7 +351,9 @@ async fn run(
             group: "admin",
         })
         .await?;
-    if let Err(e) = invoicing::charge(app, &account, &mut invoice, now).await {
+    if let Some(invoice) = invoice.as_mut()
+        && let Err(e) = invoicing::charge(app, &account, invoice, now).await
+    {
         undo(app, cmd, None).await;
         return Err(e);
     }
@@ -336,7 +361,7 @@ async fn run(
         app,
         &account,
         &admin,
-        &mut invoice,
+        invoice.as_mut(),
         &key,
         wrapped,
         email_hash,
@@ -346,11 +371,13 @@ async fn run(
     .await
     {
         Ok(response) => {
-            invoicing::email(app, &account, &invoice).await;
+            if let Some(invoice) = &invoice {
+                invoicing::email(app, &account, invoice).await;
+            }
             Ok(response)
         }
         Err(e) => {
-            undo(app, cmd, Some(&invoice)).await;
+            undo(app, cmd, invoice.as_ref()).await;
             Err(e)
         }
     }
@@ -370,7 +397,7 @@ fn new_account(
     cmd: &SignupCommand,
     id: String,
     now: Timestamp,
-    payment_method: PaymentMethod,
+    payment_method: Option<PaymentMethod>,
 ) -> Account {
     let today = crate::billing_calendar::local_date(now, &cmd.timezone.time_zone());
     Account {
@@ -384,6 +411,9 @@ fn new_account(
         status: AccountStatus::Active,
         admin_email: cmd.admin_email.clone(),
         created_at: now,
+        kind: cmd.kind,
+        reseller_id: None,
+        trial_until: None,
         anchor_day: AnchorDay::of(today),
         calendar_from: None,
         auto_renew: true,
@@ -449,13 +479,14 @@ fn first_invoice(
 }
 
 /// Everything signup stores, in one transaction with the numbered invoice: a number is never
-/// skipped nor given twice, and a taken email cancels it all.
+/// skipped nor given twice, and a taken email cancels it all. A reseller's signup has no
+/// invoice and starts its count of active users instead.
 #[allow(clippy::too_many_arguments)]
 async fn write_all(
     app: &App,
     account: &Account,
     admin: &User,
-    invoice: &mut Invoice,
+    invoice: Option<&mut Invoice>,
     key: &DataKey,
     wrapped: crate::crypto::WrappedKey,
     email_hash: &str,
@@ -473,20 +504,23 @@ async fn write_all(
             actor: format!("user:{}", admin.id),
             action: "signup".into(),
             details: serde_json::json!({
+                "kind": account.kind,
                 "briks": admin.briks.iter().map(|b| b.brik_id.as_str()).collect::<Vec<_>>(),
-                "invoice_id": invoice.id,
-                "card_brand": account.payment_method.card.brand,
+                "invoice_id": invoice.as_ref().map(|i| i.id.as_str()),
+                "card_brand": account.payment_method.as_ref().map(|m| m.card.brand),
             }),
         },
         key,
     );
     // The billing runs find the account by these (docs/billing-runs.md).
     let schedules = crate::schedule::new_schedules(&account_item, now)?;
+    let usage = (account.kind == AccountKind::Reseller)
+        .then(|| crate::resellers::UsageItem::new(&account.id));
     let mut body = serde_json::Value::Null;
-    let stored = invoicing::store_numbered(app, account, key, invoice, |invoice| {
+    let mut items = |invoice: Option<&Invoice>| {
         body = serde_json::to_value(SignupResponse {
             account: account.view(now, true),
-            invoice: invoice.clone(),
+            invoice: invoice.cloned(),
         })
         .map_err(Error::internal)?;
         let mut ops = vec![
@@ -498,6 +532,9 @@ async fn write_all(
         for schedule in &schedules {
             ops.push(app.store.put_new_op(schedule)?);
         }
+        if let Some(usage) = &usage {
+            ops.push(app.store.put_new_op(usage)?);
+        }
         ops.extend(idempotency::finish_op(
             app,
             lease,
@@ -507,8 +544,16 @@ async fn write_all(
             &body,
         )?);
         Ok(ops)
-    })
-    .await;
+    };
+    let stored = match invoice {
+        Some(invoice) => {
+            invoicing::store_numbered(app, account, key, invoice, |i| items(Some(i))).await
+        }
+        None => match items(None) {
+            Ok(ops) => app.store.transact(ops).await.map_err(StoreFailure::from),
+            Err(e) => Err(StoreFailure::Failed(e)),
+        },
+    };
     match stored {
         Ok(()) => Ok(body),
         Err(StoreFailure::Conflict(0)) => Err(Error::EmailTaken),

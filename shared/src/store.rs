@@ -47,9 +47,17 @@ pub struct AccountItem {
     pub vat_number: Option<Sealed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<Sealed>,
-    pub payment_method: Sealed,
+    /// Absent for a client account (billed through its reseller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<Sealed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_email: Option<Sealed>,
+    #[serde(default)]
+    pub kind: crate::account::AccountKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reseller_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_until: Option<Date>,
     pub country: String,
     pub language: Language,
     pub timezone: String,
@@ -77,8 +85,13 @@ impl AccountItem {
     pub fn seal(account: &Account, key: &DataKey, data_key: WrappedKey) -> Result<Self, Error> {
         let id = account.id.as_str();
         let seal = |attr: &str, v: &str| key.seal(id, attr, v);
-        let payment_method =
-            serde_json::to_string(&account.payment_method).map_err(Error::internal)?;
+        let payment_method = match &account.payment_method {
+            Some(method) => Some(seal(
+                "payment_method",
+                &serde_json::to_string(method).map_err(Error::internal)?,
+            )),
+            None => None,
+        };
         Ok(AccountItem {
             pk: account_pk(id),
             sk: "ACCOUNT".into(),
@@ -100,7 +113,10 @@ impl AccountItem {
                 .invoice_email
                 .as_ref()
                 .map(|e| seal("invoice_email", e.as_str())),
-            payment_method: seal("payment_method", &payment_method),
+            payment_method,
+            kind: account.kind,
+            reseller_id: account.reseller_id.clone(),
+            trial_until: account.trial_until,
             country: account.country.code().to_string(),
             language: account.language,
             timezone: account.timezone.as_str().to_string(),
@@ -126,9 +142,13 @@ impl AccountItem {
         let id = self.id.as_str();
         let open = |attr: &str, v: &Sealed| key.open(id, attr, v);
         let corrupt = |what: &str| Error::internal(format!("stored account {what} is invalid"));
-        let payment_method: PaymentMethod =
-            serde_json::from_str(&open("payment_method", &self.payment_method)?)
-                .map_err(|_| corrupt("payment method"))?;
+        let payment_method: Option<PaymentMethod> = match &self.payment_method {
+            Some(sealed) => Some(
+                serde_json::from_str(&open("payment_method", sealed)?)
+                    .map_err(|_| corrupt("payment method"))?,
+            ),
+            None => None,
+        };
         Ok(Account {
             id: self.id.clone(),
             company_name: CompanyName::parse(&open("company_name", &self.company_name)?)
@@ -151,6 +171,9 @@ impl AccountItem {
             timezone: TimeZoneName::parse(&self.timezone).map_err(|_| corrupt("time zone"))?,
             status: self.status,
             created_at: self.created_at,
+            kind: self.kind,
+            reseller_id: self.reseller_id.clone(),
+            trial_until: self.trial_until,
             anchor_day: AnchorDay::new(self.anchor_day).map_err(|_| corrupt("anchor day"))?,
             calendar_from: self.calendar_from,
             auto_renew: self.auto_renew,
@@ -187,6 +210,9 @@ pub struct UserItem {
     /// The user's Cognito `sub`, to name the actor of a change from a token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// When the user joined (kept since directory sync; older users have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
     pub version: u64,
 }
 
@@ -205,6 +231,7 @@ impl UserItem {
             removal_date: user.removal_date,
             briks: user.briks.clone(),
             sub: None,
+            created_at: None,
             version: 1,
         }
     }
@@ -222,6 +249,7 @@ impl UserItem {
     pub fn reseal(&self, account_id: &str, user: &User, key: &DataKey) -> Self {
         let mut next = UserItem::seal(account_id, user, key, self.email_hash.clone());
         next.sub = self.sub.clone();
+        next.created_at = self.created_at;
         next.version = self.version + 1;
         next
     }
@@ -513,6 +541,64 @@ impl Store {
         ))
     }
 
+    /// Writes an item whatever is there (an item that is the same on every write).
+    pub async fn put<T: Serialize>(&self, item: &T) -> Result<(), Error> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "dynamodb PutItem: {}",
+                    DisplayErrorContext(e.into_service_error())
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Items of one partition whose sort key is between `low` and `high` (both included), in
+    /// key order or its reverse, at most `limit` of them (all, following pages, when none).
+    pub async fn query_between<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        low: &str,
+        high: &str,
+        ascending: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<T>, Error> {
+        let query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":low", AttributeValue::S(low.into()))
+            .expression_attribute_values(":high", AttributeValue::S(high.into()))
+            .scan_index_forward(ascending)
+            .consistent_read(true);
+        match limit {
+            None => self.every_page(query).await,
+            Some(n) => {
+                let out = query.limit(n).send().await.map_err(|e| {
+                    Error::unavailable(format!(
+                        "dynamodb Query: {}",
+                        DisplayErrorContext(e.into_service_error())
+                    ))
+                })?;
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| {
+                        serde_dynamo::from_item(i)
+                            .map_err(|e| Error::internal(format!("stored item: {e}")))
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// All items of one partition whose sort key starts with `prefix`, in key order.
     pub async fn query_prefix<T: DeserializeOwned>(
         &self,
@@ -711,6 +797,24 @@ impl Store {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(pk.into()))
             .key("sk", AttributeValue::S(sk.into()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A delete in a transaction of an item read at version `read`.
+    pub fn delete_if_version_op(
+        &self,
+        pk: &str,
+        sk: &str,
+        read: u64,
+    ) -> Result<TransactWriteItem, Error> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(read.to_string()))
             .build()
             .map_err(Error::internal)?;
         Ok(TransactWriteItem::builder().delete(delete).build())

@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, AccountStatus, Assignment, HistoryEntry, Invoice, InvoiceKind, Role, User, UserStatus,
-    UserView, new_id, new_ordered_id,
+    Account, AccountKind, AccountStatus, Assignment, HistoryEntry, Invoice, InvoiceKind, Role,
+    User, UserStatus, UserView, new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
@@ -65,6 +65,11 @@ impl Team {
     /// The caller's account, for its admin only.
     pub async fn for_admin(app: &App, caller: &Identity) -> Result<Team, Error> {
         let account_id = caller.require_admin()?;
+        Team::of(app, account_id, caller.actor()).await
+    }
+
+    /// An account's team as `actor` changes it (a directory sync has no user).
+    pub async fn of(app: &App, account_id: &str, actor: String) -> Result<Team, Error> {
         let (item, key) = app.account_item(account_id).await?;
         let account = item.open(&key)?;
         let now = app.clock(account.test_clock_id.as_deref()).await?.now();
@@ -74,7 +79,7 @@ impl Team {
             today,
             now,
             key,
-            actor: caller.actor(),
+            actor,
             account,
         })
     }
@@ -152,9 +157,12 @@ impl Team {
     }
 
     /// When a removal asked for today takes effect: the end of this period, or after the
-    /// lock, of the next one (it is already invoiced).
+    /// lock, of the next one (it is already invoiced). A client account's users are not paid
+    /// by the period, so for them it is today.
     pub fn removal_date(&self) -> Date {
-        if self.locked() {
+        if self.account.billed_by_reseller() {
+            self.today
+        } else if self.locked() {
             self.account.calendar().following(&self.period).end()
         } else {
             self.period.end()
@@ -283,7 +291,38 @@ pub async fn invite(
     let (Some(email), Some(name), Some(language)) = (email, name, language) else {
         return Err(Error::internal("validation passed with a field missing"));
     };
-    let email_hash = app.email_hash(&email).await?;
+    let member = NewMember {
+        email,
+        name,
+        language,
+        active: true,
+    };
+    let fingerprint = serde_json::json!({"route": "POST /account/users", "body": raw});
+    add_member(app, team, &member, &briks, key, fingerprint)
+        .await
+        .map(|(body, _)| (201, body))
+}
+
+/// Someone joining a team: by invitation, or provisioned by a directory sync (`active`:
+/// false for an address on the deny list, who gets no access until made active).
+pub struct NewMember {
+    pub email: EmailAddress,
+    pub name: PersonName,
+    pub language: Language,
+    pub active: bool,
+}
+
+/// Adds a member with `briks` (charged for the days left, except on a client account):
+/// sign-in, items, invitation email. Answers the `POST /account/users` body and the user.
+pub async fn add_member(
+    app: &App,
+    team: &Team,
+    member: &NewMember,
+    briks: &[&Brik],
+    key: Option<&str>,
+    fingerprint: serde_json::Value,
+) -> Result<(serde_json::Value, User), Error> {
+    let email_hash = app.email_hash(&member.email).await?;
     let reserve = || {
         BTreeMap::from([
             ("user".into(), new_id("usr")),
@@ -291,55 +330,75 @@ pub async fn invite(
             ("history".into(), new_ordered_id("hst", team.now)),
         ])
     };
-    let fingerprint = serde_json::json!({"route": "POST /account/users", "body": raw});
     let scope = account_scope(&team.account.id);
-    idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
+    let mut added: Option<User> = None;
+    let (_, body) = idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
         let claimed = app.store.get::<EmailClaimItem>(&email_claim_pk(&email_hash), "EMAIL").await?;
         if claimed.is_some() {
             return Err(Error::EmailTaken);
         }
         let user = User {
             id: lease.id("user"),
-            email: email.clone(),
-            name: name.clone(),
+            email: member.email.clone(),
+            name: member.name.clone(),
             role: Role::Member,
-            status: UserStatus::Invited,
-            language,
+            status: if member.active { UserStatus::Invited } else { UserStatus::Inactive },
+            language: member.language,
             removal_date: None,
             briks: briks.iter().map(|b| Assignment { brik_id: b.id.clone(), since: team.today, until: None }).collect(),
         };
         let password = temporary_password();
-        let sub = app
-            .directory
-            .invite(&crate::directory::NewSignIn {
-                email: email.as_str(),
-                name: name.as_str(),
-                password: &password,
-                account_id: &team.account.id,
-                user_id: &user.id,
-                group: "member",
-            })
-            .await?;
+        let sign_in = crate::directory::NewSignIn {
+            email: member.email.as_str(),
+            name: member.name.as_str(),
+            password: &password,
+            account_id: &team.account.id,
+            user_id: &user.id,
+            group: "member",
+        };
+        let sub = app.directory.invite(&sign_in).await?;
         let mut item = UserItem::seal(&team.account.id, &user, &team.key, email_hash.clone());
         item.sub = Some(sub);
-        let result = add_invited(app, team, lease, &user, &item, &briks, &email_hash).await;
+        item.created_at = Some(team.now);
+        let result = async {
+            if !member.active {
+                app.directory.revoke_access(member.email.as_str()).await?;
+            }
+            add_invited(app, team, lease, &user, &item, briks, &email_hash).await
+        }
+        .await;
         match result {
             Ok((invoice, body)) => {
-                send_invitation(app, team, &user, &password).await;
+                if member.active {
+                    send_invitation(app, team, &user, &password).await;
+                }
                 if let Some(invoice) = &invoice {
                     invoicing::email(app, &team.account, invoice).await;
                 }
+                added = Some(user);
                 Ok((201, body))
             }
             Err(e) => {
-                if let Err(undo) = app.directory.delete(email.as_str()).await {
+                if let Err(undo) = app.directory.delete(member.email.as_str()).await {
                     tracing::error!(error = %undo, "sign-in of a refused invitation not deleted");
                 }
                 Err(e)
             }
         }
     })
-    .await
+    .await?;
+    let user = match added {
+        Some(user) => user,
+        // A replay: the user as the first answer showed them.
+        None => {
+            let id = body
+                .pointer("/user/id")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| Error::internal("replayed invitation without its user"))?;
+            team.user(app, id).await?.1
+        }
+    };
+    Ok((body, user))
 }
 
 /// Charges the new user's Briks and stores user, claim, invoice and history together.
@@ -378,7 +437,8 @@ async fn add_invited(
         })
         .map_err(Error::internal)
     };
-    paid_change(app, team, lease, briks, respond, change)
+    let delta = i64::from(crate::resellers::counts(user));
+    paid_change(app, team, lease, briks, delta, respond, change)
         .await
         .map_err(|failure| match failure {
             StoreFailure::Conflict(0) => Error::EmailTaken,
@@ -390,18 +450,38 @@ async fn add_invited(
 }
 
 /// The shared path of every addition: price the added Briks, charge them, and store the
-/// change with its invoice; without anything to pay, store the change alone.
+/// change with its invoice; without anything to pay, store the change alone. A client
+/// account pays nothing (its reseller is billed for its active users: `delta` of them more);
+/// a reseller holds no Briks.
 async fn paid_change(
     app: &App,
     team: &Team,
     lease: &Lease,
     added: &[&Brik],
+    delta: i64,
     respond: impl Fn(Option<&Invoice>) -> Result<serde_json::Value, Error>,
     change: impl Fn(
         Option<&Invoice>,
         &serde_json::Value,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
 ) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
+    match team.account.kind {
+        AccountKind::Client => {
+            let body = respond(None).map_err(StoreFailure::Failed)?;
+            crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
+                change(None, &body)
+            })
+            .await?;
+            return Ok((None, body));
+        }
+        AccountKind::Reseller if !added.is_empty() => {
+            return Err(StoreFailure::Failed(Error::NotForAccount(
+                "not_for_reseller",
+                "a reseller holds no Briks: its clients' users do".into(),
+            )));
+        }
+        _ => {}
+    }
     let added = uncovered(app, team, added)
         .await
         .map_err(StoreFailure::Failed)?;
@@ -598,7 +678,7 @@ pub async fn assign(
                 )?);
                 Ok(ops)
             };
-            let (invoice, body) = paid_change(app, team, lease, &added, respond, change)
+            let (invoice, body) = paid_change(app, team, lease, &added, 0, respond, change)
                 .await
                 .map_err(concurrent_change)?;
             if let Some(invoice) = &invoice {
@@ -671,6 +751,17 @@ pub async fn remove_user(
             "the account's admin cannot be removed".into(),
         ));
     }
+    if team.account.billed_by_reseller() {
+        // Nothing is paid by the period: the user leaves now, and the count with them.
+        remove_now(app, team, &item, &user).await?;
+        return Ok((
+            202,
+            serde_json::to_value(Scheduled {
+                effective_date: team.today,
+            })
+            .map_err(Error::internal)?,
+        ));
+    }
     let effective = user.removal_date.unwrap_or(team.removal_date());
     let newly = user.removal_date.is_none();
     let revoke = body.immediate && user.status != UserStatus::AccessRevoked;
@@ -733,6 +824,94 @@ pub async fn restore_user(
     ))
 }
 
+/// `PUT /account/users/{id}/status` as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    pub active: bool,
+}
+
+/// Who asks for a status change: the admin by hand, or a directory sync, which cannot make
+/// active an address on the account's deny list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSource {
+    Admin,
+    DirectorySync,
+}
+
+/// Marks a user inactive (no access; on a client account, no longer billed to the reseller)
+/// or active again. Asking for the status a user already has changes nothing.
+pub async fn set_status(
+    app: &App,
+    team: &Team,
+    user_id: &str,
+    active: bool,
+    source: StatusSource,
+) -> Result<User, Error> {
+    let (item, mut user) = team.user(app, user_id).await?;
+    let inactive = user.status == UserStatus::Inactive;
+    if active != inactive {
+        return Ok(user);
+    }
+    if user.role == Role::Admin {
+        return Err(Error::Conflict(
+            "cannot_deactivate_admin",
+            "the account's admin cannot be made inactive".into(),
+        ));
+    }
+    if user.removal_date.is_some() {
+        return Err(Error::Conflict(
+            "user_removal_scheduled",
+            "the user is being removed: restore them first".into(),
+        ));
+    }
+    if active
+        && source == StatusSource::DirectorySync
+        && crate::directory_sync::denied(app, &team.account.id, &item.email_hash).await?
+    {
+        tracing::info!(user = %user.id, "directory sync left a deny-listed user inactive");
+        return Ok(user);
+    }
+    let (action, delta) = if active {
+        app.directory.restore_access(user.email.as_str()).await?;
+        user.status = if app.directory.has_signed_in(user.email.as_str()).await? {
+            UserStatus::Active
+        } else {
+            // Never signed in: the first invitation may be lost or its password expired.
+            let password = temporary_password();
+            app.directory
+                .reset_temporary_password(user.email.as_str(), &password)
+                .await?;
+            send_invitation(app, team, &user, &password).await;
+            UserStatus::Invited
+        };
+        ("user_reactivated", 1)
+    } else {
+        app.directory.revoke_access(user.email.as_str()).await?;
+        user.status = UserStatus::Inactive;
+        ("user_deactivated", -1)
+    };
+    let via = match source {
+        StatusSource::Admin => "admin",
+        StatusSource::DirectorySync => "directory_sync",
+    };
+    let history = team.history(
+        &new_ordered_id("hst", team.now),
+        action,
+        serde_json::json!({"user_id": user.id, "via": via}),
+    );
+    let updated = item.reseal(&team.account.id, &user, &team.key);
+    crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
+        Ok(vec![
+            updated.update_op(app, item.version)?,
+            app.store.put_new_op(&history)?,
+        ])
+    })
+    .await
+    .map_err(concurrent_change)?;
+    Ok(user)
+}
+
 /// The end of a period: users whose removal takes effect lose their sign-in and are deleted
 /// with their address; Briks whose removal takes effect leave the user. Running it again finds
 /// nothing left to do.
@@ -782,7 +961,8 @@ pub async fn apply_removals(app: &App, account_id: &str, date: Date) -> Result<u
     Ok(applied)
 }
 
-/// Deletes a removed user: sign-in first (so a retry still finds the items to finish).
+/// Deletes a removed user: sign-in first (so a retry still finds the items to finish). The
+/// item is deleted only as it was read, so a concurrent change is not lost.
 async fn remove_now(app: &App, team: &Team, item: &UserItem, user: &User) -> Result<(), Error> {
     app.directory.delete(user.email.as_str()).await?;
     let history = team.history(
@@ -790,16 +970,21 @@ async fn remove_now(app: &App, team: &Team, item: &UserItem, user: &User) -> Res
         "user_removed",
         serde_json::json!({"user_id": user.id}),
     );
-    let ops = vec![
-        app.store.delete_op(&item.pk, &item.sk)?,
-        app.store
-            .delete_op(&email_claim_pk(&item.email_hash), "EMAIL")?,
-        app.store.put_new_op(&history)?,
-    ];
-    app.store
-        .transact(ops)
-        .await
-        .map_err(|e| Error::unavailable(format!("removal of {}: {e:?}", user.id)))
+    let delta = -i64::from(crate::resellers::counts(user));
+    crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
+        Ok(vec![
+            app.store
+                .delete_if_version_op(&item.pk, &item.sk, item.version)?,
+            app.store
+                .delete_op(&email_claim_pk(&item.email_hash), "EMAIL")?,
+            app.store.put_new_op(&history)?,
+        ])
+    })
+    .await
+    .map_err(|failure| match failure {
+        StoreFailure::Conflict(_) => concurrent_change(failure),
+        StoreFailure::Failed(e) => e,
+    })
 }
 
 /// The team today; invited users who have signed in since are shown (and stored) as active.

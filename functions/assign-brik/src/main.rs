@@ -2,15 +2,19 @@
 //! period end: the account's team (`/account/users...`: invite users, assign and remove
 //! Briks, remove and restore users) and its add-on packs (`/account/packs...`). Additions are
 //! charged at once through the proration engine (`softbrik::team`, `softbrik::packs`,
-//! `softbrik::invoicing`); removals take effect at the end of the period.
+//! `softbrik::invoicing`); removals take effect at the end of the period. Also who may use
+//! the account: users marked active or inactive, and a client account's directory sync
+//! (`/scim/v2/Users` with its own bearer token, its token and deny list:
+//! `softbrik::directory_sync`).
 
-use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response, service_fn};
 use softbrik::app::App;
+use softbrik::directory_sync::{self, DenyListBody, ScimRequest};
 use softbrik::error::Error;
 use softbrik::http::{self, answer, identity, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::packs;
-use softbrik::team::{self, InviteBody, RemoveBody, Team};
+use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
 use tracing::Instrument;
 
 #[tokio::main]
@@ -30,6 +34,9 @@ async fn main() -> Result<(), LambdaError> {
 }
 
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    if req.uri().path().starts_with("/scim/") {
+        return Ok(scim(app, &req).await);
+    }
     let caller = identity(&req)?;
     let team = Team::for_admin(app, &caller).await?;
     tracing::Span::current().record("account_id", team.account.id.as_str());
@@ -77,11 +84,29 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             )
             .await?
         }
+        ("PUT", ["account", "users", _, "status"]) => {
+            let (body, _): (StatusBody, _) = json_body(&req)?;
+            let user_id = path_param(&req, "user_id")?;
+            team::set_status(app, &team, &user_id, body.active, StatusSource::Admin).await?;
+            let (_, user) = team.user(app, &user_id).await?;
+            (
+                200,
+                serde_json::to_value(user.view(team.today)).map_err(Error::internal)?,
+            )
+        }
+        ("POST", ["account", "scim-token"]) => {
+            directory_sync::new_token(app, &team, key.as_deref()).await?
+        }
+        ("PUT", ["account", "directory-deny-list"]) => {
+            let (body, _): (DenyListBody, _) = json_body(&req)?;
+            (200, directory_sync::put_deny_list(app, &team, body).await?)
+        }
         ("GET", ["account", "packs"]) => (
             200,
             serde_json::to_value(packs::list(app, &team).await?).map_err(Error::internal)?,
         ),
         ("PUT", ["account", "packs", _]) => {
+            team.account.require_own_billing()?;
             let (body, _): (packs::PackBody, _) = json_body(&req)?;
             packs::put(
                 app,
@@ -100,4 +125,50 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     };
     tracing::info!(status, "answered");
     Ok(json(status, &body))
+}
+
+/// `/scim/v2/Users[/{user_id}]`: authenticated by the account's SCIM token (no Cognito token),
+/// answered in SCIM's own JSON, errors included (RFC 7644 §3.12).
+async fn scim(app: &App, req: &Request) -> Response<Body> {
+    let answer = async {
+        let account_id =
+            directory_sync::account_of_token(app, http::header(req, "authorization")).await?;
+        tracing::Span::current().record("account_id", account_id.as_str());
+        let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+        let user_id = match segments.as_slice() {
+            ["scim", "v2", "Users"] => None,
+            ["scim", "v2", "Users", id] => Some(*id),
+            _ => return Err(softbrik::scim::ScimError::not_found()),
+        };
+        let body = match req.method().as_str() {
+            "POST" | "PATCH" | "PUT" => Some(
+                json_body::<serde_json::Value>(req)
+                    .map_err(|e| directory_sync::scim_error(&e))?
+                    .1,
+            ),
+            _ => None,
+        };
+        let query = req.query_string_parameters_ref();
+        let first = |name: &str| query.and_then(|q| q.first(name));
+        directory_sync::serve(
+            app,
+            &account_id,
+            ScimRequest {
+                method: req.method().as_str(),
+                user_id,
+                filter: first("filter"),
+                start_index: first("startIndex"),
+                count: first("count"),
+                body,
+            },
+        )
+        .await
+    }
+    .await;
+    let (status, body) = match answer {
+        Ok((status, body)) => (status, body.unwrap_or(serde_json::Value::Null)),
+        Err(e) => (e.status, e.body()),
+    };
+    tracing::info!(status, "scim answered");
+    http::json_as(status, softbrik::scim::CONTENT_TYPE, &body)
 }

@@ -108,6 +108,12 @@ async fn run_job(app: &App, job: Job) -> Result<(), Error> {
                 tracing::info!(paid, "payment retry");
                 Ok(())
             }
+            JobKind::UsageSample => {
+                let active_users =
+                    softbrik::resellers::sample_daily(app, &job.account_id, job.at).await?;
+                tracing::info!(active_users, "reseller usage sampled");
+                Ok(())
+            }
             JobKind::PeriodEnd => {
                 // Removals first: the users and Briks they end are not renewed.
                 let applied =

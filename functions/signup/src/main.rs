@@ -7,6 +7,7 @@ use softbrik::app::App;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, identity, json, json_body};
 use softbrik::records;
+use softbrik::resellers;
 use softbrik::signup::{SignupBody, signup};
 use tracing::Instrument;
 
@@ -42,6 +43,36 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         ("GET", "/account/invoices") => {
             let caller = identity(&req)?;
             listed(records::invoices(app, &caller, page(&req)?).await?)
+        }
+        ("POST", "/reseller/clients") => {
+            let caller = identity(&req)?;
+            let key = softbrik::idempotency::parse_key(http::header(&req, "idempotency-key"))?;
+            let (body, raw): (resellers::ClientBody, _) = json_body(&req)?;
+            let (status, answer) =
+                resellers::create_client(app, &caller, body, &raw, key.as_deref()).await?;
+            Ok(json(status, &answer))
+        }
+        ("GET", "/reseller/clients") => {
+            let caller = identity(&req)?;
+            let page = page(&req)?;
+            let limit = usize::try_from(page.limit).map_err(Error::internal)?;
+            let (clients, next) = resellers::list_clients(app, &caller, limit, page.next).await?;
+            listed(records::Listed {
+                items: clients,
+                next,
+            })
+        }
+        ("GET", "/reseller/usage") => {
+            let caller = identity(&req)?;
+            Ok(json(200, &resellers::usage(app, &caller).await?))
+        }
+        ("GET", path) if path.starts_with("/reseller/clients/") && path.ends_with("/users") => {
+            let caller = identity(&req)?;
+            let id = http::path_param(&req, "account_id")?;
+            Ok(json(
+                200,
+                &resellers::client_users(app, &caller, &id).await?,
+            ))
         }
         ("GET", "/account/upcoming-invoice") => {
             let caller = identity(&req)?;

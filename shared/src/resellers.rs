@@ -1,0 +1,890 @@
+//! Resellers (billing.md "Resellers billed on maximum active users", api.md "Resellers"): a
+//! managed service provider owns client accounts and is billed, at the end of each of its
+//! periods, for the maximum over that period of the active users across its clients, free
+//! trials excluded.
+//!
+//! The count lives in one item per reseller, `USAGE`: every client's number of active users
+//! and the instant its trial ends. Every change of a client's users that moves its count is
+//! written in the same transaction as a new version of that item and a sample of the
+//! reseller's billable total at that instant (`SAMPLE#<ms>#<id>`), so no change can happen
+//! without its sample, and two changes at once are put in order by the item's version. The
+//! renew function also samples every reseller at each local midnight (trials end then). The
+//! period's invoice bills the highest sample of the period, the total carried in from before
+//! its start included, and the day it was first reached.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{
+    Account, AccountKind, AccountStatus, AccountView, HistoryEntry, Invoice, InvoiceKind, Role,
+    User, UserStatus, UserView, new_id, new_ordered_id,
+};
+use crate::app::App;
+use crate::billing_calendar::{AnchorDay, BillingPeriod, local_midnight};
+use crate::crypto::KeyScope;
+use crate::error::Error;
+use crate::http::Identity;
+use crate::idempotency::{self, Lease, account_scope};
+use crate::invoice::{InvoiceLine, UsagePeak};
+use crate::invoicing::StoreFailure;
+use crate::store::{
+    AccountItem, EmailClaimItem, HistoryItem, TransactionError, UserItem, account_pk,
+    email_claim_pk,
+};
+use crate::validation::ValidationErrors;
+use crate::values::{CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName};
+use crate::vat::vat_treatment;
+
+pub const USAGE_SK: &str = "USAGE";
+const SAMPLE_PREFIX: &str = "SAMPLE#";
+/// Tries at writing a change with the count before answering 409 (the count changes only as
+/// fast as people change users, so a few tries are plenty).
+const COUNT_ATTEMPTS: u32 = 8;
+
+/// One client account in its reseller's count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCount {
+    /// Its users that count as active (present and not marked inactive).
+    pub active: u32,
+    /// Its free trial ends at this instant (local midnight after `trial_until`): its users
+    /// are billed from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_from: Option<Timestamp>,
+}
+
+/// A reseller's clients and their active users (`ACCOUNT#<reseller>`, `USAGE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageItem {
+    pub pk: String,
+    pub sk: String,
+    pub reseller_id: String,
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientCount>,
+    pub version: u64,
+}
+
+impl UsageItem {
+    pub fn new(reseller_id: &str) -> Self {
+        UsageItem {
+            pk: account_pk(reseller_id),
+            sk: USAGE_SK.into(),
+            reseller_id: reseller_id.into(),
+            clients: BTreeMap::new(),
+            version: 1,
+        }
+    }
+
+    /// The users the reseller is billed for at `at`: active users of clients past their trial.
+    pub fn billable_at(&self, at: Timestamp) -> u32 {
+        self.clients
+            .values()
+            .filter(|c| c.billed_from.is_none_or(|from| at >= from))
+            .map(|c| c.active)
+            .sum()
+    }
+
+    /// The next version with `client`'s count moved by `delta`.
+    fn moved(&self, client: &str, delta: i64) -> Result<UsageItem, Error> {
+        let mut next = self.clone();
+        let count = next
+            .clients
+            .get_mut(client)
+            .ok_or_else(|| Error::internal("client account missing from its reseller's count"))?;
+        count.active = u32::try_from((i64::from(count.active) + delta).max(0))
+            .map_err(|_| Error::internal("active user count out of range"))?;
+        next.version += 1;
+        Ok(next)
+    }
+}
+
+/// The reseller's billable total at one instant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleItem {
+    pub pk: String,
+    pub sk: String,
+    pub at: Timestamp,
+    pub active_users: u32,
+}
+
+impl SampleItem {
+    /// `suffix` tells samples at the same instant apart (`daily` for the midnight one).
+    fn new(reseller_id: &str, at: Timestamp, active_users: u32, suffix: &str) -> Self {
+        SampleItem {
+            pk: account_pk(reseller_id),
+            sk: format!("{}#{suffix}", sample_key(at)),
+            at,
+            active_users,
+        }
+    }
+}
+
+/// The sort key prefix of the samples at `at`: milliseconds, fixed width, so key order is
+/// time order.
+fn sample_key(at: Timestamp) -> String {
+    format!(
+        "{SAMPLE_PREFIX}{:015}",
+        at.as_millisecond().clamp(0, 999_999_999_999_999)
+    )
+}
+
+/// Whether `user` counts as an active user of a client account: present, not marked inactive
+/// nor cut off (an invited user can already receive content, so counts).
+pub fn counts(user: &User) -> bool {
+    !matches!(
+        user.status,
+        UserStatus::Inactive | UserStatus::AccessRevoked
+    )
+}
+
+/// Stores a change of a client account's users (`ops`) with its effect on its reseller's
+/// count (`delta` active users) and a sample of the reseller's total at `now`, in one
+/// transaction, retried when another change of the count came first. Any other account, or
+/// a change that moves no count, is stored as it is.
+pub async fn transact_counted(
+    app: &App,
+    account: &Account,
+    delta: i64,
+    now: Timestamp,
+    ops: impl Fn() -> Result<Vec<TransactWriteItem>, Error>,
+) -> Result<(), StoreFailure> {
+    let reseller = match (&account.reseller_id, account.kind) {
+        (Some(reseller), AccountKind::Client) if delta != 0 => reseller,
+        _ => {
+            let ops = ops().map_err(StoreFailure::Failed)?;
+            return app.store.transact(ops).await.map_err(StoreFailure::from);
+        }
+    };
+    for attempt in 0..COUNT_ATTEMPTS {
+        if attempt > 0 {
+            use rand::Rng;
+            let wait = rand::thread_rng().gen_range(1..=(10u64 << attempt.min(5)));
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        let usage = usage_item(app, reseller)
+            .await
+            .map_err(StoreFailure::Failed)?;
+        let next = usage
+            .moved(&account.id, delta)
+            .map_err(StoreFailure::Failed)?;
+        let sample = SampleItem::new(
+            reseller,
+            now,
+            next.billable_at(now),
+            &new_ordered_id("smp", now),
+        );
+        let mut all = ops().map_err(StoreFailure::Failed)?;
+        let own = all.len();
+        all.push(
+            app.store
+                .put_if_version_op(&next, usage.version)
+                .map_err(StoreFailure::Failed)?,
+        );
+        all.push(app.store.put_op(&sample).map_err(StoreFailure::Failed)?);
+        match app.store.transact(all).await {
+            Ok(()) => return Ok(()),
+            Err(e) if count_moved(&e, own) => continue,
+            Err(e) => return Err(StoreFailure::from(e)),
+        }
+    }
+    Err(StoreFailure::Failed(Error::Conflict(
+        "concurrent_change",
+        "the reseller's user count kept changing; retry".into(),
+    )))
+}
+
+/// Whether a transaction failed only because the count (item `index`) moved meanwhile.
+fn count_moved(e: &TransactionError, index: usize) -> bool {
+    match e {
+        TransactionError::Cancelled(reasons) => {
+            let failed = |r: &Option<String>| {
+                matches!(
+                    r.as_deref(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            };
+            reasons.get(index).is_some_and(failed)
+                && !reasons
+                    .iter()
+                    .take(index)
+                    .any(|r| r.as_deref() == Some("ConditionalCheckFailed"))
+        }
+        TransactionError::Failed(_) => false,
+    }
+}
+
+async fn usage_item(app: &App, reseller_id: &str) -> Result<UsageItem, Error> {
+    app.store
+        .get(&account_pk(reseller_id), USAGE_SK)
+        .await?
+        .ok_or_else(|| Error::internal("reseller without its count"))
+}
+
+/// The midnight sample (renew function, every local midnight of the reseller): trials that
+/// ended count from then, and a day without changes still has its sample. Idempotent.
+pub async fn sample_daily(app: &App, reseller_id: &str, at: Timestamp) -> Result<u32, Error> {
+    let usage = usage_item(app, reseller_id).await?;
+    let total = usage.billable_at(at);
+    app.store
+        .put(&SampleItem::new(reseller_id, at, total, "daily"))
+        .await?;
+    Ok(total)
+}
+
+/// The highest total between `from` (included, with the total carried in from before it)
+/// and `to` (excluded), and the first instant it was reached; `None` without any sample.
+pub fn peak_of(
+    carried_in: Option<u32>,
+    from: Timestamp,
+    samples: &[(Timestamp, u32)],
+) -> Option<(u32, Timestamp)> {
+    let mut peak: Option<(u32, Timestamp)> = carried_in.map(|n| (n, from));
+    for &(at, n) in samples {
+        if peak.is_none_or(|(max, _)| n > max) {
+            peak = Some((n, at));
+        }
+    }
+    peak
+}
+
+/// The reseller's peak in `[from, to)` from its samples.
+pub async fn peak(
+    app: &App,
+    reseller_id: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Option<(u32, Timestamp)>, Error> {
+    let pk = account_pk(reseller_id);
+    let before: Vec<SampleItem> = app
+        .store
+        .query_between(&pk, SAMPLE_PREFIX, &sample_key(from), false, Some(1))
+        .await?;
+    let within: Vec<SampleItem> = app
+        .store
+        .query_between(&pk, &sample_key(from), &sample_key(to), true, None)
+        .await?;
+    let samples: Vec<(Timestamp, u32)> = within
+        .iter()
+        .filter(|s| s.at >= from && s.at < to)
+        .map(|s| (s.at, s.active_users))
+        .collect();
+    Ok(peak_of(
+        before.first().map(|s| s.active_users),
+        from,
+        &samples,
+    ))
+}
+
+/// The reseller's invoice for `period` (billed on its end): one line, the peak of active users
+/// at the per-user price; no line when no user was ever billable. Not numbered nor charged.
+pub async fn usage_invoice(
+    app: &App,
+    account: &Account,
+    period: BillingPeriod,
+    id: String,
+) -> Result<Invoice, Error> {
+    let zone = account.timezone.time_zone();
+    let from = local_midnight(period.start(), &zone);
+    let to = local_midnight(period.end(), &zone);
+    let lines = match peak(app, &account.id, from, to).await? {
+        Some((max, at)) if max > 0 => vec![InvoiceLine::for_usage(
+            &period,
+            UsagePeak {
+                max_active_users: max,
+                reached_on: account.local_date(at),
+            },
+            app.config.reseller_user_price,
+            account.language,
+        )],
+        _ => Vec::new(),
+    };
+    let vat = vat_treatment(
+        &app.config.issuer_country,
+        &account.country,
+        account.vat_number.as_ref(),
+    );
+    Ok(Invoice::open(
+        id,
+        InvoiceKind::Renewal,
+        period.end(),
+        period,
+        lines,
+        &vat,
+    ))
+}
+
+/// The calling reseller's account, for its admin only; any other account is refused.
+async fn reseller_of(app: &App, caller: &Identity) -> Result<(Account, Timestamp), Error> {
+    let account_id = caller.require_admin()?;
+    let (account, now) = app.account(account_id).await?;
+    if account.kind != AccountKind::Reseller {
+        return Err(Error::NotForAccount(
+            "not_a_reseller",
+            "only a reseller account has clients".into(),
+        ));
+    }
+    Ok((account, now))
+}
+
+/// `POST /reseller/clients` as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientBody {
+    pub company_name: String,
+    pub country: String,
+    pub language: String,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    pub admin: crate::signup::AdminBody,
+    #[serde(default)]
+    pub trial_until: Option<String>,
+}
+
+struct NewClient {
+    company_name: CompanyName,
+    country: Country,
+    language: Language,
+    timezone: TimeZoneName,
+    admin_email: EmailAddress,
+    admin_name: PersonName,
+    password: String,
+    trial_until: Option<Date>,
+}
+
+impl ClientBody {
+    fn parse(self, today: Date) -> Result<NewClient, Error> {
+        let mut errors = ValidationErrors::new();
+        let company_name = errors.check("company_name", CompanyName::parse(&self.company_name));
+        let country = errors.check("country", Country::parse(&self.country));
+        let language = errors.check("language", Language::parse(&self.language));
+        let timezone = match &self.timezone {
+            Some(tz) => errors.check("timezone", TimeZoneName::parse(tz)),
+            None => Some(TimeZoneName::default()),
+        };
+        let admin_email = errors.check("admin.email", EmailAddress::parse(&self.admin.email));
+        let admin_name = errors.check("admin.name", PersonName::parse(&self.admin.name));
+        crate::signup::check_password(&self.admin.password, &mut errors);
+        let trial_until = match self.trial_until.as_deref() {
+            None => Some(None),
+            Some(raw) => match raw.parse::<Date>() {
+                Ok(date) if date < today => {
+                    errors.push(
+                        "trial_until",
+                        "in_the_past",
+                        "a trial cannot end before today",
+                    );
+                    None
+                }
+                Ok(date) => Some(Some(date)),
+                Err(_) => {
+                    errors.push("trial_until", "invalid_format", "a date, YYYY-MM-DD");
+                    None
+                }
+            },
+        };
+        errors.into_result()?;
+        match (
+            company_name,
+            country,
+            language,
+            timezone,
+            admin_email,
+            admin_name,
+            trial_until,
+        ) {
+            (
+                Some(company_name),
+                Some(country),
+                Some(language),
+                Some(timezone),
+                Some(admin_email),
+                Some(admin_name),
+                Some(trial_until),
+            ) => Ok(NewClient {
+                company_name,
+                country,
+                language,
+                timezone,
+                admin_email,
+                admin_name,
+                password: self.admin.password,
+                trial_until,
+            }),
+            _ => Err(Error::internal("validation passed with a field missing")),
+        }
+    }
+}
+
+/// What `POST /reseller/clients` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClientCreated {
+    pub account: AccountView,
+}
+
+/// Creates a client account of the calling reseller: its own data key, its admin's sign-in,
+/// no card and nothing charged (the reseller pays for its users), on the reseller's clock.
+/// Its admin counts as its first active user.
+pub async fn create_client(
+    app: &App,
+    caller: &Identity,
+    body: ClientBody,
+    raw: &serde_json::Value,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let (reseller, now) = reseller_of(app, caller).await?;
+    if !matches!(
+        reseller.status,
+        AccountStatus::Active | AccountStatus::PastDue
+    ) {
+        return Err(Error::Conflict(
+            "account_not_active",
+            "a reseller adds clients only while its account is active".into(),
+        ));
+    }
+    let timezone_today = |tz: &Option<String>| {
+        let zone = tz
+            .as_deref()
+            .and_then(|t| TimeZoneName::parse(t).ok())
+            .unwrap_or_default();
+        crate::billing_calendar::local_date(now, &zone.time_zone())
+    };
+    let today = timezone_today(&body.timezone);
+    let client = body.parse(today)?;
+    let email_hash = app.email_hash(&client.admin_email).await?;
+    let reserve = || {
+        BTreeMap::from([
+            ("account".into(), new_id("acc")),
+            ("user".into(), new_id("usr")),
+            ("history".into(), new_ordered_id("hst", now)),
+            ("reseller_history".into(), new_ordered_id("hst", now)),
+            ("sample".into(), new_ordered_id("smp", now)),
+        ])
+    };
+    let fingerprint = serde_json::json!({"route": "POST /reseller/clients", "body": raw});
+    let scope = account_scope(&reseller.id);
+    idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
+        if app
+            .store
+            .get::<EmailClaimItem>(&email_claim_pk(&email_hash), "EMAIL")
+            .await?
+            .is_some()
+        {
+            return Err(Error::EmailTaken);
+        }
+        let account = client_account(&reseller, &client, lease.id("account"), now);
+        let admin = User {
+            id: lease.id("user"),
+            email: client.admin_email.clone(),
+            name: client.admin_name.clone(),
+            role: Role::Admin,
+            status: UserStatus::Active,
+            language: client.language,
+            removal_date: None,
+            briks: Vec::new(),
+        };
+        let (data_key, wrapped) = app
+            .keys
+            .create(&KeyScope::Account(account.id.clone()))
+            .await?;
+        app.directory
+            .create_with_password(&crate::directory::NewSignIn {
+                email: client.admin_email.as_str(),
+                name: client.admin_name.as_str(),
+                password: &client.password,
+                account_id: &account.id,
+                user_id: &admin.id,
+                group: "admin",
+            })
+            .await?;
+        let stored = store_client(
+            app,
+            &reseller,
+            &account,
+            &admin,
+            &data_key,
+            wrapped,
+            &email_hash,
+            lease,
+            caller,
+            now,
+        )
+        .await;
+        match stored {
+            Ok(body) => Ok((201, body)),
+            Err(e) => {
+                if let Err(undo) = app.directory.delete(client.admin_email.as_str()).await {
+                    tracing::error!(error = %undo, "sign-in of a failed client account not deleted");
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
+}
+
+fn client_account(reseller: &Account, client: &NewClient, id: String, now: Timestamp) -> Account {
+    let today = crate::billing_calendar::local_date(now, &client.timezone.time_zone());
+    Account {
+        id,
+        company_name: client.company_name.clone(),
+        country: client.country,
+        vat_number: None,
+        address: None,
+        language: client.language,
+        timezone: client.timezone.clone(),
+        status: AccountStatus::Active,
+        admin_email: client.admin_email.clone(),
+        created_at: now,
+        kind: AccountKind::Client,
+        reseller_id: Some(reseller.id.clone()),
+        trial_until: client.trial_until,
+        anchor_day: AnchorDay::of(today),
+        calendar_from: None,
+        auto_renew: true,
+        closure_date: None,
+        payment_method: None,
+        support_plan: crate::account::SupportPlan::Basic,
+        // Everything of a reseller runs on one clock, its clients included.
+        test_clock_id: reseller.test_clock_id.clone(),
+        invoice_email: None,
+    }
+}
+
+/// The instant a client's trial ends (local midnight after its last day).
+fn billed_from(account: &Account) -> Result<Option<Timestamp>, Error> {
+    account
+        .trial_until
+        .map(|last| {
+            let next = last.tomorrow().map_err(Error::internal)?;
+            Ok(local_midnight(next, &account.timezone.time_zone()))
+        })
+        .transpose()
+}
+
+/// The client's items, its admin, both histories and its entry in the reseller's count, in
+/// one transaction (retried when the count moved meanwhile).
+#[allow(clippy::too_many_arguments)]
+async fn store_client(
+    app: &App,
+    reseller: &Account,
+    account: &Account,
+    admin: &User,
+    key: &crate::crypto::DataKey,
+    wrapped: crate::crypto::WrappedKey,
+    email_hash: &str,
+    lease: &Lease,
+    caller: &Identity,
+    now: Timestamp,
+) -> Result<serde_json::Value, Error> {
+    let account_item = AccountItem::seal(account, key, wrapped)?;
+    let user_item = UserItem::seal(&account.id, admin, key, email_hash.to_string());
+    let claim = EmailClaimItem::new(email_hash, &account.id, &admin.id);
+    let actor = format!("reseller:{}", caller.actor());
+    let history = HistoryItem::seal(
+        &account.id,
+        &lease.id("history"),
+        &HistoryEntry {
+            at: now,
+            actor: actor.clone(),
+            action: "signup".into(),
+            details: serde_json::json!({"kind": "client", "reseller_id": reseller.id,
+                "trial_until": account.trial_until}),
+        },
+        key,
+    );
+    let schedules = crate::schedule::new_schedules(&account_item, now)?;
+    let body = serde_json::to_value(ClientCreated {
+        account: account.view(now, true),
+    })
+    .map_err(Error::internal)?;
+    let reseller_key = app.account_item(&reseller.id).await?.1;
+    let reseller_history = HistoryItem::seal(
+        &reseller.id,
+        &lease.id("reseller_history"),
+        &HistoryEntry {
+            at: now,
+            actor: caller.actor(),
+            action: "client_created".into(),
+            details: serde_json::json!({"client_id": account.id,
+                "trial_until": account.trial_until}),
+        },
+        &reseller_key,
+    );
+    let entry = ClientCount {
+        active: 1,
+        billed_from: billed_from(account)?,
+    };
+    for attempt in 0..COUNT_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(5))).await;
+        }
+        let usage = usage_item(app, &reseller.id).await?;
+        let mut next = usage.clone();
+        next.clients.insert(account.id.clone(), entry.clone());
+        next.version += 1;
+        let sample = SampleItem::new(
+            &reseller.id,
+            now,
+            next.billable_at(now),
+            &lease.id("sample"),
+        );
+        let mut ops = vec![
+            app.store.put_new_op(&claim)?,
+            app.store.put_new_op(&account_item)?,
+            app.store.put_new_op(&user_item)?,
+            app.store.put_new_op(&history)?,
+            app.store.put_new_op(&reseller_history)?,
+        ];
+        for schedule in &schedules {
+            ops.push(app.store.put_new_op(schedule)?);
+        }
+        ops.extend(idempotency::finish_op(
+            app,
+            lease,
+            &reseller.id,
+            &reseller_key,
+            201,
+            &body,
+        )?);
+        let own = ops.len();
+        ops.push(app.store.put_if_version_op(&next, usage.version)?);
+        ops.push(app.store.put_op(&sample)?);
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok(body),
+            Err(e) if count_moved(&e, own) => continue,
+            Err(e) if e.condition_failed(0) => return Err(Error::EmailTaken),
+            Err(e) => {
+                return Err(e.into_error(|i| {
+                    Error::unavailable(format!("client item {i} already exists"))
+                }));
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "concurrent_change",
+        "the reseller's user count kept changing; retry".into(),
+    ))
+}
+
+/// One client in `GET /reseller/clients`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ClientSummary {
+    pub account: AccountView,
+    pub active_users: u32,
+    pub in_trial: bool,
+}
+
+/// The calling reseller's clients, in id order, `limit` at a time from after `next`.
+pub async fn list_clients(
+    app: &App,
+    caller: &Identity,
+    limit: usize,
+    next: Option<&str>,
+) -> Result<(Vec<ClientSummary>, Option<String>), Error> {
+    let (reseller, _) = reseller_of(app, caller).await?;
+    let usage = usage_item(app, &reseller.id).await?;
+    let after = match next {
+        Some(cursor) => Some(decode_cursor(cursor)?),
+        None => None,
+    };
+    let page: Vec<(&String, &ClientCount)> = usage
+        .clients
+        .iter()
+        .filter(|(id, _)| after.as_ref().is_none_or(|a| *id > a))
+        .take(limit + 1)
+        .collect();
+    let more = page.len() > limit;
+    let mut listed = Vec::new();
+    for (id, count) in page.iter().take(limit) {
+        let (account, now) = app.account(id).await?;
+        listed.push(ClientSummary {
+            in_trial: account.in_trial_on(account.local_date(now)),
+            account: account.view(now, true),
+            active_users: count.active,
+        });
+    }
+    let cursor = more
+        .then(|| {
+            page.get(limit.saturating_sub(1))
+                .map(|(id, _)| encode_cursor(id))
+        })
+        .flatten();
+    Ok((listed, cursor))
+}
+
+fn encode_cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, Error> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| id.starts_with("acc_"))
+        .ok_or_else(|| Error::validation("next", "invalid_format", "not a cursor of this list"))
+}
+
+/// The users of one of the calling reseller's clients; another reseller's client, or any other
+/// account, is not found.
+pub async fn client_users(
+    app: &App,
+    caller: &Identity,
+    client_id: &str,
+) -> Result<Vec<UserView>, Error> {
+    let (reseller, _) = reseller_of(app, caller).await?;
+    let usage = usage_item(app, &reseller.id).await?;
+    if !usage.clients.contains_key(client_id) {
+        return Err(Error::NotFound);
+    }
+    let (item, key) = app.account_item(client_id).await?;
+    let account = item.open(&key)?;
+    if account.reseller_id.as_deref() != Some(reseller.id.as_str()) {
+        return Err(Error::NotFound);
+    }
+    let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
+    let items: Vec<UserItem> = app
+        .store
+        .query_prefix(&account_pk(client_id), "USER#")
+        .await?;
+    let mut users = Vec::with_capacity(items.len());
+    for item in items {
+        let user = item.open(client_id, &key)?;
+        if user.present_on(today) {
+            users.push(user.view(today));
+        }
+    }
+    Ok(users)
+}
+
+/// `GET /reseller/usage`: the current period as it stands.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UsageView {
+    pub period: BillingPeriod,
+    pub active_users: u32,
+    pub max_active_users: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reached_on: Option<Date>,
+    pub unit_price: crate::money::Money,
+    pub currency: crate::money::Currency,
+}
+
+pub async fn usage(app: &App, caller: &Identity) -> Result<UsageView, Error> {
+    let (reseller, now) = reseller_of(app, caller).await?;
+    let period = reseller.current_period(now);
+    let zone = reseller.timezone.time_zone();
+    let from = local_midnight(period.start(), &zone);
+    let current = usage_item(app, &reseller.id).await?.billable_at(now);
+    let peak = peak(
+        app,
+        &reseller.id,
+        from,
+        now + jiff::SignedDuration::from_millis(1),
+    )
+    .await?;
+    // A trial that ended since the last sample counts now; the midnight sample records it.
+    let (max, at) = match peak {
+        Some((max, at)) if max >= current => (max, Some(at)),
+        _ if current > 0 => (current, Some(now)),
+        _ => (0, None),
+    };
+    Ok(UsageView {
+        period,
+        active_users: current,
+        max_active_users: max,
+        max_reached_on: at.filter(|_| max > 0).map(|at| reseller.local_date(at)),
+        unit_price: app.config.reseller_user_price,
+        currency: app.config.reseller_user_price.currency(),
+    })
+}
+
+/// A reseller still has clients: it cannot close (they would lose their service).
+pub async fn has_clients(app: &App, account: &Account) -> Result<bool, Error> {
+    if account.kind != AccountKind::Reseller {
+        return Ok(false);
+    }
+    Ok(!usage_item(app, &account.id).await?.clients.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_peak_is_the_highest_sample_first_reached() {
+        let from = at("2027-01-01T00:00:00Z");
+        let samples = [
+            (at("2027-01-01T00:00:00Z"), 8),
+            (at("2027-01-10T09:00:00Z"), 11),
+            (at("2027-01-15T09:00:00Z"), 11),
+            (at("2027-01-20T09:00:00Z"), 7),
+        ];
+        assert_eq!(
+            peak_of(Some(8), from, &samples),
+            Some((11, at("2027-01-10T09:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn the_total_carried_in_counts_from_the_start_of_the_period() {
+        let from = at("2027-01-01T00:00:00Z");
+        let samples = [(at("2027-01-05T09:00:00Z"), 4)];
+        assert_eq!(peak_of(Some(9), from, &samples), Some((9, from)));
+        assert_eq!(peak_of(None, from, &[]), None);
+        assert_eq!(peak_of(Some(0), from, &[]), Some((0, from)));
+    }
+
+    #[test]
+    fn clients_in_trial_are_not_billable_until_their_trial_ends() {
+        let mut usage = UsageItem::new("acc_r");
+        usage.clients.insert(
+            "acc_a".into(),
+            ClientCount {
+                active: 5,
+                billed_from: None,
+            },
+        );
+        usage.clients.insert(
+            "acc_c".into(),
+            ClientCount {
+                active: 10,
+                billed_from: Some(at("2027-02-01T00:00:00Z")),
+            },
+        );
+        assert_eq!(usage.billable_at(at("2027-01-31T23:59:59Z")), 5);
+        assert_eq!(usage.billable_at(at("2027-02-01T00:00:00Z")), 15);
+    }
+
+    #[test]
+    fn a_count_never_goes_below_zero_and_bumps_the_version() {
+        let mut usage = UsageItem::new("acc_r");
+        usage.clients.insert(
+            "acc_a".into(),
+            ClientCount {
+                active: 1,
+                billed_from: None,
+            },
+        );
+        let next = usage.moved("acc_a", -3).unwrap();
+        assert_eq!(next.clients["acc_a"].active, 0);
+        assert_eq!(next.version, 2);
+        assert!(usage.moved("acc_b", 1).is_err());
+    }
+
+    #[test]
+    fn sample_keys_sort_in_time_order() {
+        let early = sample_key(at("2027-01-09T23:59:59.999Z"));
+        let late = sample_key(at("2027-01-10T00:00:00Z"));
+        assert!(early < late);
+        assert_eq!(late.len(), SAMPLE_PREFIX.len() + 15);
+    }
+}
