@@ -300,12 +300,15 @@ pub async fn serve(
             Ok((200, Some(resource(&team.account, &item, &user))))
         }
         ("POST", None) => create(app, &team, &body()).await.map(|b| (201, Some(b))),
-        ("PATCH", Some(id)) => {
-            let active = scim::parse_patch(&body())?.unwrap_or(true);
-            set_active(app, &team, id, active)
+        ("PATCH", Some(id)) => match scim::parse_patch(&body())? {
+            Some(active) => set_active(app, &team, id, active)
                 .await
-                .map(|b| (200, Some(b)))
-        }
+                .map(|b| (200, Some(b))),
+            None => {
+                let (item, user) = team.user(app, id).await.map_err(|e| scim_error(&e))?;
+                Ok((200, Some(resource(&team.account, &item, &user))))
+            }
+        },
         // Removed from the sync pool: the user becomes inactive (source-docs 004), kept.
         ("DELETE", Some(id)) => set_active(app, &team, id, false).await.map(|_| (204, None)),
         _ => Err(ScimError {

@@ -114,8 +114,9 @@ impl InvoiceLine {
             description,
             quantity: n,
             unit_price,
-            proration: None,
-            amount: line_amount(unit_price, n, None),
+            // A calendar stub (billing.md "Calendar months") is billed as its share of a month.
+            proration: period.share(),
+            amount: line_amount(unit_price, n, period.share()),
             usage: Some(peak),
         }
     }
@@ -206,6 +207,32 @@ mod tests {
     use crate::vat::vat_treatment;
     use jiff::civil::date;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_resellers_line_bills_the_peak_and_a_calendar_stub_its_share() {
+        let peak = UsagePeak {
+            max_active_users: 11,
+            reached_on: date(2027, 1, 10),
+        };
+        let price = Money::new(dec!(5.00));
+        let month = BillingPeriod::new(date(2027, 1, 1), date(2027, 2, 1)).unwrap();
+        let line = InvoiceLine::for_usage(&month, peak, price, Language::En);
+        assert_eq!(line.amount, Money::new(dec!(55.00)));
+        assert_eq!((line.brik_id.clone(), line.pack_id.clone()), (None, None));
+        assert_eq!(
+            line.description,
+            "Active users across your clients, 2027-01-01 to 2027-02-01: maximum 11 users, reached on 2027-01-10"
+        );
+        // Dec 12 to Jan 1 after a switch to calendar months: 20/31 of a month, rounded once.
+        let stub = BillingPeriod::new(date(2026, 12, 12), date(2027, 1, 1)).unwrap();
+        let line = InvoiceLine::for_usage(&stub, peak, price, Language::Fr);
+        assert_eq!(line.amount, Money::new(dec!(35.48)));
+        assert!(
+            line.description.contains("atteint le 2027-01-10"),
+            "{}",
+            line.description
+        );
+    }
 
     fn signup_period() -> BillingPeriod {
         period_containing(AnchorDay::of(date(2026, 12, 12)), date(2026, 12, 12))

@@ -198,8 +198,16 @@ pub async fn update_settings(
     }
     let today = account.local_date(now);
     let mut renew_today = false;
+    let mut restart = false;
     match body.auto_renew {
         Some(false) if account.auto_renew => {
+            if crate::resellers::has_clients(app, &account).await? {
+                // Its clients would keep their service with nobody billed for it.
+                return Err(Error::Conflict(
+                    "reseller_has_clients",
+                    "a reseller keeps renewing while it has client accounts".into(),
+                ));
+            }
             account.auto_renew = false;
             changes.push((
                 "auto_renew_off",
@@ -210,10 +218,12 @@ pub async fn update_settings(
             account.auto_renew = true;
             if account.status == crate::account::AccountStatus::Lapsed {
                 account.status = crate::account::AccountStatus::Active;
-                // A new subscription from today: anchored on today, like a signup.
+                // A new subscription from today: anchored on today, like a signup. A reseller
+                // pays at the end of its periods, so nothing is billed today.
                 account.anchor_day = crate::billing_calendar::AnchorDay::of(today);
                 account.calendar_from = None;
-                renew_today = true;
+                renew_today = account.kind != crate::account::AccountKind::Reseller;
+                restart = true;
             }
             changes.push((
                 "auto_renew_on",
@@ -222,11 +232,12 @@ pub async fn update_settings(
         }
         _ => {}
     }
-    let schedules = if renew_today {
+    let schedules = if restart {
         // A new calendar from today: what the old one had due is not due any more.
         crate::schedule::restart_ops(app, account_id, now)?
-    } else if moved_zone {
-        // Midnight moved, maybe earlier: the runners look at the account again.
+    } else if moved_zone && !account.billed_by_reseller() {
+        // Midnight moved, maybe earlier: the runners look at the account again (a client
+        // account has no job to move).
         crate::schedule::recheck_ops(app, account_id, now)?
     } else {
         Vec::new()

@@ -410,8 +410,14 @@ async fn store(
         key,
     );
     let mut past_due = item.clone();
-    past_due.status = AccountStatus::PastDue;
-    past_due.past_due_since = Some(invoice.issue_date);
+    if item.status == AccountStatus::Suspended {
+        // A suspended reseller is still billed for its clients' period; it stays suspended,
+        // its retries counted from its first failure.
+        past_due.past_due_since = item.past_due_since.or(Some(invoice.issue_date));
+    } else {
+        past_due.status = AccountStatus::PastDue;
+        past_due.past_due_since = Some(invoice.issue_date);
+    }
     past_due.version = item.version + 1;
     let stored = invoicing::store_numbered(app, account, key, invoice, |_| {
         let mut ops = vec![app.store.put_new_op(&history)?];

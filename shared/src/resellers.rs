@@ -160,9 +160,7 @@ pub async fn transact_counted(
     };
     for attempt in 0..COUNT_ATTEMPTS {
         if attempt > 0 {
-            use rand::Rng;
-            let wait = rand::thread_rng().gen_range(1..=(10u64 << attempt.min(5)));
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            back_off(attempt).await;
         }
         let usage = usage_item(app, reseller)
             .await
@@ -170,12 +168,6 @@ pub async fn transact_counted(
         let next = usage
             .moved(&account.id, delta)
             .map_err(StoreFailure::Failed)?;
-        let sample = SampleItem::new(
-            reseller,
-            now,
-            next.billable_at(now),
-            &new_ordered_id("smp", now),
-        );
         let mut all = ops().map_err(StoreFailure::Failed)?;
         let own = all.len();
         all.push(
@@ -183,7 +175,9 @@ pub async fn transact_counted(
                 .put_if_version_op(&next, usage.version)
                 .map_err(StoreFailure::Failed)?,
         );
-        all.push(app.store.put_op(&sample).map_err(StoreFailure::Failed)?);
+        for sample in samples(reseller, &usage, &next, now) {
+            all.push(app.store.put_op(&sample).map_err(StoreFailure::Failed)?);
+        }
         match app.store.transact(all).await {
             Ok(()) => return Ok(()),
             Err(e) if count_moved(&e, own) => continue,
@@ -194,6 +188,33 @@ pub async fn transact_counted(
         "concurrent_change",
         "the reseller's user count kept changing; retry".into(),
     )))
+}
+
+/// The samples of a change at `now`: the total just before it (a trial that ended since the
+/// last sample shows there, even if this change lowers the count) and just after it.
+fn samples(
+    reseller_id: &str,
+    before: &UsageItem,
+    after: &UsageItem,
+    now: Timestamp,
+) -> [SampleItem; 2] {
+    let id = new_ordered_id("smp", now);
+    [
+        SampleItem::new(
+            reseller_id,
+            now,
+            before.billable_at(now),
+            &format!("{id}-before"),
+        ),
+        SampleItem::new(reseller_id, now, after.billable_at(now), &id),
+    ]
+}
+
+/// A random wait before try `attempt` at a change of the count, longer each time.
+async fn back_off(attempt: u32) {
+    use rand::Rng;
+    let wait = rand::thread_rng().gen_range(1..=(10u64 << attempt.min(5)));
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
 }
 
 /// Whether a transaction failed only because the count (item `index`) moved meanwhile.
@@ -224,12 +245,20 @@ async fn usage_item(app: &App, reseller_id: &str) -> Result<UsageItem, Error> {
 }
 
 /// The midnight sample (renew function, every local midnight of the reseller): trials that
-/// ended count from then, and a day without changes still has its sample. Idempotent.
+/// ended count from then, and a day without changes still has its sample. Written once: a
+/// late or repeated run never replaces it (a change since midnight has sampled the total
+/// before it). A reseller closed meanwhile has nothing to sample.
 pub async fn sample_daily(app: &App, reseller_id: &str, at: Timestamp) -> Result<u32, Error> {
-    let usage = usage_item(app, reseller_id).await?;
+    let Some(usage) = app
+        .store
+        .get::<UsageItem>(&account_pk(reseller_id), USAGE_SK)
+        .await?
+    else {
+        return Ok(0);
+    };
     let total = usage.billable_at(at);
     app.store
-        .put(&SampleItem::new(reseller_id, at, total, "daily"))
+        .put_new(&SampleItem::new(reseller_id, at, total, "daily"))
         .await?;
     Ok(total)
 }
@@ -460,7 +489,6 @@ pub async fn create_client(
             ("user".into(), new_id("usr")),
             ("history".into(), new_ordered_id("hst", now)),
             ("reseller_history".into(), new_ordered_id("hst", now)),
-            ("sample".into(), new_ordered_id("smp", now)),
         ])
     };
     let fingerprint = serde_json::json!({"route": "POST /reseller/clients", "body": raw});
@@ -553,13 +581,14 @@ fn client_account(reseller: &Account, client: &NewClient, id: String, now: Times
     }
 }
 
-/// The instant a client's trial ends (local midnight after its last day).
-fn billed_from(account: &Account) -> Result<Option<Timestamp>, Error> {
+/// The instant a client's trial ends: the reseller's local midnight after its last day, so
+/// that it falls on a midnight sample and in the reseller's period that contains that day.
+fn billed_from(account: &Account, reseller: &Account) -> Result<Option<Timestamp>, Error> {
     account
         .trial_until
         .map(|last| {
             let next = last.tomorrow().map_err(Error::internal)?;
-            Ok(local_midnight(next, &account.timezone.time_zone()))
+            Ok(local_midnight(next, &reseller.timezone.time_zone()))
         })
         .transpose()
 }
@@ -615,22 +644,16 @@ async fn store_client(
     );
     let entry = ClientCount {
         active: 1,
-        billed_from: billed_from(account)?,
+        billed_from: billed_from(account, reseller)?,
     };
     for attempt in 0..COUNT_ATTEMPTS {
         if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(5))).await;
+            back_off(attempt).await;
         }
         let usage = usage_item(app, &reseller.id).await?;
         let mut next = usage.clone();
         next.clients.insert(account.id.clone(), entry.clone());
         next.version += 1;
-        let sample = SampleItem::new(
-            &reseller.id,
-            now,
-            next.billable_at(now),
-            &lease.id("sample"),
-        );
         let mut ops = vec![
             app.store.put_new_op(&claim)?,
             app.store.put_new_op(&account_item)?,
@@ -651,7 +674,9 @@ async fn store_client(
         )?);
         let own = ops.len();
         ops.push(app.store.put_if_version_op(&next, usage.version)?);
-        ops.push(app.store.put_op(&sample)?);
+        for sample in samples(&reseller.id, &usage, &next, now) {
+            ops.push(app.store.put_op(&sample)?);
+        }
         match app.store.transact(ops).await {
             Ok(()) => return Ok(body),
             Err(e) if count_moved(&e, own) => continue,
@@ -878,6 +903,27 @@ mod tests {
         assert_eq!(next.clients["acc_a"].active, 0);
         assert_eq!(next.version, 2);
         assert!(usage.moved("acc_b", 1).is_err());
+    }
+
+    #[test]
+    fn a_change_samples_the_total_before_it_and_after_it() {
+        let mut before = UsageItem::new("acc_r");
+        before.clients.insert(
+            "acc_c".into(),
+            ClientCount {
+                active: 10,
+                billed_from: Some(at("2027-02-01T00:00:00Z")),
+            },
+        );
+        let after = before.moved("acc_c", -9).unwrap();
+        // A trial ended at midnight and the first change of the day lowers the count: the
+        // 10 users billable since midnight are sampled all the same.
+        let now = at("2027-02-01T00:05:00Z");
+        let [pre, post] = samples("acc_r", &before, &after, now);
+        assert_eq!((pre.active_users, post.active_users), (10, 1));
+        assert_eq!((pre.at, post.at), (now, now));
+        assert_ne!(pre.sk, post.sk);
+        assert!(pre.sk.starts_with(&sample_key(now)));
     }
 
     #[test]

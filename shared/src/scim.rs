@@ -45,7 +45,7 @@ pub mod scim_type {
 }
 
 /// The detail of every refused attempt to change something other than `active`.
-const ONLY_ACTIVE: &str = "only 'active' can be changed through SCIM here";
+const ACTIVE_STAYS: &str = "active cannot be removed: set it to true or false";
 
 /// A SCIM error (RFC 7644 §3.12).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,14 +161,17 @@ pub fn parse_create(body: &Value) -> Result<NewUser, ScimError> {
     })
 }
 
-/// What a PATCH asks: SCIM here lets only `active` change.
+/// What a PATCH asks of `active`, the one attribute SCIM changes here (`None`: nothing).
 ///
 /// RFC 7644 §3.5.2: the body is a PatchOp message whose `Operations` each have an `op`
 /// (`add`, `remove` or `replace`, matched case-insensitively since Entra sends `Replace`),
-/// an optional `path` and a `value`. Two forms are accepted, both only about `active`:
+/// an optional `path` and a `value`. Two forms set `active`:
 /// `{"op":"replace","path":"active","value":false}` (Entra, whose value may be the string
 /// `"False"`) and `{"op":"replace","value":{"active":false}}` (Google, Okta). The operations
-/// apply in order, so the last one decides. Always `Some` on success.
+/// apply in order, so the last one decides. Operations on attributes this service does not
+/// keep (names, emails, `externalId`, the enterprise extension) are accepted and leave the
+/// user as stored: the directory is the source of those, and refusing them would fail every
+/// provisioning cycle of Entra ID, which sends them with `active`. `active` cannot be removed.
 pub fn parse_patch(body: &Value) -> Result<Option<bool>, ScimError> {
     let object = body_object(body)?;
     require_schema(object, PATCH_SCHEMA)?;
@@ -183,7 +186,9 @@ pub fn parse_patch(body: &Value) -> Result<Option<bool>, ScimError> {
     };
     let mut active = None;
     for operation in operations {
-        active = Some(parse_operation(operation)?);
+        if let Some(value) = parse_operation(operation)? {
+            active = Some(value);
+        }
     }
     Ok(active)
 }
@@ -443,8 +448,8 @@ fn parse_bool(value: &Value, name: &str) -> Result<bool, ScimError> {
     }
 }
 
-/// One PATCH operation (RFC 7644 §3.5.2), which must set `active`: its new value.
-fn parse_operation(operation: &Value) -> Result<bool, ScimError> {
+/// One PATCH operation (RFC 7644 §3.5.2): the value it sets `active` to, if it sets it.
+fn parse_operation(operation: &Value) -> Result<Option<bool>, ScimError> {
     let operation = operation.as_object().ok_or_else(|| {
         ScimError::bad_request(
             scim_type::INVALID_SYNTAX,
@@ -456,8 +461,16 @@ fn parse_operation(operation: &Value) -> Result<bool, ScimError> {
         .ok_or_else(|| {
             ScimError::bad_request(scim_type::INVALID_SYNTAX, "each operation needs an op")
         })?;
+    let path = attribute(operation, "path");
+    let about_active = matches!(path, Some(Value::String(p)) if is_attribute(p, "active"));
     if op.eq_ignore_ascii_case("remove") {
-        return Err(ScimError::bad_request(scim_type::INVALID_PATH, ONLY_ACTIVE));
+        return match path {
+            Some(Value::String(_)) if !about_active => Ok(None),
+            _ => Err(ScimError::bad_request(
+                scim_type::INVALID_PATH,
+                ACTIVE_STAYS,
+            )),
+        };
     }
     if !op.eq_ignore_ascii_case("add") && !op.eq_ignore_ascii_case("replace") {
         return Err(ScimError::bad_request(
@@ -466,22 +479,26 @@ fn parse_operation(operation: &Value) -> Result<bool, ScimError> {
         ));
     }
     let value = attribute(operation, "value");
-    match attribute(operation, "path") {
-        Some(Value::String(path)) if is_attribute(path, "active") => match value {
-            Some(value) => parse_bool(value, "active"),
+    match path {
+        Some(Value::String(_)) if about_active => match value {
+            Some(value) => parse_bool(value, "active").map(Some),
             None => Err(ScimError::bad_request(
                 scim_type::INVALID_VALUE,
                 "value is required to set active",
             )),
         },
-        Some(_) => Err(ScimError::bad_request(scim_type::INVALID_PATH, ONLY_ACTIVE)),
+        Some(Value::String(_)) => Ok(None),
+        Some(_) => Err(ScimError::bad_request(
+            scim_type::INVALID_PATH,
+            "path must be a string",
+        )),
         None => parse_value_object(value),
     }
 }
 
 /// The value of a PATCH operation without `path`: an object of attributes to set
-/// (RFC 7644 §3.5.2.3), here `{"active": ...}` and nothing else.
-fn parse_value_object(value: Option<&Value>) -> Result<bool, ScimError> {
+/// (RFC 7644 §3.5.2.3); only its `active` is taken, if any.
+fn parse_value_object(value: Option<&Value>) -> Result<Option<bool>, ScimError> {
     let attributes = value.and_then(Value::as_object).ok_or_else(|| {
         ScimError::bad_request(
             scim_type::INVALID_VALUE,
@@ -490,12 +507,11 @@ fn parse_value_object(value: Option<&Value>) -> Result<bool, ScimError> {
     })?;
     let mut active = None;
     for (name, value) in attributes {
-        if !is_attribute(name, "active") {
-            return Err(ScimError::bad_request(scim_type::INVALID_PATH, ONLY_ACTIVE));
+        if is_attribute(name, "active") {
+            active = Some(parse_bool(value, "active")?);
         }
-        active = Some(parse_bool(value, "active")?);
     }
-    active.ok_or_else(|| ScimError::bad_request(scim_type::INVALID_VALUE, "value must set active"))
+    Ok(active)
 }
 
 /// A 400 `invalidFilter` with `detail`.
@@ -918,55 +934,56 @@ mod tests {
     }
 
     #[test]
-    fn a_patch_of_display_name_is_refused() {
+    fn a_patch_of_display_name_alone_changes_nothing() {
         let body = patch(json!([{"op": "Replace", "path": "displayName", "value": "Ada"}]));
-        assert_eq!(
-            parse_patch(&body),
-            Err(ScimError::bad_request(
-                "invalidPath",
-                "only 'active' can be changed through SCIM here"
-            ))
-        );
+        assert_eq!(parse_patch(&body), Ok(None));
     }
 
     #[test]
-    fn an_operation_among_others_on_another_path_refuses_the_whole_patch() {
+    fn active_is_taken_among_operations_on_other_attributes() {
         let body = patch(json!([
             {"op": "Replace", "path": "active", "value": "False"},
             {"op": "Add", "path": "name.givenName", "value": "Ada"},
+            {"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"},
         ]));
-        assert_eq!(scim_type_of(parse_patch(&body)), (400, "invalidPath"));
+        assert_eq!(parse_patch(&body), Ok(Some(false)));
     }
 
     #[test]
-    fn remove_is_refused() {
-        let body = patch(json!([{"op": "Remove", "path": "active"}]));
-        assert_eq!(
-            parse_patch(&body),
-            Err(ScimError::bad_request(
-                "invalidPath",
-                "only 'active' can be changed through SCIM here"
-            ))
-        );
+    fn active_cannot_be_removed() {
+        for operation in [
+            json!({"op": "Remove", "path": "active"}),
+            json!({"op": "remove"}),
+        ] {
+            assert_eq!(
+                parse_patch(&patch(json!([operation]))),
+                Err(ScimError::bad_request(
+                    "invalidPath",
+                    "active cannot be removed: set it to true or false"
+                ))
+            );
+        }
     }
 
     #[test]
-    fn a_value_object_with_another_attribute_is_refused() {
+    fn a_value_object_sets_active_and_leaves_the_rest() {
         let body = patch(json!([
             {"op": "replace", "value": {"active": false, "displayName": "Ada"}}
         ]));
-        assert_eq!(scim_type_of(parse_patch(&body)), (400, "invalidPath"));
+        assert_eq!(parse_patch(&body), Ok(Some(false)));
+        let body = patch(json!([{"op": "replace", "value": {"displayName": "Ada"}}]));
+        assert_eq!(parse_patch(&body), Ok(None));
     }
 
     #[test]
     fn an_empty_or_missing_value_is_refused() {
         for operation in [
-            json!({"op": "replace", "value": {}}),
             json!({"op": "replace"}),
             json!({"op": "replace", "value": false}),
             json!({"op": "replace", "path": "active"}),
             json!({"op": "replace", "path": "active", "value": "no"}),
             json!({"op": "replace", "value": {"active": 0}}),
+            json!({"op": "replace", "value": {"active": null, "x": 1}}),
         ] {
             assert_eq!(
                 scim_type_of(parse_patch(&patch(json!([operation])))),

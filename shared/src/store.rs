@@ -541,23 +541,6 @@ impl Store {
         ))
     }
 
-    /// Writes an item whatever is there (an item that is the same on every write).
-    pub async fn put<T: Serialize>(&self, item: &T) -> Result<(), Error> {
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item)?))
-            .send()
-            .await
-            .map_err(|e| {
-                Error::unavailable(format!(
-                    "dynamodb PutItem: {}",
-                    DisplayErrorContext(e.into_service_error())
-                ))
-            })?;
-        Ok(())
-    }
-
     /// Items of one partition whose sort key is between `low` and `high` (both included), in
     /// key order or its reverse, at most `limit` of them (all, following pages, when none).
     pub async fn query_between<T: DeserializeOwned>(

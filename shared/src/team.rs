@@ -854,6 +854,11 @@ pub async fn set_status(
         return Ok(user);
     }
     if user.role == Role::Admin {
+        if source == StatusSource::DirectorySync {
+            // The directory does not lock the account out: its admin stays as they are.
+            tracing::info!(user = %user.id, "directory sync left the account's admin active");
+            return Ok(user);
+        }
         return Err(Error::Conflict(
             "cannot_deactivate_admin",
             "the account's admin cannot be made inactive".into(),
@@ -872,17 +877,32 @@ pub async fn set_status(
         tracing::info!(user = %user.id, "directory sync left a deny-listed user inactive");
         return Ok(user);
     }
+    // Access changes first, then the stored status and the count; if those cannot be
+    // written, access is put back as it was, so access and billing never disagree.
+    let mut invitation = None;
     let (action, delta) = if active {
         app.directory.restore_access(user.email.as_str()).await?;
-        user.status = if app.directory.has_signed_in(user.email.as_str()).await? {
+        let signed_in = match app.directory.has_signed_in(user.email.as_str()).await {
+            Ok(signed_in) => signed_in,
+            Err(e) => {
+                undo_access(app, &user, false).await;
+                return Err(e);
+            }
+        };
+        user.status = if signed_in {
             UserStatus::Active
         } else {
             // Never signed in: the first invitation may be lost or its password expired.
             let password = temporary_password();
-            app.directory
+            if let Err(e) = app
+                .directory
                 .reset_temporary_password(user.email.as_str(), &password)
-                .await?;
-            send_invitation(app, team, &user, &password).await;
+                .await
+            {
+                undo_access(app, &user, false).await;
+                return Err(e);
+            }
+            invitation = Some(password);
             UserStatus::Invited
         };
         ("user_reactivated", 1)
@@ -901,15 +921,34 @@ pub async fn set_status(
         serde_json::json!({"user_id": user.id, "via": via}),
     );
     let updated = item.reseal(&team.account.id, &user, &team.key);
-    crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
+    let stored = crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
         Ok(vec![
             updated.update_op(app, item.version)?,
             app.store.put_new_op(&history)?,
         ])
     })
-    .await
-    .map_err(concurrent_change)?;
+    .await;
+    if let Err(failure) = stored {
+        undo_access(app, &user, !active).await;
+        return Err(concurrent_change(failure));
+    }
+    if let Some(password) = invitation {
+        send_invitation(app, team, &user, &password).await;
+    }
     Ok(user)
+}
+
+/// Puts a user's access back as it was before a status change that could not be stored
+/// (`access`: whether they had it).
+async fn undo_access(app: &App, user: &User, access: bool) {
+    let undone = if access {
+        app.directory.restore_access(user.email.as_str()).await
+    } else {
+        app.directory.revoke_access(user.email.as_str()).await
+    };
+    if let Err(e) = undone {
+        tracing::error!(error = %e, user = %user.id, "access not put back after a failed status change");
+    }
 }
 
 /// The end of a period: users whose removal takes effect lose their sign-in and are deleted

@@ -396,6 +396,48 @@ async fn a_directory_sync_cannot_reactivate_an_address_on_the_deny_list() {
     assert_eq!(status_of(&ids[0]), "inactive");
     assert_eq!(status_of(&ids[1]), "invited");
     assert_eq!(usage(&stack, &msp).await["active_users"], 2);
+    // AND what the directory says of names is accepted and leaves the user as stored; the
+    // client's admin cannot be made inactive by the directory
+    let rename = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "displayName", "value": "Jeanne R."}],
+    });
+    let (status, renamed) = scim(
+        &stack,
+        "PATCH",
+        &format!("/scim/v2/Users/{}", ids[1]),
+        &token,
+        Some(&rename),
+    )
+    .await;
+    assert_eq!(
+        (status, renamed["active"].as_bool()),
+        (200, Some(true)),
+        "{renamed}"
+    );
+    let admin_id = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["role"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, admin) = scim(
+        &stack,
+        "PATCH",
+        &format!("/scim/v2/Users/{admin_id}"),
+        &token,
+        Some(&patch_active("False")),
+    )
+    .await;
+    assert_eq!(
+        (status, admin["active"].as_bool()),
+        (200, Some(true)),
+        "{admin}"
+    );
     // AND the reactivated user got a fresh invitation to sign in
     assert!(stack.mail_to(&other_email).await.len() >= 2);
     // AND the admin may still reactivate the deny-listed one by hand
@@ -607,6 +649,19 @@ async fn resellers_and_clients_see_only_what_is_theirs() {
             reseller_closure.status,
             reseller_closure.body["code"].as_str()
         ),
+        (409, Some("reseller_has_clients"))
+    );
+    let lapse = stack
+        .call(
+            "PUT",
+            "/account/settings",
+            Some(&first.token),
+            Some(&json!({"auto_renew": false})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (lapse.status, lapse.body["code"].as_str()),
         (409, Some("reseller_has_clients"))
     );
     // A client's user from another reseller's client cannot be changed by id
