@@ -266,6 +266,40 @@ pub fn gateway_response(response: Response<Body>) -> serde_json::Value {
     })
 }
 
+/// Runs a change of `account_id` under the request's `Idempotency-Key`, for the routes whose
+/// change does not record its answer itself ([`crate::idempotency::guard`]): the same key and
+/// the same method, path and body replay the first answer.
+pub async fn idempotent(
+    app: &crate::app::App,
+    req: &Request,
+    account_id: &str,
+    work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
+) -> Result<Response<Body>, Error> {
+    let key = crate::idempotency::parse_key(header(req, "idempotency-key"))?;
+    let (status, body) =
+        crate::idempotency::guard(app, account_id, key.as_deref(), fingerprint(req), work).await?;
+    Ok(json(status, &body))
+}
+
+/// For a route that takes no fields: no body, or `{}` (anything else is 400/422).
+pub fn no_fields(req: &Request) -> Result<(), Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+    if !String::from_utf8_lossy(body_bytes(req)).trim().is_empty() {
+        let _: (NoFields, _) = json_body(req)?;
+    }
+    Ok(())
+}
+
+/// What makes two requests the same for `Idempotency-Key`: method, path and body.
+pub fn fingerprint(req: &Request) -> serde_json::Value {
+    serde_json::json!({
+        "route": format!("{} {}", req.method(), req.uri().path()),
+        "body": String::from_utf8_lossy(body_bytes(req)),
+    })
+}
+
 /// Turns a handler's result into the answer.
 pub fn answer(result: Result<Response<Body>, Error>) -> Response<Body> {
     result.unwrap_or_else(|e| problem(&e))

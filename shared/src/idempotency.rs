@@ -247,6 +247,61 @@ pub async fn once(
     result
 }
 
+/// Records the answer of a request that changed nothing (there is no transaction of its own
+/// writes to record it in).
+pub async fn finish_alone(
+    app: &App,
+    lease: &Lease,
+    account_id: &str,
+    key: &crate::crypto::DataKey,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<(), Error> {
+    if let Some(op) = finish_op(app, lease, account_id, key, status, body)? {
+        app.store
+            .transact(vec![op])
+            .await
+            .map_err(|e| e.into_error(|_| Error::IdempotencyInProgress))?;
+    }
+    Ok(())
+}
+
+/// `Idempotency-Key` for a change that does not record its answer in its own transaction: a
+/// change whose effect is the same when made twice (settings, a card, removals, a status, a
+/// closure request, an invoice sent again). The first answer of `key` in the account is
+/// replayed, with its status, and concurrent duplicates wait (409 in progress) instead of
+/// running; the answer is recorded right after the change. If the function stops in between,
+/// a retry makes the change again, which leaves the same state.
+pub async fn guard(
+    app: &App,
+    account_id: &str,
+    key: Option<&str>,
+    fingerprint: serde_json::Value,
+    work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    if key.is_none() {
+        return work().await;
+    }
+    let scope = account_scope(account_id);
+    let lease = match begin(app, &scope, key, &fingerprint, BTreeMap::new).await? {
+        Begin::Replay { status, body } => return Ok((status, body)),
+        Begin::Run(lease) => lease,
+    };
+    match work().await {
+        Ok((status, body)) => {
+            let data_key = app.account_item(account_id).await?.1;
+            if let Err(e) = finish_alone(app, &lease, account_id, &data_key, status, &body).await {
+                tracing::warn!(error = %e, "idempotent answer not recorded; a retry runs again");
+            }
+            Ok((status, body))
+        }
+        Err(e) => {
+            release(app, &lease).await;
+            Err(e)
+        }
+    }
+}
+
 /// Gives the key back after a request that changed nothing, so it may be tried again.
 pub async fn release(app: &App, lease: &Lease) {
     if let Some((pk, token)) = &lease.key

@@ -143,10 +143,6 @@ pub struct TextBody {
     pub body: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyBody {}
-
 fn subject_text(errors: &mut ValidationErrors, value: &str) -> String {
     let value = value.trim();
     if value.is_empty() {

@@ -603,16 +603,6 @@ pub async fn assign(
             "the user is being removed: restore them first".into(),
         ));
     }
-    if let Some(held) = user.holding(&brik.id, team.today)
-        && held.until.is_none()
-    {
-        let body = serde_json::to_value(AssignResponse {
-            assignment: held.clone(),
-            invoice: None,
-        })
-        .map_err(Error::internal)?;
-        return Ok((200, body));
-    }
     let reserve = || {
         BTreeMap::from([
             ("invoice".into(), new_ordered_id("inv", team.now)),
@@ -628,6 +618,20 @@ pub async fn assign(
         fingerprint,
         reserve,
         async |lease: &Lease| {
+            if let Some(held) = user.holding(&brik.id, team.today)
+                && held.until.is_none()
+            {
+                // Already held: nothing to pay; the answer is kept for the key all the same,
+                // so that a duplicate of the request that assigned it replays that one.
+                let body = serde_json::to_value(AssignResponse {
+                    assignment: held.clone(),
+                    invoice: None,
+                })
+                .map_err(Error::internal)?;
+                idempotency::finish_alone(app, lease, &team.account.id, &team.key, 200, &body)
+                    .await?;
+                return Ok((200, body));
+            }
             let undoing = user.holding(&brik.id, team.today).is_some();
             let (action, added): (&str, Vec<&Brik>) = if undoing {
                 for a in user

@@ -55,15 +55,22 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             team::invite(app, &team, body, &raw, key.as_deref()).await?
         }
         ("DELETE", ["account", "users", _]) => {
-            let body = if req.body().is_empty() {
-                RemoveBody::default()
-            } else {
-                json_body::<RemoveBody>(&req)?.0
-            };
-            team::remove_user(app, &team, &path_param(&req, "user_id")?, body).await?
+            guarded(app, &team, key.as_deref(), &req, async || {
+                let body = if req.body().is_empty() {
+                    RemoveBody::default()
+                } else {
+                    json_body::<RemoveBody>(&req)?.0
+                };
+                team::remove_user(app, &team, &path_param(&req, "user_id")?, body).await
+            })
+            .await?
         }
         ("POST", ["account", "users", _, "restore"]) => {
-            team::restore_user(app, &team, &path_param(&req, "user_id")?).await?
+            guarded(app, &team, key.as_deref(), &req, async || {
+                http::no_fields(&req)?;
+                team::restore_user(app, &team, &path_param(&req, "user_id")?).await
+            })
+            .await?
         }
         ("PUT", ["account", "users", _, "briks", _]) => {
             team::assign(
@@ -76,30 +83,40 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await?
         }
         ("DELETE", ["account", "users", _, "briks", _]) => {
-            team::remove_brik(
-                app,
-                &team,
-                &path_param(&req, "user_id")?,
-                &path_param(&req, "brik_id")?,
-            )
+            guarded(app, &team, key.as_deref(), &req, async || {
+                team::remove_brik(
+                    app,
+                    &team,
+                    &path_param(&req, "user_id")?,
+                    &path_param(&req, "brik_id")?,
+                )
+                .await
+            })
             .await?
         }
         ("PUT", ["account", "users", _, "status"]) => {
-            let (body, _): (StatusBody, _) = json_body(&req)?;
-            let user_id = path_param(&req, "user_id")?;
-            team::set_status(app, &team, &user_id, body.active, StatusSource::Admin).await?;
-            let (_, user) = team.user(app, &user_id).await?;
-            (
-                200,
-                serde_json::to_value(user.view(team.today)).map_err(Error::internal)?,
-            )
+            guarded(app, &team, key.as_deref(), &req, async || {
+                let (body, _): (StatusBody, _) = json_body(&req)?;
+                let user_id = path_param(&req, "user_id")?;
+                team::set_status(app, &team, &user_id, body.active, StatusSource::Admin).await?;
+                let (_, user) = team.user(app, &user_id).await?;
+                Ok((
+                    200,
+                    serde_json::to_value(user.view(team.today)).map_err(Error::internal)?,
+                ))
+            })
+            .await?
         }
         ("POST", ["account", "scim-token"]) => {
+            http::no_fields(&req)?;
             directory_sync::new_token(app, &team, key.as_deref()).await?
         }
         ("PUT", ["account", "directory-deny-list"]) => {
-            let (body, _): (DenyListBody, _) = json_body(&req)?;
-            (200, directory_sync::put_deny_list(app, &team, body).await?)
+            guarded(app, &team, key.as_deref(), &req, async || {
+                let (body, _): (DenyListBody, _) = json_body(&req)?;
+                Ok((200, directory_sync::put_deny_list(app, &team, body).await?))
+            })
+            .await?
         }
         ("GET", ["account", "packs"]) => (
             200,
@@ -117,10 +134,15 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             )
             .await?
         }
-        ("DELETE", ["account", "packs", _]) => (
-            202,
-            packs::remove(app, &team, &path_param(&req, "pack_id")?).await?,
-        ),
+        ("DELETE", ["account", "packs", _]) => {
+            guarded(app, &team, key.as_deref(), &req, async || {
+                Ok((
+                    202,
+                    packs::remove(app, &team, &path_param(&req, "pack_id")?).await?,
+                ))
+            })
+            .await?
+        }
         _ => return Err(Error::NotFound),
     };
     tracing::info!(status, "answered");
@@ -171,4 +193,16 @@ async fn scim(app: &App, req: &Request) -> Response<Body> {
     };
     tracing::info!(status, "scim answered");
     http::json_as(status, softbrik::scim::CONTENT_TYPE, &body)
+}
+
+/// A change that does not record its answer itself, under the request's Idempotency-Key
+/// (`softbrik::idempotency::guard`).
+async fn guarded(
+    app: &App,
+    team: &Team,
+    key: Option<&str>,
+    req: &Request,
+    work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    softbrik::idempotency::guard(app, &team.account.id, key, http::fingerprint(req), work).await
 }

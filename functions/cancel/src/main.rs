@@ -5,7 +5,7 @@ use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
 use softbrik::app::App;
 use softbrik::closure::{ClosureBody, request_closure};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, identity, json, json_body};
+use softbrik::http::{self, answer, identity, json_body};
 use tracing::Instrument;
 
 #[tokio::main]
@@ -31,8 +31,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             if let Ok(account_id) = caller.require_admin() {
                 tracing::Span::current().record("account_id", account_id);
             }
-            let (body, _): (ClosureBody, _) = json_body(&req)?;
-            Ok(json(202, &request_closure(app, &caller, body).await?))
+            let account_id = caller.account()?;
+            http::idempotent(app, &req, account_id, async || {
+                let (body, _): (ClosureBody, _) = json_body(&req)?;
+                Ok((202, request_closure(app, &caller, body).await?))
+            })
+            .await
         }
         _ => Err(Error::NotFound),
     }

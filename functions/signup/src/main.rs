@@ -88,38 +88,43 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("PUT", "/account/settings") => {
             let caller = identity(&req)?;
-            let (body, _) = json_body(&req)?;
-            Ok(json(
-                200,
-                &records::update_settings(app, &caller, body).await?,
-            ))
+            http::idempotent(app, &req, caller.account()?, async || {
+                let (body, _) = json_body(&req)?;
+                Ok((200, records::update_settings(app, &caller, body).await?))
+            })
+            .await
         }
         ("PUT", "/account/payment-method") => {
             let caller = identity(&req)?;
-            let (body, _) = json_body(&req)?;
-            Ok(json(
-                200,
-                &records::replace_payment_method(app, &caller, body).await?,
-            ))
+            http::idempotent(app, &req, caller.account()?, async || {
+                let (body, _) = json_body(&req)?;
+                Ok((
+                    200,
+                    records::replace_payment_method(app, &caller, body).await?,
+                ))
+            })
+            .await
         }
         ("POST", "/account/billing-alignment") => {
             let caller = identity(&req)?;
-            let (body, _) = json_body(&req)?;
-            let (status, answer) = records::align_billing(app, &caller, body).await?;
-            Ok(json(status, &answer))
+            http::idempotent(app, &req, caller.account()?, async || {
+                let (body, _) = json_body(&req)?;
+                records::align_billing(app, &caller, body).await
+            })
+            .await
         }
         ("POST", path) if path.starts_with("/account/invoices/") && path.ends_with("/send") => {
             let caller = identity(&req)?;
-            let body = if req.body().is_empty() {
-                records::SendBody::default()
-            } else {
-                json_body::<records::SendBody>(&req)?.0
-            };
-            let id = http::path_param(&req, "invoice_id")?;
-            Ok(json(
-                202,
-                &records::send_invoice(app, &caller, &id, body).await?,
-            ))
+            http::idempotent(app, &req, caller.account()?, async || {
+                let body = if req.body().is_empty() {
+                    records::SendBody::default()
+                } else {
+                    json_body::<records::SendBody>(&req)?.0
+                };
+                let id = http::path_param(&req, "invoice_id")?;
+                Ok((202, records::send_invoice(app, &caller, &id, body).await?))
+            })
+            .await
         }
         ("GET", path) if path.starts_with("/account/invoices/") && path.ends_with("/pdf") => {
             let caller = identity(&req)?;

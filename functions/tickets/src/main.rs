@@ -11,7 +11,7 @@ use softbrik::error::Error;
 use softbrik::http::{self, answer, identity, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::schedule::RunRequest;
-use softbrik::support_desk::{self as desk, EmptyBody, ListQuery};
+use softbrik::support_desk::{self as desk, ListQuery};
 use tracing::Instrument;
 
 #[tokio::main]
@@ -101,28 +101,14 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             desk::staff_step(app, &caller, &ticket_id, &action, body, &raw, key).await?
         }
         ("POST", "confirm") => {
-            empty_body(&req)?;
+            http::no_fields(&req)?;
             desk::confirm(app, &caller, &ticket_id, key).await?
         }
         ("POST", "reopen") => {
-            empty_body(&req)?;
+            http::no_fields(&req)?;
             desk::reopen(app, &caller, &ticket_id, key).await?
         }
         _ => return Err(Error::NotFound),
     };
     Ok(json(status, &answer))
-}
-
-/// Confirm and reopen take no fields: no body, or `{}`.
-fn empty_body(req: &Request) -> Result<(), Error> {
-    let empty = match req.body() {
-        Body::Empty => true,
-        Body::Text(t) => t.trim().is_empty(),
-        Body::Binary(b) => b.is_empty(),
-        _ => true,
-    };
-    if !empty {
-        let _: (EmptyBody, _) = json_body(req)?;
-    }
-    Ok(())
 }
