@@ -742,6 +742,17 @@ class Stack:
             "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
             "stripe_url": self.stripe_url,
             "support_user": {"email": self.support_email, "password": self.support_password},
+            # Every route of template.yaml and how the gateway authenticates it: the tests that
+            # must cover each route (tenant isolation, hostile input) read them from here.
+            "routes": [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "function": r.binary,
+                    "auth": "jwt" if r.authorized else ("iam" if r.authorizer == IAM else "none"),
+                }
+                for r in self.routes
+            ],
         }
         self.stack_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.stack_file.with_suffix(".tmp")

@@ -14,6 +14,10 @@ serialises every backend, S3 objects included, and slows the emulator as they pi
 It also counts the AWS requests it answers, by service and operation, for the benchmarks
 (`make bench`): `GET /_softbrik/calls` reads the counts, `DELETE /_softbrik/calls` resets them.
 
+`POST /_softbrik/sign-token` (`{"claims": {...}}` -> `{"token"}`) signs claims with the user
+pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
+signed but expired, or for another audience, which Cognito never hands out on request.
+
 Usage: emulator.py HOST PORT
 """
 
@@ -66,6 +70,16 @@ def main() -> None:
                             sent.append({"destinations": m.destinations, "raw_data": m.raw_data})
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(sent).encode()]
+        if environ.get("PATH_INFO") == "/_softbrik/sign-token":
+            from joserfc import jwk, jwt
+            from moto.utilities.utils import load_resource
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            claims = json.loads(environ["wsgi.input"].read(length))["claims"]
+            key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+            token = jwt.encode({"kid": "dummy", "alg": "RS256"}, claims, key)
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"token": token}).encode()]
         if not environ.get("PATH_INFO", "").startswith(("/moto-api", "/_softbrik")):
             name = operation(environ)
             with counted:

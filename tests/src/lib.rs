@@ -23,6 +23,33 @@ pub struct StackFile {
     pub lambda_endpoint: String,
     /// The payment partner's emulator (localstripe).
     pub stripe_url: String,
+    /// Every route of template.yaml, as the local gateway serves it.
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+}
+
+/// A route of template.yaml: `auth` is `jwt` (Cognito), `none` (public or checked by the
+/// function itself) or `iam` (SigV4 callers only in AWS).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouteSpec {
+    pub method: String,
+    pub path: String,
+    pub function: String,
+    pub auth: String,
+}
+
+impl RouteSpec {
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// The names of its path parameters (`{user_id}` -> `user_id`), in order.
+    pub fn params(&self) -> Vec<&str> {
+        self.path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect()
+    }
 }
 
 /// A handle on the running stack.
@@ -87,6 +114,27 @@ impl Stack {
         self.send(req).await
     }
 
+    /// A call with the `Authorization` header exactly as given (or none).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let url = format!("{}{}", self.file.api_url, path);
+        let mut req = self.http.request(method.parse().expect("method"), url);
+        if let Some(value) = authorization {
+            req = req.header("Authorization", value);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        self.send(req).await
+    }
+
     /// A GET whose answer is a file: status, content type and bytes.
     pub async fn download(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
         let url = format!("{}{}", self.file.api_url, path);
@@ -116,6 +164,26 @@ impl Stack {
             .request(method.parse().expect("method"), url)
             .header("content-type", "application/json")
             .body(body);
+        self.send(req).await
+    }
+
+    /// Raw bytes sent as a JSON body, with the `Authorization` header as given (or none).
+    pub async fn call_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let url = format!("{}{}", self.file.api_url, path);
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            req = req.header("Authorization", value);
+        }
         self.send(req).await
     }
 
@@ -223,6 +291,23 @@ impl Stack {
             .and_then(|r| r.id_token())
             .map(str::to_string)
             .ok_or_else(|| "no id token".to_string())
+    }
+
+    /// `claims` signed with the user pool's own key (the emulator's), as Cognito signs ID
+    /// tokens: for tokens Cognito never hands out on request (expired, another audience).
+    pub async fn sign_token(&self, claims: &Value) -> String {
+        let url = format!("{}/_softbrik/sign-token", self.file.aws_endpoint);
+        let answer: Value = self
+            .http
+            .post(url)
+            .json(&json!({"claims": claims}))
+            .send()
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("a token");
+        answer["token"].as_str().expect("token").to_string()
     }
 
     /// Whether Cognito has a user with this sign-in address.
@@ -383,32 +468,64 @@ impl Stack {
 
     /// The items of one account's partition.
     pub async fn account_items(&self, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
-        let pk = format!("ACCOUNT#{account_id}");
-        self.scan()
-            .await
-            .into_iter()
-            .filter(|i| matches!(i.get("pk"), Some(AttributeValue::S(p)) if *p == pk))
-            .collect()
+        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = ddb
+                .query()
+                .table_name(&self.file.table_name)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("ACCOUNT#{account_id}")),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query the account's partition");
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return items,
+            }
+        }
     }
 
-    /// The sandbox partner's charges for an account: (amount, refunded).
+    /// The sandbox partner's charges for an account: (amount, refunded), read through the
+    /// index the sandbox writes them to (a scan slows the emulator as the table grows).
     pub async fn charges(&self, account_id: &str) -> Vec<(String, bool)> {
-        self.scan()
-            .await
-            .into_iter()
-            .filter(|i| {
-                s(i, "pk").starts_with("SANDBOX#CHARGE#") && s(i, "account_id") == account_id
-            })
-            .map(|i| {
-                (
+        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
+        let mut charges = Vec::new();
+        let mut start = None;
+        loop {
+            let out = ddb
+                .query()
+                .table_name(&self.file.table_name)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("SANDBOX#ACCOUNT#{account_id}")),
+                )
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query the account's charges");
+            for i in out.items.unwrap_or_default() {
+                charges.push((
                     s(&i, "amount"),
                     matches!(i.get("refunded"), Some(AttributeValue::Bool(true))),
-                )
-            })
-            .collect()
+                ));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return charges,
+            }
+        }
     }
 
-    /// The AWS configuration of the emulator, for clients the tests build themselves.
     pub fn aws_config(&self) -> &aws_config::SdkConfig {
         &self.aws
     }
@@ -627,6 +744,56 @@ pub fn mail_with_attachment(from: &str, message_id: &str, pdf: &[u8]) -> Vec<u8>
          Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--SB--\r\n"
     )
     .into_bytes()
+}
+
+/// A valid body for each route of template.yaml that takes one (`None`: called without a body):
+/// the tests that cover every route (isolation, hostile input, idempotency) start from these.
+pub fn route_body(key: &str) -> Option<Value> {
+    let body = match key {
+        "POST /signup" => signup_body(&unique_email("fuzz"), None),
+        "POST /test-clocks" => json!({"frozen_time": "2027-01-01T00:00:00Z"}),
+        "POST /test-clocks/{clock_id}/advance" => json!({"frozen_time": "2027-01-02T00:00:00Z"}),
+        "PUT /account/settings" => {
+            json!({"language": "da", "auto_renew": true, "timezone": "Europe/Copenhagen"})
+        }
+        "PUT /account/payment-method" => json!({"payment_method": "pm_card_visa"}),
+        "POST /account/billing-alignment" => json!({"mode": "calendar"}),
+        "POST /account/closure" => json!({"confirm": true}),
+        "POST /account/users" => {
+            json!({"email": unique_email("fuzz"), "name": "Eve Martin", "briks": ["files"]})
+        }
+        "DELETE /account/users/{user_id}" => json!({"immediate": false}),
+        "PUT /account/users/{user_id}/status" => json!({"active": true}),
+        "PUT /account/packs/{pack_id}" => json!({"quantity": 1}),
+        "POST /account/invoices/{invoice_id}/send" => json!({"email": "compta@example.fr"}),
+        "POST /account/scim-token"
+        | "POST /account/users/{user_id}/restore"
+        | "POST /tickets/{ticket_id}/confirm"
+        | "POST /tickets/{ticket_id}/reopen" => json!({}),
+        "PUT /account/directory-deny-list" => json!({"emails": ["nobody@example.fr"]}),
+        "POST /reseller/clients" => json!({
+            "company_name": "Fuzz", "country": "FR", "language": "fr", "trial_until": "2030-01-01",
+            "admin": {"email": unique_email("fuzz"), "name": "Eve", "password": PASSWORD},
+        }),
+        "POST /tickets" => {
+            json!({"subject": "Sujet", "description": "Texte", "channel": "web", "impact": "normal"})
+        }
+        "POST /tickets/{ticket_id}/messages" => json!({"body": "Bonjour", "public": true}),
+        "POST /tickets/{ticket_id}/acknowledge" => json!({"priority": "P3"}),
+        "POST /tickets/{ticket_id}/workaround"
+        | "POST /tickets/{ticket_id}/resolve"
+        | "POST /tickets/{ticket_id}/rca" => json!({"body": "Fait"}),
+        "POST /scim/v2/Users" => json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": unique_email("fuzz"), "active": true,
+        }),
+        "PATCH /scim/v2/Users/{user_id}" => json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": true}],
+        }),
+        _ => return None,
+    };
+    Some(body)
 }
 
 pub const PASSWORD: &str = "Correct-Horse-42";

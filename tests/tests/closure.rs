@@ -359,3 +359,62 @@ async fn a_closure_stopped_after_its_first_batch_finishes_when_run_again() {
     );
     assert!(!stack.cognito_user_exists(&company.admin_email).await);
 }
+
+#[tokio::test]
+async fn a_closure_run_four_times_at_once_closes_the_account_once() {
+    // GIVEN an account with two members and three invoices, due for closure on 2027-01-12
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    for name in ["Bob Martin", "Chloé Petit"] {
+        let invited = stack
+            .call(
+                "POST",
+                "/account/users",
+                Some(&company.token),
+                Some(&json!({"email": unique_email("member"), "name": name, "briks": ["files"]})),
+                None,
+            )
+            .await;
+        assert_eq!(invited.status, 201, "{invited:?}");
+    }
+    stack.advance(&company.clock, "2026-12-29T10:00:00Z").await;
+    assert_eq!(close(&stack, &company).await.status, 202);
+    let invoices = stack
+        .account_items(&company.account_id)
+        .await
+        .iter()
+        .filter(|i| s(i, "sk").starts_with("INVOICE#"))
+        .count();
+    let pk = format!("ACCOUNT#{}", company.account_id);
+    stack
+        .remove_attributes(&pk, "SCHEDULE#renew", &["gsi2pk", "gsi2sk"])
+        .await;
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+
+    // WHEN four closure runs meet
+    let payload = json!({"close_account": company.account_id});
+    let runs = futures::future::join_all((0..4).map(|_| stack.invoke("renew", &payload))).await;
+
+    // THEN each finished or left the rest to another, and one more run finds it done
+    for run in &runs {
+        assert!(
+            run["closure"] == "done"
+                || run["closure"] == "continues"
+                || run.get("errorType").is_some(),
+            "{run}"
+        );
+    }
+    let last = stack
+        .invoke("renew", &json!({"close_account": company.account_id}))
+        .await;
+    assert_eq!(last["closure"], "done", "{last}");
+    // AND nothing of the account is left but its invoices, each kept once
+    let left = items_naming(&stack, &company.account_id).await;
+    let retained = format!("RETAINED#{}", company.account_id);
+    assert!(
+        left.iter().all(|i| s(i, "pk") == retained),
+        "left behind: {left:?}"
+    );
+    assert_eq!(left.len(), invoices, "{left:?}");
+    assert!(!stack.cognito_user_exists(&company.admin_email).await);
+}
