@@ -42,6 +42,7 @@ unit:
 template: tools
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)
 	$(PY) infra/check_template.py
+	$(PY) infra/test_check_template.py
 
 integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) run -- \
