@@ -119,7 +119,12 @@ pub async fn begin(
                 if item.lease_until > now {
                     return Err(Error::IdempotencyInProgress);
                 }
-                item.reserved
+                // Ids a failed attempt gave up (its invoice) are made anew.
+                let mut reserved = item.reserved;
+                for (name, id) in reserve() {
+                    reserved.entry(name).or_insert(id);
+                }
+                reserved
             }
             _ => reserve(),
         };
@@ -241,10 +246,50 @@ pub async fn once(
         Begin::Run(lease) => lease,
     };
     let result = work(&lease).await;
-    if result.is_err() {
-        release(app, &lease).await;
+    if let Err(e) = &result {
+        after_failure(app, &lease, e).await;
     }
     result
+}
+
+/// After a request failed: refused (4xx), the key is given back and leaves no trace; stopped
+/// by a dependency (5xx), the key keeps its reserved ids and is free to be taken at once, so
+/// that the client's retry finishes what this attempt may have started elsewhere (a sign-in
+/// left behind) under the same ids instead of colliding with it. All but the invoice's: this
+/// attempt refunded its charge, or left it to the settlement run, which refunds a charge no
+/// invoice keeps; the retry charges under a new invoice id, never reusing a refunded charge.
+/// (A Lambda stopped half-way runs none of this: its retry takes over every id, the invoice's
+/// too, and the partner answers with the first charge.)
+pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
+    if error.status() < 500 {
+        return release(app, lease).await;
+    }
+    let Some((pk, token)) = &lease.key else {
+        return;
+    };
+    let update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(app.store.table())
+        .key("pk", AttributeValue::S(pk.clone()))
+        .key("sk", AttributeValue::S("IDEMPOTENCY".into()))
+        .update_expression("SET lease_until = :zero REMOVE reserved.#invoice")
+        .expression_attribute_names("#invoice", "invoice")
+        .condition_expression("lease = :lease AND #state = :in_progress")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .expression_attribute_values(":lease", AttributeValue::S(token.clone()))
+        .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
+        .build();
+    let freed = match update {
+        Ok(update) => app
+            .store
+            .transact(vec![TransactWriteItem::builder().update(update).build()])
+            .await
+            .map_err(|e| format!("{e:?}")),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = freed {
+        tracing::warn!(error = %e, "idempotency lease not freed; it will expire");
+    }
 }
 
 /// Records the answer of a request that changed nothing (there is no transaction of its own
@@ -296,7 +341,7 @@ pub async fn guard(
             Ok((status, body))
         }
         Err(e) => {
-            release(app, &lease).await;
+            after_failure(app, &lease, &e).await;
             Err(e)
         }
     }

@@ -294,8 +294,8 @@ pub async fn signup(
         Begin::Run(lease) => lease,
     };
     let result = run(app, &cmd, &priced, now, &email_hash, &lease).await;
-    if result.is_err() {
-        idempotency::release(app, &lease).await;
+    if let Err(e) = &result {
+        idempotency::after_failure(app, &lease, e).await;
     }
     result.map(|body| (201, body))
 }
@@ -341,7 +341,8 @@ async fn run(
         .keys
         .create(&KeyScope::Account(account.id.clone()))
         .await?;
-    app.directory
+    let signed_in = app
+        .directory
         .create_with_password(&crate::directory::NewSignIn {
             email: cmd.admin_email.as_str(),
             name: cmd.admin_name.as_str(),
@@ -350,7 +351,15 @@ async fn run(
             user_id: &admin.id,
             group: "admin",
         })
-        .await?;
+        .await;
+    if let Err(e) = signed_in {
+        // Created but not finished (its password or group failed): no sign-in is left for
+        // an account that does not exist. A sign-in of another account is not ours to delete.
+        if !matches!(e, Error::EmailTaken) {
+            undo(app, cmd, None).await;
+        }
+        return Err(e);
+    }
     if let Some(invoice) = invoice.as_mut()
         && let Err(e) = invoicing::charge(app, &account, invoice, now).await
     {
