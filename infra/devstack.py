@@ -438,6 +438,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
         raw_path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if raw_path == "/_local/schedules" and self.command == "POST":
+            # Local only (not a route of the template): the fault tests pause the scheduled
+            # runs, so that no run of theirs takes a fault meant for the request under test.
+            paused = bool(json.loads(body or b"{}").get("paused"))
+            (stack.schedules_paused.set if paused else stack.schedules_paused.clear)()
+            return self.reply(200, {"content-type": "application/json"}, json.dumps({"paused": paused}).encode())
         route, params = None, {}
         for candidate in stack.routes:
             m = candidate.regex.match(raw_path)
@@ -596,6 +602,7 @@ class Stack:
         self.resolve_outputs()
         self.start_functions()
         self.routes = routes(self.template)
+        self.schedules_paused = threading.Event()
         self.gateway = Gateway(self.api_port, self)
         threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
         self.seed()
@@ -684,6 +691,8 @@ class Stack:
             def fire(s: Schedule = schedule) -> None:
                 while True:
                     time.sleep(s.seconds)
+                    if self.schedules_paused.is_set():
+                        continue
                     status, _, body = self.invoke_raw(s.binary, json.loads(s.payload))
                     log(f"schedule {s.binary}: {status} {body[:200]!r}")
             threading.Thread(target=fire, daemon=True).start()

@@ -14,6 +14,11 @@ serialises every backend, S3 objects included, and slows the emulator as they pi
 It also counts the AWS requests it answers, by service and operation, for the benchmarks
 (`make bench`): `GET /_softbrik/calls` reads the counts, `DELETE /_softbrik/calls` resets them.
 
+`POST /_softbrik/faults` (`{"skip": k, "fail": n}`) makes the n AWS requests that follow the
+next k fail with a 500 InternalFailure (n = 3 outlasts the SDK's retries, so the call fails);
+`GET /_softbrik/faults` says how many were seen and failed since, `DELETE` ends the plan. The
+fault tests fail every call of an operation in turn this way (docs/reliability.md).
+
 `POST /_softbrik/sign-token` (`{"claims": {...}}` -> `{"token"}`) signs claims with the user
 pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
 signed but expired, or for another audience, which Cognito never hands out on request.
@@ -51,6 +56,23 @@ def main() -> None:
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][:3]
         return f"{service} {environ.get('REQUEST_METHOD')} /{'/'.join(parts[:2])}"
 
+    faults = {"skip": -1, "fail": 0, "seen": 0, "failed": 0, "log": []}
+
+    def fault(environ, start_response):
+        """The injected failure, in the protocol of the service called."""
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            body = json.dumps({"__type": "InternalFailure", "message": "injected fault"}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.1")]
+        else:
+            body = (
+                b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
+                b"<Message>injected fault</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
+            )
+            headers = [("Content-Type", "text/xml"), ("x-amzn-ErrorType", "InternalFailure")]
+        start_response("500 Internal Server Error", headers)
+        return [body]
+
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/_softbrik/calls":
             with counted:
@@ -70,6 +92,18 @@ def main() -> None:
                             sent.append({"destinations": m.destinations, "raw_data": m.raw_data})
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(sent).encode()]
+        if environ.get("PATH_INFO") == "/_softbrik/faults":
+            method = environ.get("REQUEST_METHOD")
+            with counted:
+                if method == "POST":
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    plan = json.loads(environ["wsgi.input"].read(length))
+                    faults.update(skip=int(plan["skip"]), fail=int(plan["fail"]), seen=0, failed=0, log=[])
+                elif method == "DELETE":
+                    faults.update(skip=-1, fail=0)
+                body = json.dumps({k: faults[k] for k in ("seen", "failed", "log")}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
         if environ.get("PATH_INFO") == "/_softbrik/sign-token":
             from joserfc import jwk, jwt
             from moto.utilities.utils import load_resource
@@ -84,6 +118,14 @@ def main() -> None:
             name = operation(environ)
             with counted:
                 calls[name] = calls.get(name, 0) + 1
+                failing = False
+                if faults["skip"] >= 0:
+                    faults["seen"] += 1
+                    faults["log"].append(name)
+                    failing = faults["skip"] < faults["seen"] <= faults["skip"] + faults["fail"]
+                    faults["failed"] += int(failing)
+            if failing:
+                return fault(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             with dynamodb:
                 # The whole answer is produced under the lock, not only its first bytes.

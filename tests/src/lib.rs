@@ -310,6 +310,39 @@ impl Stack {
         answer["token"].as_str().expect("token").to_string()
     }
 
+    /// Makes the `fail` AWS requests that follow the next `skip` fail (500), or, with `None`,
+    /// ends the plan; returns how many requests were seen and failed under the previous plan,
+    /// and their operations (infra/emulator.py).
+    pub async fn faults(&self, plan: Option<(usize, usize)>) -> Value {
+        let url = format!("{}/_softbrik/faults", self.file.aws_endpoint);
+        let req = match plan {
+            Some((skip, fail)) => self
+                .http
+                .post(url)
+                .json(&json!({"skip": skip, "fail": fail})),
+            None => self.http.delete(url),
+        };
+        req.send()
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("a fault report")
+    }
+
+    /// Pauses (or resumes) the scheduled runs of the local stack.
+    pub async fn pause_schedules(&self, paused: bool) {
+        let url = format!("{}/_local/schedules", self.file.api_url);
+        let answer = self
+            .http
+            .post(url)
+            .json(&json!({"paused": paused}))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert!(answer.status().is_success());
+    }
+
     /// Whether Cognito has a user with this sign-in address.
     pub async fn cognito_user_exists(&self, email: &str) -> bool {
         let idp = aws_sdk_cognitoidentityprovider::Client::new(&self.aws);
