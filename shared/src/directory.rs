@@ -72,7 +72,9 @@ impl Directory {
     }
 
     /// Creates the user with a permanent password. A user left behind by an interrupted
-    /// attempt for the same account is taken over; one of another account is a conflict.
+    /// attempt for the same account is taken over; one of another account is a conflict. A
+    /// user this call created or took over but could not finish (password, group) is deleted,
+    /// so that no sign-in is left for an account that does not exist.
     pub async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
         let created = self.create_user(user, None).await;
         match created.map_err(|e| e.into_service_error()) {
@@ -84,6 +86,17 @@ impl Directory {
             }
             Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
         }
+        let finished = self.finish_with_password(user).await;
+        if finished.is_err()
+            && let Err(e) = self.delete(user.email).await
+        {
+            tracing::error!(error = %e, "unfinished sign-in not deleted; a retry takes it over");
+        }
+        finished
+    }
+
+    /// Sets the permanent password of a new user and puts it in its group.
+    async fn finish_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
         let password = self
             .idp
             .admin_set_user_password()
@@ -354,10 +367,14 @@ mod tests {
                 InvalidPasswordException::builder().build(),
             )
         });
+        // The sign-in it took over but could not finish is deleted.
+        let deleted = mock!(Client::admin_delete_user).then_output(|| {
+            aws_sdk_cognitoidentityprovider::operation::admin_delete_user::AdminDeleteUserOutput::builder().build()
+        });
         let idp = mock_client!(
             aws_sdk_cognitoidentityprovider,
             RuleMode::MatchAny,
-            [&exists, &owner, &password]
+            [&exists, &owner, &password, &deleted]
         );
         let err = Directory::new(idp, "pool")
             .create_with_password(&user("acc_1"))

@@ -8,7 +8,7 @@
 //! (the same as the sign-in claims), never the addresses. The token is stored as its SHA-256
 //! only: a lookup item finds the account, and a new token replaces the previous one at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,8 @@ pub async fn put_deny_list(
             format!("at most {MAX_DENIED} addresses"),
         );
     }
-    let mut emails: BTreeSet<String> = BTreeSet::new();
+    // Normalised address -> the address, each once.
+    let mut emails: BTreeMap<String, EmailAddress> = BTreeMap::new();
     for (i, raw) in body.emails.iter().enumerate() {
         match EmailAddress::parse(raw) {
             Ok(email) if email.as_str() == team.account.admin_email.as_str() => errors.push(
@@ -87,16 +88,15 @@ pub async fn put_deny_list(
                 "the account's admin cannot be on the deny list",
             ),
             Ok(email) => {
-                emails.insert(email.as_str().to_string());
+                emails.insert(email.as_str().to_string(), email);
             }
             Err(e) => errors.push_error(e.at(format!("emails[{i}]"))),
         }
     }
     errors.into_result()?;
     let mut hashes = BTreeSet::new();
-    for email in &emails {
-        let parsed = EmailAddress::parse(email).map_err(Error::internal)?;
-        hashes.insert(app.email_hash(&parsed).await?);
+    for email in emails.values() {
+        hashes.insert(app.email_hash(email).await?);
     }
     let history = team.history(
         &crate::account::new_ordered_id("hst", team.now),
@@ -126,7 +126,7 @@ pub async fn put_deny_list(
             deactivated += 1;
         }
     }
-    Ok(serde_json::json!({"emails": emails, "deactivated": deactivated}))
+    Ok(serde_json::json!({"emails": emails.keys().collect::<Vec<_>>(), "deactivated": deactivated}))
 }
 
 /// The lookup from a token's hash to its account (`SCIMTOKEN#<sha256>`).
@@ -172,7 +172,7 @@ pub async fn new_token(
             "sbscim_{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
         );
-        std::collections::BTreeMap::from([
+        BTreeMap::from([
             ("token".to_string(), token),
             (
                 "history".to_string(),

@@ -13,6 +13,7 @@
 //! its start included, and the day it was first reached.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::Timestamp;
@@ -25,7 +26,7 @@ use crate::account::{
 };
 use crate::app::App;
 use crate::billing_calendar::{AnchorDay, BillingPeriod, local_midnight};
-use crate::crypto::KeyScope;
+use crate::crypto::{DataKey, KeyScope};
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
@@ -345,17 +346,23 @@ pub async fn usage_invoice(
     ))
 }
 
-/// The calling reseller's account, for its admin only; any other account is refused.
-async fn reseller_of(app: &App, caller: &Identity) -> Result<(Account, Timestamp), Error> {
+/// The calling reseller's account, its data key and "now", for its admin only; any other
+/// account is refused.
+async fn reseller_of(
+    app: &App,
+    caller: &Identity,
+) -> Result<(Account, Arc<DataKey>, Timestamp), Error> {
     let account_id = caller.require_admin()?;
-    let (account, now) = app.account(account_id).await?;
+    let (item, key) = app.account_item(account_id).await?;
+    let account = item.open(&key)?;
     if account.kind != AccountKind::Reseller {
         return Err(Error::NotForAccount(
             "not_a_reseller",
             "only a reseller account has clients".into(),
         ));
     }
-    Ok((account, now))
+    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
+    Ok((account, key, now))
 }
 
 /// `POST /reseller/clients` as sent.
@@ -384,18 +391,16 @@ struct NewClient {
 }
 
 impl ClientBody {
-    fn parse(self, today: Date) -> Result<NewClient, Error> {
+    /// Checks every field at once; a trial may not end before today in the client's zone.
+    fn parse(self, now: Timestamp) -> Result<NewClient, Error> {
         let mut errors = ValidationErrors::new();
         let company_name = errors.check("company_name", CompanyName::parse(&self.company_name));
         let country = errors.check("country", Country::parse(&self.country));
         let language = errors.check("language", Language::parse(&self.language));
-        let timezone = match &self.timezone {
-            Some(tz) => errors.check("timezone", TimeZoneName::parse(tz)),
-            None => Some(TimeZoneName::default()),
-        };
-        let admin_email = errors.check("admin.email", EmailAddress::parse(&self.admin.email));
-        let admin_name = errors.check("admin.name", PersonName::parse(&self.admin.name));
-        crate::signup::check_password(&self.admin.password, &mut errors);
+        let timezone = crate::signup::check_timezone(self.timezone.as_deref(), &mut errors);
+        let (admin_email, admin_name) = self.admin.check(&mut errors);
+        let zone = timezone.clone().unwrap_or_default().time_zone();
+        let today = crate::billing_calendar::local_date(now, &zone);
         let trial_until = match self.trial_until.as_deref() {
             None => Some(None),
             Some(raw) => match raw.parse::<Date>() {
@@ -463,7 +468,7 @@ pub async fn create_client(
     raw: &serde_json::Value,
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    let (reseller, now) = reseller_of(app, caller).await?;
+    let (reseller, reseller_key, now) = reseller_of(app, caller).await?;
     if !matches!(
         reseller.status,
         AccountStatus::Active | AccountStatus::PastDue
@@ -473,15 +478,7 @@ pub async fn create_client(
             "a reseller adds clients only while its account is active".into(),
         ));
     }
-    let timezone_today = |tz: &Option<String>| {
-        let zone = tz
-            .as_deref()
-            .and_then(|t| TimeZoneName::parse(t).ok())
-            .unwrap_or_default();
-        crate::billing_calendar::local_date(now, &zone.time_zone())
-    };
-    let today = timezone_today(&body.timezone);
-    let client = body.parse(today)?;
+    let client = body.parse(now)?;
     let email_hash = app.email_hash(&client.admin_email).await?;
     let reserve = || {
         BTreeMap::from([
@@ -530,6 +527,7 @@ pub async fn create_client(
         let stored = store_client(
             app,
             &reseller,
+            &reseller_key,
             &account,
             &admin,
             &data_key,
@@ -599,6 +597,7 @@ fn billed_from(account: &Account, reseller: &Account) -> Result<Option<Timestamp
 async fn store_client(
     app: &App,
     reseller: &Account,
+    reseller_key: &DataKey,
     account: &Account,
     admin: &User,
     key: &crate::crypto::DataKey,
@@ -629,7 +628,6 @@ async fn store_client(
         account: account.view(now, true),
     })
     .map_err(Error::internal)?;
-    let reseller_key = app.account_item(&reseller.id).await?.1;
     let reseller_history = HistoryItem::seal(
         &reseller.id,
         &lease.id("reseller_history"),
@@ -640,7 +638,7 @@ async fn store_client(
             details: serde_json::json!({"client_id": account.id,
                 "trial_until": account.trial_until}),
         },
-        &reseller_key,
+        reseller_key,
     );
     let entry = ClientCount {
         active: 1,
@@ -668,7 +666,7 @@ async fn store_client(
             app,
             lease,
             &reseller.id,
-            &reseller_key,
+            reseller_key,
             201,
             &body,
         )?);
@@ -709,7 +707,7 @@ pub async fn list_clients(
     limit: usize,
     next: Option<&str>,
 ) -> Result<(Vec<ClientSummary>, Option<String>), Error> {
-    let (reseller, _) = reseller_of(app, caller).await?;
+    let (reseller, _, _) = reseller_of(app, caller).await?;
     let usage = usage_item(app, &reseller.id).await?;
     let after = match next {
         Some(cursor) => Some(decode_cursor(cursor)?),
@@ -762,7 +760,7 @@ pub async fn client_users(
     caller: &Identity,
     client_id: &str,
 ) -> Result<Vec<UserView>, Error> {
-    let (reseller, _) = reseller_of(app, caller).await?;
+    let (reseller, _, _) = reseller_of(app, caller).await?;
     let usage = usage_item(app, &reseller.id).await?;
     if !usage.clients.contains_key(client_id) {
         return Err(Error::NotFound);
@@ -800,7 +798,7 @@ pub struct UsageView {
 }
 
 pub async fn usage(app: &App, caller: &Identity) -> Result<UsageView, Error> {
-    let (reseller, now) = reseller_of(app, caller).await?;
+    let (reseller, _, now) = reseller_of(app, caller).await?;
     let period = reseller.current_period(now);
     let zone = reseller.timezone.time_zone();
     let from = local_midnight(period.start(), &zone);

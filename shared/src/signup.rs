@@ -98,13 +98,8 @@ impl SignupBody {
             _ => Some(None),
         };
         let language = errors.check("language", Language::parse(&self.language));
-        let timezone = match &self.timezone {
-            Some(tz) => errors.check("timezone", TimeZoneName::parse(tz)),
-            None => Some(TimeZoneName::default()),
-        };
-        let admin_email = errors.check("admin.email", EmailAddress::parse(&self.admin.email));
-        let admin_name = errors.check("admin.name", PersonName::parse(&self.admin.name));
-        check_password(&self.admin.password, &mut errors);
+        let timezone = check_timezone(self.timezone.as_deref(), &mut errors);
+        let (admin_email, admin_name) = self.admin.check(&mut errors);
         let payment_method = errors.check(
             "payment_method",
             PaymentMethodToken::parse(&self.payment_method),
@@ -183,9 +178,34 @@ impl SignupBody {
     }
 }
 
+impl AdminBody {
+    /// The admin's address and name, and a password the user pool accepts (errors under
+    /// `admin.*`).
+    pub(crate) fn check(
+        &self,
+        errors: &mut ValidationErrors,
+    ) -> (Option<EmailAddress>, Option<PersonName>) {
+        let email = errors.check("admin.email", EmailAddress::parse(&self.email));
+        let name = errors.check("admin.name", PersonName::parse(&self.name));
+        check_password(&self.password, errors);
+        (email, name)
+    }
+}
+
+/// An account's time zone: the one sent, else Europe/Paris.
+pub(crate) fn check_timezone(
+    raw: Option<&str>,
+    errors: &mut ValidationErrors,
+) -> Option<TimeZoneName> {
+    match raw {
+        Some(tz) => errors.check("timezone", TimeZoneName::parse(tz)),
+        None => Some(TimeZoneName::default()),
+    }
+}
+
 /// Mirrors the user pool's password policy (template.yaml), so a weak password is refused
 /// before anything is created.
-pub(crate) fn check_password(password: &str, errors: &mut ValidationErrors) {
+fn check_password(password: &str, errors: &mut ValidationErrors) {
     let strong = (10..=256).contains(&password.chars().count())
         && password.chars().any(|c| c.is_lowercase())
         && password.chars().any(|c| c.is_uppercase())
@@ -341,8 +361,7 @@ async fn run(
         .keys
         .create(&KeyScope::Account(account.id.clone()))
         .await?;
-    let signed_in = app
-        .directory
+    app.directory
         .create_with_password(&crate::directory::NewSignIn {
             email: cmd.admin_email.as_str(),
             name: cmd.admin_name.as_str(),
@@ -351,15 +370,7 @@ async fn run(
             user_id: &admin.id,
             group: "admin",
         })
-        .await;
-    if let Err(e) = signed_in {
-        // Created but not finished (its password or group failed): no sign-in is left for
-        // an account that does not exist. A sign-in of another account is not ours to delete.
-        if !matches!(e, Error::EmailTaken) {
-            undo(app, cmd, None).await;
-        }
-        return Err(e);
-    }
+        .await?;
     if let Some(invoice) = invoice.as_mut()
         && let Err(e) = invoicing::charge(app, &account, invoice, now).await
     {
