@@ -662,6 +662,14 @@ pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
 }
 
 /// An account signed up on a test clock, with its admin signed in.
+/// An account a test made, its admin signed in, and what its creation answered.
+pub struct Tenant {
+    pub id: String,
+    pub token: String,
+    pub admin_email: String,
+    pub created: Value,
+}
+
 pub struct Company {
     pub clock: String,
     pub account_id: String,
@@ -692,6 +700,62 @@ impl Stack {
             account_id: answer.body["account"]["id"].as_str().unwrap().to_string(),
             admin_email,
             token,
+        }
+    }
+
+    /// A reseller signed up (a card, no Briks), on `clock` if given.
+    pub async fn reseller(&self, clock: Option<&str>) -> Tenant {
+        let email = unique_email("msp");
+        let mut body = signup_body(&email, clock);
+        body["kind"] = json!("reseller");
+        body["company_name"] = json!("Infogérance Martin");
+        body.as_object_mut().expect("an object").remove("briks");
+        let answer = self.call("POST", "/signup", None, Some(&body), None).await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        self.tenant(answer, email).await
+    }
+
+    /// A client account of the reseller whose admin holds `reseller_token`.
+    pub async fn client_of(
+        &self,
+        reseller_token: &str,
+        company_name: &str,
+        trial_until: Option<&str>,
+    ) -> Tenant {
+        let email = unique_email("client");
+        let mut body = json!({
+            "company_name": company_name, "country": "FR", "language": "fr",
+            "timezone": "Europe/Paris",
+            "admin": {"email": email, "name": "Claire Petit", "password": PASSWORD},
+        });
+        if let Some(until) = trial_until {
+            body["trial_until"] = json!(until);
+        }
+        let answer = self
+            .call(
+                "POST",
+                "/reseller/clients",
+                Some(reseller_token),
+                Some(&body),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{answer:?}");
+        self.tenant(answer, email).await
+    }
+
+    async fn tenant(&self, created: Answer, admin_email: String) -> Tenant {
+        Tenant {
+            id: created.body["account"]["id"]
+                .as_str()
+                .expect("the account's id")
+                .to_string(),
+            token: self
+                .sign_in(&admin_email, PASSWORD)
+                .await
+                .expect("the admin signs in"),
+            admin_email,
+            created: created.body,
         }
     }
 

@@ -8,7 +8,7 @@
 //! request under test is the only one the faults meet.
 
 use serde_json::{Value, json};
-use softbrik_integration_tests::{PASSWORD, Stack, signup_body, unique_email};
+use softbrik_integration_tests::{Answer, PASSWORD, Stack, signup_body, unique_email};
 
 /// Fails this many requests from the chosen one on: one more than the SDK's 3 attempts.
 const FAILED_IN_A_ROW: usize = 4;
@@ -28,6 +28,25 @@ async fn requests_of<F: std::future::Future<Output = Value>>(
         .map(|o| o.as_str().unwrap().to_string())
         .collect();
     (answer, ops)
+}
+
+/// Runs `request` with AWS request `k` (and the SDK's retries of it) failing: its answer,
+/// the operation that failed (`expected` if the request made fewer), and the fault report.
+async fn under_fault<F: std::future::Future<Output = Answer>>(
+    stack: &Stack,
+    k: usize,
+    expected: &str,
+    request: F,
+) -> (Answer, String, Value) {
+    stack.faults(Some((k, FAILED_IN_A_ROW))).await;
+    let answer = request.await;
+    let report = stack.faults(None).await;
+    let op = report["log"]
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or(expected)
+        .to_string();
+    (answer, op, report)
 }
 
 /// The kept (not refunded) charges of an account, sorted.
@@ -52,7 +71,7 @@ async fn until_not_in_progress(
     token: Option<&str>,
     body: &Value,
     key: &str,
-) -> softbrik_integration_tests::Answer {
+) -> Answer {
     for _ in 0..20 {
         let answer = stack.call(method, path, token, Some(body), Some(key)).await;
         if answer.body["code"] != "idempotency_request_in_progress" {
@@ -84,16 +103,12 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
         let email = unique_email("fault");
         let body = signup_body(&email, None);
         let key = format!("signup-{k}-{email}");
-        stack.faults(Some((k, FAILED_IN_A_ROW))).await;
-        let first = stack
-            .call("POST", "/signup", None, Some(&body), Some(&key))
-            .await;
-        let report = stack.faults(None).await;
-        let op = report["log"]
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or(op.as_str())
-            .to_string();
+        let (first, op, report) = under_fault(&stack, k, op, async {
+            stack
+                .call("POST", "/signup", None, Some(&body), Some(&key))
+                .await
+        })
+        .await;
         tried += 1;
         if !matches!(first.status, 201 | 503 | 409) {
             failures.push(format!(
@@ -167,16 +182,12 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
         let (company, member) = setup().await;
         let path = format!("/account/users/{member}/briks/care");
         let key = format!("assign-{k}-{member}");
-        stack.faults(Some((k, FAILED_IN_A_ROW))).await;
-        let first = stack
-            .call("PUT", &path, Some(&company.token), None, Some(&key))
-            .await;
-        let report = stack.faults(None).await;
-        let op = report["log"]
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or(op.as_str())
-            .to_string();
+        let (first, op, _) = under_fault(&stack, k, op, async {
+            stack
+                .call("PUT", &path, Some(&company.token), None, Some(&key))
+                .await
+        })
+        .await;
         tried += 1;
         if !matches!(first.status, 200 | 503 | 409) {
             failures.push(format!(

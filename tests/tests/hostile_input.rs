@@ -11,9 +11,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
-use softbrik_integration_tests::{
-    PASSWORD, RouteSpec, Stack, route_body, signup_body, unique_email,
-};
+use softbrik_integration_tests::{RouteSpec, Stack, route_body, unique_email};
 
 fn random_string(rng: &mut StdRng) -> String {
     let pick = [
@@ -161,32 +159,9 @@ async fn no_body_on_any_route_gets_a_5xx() {
         .await;
     let ticket_id = ticket.body["id"].as_str().unwrap().to_string();
     let support = stack.support_token().await;
-    let email = unique_email("msp");
-    let mut body = signup_body(&email, None);
-    body["kind"] = json!("reseller");
-    body.as_object_mut().unwrap().remove("briks");
-    assert_eq!(
-        stack
-            .call("POST", "/signup", None, Some(&body), None)
-            .await
-            .status,
-        201
-    );
-    let reseller = stack.sign_in(&email, PASSWORD).await.unwrap();
-    let client_email = unique_email("client");
-    let created = stack
-        .call(
-            "POST",
-            "/reseller/clients",
-            Some(&reseller),
-            Some(&json!({
-            "company_name": "Client", "country": "FR", "language": "fr",
-            "admin": {"email": client_email, "name": "Claire Petit", "password": PASSWORD}})),
-            None,
-        )
-        .await;
-    let client_id = created.body["account"]["id"].as_str().unwrap().to_string();
-    let client = stack.sign_in(&client_email, PASSWORD).await.unwrap();
+    let reseller = stack.reseller(None).await;
+    let client = stack.client_of(&reseller.token, "Client", None).await;
+    let (reseller, client_id, client) = (reseller.token, client.id, client.token);
     let scim = stack
         .call("POST", "/account/scim-token", Some(&client), None, None)
         .await

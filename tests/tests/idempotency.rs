@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{
-    Answer, PASSWORD, Stack, route_body, s, signup_body, unique_email,
-};
+use softbrik_integration_tests::{Answer, Stack, Tenant, route_body, s, unique_email};
 
 /// One account set up for a route, and what the route's path names in it.
 struct Ctx {
@@ -132,48 +130,23 @@ async fn company(stack: &Stack, setup: Setup) -> Ctx {
     }
 }
 
-async fn reseller(stack: &Stack) -> Ctx {
-    let email = unique_email("msp");
-    let mut body = signup_body(&email, None);
-    body["kind"] = json!("reseller");
-    body.as_object_mut().unwrap().remove("briks");
-    let answer = stack.call("POST", "/signup", None, Some(&body), None).await;
-    assert_eq!(answer.status, 201, "{answer:?}");
+/// An account made by the helpers of the tests crate, as a context with nothing to name.
+fn ctx(tenant: Tenant) -> Ctx {
     Ctx {
-        token: stack.sign_in(&email, PASSWORD).await.unwrap(),
-        account_id: answer.body["account"]["id"].as_str().unwrap().to_string(),
-        admin_email: email,
-        params: BTreeMap::new(),
-    }
-}
-
-async fn client(stack: &Stack) -> Ctx {
-    let msp = reseller(stack).await;
-    let email = unique_email("client");
-    let created = stack
-        .call(
-            "POST",
-            "/reseller/clients",
-            Some(&msp.token),
-            Some(&json!({
-            "company_name": "Client", "country": "FR", "language": "fr",
-            "admin": {"email": email, "name": "Claire Petit", "password": PASSWORD}})),
-            None,
-        )
-        .await;
-    assert_eq!(created.status, 201, "{created:?}");
-    Ctx {
-        token: stack.sign_in(&email, PASSWORD).await.unwrap(),
-        account_id: created.body["account"]["id"].as_str().unwrap().to_string(),
-        admin_email: email,
+        token: tenant.token,
+        account_id: tenant.id,
+        admin_email: tenant.admin_email,
         params: BTreeMap::new(),
     }
 }
 
 async fn setup(stack: &Stack, kind: Setup) -> Ctx {
     match kind {
-        Setup::Client => client(stack).await,
-        Setup::Reseller => reseller(stack).await,
+        Setup::Client => {
+            let reseller = stack.reseller(None).await;
+            ctx(stack.client_of(&reseller.token, "Client", None).await)
+        }
+        Setup::Reseller => ctx(stack.reseller(None).await),
         Setup::Public => Ctx {
             token: String::new(),
             account_id: String::new(),

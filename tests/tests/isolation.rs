@@ -12,9 +12,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{
-    Answer, PASSWORD, RouteSpec, Stack, route_body, signup_body, unique_email,
-};
+use softbrik_integration_tests::{Answer, RouteSpec, Stack, Tenant, route_body, unique_email};
 
 /// Path parameters that name a tenant's resource, and those that name the catalogue or a test
 /// clock (the same for everyone).
@@ -23,7 +21,7 @@ const SHARED_PARAMS: [&str; 3] = ["brik_id", "pack_id", "clock_id"];
 
 /// Routes open to anyone by design: the catalogue, signup, test clocks (non-prod), and the
 /// local stack's mail drop (IAM-only in AWS, checked by infra/check_template.py).
-const PUBLIC: [&str; 8] = [
+const PUBLIC: &[&str] = &[
     "GET /briks",
     "GET /packs",
     "POST /signup",
@@ -32,12 +30,11 @@ const PUBLIC: [&str; 8] = [
     "POST /test-clocks/{clock_id}/advance",
     "POST /inbound/email",
     // (SCIM routes are public at the gateway; the function checks its own token, below.)
-    "",
 ];
 
 /// Routes a member may call on its own account (api.md); every other account route is an
 /// admin's (403 for a member).
-const MEMBER_ROUTES: [&str; 7] = [
+const MEMBER_ROUTES: &[&str] = &[
     "GET /account",
     "GET /tickets",
     "POST /tickets",
@@ -77,38 +74,22 @@ enum Kind {
     Scim,
 }
 
-async fn sign_up_reseller(stack: &Stack) -> (String, String) {
-    let email = unique_email("msp");
-    let mut body = signup_body(&email, None);
-    body["kind"] = json!("reseller");
-    body.as_object_mut().unwrap().remove("briks");
-    let answer = stack.call("POST", "/signup", None, Some(&body), None).await;
-    assert_eq!(answer.status, 201, "{answer:?}");
-    let id = answer.body["account"]["id"].as_str().unwrap().to_string();
-    (id, stack.sign_in(&email, PASSWORD).await.unwrap())
-}
-
-async fn new_client(stack: &Stack, reseller_token: &str) -> (String, String, String) {
-    let email = unique_email("client");
-    let body = json!({"company_name": "Client", "country": "FR", "language": "fr",
-        "admin": {"email": email, "name": "Claire Petit", "password": PASSWORD}});
-    let answer = stack
+/// A new reseller, a client of it, and the client's SCIM token.
+async fn client_with_scim(stack: &Stack) -> (Tenant, Tenant, String) {
+    let reseller = stack.reseller(None).await;
+    let client = stack.client_of(&reseller.token, "Client", None).await;
+    let scim = stack
         .call(
             "POST",
-            "/reseller/clients",
-            Some(reseller_token),
-            Some(&body),
+            "/account/scim-token",
+            Some(&client.token),
+            None,
             None,
         )
         .await;
-    assert_eq!(answer.status, 201, "{answer:?}");
-    let id = answer.body["account"]["id"].as_str().unwrap().to_string();
-    let token = stack.sign_in(&email, PASSWORD).await.unwrap();
-    let scim = stack
-        .call("POST", "/account/scim-token", Some(&token), None, None)
-        .await;
     assert_eq!(scim.status, 201, "{scim:?}");
-    (id, token, scim.body["token"].as_str().unwrap().to_string())
+    let token = scim.body["token"].as_str().unwrap().to_string();
+    (reseller, client, token)
 }
 
 async fn victim(stack: &Stack) -> Victim {
@@ -142,8 +123,8 @@ async fn victim(stack: &Stack) -> Victim {
         .await;
     assert_eq!(ticket.status, 201, "{ticket:?}");
     let ticket_id = ticket.body["id"].as_str().unwrap().to_string();
-    let (_, reseller_token) = sign_up_reseller(stack).await;
-    let (client_id, client_token, _) = new_client(stack, &reseller_token).await;
+    let (_, client, _) = client_with_scim(stack).await;
+    let (client_id, client_token) = (client.id, client.token);
     let client_users = stack
         .call("GET", "/account/users", Some(&client_token), None, None)
         .await;
@@ -341,8 +322,8 @@ async fn no_route_lets_another_tenant_or_a_bad_token_at_an_accounts_data() {
         .await;
     assert_eq!(invited.status, 201, "{invited:?}");
     let member = stack.member_token(&member_email).await;
-    let (_, other_reseller) = sign_up_reseller(&stack).await;
-    let (_, _, other_scim) = new_client(&stack, &other_reseller).await;
+    let (other_reseller, _, other_scim) = client_with_scim(&stack).await;
+    let other_reseller = other_reseller.token;
     let support = stack.support_token().await;
     let bearer = |t: &str| Some(format!("Bearer {t}"));
     let mut callers = invalid_callers(&stack, &b.token, &victim.company_id).await;
@@ -483,7 +464,7 @@ async fn no_route_lets_another_tenant_or_a_bad_token_at_an_accounts_data() {
 }
 
 /// Mutating routes called without a body (their body is optional or none).
-const BODILESS: [&str; 8] = [
+const BODILESS: &[&str] = &[
     "DELETE /account/users/{user_id}",
     "POST /account/users/{user_id}/restore",
     "PUT /account/users/{user_id}/briks/{brik_id}",
@@ -491,5 +472,4 @@ const BODILESS: [&str; 8] = [
     "DELETE /account/packs/{pack_id}",
     "POST /account/scim-token",
     "DELETE /scim/v2/Users/{user_id}",
-    "",
 ];

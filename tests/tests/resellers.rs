@@ -4,75 +4,33 @@
 //! a deny list; and the walls between resellers and between clients.
 
 use serde_json::{Value, json};
-use softbrik_integration_tests::{PASSWORD, Stack, renewals, signup_body, unique_email};
+use softbrik_integration_tests::{PASSWORD, Stack, Tenant, renewals, signup_body, unique_email};
 
-struct Reseller {
-    id: String,
-    token: String,
-}
-
-struct Client {
-    id: String,
-    token: String,
-}
-
-async fn reseller(stack: &Stack, clock: Option<&str>) -> Reseller {
-    let email = unique_email("msp");
-    let mut body = signup_body(&email, clock);
-    body["kind"] = json!("reseller");
-    body["company_name"] = json!("Infogérance Martin");
-    body.as_object_mut().unwrap().remove("briks");
-    let answer = stack.call("POST", "/signup", None, Some(&body), None).await;
-    assert_eq!(answer.status, 201, "{answer:?}");
+async fn reseller(stack: &Stack, clock: Option<&str>) -> Tenant {
+    let reseller = stack.reseller(clock).await;
     // A reseller pays nothing at signup: it is billed at the end of each period.
-    assert!(answer.body.get("invoice").is_none(), "{answer:?}");
-    assert_eq!(answer.body["account"]["kind"], "reseller");
-    Reseller {
-        id: answer.body["account"]["id"].as_str().unwrap().to_string(),
-        token: stack.sign_in(&email, PASSWORD).await.expect("sign in"),
-    }
+    assert!(
+        reseller.created.get("invoice").is_none(),
+        "{}",
+        reseller.created
+    );
+    assert_eq!(reseller.created["account"]["kind"], "reseller");
+    reseller
 }
 
-async fn client(
-    stack: &Stack,
-    reseller: &Reseller,
-    name: &str,
-    trial_until: Option<&str>,
-) -> Client {
-    let email = unique_email("client");
-    let mut body = json!({
-        "company_name": name, "country": "FR", "language": "fr", "timezone": "Europe/Paris",
-        "admin": {"email": email, "name": "Claire Petit", "password": PASSWORD},
-    });
-    if let Some(until) = trial_until {
-        body["trial_until"] = json!(until);
-    }
-    let answer = stack
-        .call(
-            "POST",
-            "/reseller/clients",
-            Some(&reseller.token),
-            Some(&body),
-            None,
-        )
-        .await;
-    assert_eq!(answer.status, 201, "{answer:?}");
-    assert_eq!(answer.body["account"]["kind"], "client");
+async fn client(stack: &Stack, reseller: &Tenant, name: &str, trial_until: Option<&str>) -> Tenant {
+    let client = stack.client_of(&reseller.token, name, trial_until).await;
+    assert_eq!(client.created["account"]["kind"], "client");
     assert!(
-        answer.body["account"].get("billing").is_none(),
-        "{answer:?}"
+        client.created["account"].get("billing").is_none(),
+        "{}",
+        client.created
     );
-    Client {
-        id: answer.body["account"]["id"].as_str().unwrap().to_string(),
-        token: stack
-            .sign_in(&email, PASSWORD)
-            .await
-            .expect("client admin signs in"),
-    }
+    client
 }
 
 /// Invites `n` users into a client account; returns their ids.
-async fn invite(stack: &Stack, client: &Client, n: usize) -> Vec<String> {
+async fn invite(stack: &Stack, client: &Tenant, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for _ in 0..n {
         let answer = stack
@@ -92,7 +50,7 @@ async fn invite(stack: &Stack, client: &Client, n: usize) -> Vec<String> {
     ids
 }
 
-async fn set_active(stack: &Stack, client: &Client, user_id: &str, active: bool) -> Value {
+async fn set_active(stack: &Stack, client: &Tenant, user_id: &str, active: bool) -> Value {
     let answer = stack
         .call(
             "PUT",
@@ -106,7 +64,7 @@ async fn set_active(stack: &Stack, client: &Client, user_id: &str, active: bool)
     answer.body
 }
 
-async fn usage(stack: &Stack, reseller: &Reseller) -> Value {
+async fn usage(stack: &Stack, reseller: &Tenant) -> Value {
     let answer = stack
         .call("GET", "/reseller/usage", Some(&reseller.token), None, None)
         .await;
