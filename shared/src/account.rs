@@ -255,6 +255,10 @@ pub struct Assignment {
     pub since: Date,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<Date>,
+    /// `until` is the user's scheduled removal, not a removal of this Brik: undoing the
+    /// user's removal undoes it, and only it (a Brik removed on its own stays removed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ends_with_user: bool,
 }
 
 /// A team member (or the admin) of an account, in clear.
@@ -271,6 +275,16 @@ pub struct User {
 }
 
 impl Assignment {
+    /// A new holding from `since`, with no end.
+    pub fn new(brik_id: BrikId, since: Date) -> Self {
+        Self {
+            brik_id,
+            since,
+            until: None,
+            ends_with_user: false,
+        }
+    }
+
     /// Held on `day`: assigned by then and not yet past a scheduled removal.
     pub fn held_on(&self, day: Date) -> bool {
         self.since <= day && self.until.is_none_or(|until| day < until)

@@ -302,8 +302,8 @@ pub struct AlignmentBody {
 }
 
 /// Moves the account to calendar-month billing at the end of its current period (billing.md
-/// "Calendar-month billing"): that renewal covers a stub to the next 1st, then periods run
-/// from 1st to 1st. Asking again, or on an account already billed on the 1st, changes
+/// "Calendar-month billing"), or of the next one when asked after the cut-off: that renewal
+/// covers a stub to the next 1st, then periods run from 1st to 1st. Asking again, or on an account already billed on the 1st, changes
 /// nothing. Answers the status (202 switched, 200 unchanged) and the body.
 pub async fn align_billing(
     app: &App,
@@ -311,7 +311,7 @@ pub async fn align_billing(
     body: AlignmentBody,
 ) -> Result<(u16, serde_json::Value), Error> {
     use crate::account::AccountStatus;
-    use crate::billing_calendar::BillingMode;
+    use crate::billing_calendar::AnchorDay;
     let account_id = caller.require_admin()?;
     if body.mode != "calendar" {
         return Err(Error::validation(
@@ -329,7 +329,7 @@ pub async fn align_billing(
         return Ok((200, answer(from, false)));
     }
     let period = account.current_period(now);
-    if account.calendar().mode_on(period.start()).0 == BillingMode::Calendar {
+    if account.anchor_day == AnchorDay::FIRST {
         // Anchored on the 1st: periods already are calendar months.
         return Ok((200, answer(period.start(), false)));
     }
@@ -342,7 +342,14 @@ pub async fn align_billing(
             "the account closes at the end of its period: its billing no longer changes".into(),
         ));
     }
-    let effective = period.end();
+    // After the cut-off the next period is locked and already paid for by additions made
+    // since (billing.md "The 2-day cut-off"): the switch comes at its end, as a removal would.
+    let today = crate::billing_calendar::local_date(now, &account.timezone.time_zone());
+    let effective = if crate::billing_calendar::is_locked(&period, today) {
+        account.calendar().following(&period).end()
+    } else {
+        period.end()
+    };
     account.calendar_from = Some(effective);
     let entry = HistoryEntry {
         at: now,

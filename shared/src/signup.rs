@@ -457,11 +457,7 @@ fn new_admin(cmd: &SignupCommand, id: String, account: &Account, briks: &[&Brik]
         removal_date: None,
         briks: briks
             .iter()
-            .map(|b| Assignment {
-                brik_id: b.id.clone(),
-                since,
-                until: None,
-            })
+            .map(|b| Assignment::new(b.id.clone(), since))
             .collect(),
     }
 }

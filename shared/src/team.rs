@@ -198,13 +198,14 @@ impl Team {
             // After the lock the next period is already invoiced without this Brik: it is
             // charged now in full, so nothing is ever free.
             if self.locked() && charge.next {
+                // A calendar stub next is its share of a month (20/31), as its renewal bills.
                 let text = period_line_description(b.name_in(lang), &next, 1, lang);
                 lines.push(InvoiceLine::new(
                     b.id.clone(),
                     text,
                     1,
                     b.monthly_price,
-                    None,
+                    next.share(),
                 ));
             }
         }
@@ -345,7 +346,7 @@ pub async fn add_member(
             status: if member.active { UserStatus::Invited } else { UserStatus::Inactive },
             language: member.language,
             removal_date: None,
-            briks: briks.iter().map(|b| Assignment { brik_id: b.id.clone(), since: team.today, until: None }).collect(),
+            briks: briks.iter().map(|b| Assignment::new(b.id.clone(), team.today)).collect(),
         };
         let password = temporary_password();
         let sign_in = crate::directory::NewSignIn {
@@ -640,14 +641,12 @@ pub async fn assign(
                     .filter(|a| a.brik_id == brik.id && a.held_on(team.today))
                 {
                     a.until = None;
+                    a.ends_with_user = false;
                 }
                 ("brik_removal_undone", vec![])
             } else {
-                user.briks.push(Assignment {
-                    brik_id: brik.id.clone(),
-                    since: team.today,
-                    until: None,
-                });
+                user.briks
+                    .push(Assignment::new(brik.id.clone(), team.today));
                 ("brik_assigned", vec![brik])
             };
             let assignment = user
@@ -772,7 +771,10 @@ pub async fn remove_user(
     if newly || revoke {
         user.removal_date = Some(effective);
         for a in user.briks.iter_mut().filter(|a| a.held_on(team.today)) {
-            a.until = Some(a.until.map_or(effective, |u| u.min(effective)));
+            if a.until.is_none_or(|u| u > effective) {
+                a.until = Some(effective);
+                a.ends_with_user = true;
+            }
         }
         if revoke {
             app.directory.revoke_access(user.email.as_str()).await?;
@@ -804,8 +806,14 @@ pub async fn restore_user(
 ) -> Result<(u16, serde_json::Value), Error> {
     let (item, mut user) = team.user(app, user_id).await?;
     if let Some(date) = user.removal_date.take() {
-        for a in user.briks.iter_mut().filter(|a| a.until == Some(date)) {
+        // Only what the user's removal ended: a Brik removed on its own stays removed.
+        for a in user
+            .briks
+            .iter_mut()
+            .filter(|a| a.ends_with_user && a.until == Some(date))
+        {
             a.until = None;
+            a.ends_with_user = false;
         }
         if user.status == UserStatus::AccessRevoked {
             app.directory.restore_access(user.email.as_str()).await?;
