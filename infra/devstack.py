@@ -652,16 +652,25 @@ class Stack:
         env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
         env["SOFTBRIK_STRIPE_API_BASE"] = self.stripe_url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+        # The emulator answers DynamoDB one request at a time, and a test's table scan makes
+        # the others wait: an attempt may last 8 s here (3 s on AWS), a call 18 s (10 s), still
+        # within the functions' 20 s. The fault tests hang requests longer (tests/tests/faults.rs).
+        env["SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS"] = "8000"
+        env["SOFTBRIK_AWS_CALL_TIMEOUT_MS"] = "18000"
         env_file = self.stack_file.parent / "functions.env"
         # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
         env_file.write_text("".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}\n" for k, v in sorted(env.items())))
         log("building the functions (cargo build --bins)")
         subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
         log(f"starting the functions under cargo-lambda on port {self.lambda_port}")
+        # `--timeout` also bounds a function instance's wait for its next event: an instance
+        # idle that long is answered without an event, and lambda_runtime panics on it (a
+        # request arriving while it restarts fails). Two hours: longer than a test run leaves a
+        # function idle (the fault tests leave assign-brik idle for over 10 minutes).
         cmd = [
             str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
             "--invoke-address", "127.0.0.1", "--invoke-port", str(self.lambda_port),
-            "--env-file", str(env_file), "--concurrency", "4", "--timeout", "300",
+            "--env-file", str(env_file), "--concurrency", "4", "--timeout", "7200",
         ]
         if not self.watch_changes:
             cmd.append("--ignore-changes")

@@ -16,8 +16,10 @@ It also counts the AWS requests it answers, by service and operation, for the be
 
 `POST /_softbrik/faults` (`{"skip": k, "fail": n}`) makes the n AWS requests that follow the
 next k fail with a 500 InternalFailure (n = 3 outlasts the SDK's retries, so the call fails);
-`GET /_softbrik/faults` says how many were seen and failed since, `DELETE` ends the plan. The
-fault tests fail every call of an operation in turn this way (docs/reliability.md).
+with `"delay_ms": d` they hang d ms instead, then are carried out (a timeout: the caller gave
+up, the change may still land). `GET /_softbrik/faults` says how many were seen and failed
+since, `DELETE` ends the plan. The fault tests fail every call of an operation in turn this
+way (docs/reliability.md).
 
 `POST /_softbrik/sign-token` (`{"claims": {...}}` -> `{"token"}`) signs claims with the user
 pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
@@ -31,6 +33,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -56,7 +59,7 @@ def main() -> None:
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][:3]
         return f"{service} {environ.get('REQUEST_METHOD')} /{'/'.join(parts[:2])}"
 
-    faults = {"skip": -1, "fail": 0, "seen": 0, "failed": 0, "log": []}
+    faults = {"skip": -1, "fail": 0, "delay_ms": 0, "seen": 0, "failed": 0, "log": []}
 
     def fault(environ, start_response):
         """The injected failure, in the protocol of the service called."""
@@ -98,9 +101,16 @@ def main() -> None:
                 if method == "POST":
                     length = int(environ.get("CONTENT_LENGTH") or 0)
                     plan = json.loads(environ["wsgi.input"].read(length))
-                    faults.update(skip=int(plan["skip"]), fail=int(plan["fail"]), seen=0, failed=0, log=[])
+                    faults.update(
+                        skip=int(plan["skip"]),
+                        fail=int(plan["fail"]),
+                        delay_ms=int(plan.get("delay_ms", 0)),
+                        seen=0,
+                        failed=0,
+                        log=[],
+                    )
                 elif method == "DELETE":
-                    faults.update(skip=-1, fail=0)
+                    faults.update(skip=-1, fail=0, delay_ms=0)
                 body = json.dumps({k: faults[k] for k in ("seen", "failed", "log")}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
@@ -124,7 +134,10 @@ def main() -> None:
                     faults["log"].append(name)
                     failing = faults["skip"] < faults["seen"] <= faults["skip"] + faults["fail"]
                     faults["failed"] += int(failing)
-            if failing:
+                delay = faults["delay_ms"]
+            if failing and delay:
+                time.sleep(delay / 1000)
+            elif failing:
                 return fault(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             with dynamodb:

@@ -147,10 +147,33 @@ fn s3_client(aws: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// How long an AWS call may take: a dependency that hangs fails the call (503 to the client,
+/// nothing half-written) well within the function's timeout (template.yaml: 20 s for the
+/// API's functions) instead of the function being killed half-way. One attempt may last
+/// `SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS` (default 3,000), a call with its retries
+/// `SOFTBRIK_AWS_CALL_TIMEOUT_MS` (default 10,000); connecting, 1 s.
+fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
+    let millis = |name: &str, default: u64| {
+        let ms = std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        std::time::Duration::from_millis(ms)
+    };
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(millis("SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS", 3_000))
+        .operation_timeout(millis("SOFTBRIK_AWS_CALL_TIMEOUT_MS", 10_000))
+        .build()
+}
+
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let config = Config::from_env()?;
-        let aws = aws_config::load_from_env().await;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(aws_timeouts())
+            .load()
+            .await;
         let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table);
         let payments: Arc<dyn Payments> = match config.payments.as_str() {
             "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(store.clone())),

@@ -443,7 +443,7 @@ pub fn scim_error(e: &Error) -> ScimError {
             scim_type: None,
             detail: detail.clone(),
         },
-        Error::Unavailable(_) => ScimError {
+        Error::Unavailable(_) | Error::InDoubt(_) => ScimError {
             status: 503,
             scim_type: None,
             detail: e.problem().detail,

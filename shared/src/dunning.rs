@@ -10,7 +10,9 @@ use crate::account::{AccountStatus, HistoryEntry, InvoiceStatus, new_ordered_id}
 use crate::app::App;
 use crate::error::Error;
 use crate::invoicing::{self, PendingCharge, charge_key};
-use crate::store::{AccountItem, AttributeValue, HistoryItem, InvoiceItem, account_pk};
+use crate::store::{
+    AccountItem, AttributeValue, HistoryItem, InvoiceItem, TransactionError, account_pk,
+};
 
 /// Days after the first failure on which the charge is retried; the last one decides.
 pub const RETRY_DAYS: [i64; 3] = [1, 3, 5];
@@ -103,7 +105,8 @@ pub async fn retry_open_invoices(
             // Another retry of the same attempt (same idempotency key, so the same charge at
             // the partner) may have recorded it first: then the charge is its, and paid for
             // the invoice. Only a charge no invoice records is given back.
-            if outcome.is_ok() && !attempt_recorded(app, account_id, &invoice).await? {
+            let in_doubt = matches!(&e, TransactionError::Failed(Error::InDoubt(_)));
+            if outcome.is_ok() && !in_doubt && !attempt_recorded(app, account_id, &invoice).await? {
                 invoicing::refund(app, &invoice).await;
             }
             return Err(e.into_error(|_| {

@@ -45,6 +45,11 @@ pub enum Error {
     Conflict(&'static str, String),
     #[error("a dependency is unavailable")]
     Unavailable(String),
+    /// A write whose outcome is unknown (it timed out, or its answer was lost): it may still
+    /// land. Answered like `Unavailable`, but nothing it paid for may be taken back: the
+    /// retry (same ids, same charge key) or the settlement run decides.
+    #[error("a dependency is unavailable")]
+    InDoubt(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -82,7 +87,7 @@ impl Error {
     /// client's answer); empty for the others, whose message says it all.
     pub fn detail(&self) -> &str {
         match self {
-            Error::Unavailable(detail) | Error::Internal(detail) => detail,
+            Error::Unavailable(detail) | Error::InDoubt(detail) | Error::Internal(detail) => detail,
             _ => "",
         }
     }
@@ -104,7 +109,7 @@ impl Error {
             | Error::CardNumberNotAccepted { .. }
             | Error::CardBrandNotSupported
             | Error::InvalidPaymentMethod => 422,
-            Error::Unavailable(_) => 503,
+            Error::Unavailable(_) | Error::InDoubt(_) => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -128,7 +133,7 @@ impl Error {
             Error::NotForAccount(code, _) => code,
             Error::NotFound => "not_found",
             Error::Conflict(code, _) => code,
-            Error::Unavailable(_) => "service_unavailable",
+            Error::Unavailable(_) | Error::InDoubt(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -149,6 +154,10 @@ impl Error {
             Error::Conflict(_, detail) => detail.clone(),
             Error::Unavailable(_) => {
                 "A service Softbrik depends on did not answer; nothing was changed. Retry later."
+                    .to_string()
+            }
+            Error::InDoubt(_) => {
+                "A service Softbrik depends on did not answer in time. Retry with the same Idempotency-Key: the request is then completed once."
                     .to_string()
             }
             Error::Internal(_) => "Something went wrong on our side; nothing was changed.".into(),

@@ -208,7 +208,9 @@ pub fn file(content_type: &str, filename: &str, bytes: Vec<u8>) -> Response<Body
 pub fn problem(error: &Error) -> Response<Body> {
     match error {
         Error::Internal(detail) => tracing::error!(detail = %detail, "request failed"),
-        Error::Unavailable(detail) => tracing::warn!(detail = %detail, "dependency unavailable"),
+        Error::Unavailable(detail) | Error::InDoubt(detail) => {
+            tracing::warn!(detail = %detail, "dependency unavailable")
+        }
         other => tracing::info!(
             code = other.code(),
             status = other.status(),

@@ -259,7 +259,8 @@ pub async fn once(
 /// attempt refunded its charge, or left it to the settlement run, which refunds a charge no
 /// invoice keeps; the retry charges under a new invoice id, never reusing a refunded charge.
 /// (A Lambda stopped half-way runs none of this: its retry takes over every id, the invoice's
-/// too, and the partner answers with the first charge.)
+/// too, and the partner answers with the first charge. So does the retry of a write in doubt,
+/// `Error::InDoubt`, which kept its charge: the write may have landed.)
 pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
     if error.status() < 500 {
         return release(app, lease).await;
@@ -267,12 +268,18 @@ pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
     let Some((pk, token)) = &lease.key else {
         return;
     };
-    let update = aws_sdk_dynamodb::types::Update::builder()
+    let mut update = aws_sdk_dynamodb::types::Update::builder()
         .table_name(app.store.table())
         .key("pk", AttributeValue::S(pk.clone()))
-        .key("sk", AttributeValue::S("IDEMPOTENCY".into()))
-        .update_expression("SET lease_until = :zero REMOVE reserved.#invoice")
-        .expression_attribute_names("#invoice", "invoice")
+        .key("sk", AttributeValue::S("IDEMPOTENCY".into()));
+    update = if matches!(error, Error::InDoubt(_)) {
+        update.update_expression("SET lease_until = :zero")
+    } else {
+        update
+            .update_expression("SET lease_until = :zero REMOVE reserved.#invoice")
+            .expression_attribute_names("#invoice", "invoice")
+    };
+    let update = update
         .condition_expression("lease = :lease AND #state = :in_progress")
         .expression_attribute_names("#state", "state")
         .expression_attribute_values(":zero", AttributeValue::N("0".into()))

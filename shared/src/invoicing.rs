@@ -2,8 +2,14 @@
 //! store it with the next gapless number in the same transaction as the change it pays for.
 //! A charge whose change cannot be written is refunded, so there is never a charge without
 //! its invoice nor an invoice without its charge attempt (security.md, Reliability).
+//!
+//! The partner answers a key used again with the key's first charge, refunded or not: a
+//! refunded key is marked (its `PENDING#` record kept as `refunded`), and the invoice's next
+//! charge moves on to the next attempt's key. Otherwise a renewal, whose invoice id is the
+//! same at every run, would be stored as paid by the charge its failed run gave back.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::Timestamp;
 
 use crate::account::{
@@ -47,6 +53,27 @@ pub async fn charge(
         ));
     };
     invoice.payment.attempts += 1;
+    // Recorded before the charge, removed with the invoice's transaction: whatever stops this
+    // function in between, the settlement run (`prorate`) finds the charge and settles it.
+    // A key already recorded is the same attempt again (same charge), unless it was refunded.
+    let pending = loop {
+        let pending = PendingCharge::new(app, account, invoice);
+        if app.store.put_new(&pending).await? {
+            break pending;
+        }
+        let earlier: Option<PendingCharge> = app.store.get(&pending.pk, &pending.sk).await?;
+        match earlier {
+            Some(earlier) if earlier.refunded && invoice.payment.attempts < MAX_ATTEMPTS => {
+                invoice.payment.attempts += 1;
+            }
+            Some(earlier) if earlier.refunded => {
+                return Err(Error::internal(
+                    "every charge key of the invoice was refunded",
+                ));
+            }
+            _ => break pending,
+        }
+    };
     let request = ChargeRequest {
         account_id: account.id.clone(),
         payment_method: method.token.clone(),
@@ -54,15 +81,13 @@ pub async fn charge(
         idempotency_key: charge_key(invoice),
         description: format!("Softbrik {}", invoice.id),
     };
-    // Recorded before the charge, removed with the invoice's transaction: whatever stops this
-    // function in between, the settlement run (`prorate`) finds the charge and settles it.
-    let pending = PendingCharge::new(app, account, invoice);
-    app.store.put_new(&pending).await?;
     let charge = match app.payments.charge(&request, now).await {
         Ok(charge) => charge,
         Err(PaymentError::Unavailable(what)) => {
-            tracing::warn!(charge = %request.idempotency_key, "charge outcome unknown; left to settlement");
-            return Err(Error::Unavailable(what));
+            // Never retried under another key: the retry of the request keeps the invoice id,
+            // so the partner answers it with this charge if it was made.
+            tracing::warn!(charge = %request.idempotency_key, "charge outcome unknown; left to the retry or settlement");
+            return Err(Error::InDoubt(what));
         }
         Err(refused) => {
             pending.forget(app).await;
@@ -81,15 +106,86 @@ pub async fn charge(
     Ok(())
 }
 
-/// Gives back a charge whose change could not be written.
+/// Charge attempts an invoice may make (dunning makes 4; refunded keys skipped count too).
+const MAX_ATTEMPTS: u32 = 20;
+
+/// How long a refunded key stays marked: beyond any retry of its invoice.
+const REFUNDED_KEY_DAYS: i64 = 60;
+
+/// Gives back a charge whose change could not be written. The key is marked first, so that
+/// no later charge of the invoice reuses it; unmarked, it is not refunded now but left to the
+/// settlement run, which marks it before refunding.
 pub async fn refund(app: &App, invoice: &Invoice) {
     if invoice.payment.charge_id.is_none() {
         return;
     }
     let key = charge_key(invoice);
+    if let Err(e) = mark_refunded(app, &key).await {
+        tracing::error!(error = %e, charge = %key, "refund not marked; left to settlement");
+        return;
+    }
     match app.payments.refund(&key).await {
-        Ok(()) => PendingCharge::key_only(&key).forget(app).await,
+        Ok(()) => refund_done(app, &key).await,
         Err(e) => tracing::error!(error = %e, charge = %key, "refund failed; left to settlement"),
+    }
+}
+
+/// Gives back the charge of a change whose write failed with `cause`, unless that write may
+/// still land (`Error::InDoubt`): its charge then stays for the retry, which reuses the same
+/// key and so the same charge, or for the settlement run, which refunds it only if no
+/// invoice ever kept it.
+pub async fn refund_after(app: &App, invoice: &Invoice, cause: &Error) {
+    if matches!(cause, Error::InDoubt(_)) {
+        tracing::warn!(invoice = %invoice.id, "write in doubt: its charge is left to the retry or the settlement run");
+        return;
+    }
+    refund(app, invoice).await;
+}
+
+fn pending_key(charge_key: &str) -> [(&'static str, AttributeValue); 2] {
+    [
+        ("pk", AttributeValue::S(format!("PENDING#{charge_key}"))),
+        ("sk", AttributeValue::S("PENDING".into())),
+    ]
+}
+
+/// Marks a charge key refunded (before the refund: still listed for settlement).
+async fn mark_refunded(app: &App, charge_key: &str) -> Result<(), Error> {
+    let expires = app.system_clock.now().as_second() + REFUNDED_KEY_DAYS * 86_400;
+    let [pk, sk] = pending_key(charge_key);
+    app.store
+        .client()
+        .update_item()
+        .table_name(app.store.table())
+        .key(pk.0, pk.1)
+        .key(sk.0, sk.1)
+        .update_expression("SET refunded = :yes, expires_at = :expires")
+        .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+        .send()
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!("dynamodb UpdateItem: {}", DisplayErrorContext(e)))
+        })?;
+    Ok(())
+}
+
+/// The refund went through: the key stays marked, no longer listed for settlement.
+async fn refund_done(app: &App, charge_key: &str) {
+    let [pk, sk] = pending_key(charge_key);
+    let result = app
+        .store
+        .client()
+        .update_item()
+        .table_name(app.store.table())
+        .key(pk.0, pk.1)
+        .key(sk.0, sk.1)
+        .update_expression("REMOVE gsi1pk, gsi1sk")
+        .send()
+        .await;
+    if let Err(e) = result {
+        // Still listed: the settlement run refunds again (the partner refunds once).
+        tracing::warn!(error = %DisplayErrorContext(e), charge = %charge_key, "refund not recorded as done");
     }
 }
 
@@ -99,11 +195,19 @@ pub async fn refund(app: &App, invoice: &Invoice) {
 pub struct PendingCharge {
     pub pk: String,
     pub sk: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gsi1pk: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gsi1sk: String,
+    #[serde(default)]
     pub charge_key: String,
+    #[serde(default)]
     pub account_id: String,
+    #[serde(default)]
     pub invoice_id: String,
+    /// Given back (or being given back): the key is not to be charged again.
+    #[serde(default)]
+    pub refunded: bool,
 }
 
 impl PendingCharge {
@@ -117,6 +221,7 @@ impl PendingCharge {
             charge_key: key,
             account_id: account.id.clone(),
             invoice_id: invoice.id.clone(),
+            refunded: false,
         }
     }
 
@@ -129,6 +234,7 @@ impl PendingCharge {
             charge_key: key.into(),
             account_id: String::new(),
             invoice_id: String::new(),
+            refunded: false,
         }
     }
 
@@ -161,6 +267,9 @@ pub struct Settlement {
     pub applied: u32,
     pub refunded: u32,
     pub left: u32,
+    /// Invoices whose email had failed, sent this run, and still waiting.
+    pub mailed: u32,
+    pub mail_left: u32,
 }
 
 /// Settles charges older than `grace` whose change never got written (the function stopped,
@@ -170,43 +279,137 @@ pub async fn settle_pending(app: &App, grace: jiff::SignedDuration) -> Result<Se
     let cutoff = app.system_clock.now() - grace;
     let pending: Vec<PendingCharge> = app
         .store
-        .query_index("PENDING", &cutoff.to_string())
+        // The sort key is the charge's instant in zero-padded milliseconds (`sortable`), so
+        // the bound must be too: an RFC 3339 bound ("2026-...") sorts after every one of them
+        // and would settle a charge made a second ago, its request still running.
+        .query_index("PENDING", &sortable(cutoff))
         .await?;
     let mut done = Settlement::default();
     for p in pending {
-        let invoice: Option<crate::store::InvoiceItem> = app
-            .store
-            .get(
-                &crate::store::account_pk(&p.account_id),
-                &format!("INVOICE#{}", p.invoice_id),
-            )
-            .await?;
-        if invoice.is_some() {
-            done.applied += 1;
-        } else if let Err(e) = app.payments.refund(&p.charge_key).await {
+        if !p.refunded {
+            let invoice: Option<crate::store::InvoiceItem> = app
+                .store
+                .get(
+                    &crate::store::account_pk(&p.account_id),
+                    &format!("INVOICE#{}", p.invoice_id),
+                )
+                .await?;
+            if invoice.is_some() {
+                done.applied += 1;
+                p.forget(app).await;
+                continue;
+            }
+            mark_refunded(app, &p.charge_key).await?;
+        }
+        if let Err(e) = app.payments.refund(&p.charge_key).await {
             tracing::warn!(error = %e, charge = %p.charge_key, "settlement refund failed; next run retries");
             done.left += 1;
             continue;
-        } else {
-            tracing::info!(charge = %p.charge_key, account_id = %p.account_id, "unwritten change refunded");
-            done.refunded += 1;
         }
-        p.forget(app).await;
+        tracing::info!(charge = %p.charge_key, account_id = %p.account_id, "unwritten change refunded");
+        done.refunded += 1;
+        refund_done(app, &p.charge_key).await;
     }
     Ok(done)
 }
 
 /// Emails a finalised invoice to the admin in the account's language. A mail failure does
-/// not undo what was paid (the invoice can be sent again), so it is logged, not returned.
+/// not undo what was paid: it is logged, and the invoice left for the settlement run to send
+/// again (`MailRetry`), so that every issued invoice reaches its customer.
 pub async fn email(app: &App, account: &Account, invoice: &Invoice) {
-    let to = account
+    if let Err(e) = send(
+        app,
+        account,
+        &customer(account),
+        invoice,
+        invoice_address(account),
+    )
+    .await
+    {
+        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent; sent again later");
+        let retry = MailRetry::new(app, &account.id, &invoice.id);
+        if let Err(e) = app.store.put_new(&retry).await {
+            tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent nor left to send again");
+        }
+    }
+}
+
+/// Where an account's invoices go: its invoice address, or its admin's.
+fn invoice_address(account: &Account) -> &str {
+    account
         .invoice_email
         .as_ref()
         .unwrap_or(&account.admin_email)
-        .as_str();
-    if let Err(e) = send(app, account, &customer(account), invoice, to).await {
-        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent");
+        .as_str()
+}
+
+/// An issued invoice whose email failed, listed in `gsi1` under `MAILRETRY` for the
+/// settlement run (every 5 minutes) to send again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailRetry {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub account_id: String,
+    pub invoice_id: String,
+    pub expires_at: i64,
+}
+
+/// How long an invoice email is tried again (an account closed meanwhile ends it sooner).
+const MAIL_RETRY_DAYS: i64 = 30;
+
+impl MailRetry {
+    fn new(app: &App, account_id: &str, invoice_id: &str) -> Self {
+        let now = app.system_clock.now();
+        MailRetry {
+            pk: format!("MAILRETRY#{account_id}#{invoice_id}"),
+            sk: "MAILRETRY".into(),
+            gsi1pk: "MAILRETRY".into(),
+            gsi1sk: sortable(now),
+            account_id: account_id.into(),
+            invoice_id: invoice_id.into(),
+            expires_at: now.as_second() + MAIL_RETRY_DAYS * 86_400,
+        }
     }
+}
+
+/// Sends again the invoices whose email failed: (sent, left for the next run). An invoice or
+/// account gone (closed) is dropped.
+pub async fn resend_invoices(app: &App) -> Result<(u32, u32), Error> {
+    let waiting: Vec<MailRetry> = app.store.query_index_all("MAILRETRY").await?;
+    let (mut sent, mut left) = (0, 0);
+    for retry in waiting {
+        let outcome =
+            match crate::records::issued_in(app, &retry.account_id, &retry.invoice_id).await {
+                Ok((invoice, customer, account)) => {
+                    send(
+                        app,
+                        &account,
+                        &customer,
+                        &invoice,
+                        invoice_address(&account),
+                    )
+                    .await
+                }
+                Err(Error::NotFound) => Ok(()),
+                Err(e) => Err(e),
+            };
+        match outcome {
+            Ok(()) => {
+                sent += 1;
+                let op = app.store.delete_op(&retry.pk, &retry.sk)?;
+                if let Err(e) = app.store.transact(vec![op]).await {
+                    tracing::warn!(error = ?e, invoice = %retry.invoice_id, "invoice sent again; its retry not removed");
+                }
+            }
+            Err(e) => {
+                left += 1;
+                tracing::warn!(error = %e, invoice = %retry.invoice_id, "invoice email still not sent; next run retries");
+            }
+        }
+    }
+    Ok((sent, left))
 }
 
 /// Sends an invoice to `to` in the account's language, its PDF attached; `customer` is the

@@ -36,7 +36,8 @@ impl From<PaymentError> for Error {
             PaymentError::BrandNotSupported => Error::CardBrandNotSupported,
             PaymentError::Declined(reason) => Error::CardDeclined { reason },
             PaymentError::InvalidPaymentMethod => Error::InvalidPaymentMethod,
-            PaymentError::Unavailable(what) => Error::Unavailable(what),
+            // Perhaps charged: the retry must reuse the key (security.md, Reliability).
+            PaymentError::Unavailable(what) => Error::InDoubt(what),
         }
     }
 }

@@ -78,7 +78,15 @@ async fn issued(
     caller: &Identity,
     invoice_id: &str,
 ) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
-    let account_id = caller.require_admin()?;
+    issued_in(app, caller.require_admin()?, invoice_id).await
+}
+
+/// An invoice of `account_id` with the customer block it was issued to, and the account.
+pub async fn issued_in(
+    app: &App,
+    account_id: &str,
+    invoice_id: &str,
+) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
     let item = invoice_item(app, account_id, invoice_id).await?;
     let (account_item, key) = app.account_item(account_id).await?;
     let account = account_item.open(&key)?;

@@ -435,16 +435,19 @@ async fn store(
                 .get::<InvoiceItem>(&account_pk(&account.id), &format!("INVOICE#{}", invoice.id))
                 .await?
                 .is_some();
-            if !exists {
-                invoicing::refund(app, invoice).await;
-            }
             match failure {
                 _ if exists => Ok(()),
-                StoreFailure::Conflict(_) => Err(Error::Conflict(
-                    "concurrent_change",
-                    "the account changed during its renewal; retry".into(),
-                )),
-                StoreFailure::Failed(e) => Err(e),
+                StoreFailure::Conflict(_) => {
+                    invoicing::refund(app, invoice).await;
+                    Err(Error::Conflict(
+                        "concurrent_change",
+                        "the account changed during its renewal; retry".into(),
+                    ))
+                }
+                StoreFailure::Failed(e) => {
+                    invoicing::refund_after(app, invoice, &e).await;
+                    Err(e)
+                }
             }
         }
     }

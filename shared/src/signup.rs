@@ -396,6 +396,9 @@ async fn run(
             }
             Ok(response)
         }
+        // A write that may still land keeps its sign-in and charge: the retry (same ids, same
+        // charge key) completes it, or finds it done.
+        Err(e @ Error::InDoubt(_)) => Err(e),
         Err(e) => {
             undo(app, cmd, invoice.as_ref()).await;
             Err(e)

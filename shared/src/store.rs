@@ -848,6 +848,16 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
+            // Sent, but no answer came in time (or it was lost): the transaction may still
+            // land. Nothing it pays for may be taken back (`Error::InDoubt`).
+            Err(
+                e @ (aws_sdk_dynamodb::error::SdkError::TimeoutError(_)
+                | aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)
+                | aws_sdk_dynamodb::error::SdkError::ResponseError(_)),
+            ) => Err(TransactionError::Failed(Error::InDoubt(format!(
+                "dynamodb TransactWriteItems: {}",
+                DisplayErrorContext(&e)
+            )))),
             Err(e) => match e.into_service_error() {
                 aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
                     Err(TransactionError::Cancelled(

@@ -577,7 +577,10 @@ pub(crate) async fn charged_change(
     match stored {
         Ok(()) => Ok((Some(invoice), body)),
         Err(failure) => {
-            invoicing::refund(app, &invoice).await;
+            match &failure {
+                StoreFailure::Failed(cause) => invoicing::refund_after(app, &invoice, cause).await,
+                StoreFailure::Conflict(_) => invoicing::refund(app, &invoice).await,
+            }
             Err(failure)
         }
     }

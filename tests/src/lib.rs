@@ -330,6 +330,29 @@ impl Stack {
             .expect("a fault report")
     }
 
+    /// Makes the `count` AWS requests that follow the next `skip` hang `delay_ms` before they
+    /// are carried out (a timeout: the caller gives up, the change may still land).
+    pub async fn hangs(&self, skip: usize, count: usize, delay_ms: u64) {
+        let url = format!("{}/_softbrik/faults", self.file.aws_endpoint);
+        let plan = json!({"skip": skip, "fail": count, "delay_ms": delay_ms});
+        let answer = self.http.post(url).json(&plan).send().await;
+        assert!(answer.expect("the emulator answers").status().is_success());
+    }
+
+    /// Every stored item that names the account anywhere (key or attribute).
+    pub async fn items_naming(&self, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|item| {
+                item.values().any(|v| match v {
+                    AttributeValue::S(s) => s.contains(account_id),
+                    _ => false,
+                })
+            })
+            .collect()
+    }
+
     /// Pauses (or resumes) the scheduled runs of the local stack.
     pub async fn pause_schedules(&self, paused: bool) {
         let url = format!("{}/_local/schedules", self.file.api_url);

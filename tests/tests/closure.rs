@@ -2,8 +2,6 @@
 //! date, irreversible, confirmed by email; no renewal on the closure date; on that date every
 //! item of the account is deleted but its invoices, kept under the retention key.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use softbrik_integration_tests::{Company, Stack, renewals, s, signup_body, unique_email};
@@ -154,21 +152,6 @@ async fn only_the_admin_closes_and_only_when_confirmed() {
     assert_eq!(account.body["status"], "active");
 }
 
-/// Every stored item that names the account anywhere (key or attribute).
-async fn items_naming(stack: &Stack, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
-    stack
-        .scan()
-        .await
-        .into_iter()
-        .filter(|item| {
-            item.values().any(|v| match v {
-                AttributeValue::S(s) => s.contains(account_id),
-                _ => false,
-            })
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention() {
     // GIVEN an account with a member, closing on 2027-01-12
@@ -242,7 +225,7 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
     assert!(!stack.cognito_user_exists(&company.admin_email).await);
     assert!(!stack.cognito_user_exists(&member_email).await);
     // AND a raw scan finds nothing of the account but its retained invoices, nor its data key
-    let left = items_naming(&stack, &company.account_id).await;
+    let left = stack.items_naming(&company.account_id).await;
     let retained = format!("RETAINED#{}", company.account_id);
     assert!(
         left.iter().all(|i| s(i, "pk") == retained),
@@ -351,7 +334,7 @@ async fn a_closure_stopped_after_its_first_batch_finishes_when_run_again() {
         .invoke("renew", &json!({"close_account": company.account_id}))
         .await;
     assert_eq!(second["closure"], "done", "{second}");
-    let left = items_naming(&stack, &company.account_id).await;
+    let left = stack.items_naming(&company.account_id).await;
     let retained = format!("RETAINED#{}", company.account_id);
     assert!(
         left.iter().all(|i| s(i, "pk") == retained),
@@ -409,7 +392,7 @@ async fn a_closure_run_four_times_at_once_closes_the_account_once() {
         .await;
     assert_eq!(last["closure"], "done", "{last}");
     // AND nothing of the account is left but its invoices, each kept once
-    let left = items_naming(&stack, &company.account_id).await;
+    let left = stack.items_naming(&company.account_id).await;
     let retained = format!("RETAINED#{}", company.account_id);
     assert!(
         left.iter().all(|i| s(i, "pk") == retained),

@@ -4,11 +4,23 @@
 //! refusal (503, 402, 409, never a 500), nothing may be left half-written in between, and the
 //! retry must leave the change complete: one account or assignment, charged once, invoiced.
 //!
-//! One test, alone in its binary and with the stack's scheduled runs paused, so that the
-//! request under test is the only one the faults meet.
+//! The renewal and the closure of a billing date meet the same, every request of their run
+//! failed in turn; the next runs (here: the clock advanced again, as the next schedule would,
+//! and the settlement run) must leave one renewal charged once and emailed once, or one
+//! closure complete. Requests that
+//! hang (timeouts) rather than fail are tried on a signup.
+//!
+//! The tests take turns (`FAULTS`) with the stack's scheduled runs paused, so that the
+//! request or run under test is the only one the faults meet.
 
+use futures::StreamExt;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Answer, PASSWORD, Stack, signup_body, unique_email};
+use softbrik_integration_tests::{
+    Answer, Company, PASSWORD, Stack, renewals, s, signup_body, unique_email,
+};
+
+/// One test at a time: the emulator's fault plan is global.
+static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Fails this many requests from the chosen one on: one more than the SDK's 3 attempts.
 const FAILED_IN_A_ROW: usize = 4;
@@ -84,6 +96,7 @@ async fn until_not_in_progress(
 
 #[tokio::test]
 async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it() {
+    let _turn = FAULTS.lock().await;
     let stack = Stack::connect().await;
     stack.pause_schedules(true).await;
     let mut failures = Vec::new();
@@ -257,5 +270,266 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
     eprintln!(
         "faults: signup {signup_steps} requests, assignment {} requests, each failed in turn ({tried} runs): nothing half-done, every retry complete",
         ops.len()
+    );
+}
+
+/// Companies signed up on 2026-12-12 (files and care, 16.00 net a month), their clocks at
+/// 2027-01-11 noon: the renewal is locked, due at the next midnight. `closing`: the closure
+/// asked on 2026-12-20, for 2027-01-12.
+async fn due_on_jan_12(stack: &Stack, n: usize, closing: bool) -> Vec<Company> {
+    futures::stream::iter(0..n)
+        .map(|_| async {
+            let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+            if closing {
+                stack.advance(&company.clock, "2026-12-20T10:00:00Z").await;
+                let asked = stack
+                    .call(
+                        "POST",
+                        "/account/closure",
+                        Some(&company.token),
+                        Some(&json!({"confirm": true})),
+                        None,
+                    )
+                    .await;
+                assert_eq!(asked.status, 202, "{asked:?}");
+            }
+            stack.advance(&company.clock, "2027-01-11T12:00:00Z").await;
+            company
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await
+}
+
+/// Advances a clock to 2027-01-12 noon: the billing date's runs.
+async fn jan_12(stack: &Stack, company: &Company) -> Answer {
+    let path = format!("/test-clocks/{}/advance", company.clock);
+    let body = json!({"frozen_time": "2027-01-12T12:00:00Z"});
+    stack.call("POST", &path, None, Some(&body), None).await
+}
+
+/// The next runs, as the schedule would bring them: the advance again, until it went through.
+async fn until_run(stack: &Stack, company: &Company) -> Answer {
+    for _ in 0..20 {
+        let answer = jan_12(stack, company).await;
+        if answer.status == 200 {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    panic!("the runs of 2027-01-12 never went through");
+}
+
+/// Fails every AWS request of the 2027-01-12 runs in turn, each on its own company (closing
+/// or not), lets the next runs come, then `check`s the company: the problems it found. Returns
+/// the number of requests.
+async fn each_request_of_jan_12_failing(
+    stack: &Stack,
+    what: &str,
+    closing: bool,
+    check: impl AsyncFn(&Company) -> Vec<String>,
+) -> usize {
+    let _turn = FAULTS.lock().await;
+    stack.pause_schedules(true).await;
+    let clean = due_on_jan_12(stack, 1, closing).await.remove(0);
+    let (answer, ops) = requests_of(stack, async { jan_12(stack, &clean).await.body }).await;
+    assert_eq!(answer["frozen_time"], "2027-01-12T12:00:00Z", "{answer}");
+    let companies = due_on_jan_12(stack, ops.len(), closing).await;
+    let mut failures = Vec::new();
+    for (k, (op, company)) in ops.iter().zip(&companies).enumerate() {
+        let (first, op, _) = under_fault(stack, k, op, jan_12(stack, company)).await;
+        if !matches!(first.status, 200 | 503 | 409) {
+            failures.push(format!(
+                "{what}, {op} failing (request {k}): the run answered {} {}",
+                first.status, first.body
+            ));
+        }
+        // Never a charge without its invoice, even before the next run.
+        let listed = stack
+            .call("GET", "/account/invoices", Some(&company.token), None, None)
+            .await;
+        let invoiced = listed.body.as_array().map_or(0, Vec::len);
+        let charged = kept(stack, &company.account_id).await.len();
+        if charged > invoiced {
+            failures.push(format!(
+                "{what}, {op} failing: {charged} charges kept, {invoiced} invoices"
+            ));
+        }
+        until_run(stack, company).await;
+        // And the settlement run, every 5 minutes: it sends again an invoice whose mail failed.
+        stack
+            .invoke("prorate", &json!({"job": "settle_pending_charges"}))
+            .await;
+        for problem in check(company).await {
+            failures.push(format!("{what}, {op} failing: {problem}"));
+        }
+    }
+    stack.pause_schedules(false).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} faults went wrong:\n{}",
+        failures.len(),
+        ops.len(),
+        failures.join("\n")
+    );
+    ops.len()
+}
+
+#[tokio::test]
+async fn a_failure_at_any_step_of_a_renewal_is_made_good_by_the_next_run() {
+    let stack = Stack::connect().await;
+    let stack = &stack;
+    let requests = each_request_of_jan_12_failing(stack, "renewal", false, async |company| {
+        let listed = stack
+            .call("GET", "/account/invoices", Some(&company.token), None, None)
+            .await;
+        let renewed = renewals(&listed.body);
+        let charges = kept(stack, &company.account_id).await;
+        let ok = renewed.len() == 1
+            && renewed[0]["status"] == "paid"
+            && renewed[0]["total"] == "19.20"
+            && renewed[0]["number"].is_string()
+            && charges == vec!["19.20".to_string(); 2];
+        if !ok {
+            return vec![format!(
+                "after the next run {} renewals {renewed:?}, charges {charges:?}",
+                renewed.len()
+            )];
+        }
+        let number = renewed[0]["number"].as_str().unwrap_or_default();
+        let subject = format!("Votre facture Softbrik {number}");
+        let mailed = stack
+            .mail_to(&company.admin_email)
+            .await
+            .iter()
+            .filter(|m| m.subject == subject)
+            .count();
+        if mailed != 1 {
+            return vec![format!("the invoice was emailed {mailed} times")];
+        }
+        Vec::new()
+    })
+    .await;
+    eprintln!(
+        "faults: renewal run {requests} requests, each failed in turn: one renewal, paid, charged and emailed once after the next runs"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_at_any_step_of_a_closure_is_made_good_by_the_next_run() {
+    let stack = Stack::connect().await;
+    let stack = &stack;
+    let requests = each_request_of_jan_12_failing(stack, "closure", true, async |company| {
+        // Closed: nothing of the account left but its signup invoice, kept for retention;
+        // no renewal charged; the sign-in gone.
+        let mut problems = Vec::new();
+        let left = stack.items_naming(&company.account_id).await;
+        let retained = format!("RETAINED#{}", company.account_id);
+        let stray: Vec<String> = left
+            .iter()
+            .filter(|i| s(i, "pk") != retained)
+            .map(|i| format!("{} {}", s(i, "pk"), s(i, "sk")))
+            .collect();
+        let charges = kept(stack, &company.account_id).await;
+        if !stray.is_empty() || left.len() != 1 || charges.len() > 1 {
+            problems.push(format!(
+                "left {stray:?} ({} items), charges {charges:?}",
+                left.len()
+            ));
+        }
+        if stack.cognito_user_exists(&company.admin_email).await {
+            problems.push("the sign-in is still there".to_string());
+        }
+        problems
+    })
+    .await;
+    eprintln!(
+        "faults: closure run {requests} requests, each failed in turn: after the next runs every account closed, its signup invoice alone retained"
+    );
+}
+
+/// A request that hangs this long: more than one attempt may last on the local stack (8 s,
+/// infra/devstack.py), so the SDK gives up on it and retries, and the retries hang too, until
+/// the call's 18 s are over.
+const HANG_MS: u64 = 8_500;
+
+/// The requests one hanging call makes: the SDK's 3 attempts. The requests after it (what
+/// the function does about the failure) are answered.
+const ATTEMPTS_IN_A_CALL: usize = 3;
+
+#[tokio::test]
+async fn a_dependency_that_hangs_gets_a_503_in_time_and_a_retry_completes_the_signup() {
+    let _turn = FAULTS.lock().await;
+    let stack = Stack::connect().await;
+    stack.pause_schedules(true).await;
+    let (clean, ops) = requests_of(&stack, async {
+        let body = signup_body(&unique_email("clean"), None);
+        stack
+            .call("POST", "/signup", None, Some(&body), None)
+            .await
+            .body
+    })
+    .await;
+    assert!(clean["account"]["id"].is_string(), "{clean}");
+    let mut failures = Vec::new();
+    let mut tried = Vec::new();
+    let mut slowest = std::time::Duration::ZERO;
+    // Every third request: each run waits for the SDK's timeouts (about 18 s).
+    for (k, op) in ops.iter().enumerate().step_by(3) {
+        let email = unique_email("hang");
+        let body = signup_body(&email, None);
+        let key = format!("hang-{k}-{email}");
+        stack.hangs(k, ATTEMPTS_IN_A_CALL, HANG_MS).await;
+        let started = std::time::Instant::now();
+        let first = stack
+            .call("POST", "/signup", None, Some(&body), Some(&key))
+            .await;
+        let took = started.elapsed();
+        stack.faults(None).await;
+        tried.push(op.clone());
+        // The function answers itself: a clean refusal or the success, bounded by the calls'
+        // timeouts (18 s each here; a call after the hung one may meet the hang's last
+        // requests too), never held until the Lambda is killed.
+        slowest = slowest.max(took);
+        if !matches!(first.status, 201 | 503 | 409) || took.as_secs() >= 40 {
+            failures.push(format!(
+                "signup, {op} hanging (request {k}): answered {} {} after {took:?}",
+                first.status, first.body
+            ));
+        }
+        let retry = until_not_in_progress(&stack, "POST", "/signup", None, &body, &key).await;
+        let Some(account) = retry.body["account"]["id"].as_str() else {
+            failures.push(format!(
+                "signup, {op} hanging: the retry answered {} {}",
+                retry.status, retry.body
+            ));
+            continue;
+        };
+        if kept(&stack, account).await != vec!["19.20".to_string()] {
+            failures.push(format!(
+                "signup, {op} hanging (request {k} of {ops:?}): charges {:?}",
+                stack.charges(account).await
+            ));
+        }
+        if stack.sign_in(&email, PASSWORD).await.is_err() {
+            failures.push(format!(
+                "signup, {op} hanging: the admin cannot sign in after the retry"
+            ));
+        }
+    }
+    stack.pause_schedules(false).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} hangs went wrong:\n{}",
+        failures.len(),
+        tried.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "faults: signup with one of {} requests hanging {HANG_MS} ms ({} runs: {}): every answer a success or a 503 (slowest {:.1} s), every retry complete, charged once",
+        ops.len(),
+        tried.len(),
+        tried.join(", "),
+        slowest.as_secs_f64()
     );
 }

@@ -1,5 +1,7 @@
 //! Settlement of charges left unfinished (security.md, Reliability): the `prorate` function
-//! refunds a charge whose change was never written and keeps one whose invoice exists.
+//! refunds a charge whose change was never written and keeps one whose invoice exists; a
+//! charge made a moment ago, its request still running, is left alone. A refunded key stays
+//! marked, so that no later charge of its invoice reuses it.
 
 use serde_json::json;
 use softbrik_integration_tests::Stack;
@@ -10,37 +12,47 @@ async fn a_charge_without_its_change_is_refunded_and_one_with_its_invoice_is_kep
     // invitation it never wrote, long enough ago that nobody is still writing it
     let stack = Stack::connect().await;
     let company = stack.company_on_clock("2026-12-20T10:00:00Z").await;
+    let stack = &stack;
+    let account = company.account_id.clone();
+    let charged = async |key: &str, amount: &str| {
+        stack
+            .put_item(&[
+                ("pk", json!(format!("SANDBOX#CHARGE#{key}"))),
+                ("sk", json!("CHARGE")),
+                ("gsi1pk", json!(format!("SANDBOX#ACCOUNT#{account}"))),
+                ("gsi1sk", json!(format!("2026-12-20T10:00:00Z#{key}"))),
+                ("charge_id", json!(format!("ch_{amount}"))),
+                ("account_id", json!(account)),
+                ("amount", json!(amount)),
+                ("description", json!("an invitation never written")),
+                ("created_at", json!("2026-12-20T10:00:00Z")),
+                ("refunded", json!(false)),
+            ])
+            .await;
+    };
     let orphan = format!("inv_orphan{}:1", uuid::Uuid::new_v4().simple());
-    stack
-        .put_item(&[
-            ("pk", json!(format!("SANDBOX#CHARGE#{orphan}"))),
-            ("sk", json!("CHARGE")),
-            (
-                "gsi1pk",
-                json!(format!("SANDBOX#ACCOUNT#{}", company.account_id)),
-            ),
-            ("gsi1sk", json!(format!("2026-12-20T10:00:00Z#{orphan}"))),
-            ("charge_id", json!("ch_orphan")),
-            ("account_id", json!(company.account_id)),
-            ("amount", json!("7.13")),
-            ("description", json!("an invitation never written")),
-            ("created_at", json!("2026-12-20T10:00:00Z")),
-            ("refunded", json!(false)),
-        ])
-        .await;
-    let pending = |key: &str, invoice: &str| {
+    charged(&orphan, "7.13").await;
+    // The pending record's sort key: the instant of the charge in zero-padded milliseconds.
+    let pending = |key: &str, invoice: &str, at_ms: i64| {
         vec![
             ("pk", json!(format!("PENDING#{key}"))),
             ("sk", json!("PENDING")),
             ("gsi1pk", json!("PENDING")),
-            ("gsi1sk", json!("00000000000000000001")),
+            ("gsi1sk", json!(format!("{at_ms:020}"))),
             ("charge_key", json!(key)),
             ("account_id", json!(company.account_id)),
             ("invoice_id", json!(invoice)),
         ]
     };
     stack
-        .put_item(&pending(&orphan, orphan.trim_end_matches(":1")))
+        .put_item(&pending(&orphan, orphan.trim_end_matches(":1"), 1))
+        .await;
+    // AND a charge of 5.00 made just now, its request still writing its change
+    let running = format!("inv_running{}:1", uuid::Uuid::new_v4().simple());
+    charged(&running, "5.00").await;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    stack
+        .put_item(&pending(&running, running.trim_end_matches(":1"), now_ms))
         .await;
     // AND a charge whose change was written (the signup invoice exists)
     let invoices = stack
@@ -48,30 +60,46 @@ async fn a_charge_without_its_change_is_refunded_and_one_with_its_invoice_is_kep
         .await;
     let paid = invoices.body[0]["id"].as_str().unwrap().to_string();
     let paid_key = format!("{paid}:1");
-    stack.put_item(&pending(&paid_key, &paid)).await;
+    stack.put_item(&pending(&paid_key, &paid, 1)).await;
 
     // WHEN the scheduled settlement runs
     let done = stack
         .invoke("prorate", &json!({"job": "settle_pending_charges"}))
         .await;
 
-    // THEN the orphan charge is refunded, the signup charge kept, and nothing is left pending
+    // THEN the orphan charge is refunded, the signup charge kept, the running one left alone
     assert!(done["refunded"].as_u64().unwrap() >= 1, "{done}");
     assert!(done["applied"].as_u64().unwrap() >= 1, "{done}");
     let mut charges = stack.charges(&company.account_id).await;
     charges.sort();
     assert_eq!(
         charges,
-        vec![("19.20".to_string(), false), ("7.13".to_string(), true)]
+        vec![
+            ("19.20".to_string(), false),
+            ("5.00".to_string(), false),
+            ("7.13".to_string(), true)
+        ]
     );
     let items = stack.scan().await;
-    for key in [&orphan, &paid_key] {
+    let record = |key: &str| {
         let pk = format!("PENDING#{key}");
-        assert!(
-            !items
-                .iter()
-                .any(|i| softbrik_integration_tests::s(i, "pk") == pk),
-            "{pk} is still pending"
-        );
-    }
+        items
+            .iter()
+            .find(|i| softbrik_integration_tests::s(i, "pk") == pk)
+            .cloned()
+    };
+    // AND the signup's record is gone, the orphan's kept as refunded (no longer listed), the
+    // running one's still pending
+    assert!(
+        record(&paid_key).is_none(),
+        "the applied charge is still pending"
+    );
+    let refunded = record(&orphan).expect("the refunded key stays marked");
+    assert_eq!(
+        refunded.get("refunded"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+    );
+    assert!(!refunded.contains_key("gsi1pk"), "{refunded:?}");
+    let still = record(&running).expect("the running charge is still pending");
+    assert_eq!(softbrik_integration_tests::s(&still, "gsi1pk"), "PENDING");
 }

@@ -5,10 +5,11 @@
 //! five minutes, settles what is left: a change whose invoice exists was applied; any other
 //! charge (the function stopped after charging, or the partner's answer never came) is
 //! refunded with its own idempotency key. A change thus ends fully applied or not at all.
+//! The same run sends again the invoices whose email failed (`invoicing::resend_invoices`).
 
 use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
 use softbrik::app::App;
-use softbrik::invoicing::settle_pending;
+use softbrik::invoicing::{resend_invoices, settle_pending};
 use tracing::Instrument;
 
 /// A pending charge younger than this may still be written by the invocation that made it:
@@ -24,14 +25,20 @@ async fn main() -> Result<(), LambdaError> {
         let app = &app;
         let span = tracing::info_span!("settlement", request_id = %event.context.request_id);
         async move {
-            let done = settle_pending(app, GRACE).await.map_err(|e| {
+            let mut done = settle_pending(app, GRACE).await.map_err(|e| {
                 tracing::error!(error = %e, "settlement run failed");
+                e
+            })?;
+            (done.mailed, done.mail_left) = resend_invoices(app).await.map_err(|e| {
+                tracing::error!(error = %e, "invoice emails not sent again");
                 e
             })?;
             tracing::info!(
                 applied = done.applied,
                 refunded = done.refunded,
                 left = done.left,
+                mailed = done.mailed,
+                mail_left = done.mail_left,
                 "settlement run"
             );
             Ok::<_, LambdaError>(serde_json::to_value(done)?)
