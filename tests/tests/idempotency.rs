@@ -1,4 +1,5 @@
-//! Idempotency and concurrency on every route of template.yaml that changes an account
+//! Idempotency and concurrency on every route of template.yaml that changes an account, by a
+//! user, the support desk's staff or a client's directory sync (SCIM)
 //! (api.md "Conventions"): for each, on two identical accounts, one request on the first and
 //! a burst of 8 identical requests at once (same Idempotency-Key) on the second must leave the
 //! two accounts the same (items, charges, mail): the burst changed things once. Every answer of
@@ -21,8 +22,9 @@ struct Ctx {
     params: BTreeMap<&'static str, String>,
 }
 
-/// Routes that change an account through a user's token, and the account they need.
-const ROUTES: [(&str, Setup); 19] = [
+/// Routes that change an account through a user's token (the support desk's staff
+/// included), and the account they need.
+const ROUTES: [(&str, Setup); 28] = [
     ("PUT /account/settings", Setup::Company),
     ("PUT /account/payment-method", Setup::Company),
     ("POST /account/billing-alignment", Setup::Company),
@@ -47,8 +49,23 @@ const ROUTES: [(&str, Setup); 19] = [
     ("DELETE /account/packs/{pack_id}", Setup::WithPack),
     ("POST /tickets", Setup::Company),
     ("POST /tickets/{ticket_id}/messages", Setup::Company),
+    ("POST /tickets/{ticket_id}/acknowledge", Setup::TicketNew),
+    (
+        "POST /tickets/{ticket_id}/workaround",
+        Setup::TicketAcknowledged,
+    ),
+    (
+        "POST /tickets/{ticket_id}/resolve",
+        Setup::TicketAcknowledged,
+    ),
+    ("POST /tickets/{ticket_id}/rca", Setup::TicketAcknowledged),
+    ("POST /tickets/{ticket_id}/confirm", Setup::TicketResolved),
+    ("POST /tickets/{ticket_id}/reopen", Setup::TicketResolved),
     ("POST /account/scim-token", Setup::Client),
     ("PUT /account/directory-deny-list", Setup::Client),
+    ("POST /scim/v2/Users", Setup::Scim),
+    ("PATCH /scim/v2/Users/{user_id}", Setup::Scim),
+    ("DELETE /scim/v2/Users/{user_id}", Setup::Scim),
     ("POST /reseller/clients", Setup::Reseller),
     ("POST /signup", Setup::Public),
 ];
@@ -56,7 +73,14 @@ const ROUTES: [(&str, Setup); 19] = [
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Setup {
     Company,
+    /// A company's ticket, the caller support staff: new, or acknowledged.
+    TicketNew,
+    TicketAcknowledged,
+    /// A company's ticket resolved by support, the caller the company's admin.
+    TicketResolved,
     RemovalScheduled,
+    /// A client account's directory sync (its SCIM token), with an inactive user.
+    Scim,
     WithPack,
     Client,
     Reseller,
@@ -147,12 +171,66 @@ async fn setup(stack: &Stack, kind: Setup) -> Ctx {
             ctx(stack.client_of(&reseller.token, "Client", None).await)
         }
         Setup::Reseller => ctx(stack.reseller(None).await),
+        Setup::Scim => {
+            let reseller = stack.reseller(None).await;
+            let client = stack.client_of(&reseller.token, "Client", None).await;
+            let admin = Some(client.token.as_str());
+            let token = stack
+                .call("POST", "/account/scim-token", admin, None, None)
+                .await;
+            let invited = stack
+                .call(
+                    "POST",
+                    "/account/users",
+                    admin,
+                    Some(&json!({"email": unique_email("synced"), "name": "Bob Martin", "briks": []})),
+                    None,
+                )
+                .await;
+            let user_id = invited.body["user"]["id"].as_str().unwrap().to_string();
+            let status = format!("/account/users/{user_id}/status");
+            let inactive = json!({"active": false});
+            let made = stack
+                .call("PUT", &status, admin, Some(&inactive), None)
+                .await;
+            assert_eq!(made.status, 200, "{made:?}");
+            Ctx {
+                token: token.body["token"].as_str().unwrap().to_string(),
+                account_id: client.id,
+                admin_email: client.admin_email,
+                params: BTreeMap::from([("user_id", user_id)]),
+            }
+        }
         Setup::Public => Ctx {
             token: String::new(),
             account_id: String::new(),
             admin_email: String::new(),
             params: BTreeMap::new(),
         },
+        Setup::TicketNew | Setup::TicketAcknowledged | Setup::TicketResolved => {
+            let mut ctx = company(stack, kind).await;
+            let staff = stack.support_token().await;
+            let ticket = format!("/tickets/{}", ctx.params["ticket_id"]);
+            let steps: &[(&str, Value)] = match kind {
+                Setup::TicketNew => &[],
+                Setup::TicketAcknowledged => &[("acknowledge", json!({"priority": "P3"}))],
+                _ => &[
+                    ("acknowledge", json!({"priority": "P3"})),
+                    ("resolve", json!({"body": "Corrigé"})),
+                ],
+            };
+            for (step, body) in steps {
+                let path = format!("{ticket}/{step}");
+                let done = stack
+                    .call("POST", &path, Some(&staff), Some(body), None)
+                    .await;
+                assert_eq!(done.status, 200, "{step}: {done:?}");
+            }
+            if kind != Setup::TicketResolved {
+                ctx.token = staff;
+            }
+            ctx
+        }
         _ => company(stack, kind).await,
     }
 }
@@ -230,6 +308,22 @@ async fn state(stack: &Stack, ctx: &Ctx) -> BTreeMap<String, String> {
     kinds
 }
 
+/// The machine-readable code of a refusal: a problem's `code`; a SCIM error (RFC 7644 §3.12)
+/// has none, its detail says it.
+fn code(answer: &Answer) -> String {
+    if let Some(code) = answer.body["code"].as_str() {
+        return code.to_string();
+    }
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    if detail.contains("still being processed") {
+        "idempotency_request_in_progress".into()
+    } else if detail.contains("used with another request") {
+        "idempotency_key_reused".into()
+    } else {
+        format!("({detail})")
+    }
+}
+
 /// A valid variant of a body, to reuse a key with: one value changed.
 fn other_body(body: &Value) -> Value {
     let mut other = body.clone();
@@ -254,6 +348,13 @@ fn other_body(body: &Value) -> Value {
             return other;
         }
     }
+    if let Some(Value::String(p)) = object.get("priority").cloned() {
+        object.insert(
+            "priority".into(),
+            json!(if p == "P3" { "P2" } else { "P3" }),
+        );
+        return other;
+    }
     if let Some(Value::Number(n)) = object.get("quantity") {
         let more = n.as_u64().unwrap_or(1) + 1;
         object.insert("quantity".into(), json!(more));
@@ -276,14 +377,8 @@ async fn every_change_made_once_whatever_the_replays_and_the_concurrent_duplicat
     // Every route that changes an account through a user's token is here.
     for route in &stack.file.routes {
         let key = route.key();
-        let changes_an_account = route.method != "GET"
-            && route.auth == "jwt"
-            && !key.contains("/acknowledge")
-            && !key.contains("/workaround")
-            && !key.contains("/resolve")
-            && !key.contains("/rca")
-            && !key.contains("/confirm")
-            && !key.contains("/reopen");
+        let changes_an_account =
+            route.method != "GET" && (route.auth == "jwt" || route.path.starts_with("/scim/"));
         assert!(
             !changes_an_account || known.contains(key.as_str()),
             "{key}: a route that changes an account, missing from tests/tests/idempotency.rs"
@@ -311,14 +406,14 @@ async fn every_change_made_once_whatever_the_replays_and_the_concurrent_duplicat
         let done: Vec<&Answer> = answers.iter().filter(|a| a.status < 300).collect();
         let waiting = answers
             .iter()
-            .filter(|a| a.status == 409 && a.body["code"] == "idempotency_request_in_progress")
+            .filter(|a| a.status == 409 && code(a) == "idempotency_request_in_progress")
             .count();
         if done.is_empty() || done.len() + waiting != answers.len() {
             failures.push(format!(
                 "{route}: burst answered {:?}",
                 answers
                     .iter()
-                    .map(|a| (a.status, a.body["code"].clone()))
+                    .map(|a| (a.status, code(a)))
                     .collect::<Vec<_>>()
             ));
             continue;
@@ -343,8 +438,7 @@ async fn every_change_made_once_whatever_the_replays_and_the_concurrent_duplicat
             // (A route that takes no fields may refuse any other body as invalid first.)
             let invalid_anyway = body == &json!({}) && reused.status == 422;
             if !invalid_anyway
-                && (reused.status, reused.body["code"].as_str())
-                    != (409, Some("idempotency_key_reused"))
+                && (reused.status, code(&reused).as_str()) != (409, "idempotency_key_reused")
             {
                 failures.push(format!(
                     "{route}: key reused with another body: {} {}",

@@ -170,21 +170,53 @@ async fn scim(app: &App, req: &Request) -> Response<Body> {
             ),
             _ => None,
         };
+        let key = parse_key(http::header(req, "idempotency-key"))
+            .map_err(|e| directory_sync::scim_error(&e))?;
         let query = req.query_string_parameters_ref();
         let first = |name: &str| query.and_then(|q| q.first(name));
-        directory_sync::serve(
+        let request = ScimRequest {
+            method: req.method().as_str(),
+            user_id,
+            filter: first("filter"),
+            start_index: first("startIndex"),
+            count: first("count"),
+            body,
+        };
+        let changes = matches!(req.method().as_str(), "POST" | "PATCH" | "DELETE");
+        if !changes || key.is_none() {
+            // Directory clients send no key: a creation is unique by userName, PATCH and
+            // DELETE set a state.
+            return directory_sync::serve(app, &account_id, request).await;
+        }
+        // Under the request's Idempotency-Key (api.md "Conventions"): a duplicate replays the
+        // first answer. A SCIM refusal crosses the guard as an error of its class (a 4xx gives
+        // the key back, a 5xx keeps it for the retry) and is answered as itself.
+        let mut refused = None;
+        let guarded = softbrik::idempotency::guard(
             app,
             &account_id,
-            ScimRequest {
-                method: req.method().as_str(),
-                user_id,
-                filter: first("filter"),
-                start_index: first("startIndex"),
-                count: first("count"),
-                body,
+            key.as_deref(),
+            http::fingerprint(req),
+            async || match directory_sync::serve(app, &account_id, request).await {
+                Ok((status, body)) => Ok((status, body.unwrap_or(serde_json::Value::Null))),
+                Err(e) => {
+                    let crossing = if e.status >= 500 {
+                        Error::unavailable(e.detail.clone())
+                    } else {
+                        Error::Conflict("scim_refused", e.detail.clone())
+                    };
+                    refused = Some(e);
+                    Err(crossing)
+                }
             },
         )
-        .await
+        .await;
+        match guarded {
+            Ok((status, body)) => Ok((status, (!body.is_null()).then_some(body))),
+            Err(e) => Err(refused
+                .take()
+                .unwrap_or_else(|| directory_sync::scim_error(&e))),
+        }
     }
     .await;
     let (status, body) = match answer {
