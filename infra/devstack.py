@@ -652,11 +652,12 @@ class Stack:
         env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
         env["SOFTBRIK_STRIPE_API_BASE"] = self.stripe_url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
-        # The emulator answers DynamoDB one request at a time, and a test's table scan makes
-        # the others wait: an attempt may last 8 s here (3 s on AWS), a call 18 s (10 s), still
-        # within the functions' 20 s. The fault tests hang requests longer (tests/tests/faults.rs).
-        env["SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS"] = "8000"
-        env["SOFTBRIK_AWS_CALL_TIMEOUT_MS"] = "18000"
+        # The emulator answers DynamoDB one request at a time, and moto reads a whole table for
+        # each index query: late in a test run a request may wait seconds for its turn. An
+        # attempt may last 20 s here (3 s on AWS), a call 45 s (10 s). The fault tests lose
+        # answers instead of waiting for timeouts (tests/tests/faults.rs).
+        env["SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS"] = "20000"
+        env["SOFTBRIK_AWS_CALL_TIMEOUT_MS"] = "45000"
         env_file = self.stack_file.parent / "functions.env"
         # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
         env_file.write_text("".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}\n" for k, v in sorted(env.items())))

@@ -16,10 +16,10 @@ It also counts the AWS requests it answers, by service and operation, for the be
 
 `POST /_softbrik/faults` (`{"skip": k, "fail": n}`) makes the n AWS requests that follow the
 next k fail with a 500 InternalFailure (n = 3 outlasts the SDK's retries, so the call fails);
-with `"delay_ms": d` they hang d ms instead, then are carried out (a timeout: the caller gave
-up, the change may still land). `GET /_softbrik/faults` says how many were seen and failed
-since, `DELETE` ends the plan. The fault tests fail every call of an operation in turn this
-way (docs/reliability.md).
+with `"lost": true` they are carried out but their answer is lost (the connection drops in
+the middle of it): what a timeout leaves, a change the caller cannot know landed.
+`GET /_softbrik/faults` says how many were seen and failed since, `DELETE` ends the plan. The
+fault tests fail every call of an operation in turn this way (docs/reliability.md).
 
 `POST /_softbrik/sign-token` (`{"claims": {...}}` -> `{"token"}`) signs claims with the user
 pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
@@ -33,7 +33,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -59,7 +58,7 @@ def main() -> None:
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][:3]
         return f"{service} {environ.get('REQUEST_METHOD')} /{'/'.join(parts[:2])}"
 
-    faults = {"skip": -1, "fail": 0, "delay_ms": 0, "seen": 0, "failed": 0, "log": []}
+    faults = {"skip": -1, "fail": 0, "lost": False, "seen": 0, "failed": 0, "log": []}
 
     def fault(environ, start_response):
         """The injected failure, in the protocol of the service called."""
@@ -75,6 +74,22 @@ def main() -> None:
             headers = [("Content-Type", "text/xml"), ("x-amzn-ErrorType", "InternalFailure")]
         start_response("500 Internal Server Error", headers)
         return [body]
+
+    def carried_out_answer_lost(environ, start_response):
+        """Carries the request out, then drops the connection in the middle of its answer."""
+        ignore = lambda *_args, **_kwargs: None  # noqa: E731
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with dynamodb:
+                list(moto(environ, ignore))
+        else:
+            list(moto(environ, ignore))
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", "4096")])
+
+        def cut():
+            yield b"{"
+            raise ConnectionAbortedError("injected fault: the answer is lost")
+
+        return cut()
 
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/_softbrik/calls":
@@ -104,13 +119,13 @@ def main() -> None:
                     faults.update(
                         skip=int(plan["skip"]),
                         fail=int(plan["fail"]),
-                        delay_ms=int(plan.get("delay_ms", 0)),
+                        lost=bool(plan.get("lost", False)),
                         seen=0,
                         failed=0,
                         log=[],
                     )
                 elif method == "DELETE":
-                    faults.update(skip=-1, fail=0, delay_ms=0)
+                    faults.update(skip=-1, fail=0, lost=False)
                 body = json.dumps({k: faults[k] for k in ("seen", "failed", "log")}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
@@ -134,10 +149,10 @@ def main() -> None:
                     faults["log"].append(name)
                     failing = faults["skip"] < faults["seen"] <= faults["skip"] + faults["fail"]
                     faults["failed"] += int(failing)
-                delay = faults["delay_ms"]
-            if failing and delay:
-                time.sleep(delay / 1000)
-            elif failing:
+                lost = faults["lost"]
+            if failing and lost:
+                return carried_out_answer_lost(environ, start_response)
+            if failing:
                 return fault(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             with dynamodb:

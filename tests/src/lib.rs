@@ -330,11 +330,11 @@ impl Stack {
             .expect("a fault report")
     }
 
-    /// Makes the `count` AWS requests that follow the next `skip` hang `delay_ms` before they
-    /// are carried out (a timeout: the caller gives up, the change may still land).
-    pub async fn hangs(&self, skip: usize, count: usize, delay_ms: u64) {
+    /// Makes the `count` AWS requests that follow the next `skip` be carried out with their
+    /// answer lost (the connection drops): what a timeout leaves, a change that may have landed.
+    pub async fn loses_answers(&self, skip: usize, count: usize) {
         let url = format!("{}/_softbrik/faults", self.file.aws_endpoint);
-        let plan = json!({"skip": skip, "fail": count, "delay_ms": delay_ms});
+        let plan = json!({"skip": skip, "fail": count, "lost": true});
         let answer = self.http.post(url).json(&plan).send().await;
         assert!(answer.expect("the emulator answers").status().is_success());
     }

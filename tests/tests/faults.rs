@@ -7,8 +7,8 @@
 //! The renewal and the closure of a billing date meet the same, every request of their run
 //! failed in turn; the next runs (here: the clock advanced again, as the next schedule would,
 //! and the settlement run) must leave one renewal charged once and emailed once, or one
-//! closure complete. Requests that
-//! hang (timeouts) rather than fail are tried on a signup.
+//! closure complete. Requests carried out whose answer is lost (what a timeout leaves: the
+//! change may have landed) are tried at every step of a signup.
 //!
 //! The tests take turns (`FAULTS`) with the stack's scheduled runs paused, so that the
 //! request or run under test is the only one the faults meet.
@@ -344,13 +344,14 @@ async fn each_request_of_jan_12_failing(
                 first.status, first.body
             ));
         }
-        // Never a charge without its invoice, even before the next run.
+        // Never a charge without its invoice, even before the next run (a closure halfway has
+        // moved its invoices to retention already: its check is after the next run).
         let listed = stack
             .call("GET", "/account/invoices", Some(&company.token), None, None)
             .await;
         let invoiced = listed.body.as_array().map_or(0, Vec::len);
         let charged = kept(stack, &company.account_id).await.len();
-        if charged > invoiced {
+        if !closing && charged > invoiced {
             failures.push(format!(
                 "{what}, {op} failing: {charged} charges kept, {invoiced} invoices"
             ));
@@ -448,17 +449,12 @@ async fn a_failure_at_any_step_of_a_closure_is_made_good_by_the_next_run() {
     );
 }
 
-/// A request that hangs this long: more than one attempt may last on the local stack (8 s,
-/// infra/devstack.py), so the SDK gives up on it and retries, and the retries hang too, until
-/// the call's 18 s are over.
-const HANG_MS: u64 = 8_500;
-
-/// The requests one hanging call makes: the SDK's 3 attempts. The requests after it (what
-/// the function does about the failure) are answered.
+/// The requests one call makes when its answers are lost: the SDK's 3 attempts. The requests
+/// after it (what the function does about the failure) are answered.
 const ATTEMPTS_IN_A_CALL: usize = 3;
 
 #[tokio::test]
-async fn a_dependency_that_hangs_gets_a_503_in_time_and_a_retry_completes_the_signup() {
+async fn an_answer_lost_at_any_step_of_a_signup_is_made_good_by_the_retry() {
     let _turn = FAULTS.lock().await;
     let stack = Stack::connect().await;
     stack.pause_schedules(true).await;
@@ -472,64 +468,52 @@ async fn a_dependency_that_hangs_gets_a_503_in_time_and_a_retry_completes_the_si
     .await;
     assert!(clean["account"]["id"].is_string(), "{clean}");
     let mut failures = Vec::new();
-    let mut tried = Vec::new();
-    let mut slowest = std::time::Duration::ZERO;
-    // Every third request: each run waits for the SDK's timeouts (about 18 s).
-    for (k, op) in ops.iter().enumerate().step_by(3) {
-        let email = unique_email("hang");
+    for (k, op) in ops.iter().enumerate() {
+        let email = unique_email("lost");
         let body = signup_body(&email, None);
-        let key = format!("hang-{k}-{email}");
-        stack.hangs(k, ATTEMPTS_IN_A_CALL, HANG_MS).await;
-        let started = std::time::Instant::now();
+        let key = format!("lost-{k}-{email}");
+        stack.loses_answers(k, ATTEMPTS_IN_A_CALL).await;
         let first = stack
             .call("POST", "/signup", None, Some(&body), Some(&key))
             .await;
-        let took = started.elapsed();
         stack.faults(None).await;
-        tried.push(op.clone());
-        // The function answers itself: a clean refusal or the success, bounded by the calls'
-        // timeouts (18 s each here; a call after the hung one may meet the hang's last
-        // requests too), never held until the Lambda is killed.
-        slowest = slowest.max(took);
-        if !matches!(first.status, 201 | 503 | 409) || took.as_secs() >= 40 {
+        // A clean refusal or the success: the function cannot know whether the change landed.
+        if !matches!(first.status, 201 | 503 | 409) {
             failures.push(format!(
-                "signup, {op} hanging (request {k}): answered {} {} after {took:?}",
+                "signup, {op} answer lost (request {k}): answered {} {}",
                 first.status, first.body
             ));
         }
         let retry = until_not_in_progress(&stack, "POST", "/signup", None, &body, &key).await;
         let Some(account) = retry.body["account"]["id"].as_str() else {
             failures.push(format!(
-                "signup, {op} hanging: the retry answered {} {}",
+                "signup, {op} answer lost: the retry answered {} {}",
                 retry.status, retry.body
             ));
             continue;
         };
         if kept(&stack, account).await != vec!["19.20".to_string()] {
             failures.push(format!(
-                "signup, {op} hanging (request {k} of {ops:?}): charges {:?}",
+                "signup, {op} answer lost (request {k}): charges {:?}",
                 stack.charges(account).await
             ));
         }
         if stack.sign_in(&email, PASSWORD).await.is_err() {
             failures.push(format!(
-                "signup, {op} hanging: the admin cannot sign in after the retry"
+                "signup, {op} answer lost: the admin cannot sign in after the retry"
             ));
         }
     }
     stack.pause_schedules(false).await;
     assert!(
         failures.is_empty(),
-        "{} of {} hangs went wrong:\n{}",
+        "{} of {} lost answers went wrong:\n{}",
         failures.len(),
-        tried.len(),
+        ops.len(),
         failures.join("\n")
     );
     eprintln!(
-        "faults: signup with one of {} requests hanging {HANG_MS} ms ({} runs: {}): every answer a success or a 503 (slowest {:.1} s), every retry complete, charged once",
-        ops.len(),
-        tried.len(),
-        tried.join(", "),
-        slowest.as_secs_f64()
+        "faults: signup {} requests, each carried out with its answer lost in turn: every first answer a success or a 503, every retry complete, charged once",
+        ops.len()
     );
 }
