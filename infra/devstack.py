@@ -653,11 +653,13 @@ class Stack:
         env["SOFTBRIK_STRIPE_API_BASE"] = self.stripe_url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
         # The emulator answers DynamoDB one request at a time, and moto reads a whole table for
-        # each index query: late in a test run a request may wait seconds for its turn. An
-        # attempt may last 20 s here (3 s on AWS), a call 45 s (10 s). The fault tests lose
-        # answers instead of waiting for timeouts (tests/tests/faults.rs).
-        env["SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS"] = "20000"
-        env["SOFTBRIK_AWS_CALL_TIMEOUT_MS"] = "45000"
+        # each index query: late in a test run a request may wait many seconds for its turn.
+        # And moto ignores a transaction's ClientRequestToken, so an SDK retry of a slow
+        # transaction that did land is refused (DynamoDB would answer it as done). Locally the
+        # calls are given minutes (3 s and 10 s on AWS); the fault tests lose answers instead
+        # of waiting for timeouts (tests/tests/faults.rs).
+        env["SOFTBRIK_AWS_ATTEMPT_TIMEOUT_MS"] = "300000"
+        env["SOFTBRIK_AWS_CALL_TIMEOUT_MS"] = "600000"
         env_file = self.stack_file.parent / "functions.env"
         # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
         env_file.write_text("".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}\n" for k, v in sorted(env.items())))

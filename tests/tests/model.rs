@@ -10,7 +10,7 @@
 //! (user, Brik, day) held up to the end of the current period is billed exactly once, and
 //! nothing is billed that was not held.
 //!
-//! Sequences: `MODEL_CASES` (default 10) of `MODEL_STEPS` steps (default 24), seeded by
+//! Sequences: `MODEL_CASES` (default 8) of `MODEL_STEPS` steps (default 20), seeded by
 //! `MODEL_SEED` (default 2026); a failure prints the seed, the case and its steps.
 
 use std::collections::BTreeMap;
@@ -897,8 +897,8 @@ async fn run_case(stack: &Stack, seed: u64, case: u64, steps: u64) -> Result<usi
 async fn random_sequences_bill_what_billing_md_says_each_user_brik_and_day_once() {
     let stack = Stack::connect().await;
     let seed = env_number("MODEL_SEED", 2026);
-    let cases = env_number("MODEL_CASES", 10);
-    let steps = env_number("MODEL_STEPS", 24);
+    let cases = env_number("MODEL_CASES", 8);
+    let steps = env_number("MODEL_STEPS", 20);
     let results: Vec<(u64, Result<usize, String>)> = futures::stream::iter(0..cases)
         .map(|case| {
             let stack = &stack;
