@@ -43,13 +43,22 @@ template: tools
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)
 	$(PY) infra/check_template.py
 	$(PY) infra/test_check_template.py
+	$(PY) infra/test_emulator.py
 
 integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) run -- \
 	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4
 
-# Benchmarks: the billing run (docs/billing-runs.md) on its own local stack. The bench client
-# only drives the stack, so it is built in the dev profile; BENCH_ACCOUNTS sets the size.
+# Benchmarks (docs/performance.md), in one run: the release binaries and their arm64 packages
+# (zig from the venv's ziglang, for cargo-lambda), then on a stack of its own the functions
+# (cold start against an empty function, AWS requests per operation, memory; BENCH_STARTS,
+# BENCH_WARM) and the billing run (docs/billing-runs.md; BENCH_ACCOUNTS). The bench clients only
+# drive the binaries and the stack, so they are built in the dev profile.
 bench: tools
-	$(PY) infra/devstack.py $(BENCH_STACK) run -- \
-	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run
+	rustup target add aarch64-unknown-linux-gnu
+	cargo build --locked --release --workspace --bins --exclude softbrik-integration-tests
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --locked --release \
+	  --arm64 --output-format zip --workspace --exclude softbrik-integration-tests
+	$(PY) infra/devstack.py $(BENCH_STACK) run -- bash -c '\
+	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench functions && \
+	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run'

@@ -21,6 +21,13 @@ the middle of it): what a timeout leaves, a change the caller cannot know landed
 `GET /_softbrik/faults` says how many were seen and failed since, `DELETE` ends the plan. The
 fault tests fail every call of an operation in turn this way (docs/reliability.md).
 
+moto makes a copy of the whole table before each TransactWriteItems, to roll back a failed
+one: the cost of a transaction grows with the table, and with DynamoDB requests taken one at a
+time, late in a test run every request queued behind seconds of copying (a team test waited
+over 5 minutes for its answer in CI). `transact_write_items` below checks every condition
+first, writes only when all hold, and keeps a copy of the items it writes, to put them back if
+a write fails: the same outcomes, at a cost that does not grow with the table.
+
 `POST /_softbrik/sign-token` (`{"claims": {...}}` -> `{"token"}`) signs claims with the user
 pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
 signed but expired, or for another audience, which Cognito never hands out on request.
@@ -28,6 +35,7 @@ signed but expired, or for another audience, which Cognito never hands out on re
 Usage: emulator.py HOST PORT
 """
 
+import copy
 import json
 import os
 import signal
@@ -38,10 +46,103 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import run_simple
 
 
+def transact_write_items(self, transact_items: list[dict]) -> None:
+    """moto's DynamoDBBackend.transact_write_items (5.2.5), all or nothing without copying the
+    table: conditions are checked before any write, and a write that fails puts back the items
+    written before it."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    targets: set[tuple[str, str]] = set()
+    planned = []  # (kind, op, table name, key, the item before)
+    errors: list = []  # one (code, message, item) per action, as DynamoDB reports them
+    for action in transact_items:
+        if len(action) > 1:
+            raise TransactWriteSingleOpException
+        original_item = None
+        try:
+            kind, op = next(iter(action.items()))
+            if kind not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            if kind == "Put":
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            target = (str(table_name), str(dict(sorted(key.items()))))
+            if target in targets:
+                raise MultipleTransactionsException()
+            targets.add(target)
+            current = self.get_item(table_name, key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            planned.append((kind, op, table_name, key, copy.deepcopy(current)))
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 as moto: reported in the cancellation reasons
+            errors.append((type(e).__name__, str(e), original_item))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+
+    written = []
+    try:
+        for kind, op, table_name, key, before in planned:
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if kind == "Put":
+                written.append((table_name, key, before))
+                self.put_item(table_name, op["Item"], expression_attribute_names=names,
+                              expression_attribute_values=values)
+            elif kind == "Delete":
+                written.append((table_name, key, before))
+                self.delete_item(table_name, key, expression_attribute_names=names,
+                                 expression_attribute_values=values)
+            elif kind == "Update":
+                written.append((table_name, key, before))
+                self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                 expression_attribute_names=names, expression_attribute_values=values)
+    except Exception as e:
+        for table_name, key, before in reversed(written):
+            if before is None:
+                self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, before.to_json()["Attributes"])
+        if isinstance(e, (MultipleTransactionsException, MockValidationException)):
+            raise
+        failed = len(written) - 1
+        raise TransactionCanceledException(
+            [(type(e).__name__, str(e), None) if i == failed else (None, None, None) for i in range(len(planned))]
+        ) from e
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.transact_write_items = transact_write_items
     moto = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
     counted = threading.Lock()
