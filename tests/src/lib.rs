@@ -4,6 +4,8 @@
 //!
 //! `make integration` starts the stack and sets `SOFTBRIK_STACK`; without it the tests fail.
 
+pub mod runtime;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
