@@ -16,7 +16,8 @@
 //! - Package size: each `target/lambda/<function>/bootstrap.zip` (arm64; `make bench` builds
 //!   them with `cargo lambda build --release --arm64 --output-format zip`).
 //!
-//! Printed as Markdown. Needs the local stack (`make bench` starts it) and release binaries
+//! `BENCH_PARTS` picks some of them (`cold,size,calls,warm`, all by default; `warm` needs the
+//! account `calls` makes). Printed as Markdown. Needs the local stack (`make bench` starts it) and release binaries
 //! in `SOFTBRIK_BENCH_BINARIES` (default `target/release`).
 
 use std::collections::BTreeMap;
@@ -69,11 +70,21 @@ async fn main() {
         logs,
     };
 
-    println!("# Functions benchmark\n");
-    bench.cold_starts(starts).await;
-    bench.package_sizes(&root);
-    let account = bench.operations().await;
-    bench.warm_invocations(&account, warm).await;
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "cold,size,calls,warm".into());
+    let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
+    println!("# Functions benchmark ({})\n", bench.binaries.display());
+    if part("cold") {
+        bench.cold_starts(starts).await;
+    }
+    if part("size") {
+        bench.package_sizes(&root);
+    }
+    if part("calls") || part("warm") {
+        let account = bench.operations().await;
+        if part("warm") {
+            bench.warm_invocations(&account, warm).await;
+        }
+    }
     bench.stack.pause_schedules(false).await;
 }
 
