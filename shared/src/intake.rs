@@ -501,46 +501,110 @@ async fn discard(app: &App, attachments: &[AttachmentItem]) {
     }
 }
 
-/// Takes one of the sender's automatic replies of this hour, if any is left.
+/// Takes one of the sender's automatic replies of the last hour, if any is left: the sender's
+/// item keeps the instants of its replies of the last hour, and a reply is added on the
+/// condition that no other was added since the item was read (a sliding hour: counted per
+/// clock hour, 11 messages around 10:00 could get 20 replies within minutes).
 async fn may_reply(app: &App, sender_hash: &str) -> Result<bool, Error> {
-    let now = app.system_clock.now();
-    let hour = now.as_second() / 3600;
-    let result = app
-        .store
-        .client()
-        .update_item()
-        .table_name(app.store.table())
-        .key(
-            "pk",
-            AttributeValue::S(format!("AUTOREPLY#{sender_hash}#{hour}")),
-        )
-        .key("sk", AttributeValue::S("AUTOREPLY".into()))
-        .update_expression("ADD sent :one SET expires_at = :expires")
-        .condition_expression("attribute_not_exists(sent) OR sent < :max")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(
-            ":max",
-            AttributeValue::N(MAX_AUTO_REPLIES_PER_HOUR.to_string()),
-        )
-        .expression_attribute_values(
-            ":expires",
-            AttributeValue::N(((hour + 2) * 3600).to_string()),
-        )
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            let e = e.into_service_error();
-            if e.is_conditional_check_failed_exception() {
-                tracing::warn!("automatic replies to this sender paused for the hour");
-                Ok(false)
-            } else {
-                Err(Error::unavailable(format!(
-                    "dynamodb UpdateItem auto-reply count: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )))
+    let now = app.system_clock.now().as_second();
+    let key = [
+        ("pk", AttributeValue::S(format!("AUTOREPLY#{sender_hash}"))),
+        ("sk", AttributeValue::S("AUTOREPLY".into())),
+    ];
+    let unavailable = |what: &str, e: String| {
+        Error::unavailable(format!("dynamodb {what} auto-reply count: {e}"))
+    };
+    for _ in 0..8 {
+        let read = app
+            .store
+            .client()
+            .get_item()
+            .table_name(app.store.table())
+            .set_key(Some(
+                key.clone()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                unavailable(
+                    "GetItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        let item = read.item();
+        let number = |name: &str| {
+            item.and_then(|i| i.get(name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        let version = number("version");
+        let mut sent: Vec<i64> = item
+            .and_then(|i| i.get("sent_at"))
+            .and_then(|v| v.as_l().ok())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_n().ok()?.parse().ok())
+                    .filter(|at| *at > now - 3600)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if sent.len() >= MAX_AUTO_REPLIES_PER_HOUR as usize {
+            tracing::warn!("automatic replies to this sender paused: ten in the last hour");
+            return Ok(false);
+        }
+        sent.push(now);
+        let mut put = app
+            .store
+            .client()
+            .put_item()
+            .table_name(app.store.table())
+            .set_item(Some(
+                key.clone()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .chain([
+                        (
+                            "sent_at".to_string(),
+                            AttributeValue::L(
+                                sent.iter()
+                                    .map(|at| AttributeValue::N(at.to_string()))
+                                    .collect(),
+                            ),
+                        ),
+                        (
+                            "version".to_string(),
+                            AttributeValue::N((version.unwrap_or(0) + 1).to_string()),
+                        ),
+                        (
+                            "expires_at".to_string(),
+                            AttributeValue::N((now + 7200).to_string()),
+                        ),
+                    ])
+                    .collect(),
+            ));
+        put = match version {
+            Some(v) => put
+                .condition_expression("version = :read")
+                .expression_attribute_values(":read", AttributeValue::N(v.to_string())),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        match put.send().await {
+            Ok(_) => return Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if !e.is_conditional_check_failed_exception() {
+                    return Err(unavailable(
+                        "PutItem",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                    ));
+                }
+                // Another message of the sender took a reply meanwhile: read again.
             }
         }
     }
+    Err(Error::unavailable("the auto-reply count kept changing"))
 }
