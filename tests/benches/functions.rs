@@ -261,7 +261,7 @@ impl Bench {
             "GET /account (warm)",
         ] {
             let (outcome, calls) = self.counted(&mut signup, &get_account).await;
-            assert_eq!(status(&outcome), 200, "{}", outcome.json());
+            assert_eq!(status(&outcome), 200, "{} {get_account}", outcome.json());
             rows.push((label.into(), calls));
         }
         signup.stop().await;
@@ -286,7 +286,8 @@ impl Bench {
             .expect("the user's id")
             .to_string();
         let path = format!("/account/users/{user}/briks/care");
-        let event = http_event("PUT", &path, None, Some(&account.claims));
+        let mut event = http_event("PUT", &path, None, Some(&account.claims));
+        event["pathParameters"] = json!({"user_id": user, "brik_id": "care"});
         let (outcome, calls) = self.counted(&mut team, &event).await;
         assert_eq!(status(&outcome), 200, "{}", outcome.json());
         rows.push(("assignment of a Brik (warm)".into(), calls));
@@ -427,15 +428,12 @@ fn warm_events(binary: &str, account: &Account, count: usize) -> (&'static str, 
             ),
         ),
         "tickets" => same("GET /tickets", http_event("GET", "/tickets", None, claims)),
-        "test-clock" => same(
-            "GET /test-clocks/{id}",
-            http_event(
-                "GET",
-                &format!("/test-clocks/{}", account.clock),
-                None,
-                None,
-            ),
-        ),
+        "test-clock" => {
+            let path = format!("/test-clocks/{}", account.clock);
+            let mut event = http_event("GET", &path, None, None);
+            event["pathParameters"] = json!({"clock_id": account.clock});
+            same("GET /test-clocks/{clock_id}", event)
+        }
         "renew" | "reminder" => {
             let run = if binary == "renew" {
                 "renew"
