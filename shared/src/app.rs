@@ -167,10 +167,34 @@ fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
+/// The roots AWS's endpoints chain to (Amazon Trust Services), built in.
+const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
+
+/// The SDK's HTTPS client, trusting the roots AWS's endpoints chain to and nothing else. The
+/// default client reads the system's whole certificate store at init: on a machine with a
+/// hashed certificate folder that was most of a function's cold start (docs/performance.md).
+pub fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AWS_ROOTS);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(Error::internal)?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
 impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let config = Config::from_env()?;
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(aws_http_client()?)
             .timeout_config(aws_timeouts())
             .load()
             .await;
@@ -354,5 +378,24 @@ impl App {
         }
         let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
         Ok(items.into_iter().map(|i| i.brik).collect())
+    }
+}
+
+#[cfg(test)]
+mod http_client_tests {
+    #[test]
+    fn the_built_in_roots_are_the_five_of_amazon_trust_services() {
+        let pem = std::str::from_utf8(super::AWS_ROOTS).unwrap();
+        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        for name in [
+            "Amazon_Root_CA_1",
+            "Amazon_Root_CA_2",
+            "Amazon_Root_CA_3",
+            "Amazon_Root_CA_4",
+            "Starfield_Services_Root_Certificate_Authority_-_G2",
+        ] {
+            assert!(pem.contains(&format!("# {name}\n")), "{name}");
+        }
+        super::aws_http_client().expect("the client builds with them");
     }
 }
