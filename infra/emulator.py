@@ -107,19 +107,20 @@ def transact_write_items(self, transact_items: list[dict]) -> None:
         raise TransactionCanceledException(errors)
 
     written = []
+    at = 0
     try:
-        for kind, op, table_name, key, before in planned:
+        for at, (kind, op, table_name, key, before) in enumerate(planned):
             names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if kind == "ConditionCheck":
+                continue
+            written.append((table_name, key, before))
             if kind == "Put":
-                written.append((table_name, key, before))
                 self.put_item(table_name, op["Item"], expression_attribute_names=names,
                               expression_attribute_values=values)
             elif kind == "Delete":
-                written.append((table_name, key, before))
                 self.delete_item(table_name, key, expression_attribute_names=names,
                                  expression_attribute_values=values)
-            elif kind == "Update":
-                written.append((table_name, key, before))
+            else:
                 self.update_item(table_name, key, update_expression=op["UpdateExpression"],
                                  expression_attribute_names=names, expression_attribute_values=values)
     except Exception as e:
@@ -130,9 +131,8 @@ def transact_write_items(self, transact_items: list[dict]) -> None:
                 self.put_item(table_name, before.to_json()["Attributes"])
         if isinstance(e, (MultipleTransactionsException, MockValidationException)):
             raise
-        failed = len(written) - 1
         raise TransactionCanceledException(
-            [(type(e).__name__, str(e), None) if i == failed else (None, None, None) for i in range(len(planned))]
+            [(type(e).__name__, str(e), None) if i == at else (None, None, None) for i in range(len(planned))]
         ) from e
 
 

@@ -173,7 +173,7 @@ const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
 /// The SDK's HTTPS client, trusting the roots AWS's endpoints chain to and nothing else. The
 /// default client reads the system's whole certificate store at init: on a machine with a
 /// hashed certificate folder that was most of a function's cold start (docs/performance.md).
-pub fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
+fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
     use aws_smithy_http_client::tls;
     let trust = tls::TrustStore::empty()
         .with_native_roots(false)

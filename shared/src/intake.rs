@@ -8,7 +8,6 @@
 //! transaction as the ticket it makes; automatic mail is never answered; and no sender gets
 //! more than 10 automatic replies an hour.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::account::new_ordered_id;
@@ -501,109 +500,55 @@ async fn discard(app: &App, attachments: &[AttachmentItem]) {
     }
 }
 
+/// A sender's automatic replies of the last hour (`may_reply`).
+#[derive(Serialize, Deserialize)]
+struct AutoRepliesItem {
+    pk: String,
+    sk: String,
+    /// When each reply of the last hour was sent (Unix seconds).
+    sent_at: Vec<i64>,
+    version: u64,
+    /// TTL: two hours after the last reply.
+    expires_at: i64,
+}
+
 /// Takes one of the sender's automatic replies of the last hour, if any is left: the sender's
 /// item keeps the instants of its replies of the last hour, and a reply is added on the
 /// condition that no other was added since the item was read (a sliding hour: counted per
 /// clock hour, 11 messages around 10:00 could get 20 replies within minutes).
 async fn may_reply(app: &App, sender_hash: &str) -> Result<bool, Error> {
     let now = app.system_clock.now().as_second();
-    let key = [
-        ("pk", AttributeValue::S(format!("AUTOREPLY#{sender_hash}"))),
-        ("sk", AttributeValue::S("AUTOREPLY".into())),
-    ];
-    let unavailable = |what: &str, e: String| {
-        Error::unavailable(format!("dynamodb {what} auto-reply count: {e}"))
-    };
+    let pk = format!("AUTOREPLY#{sender_hash}");
     for _ in 0..8 {
-        let read = app
-            .store
-            .client()
-            .get_item()
-            .table_name(app.store.table())
-            .set_key(Some(
-                key.clone()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
-            ))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                unavailable(
-                    "GetItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
-        let item = read.item();
-        let number = |name: &str| {
-            item.and_then(|i| i.get(name))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-        };
-        let version = number("version");
-        let mut sent: Vec<i64> = item
-            .and_then(|i| i.get("sent_at"))
-            .and_then(|v| v.as_l().ok())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|v| v.as_n().ok()?.parse().ok())
-                    .filter(|at| *at > now - 3600)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if sent.len() >= MAX_AUTO_REPLIES_PER_HOUR as usize {
+        let read: Option<AutoRepliesItem> = app.store.get(&pk, "AUTOREPLY").await?;
+        let version = read.as_ref().map(|r| r.version);
+        let mut sent_at: Vec<i64> = read
+            .map(|r| r.sent_at)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|at| *at > now - 3600)
+            .collect();
+        if sent_at.len() >= MAX_AUTO_REPLIES_PER_HOUR as usize {
             tracing::warn!("automatic replies to this sender paused: ten in the last hour");
             return Ok(false);
         }
-        sent.push(now);
-        let mut put = app
-            .store
-            .client()
-            .put_item()
-            .table_name(app.store.table())
-            .set_item(Some(
-                key.clone()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .chain([
-                        (
-                            "sent_at".to_string(),
-                            AttributeValue::L(
-                                sent.iter()
-                                    .map(|at| AttributeValue::N(at.to_string()))
-                                    .collect(),
-                            ),
-                        ),
-                        (
-                            "version".to_string(),
-                            AttributeValue::N((version.unwrap_or(0) + 1).to_string()),
-                        ),
-                        (
-                            "expires_at".to_string(),
-                            AttributeValue::N((now + 7200).to_string()),
-                        ),
-                    ])
-                    .collect(),
-            ));
-        put = match version {
-            Some(v) => put
-                .condition_expression("version = :read")
-                .expression_attribute_values(":read", AttributeValue::N(v.to_string())),
-            None => put.condition_expression("attribute_not_exists(pk)"),
+        sent_at.push(now);
+        let next = AutoRepliesItem {
+            pk: pk.clone(),
+            sk: "AUTOREPLY".into(),
+            sent_at,
+            version: version.unwrap_or(0) + 1,
+            expires_at: now + 7200,
         };
-        match put.send().await {
-            Ok(_) => return Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if !e.is_conditional_check_failed_exception() {
-                    return Err(unavailable(
-                        "PutItem",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-                    ));
-                }
-                // Another message of the sender took a reply meanwhile: read again.
-            }
+        let op = match version {
+            Some(read) => app.store.put_if_version_op(&next, read)?,
+            None => app.store.put_new_op(&next)?,
+        };
+        match app.store.transact(vec![op]).await {
+            Ok(()) => return Ok(true),
+            // Another message of the sender took a reply meanwhile: read again.
+            Err(e) if e.condition_failed(0) => {}
+            Err(e) => return Err(e.into_error(|_| Error::internal("unreachable"))),
         }
     }
     Err(Error::unavailable("the auto-reply count kept changing"))

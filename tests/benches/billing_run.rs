@@ -15,14 +15,11 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Stack, signup_body, unique_email};
+use softbrik_integration_tests::{Stack, env_number, signup_body, unique_email};
 
 #[tokio::main]
 async fn main() {
-    let accounts: usize = std::env::var("BENCH_ACCOUNTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50);
+    let accounts: usize = env_number("BENCH_ACCOUNTS", 50);
     let stack = Stack::connect().await;
     let clock = stack.new_clock("2026-12-12T10:00:00Z").await;
 

@@ -30,7 +30,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use softbrik_integration_tests::runtime::Function;
 use softbrik_integration_tests::{
-    PASSWORD, Stack, mail_with_attachment, signup_body, unique_email,
+    PASSWORD, Stack, env_number, mail_with_attachment, signup_body, unique_email,
 };
 
 /// The functions of template.yaml, by binary.
@@ -103,27 +103,16 @@ struct Account {
 }
 
 impl Bench {
-    async fn start(
-        &self,
-        binary: &str,
-        env: &[(String, String)],
-        first: Option<&Value>,
-    ) -> Function {
+    async fn start(&self, binary: &str, env: &[(String, String)]) -> Function {
         let path = self.binaries.join(binary);
         assert!(
             path.exists(),
             "{} is not built: `make bench` builds the release binaries",
             path.display()
         );
-        Function::start(
-            &path,
-            binary,
-            env,
-            first,
-            &self.logs.join(format!("{binary}.log")),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{binary} does not start: {e}"))
+        Function::start(&path, binary, env, &self.logs.join(format!("{binary}.log")))
+            .await
+            .unwrap_or_else(|e| panic!("{binary} does not start: {e}"))
     }
 
     async fn cold_starts(&self, rounds: usize) {
@@ -155,8 +144,8 @@ impl Bench {
                 let event = cold_event(binary);
                 let before = trap.count();
                 let started = std::time::Instant::now();
-                let mut function = self.start(binary, &env, Some(&event)).await;
-                let outcome = function.first_answer().await;
+                let mut function = self.start(binary, &env).await;
+                let outcome = function.invoke(&event).await;
                 answered
                     .entry(binary)
                     .or_default()
@@ -220,7 +209,7 @@ impl Bench {
         let mut rows: Vec<(String, BTreeMap<String, u64>)> = Vec::new();
         let clock = self.stack.new_clock("2026-12-12T10:00:00Z").await;
 
-        let mut signup = self.start("signup", &self.env, None).await;
+        let mut signup = self.start("signup", &self.env).await;
         let mut emails = Vec::new();
         for n in 0..2 {
             let email = unique_email("bench");
@@ -254,7 +243,7 @@ impl Bench {
         let mut signup = {
             // A new instance: its first request for the account reads the account's key.
             signup.stop().await;
-            self.start("signup", &self.env, None).await
+            self.start("signup", &self.env).await
         };
         for label in [
             "GET /account (first for the account on the instance)",
@@ -266,7 +255,7 @@ impl Bench {
         }
         signup.stop().await;
 
-        let mut team = self.start("assign-brik", &self.env, None).await;
+        let mut team = self.start("assign-brik", &self.env).await;
         let invite =
             json!({"email": unique_email("member"), "name": "Bob Martin", "briks": ["files"]});
         let event = http_event(
@@ -293,7 +282,7 @@ impl Bench {
         rows.push(("assignment of a Brik (warm)".into(), calls));
         team.stop().await;
 
-        let mut intake = self.start("ticket-intake", &self.env, None).await;
+        let mut intake = self.start("ticket-intake", &self.env).await;
         for label in [
             "ticket intake (first for the account on the instance)",
             "ticket intake (warm)",
@@ -310,7 +299,7 @@ impl Bench {
         self.stack
             .advance(&account.clock, "2027-01-11T12:00:00Z")
             .await;
-        let mut renew = self.start("renew", &self.env, None).await;
+        let mut renew = self.start("renew", &self.env).await;
         let run =
             json!({"run": "renew", "test_clock_id": account.clock, "at": "2027-01-12T12:00:00Z"});
         let (outcome, calls) = self.counted(&mut renew, &run).await;
@@ -371,7 +360,7 @@ impl Bench {
         println!("|---|---|---|---|---|");
         for binary in FUNCTIONS {
             let (label, events) = warm_events(binary, account, count);
-            let mut function = self.start(binary, &self.env, None).await;
+            let mut function = self.start(binary, &self.env).await;
             let mut times = Vec::with_capacity(count);
             for event in &events {
                 let started = Instant::now();
@@ -641,11 +630,4 @@ fn median(times: &[Duration]) -> Duration {
 
 fn millis(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -807,6 +807,14 @@ impl Stack {
     }
 }
 
+/// A number from the environment (the suites' and benchmarks' sizes and seeds), or `default`.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The renewal invoices of a `GET /account/invoices` answer.
 pub fn renewals(invoices: &Value) -> Vec<Value> {
     invoices

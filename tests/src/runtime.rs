@@ -56,14 +56,12 @@ pub struct Function {
 }
 
 impl Function {
-    /// Starts `binary` with `env` (plus what Lambda sets) and `first` already waiting for it,
-    /// as a cold start is: the event is there when the instance first asks for one. Its logs go
-    /// to `log` (appended).
+    /// Starts `binary` with `env` (plus what Lambda sets); its logs go to `log` (appended). An
+    /// event handed to it right away is there when it first asks for one, as on a cold start.
     pub async fn start(
         binary: &Path,
         name: &str,
         env: &[(String, String)],
-        first: Option<&serde_json::Value>,
         log: &Path,
     ) -> std::io::Result<Function> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -77,12 +75,6 @@ impl Function {
             first_asked: std::sync::Mutex::new(None),
         });
         let server = tokio::spawn(serve(listener, shared.clone()));
-        let mut sent = 0;
-        if let Some(event) = first {
-            sent += 1;
-            let body = serde_json::to_vec(event).expect("an event serializes");
-            let _ = events.send((format!("bench-{sent}"), body));
-        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -108,7 +100,7 @@ impl Function {
             outcomes,
             server,
             shared,
-            sent,
+            sent: 0,
         })
     }
 
@@ -118,11 +110,6 @@ impl Function {
         let body = serde_json::to_vec(event).expect("an event serializes");
         let _ = self.events.send((id.clone(), body));
         id
-    }
-
-    /// The answer to the event queued at start.
-    pub async fn first_answer(&mut self) -> Outcome {
-        self.next_outcome().await
     }
 
     /// Hands the instance `event` and waits for its answer.

@@ -16,7 +16,7 @@
 use futures::StreamExt;
 use serde_json::{Value, json};
 use softbrik_integration_tests::{
-    Answer, Company, PASSWORD, Stack, renewals, s, signup_body, unique_email,
+    Answer, Company, PASSWORD, Stack, env_number, renewals, s, signup_body, unique_email,
 };
 
 /// One test at a time: the emulator's fault plan is global.
@@ -336,11 +336,7 @@ async fn each_request_of_jan_12_failing(
     assert_eq!(answer["frozen_time"], "2027-01-12T12:00:00Z", "{answer}");
     // Every `FAULT_EVERY`-th request (default 2, to keep `make test` within its time; 1: all of
     // them, as docs/reliability.md records).
-    let every: usize = std::env::var("FAULT_EVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2)
-        .max(1);
+    let every: usize = env_number("FAULT_EVERY", 2).max(1);
     let chosen: Vec<(usize, &String)> = ops.iter().enumerate().step_by(every).collect();
     let companies = due_on_jan_12(stack, chosen.len(), closing).await;
     let mut failures = Vec::new();

@@ -11,7 +11,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
-use softbrik_integration_tests::{RouteSpec, Stack, route_body, unique_email};
+use softbrik_integration_tests::{RouteSpec, Stack, env_number, route_body, unique_email};
 
 fn random_string(rng: &mut StdRng) -> String {
     let pick = [
@@ -123,14 +123,8 @@ struct Owner {
 #[tokio::test]
 async fn no_body_on_any_route_gets_a_5xx() {
     let stack = Stack::connect().await;
-    let cases: usize = std::env::var("HOSTILE_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(24);
-    let seed: u64 = std::env::var("HOSTILE_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2026);
+    let cases: usize = env_number("HOSTILE_CASES", 24);
+    let seed: u64 = env_number("HOSTILE_SEED", 2026);
     let mut rng = StdRng::seed_from_u64(seed);
 
     // The rightful callers and the resources they may name.

@@ -23,20 +23,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
-use softbrik_integration_tests::{PASSWORD, Stack, signup_body, unique_email};
+use softbrik_integration_tests::{PASSWORD, Stack, env_number, signup_body, unique_email};
 
 const BRIKS: [(&str, &str); 3] = [("files", "6.00"), ("stock", "8.00"), ("care", "10.00")];
 
 fn price(brik: &str) -> Decimal {
     let (_, p) = BRIKS.iter().find(|(id, _)| *id == brik).expect("a Brik");
     p.parse().expect("a price")
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Half-up (away from zero) to the cent, once (billing.md "Money").
