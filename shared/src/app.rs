@@ -106,6 +106,9 @@ pub struct App {
     pub directory: Directory,
     /// Raw inbound mail and ticket attachments.
     pub s3: aws_sdk_s3::Client,
+    /// The SDK's shared configuration (HTTPS client, timeouts, region, credentials), for a
+    /// client only one function needs.
+    pub aws: aws_config::SdkConfig,
     /// Real time, for what is not billing time: leases, idempotency windows.
     pub system_clock: SystemClock,
     lookup_key: OnceCell<WrappedKey>,
@@ -184,7 +187,7 @@ fn aws_http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpC
         .map_err(Error::internal)?;
     Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
+            tls::rustls_provider::CryptoMode::Ring,
         ))
         .tls_context(context)
         .build_https())
@@ -239,6 +242,7 @@ impl App {
             payments,
             store,
             config,
+            aws,
             system_clock: SystemClock,
             lookup_key: OnceCell::new(),
             retention_key: OnceCell::new(),

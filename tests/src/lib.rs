@@ -77,7 +77,9 @@ impl Stack {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
         let file: StackFile =
             serde_json::from_str(&text).expect("stack.json is not what devstack writes");
+        // The emulator answers plain HTTP on localhost.
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .endpoint_url(&file.aws_endpoint)
             .region(aws_config::Region::new(file.region.clone()))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -111,7 +111,7 @@ async fn advance(app: &App, req: &Request, id: &str) -> Result<Response<Body>, E
             item = move_to(app, item, at).await?;
         }
         for runner in Runner::ALL {
-            run(runner, id, at).await?;
+            run(app, runner, id, at).await?;
         }
     }
     Err(Error::internal("the clock's jobs did not settle"))
@@ -143,7 +143,7 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
 }
 
 /// Invokes a runner function for the clock's accounts at `at`, as its schedule would.
-async fn run(runner: Runner, clock_id: &str, at: Timestamp) -> Result<(), Error> {
+async fn run(app: &App, runner: Runner, clock_id: &str, at: Timestamp) -> Result<(), Error> {
     let variable = match runner {
         Runner::Reminder => "SOFTBRIK_REMINDER_FUNCTION",
         Runner::Renew => "SOFTBRIK_RENEW_FUNCTION",
@@ -157,8 +157,7 @@ async fn run(runner: Runner, clock_id: &str, at: Timestamp) -> Result<(), Error>
         at: Some(at),
     };
     let payload = serde_json::to_vec(&request).map_err(Error::internal)?;
-    let out = lambda()
-        .await
+    let out = lambda(app)
         .invoke()
         .function_name(function)
         .payload(aws_sdk_lambda::primitives::Blob::new(payload))
@@ -193,11 +192,15 @@ async fn run(runner: Runner, clock_id: &str, at: Timestamp) -> Result<(), Error>
     Ok(())
 }
 
-/// The Lambda client, made on first use (advances that run no job never need it).
-async fn lambda() -> &'static aws_sdk_lambda::Client {
-    static CLIENT: tokio::sync::OnceCell<aws_sdk_lambda::Client> =
-        tokio::sync::OnceCell::const_new();
-    CLIENT
-        .get_or_init(|| async { aws_sdk_lambda::Client::new(&aws_config::load_from_env().await) })
-        .await
+/// The Lambda client, made on first use (advances that run no job never need it) from the
+/// functions' shared SDK configuration, without its per-call time limits: a run invoked here
+/// lasts as long as its jobs (the runner has its own budget).
+fn lambda(app: &App) -> &'static aws_sdk_lambda::Client {
+    static CLIENT: std::sync::OnceLock<aws_sdk_lambda::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let config = aws_sdk_lambda::config::Builder::from(&app.aws)
+            .timeout_config(aws_sdk_lambda::config::timeout::TimeoutConfig::disabled())
+            .build();
+        aws_sdk_lambda::Client::from_conf(config)
+    })
 }
