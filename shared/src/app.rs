@@ -117,7 +117,11 @@ pub struct App {
     /// Taken while an invoice number is given out: the invoices a billing run finalises at
     /// once take turns on the sequence here rather than colliding on it in DynamoDB.
     pub(crate) numbering: tokio::sync::Mutex<()>,
+    catalogue: std::sync::Mutex<Option<(Vec<Brik>, std::time::Instant)>>,
 }
+
+/// How long an instance keeps the Brik catalogue it read.
+pub const CATALOGUE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LookupKeyItem {
@@ -248,6 +252,7 @@ impl App {
             retention_key: OnceCell::new(),
             security_key: OnceCell::new(),
             numbering: tokio::sync::Mutex::new(()),
+            catalogue: std::sync::Mutex::new(None),
         })
     }
 
@@ -367,21 +372,33 @@ impl App {
     }
 
     /// The Brik catalogue; the defaults of billing.md are seeded the first time it is read.
+    /// No route changes it, so an instance keeps it for [`CATALOGUE_CACHE_TTL`]: a billing
+    /// run reads it once, not once per account (an operator's edit in the table is seen
+    /// within that time).
     pub async fn catalogue(&self) -> Result<Vec<Brik>, Error> {
-        let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
-        if !items.is_empty() {
-            return Ok(items.into_iter().map(|i| i.brik).collect());
+        if let Ok(cached) = self.catalogue.lock()
+            && let Some((briks, at)) = cached.as_ref()
+            && at.elapsed() < CATALOGUE_CACHE_TTL
+        {
+            return Ok(briks.clone());
         }
-        for brik in default_catalogue() {
-            let item = CatalogueItem {
-                pk: CATALOGUE_PK.into(),
-                sk: format!("BRIK#{}", brik.id.as_str()),
-                brik,
-            };
-            self.store.put_new(&item).await?;
+        let mut items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
+        if items.is_empty() {
+            for brik in default_catalogue() {
+                let item = CatalogueItem {
+                    pk: CATALOGUE_PK.into(),
+                    sk: format!("BRIK#{}", brik.id.as_str()),
+                    brik,
+                };
+                self.store.put_new(&item).await?;
+            }
+            items = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
         }
-        let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
-        Ok(items.into_iter().map(|i| i.brik).collect())
+        let briks: Vec<Brik> = items.into_iter().map(|i| i.brik).collect();
+        if let Ok(mut cached) = self.catalogue.lock() {
+            *cached = Some((briks.clone(), std::time::Instant::now()));
+        }
+        Ok(briks)
     }
 }
 
