@@ -117,11 +117,42 @@ pub struct App {
     /// Taken while an invoice number is given out: the invoices a billing run finalises at
     /// once take turns on the sequence here rather than colliding on it in DynamoDB.
     pub(crate) numbering: tokio::sync::Mutex<()>,
-    catalogue: std::sync::Mutex<Option<(Vec<Brik>, std::time::Instant)>>,
+    catalogue: Kept<Vec<Brik>>,
+    pub(crate) packs: Kept<Vec<crate::packs::Pack>>,
 }
 
-/// How long an instance keeps the Brik catalogue it read.
+/// How long an instance keeps the catalogues it read (Briks, packs). No route changes them, so
+/// a billing run reads them once, not once per account; an operator's edit in the table is
+/// seen within that time.
 pub const CATALOGUE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A value an instance keeps for [`CATALOGUE_CACHE_TTL`] after reading it.
+pub(crate) struct Kept<T>(std::sync::Mutex<Option<(T, std::time::Instant)>>);
+
+impl<T: Clone> Kept<T> {
+    fn new() -> Self {
+        Kept(std::sync::Mutex::new(None))
+    }
+
+    /// The kept value, or `read`'s, kept from now on.
+    pub(crate) async fn get_or_read<F, Fut>(&self, read: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        if let Ok(kept) = self.0.lock()
+            && let Some((value, at)) = kept.as_ref()
+            && at.elapsed() < CATALOGUE_CACHE_TTL
+        {
+            return Ok(value.clone());
+        }
+        let value = read().await?;
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((value.clone(), std::time::Instant::now()));
+        }
+        Ok(value)
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LookupKeyItem {
@@ -252,7 +283,8 @@ impl App {
             retention_key: OnceCell::new(),
             security_key: OnceCell::new(),
             numbering: tokio::sync::Mutex::new(()),
-            catalogue: std::sync::Mutex::new(None),
+            catalogue: Kept::new(),
+            packs: Kept::new(),
         })
     }
 
@@ -372,33 +404,26 @@ impl App {
     }
 
     /// The Brik catalogue; the defaults of billing.md are seeded the first time it is read.
-    /// No route changes it, so an instance keeps it for [`CATALOGUE_CACHE_TTL`]: a billing
-    /// run reads it once, not once per account (an operator's edit in the table is seen
-    /// within that time).
+    /// Kept by the instance ([`CATALOGUE_CACHE_TTL`]).
     pub async fn catalogue(&self) -> Result<Vec<Brik>, Error> {
-        if let Ok(cached) = self.catalogue.lock()
-            && let Some((briks, at)) = cached.as_ref()
-            && at.elapsed() < CATALOGUE_CACHE_TTL
-        {
-            return Ok(briks.clone());
+        self.catalogue.get_or_read(|| self.read_catalogue()).await
+    }
+
+    async fn read_catalogue(&self) -> Result<Vec<Brik>, Error> {
+        let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
+        if !items.is_empty() {
+            return Ok(items.into_iter().map(|i| i.brik).collect());
         }
-        let mut items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
-        if items.is_empty() {
-            for brik in default_catalogue() {
-                let item = CatalogueItem {
-                    pk: CATALOGUE_PK.into(),
-                    sk: format!("BRIK#{}", brik.id.as_str()),
-                    brik,
-                };
-                self.store.put_new(&item).await?;
-            }
-            items = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
+        for brik in default_catalogue() {
+            let item = CatalogueItem {
+                pk: CATALOGUE_PK.into(),
+                sk: format!("BRIK#{}", brik.id.as_str()),
+                brik,
+            };
+            self.store.put_new(&item).await?;
         }
-        let briks: Vec<Brik> = items.into_iter().map(|i| i.brik).collect();
-        if let Ok(mut cached) = self.catalogue.lock() {
-            *cached = Some((briks.clone(), std::time::Instant::now()));
-        }
-        Ok(briks)
+        let items: Vec<CatalogueItem> = self.store.query_prefix(CATALOGUE_PK, "BRIK#").await?;
+        Ok(items.into_iter().map(|i| i.brik).collect())
     }
 }
 
@@ -418,5 +443,32 @@ mod http_client_tests {
             assert!(pem.contains(&format!("# {name}\n")), "{name}");
         }
         super::aws_http_client().expect("the client builds with them");
+    }
+}
+
+#[cfg(test)]
+mod kept_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_kept_value_is_read_once_and_a_failed_read_keeps_nothing() {
+        let kept: Kept<Vec<u32>> = Kept::new();
+        let reads = AtomicU32::new(0);
+        let failing = kept
+            .get_or_read(|| async { Err(Error::unavailable("down")) })
+            .await;
+        assert!(failing.is_err());
+        for _ in 0..3 {
+            let value = kept
+                .get_or_read(|| async {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    Ok(vec![7])
+                })
+                .await
+                .unwrap();
+            assert_eq!(value, vec![7]);
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
     }
 }

@@ -180,7 +180,12 @@ struct SeededMarker {
 
 /// The pack catalogue; the defaults are seeded the first time it is read (each one only if
 /// missing, and a marker written last, so a seeding stopped halfway finishes next time).
+/// Kept by the instance like the Brik catalogue (`app::CATALOGUE_CACHE_TTL`).
 pub async fn catalogue(app: &App) -> Result<Vec<Pack>, Error> {
+    app.packs.get_or_read(|| read_catalogue(app)).await
+}
+
+async fn read_catalogue(app: &App) -> Result<Vec<Pack>, Error> {
     let seeded = app
         .store
         .get::<SeededMarker>("CATALOGUE", "PACKS_SEEDED")

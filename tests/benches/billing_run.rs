@@ -55,9 +55,13 @@ async fn main() {
     let seconds = started.elapsed().as_secs_f64();
     let calls = stack.aws_calls().await;
 
-    let renewed: u64 = reports.iter().filter_map(|r| r["accounts"].as_u64()).sum();
-    assert_eq!(renewed, accounts as u64, "{reports:?}");
+    assert_eq!(total(&reports, "accounts"), accounts as u64, "{reports:?}");
     print_report(accounts, signup_seconds, seconds, &reports, &calls);
+}
+
+/// A count summed over the runs' reports.
+fn total(reports: &[Value], field: &str) -> u64 {
+    reports.iter().filter_map(|r| r[field].as_u64()).sum()
 }
 
 /// Invokes a run again while the previous one left accounts to the next (its time budget ran
@@ -84,13 +88,12 @@ fn print_report(
     calls: &BTreeMap<String, u64>,
 ) {
     let n = accounts as f64;
-    let total: u64 = calls.values().sum();
-    let sum = |field: &str| -> u64 { reports.iter().filter_map(|r| r[field].as_u64()).sum() };
+    let requests: u64 = calls.values().sum();
     println!("## Billing run: {accounts} accounts due together\n");
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| accounts renewed | {} |", sum("accounts"));
-    println!("| jobs run | {} |", sum("jobs"));
+    println!("| accounts renewed | {} |", total(reports, "accounts"));
+    println!("| jobs run | {} |", total(reports, "jobs"));
     let per_run: Vec<String> = reports.iter().map(|r| r["accounts"].to_string()).collect();
     println!(
         "| `renew` invocations (each stops starting accounts at its time budget) | {} ({}) |",
@@ -99,7 +102,7 @@ fn print_report(
     );
     println!("| run time | {seconds:.2} s |");
     println!("| accounts renewed per second | {:.1} |", n / seconds);
-    println!("| AWS requests per renewal | {:.1} |", total as f64 / n);
+    println!("| AWS requests per renewal | {:.1} |", requests as f64 / n);
     println!(
         "| (signups, for scale: {accounts} in {signup_seconds:.1} s, {:.1}/s) | |",
         n / signup_seconds
