@@ -383,16 +383,24 @@ impl App {
         &self,
         account_id: &str,
     ) -> Result<(AccountItem, Arc<DataKey>), Error> {
-        let item: AccountItem = self
-            .store
+        let item = self.sealed_account(account_id).await?;
+        let key = self.account_key(&item).await?;
+        Ok((item, key))
+    }
+
+    /// The account item as stored, nothing opened.
+    pub async fn sealed_account(&self, account_id: &str) -> Result<AccountItem, Error> {
+        self.store
             .get(&account_pk(account_id), "ACCOUNT")
             .await?
-            .ok_or(Error::NotFound)?;
-        let key = self
-            .keys
+            .ok_or(Error::NotFound)
+    }
+
+    /// The unwrapped data key of an account item already read.
+    pub async fn account_key(&self, item: &AccountItem) -> Result<Arc<DataKey>, Error> {
+        self.keys
             .unwrap(&KeyScope::Account(item.id.clone()), &item.data_key)
-            .await?;
-        Ok((item, key))
+            .await
     }
 
     /// The account in clear, and "now" on its clock.

@@ -24,13 +24,14 @@ use crate::account::{Invoice, InvoiceKind, SupportPlan, User, new_ordered_id};
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
+use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::idempotency::{self, Lease, account_scope};
 use crate::invoice::InvoiceLine;
 use crate::invoicing::{self, StoreFailure};
 use crate::money::Money;
 use crate::proration::days_remaining;
-use crate::store::account_pk;
+use crate::store::{AccountItem, account_pk};
 use crate::team::{Team, charged_change};
 use crate::values::{BrikId, Language};
 use crate::vat::vat_treatment;
@@ -775,19 +776,31 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
     Ok(serde_json::json!({"effective_date": effective}))
 }
 
-/// At a period end: packs that end are deleted, reductions take effect, and the account's
-/// support plan follows the packs held today (a late run never sets an older plan). Each
-/// change is written only if nobody changed the pack since it was read, with its history.
-/// Returns how many packs changed. Safe to run again.
-pub async fn apply_period_end(app: &App, account_id: &str, date: Date) -> Result<u32, Error> {
-    let (account_item, key) = app.account_item(account_id).await?;
-    let account = account_item.open(&key)?;
-    let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
-    let held = held(app, account_id).await?;
+/// At a period end of the account `account_item` (its key `key`), with the packs `held` as
+/// read then: packs that end are deleted, reductions take effect, and the account's support
+/// plan follows the packs held today (a late run never sets an older plan). Each change is
+/// written only if nobody changed the pack or the account since they were read, with its
+/// history. Returns how many changes it wrote (packs, and the plan): none leaves the account
+/// and its packs as read. Safe to run again.
+pub async fn apply_period_end(
+    app: &App,
+    account_item: &AccountItem,
+    key: &DataKey,
+    held: &[(Pack, PackItem)],
+    date: Date,
+) -> Result<u32, Error> {
+    let account = account_item.open(key)?;
+    let account_id = account.id.as_str();
+    // Without packs the plan is the basic one whatever the day: no need for the clock.
+    let today = if held.is_empty() {
+        date
+    } else {
+        account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now())
+    };
     let mut changed = 0;
     let mut ops = Vec::new();
     let mut history = Vec::new();
-    for (pack, item) in &held {
+    for (pack, item) in held {
         if item.until.is_some_and(|until| until <= date) {
             ops.push(version_delete_op(app, item)?);
             history.push((
@@ -811,9 +824,10 @@ pub async fn apply_period_end(app: &App, account_id: &str, date: Date) -> Result
             changed += 1;
         }
     }
-    let plan = plan_on(&held, today.max(date));
+    let plan = plan_on(held, today.max(date));
     if plan != account_item.support_plan {
         history.push(("support_plan_changed", serde_json::json!({"plan": plan})));
+        changed += 1;
     }
     if ops.is_empty() && plan == account_item.support_plan {
         return Ok(0);
@@ -837,7 +851,7 @@ pub async fn apply_period_end(app: &App, account_id: &str, date: Date) -> Result
             )[..26]
         );
         ops.push(app.store.put_op(&crate::store::HistoryItem::seal(
-            account_id, &id, &entry, &key,
+            account_id, &id, &entry, key,
         ))?);
     }
     app.store

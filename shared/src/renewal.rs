@@ -19,6 +19,7 @@ use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
+use crate::packs::{Pack, PackItem};
 use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk};
 use crate::values::BrikId;
 use crate::vat::vat_treatment;
@@ -61,19 +62,46 @@ pub async fn upcoming(
     id: String,
 ) -> Result<Invoice, Error> {
     if account.kind == AccountKind::Reseller {
-        // A reseller pays at the end of a period for that period's peak of active users.
-        let period = account
-            .calendar()
-            .period_containing(billing_date.yesterday().map_err(Error::internal)?);
-        let mut invoice = crate::resellers::usage_invoice(app, account, period, id).await?;
-        invoice.status = InvoiceStatus::Draft;
-        return Ok(invoice);
+        return reseller_upcoming(app, account, billing_date, id).await;
     }
-    let items: Vec<UserItem> = app
-        .store
-        .query_prefix(&account_pk(&account.id), "USER#")
-        .await?;
-    let users = items
+    let users = user_items(app, &account.id).await?;
+    let held = crate::packs::held(app, &account.id).await?;
+    company_upcoming(app, account, key, &users, &held, billing_date, id).await
+}
+
+/// The users of an account as stored.
+async fn user_items(app: &App, account_id: &str) -> Result<Vec<UserItem>, Error> {
+    app.store
+        .query_prefix(&account_pk(account_id), "USER#")
+        .await
+}
+
+/// A reseller pays at the end of a period for that period's peak of active users.
+async fn reseller_upcoming(
+    app: &App,
+    account: &Account,
+    billing_date: Date,
+    id: String,
+) -> Result<Invoice, Error> {
+    let period = account
+        .calendar()
+        .period_containing(billing_date.yesterday().map_err(Error::internal)?);
+    let mut invoice = crate::resellers::usage_invoice(app, account, period, id).await?;
+    invoice.status = InvoiceStatus::Draft;
+    Ok(invoice)
+}
+
+/// A company's renewal draft, from its users and packs as read.
+async fn company_upcoming(
+    app: &App,
+    account: &Account,
+    key: &DataKey,
+    users: &[UserItem],
+    held: &[(Pack, PackItem)],
+    billing_date: Date,
+    id: String,
+) -> Result<Invoice, Error> {
+    let users = users
         .iter()
         .map(|u| u.open(&account.id, key))
         .collect::<Result<Vec<_>, _>>()?;
@@ -82,8 +110,7 @@ pub async fn upcoming(
     let period = account.calendar().period_containing(billing_date);
     // Packs held on the billing date are billed; seat packs take as many users of their Brik
     // off consumption (billing.md "Add-on packs").
-    let packs = crate::packs::held(app, &account.id).await?;
-    let (pack_lines, seats) = crate::packs::renewal_lines(&packs, billing_date, &period, lang);
+    let (pack_lines, seats) = crate::packs::renewal_lines(held, billing_date, &period, lang);
     let mut lines: Vec<InvoiceLine> = holdings(&users, billing_date)
         .into_iter()
         .map(|(brik_id, quantity)| {
@@ -115,33 +142,101 @@ pub async fn upcoming(
     Ok(invoice)
 }
 
+/// What an account's period end did (`period_end`).
+#[derive(Debug)]
+pub struct PeriodEnd {
+    /// Users deleted and users who lost a Brik, their removal taking effect.
+    pub removals: u32,
+    /// Changes written to the packs and the support plan.
+    pub pack_changes: u32,
+    /// The renewal invoice, when one was issued.
+    pub invoice: Option<Invoice>,
+    /// The account as it stands after, when nothing here wrote it (`None`: read it again).
+    pub account: Option<AccountItem>,
+}
+
+/// An account's period end on `date`, the renew run's job: the removals and pack changes due
+/// take effect, then the period that starts on `date` is renewed. The account (the run's own
+/// read, `known`, when it has one), its users and its packs are read once, and again only
+/// after a step here wrote them; every write stays conditional on the item as read.
+pub async fn period_end(
+    app: &App,
+    account_id: &str,
+    known: Option<AccountItem>,
+    date: Date,
+) -> Result<PeriodEnd, Error> {
+    let mut item = match known {
+        Some(item) => item,
+        None => app.sealed_account(account_id).await?,
+    };
+    let key = app.account_key(&item).await?;
+    let mut users = user_items(app, account_id).await?;
+    let removals = crate::team::apply_removals(app, &item, &key, &users, date).await?;
+    if removals > 0 {
+        users = user_items(app, account_id).await?;
+    }
+    let mut held = crate::packs::held(app, account_id).await?;
+    let pack_changes = crate::packs::apply_period_end(app, &item, &key, &held, date).await?;
+    if pack_changes > 0 {
+        held = crate::packs::held(app, account_id).await?;
+    }
+    if removals > 0 || pack_changes > 0 {
+        item = app.sealed_account(account_id).await?;
+    }
+    let (invoice, wrote) = renew_with(app, &item, &key, &users, &held, date).await?;
+    Ok(PeriodEnd {
+        removals,
+        pack_changes,
+        invoice,
+        account: (!wrote).then_some(item),
+    })
+}
+
 /// Renews the period that starts on `date`. `None` when there is nothing to bill or the
 /// renewal was already issued.
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
     let (item, key) = app.account_item(account_id).await?;
-    let account = item.open(&key)?;
+    let users = user_items(app, account_id).await?;
+    let held = crate::packs::held(app, account_id).await?;
+    Ok(renew_with(app, &item, &key, &users, &held, date).await?.0)
+}
+
+/// `renew` from the account, its users and packs as read; also answers whether it wrote the
+/// account (a lapse, a failed payment; a reseller's billing is taken as one).
+async fn renew_with(
+    app: &App,
+    item: &AccountItem,
+    key: &DataKey,
+    users: &[UserItem],
+    held: &[(Pack, PackItem)],
+    date: Date,
+) -> Result<(Option<Invoice>, bool), Error> {
+    let account = item.open(key)?;
+    let account_id = account.id.as_str();
     match account.kind {
         AccountKind::Company => {}
-        AccountKind::Reseller => return bill_reseller(app, &item, &account, &key, date).await,
-        AccountKind::Client => return Ok(None),
+        AccountKind::Reseller => {
+            return Ok((bill_reseller(app, item, &account, key, date).await?, true));
+        }
+        AccountKind::Client => return Ok((None, false)),
     }
     if !renews_on(&account, date) {
         tracing::info!(status = ?account.status, "not renewed: account not active");
-        return Ok(None);
+        return Ok((None, false));
     }
     if account.calendar().period_containing(date).start() != date {
         tracing::warn!(%date, "not renewed: not a billing date of this account");
-        return Ok(None);
+        return Ok((None, false));
     }
     if !account.auto_renew {
         lapse(
             app,
-            &item,
-            &key,
+            item,
+            key,
             local_midnight(date, &account.timezone.time_zone()),
         )
         .await?;
-        return Ok(None);
+        return Ok((None, true));
     }
     let id = renewal_invoice_id(&account, date);
     let issued: Option<InvoiceItem> = app
@@ -150,16 +245,15 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
         .await?;
     if issued.is_some() {
         tracing::info!(invoice = %id, "already renewed");
-        return Ok(None);
+        return Ok((None, false));
     }
-    let invoice = upcoming(app, &account, &key, date, id).await?;
+    let invoice = company_upcoming(app, &account, key, users, held, date, id).await?;
     if invoice.lines.is_empty() {
         tracing::info!("not renewed: no Brik or pack is held");
-        return Ok(None);
+        return Ok((None, false));
     }
-    issue(app, &item, &account, &key, invoice, date)
-        .await
-        .map(Some)
+    let (invoice, wrote) = issue(app, item, &account, key, invoice, date).await?;
+    Ok((Some(invoice), wrote))
 }
 
 /// A reseller's period end: the period that ends on `date` is billed for its peak of active
@@ -196,7 +290,7 @@ async fn bill_reseller(
                 tracing::info!("reseller not billed: no active user in the period");
                 None
             } else {
-                Some(issue(app, item, account, key, invoice, date).await?)
+                Some(issue(app, item, account, key, invoice, date).await?.0)
             }
         }
     };
@@ -217,7 +311,7 @@ async fn bill_reseller(
 }
 
 /// Charges a renewal and stores it numbered; a declined card leaves it open and the account
-/// past due (billing.md "Payment").
+/// past due (billing.md "Payment"), which the answer's `true` tells.
 async fn issue(
     app: &App,
     item: &AccountItem,
@@ -225,7 +319,7 @@ async fn issue(
     key: &DataKey,
     mut invoice: Invoice,
     date: Date,
-) -> Result<Invoice, Error> {
+) -> Result<(Invoice, bool), Error> {
     invoice.status = InvoiceStatus::Open;
     let now = local_midnight(date, &account.timezone.time_zone());
     let charged = invoicing::charge(app, account, &mut invoice, now).await;
@@ -241,7 +335,7 @@ async fn issue(
     if failed.is_none() {
         invoicing::email(app, account, &invoice).await;
     }
-    Ok(invoice)
+    Ok((invoice, failed.is_some()))
 }
 
 /// Whether the account is renewed on `date`: active or past due, or closing at a later date
@@ -322,9 +416,19 @@ pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error
 }
 
 /// Emails the admin the renewal due on `billing_date`, once per period (a marker item
-/// `REMINDER#<date>` makes a second run do nothing). Returns whether a reminder went out.
-pub async fn remind(app: &App, account_id: &str, billing_date: Date) -> Result<bool, Error> {
-    let (item, key) = app.account_item(account_id).await?;
+/// `REMINDER#<date>` makes a second run do nothing), from the account as `known` (the run's
+/// read) or as read now. Returns whether a reminder went out.
+pub async fn remind(
+    app: &App,
+    account_id: &str,
+    known: Option<&AccountItem>,
+    billing_date: Date,
+) -> Result<bool, Error> {
+    let item = match known {
+        Some(item) => item.clone(),
+        None => app.sealed_account(account_id).await?,
+    };
+    let key = app.account_key(&item).await?;
     let account = item.open(&key)?;
     if !renews_on(&account, billing_date) {
         return Ok(false);

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use futures::StreamExt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -291,8 +291,8 @@ pub async fn serve<F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    F: Fn(Job) -> Fut + Sync,
-    Fut: Future<Output = Result<(), Error>>,
+    F: Fn(Job, Option<AccountItem>) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
 {
     let (scope, at) = scope_and_instant(app, runner, request)?;
     let report = run(app, runner, &scope, at, RunLimits::default(), handle).await?;
@@ -381,8 +381,8 @@ pub async fn run<F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    F: Fn(Job) -> Fut + Sync,
-    Fut: Future<Output = Result<(), Error>>,
+    F: Fn(Job, Option<AccountItem>) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
 {
     let handle = &handle;
     each_due(app, runner, scope, at, limits, |schedule: ScheduleItem| {
@@ -510,14 +510,11 @@ pub async fn earliest_due(
     Ok(firsts.into_iter().min())
 }
 
-async fn account_item(app: &App, account_id: &str) -> Result<AccountItem, Error> {
-    app.store
-        .get::<AccountItem>(&account_pk(account_id), "ACCOUNT")
-        .await?
-        .ok_or(Error::NotFound)
-}
-
-/// Runs one account's due jobs in time order, then moves its schedule on.
+/// Runs one account's due jobs in time order, then moves its schedule on. The account read
+/// to find the jobs goes to the first job, and to each next one while the jobs before left it
+/// as read (a job answers the account as it left it, or `None` when it may have written it).
+/// The schedule moves on from the account as last known, only if it is still at that version:
+/// a change made meanwhile (by a job or a request) is read, and the next job planned from it.
 async fn run_account<F, Fut>(
     app: &App,
     runner: Runner,
@@ -526,52 +523,76 @@ async fn run_account<F, Fut>(
     handle: &F,
 ) -> Result<u32, Error>
 where
-    F: Fn(Job) -> Fut,
-    Fut: Future<Output = Result<(), Error>>,
+    F: Fn(Job, Option<AccountItem>) -> Fut,
+    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
 {
-    let account = account_item(app, &schedule.account_id).await?;
+    let account = app.sealed_account(&schedule.account_id).await?;
     let jobs = Plan::of(&account)?.jobs(&account.id, runner, schedule.done_until, at);
     let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+    let mut known = Some(account);
     for job in jobs {
-        handle(job).await?;
+        known = handle(job, known.take()).await?;
     }
-    // The jobs may have changed the calendar (a failed renewal schedules retries), or closed
-    // the account, its schedules gone with it: read it again when any ran.
-    let account = if count == 0 {
-        account
-    } else {
-        match account_item(app, &schedule.account_id).await {
-            Err(Error::NotFound) => return Ok(count),
-            other => other?,
+    for _ in 0..SCHEDULE_MOVE_TRIES {
+        // The jobs may have changed the calendar (a failed renewal schedules retries), or
+        // closed the account, its schedules gone with it.
+        let account = match known.take() {
+            Some(account) => account,
+            None => match app.sealed_account(&schedule.account_id).await {
+                Err(Error::NotFound) => return Ok(count),
+                other => other?,
+            },
+        };
+        let next = Plan::of(&account)?.next(&account.id, runner, at);
+        let mut update = Update::builder()
+            .table_name(app.store.table())
+            .key("pk", AttributeValue::S(schedule.pk.clone()))
+            .key("sk", AttributeValue::S(schedule.sk.clone()))
+            .condition_expression("done_until = :previous")
+            .expression_attribute_values(
+                ":previous",
+                AttributeValue::S(schedule.done_until.to_string()),
+            )
+            .expression_attribute_values(":at", AttributeValue::S(at.to_string()));
+        update = match next {
+            Some(next) => update
+                .update_expression("SET done_until = :at, gsi2sk = :next")
+                .expression_attribute_values(":next", AttributeValue::S(due_key(next))),
+            None => update.update_expression("SET done_until = :at REMOVE gsi2pk, gsi2sk"),
+        };
+        let unchanged = ConditionCheck::builder()
+            .table_name(app.store.table())
+            .key("pk", AttributeValue::S(account_pk(&account.id)))
+            .key("sk", AttributeValue::S("ACCOUNT".into()))
+            .condition_expression("version = :planned")
+            .expression_attribute_values(":planned", AttributeValue::N(account.version.to_string()))
+            .build()
+            .map_err(Error::internal)?;
+        let ops = vec![
+            TransactWriteItem::builder()
+                .update(update.build().map_err(Error::internal)?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(unchanged)
+                .build(),
+        ];
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok(count),
+            // Another run moved it on first: it ran the same (idempotent) jobs.
+            Err(e) if e.condition_failed(0) => return Ok(count),
+            // The account changed since it was read: plan again from it as it is now.
+            Err(e) if e.condition_failed(1) => continue,
+            Err(e) => return Err(e.into_error(|_| Error::internal("unreachable"))),
         }
-    };
-    let next = Plan::of(&account)?.next(&account.id, runner, at);
-    let mut update = Update::builder()
-        .table_name(app.store.table())
-        .key("pk", AttributeValue::S(schedule.pk.clone()))
-        .key("sk", AttributeValue::S(schedule.sk.clone()))
-        .condition_expression("done_until = :previous")
-        .expression_attribute_values(
-            ":previous",
-            AttributeValue::S(schedule.done_until.to_string()),
-        )
-        .expression_attribute_values(":at", AttributeValue::S(at.to_string()));
-    update = match next {
-        Some(next) => update
-            .update_expression("SET done_until = :at, gsi2sk = :next")
-            .expression_attribute_values(":next", AttributeValue::S(due_key(next))),
-        None => update.update_expression("SET done_until = :at REMOVE gsi2pk, gsi2sk"),
-    };
-    let op = TransactWriteItem::builder()
-        .update(update.build().map_err(Error::internal)?)
-        .build();
-    match app.store.transact(vec![op]).await {
-        Ok(()) => Ok(count),
-        // Another run moved it on first: it ran the same (idempotent) jobs.
-        Err(e) if e.condition_failed(0) => Ok(count),
-        Err(e) => Err(e.into_error(|_| Error::internal("unreachable"))),
     }
+    Err(Error::unavailable(
+        "the account kept changing; its schedule moves on at the next run",
+    ))
 }
+
+/// Plans of the next job made for an account that changes meanwhile, before the run leaves
+/// it due for the next run.
+const SCHEDULE_MOVE_TRIES: usize = 4;
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,9 @@ use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
 use crate::proration::days_remaining;
-use crate::store::{EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk};
+use crate::store::{
+    AccountItem, EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk,
+};
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
 use crate::vat::vat_treatment;
@@ -966,30 +968,34 @@ async fn undo_access(app: &App, user: &User, access: bool) {
     }
 }
 
-/// The end of a period: users whose removal takes effect lose their sign-in and are deleted
-/// with their address; Briks whose removal takes effect leave the user. Running it again finds
-/// nothing left to do.
-pub async fn apply_removals(app: &App, account_id: &str, date: Date) -> Result<u32, Error> {
-    let (item, key) = app.account_item(account_id).await?;
-    let account = item.open(&key)?;
+/// The end of a period for the account `item` (its key `key`) and its users `users`, as read
+/// at the period end: users whose removal takes effect lose their sign-in and are deleted with
+/// their address; Briks whose removal takes effect leave the user. Each write is made only if
+/// the user is still as read. Running it again finds nothing left to do. Returns how many
+/// users it changed (their items are then no longer as read).
+pub async fn apply_removals(
+    app: &App,
+    item: &AccountItem,
+    key: &std::sync::Arc<DataKey>,
+    users: &[UserItem],
+    date: Date,
+) -> Result<u32, Error> {
+    let account = item.open(key)?;
+    let account_id = account.id.clone();
     let now = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
     let team = Team {
         period: account.current_period(now),
         today: date,
         now,
-        key,
+        key: key.clone(),
         actor: "system".into(),
         account,
     };
-    let items: Vec<UserItem> = app
-        .store
-        .query_prefix(&account_pk(account_id), "USER#")
-        .await?;
     let mut applied = 0;
-    for item in items {
-        let mut user = item.open(account_id, &team.key)?;
+    for item in users {
+        let mut user = item.open(&account_id, &team.key)?;
         if user.removal_date.is_some_and(|d| d <= date) {
-            remove_now(app, &team, &item, &user).await?;
+            remove_now(app, &team, item, &user).await?;
             applied += 1;
         } else if user
             .briks
@@ -1008,7 +1014,7 @@ pub async fn apply_removals(app: &App, account_id: &str, date: Date) -> Result<u
                 "brik_removed",
                 serde_json::json!({"user_id": user.id, "briks": ended}),
             );
-            write_user(app, &team, &item, &user, history).await?;
+            write_user(app, &team, item, &user, history).await?;
             applied += 1;
         }
     }

@@ -12,6 +12,7 @@ use softbrik::app::App;
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
 use softbrik::schedule::{RunRequest, Runner};
+use softbrik::store::AccountItem;
 use tracing::Instrument;
 
 #[derive(Deserialize)]
@@ -31,14 +32,15 @@ async fn main() -> Result<(), LambdaError> {
         async move {
             match event.payload {
                 Event::Run(request) => {
-                    let report = softbrik::schedule::serve(app, Runner::Reminder, request, |job| {
-                        remind(app, job)
-                    })
-                    .await?;
+                    let report =
+                        softbrik::schedule::serve(app, Runner::Reminder, request, |job, known| {
+                            remind(app, job, known)
+                        })
+                        .await?;
                     Ok::<_, LambdaError>(serde_json::to_value(report)?)
                 }
                 Event::Job(job) => {
-                    remind(app, job).await?;
+                    remind(app, job, None).await?;
                     Ok(serde_json::json!({"ran": true}))
                 }
             }
@@ -48,7 +50,13 @@ async fn main() -> Result<(), LambdaError> {
     .await
 }
 
-async fn remind(app: &App, job: Job) -> Result<(), Error> {
+/// Sends one reminder; `known` is the account as the run read it. A reminder does not write
+/// the account, so it is answered back as it came.
+async fn remind(
+    app: &App,
+    job: Job,
+    known: Option<AccountItem>,
+) -> Result<Option<AccountItem>, Error> {
     if job.job != JobKind::Reminder {
         return Err(Error::internal(format!(
             "reminder cannot run {:?}",
@@ -57,9 +65,10 @@ async fn remind(app: &App, job: Job) -> Result<(), Error> {
     }
     let span = tracing::info_span!("job", account_id = %job.account_id, date = %job.date);
     async move {
-        let sent = softbrik::renewal::remind(app, &job.account_id, job.date).await?;
+        let sent =
+            softbrik::renewal::remind(app, &job.account_id, known.as_ref(), job.date).await?;
         tracing::info!(sent, "reminder");
-        Ok(())
+        Ok(known)
     }
     .instrument(span)
     .await

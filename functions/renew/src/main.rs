@@ -19,6 +19,7 @@ use softbrik::app::App;
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
 use softbrik::schedule::{RunRequest, Runner};
+use softbrik::store::AccountItem;
 use tracing::Instrument;
 
 #[derive(Deserialize)]
@@ -46,14 +47,15 @@ async fn main() -> Result<(), LambdaError> {
         async move {
             match event.payload {
                 Event::Run(request) => {
-                    let report = softbrik::schedule::serve(app, Runner::Renew, request, |job| {
-                        run_job(app, job)
-                    })
-                    .await?;
+                    let report =
+                        softbrik::schedule::serve(app, Runner::Renew, request, |job, known| {
+                            run_job(app, job, known)
+                        })
+                        .await?;
                     Ok::<_, LambdaError>(serde_json::to_value(report)?)
                 }
                 Event::Job(job) => {
-                    run_job(app, job).await?;
+                    run_job(app, job, None).await?;
                     Ok(serde_json::json!({"ran": true}))
                 }
                 Event::Close {
@@ -88,14 +90,20 @@ async fn main() -> Result<(), LambdaError> {
     .await
 }
 
-async fn run_job(app: &App, job: Job) -> Result<(), Error> {
+/// Runs one job; `known` is the account as the run read it, if it still stands so. Answers the
+/// account as the job left it when the job did not write it (`None`: the run reads it again).
+async fn run_job(
+    app: &App,
+    job: Job,
+    known: Option<AccountItem>,
+) -> Result<Option<AccountItem>, Error> {
     let span = tracing::info_span!("job", account_id = %job.account_id, date = %job.date);
     async move {
         match job.job {
             JobKind::Reminder => Err(Error::internal("renew does not send reminders")),
             JobKind::Closure => {
                 match softbrik::closure::close_account(app, &job.account_id, None).await? {
-                    softbrik::closure::Closing::Done => Ok(()),
+                    softbrik::closure::Closing::Done => Ok(None),
                     softbrik::closure::Closing::Continues => {
                         Err(Error::unavailable("closure not finished"))
                     }
@@ -106,24 +114,26 @@ async fn run_job(app: &App, job: Job) -> Result<(), Error> {
                     softbrik::dunning::retry_open_invoices(app, &job.account_id, job.at, false)
                         .await?;
                 tracing::info!(paid, "payment retry");
-                Ok(())
+                Ok(None)
             }
             JobKind::UsageSample => {
                 let active_users =
                     softbrik::resellers::sample_daily(app, &job.account_id, job.at).await?;
                 tracing::info!(active_users, "reseller usage sampled");
-                Ok(())
+                Ok(None)
             }
             JobKind::PeriodEnd => {
                 // Removals first: the users and Briks they end are not renewed.
-                let applied =
-                    softbrik::team::apply_removals(app, &job.account_id, job.date).await?;
-                let packs =
-                    softbrik::packs::apply_period_end(app, &job.account_id, job.date).await?;
-                let renewal = softbrik::renewal::renew(app, &job.account_id, job.date).await?;
-                let invoice = renewal.as_ref().map(|i| i.id.as_str());
-                tracing::info!(applied, packs, invoice, "period end");
-                Ok(())
+                let done =
+                    softbrik::renewal::period_end(app, &job.account_id, known, job.date).await?;
+                let invoice = done.invoice.as_ref().map(|i| i.id.as_str());
+                tracing::info!(
+                    applied = done.removals,
+                    packs = done.pack_changes,
+                    invoice,
+                    "period end"
+                );
+                Ok(done.account)
             }
         }
     }
