@@ -256,19 +256,15 @@ impl App {
                 )));
             }
         };
+        // One SES client for both senders (a client is a handle: its clones share it).
+        let ses = aws_sdk_sesv2::Client::new(&aws);
         Ok(App {
             keys: Arc::new(KmsKeyRing::new(
                 aws_sdk_kms::Client::new(&aws),
                 &config.kms_key_id,
             )),
-            mailer: Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(&aws),
-                &config.mail_from,
-            )),
-            support_mailer: Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(&aws),
-                &config.support_inbox,
-            )),
+            mailer: Arc::new(SesMailer::new(ses.clone(), &config.mail_from)),
+            support_mailer: Arc::new(SesMailer::new(ses, &config.support_inbox)),
             s3: s3_client(&aws),
             directory: Directory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(&aws),
