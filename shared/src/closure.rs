@@ -196,7 +196,7 @@ pub async fn close_account(
     let pk = account_pk(account_id);
 
     // Sign-ins and email claims first, while the key that opens the addresses exists.
-    let users: Vec<UserItem> = app.store.query_prefix(&pk, "USER#").await?;
+    let users = UserItem::all(&app.store, account_id).await?;
     for user in &users {
         let email = key.open(account_id, "user_email", &user.email)?;
         app.directory.delete(&email).await?;

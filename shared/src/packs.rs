@@ -829,7 +829,7 @@ pub async fn apply_period_end(
         history.push(("support_plan_changed", serde_json::json!({"plan": plan})));
         changed += 1;
     }
-    if ops.is_empty() && plan == account_item.support_plan {
+    if changed == 0 {
         return Ok(0);
     }
     let mut next = account_item.clone();

@@ -64,16 +64,9 @@ pub async fn upcoming(
     if account.kind == AccountKind::Reseller {
         return reseller_upcoming(app, account, billing_date, id).await;
     }
-    let users = user_items(app, &account.id).await?;
+    let users = UserItem::all(&app.store, &account.id).await?;
     let held = crate::packs::held(app, &account.id).await?;
     company_upcoming(app, account, key, &users, &held, billing_date, id).await
-}
-
-/// The users of an account as stored.
-async fn user_items(app: &App, account_id: &str) -> Result<Vec<UserItem>, Error> {
-    app.store
-        .query_prefix(&account_pk(account_id), "USER#")
-        .await
 }
 
 /// A reseller pays at the end of a period for that period's peak of active users.
@@ -170,17 +163,16 @@ pub async fn period_end(
         None => app.sealed_account(account_id).await?,
     };
     let key = app.account_key(&item).await?;
-    let mut users = user_items(app, account_id).await?;
+    let mut users = UserItem::all(&app.store, account_id).await?;
     let removals = crate::team::apply_removals(app, &item, &key, &users, date).await?;
     if removals > 0 {
-        users = user_items(app, account_id).await?;
+        users = UserItem::all(&app.store, account_id).await?;
     }
     let mut held = crate::packs::held(app, account_id).await?;
     let pack_changes = crate::packs::apply_period_end(app, &item, &key, &held, date).await?;
     if pack_changes > 0 {
+        // (Removals write users, never the account; pack changes write both.)
         held = crate::packs::held(app, account_id).await?;
-    }
-    if removals > 0 || pack_changes > 0 {
         item = app.sealed_account(account_id).await?;
     }
     let (invoice, wrote) = renew_with(app, &item, &key, &users, &held, date).await?;
@@ -196,7 +188,7 @@ pub async fn period_end(
 /// renewal was already issued.
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
     let (item, key) = app.account_item(account_id).await?;
-    let users = user_items(app, account_id).await?;
+    let users = UserItem::all(&app.store, account_id).await?;
     let held = crate::packs::held(app, account_id).await?;
     Ok(renew_with(app, &item, &key, &users, &held, date).await?.0)
 }

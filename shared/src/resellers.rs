@@ -771,10 +771,7 @@ pub async fn client_users(
         return Err(Error::NotFound);
     }
     let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
-    let items: Vec<UserItem> = app
-        .store
-        .query_prefix(&account_pk(client_id), "USER#")
-        .await?;
+    let items = UserItem::all(&app.store, client_id).await?;
     let mut users = Vec::with_capacity(items.len());
     for item in items {
         let user = item.open(client_id, &key)?;

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use futures::StreamExt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -560,21 +560,12 @@ where
                 .expression_attribute_values(":next", AttributeValue::S(due_key(next))),
             None => update.update_expression("SET done_until = :at REMOVE gsi2pk, gsi2sk"),
         };
-        let unchanged = ConditionCheck::builder()
-            .table_name(app.store.table())
-            .key("pk", AttributeValue::S(account_pk(&account.id)))
-            .key("sk", AttributeValue::S("ACCOUNT".into()))
-            .condition_expression("version = :planned")
-            .expression_attribute_values(":planned", AttributeValue::N(account.version.to_string()))
-            .build()
-            .map_err(Error::internal)?;
         let ops = vec![
             TransactWriteItem::builder()
                 .update(update.build().map_err(Error::internal)?)
                 .build(),
-            TransactWriteItem::builder()
-                .condition_check(unchanged)
-                .build(),
+            app.store
+                .unchanged_op(&account.pk, &account.sk, account.version)?,
         ];
         match app.store.transact(ops).await {
             Ok(()) => return Ok(count),

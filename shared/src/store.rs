@@ -217,6 +217,11 @@ pub struct UserItem {
 }
 
 impl UserItem {
+    /// Every user of an account, as stored.
+    pub async fn all(store: &Store, account_id: &str) -> Result<Vec<UserItem>, Error> {
+        store.query_prefix(&account_pk(account_id), "USER#").await
+    }
+
     pub fn seal(account_id: &str, user: &User, key: &DataKey, email_hash: String) -> Self {
         UserItem {
             pk: account_pk(account_id),
@@ -783,6 +788,20 @@ impl Store {
             .build()
             .map_err(Error::internal)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A check in a transaction that an item is still at version `read` (written by nobody
+    /// since it was read).
+    pub fn unchanged_op(&self, pk: &str, sk: &str, read: u64) -> Result<TransactWriteItem, Error> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(read.to_string()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// A delete in a transaction of an item read at version `read`.

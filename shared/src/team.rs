@@ -124,10 +124,7 @@ impl Team {
 
     /// The users of the account still present today.
     pub async fn users(&self, app: &App) -> Result<Vec<(UserItem, User)>, Error> {
-        let items: Vec<UserItem> = app
-            .store
-            .query_prefix(&account_pk(&self.account.id), "USER#")
-            .await?;
+        let items = UserItem::all(&app.store, &self.account.id).await?;
         let mut users = Vec::with_capacity(items.len());
         for item in items {
             let user = item.open(&self.account.id, &self.key)?;
@@ -968,20 +965,20 @@ async fn undo_access(app: &App, user: &User, access: bool) {
     }
 }
 
-/// The end of a period for the account `item` (its key `key`) and its users `users`, as read
-/// at the period end: users whose removal takes effect lose their sign-in and are deleted with
-/// their address; Briks whose removal takes effect leave the user. Each write is made only if
-/// the user is still as read. Running it again finds nothing left to do. Returns how many
-/// users it changed (their items are then no longer as read).
+/// The end of a period for the account `account_item` (its key `key`) and its users `users`,
+/// as read at the period end: users whose removal takes effect lose their sign-in and are
+/// deleted with their address; Briks whose removal takes effect leave the user. Each write is
+/// made only if the user is still as read; the account item is never written. Running it again
+/// finds nothing left to do. Returns how many users it changed (their items are then no longer
+/// as read).
 pub async fn apply_removals(
     app: &App,
-    item: &AccountItem,
+    account_item: &AccountItem,
     key: &std::sync::Arc<DataKey>,
     users: &[UserItem],
     date: Date,
 ) -> Result<u32, Error> {
-    let account = item.open(key)?;
-    let account_id = account.id.clone();
+    let account = account_item.open(key)?;
     let now = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
     let team = Team {
         period: account.current_period(now),
@@ -993,7 +990,7 @@ pub async fn apply_removals(
     };
     let mut applied = 0;
     for item in users {
-        let mut user = item.open(&account_id, &team.key)?;
+        let mut user = item.open(&team.account.id, &team.key)?;
         if user.removal_date.is_some_and(|d| d <= date) {
             remove_now(app, &team, item, &user).await?;
             applied += 1;

@@ -123,7 +123,6 @@ async fn run_job(
                 Ok(None)
             }
             JobKind::PeriodEnd => {
-                // Removals first: the users and Briks they end are not renewed.
                 let done =
                     softbrik::renewal::period_end(app, &job.account_id, known, job.date).await?;
                 let invoice = done.invoice.as_ref().map(|i| i.id.as_str());
