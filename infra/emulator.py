@@ -28,6 +28,12 @@ over 5 minutes for its answer in CI). `transact_write_items` below checks every 
 first, writes only when all hold, and keeps a copy of the items it writes, to put them back if
 a write fails: the same outcomes, at a cost that does not grow with the table.
 
+moto also answers every Query by sorting every item of the table, then keeping the ones of the
+partition asked for: a renewal's two queries cost more as the table grows (at 1,000 accounts the
+billing run renewed 4.5 accounts a second at 200 and 1.3 at 1,000). `query` below hands moto's
+own Query only the partition's items when the query is on the table's key (index queries are
+moto's, unchanged): the same answers, pages and order, at a cost that does not grow with the table.
+
 `POST /_softbrik/sign-token` (`{"claims": {...}}` -> `{"token"}`) signs claims with the user
 pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
 signed but expired, or for another audience, which Cognito never hands out on request.
@@ -136,13 +142,42 @@ def transact_write_items(self, transact_items: list[dict]) -> None:
         ) from e
 
 
+MOTO_QUERY = None  # moto's Table.query, kept by `install`
+
+
+def query(self, hash_key, *args, **kwargs):
+    """moto's Table.query (5.2.5), reading only the partition when no index is named: moto's own
+    code runs unchanged, with `all_items` answering the partition's items instead of the table's."""
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name or hash_key is None or not self.range_key_attr:
+        return MOTO_QUERY(self, hash_key, *args, **kwargs)
+    partition = self.items.get(hash_key) or {}
+    # An instance attribute over the method, for this call only: DynamoDB requests are taken
+    # one at a time (`main`), so no other request sees it.
+    self.all_items = lambda: list(partition.values())  # moto sorts them by range key
+    try:
+        return MOTO_QUERY(self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+def install() -> None:
+    """Puts the emulator's transactions and queries in place of moto's."""
+    global MOTO_QUERY
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+    if MOTO_QUERY is None:
+        MOTO_QUERY = Table.query
+        Table.query = query
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    from moto.dynamodb.models import DynamoDBBackend
-
-    DynamoDBBackend.transact_write_items = transact_write_items
+    install()
     moto = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
     counted = threading.Lock()

@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Tests of infra/emulator.py's transactions (run by `make template`): each case runs against
-moto's own TransactWriteItems and against the emulator's, which does not copy the table, and
-both must leave the same items and give the same answer: a condition that fails writes
-nothing, a write that fails puts back the ones before it, two actions on one item are refused.
+"""Tests of infra/emulator.py's transactions and queries (run by `make template`).
+
+Transactions: each case runs against moto's own TransactWriteItems and against the emulator's,
+which does not copy the table, and both must leave the same items and give the same answer: a
+condition that fails writes nothing, a write that fails puts back the ones before it, two
+actions on one item are refused.
+
+Queries: each case runs against moto's own Query and the emulator's, which reads only the
+partition, over a table of several partitions, and both must give the same pages.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import boto3
 import botocore.exceptions
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emulator  # noqa: E402
 
 MOTO = DynamoDBBackend.transact_write_items
+MOTO_QUERY = Table.query
 
 
 def key(pk: str) -> dict:
@@ -109,6 +116,108 @@ class Transactions(unittest.TestCase):
         _, items = outcome(CASES["a write fails after two"], patched=True)
         self.assertEqual([i["pk"]["S"] for i in items], ["x", "y"])
         self.assertEqual(items[0]["n"], {"N": "5"})
+
+
+QUERIES = {
+    "a partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "ACC#2"}}},
+    "a partition, backwards": {
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "ACC#2"}},
+        "ScanIndexForward": False,
+    },
+    "a prefix": {
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeValues": {":p": {"S": "ACC#2"}, ":s": {"S": "USER#"}},
+    },
+    "a range": {
+        "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":p": {"S": "ACC#1"}, ":a": {"S": "PACK#"}, ":b": {"S": "USER#03"}},
+    },
+    "a filter and a projection": {
+        "KeyConditionExpression": "pk = :p",
+        "FilterExpression": "n > :n",
+        "ProjectionExpression": "pk, sk",
+        "ExpressionAttributeValues": {":p": {"S": "ACC#2"}, ":n": {"N": "3"}},
+    },
+    "pages of 2": {
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeValues": {":p": {"S": "ACC#1"}, ":s": {"S": "USER#"}},
+        "Limit": 2,
+    },
+    "pages of 2, backwards": {
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "ACC#1"}},
+        "Limit": 2,
+        "ScanIndexForward": False,
+    },
+    "an empty partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "ACC#9"}}},
+    "an index (moto's own)": {
+        "IndexName": "due",
+        "KeyConditionExpression": "shard = :s AND due <= :d",
+        "ExpressionAttributeValues": {":s": {"S": "0"}, ":d": {"S": "2027-02"}},
+        "Limit": 2,
+    },
+}
+
+
+def pages(query: dict, patched: bool) -> list:
+    """Every page the query answers, following LastEvaluatedKey."""
+    Table.query = emulator.query if patched else MOTO_QUERY
+    emulator.MOTO_QUERY = MOTO_QUERY
+    try:
+        with mock_aws():
+            db = boto3.client(
+                "dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+            )
+            db.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "shard", "due")
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "due",
+                        "KeySchema": [
+                            {"AttributeName": "shard", "KeyType": "HASH"},
+                            {"AttributeName": "due", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for a in (3, 1, 2):  # partitions written out of order, items too
+                db.put_item(TableName="t", Item={"pk": {"S": f"ACC#{a}"}, "sk": {"S": "ACCOUNT"},
+                                                 "shard": {"S": str(a % 2)}, "due": {"S": f"2027-0{a}"}})
+                for u in (5, 2, 4, 1, 3):
+                    db.put_item(TableName="t", Item={"pk": {"S": f"ACC#{a}"}, "sk": {"S": f"USER#{u:02}"},
+                                                     "n": {"N": str(u)}})
+                db.put_item(TableName="t", Item={"pk": {"S": f"ACC#{a}"}, "sk": {"S": "PACK#1"}, "n": {"N": "9"}})
+            answers, start = [], None
+            while True:
+                page = db.query(TableName="t", **query, **({"ExclusiveStartKey": start} if start else {}))
+                answers.append((page["Items"], page["Count"], page.get("LastEvaluatedKey")))
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return answers
+    finally:
+        Table.query = MOTO_QUERY
+
+
+class Queries(unittest.TestCase):
+    def test_same_pages_as_moto(self):
+        for name, query in QUERIES.items():
+            with self.subTest(name):
+                self.assertEqual(pages(query, patched=True), pages(query, patched=False))
+
+    def test_the_cases_read_one_partition_in_order(self):
+        answer = pages(QUERIES["a partition"], patched=True)
+        self.assertEqual([i["sk"]["S"] for i in answer[0][0]],
+                         ["ACCOUNT", "PACK#1", "USER#01", "USER#02", "USER#03", "USER#04", "USER#05"])
+        self.assertEqual({i["pk"]["S"] for i in answer[0][0]}, {"ACC#2"})
+        self.assertEqual(len(pages(QUERIES["pages of 2"], patched=True)), 3)
+        self.assertEqual(pages(QUERIES["an empty partition"], patched=True), [([], 0, None)])
 
 
 if __name__ == "__main__":
