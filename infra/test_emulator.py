@@ -151,11 +151,22 @@ QUERIES = {
         "ScanIndexForward": False,
     },
     "an empty partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "ACC#9"}}},
-    "an index (moto's own)": {
+    "an index": {
         "IndexName": "due",
         "KeyConditionExpression": "shard = :s AND due <= :d",
-        "ExpressionAttributeValues": {":s": {"S": "0"}, ":d": {"S": "2027-02"}},
-        "Limit": 2,
+        "ExpressionAttributeValues": {":s": {"S": "1"}, ":d": {"S": "2027-03"}},
+    },
+    "an index, pages of 1, backwards": {
+        "IndexName": "due",
+        "KeyConditionExpression": "shard = :s",
+        "ExpressionAttributeValues": {":s": {"S": "1"}},
+        "Limit": 1,
+        "ScanIndexForward": False,
+    },
+    "an index, a partition without items": {
+        "IndexName": "due",
+        "KeyConditionExpression": "shard = :s",
+        "ExpressionAttributeValues": {":s": {"S": "7"}},
     },
 }
 
@@ -218,6 +229,9 @@ class Queries(unittest.TestCase):
         self.assertEqual({i["pk"]["S"] for i in answer[0][0]}, {"ACC#2"})
         self.assertEqual(len(pages(QUERIES["pages of 2"], patched=True)), 3)
         self.assertEqual(pages(QUERIES["an empty partition"], patched=True), [([], 0, None)])
+        index = pages(QUERIES["an index"], patched=True)
+        self.assertEqual([i["pk"]["S"] for i in index[0][0]], ["ACC#1", "ACC#3"])
+        self.assertEqual([p[0][0]["pk"]["S"] for p in pages(QUERIES["an index, pages of 1, backwards"], patched=True)], ["ACC#3", "ACC#1"])
 
 
 if __name__ == "__main__":
