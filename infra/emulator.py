@@ -161,12 +161,21 @@ def query(self, hash_key, *args, **kwargs):
         conditions = kwargs.get("hash_key_conditions")
         if not conditions:
             return MOTO_QUERY(self, hash_key, *args, **kwargs)
+        # Strings compare as stored (no number parsing): what DynamoType's == does for them.
+        wanted = [(name, value.type, value.value if value.type == "S" else value) for name, value in conditions]
+
+        def matches(item) -> bool:
+            for name, kind, value in wanted:
+                attr = item.attrs.get(name)
+                if attr is None or attr.type != kind or (attr.value if kind == "S" else attr) != value:
+                    return False
+            return True
+
         items = [
             item
             for partition in self.items.values()
             for item in (partition.values() if self.range_key_attr else [partition])
-            if all(item.attrs.get(name) is not None and item.attrs[name] == value
-                   for name, value in conditions)
+            if matches(item)
         ]
     elif hash_key is not None and self.range_key_attr:
         items = list((self.items.get(hash_key) or {}).values())
