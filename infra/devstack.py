@@ -652,8 +652,8 @@ class Stack:
         env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
         env["SOFTBRIK_STRIPE_API_BASE"] = self.stripe_url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
-        # The emulator answers DynamoDB one request at a time, and moto reads a whole table for
-        # each index query: late in a test run a request may wait many seconds for its turn.
+        # The emulator answers DynamoDB one request at a time, and an index query passes over
+        # the whole table: late in a test run a request may wait many seconds for its turn.
         # And moto ignores a transaction's ClientRequestToken, so an SDK retry of a slow
         # transaction that did land is refused (DynamoDB would answer it as done). Locally the
         # calls are given minutes (3 s and 10 s on AWS); the fault tests lose answers instead
