@@ -148,7 +148,7 @@ def transact_write_items(self, transact_items: list[dict]) -> None:
         ) from e
 
 
-MOTO_QUERY = None  # moto's Table.query, kept by `install`
+MOTO_QUERY = None  # moto's own Table.query, kept by `install`
 
 
 def query(self, hash_key, *args, **kwargs):
@@ -199,9 +199,8 @@ def install() -> None:
     from moto.dynamodb.models.table import Table
 
     DynamoDBBackend.transact_write_items = transact_write_items
-    if MOTO_QUERY is None:
-        MOTO_QUERY = Table.query
-        Table.query = query
+    MOTO_QUERY = Table.query
+    Table.query = query
 
 
 def main() -> None:

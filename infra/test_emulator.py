@@ -27,6 +27,7 @@ import emulator  # noqa: E402
 
 MOTO = DynamoDBBackend.transact_write_items
 MOTO_QUERY = Table.query
+emulator.MOTO_QUERY = MOTO_QUERY  # what the emulator's query calls, as `install` keeps it
 
 
 def key(pk: str) -> dict:
@@ -70,23 +71,27 @@ CASES = {
 }
 
 
+def new_table(indexes: list[dict] | None = None):
+    """A client of the mocked DynamoDB (inside `mock_aws`) and its table `t` (pk, sk), with
+    the global secondary indexes given (their key attributes strings)."""
+    db = boto3.client("dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    names = ["pk", "sk"] + [k["AttributeName"] for i in indexes or [] for k in i["KeySchema"]]
+    db.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in dict.fromkeys(names)],
+        BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+    )
+    return db
+
+
 def outcome(transaction: list[dict], patched: bool):
     """What the transaction answers, and every item afterwards."""
     DynamoDBBackend.transact_write_items = emulator.transact_write_items if patched else MOTO
     try:
         with mock_aws():
-            db = boto3.client(
-                "dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
-            )
-            db.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            db = new_table()
             db.put_item(TableName="t", Item={**key("x"), "n": {"N": "5"}})
             db.put_item(TableName="t", Item={**key("y"), "n": {"N": "7"}})
             try:
@@ -171,33 +176,19 @@ QUERIES = {
 }
 
 
+DUE_INDEX = {
+    "IndexName": "due",
+    "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"}, {"AttributeName": "due", "KeyType": "RANGE"}],
+    "Projection": {"ProjectionType": "ALL"},
+}
+
+
 def pages(query: dict, patched: bool) -> list:
     """Every page the query answers, following LastEvaluatedKey."""
     Table.query = emulator.query if patched else MOTO_QUERY
-    emulator.MOTO_QUERY = MOTO_QUERY
     try:
         with mock_aws():
-            db = boto3.client(
-                "dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
-            )
-            db.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "shard", "due")
-                ],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": "due",
-                        "KeySchema": [
-                            {"AttributeName": "shard", "KeyType": "HASH"},
-                            {"AttributeName": "due", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            db = new_table([DUE_INDEX])
             for a in (3, 1, 2):  # partitions written out of order, items too
                 db.put_item(TableName="t", Item={"pk": {"S": f"ACC#{a}"}, "sk": {"S": "ACCOUNT"},
                                                  "shard": {"S": str(a % 2)}, "due": {"S": f"2027-0{a}"}})
@@ -231,7 +222,8 @@ class Queries(unittest.TestCase):
         self.assertEqual(pages(QUERIES["an empty partition"], patched=True), [([], 0, None)])
         index = pages(QUERIES["an index"], patched=True)
         self.assertEqual([i["pk"]["S"] for i in index[0][0]], ["ACC#1", "ACC#3"])
-        self.assertEqual([p[0][0]["pk"]["S"] for p in pages(QUERIES["an index, pages of 1, backwards"], patched=True)], ["ACC#3", "ACC#1"])
+        backwards = pages(QUERIES["an index, pages of 1, backwards"], patched=True)
+        self.assertEqual([page[0][0]["pk"]["S"] for page in backwards], ["ACC#3", "ACC#1"])
 
 
 if __name__ == "__main__":

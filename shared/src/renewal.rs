@@ -171,7 +171,7 @@ pub async fn period_end(
     let mut held = crate::packs::held(app, account_id).await?;
     let pack_changes = crate::packs::apply_period_end(app, &item, &key, &held, date).await?;
     if pack_changes > 0 {
-        // (Removals write users, never the account; pack changes write both.)
+        // Removals write users, never the account; pack changes write packs and the account.
         held = crate::packs::held(app, account_id).await?;
         item = app.sealed_account(account_id).await?;
     }
