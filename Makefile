@@ -12,7 +12,7 @@ TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stripe-port 8
 # Ports of the stack `make bench` starts.
 BENCH_STACK := --api-port 3300 --aws-port 4800 --lambda-port 9300 --stripe-port 8510 --stack-file .local/bench/stack.json
 
-.PHONY: dev test tools fmt-check clippy unit template integration fmt bench
+.PHONY: dev test tools fmt-check clippy unit template integration fmt bench sam-build
 
 tools: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ $(VENV)/.installed: infra/requirements.txt infra/requirements.lock
 	touch $@
 
 dev: tools
-	$(PY) infra/devstack.py up --watch
+	$(PY) infra/devstack.py --watch up
 
 test: tools fmt-check clippy unit template integration
 
@@ -44,9 +44,10 @@ template: tools
 	$(PY) infra/check_template.py
 	$(PY) infra/test_check_template.py
 	$(PY) infra/test_emulator.py
+	$(PY) infra/test_iam.py
 
 integration: tools
-	$(PY) infra/devstack.py $(TEST_STACK) run -- \
+	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- \
 	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4
 
 # Benchmarks (docs/performance.md), in one run: the release binaries and their arm64 packages
@@ -62,3 +63,10 @@ bench: tools
 	$(PY) infra/devstack.py $(BENCH_STACK) run -- bash -c '\
 	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench functions && \
 	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run'
+
+# What `sam deploy` ships (docs/deploy.md): sam build with cargo-lambda from the venv (arm64,
+# zig from the venv's ziglang), then a check of every function's artifact.
+sam-build: tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --template template.yaml
+	$(PY) infra/check_build.py

@@ -11,6 +11,14 @@
   receipt rule that hands mail to a function has spam and virus scanning on, and no route
   writing tickets is reachable without authentication: POST /inbound/email and every route of
   ticket-intake use AWS_IAM (on an API that enables it), and no ticket route is public.
+- No policy grants an "action" IAM does not have (a transaction is authorised item by item:
+  `dynamodb:TransactWriteItems` grants nothing).
+- Logs: every function has its own log group (`/aws/lambda/<function>`), with a retention period
+  and the customer managed key, deployed under the same condition as the function.
+- What holds invoices kept 10 years (tables, keys, buckets) is retained when the stack is deleted
+  or the resource replaced (DeletionPolicy and UpdateReplacePolicy Retain).
+- A prod deploy refuses the placeholder issuer parameters (a Rule per parameter, asserting that
+  a prod stage does not keep the parameter's default).
 """
 
 from __future__ import annotations
@@ -23,6 +31,14 @@ from openapi_spec_validator import validate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devstack import IAM, PUBLIC, ROOT, Template, routes  # noqa: E402
+
+# Names of operations that are not IAM actions: granting them grants nothing (AWS authorises a
+# transaction by the action of each of its items).
+NOT_IAM_ACTIONS = {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}
+# Issuer parameters whose defaults are placeholders, printed on every invoice.
+PLACEHOLDER_PARAMETERS = ("IssuerAddress", "IssuerVatNumber")
+# Resources that hold invoices or what opens them.
+RETAINED_TYPES = ("AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::S3::Bucket")
 
 # Functions that write tickets from what their routes receive.
 TICKET_WRITERS = {"tickets", "ticket-intake"}
@@ -58,6 +74,65 @@ def policy_problems(template: Template) -> list[str]:
                     problems.append(f"{lid}: statement {statement.get('Sid')} grants a wildcard action")
                 if any(r == "*" for r in resources):
                     problems.append(f"{lid}: statement {statement.get('Sid')} grants every resource")
+                for a in sorted(set(actions) & NOT_IAM_ACTIONS):
+                    problems.append(f"{lid}: statement {statement.get('Sid')} grants {a}, which is not an IAM action")
+    return problems
+
+
+def log_problems(template: Template) -> list[str]:
+    resources = template.raw["Resources"]
+    groups = {
+        str(res.get("Properties", {}).get("LogGroupName", {}).get("Fn::Sub", "")): res
+        for res in resources.values()
+        if res["Type"] == "AWS::Logs::LogGroup" and isinstance(res.get("Properties", {}).get("LogGroupName"), dict)
+    }
+    problems = []
+    for lid, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        group = groups.get(f"/aws/lambda/${{{lid}}}")
+        if group is None:
+            problems.append(f"{lid}: no log group of its own (/aws/lambda/${{{lid}}})")
+            continue
+        props = group.get("Properties", {})
+        if not props.get("RetentionInDays"):
+            problems.append(f"{lid}: its log group keeps logs forever (no RetentionInDays)")
+        if not props.get("KmsKeyId"):
+            problems.append(f"{lid}: its log group is not encrypted with the customer managed key")
+        if group.get("Condition") != res.get("Condition"):
+            problems.append(f"{lid}: its log group is deployed under another condition than the function")
+    return problems
+
+
+def retention_problems(template: Template) -> list[str]:
+    return [
+        f"{lid}: not retained when the stack is deleted or it is replaced (DeletionPolicy and UpdateReplacePolicy Retain)"
+        for lid, res in template.raw["Resources"].items()
+        if res["Type"] in RETAINED_TYPES
+        and not (res.get("DeletionPolicy") == "Retain" and res.get("UpdateReplacePolicy") == "Retain")
+    ]
+
+
+def _is_prod_rule(rule: dict) -> bool:
+    return rule.get("RuleCondition") in (
+        {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
+        {"Fn::Equals": ["prod", {"Ref": "Stage"}]},
+    )
+
+
+def prod_parameter_problems(template: Template) -> list[str]:
+    problems = []
+    asserted = [
+        a.get("Assert")
+        for rule in template.raw.get("Rules", {}).values()
+        if _is_prod_rule(rule)
+        for a in rule.get("Assertions", [])
+    ]
+    for name in PLACEHOLDER_PARAMETERS:
+        default = template.raw["Parameters"][name].get("Default")
+        refuses = {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, default]}]}
+        if refuses not in asserted:
+            problems.append(f"{name}: a prod deploy does not refuse its placeholder default {default!r}")
     return problems
 
 
@@ -168,6 +243,9 @@ def main() -> int:
         + safety_problems(template)
         + mail_problems(template)
         + route_auth_problems(template)
+        + log_problems(template)
+        + retention_problems(template)
+        + prod_parameter_problems(template)
     )
     for p in problems:
         print(f"template check: {p}", file=sys.stderr)

@@ -46,8 +46,12 @@ VENV_BIN = ROOT / ".local" / "venv" / "bin"
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "softbrik-local"
+# The operator's credentials (the tests, the provisioning): the account's administrator, whose
+# requests the emulator does not evaluate. Each function signs with credentials of its own
+# (`function_credentials`), evaluated against its policy in template.yaml (infra/iam.py).
+OPERATOR_KEY = "testing"
 CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_ACCESS_KEY_ID": OPERATOR_KEY,
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_REGION": REGION,
@@ -185,6 +189,8 @@ class Provisioner:
             "AWS::Serverless::Function",
             "AWS::Serverless::HttpApi",
             "AWS::GuardDuty::Detector",
+            # The functions' logs are files under the stack's logs/ folder.
+            "AWS::Logs::LogGroup",
         }
         # Inbound mail is not received locally: messages are posted to POST /inbound/email
         # instead (local-stack.md). moto would refuse the receipt rule anyway (it checks that its
@@ -201,7 +207,9 @@ class Provisioner:
         # Schedules (ScheduleV2 events) are fired by the devstack itself: Stack.start_schedules.
         # A function's Ref is its name: locally, the binary cargo-lambda serves it under.
         for lid, fn in self.t.of_type("AWS::Serverless::Function"):
-            self.t.physical[lid] = fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary", lid)
+            binary = function_binary(fn, lid)
+            self.t.physical[lid] = binary
+            self.t.attributes[(lid, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{binary}"
         for kind in handlers:  # dict order is dependency order
             for lid, _ in self.t.of_type(kind):
                 handlers[kind](lid, self.t.props(lid))
@@ -325,6 +333,51 @@ def _lifecycle(spec: dict) -> dict:
 
 
 # --- Functions and routes ---------------------------------------------------------------------
+
+# Grants one function of a group uses, whichever runs first: the platform key that seals
+# security reports and the support desk's staff records (`App::security_key`) is made by
+# ticket-intake or tickets, whichever needs it first on a new stage, and only once. A test run
+# exercises one of them; the unused-grant check takes the group's use for all of them.
+FIRST_USE_GRANTS = [
+    {"functions": ["TicketIntakeFunction", "TicketsFunction"], "action": "kms:GenerateDataKey"},
+]
+
+
+def function_binary(fn: dict, lid: str) -> str:
+    return fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary", lid)
+
+
+def function_policies(t: Template) -> dict[str, list[dict]]:
+    """Each function's IAM policy statements, resolved for the local stack. Only inline
+    statements are used: a SAM policy template or a managed policy would be evaluated here as
+    nothing, so it is refused rather than ignored."""
+    policies: dict[str, list[dict]] = {}
+    for lid, fn in t.of_type("AWS::Serverless::Function"):
+        statements: list[dict] = []
+        for policy in fn.get("Properties", {}).get("Policies", []):
+            if not isinstance(policy, dict) or set(policy) != {"Statement"}:
+                raise SystemExit(f"{lid}: only inline policy statements are evaluated locally, not {policy!r}")
+            statements += t.resolve(policy["Statement"])
+        policies[lid] = statements
+    return policies
+
+
+def function_credentials(t: Template) -> dict[str, dict[str, str]]:
+    """Credentials of each function's own (its role's, on AWS), by binary."""
+    return {
+        function_binary(fn, lid): {
+            "function": lid,
+            "AWS_ACCESS_KEY_ID": f"LOCAL{lid.upper()}",
+            "AWS_SECRET_ACCESS_KEY": f"local-secret-{lid}",
+            "AWS_SESSION_TOKEN": f"local-session-{lid}",
+        }
+        for lid, fn in t.of_type("AWS::Serverless::Function")
+    }
+
+
+def host_triple() -> str:
+    out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("host:"))
 
 
 def function_environment(t: Template) -> dict[str, str]:
@@ -600,6 +653,7 @@ class Stack:
         self.template = Template(ROOT / "template.yaml", stage="dev")
         Provisioner(self.template, self.endpoint).provision()
         self.resolve_outputs()
+        self.enforce_iam()
         self.start_functions()
         self.routes = routes(self.template)
         self.schedules_paused = threading.Event()
@@ -643,13 +697,41 @@ class Stack:
         self.issuer = f"https://cognito-idp.{REGION}.amazonaws.com/{self.user_pool_id}"
         self.jwks_url = f"{self.endpoint}/{self.user_pool_id}/.well-known/jwks.json"
 
+    def enforce_iam(self) -> None:
+        """Hands the emulator every function's credentials and policy: from now on a function's
+        request is answered only if its policy allows it (infra/iam.py)."""
+        policies = function_policies(self.template)
+        principals = {
+            c["AWS_ACCESS_KEY_ID"]: {"function": c["function"], "statements": policies[c["function"]]}
+            for c in function_credentials(self.template).values()
+        }
+        self.calls_log = self.logs / "aws-calls.jsonl"
+        self.calls_log.unlink(missing_ok=True)
+        config = {
+            "principals": principals,
+            "operators": [OPERATOR_KEY],
+            "log": str(self.calls_log),
+            "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
+            "enforce": os.environ.get("SOFTBRIK_IAM", "enforce") != "audit",
+            "first_use": FIRST_USE_GRANTS,
+        }
+        request = urllib.request.Request(
+            f"{self.endpoint}/_softbrik/iam", data=json.dumps(config).encode(), method="POST"
+        )
+        urllib.request.urlopen(request, timeout=30).read()
+        log(f"IAM enforced for {len(principals)} functions; calls logged to {self.calls_log}")
+
+    def iam_report(self) -> dict:
+        with urllib.request.urlopen(f"{self.endpoint}/_softbrik/iam", timeout=30) as resp:
+            return json.load(resp)
+
     def start_functions(self) -> None:
         env = function_environment(self.template)
-        env.update(CREDENTIALS)
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = REGION
         env["AWS_ENDPOINT_URL"] = self.endpoint
-        # Functions that invoke others (the test clocks running jobs) reach cargo-lambda's
-        # invoke API, as they would reach Lambda's.
-        env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{self.lambda_port}"
+        # Functions that invoke others (the test clocks running jobs) call Lambda's API on the
+        # emulator, which evaluates lambda:InvokeFunction and passes the call on to cargo-lambda.
+        env["AWS_ENDPOINT_URL_LAMBDA"] = self.endpoint
         env["SOFTBRIK_STRIPE_API_BASE"] = self.stripe_url
         env["AWS_EC2_METADATA_DISABLED"] = "true"
         # The emulator answers DynamoDB one request at a time, and an index query passes over
@@ -663,6 +745,18 @@ class Stack:
         env_file = self.stack_file.parent / "functions.env"
         # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
         env_file.write_text("".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}\n" for k, v in sorted(env.items())))
+        # Each function's own credentials, in a file of its own that infra/function-runner (the
+        # runner cargo runs the functions' binaries with) exports before it starts the binary, as
+        # Lambda puts a function's role credentials in its environment. cargo-lambda itself gets
+        # none: a function started without its file has no credentials at all.
+        credentials_dir = self.stack_file.parent / "functions"
+        credentials_dir.mkdir(parents=True, exist_ok=True)
+        for binary, creds in function_credentials(self.template).items():
+            lines = "".join(f'{k}="{v}"\n' for k, v in creds.items() if k.startswith("AWS_"))
+            (credentials_dir / f"{binary}.env").write_text(lines)
+        runtime_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        runtime_env[f"CARGO_TARGET_{host_triple().upper().replace('-', '_')}_RUNNER"] = str(ROOT / "infra" / "function-runner")
+        runtime_env["SOFTBRIK_FUNCTION_ENV_DIR"] = str(credentials_dir)
         log("building the functions (cargo build --bins)")
         subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
         log(f"starting the functions under cargo-lambda on port {self.lambda_port}")
@@ -679,7 +773,9 @@ class Stack:
             cmd.append("--ignore-changes")
         out = open(self.logs / "functions.log", "w")
         self.children.append(
-            subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            subprocess.Popen(
+                cmd, cwd=ROOT, env=runtime_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         )
         wait_for_port(self.lambda_port, "cargo lambda watch", 300, self.children[-1])
 
@@ -796,6 +892,20 @@ class Stack:
         self.stack_file.unlink(missing_ok=True)
 
 
+def iam_problems(report: dict) -> int:
+    """Least privilege both ways, after a whole test run: no request was denied, and every grant
+    of every policy was used by an allowed request. 1 if either fails."""
+    for d in report["denied"]:
+        log(f"IAM denied: {d['function']} {d['action']} on {d['resource']} (request {d['request']})")
+    for u in report["unused"]:
+        log(f"IAM grant never used: {u['function']} statement {u['sid']}: {u['action']} on {u['resource']}")
+    log(
+        f"IAM: {report['requests']} requests of the functions evaluated, {len(report['denied'])} denied, "
+        f"{len(report['unused'])} grants unused"
+    )
+    return 1 if report["denied"] or report["unused"] else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["up", "run"])
@@ -807,16 +917,25 @@ def main() -> int:
     parser.add_argument("--stripe-port", default=env("SOFTBRIK_STRIPE_PORT") or 8420)
     parser.add_argument("--stack-file", default=str(ROOT / ".local" / "stack.json"))
     parser.add_argument("--watch", action="store_true", help="rebuild functions when the code changes")
+    parser.add_argument(
+        "--check-iam", action="store_true",
+        help="with run: fail if a request was denied or a policy grants what no request used",
+    )
     args = parser.parse_args()
 
     stack = Stack(args)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGTERM and SIGHUP (a closed terminal) stop everything, as Ctrl-C does.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start()
         if args.mode == "run":
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             env = dict(os.environ, SOFTBRIK_STACK=str(stack.stack_file))
-            return subprocess.run(command, cwd=ROOT, env=env).returncode
+            code = subprocess.run(command, cwd=ROOT, env=env).returncode
+            if args.check_iam:
+                code = code or iam_problems(stack.iam_report())
+            return code
         print(
             f"""
 Softbrik is running.
@@ -834,6 +953,10 @@ Ctrl-C stops everything.""",
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second signal (make passing SIGTERM on, a terminal's SIGHUP after it) must not cut
+        # the stopping short and leave the emulators or cargo-lambda running.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop_signal, signal.SIG_IGN)
         log("stopping")
         stack.stop()
 

@@ -44,18 +44,35 @@ index on the same table (docs/reliability.md).
 pool's own key, as Cognito signs ID tokens: the isolation tests make tokens that are validly
 signed but expired, or for another audience, which Cognito never hands out on request.
 
+IAM is enforced as AWS enforces it (infra/iam.py): once the local stack posts its principals
+to `POST /_softbrik/iam` (each function's credentials and its policy from template.yaml, the
+calls log's path, the Lambda endpoint), every request signed by a function is evaluated against
+that function's policy, denied with AWS's AccessDenied answer when it is not allowed, and written
+to the calls log. `GET /_softbrik/iam` reports the denied requests and the grants no allowed
+request used. A Lambda Invoke signed by a function is evaluated here too, then passed on to the
+functions' runtime (cargo-lambda), as Lambda's own endpoint would run it.
+
 Usage: emulator.py HOST PORT
 """
 
 import copy
+import io
 import json
 import os
 import signal
 import sys
 import threading
+import urllib.error
+import urllib.request
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iam  # noqa: E402
+
+REGION = os.environ.get("AWS_REGION", "eu-west-1")
+ACCOUNT_ID = "123456789012"  # moto's account for every credential it does not know
 
 
 def transact_write_items(self, transact_items: list[dict]) -> None:
@@ -199,14 +216,13 @@ def install() -> None:
     from moto.dynamodb.models.table import Table
 
     DynamoDBBackend.transact_write_items = transact_write_items
-    MOTO_QUERY = Table.query
-    Table.query = query
+    if Table.query is not query:  # installed once per process
+        MOTO_QUERY = Table.query
+        Table.query = query
 
 
-def main() -> None:
-    host, port = sys.argv[1], int(sys.argv[2])
-    os.environ.setdefault("MOTO_PORT", str(port))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+def build_app():
+    """The emulator's WSGI application: moto behind the locks, counts, faults and IAM above."""
     install()
     moto = DomainDispatcherApplication(create_backend_app)
     locks = {"DynamoDB_": threading.Lock(), "AWSCognitoIdentityProviderService.": threading.Lock()}
@@ -264,7 +280,58 @@ def main() -> None:
 
         return cut()
 
+    enforcer = iam.Enforcer(iam.Account(REGION, ACCOUNT_ID))
+
+    def enforced(environ, start_response):
+        """None if the request may go on to moto, else the answer it gets: AccessDenied, or a
+        Lambda Invoke passed on to the functions' runtime."""
+        key, service = enforcer.access_key(environ)
+        body = None
+        if key is not None and enforcer.reads_body(environ, service):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+        allowed, message, _ = enforcer.check(environ, body)
+        if not allowed:
+            status, headers, payload = iam.denial(environ, service, message)
+            start_response(status, headers)
+            return [payload]
+        if service == "lambda" and iam.lambda_function(environ.get("PATH_INFO", "")) and enforcer.lambda_endpoint:
+            return invoke(environ, body or b"", start_response)
+        return None
+
+    def invoke(environ, body: bytes, start_response):
+        url = enforcer.lambda_endpoint + environ["PATH_INFO"]
+        if environ.get("QUERY_STRING"):
+            url += "?" + environ["QUERY_STRING"]
+        headers = {
+            k[5:].replace("_", "-").title(): v
+            for k, v in environ.items()
+            if k.startswith("HTTP_X_AMZ_") and k != "HTTP_X_AMZ_DATE"
+        }
+        headers["Content-Type"] = environ.get("CONTENT_TYPE") or "application/json"
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=900) as resp:
+                status, answer, payload = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            status, answer, payload = err.code, err.headers, err.read()
+        passed = [(k, v) for k, v in answer.items() if k.lower() not in ("transfer-encoding", "connection", "content-length")]
+        start_response(f"{status} {'OK' if status < 400 else 'Error'}", passed)
+        return [payload]
+
     def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/_softbrik/iam":
+            if environ.get("REQUEST_METHOD") == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                enforcer.configure(json.loads(environ["wsgi.input"].read(length)))
+            body = json.dumps(enforcer.report()).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if not environ.get("PATH_INFO", "").startswith(("/moto-api", "/_softbrik")):
+            answer = enforced(environ, start_response)
+            if answer is not None:
+                return answer
         if environ.get("PATH_INFO") == "/_softbrik/calls":
             with counted:
                 if environ.get("REQUEST_METHOD") == "DELETE":
@@ -334,7 +401,14 @@ def main() -> None:
                 return list(moto(environ, start_response))
         return moto(environ, start_response)
 
-    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    return app
+
+
+def main() -> None:
+    host, port = sys.argv[1], int(sys.argv[2])
+    os.environ.setdefault("MOTO_PORT", str(port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_simple(host, port, build_app(), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,15 @@ def broken(change) -> Template:
     return t
 
 
+def broken_raw(change) -> Template:
+    """template.yaml with `change(raw)` applied to a copy of the whole document."""
+    t = copy.copy(TEMPLATE)
+    t.raw = copy.deepcopy(TEMPLATE.raw)
+    change(t.raw)
+    t.resources = dict(t.raw["Resources"])
+    return t
+
+
 def of_type(resources: dict, kind: str) -> list[dict]:
     return [r for r in resources.values() if r.get("Type") == kind]
 
@@ -49,6 +58,9 @@ def all_problems(t: Template, spec=SPEC) -> list[str]:
         + check.safety_problems(t)
         + check.mail_problems(t)
         + check.route_auth_problems(t)
+        + check.log_problems(t)
+        + check.retention_problems(t)
+        + check.prod_parameter_problems(t)
     )
 
 
@@ -136,6 +148,36 @@ class TemplateChecks(unittest.TestCase):
         spec = copy.deepcopy(SPEC)
         del spec["paths"]["/reseller/usage"]
         self.assert_caught(TEMPLATE, "route GET /reseller/usage is not in docs/openapi.yaml", spec)
+
+
+    def test_a_transaction_granted_as_an_action_is_caught(self):
+        def change(resources):
+            first_statement(resources)["Action"] = ["dynamodb:GetItem", "dynamodb:TransactWriteItems"]
+
+        self.assert_caught(broken(change), "not an IAM action")
+
+    def test_a_function_without_its_log_group_is_caught(self):
+        self.assert_caught(broken(lambda r: r.pop("RenewLogs")), "RenewFunction: no log group")
+
+    def test_a_log_group_without_retention_or_key_is_caught(self):
+        self.assert_caught(broken(lambda r: r["RenewLogs"]["Properties"].pop("RetentionInDays")), "keeps logs forever")
+        self.assert_caught(broken(lambda r: r["RenewLogs"]["Properties"].pop("KmsKeyId")), "not encrypted")
+
+    def test_a_log_group_outliving_its_conditional_function_is_caught(self):
+        self.assert_caught(broken(lambda r: r["TestClockLogs"].pop("Condition")), "another condition")
+
+    def test_invoice_data_not_retained_is_caught(self):
+        for lid in ("Table", "DataKey", "MailBucket"):
+            self.assert_caught(broken(lambda r, lid=lid: r[lid].pop("DeletionPolicy")), f"{lid}: not retained")
+            self.assert_caught(broken(lambda r, lid=lid: r[lid].pop("UpdateReplacePolicy")), f"{lid}: not retained")
+
+    def test_a_prod_deploy_keeping_a_placeholder_issuer_is_caught(self):
+        self.assert_caught(broken_raw(lambda raw: raw["Rules"].pop("NoPlaceholderIssuerInProd")), "IssuerVatNumber")
+
+        def other_default(raw):
+            raw["Parameters"]["IssuerAddress"]["Default"] = "Somewhere 2"
+
+        self.assert_caught(broken_raw(other_default), "IssuerAddress: a prod deploy does not refuse")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,9 @@ struct Account {
 
 impl Bench {
     async fn start(&self, binary: &str, env: &[(String, String)]) -> Function {
+        let mut env = env.to_vec();
+        env.extend(function_credentials(binary));
+        let env = &env[..];
         let path = self.binaries.join(binary);
         assert!(
             path.exists(),
@@ -550,11 +553,20 @@ fn body_of(outcome: &softbrik_integration_tests::runtime::Outcome) -> Value {
 
 /// The functions' environment as the local stack gives it (its `functions.env`).
 fn functions_env() -> Vec<(String, String)> {
+    read_env_file("functions.env")
+}
+
+/// A function's own credentials, which the emulator evaluates its policy for (infra/iam.py).
+fn function_credentials(binary: &str) -> Vec<(String, String)> {
+    read_env_file(&format!("functions/{binary}.env"))
+}
+
+fn read_env_file(name: &str) -> Vec<(String, String)> {
     let stack = std::env::var("SOFTBRIK_STACK").expect("SOFTBRIK_STACK: run with `make bench`");
     let path = Path::new(&stack)
         .parent()
         .expect("the stack's folder")
-        .join("functions.env");
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter_map(|line| line.split_once('='))

@@ -22,6 +22,8 @@ pub struct StackFile {
     pub user_pool_id: String,
     pub user_pool_client_id: String,
     pub kms_key_id: String,
+    /// The mail bucket: raw inbound mail and ticket attachments.
+    pub bucket: String,
     pub lambda_endpoint: String,
     /// The payment partner's emulator (localstripe).
     pub stripe_url: String,
@@ -588,6 +590,72 @@ impl Stack {
 
     pub fn aws_config(&self) -> &aws_config::SdkConfig {
         &self.aws
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        // The emulator serves buckets by path, not by host name.
+        let config = aws_sdk_s3::config::Builder::from(&self.aws)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Stores an object in the mail bucket, as SES's receipt rule does for inbound mail.
+    pub async fn put_object(&self, key: &str, bytes: Vec<u8>) {
+        self.s3()
+            .put_object()
+            .bucket(&self.file.bucket)
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .expect("put object");
+    }
+
+    /// How many objects the mail bucket holds under `prefix`.
+    pub async fn objects_under(&self, prefix: &str) -> usize {
+        let listed = self
+            .s3()
+            .list_objects_v2()
+            .bucket(&self.file.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list objects");
+        listed.contents().len()
+    }
+
+    /// The SDK configuration a function of the stack signs with: its own credentials (as
+    /// devstack hands them to it), so the emulator evaluates that function's IAM policy.
+    pub fn function_aws_config(&self, binary: &str) -> aws_config::SdkConfig {
+        let stack = std::env::var("SOFTBRIK_STACK").expect("SOFTBRIK_STACK");
+        let path = std::path::Path::new(&stack)
+            .parent()
+            .expect("the stack's folder")
+            .join("functions")
+            .join(format!("{binary}.env"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let var = |name: &str| {
+            text.lines()
+                .filter_map(|line| line.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim_matches('"').to_string())
+                .unwrap_or_else(|| panic!("{name} is not in {}", path.display()))
+        };
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            var("AWS_ACCESS_KEY_ID"),
+            var("AWS_SECRET_ACCESS_KEY"),
+            Some(var("AWS_SESSION_TOKEN")),
+            None,
+            "function",
+        );
+        self.aws
+            .to_builder()
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .build()
     }
 
     /// Clears the AWS emulator's request counts (infra/emulator.py).

@@ -6,10 +6,15 @@
 use serde_json::json;
 use softbrik_integration_tests::Stack;
 
+/// A settlement run settles every account's pending charges and mail retries: the tests of
+/// this file take turns, so that each run's counts are its own test's.
+static SETTLEMENT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_charge_without_its_change_is_refunded_and_one_with_its_invoice_is_kept() {
     // GIVEN an account, and the traces of a function that stopped after charging 7.13 for an
     // invitation it never wrote, long enough ago that nobody is still writing it
+    let _turn = SETTLEMENT.lock().await;
     let stack = Stack::connect().await;
     let company = stack.company_on_clock("2026-12-20T10:00:00Z").await;
     let stack = &stack;
@@ -102,4 +107,59 @@ async fn a_charge_without_its_change_is_refunded_and_one_with_its_invoice_is_kep
     assert!(!refunded.contains_key("gsi1pk"), "{refunded:?}");
     let still = record(&running).expect("the running charge is still pending");
     assert_eq!(softbrik_integration_tests::s(&still, "gsi1pk"), "PENDING");
+}
+
+#[tokio::test]
+async fn an_invoice_whose_email_failed_is_sent_again_by_the_settlement_run() {
+    // GIVEN an account whose signup invoice email failed, left for the settlement run as
+    // `invoicing::email` leaves it (a retry listed under MAILRETRY)
+    let _turn = SETTLEMENT.lock().await;
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-20T10:00:00Z").await;
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let invoice = invoices.body[0]["id"].as_str().unwrap().to_string();
+    let number = invoices.body[0]["number"].as_str().unwrap().to_string();
+    let pk = format!("MAILRETRY#{}#{invoice}", company.account_id);
+    stack
+        .put_item(&[
+            ("pk", json!(pk)),
+            ("sk", json!("MAILRETRY")),
+            ("gsi1pk", json!("MAILRETRY")),
+            ("gsi1sk", json!(format!("{:020}", 1))),
+            ("account_id", json!(company.account_id)),
+            ("invoice_id", json!(invoice)),
+            ("expires_at", json!(4_102_444_800_i64)),
+        ])
+        .await;
+    let sent = |mail: &[softbrik_integration_tests::Mail]| {
+        mail.iter().filter(|m| m.subject.contains(&number)).count()
+    };
+    let before = sent(&stack.mail_to(&company.admin_email).await);
+
+    // WHEN the scheduled settlement runs
+    let done = stack
+        .invoke("prorate", &json!({"job": "settle_pending_charges"}))
+        .await;
+
+    // THEN the invoice is emailed once more, its PDF attached, and the retry is gone
+    assert!(done["mailed"].as_u64().unwrap() >= 1, "{done}");
+    let mail = stack.mail_to(&company.admin_email).await;
+    assert_eq!(sent(&mail), before + 1, "{mail:?}");
+    let again = mail.iter().rfind(|m| m.subject.contains(&number)).unwrap();
+    assert!(
+        again
+            .attachments
+            .iter()
+            .any(|(_, kind, _)| kind == "application/pdf"),
+        "{again:?}"
+    );
+    let left = stack.scan().await;
+    assert!(
+        !left
+            .iter()
+            .any(|i| softbrik_integration_tests::s(i, "pk") == pk),
+        "the retry is still listed"
+    );
 }

@@ -12,11 +12,33 @@ use softbrik::stripe::StripePayments;
 use softbrik::values::PaymentMethodToken;
 use softbrik_integration_tests::Stack;
 
-/// The adapter as a function builds it, on the parameter the dev stack seeded.
-async fn stripe(stack: &Stack) -> StripePayments {
-    let ssm = aws_sdk_ssm::Client::new(stack.aws_config());
+/// The functions that charge or refund, which read the secret key on a stage with
+/// `PaymentsProvider=stripe`.
+const CHARGING_FUNCTIONS: [&str; 4] = ["signup", "assign-brik", "renew", "prorate"];
+
+/// The adapter as `function` builds it, on the parameter the dev stack seeded, signing its SSM
+/// request with that function's own credentials (its IAM policy is what lets it read the key).
+fn stripe_of(stack: &Stack, function: &str) -> StripePayments {
+    let ssm = aws_sdk_ssm::Client::new(&stack.function_aws_config(function));
     StripePayments::new(ssm, "/softbrik/stripe/secret-key", &stack.file.stripe_url)
         .expect("the adapter")
+}
+
+async fn stripe(stack: &Stack) -> StripePayments {
+    stripe_of(stack, "assign-brik")
+}
+
+#[tokio::test]
+async fn every_function_that_charges_may_read_the_secret_key_under_its_own_policy() {
+    let stack = Stack::connect().await;
+    let token = PaymentMethodToken::parse("pm_card_visa").unwrap();
+    for function in CHARGING_FUNCTIONS {
+        let card = stripe_of(&stack, function)
+            .attach(&token)
+            .await
+            .unwrap_or_else(|e| panic!("{function} cannot use the partner: {e:?}"));
+        assert_eq!(card.last4, "4242", "{function}");
+    }
 }
 
 fn request(card: &str, key: &str, amount: &str) -> ChargeRequest {

@@ -733,3 +733,92 @@ async fn a_sender_gets_at_most_ten_automatic_replies_an_hour() {
     assert!(!replied[10]);
     assert_eq!(stack.mail_to(&unknown).await.len(), 10);
 }
+
+#[tokio::test]
+async fn mail_that_ses_stored_in_the_bucket_is_read_from_it_and_opens_a_ticket() {
+    // GIVEN a message SES received and stored under inbound/<its message id>, as the receipt
+    // rule's S3 action does on AWS
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let ses_id = uuid::Uuid::new_v4().simple().to_string();
+    let raw = mail(
+        &company.admin_email,
+        "Facture introuvable",
+        &unique_id(),
+        "",
+        "Je ne trouve pas ma facture de mars.",
+    );
+    stack.put_object(&format!("inbound/{ses_id}"), raw).await;
+
+    // WHEN SES invokes ticket-intake with its receipt notification
+    let receipt = json!({"Records": [{
+        "eventSource": "aws:ses",
+        "eventVersion": "1.0",
+        "ses": {
+            "mail": {"messageId": ses_id},
+            "receipt": {
+                "recipients": [SUPPORT],
+                "spamVerdict": {"status": "PASS"},
+                "virusVerdict": {"status": "PASS"},
+                "spfVerdict": {"status": "PASS"},
+                "dkimVerdict": {"status": "PASS"},
+                "dmarcVerdict": {"status": "PASS"}
+            }
+        }
+    }]});
+    let outcomes = stack.invoke("ticket-intake", &receipt).await;
+
+    // THEN the function read the message from the bucket and opened the ticket
+    assert_eq!(outcomes[0]["outcome"], "opened", "{outcomes}");
+    let id = outcomes[0]["ticket_id"].as_str().unwrap();
+    let seen = ticket(&stack, &company.token, id).await;
+    assert_eq!(seen["subject"], "Facture introuvable", "{seen}");
+}
+
+#[tokio::test]
+async fn a_closed_ticket_is_pseudonymised_24_months_later_with_its_messages_and_attachments() {
+    // GIVEN an account that stops renewing (so 24 months pass without renewals), and a ticket
+    // opened by email with an attachment
+    let stack = Stack::connect().await;
+    let agent = stack.support_token().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let off = stack
+        .call(
+            "PUT",
+            "/account/settings",
+            Some(&company.token),
+            Some(&json!({"auto_renew": false})),
+            Some("auto-renew-off"),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{off:?}");
+    let pdf = b"%PDF-1.4\n% kept 24 months\n".to_vec();
+    let opened = stack
+        .deliver_mail(mail_with_attachment(
+            &company.admin_email,
+            &unique_id(),
+            &pdf,
+        ))
+        .await;
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
+    let id = opened.body["ticket_id"].as_str().unwrap().to_string();
+    let files = format!("attachments/{}/{id}/", company.account_id);
+    assert_eq!(stack.objects_under(&files).await, 1);
+
+    // WHEN it is resolved, closes 7 days later, and 24 months pass
+    staff(&stack, &agent, &id, "resolve", json!({"body": "Réparé."})).await;
+    stack.advance(&company.clock, "2027-03-30T08:01:00Z").await;
+    assert_eq!(ticket(&stack, &agent, &id).await["status"], "closed");
+    stack.advance(&company.clock, "2029-03-29T08:00:00Z").await;
+    let kept = ticket(&stack, &agent, &id).await;
+    assert!(kept.to_string().contains("Le PDF joint"), "{kept}");
+    stack.advance(&company.clock, "2029-03-30T08:01:00Z").await;
+
+    // THEN its subject and messages are gone, and the attachment with them
+    let gone = ticket(&stack, &agent, &id).await;
+    assert_eq!(gone["status"], "closed", "{gone}");
+    assert_eq!(gone["subject"], "", "{gone}");
+    assert!(!gone.to_string().contains("Le PDF joint"), "{gone}");
+    assert!(!gone.to_string().contains(&company.admin_email), "{gone}");
+    assert_eq!(stack.objects_under(&files).await, 0);
+}
