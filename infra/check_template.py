@@ -5,8 +5,9 @@
   route of the template, so the contract and the deployment cannot drift apart.
 - docs/openapi.yaml is a valid OpenAPI 3.1 document.
 - Least privilege and safe defaults (security.md): no function policy grants a `*` action or
-  a `*` resource, the bucket blocks public access, the table has point-in-time recovery, the
-  KMS key rotates, GuardDuty is declared.
+  a `*` resource, the bucket blocks public access, the table has point-in-time recovery and
+  the keys table (SOFTBRIK_KEYS_TABLE) has none (shredded keys must not come back from a
+  restore), the KMS key rotates, GuardDuty is declared.
 - Inbound mail (support.md): every bucket has a policy denying requests without TLS, every SES
   receipt rule that hands mail to a function has spam and virus scanning on, and no route
   writing tickets is reachable without authentication: POST /inbound/email and every route of
@@ -139,6 +140,10 @@ def prod_parameter_problems(template: Template) -> list[str]:
 def safety_problems(template: Template) -> list[str]:
     problems = []
     resources = template.raw["Resources"]
+    env = template.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    keys_tables = {_ref(env.get("SOFTBRIK_KEYS_TABLE"))} - {None}
+    if not keys_tables:
+        problems.append("the functions are given no keys table (SOFTBRIK_KEYS_TABLE)")
     for lid, res in resources.items():
         props = res.get("Properties", {})
         if res["Type"] == "AWS::S3::Bucket":
@@ -148,7 +153,10 @@ def safety_problems(template: Template) -> list[str]:
             if "BucketEncryption" not in props:
                 problems.append(f"{lid}: not encrypted with the customer managed key")
         if res["Type"] == "AWS::DynamoDB::Table":
-            if not props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            recovers = props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
+            if lid in keys_tables and recovers is not False:
+                problems.append(f"{lid}: holds the accounts' keys, so point-in-time recovery must be off (a restore would bring shredded keys back)")
+            if lid not in keys_tables and not recovers:
                 problems.append(f"{lid}: point-in-time recovery is off")
             if not props.get("SSESpecification", {}).get("KMSMasterKeyId"):
                 problems.append(f"{lid}: not encrypted with the customer managed key")

@@ -848,6 +848,7 @@ class Stack:
             "aws_endpoint": self.endpoint,
             "region": REGION,
             "table_name": self.table,
+            "keys_table_name": self.template.ref("KeysTable"),
             "user_pool_id": self.user_pool_id,
             "user_pool_client_id": self.user_pool_client_id,
             "kms_key_id": self.kms_key_id,

@@ -180,5 +180,12 @@ class TemplateChecks(unittest.TestCase):
         self.assert_caught(broken_raw(other_default), "IssuerAddress: a prod deploy does not refuse")
 
 
+    def test_point_in_time_recovery_on_the_keys_table_is_caught(self):
+        def change(resources):
+            resources["KeysTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] = True
+
+        self.assert_caught(broken(change), "KeysTable: holds the accounts' keys")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

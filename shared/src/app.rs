@@ -27,6 +27,8 @@ use crate::values::{Country, EmailAddress};
 pub struct Config {
     pub stage: String,
     pub table: String,
+    /// The table of the accounts' wrapped data keys (no backups: closing shreds for good).
+    pub keys_table: String,
     pub kms_key_id: String,
     pub user_pool_id: String,
     pub mail_from: String,
@@ -62,6 +64,7 @@ impl Config {
         Ok(Config {
             stage: var("SOFTBRIK_STAGE").unwrap_or_else(|_| "dev".into()),
             table: var("SOFTBRIK_TABLE")?,
+            keys_table: var("SOFTBRIK_KEYS_TABLE")?,
             kms_key_id: var("SOFTBRIK_KMS_KEY_ID")?,
             user_pool_id: var("SOFTBRIK_USER_POOL_ID")?,
             mail_from: var("SOFTBRIK_MAIL_FROM")?,
@@ -236,7 +239,11 @@ impl App {
             .timeout_config(aws_timeouts())
             .load()
             .await;
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), &config.table);
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            &config.table,
+            &config.keys_table,
+        );
         let payments: Arc<dyn Payments> = match config.payments.as_str() {
             "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(store.clone())),
             "stripe" => {
@@ -392,11 +399,20 @@ impl App {
             .ok_or(Error::NotFound)
     }
 
-    /// The unwrapped data key of an account item already read.
+    /// The unwrapped data key of an account item already read: from memory on a warm
+    /// instance, else its wrapped form read from the keys table and unwrapped by KMS. A closed
+    /// account's key is gone (shredded): nothing of it opens, 404.
     pub async fn account_key(&self, item: &AccountItem) -> Result<Arc<DataKey>, Error> {
-        self.keys
-            .unwrap(&KeyScope::Account(item.id.clone()), &item.data_key)
-            .await
+        let scope = KeyScope::Account(item.id.clone());
+        if let Some(key) = self.keys.recall(&scope) {
+            return Ok(key);
+        }
+        let wrapped = self
+            .store
+            .account_key(&item.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.keys.unwrap(&scope, &wrapped).await
     }
 
     /// The account in clear, and "now" on its clock.

@@ -297,7 +297,8 @@ pub async fn close_account(
     }
 
     // Everything else of the partition (history, schedules, markers), then the account item
-    // and its wrapped data key: from then on nothing sealed for the account opens again.
+    // with its wrapped data key (in the keys table, which has no backups): from then on
+    // nothing sealed for the account opens again.
     let rest: Vec<(String, String)> = app
         .store
         .partition_keys(&pk)
@@ -312,14 +313,17 @@ pub async fn close_account(
             return Ok(Closing::Continues);
         }
     }
-    // The renew schedule goes last, with the account: until then a stopped closure is due
-    // again and the next run finishes it.
+    // The renew schedule goes last, with the account and its key, in one transaction: until
+    // then a stopped closure is due again and the next run finishes it, and the key never
+    // outlives the account that finds it.
     app.store
-        .delete_batch(&[
-            (pk.clone(), RENEW_SCHEDULE.to_string()),
-            (pk.clone(), "ACCOUNT".to_string()),
+        .transact(vec![
+            app.store.delete_op(&pk, RENEW_SCHEDULE)?,
+            app.store.delete_op(&pk, "ACCOUNT")?,
+            app.store.delete_account_key_op(account_id)?,
         ])
-        .await?;
+        .await
+        .map_err(|e| e.into_error(|_| Error::internal("an unconditional delete conflicted")))?;
     tracing::info!(
         users = users.len(),
         "account data deleted, data key shredded"

@@ -184,6 +184,11 @@ pub trait KeyRing: Send + Sync {
     /// The key behind `wrapped`, from memory when this process unwrapped it less than
     /// [`KEY_CACHE_TTL`] ago.
     async fn unwrap(&self, scope: &KeyScope, wrapped: &WrappedKey) -> Result<Arc<DataKey>, Error>;
+    /// The key of `scope` if this process unwrapped it less than [`KEY_CACHE_TTL`] ago,
+    /// without reading its wrapped form again (a scope's key never changes).
+    fn recall(&self, _scope: &KeyScope) -> Option<Arc<DataKey>> {
+        None
+    }
 }
 
 /// An unwrapped key and when it was unwrapped.
@@ -211,6 +216,15 @@ impl KmsKeyRing {
         cache
             .get(&(scope.clone(), wrapped.clone()))
             .map(|(key, _)| key.clone())
+    }
+
+    fn recalled(&self, scope: &KeyScope) -> Option<Arc<DataKey>> {
+        let mut cache = self.cache.lock().ok()?;
+        cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+        cache
+            .iter()
+            .find(|((s, _), _)| s == scope)
+            .map(|(_, (key, _))| key.clone())
     }
 
     fn remember(&self, scope: &KeyScope, wrapped: &WrappedKey, key: Arc<DataKey>) {
@@ -265,6 +279,10 @@ impl KeyRing for KmsKeyRing {
         let key = Arc::new(DataKey::from_bytes(plain.as_ref())?);
         self.remember(scope, wrapped, key.clone());
         Ok(key)
+    }
+
+    fn recall(&self, scope: &KeyScope) -> Option<Arc<DataKey>> {
+        self.recalled(scope)
     }
 }
 
@@ -356,6 +374,27 @@ mod tests {
             );
             let sealed = first.seal("acc_1", "name", "Bob");
             assert_eq!(again.open("acc_1", "name", &sealed).unwrap(), "Bob");
+        }
+
+        #[tokio::test]
+        async fn a_key_in_memory_is_recalled_by_its_account_alone() {
+            // A warm instance opens an account without reading its wrapped key again (the
+            // keys table) nor asking KMS; another account's key is not in memory.
+            let decrypt = mock!(aws_sdk_kms::Client::decrypt).then_output(|| {
+                DecryptOutput::builder()
+                    .plaintext(Blob::new(vec![7u8; 32]))
+                    .build()
+            });
+            let kms = mock_client!(aws_sdk_kms, RuleMode::MatchAny, [&decrypt]);
+            let ring = KmsKeyRing::new(kms, "key");
+            let scope = KeyScope::Account("acc_1".into());
+            assert!(ring.recall(&scope).is_none(), "nothing unwrapped yet");
+            let key = ring.unwrap(&scope, &wrapped()).await.unwrap();
+            let recalled = ring.recall(&scope).expect("the key just unwrapped");
+            let sealed = key.seal("acc_1", "name", "Bob");
+            assert_eq!(recalled.open("acc_1", "name", &sealed).unwrap(), "Bob");
+            assert!(ring.recall(&KeyScope::Account("acc_2".into())).is_none());
+            assert_eq!(decrypt.num_calls(), 1);
         }
 
         #[tokio::test]

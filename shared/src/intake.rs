@@ -105,7 +105,10 @@ pub fn inbound_key(ses_message_id: &str) -> String {
 }
 
 /// Handles SES's notification: each message read from S3 and received, unless SES found it
-/// to be spam or to carry a virus.
+/// to be spam or to carry a virus. Once received, the raw message is deleted: what it held is
+/// now sealed under the account's key (text) or stored under the account's prefix
+/// (attachments), so a closure finds and shreds all of it (security.md). A message whose
+/// intake failed stays for SES's retry, and expires with the bucket's 30-day rule.
 pub async fn from_ses(app: &App, event: SesEvent) -> Result<Vec<Outcome>, Error> {
     let mut outcomes = Vec::new();
     for record in event.records {
@@ -135,6 +138,7 @@ pub async fn from_ses(app: &App, event: SesEvent) -> Result<Vec<Outcome>, Error>
             .map(|r| r.to_lowercase())
             .collect();
         outcomes.push(receive(app, &raw, &envelope).await?);
+        crate::attachments::delete(app, &inbound_key(&id)).await?;
     }
     Ok(outcomes)
 }

@@ -279,7 +279,7 @@ pub(crate) async fn save_account(
     entries: &[HistoryEntry],
     more: Vec<TransactWriteItem>,
 ) -> Result<(), Error> {
-    let mut updated = AccountItem::seal(account, key, item.data_key.clone())?;
+    let mut updated = AccountItem::seal(account, key)?;
     updated.past_due_since = item.past_due_since;
     updated.version = item.version + 1;
     let mut ops = vec![app.store.put_if_version_op(&updated, item.version)?];

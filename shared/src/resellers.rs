@@ -607,7 +607,7 @@ async fn store_client(
     caller: &Identity,
     now: Timestamp,
 ) -> Result<serde_json::Value, Error> {
-    let account_item = AccountItem::seal(account, key, wrapped)?;
+    let account_item = AccountItem::seal(account, key)?;
     let user_item = UserItem::seal(&account.id, admin, key, email_hash.to_string());
     let claim = EmailClaimItem::new(email_hash, &account.id, &admin.id);
     let actor = format!("reseller:{}", caller.actor());
@@ -655,6 +655,7 @@ async fn store_client(
         let mut ops = vec![
             app.store.put_new_op(&claim)?,
             app.store.put_new_op(&account_item)?,
+            app.store.account_key_op(&account.id, wrapped.clone())?,
             app.store.put_new_op(&user_item)?,
             app.store.put_new_op(&history)?,
             app.store.put_new_op(&reseller_history)?,

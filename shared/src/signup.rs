@@ -512,7 +512,7 @@ async fn write_all(
     lease: &Lease,
     now: Timestamp,
 ) -> Result<serde_json::Value, Error> {
-    let account_item = AccountItem::seal(account, key, wrapped)?;
+    let account_item = AccountItem::seal(account, key)?;
     let user_item = UserItem::seal(&account.id, admin, key, email_hash.to_string());
     let claim = EmailClaimItem::new(email_hash, &account.id, &admin.id);
     let history = HistoryItem::seal(
@@ -545,6 +545,7 @@ async fn write_all(
         let mut ops = vec![
             app.store.put_new_op(&claim)?,
             app.store.put_new_op(&account_item)?,
+            app.store.account_key_op(&account.id, wrapped.clone())?,
             app.store.put_new_op(&user_item)?,
             app.store.put_new_op(&history)?,
         ];

@@ -30,7 +30,8 @@ pub fn account_pk(account_id: &str) -> String {
     format!("ACCOUNT#{account_id}")
 }
 
-/// The account item: settings in clear, company data sealed, and the wrapped data key.
+/// The account item: settings in clear, company data sealed. Its wrapped data key is kept
+/// apart, in the keys table ([`AccountKeyItem`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountItem {
     pub pk: String,
@@ -40,7 +41,6 @@ pub struct AccountItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
     pub id: String,
-    pub data_key: WrappedKey,
     pub company_name: Sealed,
     pub admin_email: Sealed,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ pub struct AccountItem {
 }
 
 impl AccountItem {
-    pub fn seal(account: &Account, key: &DataKey, data_key: WrappedKey) -> Result<Self, Error> {
+    pub fn seal(account: &Account, key: &DataKey) -> Result<Self, Error> {
         let id = account.id.as_str();
         let seal = |attr: &str, v: &str| key.seal(id, attr, v);
         let payment_method = match &account.payment_method {
@@ -101,7 +101,6 @@ impl AccountItem {
                 .as_ref()
                 .map(|_| format!("ACCOUNT#{id}")),
             id: id.to_string(),
-            data_key,
             company_name: seal("company_name", account.company_name.as_str()),
             admin_email: seal("admin_email", account.admin_email.as_str()),
             vat_number: account
@@ -388,19 +387,85 @@ impl TransactionError {
     }
 }
 
-/// The table, and the few generic operations every item type goes through.
+/// An account's wrapped data key, in the keys table: a table without point-in-time recovery
+/// or backups (template.yaml `KeysTable`), so that deleting it at closure shreds the key for
+/// good; a restore of the main table brings back nothing that opens (security.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountKeyItem {
+    pub pk: String,
+    pub wrapped: WrappedKey,
+}
+
+/// The tables, and the few generic operations every item type goes through.
 #[derive(Clone)]
 pub struct Store {
     ddb: Client,
     table: String,
+    keys_table: String,
 }
 
 impl Store {
-    pub fn new(ddb: Client, table: impl Into<String>) -> Self {
+    pub fn new(ddb: Client, table: impl Into<String>, keys_table: impl Into<String>) -> Self {
         Store {
             ddb,
             table: table.into(),
+            keys_table: keys_table.into(),
         }
+    }
+
+    /// An account's wrapped data key, stored with the account's first write: never replaced.
+    pub fn account_key_op(
+        &self,
+        account_id: &str,
+        wrapped: WrappedKey,
+    ) -> Result<TransactWriteItem, Error> {
+        let item = AccountKeyItem {
+            pk: account_pk(account_id),
+            wrapped,
+        };
+        let put = Put::builder()
+            .table_name(&self.keys_table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An account's wrapped data key; `None` once the account is closed (shredded).
+    pub async fn account_key(&self, account_id: &str) -> Result<Option<WrappedKey>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.keys_table)
+            .key("pk", AttributeValue::S(account_pk(account_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "dynamodb GetItem (keys): {}",
+                    DisplayErrorContext(e.into_service_error())
+                ))
+            })?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item::<_, AccountKeyItem>(item)
+                    .map(|k| k.wrapped)
+                    .map_err(|e| Error::internal(format!("key of {account_id}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Deletes an account's wrapped data key (crypto-shredding), in the closure's last
+    /// transaction.
+    pub fn delete_account_key_op(&self, account_id: &str) -> Result<TransactWriteItem, Error> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.keys_table)
+            .key("pk", AttributeValue::S(account_pk(account_id)))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     pub fn table(&self) -> &str {
@@ -928,6 +993,7 @@ mod tests {
         let store = Store::new(
             mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
             "t",
+            "k",
         );
         let err = store.transact(vec![]).await.unwrap_err();
         assert!(!err.condition_failed(0));
@@ -945,6 +1011,7 @@ mod tests {
         let store = Store::new(
             mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
             "t",
+            "k",
         );
         let err = store
             .get::<AccountItem>("ACCOUNT#x", "ACCOUNT")

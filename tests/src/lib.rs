@@ -19,6 +19,8 @@ pub struct StackFile {
     pub aws_endpoint: String,
     pub region: String,
     pub table_name: String,
+    /// The table of the accounts' wrapped data keys (no backups).
+    pub keys_table_name: String,
     pub user_pool_id: String,
     pub user_pool_client_id: String,
     pub kms_key_id: String,
@@ -347,8 +349,9 @@ impl Stack {
 
     /// Every stored item that names the account anywhere (key or attribute).
     pub async fn items_naming(&self, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
-        self.scan()
-            .await
+        let mut items = self.scan().await;
+        items.extend(self.scan_table(&self.file.keys_table_name).await);
+        items
             .into_iter()
             .filter(|item| {
                 item.values().any(|v| match v {
@@ -509,13 +512,18 @@ impl Stack {
 
     /// Every item of the table, as stored.
     pub async fn scan(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.scan_table(&self.file.table_name).await
+    }
+
+    /// Every item of a table of the stack (the main table or the keys table), as stored.
+    pub async fn scan_table(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
         let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
         let mut items = Vec::new();
         let mut start = None;
         loop {
             let out = ddb
                 .scan()
-                .table_name(&self.file.table_name)
+                .table_name(table)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

@@ -203,16 +203,28 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
         .to_string();
     let before = reqwest::get(&link).await.expect("S3 answers");
     assert_eq!(before.status().as_u16(), 200, "the link works before");
+    // The wrapped data key lives in the keys table (no backups), not in the account's items
+    let account_pk = format!("ACCOUNT#{}", company.account_id);
     let wrapped_key = s(
+        &stack
+            .scan_table(&stack.file.keys_table_name)
+            .await
+            .into_iter()
+            .find(|i| s(i, "pk") == account_pk)
+            .expect("the account's key in the keys table"),
+        "wrapped",
+    );
+    assert!(!wrapped_key.is_empty());
+    assert!(
         stack
             .account_items(&company.account_id)
             .await
             .iter()
-            .find(|i| s(i, "sk") == "ACCOUNT")
-            .unwrap(),
-        "data_key",
+            .all(|i| !i
+                .values()
+                .any(|v| *v == AttributeValue::S(wrapped_key.clone()))),
+        "the key is in the table with point-in-time recovery"
     );
-    assert!(!wrapped_key.is_empty());
 
     // WHEN the closure date passes
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
@@ -224,7 +236,8 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
     assert_eq!(refused.status, 404, "{refused:?}");
     assert!(!stack.cognito_user_exists(&company.admin_email).await);
     assert!(!stack.cognito_user_exists(&member_email).await);
-    // AND a raw scan finds nothing of the account but its retained invoices, nor its data key
+    // AND a raw scan of every table finds nothing of the account but its retained invoices,
+    // nor its data key
     let left = stack.items_naming(&company.account_id).await;
     let retained = format!("RETAINED#{}", company.account_id);
     assert!(
@@ -240,11 +253,21 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
         "the attachment is deleted: {}",
         gone.status()
     );
+    let mut everything = stack.scan().await;
+    everything.extend(stack.scan_table(&stack.file.keys_table_name).await);
     assert!(
-        stack.scan().await.iter().all(|i| !i
+        everything.iter().all(|i| !i
             .values()
             .any(|v| *v == AttributeValue::S(wrapped_key.clone()))),
         "the wrapped data key is gone"
+    );
+    // AND the bucket holds nothing of the account (raw messages are deleted once received:
+    // support.rs checks it)
+    assert_eq!(
+        stack
+            .objects_under(&format!("attachments/{}/", company.account_id))
+            .await,
+        0
     );
     // AND the retention process still reads the invoices, customer included
     let kept = stack

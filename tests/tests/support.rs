@@ -768,8 +768,10 @@ async fn mail_that_ses_stored_in_the_bucket_is_read_from_it_and_opens_a_ticket()
     }]});
     let outcomes = stack.invoke("ticket-intake", &receipt).await;
 
-    // THEN the function read the message from the bucket and opened the ticket
+    // THEN the function read the message from the bucket and opened the ticket, and the raw
+    // message is gone (what it held is sealed under the account now)
     assert_eq!(outcomes[0]["outcome"], "opened", "{outcomes}");
+    assert_eq!(stack.objects_under(&format!("inbound/{ses_id}")).await, 0);
     let id = outcomes[0]["ticket_id"].as_str().unwrap();
     let seen = ticket(&stack, &company.token, id).await;
     assert_eq!(seen["subject"], "Facture introuvable", "{seen}");

@@ -33,8 +33,8 @@ async fn main() -> Result<(), LambdaError> {
     .await
 }
 
-/// `POST /inbound/email`: the raw message as the body. Stored in S3 like SES does, then
-/// received; 202 with the outcome whatever the message was.
+/// `POST /inbound/email`: the raw message as the body, received; 202 with the outcome whatever
+/// the message was. Nothing keeps the raw message (SES's copy is deleted once received too).
 async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Response<Body>, Error> {
     let raw: Vec<u8> = match req.body() {
         Body::Empty => Vec::new(),
@@ -45,14 +45,6 @@ async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Resp
     if raw.len() > softbrik::inbound::MAX_MESSAGE_BYTES {
         return Err(Error::PayloadTooLarge);
     }
-    let digest = softbrik::crypto::digest_hex(&raw);
-    softbrik::attachments::put(
-        app,
-        &intake::inbound_key(&digest),
-        "message/rfc822",
-        raw.clone(),
-    )
-    .await?;
     let outcome = intake::receive(app, &raw, &[]).await?;
     Ok(json(202, &outcome))
 }
