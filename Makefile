@@ -45,6 +45,7 @@ template: tools
 	$(PY) infra/test_check_template.py
 	$(PY) infra/test_emulator.py
 	$(PY) infra/test_iam.py
+	$(PY) infra/test_devstack_stop.py
 
 integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- \
