@@ -51,12 +51,14 @@ integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- \
 	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4
 
-# Benchmarks (docs/performance.md), in one run: the release binaries and their arm64 packages
+# Benchmarks (docs/performance.md), in one run: the input scans on 64 KiB bodies of hostile
+# shapes (docs/reliability.md), the release binaries and their arm64 packages
 # (zig from the venv's ziglang, for cargo-lambda), then on a stack of its own the functions
 # (cold start against an empty function, AWS requests per operation, memory; BENCH_STARTS,
 # BENCH_WARM) and the billing run (docs/billing-runs.md; BENCH_ACCOUNTS). The bench clients only
 # drive the binaries and the stack, so they are built in the dev profile.
 bench: tools
+	cargo bench --locked -p softbrik --bench input_scan
 	rustup target add aarch64-unknown-linux-gnu
 	cargo build --locked --release --workspace --bins --exclude softbrik-integration-tests
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --locked --release \

@@ -1,6 +1,6 @@
 //! Hostile input on every route of template.yaml that takes a body: random JSON of every
 //! shape, a valid body with a field dropped, retyped, swapped for junk or padded beyond the
-//! 64 KiB limit, unknown fields, and bytes that are not JSON at all (truncated, not UTF-8,
+//! 64 KiB limit, a field of 62 KiB of "1 1 1 ..." (linear-time scans, security.md), unknown fields, and bytes that are not JSON at all (truncated, not UTF-8,
 //! nested 100,000 deep, trailing garbage). Sent by the route's rightful caller, so that each
 //! body gets past authentication. Every answer must be a 2xx or a 4xx problem (SCIM: a SCIM
 //! error), never a 5xx: no crash, no half-written change (security.md).
@@ -78,7 +78,7 @@ fn hostile(rng: &mut StdRng, valid: &Value) -> Vec<u8> {
         .unwrap_or_default();
     let mut body = valid.clone();
     let field = (!fields.is_empty()).then(|| fields[rng.gen_range(0..fields.len())].clone());
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..11) {
         0 => return random_json(rng, 0).to_string().into_bytes(),
         1 => {
             if let (Some(f), Some(o)) = (&field, body.as_object_mut()) {
@@ -111,6 +111,13 @@ fn hostile(rng: &mut StdRng, valid: &Value) -> Vec<u8> {
             return bytes;
         }
         8 => return "[".repeat(100_000).into_bytes(),
+        9 => {
+            // The shape that made the card-number scan quadratic (12 s to refuse 60 KB): one
+            // run of one-digit groups, up to the body limit.
+            if let (Some(f), Some(o)) = (&field, body.as_object_mut()) {
+                o.insert(f.clone(), json!("1 ".repeat(31 * 1024)));
+            }
+        }
         _ => return format!("{valid} trailing").into_bytes(),
     }
     body.to_string().into_bytes()
