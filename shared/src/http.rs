@@ -268,15 +268,18 @@ pub fn gateway_response(response: Response<Body>) -> serde_json::Value {
     })
 }
 
-/// Runs a change of `account_id` under the request's `Idempotency-Key`, for the routes whose
-/// change does not record its answer itself ([`crate::idempotency::guard`]): the same key and
-/// the same method, path and body replay the first answer.
+/// Runs an admin's change of the caller's account under the request's `Idempotency-Key`, for
+/// the routes whose change does not record its answer itself ([`crate::idempotency::guard`]):
+/// the same key and the same method, path and body replay the first answer. The caller is
+/// authorised first (security.md): a member who sends an admin's key gets 403, never the
+/// admin's recorded answer.
 pub async fn idempotent(
     app: &crate::app::App,
     req: &Request,
-    account_id: &str,
+    caller: &Identity,
     work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
 ) -> Result<Response<Body>, Error> {
+    let account_id = caller.require_admin()?;
     let key = crate::idempotency::parse_key(header(req, "idempotency-key"))?;
     let (status, body) =
         crate::idempotency::guard(app, account_id, key.as_deref(), fingerprint(req), work).await?;

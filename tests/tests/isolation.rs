@@ -473,3 +473,66 @@ const BODILESS: &[&str] = &[
     "POST /account/scim-token",
     "DELETE /scim/v2/Users/{user_id}",
 ];
+
+#[tokio::test]
+async fn a_member_replaying_an_admins_idempotency_key_is_refused_not_answered() {
+    // GIVEN an account's admin who made each admin-only change of the account routes that
+    // take no id, under an Idempotency-Key, and a member of the same account
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let member_email = unique_email("member");
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&json!({"email": member_email, "name": "Bob Martin", "briks": ["files"]})),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let member = stack.member_token(&member_email).await;
+    let mut routes: Vec<&RouteSpec> = stack
+        .file
+        .routes
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.starts_with("/account/") && !r.path.contains('{'))
+        .filter(|r| !MEMBER_ROUTES.contains(&r.key().as_str()))
+        .collect();
+    // The closure last: the account no longer changes after it.
+    routes.sort_by_key(|r| r.path == "/account/closure");
+    assert!(routes.len() >= 6, "{routes:?}");
+    let mut recorded = 0;
+    for route in routes {
+        let body = route_body(&route.key())
+            .unwrap_or_else(|| panic!("no body for {}: add it to route_body", route.key()));
+        let key = format!("admin-{}", uuid::Uuid::new_v4().simple());
+        let admin = stack
+            .call(
+                &route.method,
+                &route.path,
+                Some(&company.token),
+                Some(&body),
+                Some(&key),
+            )
+            .await;
+        recorded += usize::from(admin.status < 300);
+
+        // WHEN the member sends the same request under the admin's key
+        let replay = stack
+            .call(
+                &route.method,
+                &route.path,
+                Some(&member),
+                Some(&body),
+                Some(&key),
+            )
+            .await;
+
+        // THEN it is refused as any member's admin request is, and learns nothing of the answer
+        assert_eq!(replay.status, 403, "{}: {replay:?}", route.key());
+        assert_ne!(replay.body, admin.body, "{}", route.key());
+    }
+    // (a client account's routes answer this company's admin 409: the others recorded theirs)
+    assert!(recorded >= 5, "only {recorded} admin answers were recorded");
+}

@@ -31,8 +31,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             if let Ok(account_id) = caller.require_admin() {
                 tracing::Span::current().record("account_id", account_id);
             }
-            let account_id = caller.account()?;
-            http::idempotent(app, &req, account_id, async || {
+            http::idempotent(app, &req, &caller, async || {
                 let (body, _): (ClosureBody, _) = json_body(&req)?;
                 Ok((202, request_closure(app, &caller, body).await?))
             })

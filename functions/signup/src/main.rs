@@ -88,7 +88,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("PUT", "/account/settings") => {
             let caller = identity(&req)?;
-            http::idempotent(app, &req, caller.account()?, async || {
+            http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
                 Ok((200, records::update_settings(app, &caller, body).await?))
             })
@@ -96,7 +96,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("PUT", "/account/payment-method") => {
             let caller = identity(&req)?;
-            http::idempotent(app, &req, caller.account()?, async || {
+            http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
                 Ok((
                     200,
@@ -107,7 +107,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("POST", "/account/billing-alignment") => {
             let caller = identity(&req)?;
-            http::idempotent(app, &req, caller.account()?, async || {
+            http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
                 records::align_billing(app, &caller, body).await
             })
@@ -115,7 +115,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("POST", path) if path.starts_with("/account/invoices/") && path.ends_with("/send") => {
             let caller = identity(&req)?;
-            http::idempotent(app, &req, caller.account()?, async || {
+            http::idempotent(app, &req, &caller, async || {
                 let body = if req.body().is_empty() {
                     records::SendBody::default()
                 } else {
