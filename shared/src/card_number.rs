@@ -1,11 +1,20 @@
-//! Spotting card numbers in input, which Softbrik refuses everywhere (billing.md, "Payment"):
-//! 13 to 19 digits, spaces or dashes allowed between them, passing the Luhn check. Written by
-//! hand: card-detection crates validate a whole field, while this must search inside text.
+//! Spotting card numbers in input, which Softbrik refuses everywhere (billing.md, "Payment"),
+//! and masking them in inbound mail, which cannot be refused (security.md): 13 to 19 digits,
+//! spaces or dashes allowed between them, passing the Luhn check. Written by hand:
+//! card-detection crates validate a whole field, while this must search inside text.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use serde_json::Value;
 
 const MIN_DIGITS: usize = 13;
 const MAX_DIGITS: usize = 19;
+/// Digits of a masked card number left readable, at its end (so a customer can tell which card
+/// they meant).
+const KEPT_DIGITS: usize = 4;
+/// What a masked digit becomes: ASCII, so a masked raw message keeps its length and structure.
+const MASK: u8 = b'*';
 
 /// Whether `s` contains, anywhere, something that looks like a card number.
 ///
@@ -13,30 +22,82 @@ const MAX_DIGITS: usize = 19;
 /// consecutive groups holding 13 to 19 digits is checked, so "ref 12 4242 4242 4242 4242" is
 /// caught while a 25-digit reference is not cut up into card-sized pieces.
 pub fn looks_like_card_number(s: &str) -> bool {
-    digit_chains(s).iter().any(|groups| has_card_number(groups))
+    let bytes = s.as_bytes();
+    digit_chains(text_classes(s), bytes.len())
+        .iter()
+        .any(|groups| any_run(bytes, groups, passes_luhn))
 }
 
-/// Digit groups, split into chains: separators (whitespace, `-`) join groups into one
-/// chain, any other character ends it.
-fn digit_chains(s: &str) -> Vec<Vec<&str>> {
+/// `s` with the digits of every card number in it masked but the last four
+/// ("**** **** **** 4242"); borrowed when there is none.
+pub fn mask_card_numbers(s: &str) -> Cow<'_, str> {
+    let masked = masked(s.as_bytes(), text_classes(s));
+    match masked {
+        // only ASCII digits were replaced, by an ASCII byte: still UTF-8
+        Some(bytes) => Cow::Owned(String::from_utf8(bytes).expect("ASCII for ASCII")),
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// Raw bytes (a message as SES stored it) with every card number written in clear masked the
+/// same way, byte for byte in place, or `None` when there is none. Numbers inside an encoding
+/// (base64, a quoted-printable soft line break) are not seen here.
+pub fn mask_card_numbers_in_bytes(raw: &[u8]) -> Option<Vec<u8>> {
+    let classes = raw.iter().enumerate().map(|(i, b)| {
+        let class = match b {
+            b'0'..=b'9' => Class::Digit,
+            b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c | b'-' => Class::Separator,
+            _ => Class::Other,
+        };
+        (i, class)
+    });
+    masked(raw, classes)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Digit,
+    Separator,
+    Other,
+}
+
+/// A text's characters classed, by byte offset: whitespace and `-` separate digit groups.
+fn text_classes(s: &str) -> impl Iterator<Item = (usize, Class)> + '_ {
+    s.char_indices().map(|(i, c)| {
+        let class = if c.is_ascii_digit() {
+            Class::Digit
+        } else if c.is_whitespace() || c == '-' {
+            Class::Separator
+        } else {
+            Class::Other
+        };
+        (i, class)
+    })
+}
+
+/// Digit groups (byte ranges), split into chains: separators join groups into one chain, any
+/// other character ends it.
+fn digit_chains(
+    classes: impl Iterator<Item = (usize, Class)>,
+    len: usize,
+) -> Vec<Vec<Range<usize>>> {
     let mut chains = Vec::new();
     let mut chain = Vec::new();
     let mut group_start = None;
-    for (i, c) in s.char_indices() {
-        if c.is_ascii_digit() {
+    for (i, class) in classes {
+        if class == Class::Digit {
             group_start.get_or_insert(i);
             continue;
         }
         if let Some(start) = group_start.take() {
-            chain.push(&s[start..i]);
+            chain.push(start..i);
         }
-        let separator = c.is_whitespace() || c == '-';
-        if !separator && !chain.is_empty() {
+        if class == Class::Other && !chain.is_empty() {
             chains.push(std::mem::take(&mut chain));
         }
     }
     if let Some(start) = group_start {
-        chain.push(&s[start..]);
+        chain.push(start..len);
     }
     if !chain.is_empty() {
         chains.push(chain);
@@ -44,32 +105,69 @@ fn digit_chains(s: &str) -> Vec<Vec<&str>> {
     chains
 }
 
-fn has_card_number(groups: &[&str]) -> bool {
-    any_run(groups, passes_luhn)
+/// Whether `check` holds for a run of consecutive groups holding 13 to 19 digits.
+fn any_run(bytes: &[u8], groups: &[Range<usize>], check: impl FnMut(&[u8]) -> bool) -> bool {
+    let mut check = check;
+    (0..groups.len()).any(|first| longest_run(bytes, &groups[first..], &mut check).is_some())
 }
 
-/// Whether `check` holds for a run of consecutive groups holding 13 to 19 digits. From each
-/// group the run stops as soon as it would pass 19 digits (nothing longer can become a card
-/// number again), so a chain of n groups is checked at most 7n times, on at most 19 digits
-/// each: the scan is linear in the input, whatever its shape (security.md "Bad input"; a run
-/// that kept growing made a 60 KB body of "1 1 1 ..." take 12 s to refuse).
-fn any_run(groups: &[&str], mut check: impl FnMut(&[u8]) -> bool) -> bool {
+/// The longest run of groups from the first one holding 13 to 19 digits for which `check`
+/// holds, as a number of groups. The run stops as soon as it would pass 19 digits (nothing
+/// longer can become a card number again), so a chain of n groups is checked at most 7n
+/// times, on at most 19 digits each: the scan is linear in the input, whatever its shape
+/// (security.md "Bad input"; a run that kept growing made a 60 KB body of "1 1 1 ..." take
+/// 12 s to refuse).
+fn longest_run(
+    bytes: &[u8],
+    groups: &[Range<usize>],
+    check: &mut impl FnMut(&[u8]) -> bool,
+) -> Option<usize> {
     let mut digits = [0u8; MAX_DIGITS];
-    (0..groups.len()).any(|first| {
-        let mut len = 0;
-        for group in &groups[first..] {
-            let end = len + group.len();
-            if end > MAX_DIGITS {
-                return false;
-            }
-            digits[len..end].copy_from_slice(group.as_bytes());
-            len = end;
-            if len >= MIN_DIGITS && check(&digits[..len]) {
-                return true;
-            }
+    let mut len = 0;
+    let mut found = None;
+    for (n, group) in groups.iter().enumerate() {
+        let end = len + group.len();
+        if end > MAX_DIGITS {
+            break;
         }
-        false
-    })
+        digits[len..end].copy_from_slice(&bytes[group.clone()]);
+        len = end;
+        if len >= MIN_DIGITS && check(&digits[..len]) {
+            found = Some(n + 1);
+        }
+    }
+    found
+}
+
+/// `bytes` with the card numbers among `classes` masked, or `None` when there is none. A chain
+/// is read left to right; a card number found from a group is masked whole (its longest
+/// reading) and the search goes on after it.
+fn masked(bytes: &[u8], classes: impl Iterator<Item = (usize, Class)>) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    for groups in digit_chains(classes, bytes.len()) {
+        let mut first = 0;
+        while first < groups.len() {
+            let Some(n) = longest_run(bytes, &groups[first..], &mut passes_luhn) else {
+                first += 1;
+                continue;
+            };
+            let run = &groups[first..first + n];
+            let digits: usize = run.iter().map(|g| g.len()).sum();
+            let out = out.get_or_insert_with(|| bytes.to_vec());
+            let mut to_mask = digits - KEPT_DIGITS;
+            for group in run {
+                for i in group.clone() {
+                    if to_mask == 0 {
+                        break;
+                    }
+                    out[i] = MASK;
+                    to_mask -= 1;
+                }
+            }
+            first += n;
+        }
+    }
+    out
 }
 
 fn passes_luhn(digits: &[u8]) -> bool {
@@ -209,8 +307,8 @@ mod tests {
         for shape in ["1 ", "1-", "12 ", "4242 ", "1 a ", "99999999999999999999 "] {
             let text = shape.repeat(64 * 1024 / shape.len());
             let mut checked = 0;
-            for groups in digit_chains(&text) {
-                any_run(&groups, |digits| {
+            for groups in digit_chains(text_classes(&text), text.len()) {
+                any_run(text.as_bytes(), &groups, |digits| {
                     checked += digits.len();
                     false
                 });
@@ -223,6 +321,59 @@ mod tests {
             "{}4242 4242 4242 4242",
             "1 ".repeat(30_000)
         )));
+    }
+
+    #[test]
+    fn card_numbers_in_text_are_masked_but_their_last_four_digits() {
+        assert_eq!(
+            mask_card_numbers("my card is 4242 4242 4242 4242, thanks"),
+            "my card is **** **** **** 4242, thanks"
+        );
+        assert_eq!(
+            mask_card_numbers("5555-5555-5555-4444 and 378282246310005"),
+            "****-****-****-4444 and ***********0005"
+        );
+        assert_eq!(
+            mask_card_numbers("ref 12 4242 4242 4242 4242 é"),
+            "ref 12 **** **** **** 4242 é"
+        );
+        for other in [
+            "+45 12 34 56 78",
+            "invoice SB-2026-000042 of 2026-12-20",
+            "4242 4242 4242 4241",
+            "",
+        ] {
+            assert!(
+                matches!(mask_card_numbers(other), Cow::Borrowed(_)),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn card_numbers_in_a_raw_message_are_masked_in_place() {
+        let raw = b"Subject: card 4242424242424242\r\n\r\nIt is 4242 4242\r\n4242 4242.\r\n\xff";
+        let masked = mask_card_numbers_in_bytes(raw).expect("found");
+        assert_eq!(masked.len(), raw.len());
+        assert_eq!(
+            masked,
+            b"Subject: card ************4242\r\n\r\nIt is **** ****\r\n**** 4242.\r\n\xff"
+        );
+        assert_eq!(
+            mask_card_numbers_in_bytes(b"Date: 2026-12-03 10:00\r\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn masking_is_linear_in_the_input_too() {
+        let text = "1 ".repeat(32 * 1024) + "4242 4242 4242 4242";
+        let masked = mask_card_numbers(&text);
+        assert_eq!(masked.len(), text.len());
+        assert!(
+            !looks_like_card_number(&masked),
+            "a card number left in clear"
+        );
     }
 
     #[test]

@@ -86,8 +86,15 @@ pub struct SesReceipt {
     /// The envelope recipients (Bcc included), which the headers may not show.
     #[serde(default)]
     pub recipients: Vec<String>,
+    #[serde(rename = "spfVerdict", default)]
+    pub spf_verdict: Option<Verdict>,
+    #[serde(rename = "dkimVerdict", default)]
+    pub dkim_verdict: Option<Verdict>,
     #[serde(rename = "dmarcVerdict", default)]
     pub dmarc_verdict: Option<Verdict>,
+    /// The sending domain's published DMARC policy (`none`, `quarantine`, `reject`).
+    #[serde(rename = "dmarcPolicy", default)]
+    pub dmarc_policy: Option<String>,
     #[serde(rename = "spamVerdict", default)]
     pub spam_verdict: Option<Verdict>,
     #[serde(rename = "virusVerdict", default)]
@@ -98,6 +105,59 @@ pub struct SesReceipt {
 pub struct Verdict {
     pub status: String,
 }
+
+/// SES's verdicts on who sent a message. Mail is attributed to an account only when its sender
+/// is authenticated (security.md): a DMARC pass, or an SPF or DKIM pass from a domain that
+/// publishes no DMARC policy. A From address alone proves nothing: without this, anyone could
+/// open, answer and reopen the tickets of a company whose domain has no DMARC record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderChecks {
+    pub spf: String,
+    pub dkim: String,
+    pub dmarc: String,
+    /// `None` when the domain publishes no DMARC policy.
+    pub dmarc_policy: Option<String>,
+}
+
+impl SenderChecks {
+    /// Verdicts that authenticate the sender by DMARC (what the local route assumes when no
+    /// verdict is given).
+    pub fn passed() -> Self {
+        SenderChecks {
+            spf: PASS.into(),
+            dkim: PASS.into(),
+            dmarc: PASS.into(),
+            dmarc_policy: None,
+        }
+    }
+
+    /// From SES's receipt; an absent verdict is no pass.
+    pub fn of_receipt(receipt: &SesReceipt) -> Self {
+        let status = |v: &Option<Verdict>| v.as_ref().map(|v| v.status.clone()).unwrap_or_default();
+        SenderChecks {
+            spf: status(&receipt.spf_verdict),
+            dkim: status(&receipt.dkim_verdict),
+            dmarc: status(&receipt.dmarc_verdict),
+            dmarc_policy: receipt.dmarc_policy.clone(),
+        }
+    }
+
+    /// Whether the sender is who the From address says.
+    pub fn authenticated(&self) -> bool {
+        let pass = |v: &str| v.eq_ignore_ascii_case(PASS);
+        pass(&self.dmarc)
+            || (self.dmarc_policy.is_none()
+                && !self.disowned()
+                && (pass(&self.spf) || pass(&self.dkim)))
+    }
+
+    /// Whether the From address's domain says the message is not theirs (DMARC FAIL).
+    pub fn disowned(&self) -> bool {
+        self.dmarc.eq_ignore_ascii_case("FAIL")
+    }
+}
+
+const PASS: &str = "PASS";
 
 /// The S3 key SES's S3 action stores a message under (`ObjectKeyPrefix` + message id).
 pub fn inbound_key(ses_message_id: &str) -> String {
@@ -117,30 +177,50 @@ pub async fn from_ses(app: &App, event: SesEvent) -> Result<Vec<Outcome>, Error>
         let receipt = &record.ses.receipt;
         if failed(&receipt.spam_verdict) || failed(&receipt.virus_verdict) {
             tracing::warn!(ses_message_id = %id, "inbound mail dropped: spam or virus verdict FAIL");
+            crate::attachments::delete(app, &inbound_key(&id)).await?;
             outcomes.push(Outcome::Dropped {
                 reason: "spam_or_virus".into(),
             });
             continue;
         }
-        // A From the sender's domain disowns (DMARC FAIL) could write into another customer's
-        // ticket or make us answer a stranger: dropped.
-        if failed(&receipt.dmarc_verdict) {
-            tracing::warn!(ses_message_id = %id, "inbound mail dropped: DMARC verdict FAIL");
-            outcomes.push(Outcome::Dropped {
-                reason: "dmarc_fail".into(),
-            });
-            continue;
-        }
-        let raw = crate::attachments::get(app, &inbound_key(&id)).await?;
+        let checks = SenderChecks::of_receipt(receipt);
+        let key = inbound_key(&id);
+        let raw = crate::attachments::get(app, &key).await?;
+        let raw = mask_stored(app, &key, raw).await?;
         let envelope: Vec<String> = receipt
             .recipients
             .iter()
             .map(|r| r.to_lowercase())
             .collect();
-        outcomes.push(receive(app, &raw, &envelope).await?);
-        crate::attachments::delete(app, &inbound_key(&id)).await?;
+        outcomes.push(receive(app, &raw, &envelope, &checks).await?);
+        crate::attachments::delete(app, &key).await?;
     }
     Ok(outcomes)
+}
+
+/// The stored raw message with the card numbers it holds masked (security.md: before anything
+/// is kept, SES's copy included). The copy is masked in place; when a number hides in an
+/// encoding (base64, a quoted-printable soft break) the copy is deleted at once instead, and
+/// the message is received from memory: should that fail, it is lost rather than kept with a
+/// card number in it (logged).
+async fn mask_stored(app: &App, key: &str, raw: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let raw = match crate::card_number::mask_card_numbers_in_bytes(&raw) {
+        Some(masked) => {
+            crate::attachments::put(app, key, "message/rfc822", masked.clone()).await?;
+            tracing::warn!("inbound mail: card numbers masked in the stored message");
+            masked
+        }
+        None => raw,
+    };
+    let still_holds_one = inbound::parse(&raw).is_ok_and(|mail| {
+        crate::card_number::looks_like_card_number(&mail.subject)
+            || crate::card_number::looks_like_card_number(&mail.text)
+    });
+    if still_holds_one {
+        crate::attachments::delete(app, key).await?;
+        tracing::warn!("inbound mail: an encoded card number; the stored message is deleted");
+    }
+    Ok(raw)
 }
 
 /// The record that a Message-ID was handled, written with what it made.
@@ -152,9 +232,22 @@ struct ClaimItem {
 }
 
 /// Receives one raw message, with its envelope recipients when SES gave them (the headers'
-/// To and Cc count too). Errors are only the retryable kind (a dependency down); anything
-/// wrong with the message itself is an outcome.
-pub async fn receive(app: &App, raw: &[u8], envelope: &[String]) -> Result<Outcome, Error> {
+/// To and Cc count too) and SES's verdicts on its sender. Errors are only the retryable kind
+/// (a dependency down); anything wrong with the message itself is an outcome.
+pub async fn receive(
+    app: &App,
+    raw: &[u8],
+    envelope: &[String],
+    checks: &SenderChecks,
+) -> Result<Outcome, Error> {
+    // A From the sender's domain disowns (DMARC FAIL) could write into another customer's
+    // ticket or make us answer a stranger: dropped.
+    if checks.disowned() {
+        tracing::warn!("inbound mail dropped: DMARC verdict FAIL");
+        return Ok(Outcome::Dropped {
+            reason: "dmarc_fail".into(),
+        });
+    }
     let mut mail = match inbound::parse(raw) {
         Ok(mail) => mail,
         Err(dropped) => {
@@ -170,6 +263,7 @@ pub async fn receive(app: &App, raw: &[u8], envelope: &[String]) -> Result<Outco
     };
     mail.recipients.extend(envelope.iter().cloned());
     mail.text = crate::support_desk::cut_body(&mail.text).to_string();
+    mask_card_numbers(&mut mail);
     for a in &mut mail.attachments {
         a.filename = a.filename.chars().take(MAX_FILENAME_CHARS).collect();
     }
@@ -191,19 +285,44 @@ pub async fn receive(app: &App, raw: &[u8], envelope: &[String]) -> Result<Outco
         tracing::info!(automatic = ?mail.automatic, "inbound mail seen before");
         return Ok(Outcome::Duplicate);
     }
-    let outcome = route(app, &mail, &claim).await?;
+    let outcome = route(app, &mail, &claim, checks.authenticated()).await?;
     tracing::info!(outcome = ?outcome, automatic = ?mail.automatic.map(|a| a.as_str()), "inbound mail");
     Ok(outcome)
 }
 
-async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outcome, Error> {
+/// Card numbers in what a ticket keeps of a message (subject, text, attachment names, text
+/// attachments) masked but their last four digits (security.md). Other attachments are kept
+/// as sent: nothing reads inside them.
+fn mask_card_numbers(mail: &mut InboundMail) {
+    use crate::card_number::{mask_card_numbers, mask_card_numbers_in_bytes};
+    mail.subject = mask_card_numbers(&mail.subject).into_owned();
+    mail.text = mask_card_numbers(&mail.text).into_owned();
+    for a in &mut mail.attachments {
+        a.filename = mask_card_numbers(&a.filename).into_owned();
+        if a.content_type.starts_with("text/")
+            && let Some(masked) = mask_card_numbers_in_bytes(&a.bytes)
+        {
+            a.bytes = masked;
+        }
+    }
+}
+
+async fn route(
+    app: &App,
+    mail: &InboundMail,
+    claim: &ClaimItem,
+    authenticated: bool,
+) -> Result<Outcome, Error> {
     let security = app.config.security_inbox.to_lowercase();
     let thread = match mail.ticket_number {
         Some(n) => tickets::find_pointer(app, &number_pointer_pk(n)).await?,
         None => None,
     };
     // A reply on a security report, from whoever reported it.
-    if let Some(pointer) = thread.as_ref().filter(|p| p.account_id == SECURITY_ACCOUNT) {
+    if let Some(pointer) = thread
+        .as_ref()
+        .filter(|p| authenticated && p.account_id == SECURITY_ACCOUNT)
+    {
         let desk = Desk::security(app).await?;
         let ticket = tickets::load(app, SECURITY_ACCOUNT, &pointer.ticket_id).await?;
         if ticket.requester(&desk)?.email.as_deref() == Some(mail.from.as_str())
@@ -212,8 +331,15 @@ async fn route(app: &App, mail: &InboundMail, claim: &ClaimItem) -> Result<Outco
             return Ok(outcome);
         }
     }
+    // Anyone may report a vulnerability, authenticated or not.
     if mail.recipients.iter().any(|r| r == &security) {
         return security_report(app, mail, claim).await;
+    }
+    // Unauthenticated mail is an unknown sender, and is not answered either: its From may be
+    // forged, and the reply would go to whoever was impersonated.
+    if !authenticated {
+        tracing::warn!("inbound mail from an unauthenticated sender: not attributed");
+        return Ok(Outcome::UnknownSender { replied: false });
     }
     let sender = app.email_hash(&mail.from).await?;
     let Some(user) = app
@@ -556,4 +682,46 @@ async fn may_reply(app: &App, sender_hash: &str) -> Result<bool, Error> {
         }
     }
     Err(Error::unavailable("the auto-reply count kept changing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checks(spf: &str, dkim: &str, dmarc: &str, policy: Option<&str>) -> SenderChecks {
+        SenderChecks {
+            spf: spf.into(),
+            dkim: dkim.into(),
+            dmarc: dmarc.into(),
+            dmarc_policy: policy.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_sender_is_authenticated_by_dmarc_or_without_a_policy_by_spf_or_dkim() {
+        assert!(SenderChecks::passed().authenticated());
+        assert!(checks("FAIL", "FAIL", "PASS", None).authenticated());
+        assert!(checks("PASS", "FAIL", "GRAY", None).authenticated());
+        assert!(checks("FAIL", "PASS", "GRAY", None).authenticated());
+        assert!(checks("pass", "fail", "gray", None).authenticated());
+        // no DMARC record, and neither SPF nor DKIM passing: anyone could have written it
+        assert!(!checks("FAIL", "FAIL", "GRAY", None).authenticated());
+        assert!(!checks("GRAY", "GRAY", "GRAY", None).authenticated());
+        assert!(!checks("PROCESSING_FAILED", "FAIL", "PROCESSING_FAILED", None).authenticated());
+        // a published policy asks for DMARC itself: SPF or DKIM alone is not enough
+        assert!(!checks("PASS", "PASS", "GRAY", Some("NONE")).authenticated());
+        assert!(!checks("PASS", "PASS", "FAIL", Some("REJECT")).authenticated());
+        // a domain that disowns the message
+        assert!(checks("PASS", "PASS", "FAIL", None).disowned());
+        assert!(!checks("PASS", "PASS", "FAIL", None).authenticated());
+        // SES's receipt without verdicts: nothing passed
+        let receipt: SesReceipt = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(!SenderChecks::of_receipt(&receipt).authenticated());
+        let receipt: SesReceipt = serde_json::from_value(serde_json::json!({
+            "spfVerdict": {"status": "PASS"}, "dkimVerdict": {"status": "FAIL"},
+            "dmarcVerdict": {"status": "GRAY"}
+        }))
+        .unwrap();
+        assert!(SenderChecks::of_receipt(&receipt).authenticated());
+    }
 }

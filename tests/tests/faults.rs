@@ -526,3 +526,79 @@ async fn an_answer_lost_at_any_step_of_a_signup_is_made_good_by_the_retry() {
         ops.len()
     );
 }
+
+#[tokio::test]
+async fn a_card_number_in_stored_mail_is_masked_before_the_intake_can_fail() {
+    let _turn = FAULTS.lock().await;
+    let stack = Stack::connect().await;
+    stack.pause_schedules(true).await;
+    // GIVEN a message SES stored with a card number in clear in its body
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let ses_id = uuid::Uuid::new_v4().simple().to_string();
+    let key = format!("inbound/{ses_id}");
+    let raw = format!(
+        "From: <{}>\r\nTo: support@softbrik.com\r\nSubject: Carte 4242 4242 4242 4242\r\n\
+         Message-ID: <{ses_id}@mail.example.fr>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         Ma nouvelle carte : 5555-5555-5555-4444, merci.\r\n",
+        company.admin_email
+    );
+    stack.put_object(&key, raw.into_bytes()).await;
+    let receipt = json!({"Records": [{"eventSource": "aws:ses", "ses": {
+        "mail": {"messageId": ses_id},
+        "receipt": {"recipients": ["support@softbrik.com"],
+                    "spfVerdict": {"status": "PASS"}, "dkimVerdict": {"status": "PASS"},
+                    "dmarcVerdict": {"status": "PASS"}}
+    }}]});
+
+    // WHEN the intake fails at each of its requests in turn, up to the first one after it
+    // wrote the stored message back (SES would retry the invocation each time)
+    let mut wrote_back = false;
+    for k in 0..20 {
+        stack.faults(Some((k, FAILED_IN_A_ROW))).await;
+        let answer = stack.try_invoke("ticket-intake", &receipt).await;
+        let report = stack.faults(None).await;
+        assert!(
+            answer.is_err(),
+            "request {k} failed, yet: {answer:?} {report}"
+        );
+        let log: Vec<&str> = report["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if log[..k].iter().any(|op| op.starts_with("s3 PUT")) {
+            wrote_back = true;
+            break;
+        }
+    }
+    assert!(wrote_back, "the intake never wrote the stored message back");
+
+    // THEN what SES stored holds the card numbers masked, their last four digits only
+    let stored =
+        String::from_utf8(stack.get_object(&key).await.expect("kept for the retry")).unwrap();
+    assert!(stored.contains("Carte **** **** **** 4242"), "{stored}");
+    assert!(stored.contains("****-****-****-4444"), "{stored}");
+    assert!(!stored.contains("5555-5555"), "{stored}");
+
+    // AND the retry opens the ticket with the numbers masked, and the raw message is gone
+    let outcomes = stack.invoke("ticket-intake", &receipt).await;
+    stack.pause_schedules(false).await;
+    assert_eq!(outcomes[0]["outcome"], "opened", "{outcomes}");
+    assert_eq!(stack.get_object(&key).await, None);
+    let id = outcomes[0]["ticket_id"].as_str().unwrap();
+    let ticket = stack
+        .call(
+            "GET",
+            &format!("/tickets/{id}"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    let text = ticket.body.to_string();
+    assert!(text.contains("Carte **** **** **** 4242"), "{text}");
+    assert!(text.contains("****-****-****-4444"), "{text}");
+    assert!(!text.contains("5555-5555"), "{text}");
+}

@@ -536,3 +536,140 @@ async fn a_member_replaying_an_admins_idempotency_key_is_refused_not_answered() 
     // (a client account's routes answer this company's admin 409: the others recorded theirs)
     assert!(recorded >= 5, "only {recorded} admin answers were recorded");
 }
+
+/// A plain text message from `from` to the support desk.
+fn mail(from: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: <{from}>\r\nTo: support@softbrik.com\r\nSubject: {subject}\r\n\
+         Message-ID: <{}@mail.example.fr>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        uuid::Uuid::new_v4().simple()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn mail_with_a_forged_from_cannot_open_answer_or_reopen_a_companys_tickets() {
+    // GIVEN a company whose domain publishes no DMARC policy, with a ticket its admin opened by
+    // email (SPF passing: authenticated without DMARC)
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2027-03-23T08:00:00Z").await;
+    let from = company.admin_email.as_str();
+    let no_dmarc_spf_pass = [
+        ("X-SES-SPF-Verdict", "PASS"),
+        ("X-SES-DKIM-Verdict", "GRAY"),
+        ("X-SES-DMARC-Verdict", "GRAY"),
+    ];
+    let opened = stack
+        .deliver_mail_with(
+            mail(from, "Imprimante", "Elle ne marche plus."),
+            &no_dmarc_spf_pass,
+        )
+        .await;
+    assert_eq!(opened.body["outcome"], "opened", "{opened:?}");
+    let number = opened.body["number"].as_str().unwrap().to_string();
+    let id = opened.body["ticket_id"].as_str().unwrap().to_string();
+    let before = stack
+        .call(
+            "GET",
+            &format!("/tickets/{id}"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    let tickets_before = stack
+        .call("GET", "/tickets", Some(&company.token), None, None)
+        .await;
+    let mail_before = stack.mail_to(from).await.len();
+
+    // WHEN someone else writes as the admin, with nothing authenticating them: a reply to the
+    // ticket, a new request, each with the verdicts SES gives a forged From
+    let forged: [&[(&str, &str)]; 4] = [
+        // no DMARC record, SPF and DKIM failing
+        &[
+            ("X-SES-SPF-Verdict", "FAIL"),
+            ("X-SES-DKIM-Verdict", "FAIL"),
+            ("X-SES-DMARC-Verdict", "GRAY"),
+        ],
+        // no DMARC record, nothing checked
+        &[
+            ("X-SES-SPF-Verdict", "GRAY"),
+            ("X-SES-DKIM-Verdict", "GRAY"),
+            ("X-SES-DMARC-Verdict", "GRAY"),
+        ],
+        // a published policy that DMARC could not confirm: SPF alone is not enough
+        &[
+            ("X-SES-SPF-Verdict", "PASS"),
+            ("X-SES-DKIM-Verdict", "FAIL"),
+            ("X-SES-DMARC-Verdict", "PROCESSING_FAILED"),
+            ("X-SES-DMARC-Policy", "NONE"),
+        ],
+        // the domain disowns it
+        &[
+            ("X-SES-SPF-Verdict", "FAIL"),
+            ("X-SES-DKIM-Verdict", "FAIL"),
+            ("X-SES-DMARC-Verdict", "FAIL"),
+            ("X-SES-DMARC-Policy", "REJECT"),
+        ],
+    ];
+    for verdicts in forged {
+        let reply = stack
+            .deliver_mail_with(
+                mail(
+                    from,
+                    &format!("Re: [{number}] Imprimante"),
+                    "Fermez tout, merci.",
+                ),
+                verdicts,
+            )
+            .await;
+        let new = stack
+            .deliver_mail_with(mail(from, "Urgent", "Changez mon IBAN."), verdicts)
+            .await;
+
+        // THEN neither reaches the company's tickets, and nobody is answered
+        for answer in [&reply, &new] {
+            assert_eq!(answer.status, 202, "{verdicts:?}: {answer:?}");
+            let outcome = answer.body["outcome"].as_str().unwrap();
+            assert!(
+                matches!(outcome, "unknown_sender" | "dropped"),
+                "{verdicts:?}: {answer:?}"
+            );
+            assert_ne!(answer.body["replied"], true, "{verdicts:?}");
+        }
+    }
+    // AND through SES's receipt path too (its verdicts in the receipt)
+    let ses_id = uuid::Uuid::new_v4().simple().to_string();
+    stack
+        .put_object(
+            &format!("inbound/{ses_id}"),
+            mail(from, &format!("Re: [{number}] Imprimante"), "Fermez tout."),
+        )
+        .await;
+    let receipt = json!({"Records": [{"eventSource": "aws:ses", "ses": {
+        "mail": {"messageId": ses_id},
+        "receipt": {"recipients": ["support@softbrik.com"],
+                    "spfVerdict": {"status": "FAIL"}, "dkimVerdict": {"status": "GRAY"},
+                    "dmarcVerdict": {"status": "GRAY"}}
+    }}]});
+    let outcomes = stack.invoke("ticket-intake", &receipt).await;
+    assert_eq!(outcomes[0]["outcome"], "unknown_sender", "{outcomes}");
+    assert_eq!(stack.objects_under(&format!("inbound/{ses_id}")).await, 0);
+
+    let after = stack
+        .call(
+            "GET",
+            &format!("/tickets/{id}"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(after.body, before.body);
+    let tickets_after = stack
+        .call("GET", "/tickets", Some(&company.token), None, None)
+        .await;
+    assert_eq!(tickets_after.body, tickets_before.body);
+    assert_eq!(stack.mail_to(from).await.len(), mail_before);
+}

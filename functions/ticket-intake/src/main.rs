@@ -8,7 +8,7 @@ use lambda_http::{Body, Error as LambdaError, LambdaEvent, service_fn};
 use softbrik::app::App;
 use softbrik::error::Error;
 use softbrik::http::{self, answer, json};
-use softbrik::intake::{self, SesEvent};
+use softbrik::intake::{self, SenderChecks, SesEvent};
 use tracing::Instrument;
 
 #[tokio::main]
@@ -34,7 +34,10 @@ async fn main() -> Result<(), LambdaError> {
 }
 
 /// `POST /inbound/email`: the raw message as the body, received; 202 with the outcome whatever
-/// the message was. Nothing keeps the raw message (SES's copy is deleted once received too).
+/// the message was. SES's verdicts come as headers (local-stack.md "Inbound mail locally":
+/// `X-SES-SPF-Verdict`, `X-SES-DKIM-Verdict`, `X-SES-DMARC-Verdict`, absent meaning `PASS`,
+/// and `X-SES-DMARC-Policy`, absent meaning none published). Nothing keeps the raw message
+/// (SES's copy is deleted once received too).
 async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Response<Body>, Error> {
     let raw: Vec<u8> = match req.body() {
         Body::Empty => Vec::new(),
@@ -45,6 +48,19 @@ async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Resp
     if raw.len() > softbrik::inbound::MAX_MESSAGE_BYTES {
         return Err(Error::PayloadTooLarge);
     }
-    let outcome = intake::receive(app, &raw, &[]).await?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_uppercase())
+    };
+    let passed = SenderChecks::passed();
+    let checks = SenderChecks {
+        spf: header("x-ses-spf-verdict").unwrap_or(passed.spf),
+        dkim: header("x-ses-dkim-verdict").unwrap_or(passed.dkim),
+        dmarc: header("x-ses-dmarc-verdict").unwrap_or(passed.dmarc),
+        dmarc_policy: header("x-ses-dmarc-policy"),
+    };
+    let outcome = intake::receive(app, &raw, &[], &checks).await?;
     Ok(json(202, &outcome))
 }
