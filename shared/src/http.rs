@@ -21,6 +21,8 @@ pub struct Identity {
     /// The Softbrik user id (`custom:user_id`); staff have none.
     pub user_id: Option<String>,
     pub groups: Vec<String>,
+    /// When the token was issued (`iat`, seconds since the epoch).
+    pub issued_at: Option<i64>,
 }
 
 impl Identity {
@@ -82,7 +84,32 @@ pub fn identity(req: &Request) -> Result<Identity, Error> {
             .get("cognito:groups")
             .map(|g| parse_groups(g))
             .unwrap_or_default(),
+        issued_at: claims.get("iat").and_then(|i| i.parse().ok()),
     })
+}
+
+/// The caller, admitted: the verified token's claims, and, for a user of an account, the
+/// user as stored now. Access ends when it is cut (security.md): a user removed at once (no
+/// item left), made inactive or whose access was revoked, or whose token was issued before
+/// the instant their access was last cut, is refused (401) on the next request, though
+/// Cognito's ID token stays valid until it expires. A closed account's users have no item
+/// left. One consistent GetItem per request; platform staff (no account) are Cognito's alone.
+pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Error> {
+    let caller = identity(req)?;
+    if let (Some(account_id), Some(user_id)) = (&caller.account_id, &caller.user_id) {
+        let user: Option<crate::store::UserItem> = app
+            .store
+            .get(
+                &crate::store::account_pk(account_id),
+                &format!("USER#{user_id}"),
+            )
+            .await?;
+        if !user.is_some_and(|u| u.admits(caller.issued_at)) {
+            tracing::warn!("a token of a user whose access was cut: refused");
+            return Err(Error::Unauthenticated);
+        }
+    }
+    Ok(caller)
 }
 
 /// API Gateway flattens array claims to `"[admin member]"`; accept JSON arrays and commas too.

@@ -23,7 +23,7 @@ use crate::billing_calendar::{AnchorDay, BillingMode};
 use crate::crypto::{DataKey, Sealed, WrappedKey};
 use crate::error::Error;
 use crate::values::{
-    CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
+    BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
 };
 
 pub fn account_pk(account_id: &str) -> String {
@@ -212,6 +212,10 @@ pub struct UserItem {
     /// When the user joined (kept since directory sync; older users have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
+    /// When the user's access was last cut (revoked or made inactive): a token issued before
+    /// it is refused even once access is back (security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_cut_at: Option<Timestamp>,
     pub version: u64,
 }
 
@@ -236,6 +240,7 @@ impl UserItem {
             briks: user.briks.clone(),
             sub: None,
             created_at: None,
+            access_cut_at: None,
             version: 1,
         }
     }
@@ -243,17 +248,32 @@ impl UserItem {
     /// Whether the user may still ask the support desk: not once their access is cut or
     /// they are marked inactive.
     pub fn may_ask_support(&self) -> bool {
-        !matches!(
-            self.status,
-            crate::account::UserStatus::AccessRevoked | crate::account::UserStatus::Inactive
-        )
+        has_access(self.status)
     }
 
-    /// The item after a change to `user`: sealed again, next version, same sign-in.
-    pub fn reseal(&self, account_id: &str, user: &User, key: &DataKey) -> Self {
+    /// Whether a token issued at `issued_at` (seconds since the epoch) still speaks for this
+    /// user: their access is not cut, and was not cut since the token was issued. `iat` counts
+    /// whole seconds, so a token of the cut's own second is refused too (it may be older).
+    pub fn admits(&self, issued_at: Option<i64>) -> bool {
+        let issued = issued_at.unwrap_or(i64::MIN);
+        has_access(self.status)
+            && self
+                .access_cut_at
+                .is_none_or(|cut| issued > cut.as_second())
+    }
+
+    /// The item after a change to `user`: sealed again, next version, same sign-in; when the
+    /// change cuts the user's access, `now` is the cut-off instant (the system's time, which
+    /// token `iat`s are in, not an account's test clock).
+    pub fn reseal(&self, account_id: &str, user: &User, key: &DataKey, now: Timestamp) -> Self {
         let mut next = UserItem::seal(account_id, user, key, self.email_hash.clone());
         next.sub = self.sub.clone();
         next.created_at = self.created_at;
+        next.access_cut_at = if has_access(self.status) && !has_access(user.status) {
+            Some(now)
+        } else {
+            self.access_cut_at
+        };
         next.version = self.version + 1;
         next
     }
@@ -278,6 +298,50 @@ impl UserItem {
             briks: self.briks.clone(),
         })
     }
+}
+
+/// The guard of a Brik's free seats in an account (`SEATS#<brik>`): every addition that takes
+/// a free seat of a seat pack rewrites it in its transaction, on condition that nobody did
+/// since it counted the holders. Two additions racing for the last free seat both read the
+/// same version; one commits, the other is refused as a concurrent change and, retried, finds
+/// no seat free and is charged (security.md "Reliability"). Deleted with the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeatGuardItem {
+    pub pk: String,
+    pub sk: String,
+    pub version: u64,
+}
+
+impl SeatGuardItem {
+    /// The guard of `brik`'s seats as read now (version 0 when never written).
+    pub async fn read(store: &Store, account_id: &str, brik: &BrikId) -> Result<Self, Error> {
+        let (pk, sk) = (account_pk(account_id), format!("SEATS#{brik}"));
+        Ok(store
+            .get::<SeatGuardItem>(&pk, &sk)
+            .await?
+            .unwrap_or(SeatGuardItem { pk, sk, version: 0 }))
+    }
+
+    /// The write that takes a seat: the next version, if this one is still the stored one.
+    pub fn take_op(&self, store: &Store) -> Result<TransactWriteItem, Error> {
+        let next = SeatGuardItem {
+            version: self.version + 1,
+            ..self.clone()
+        };
+        if self.version == 0 {
+            store.put_new_op(&next)
+        } else {
+            store.put_if_version_op(&next, self.version)
+        }
+    }
+}
+
+/// Whether a user in `status` may use Softbrik (sign in, call the API, write to support).
+fn has_access(status: crate::account::UserStatus) -> bool {
+    !matches!(
+        status,
+        crate::account::UserStatus::AccessRevoked | crate::account::UserStatus::Inactive
+    )
 }
 
 /// Global uniqueness of a sign-in address, by its keyed hash: `EMAIL#<hmac>`.
@@ -975,6 +1039,49 @@ mod tests {
     use aws_sdk_dynamodb::types::CancellationReason;
     use aws_sdk_dynamodb::types::error::TransactionCanceledException;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    #[test]
+    fn a_token_is_refused_once_access_is_cut_and_older_ones_stay_refused() {
+        use crate::account::{Role, User, UserStatus};
+        use crate::crypto::DataKey;
+        use crate::values::{EmailAddress, PersonName};
+        let key = DataKey::from_bytes(&[7u8; 32]).unwrap();
+        let mut user = User {
+            id: "usr_1".into(),
+            email: EmailAddress::parse("ivy@example.com").unwrap(),
+            name: PersonName::parse("Ivy").unwrap(),
+            role: Role::Member,
+            status: UserStatus::Active,
+            language: Language::Fr,
+            removal_date: None,
+            briks: vec![],
+        };
+        let item = UserItem::seal("acc_1", &user, &key, "h".into());
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let issued = t("2026-12-03T10:00:00Z").as_second();
+        assert!(item.admits(Some(issued)));
+
+        user.status = UserStatus::AccessRevoked;
+        let cut = item.reseal("acc_1", &user, &key, t("2026-12-03T10:20:00.300Z"));
+        assert_eq!(cut.access_cut_at, Some(t("2026-12-03T10:20:00.300Z")));
+        assert!(!cut.admits(Some(issued)));
+        assert!(!cut.admits(Some(t("2026-12-03T10:30:00Z").as_second())));
+
+        // restored: the cut-off stays, so only tokens issued after it speak for the user
+        user.status = UserStatus::Active;
+        let back = cut.reseal("acc_1", &user, &key, t("2026-12-03T10:40:00Z"));
+        assert_eq!(back.access_cut_at, cut.access_cut_at);
+        assert!(!back.admits(Some(issued)));
+        assert!(!back.admits(Some(t("2026-12-03T10:20:00Z").as_second())));
+        assert!(back.admits(Some(t("2026-12-03T10:20:01Z").as_second())));
+        assert!(!back.admits(None));
+
+        // made inactive: cut again, at that instant
+        user.status = UserStatus::Inactive;
+        let off = back.reseal("acc_1", &user, &key, t("2026-12-03T11:00:00Z"));
+        assert_eq!(off.access_cut_at, Some(t("2026-12-03T11:00:00Z")));
+        assert!(!off.admits(Some(t("2026-12-03T11:30:00Z").as_second())));
+    }
 
     #[tokio::test]
     async fn a_cancelled_transaction_says_which_condition_failed() {

@@ -17,6 +17,7 @@ use crate::account::{
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
+use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::emails::invitation_email;
 use crate::error::Error;
@@ -27,7 +28,7 @@ use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
 use crate::proration::days_remaining;
 use crate::store::{
-    AccountItem, EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk,
+    AccountItem, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk, email_claim_pk,
 };
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
@@ -482,7 +483,7 @@ async fn paid_change(
         }
         _ => {}
     }
-    let added = uncovered(app, team, added)
+    let (added, seats_taken) = uncovered(app, team, added)
         .await
         .map_err(StoreFailure::Failed)?;
     let invoice = if !added.iter().any(|c| c.now || (c.next && team.locked())) {
@@ -492,6 +493,11 @@ async fn paid_change(
             team.proration_invoice(app, lease.id("invoice"), &added)
                 .map_err(StoreFailure::Failed)?,
         )
+    };
+    let change = |invoice: Option<&Invoice>, body: &serde_json::Value| {
+        let mut ops = change(invoice, body)?;
+        ops.extend(seats_taken.iter().cloned());
+        Ok(ops)
     };
     charged_change(app, team, invoice, respond, change).await
 }
@@ -506,12 +512,20 @@ pub struct Charge<'a> {
 
 /// The added Briks still to pay for: a free seat (a seat pack with fewer holders than seats)
 /// pays for a Brik today; after the cut-off, the next period needs a seat free then too
-/// (`crate::packs`), else that period is charged now like any addition.
+/// (`crate::packs`), else that period is charged now like any addition. With them, the writes
+/// that take the free seats used ([`SeatGuardItem`]): the holders were counted from a read,
+/// so two additions must not both take the last seat.
 async fn uncovered<'a>(
     app: &App,
     team: &Team,
     added: &[&'a Brik],
-) -> Result<Vec<Charge<'a>>, Error> {
+) -> Result<
+    (
+        Vec<Charge<'a>>,
+        Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ),
+    Error,
+> {
     let all = |b: &&'a Brik| Charge {
         brik: b,
         now: true,
@@ -521,12 +535,18 @@ async fn uncovered<'a>(
     let next_start = team.period.end();
     let seats_now = crate::packs::seats_on(&packs, team.today);
     let seats_next = crate::packs::seats_on(&packs, next_start);
-    if seats_now
-        .values()
-        .chain(seats_next.values())
-        .all(|s| *s == 0)
-    {
-        return Ok(added.iter().map(all).collect());
+    let has_seats = |b: &Brik| {
+        [&seats_now, &seats_next]
+            .iter()
+            .any(|seats| seats.get(&b.id).is_some_and(|n| *n > 0))
+    };
+    if !added.iter().any(|b| has_seats(b)) {
+        return Ok((added.iter().map(all).collect(), Vec::new()));
+    }
+    // The guards first: a seat taken after this read changes them, and this change then fails.
+    let mut guards = Vec::new();
+    for b in added.iter().filter(|b| has_seats(b)) {
+        guards.push(SeatGuardItem::read(&app.store, &team.account.id, &b.id).await?);
     }
     let users: Vec<User> = team.users(app).await?.into_iter().map(|(_, u)| u).collect();
     let holders_now = crate::packs::holders_on(&users, team.today);
@@ -534,14 +554,21 @@ async fn uncovered<'a>(
     let free = |seats: &BTreeMap<BrikId, u32>, holders: &BTreeMap<BrikId, u32>, b: &Brik| {
         seats.get(&b.id).copied().unwrap_or(0) > holders.get(&b.id).copied().unwrap_or(0)
     };
-    Ok(added
+    let charges: Vec<Charge<'a>> = added
         .iter()
         .map(|b| Charge {
             brik: b,
             now: !free(&seats_now, &holders_now, b),
             next: !free(&seats_next, &holders_next, b),
         })
-        .collect())
+        .collect();
+    let mut taken = Vec::new();
+    for (charge, guard) in charges.iter().filter(|c| has_seats(c.brik)).zip(&guards) {
+        if !charge.now || !charge.next {
+            taken.push(guard.take_op(&app.store)?);
+        }
+    }
+    Ok((charges, taken))
 }
 
 /// Charges `invoice` (if any) and stores the change with it, numbered, in one transaction;
@@ -655,7 +682,7 @@ pub async fn assign(
                 .holding(&brik.id, team.today)
                 .cloned()
                 .ok_or_else(|| Error::internal("assignment lost"))?;
-            let updated = item.reseal(&team.account.id, &user, &team.key);
+            let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
             let history = team.history(
                 &lease.id("history"),
                 action,
@@ -934,7 +961,7 @@ pub async fn set_status(
         action,
         serde_json::json!({"user_id": user.id, "via": via}),
     );
-    let updated = item.reseal(&team.account.id, &user, &team.key);
+    let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
     let stored = crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
         Ok(vec![
             updated.update_op(app, item.version)?,
@@ -1073,7 +1100,7 @@ async fn write_user(
     user: &User,
     history: HistoryItem,
 ) -> Result<(), Error> {
-    let updated = item.reseal(&team.account.id, user, &team.key);
+    let updated = item.reseal(&team.account.id, user, &team.key, app.system_clock.now());
     let ops = vec![
         updated.update_op(app, item.version)?,
         app.store.put_new_op(&history)?,

@@ -413,3 +413,50 @@ async fn support_plans_replace_each_other_at_the_right_time() {
     assert_eq!(locked.status, 409, "{locked:?}");
     assert_eq!(locked.body["code"], "renewal_locked");
 }
+
+#[tokio::test]
+async fn the_last_free_seat_taken_twice_at_once_is_free_for_one_and_charged_to_the_other() {
+    let stack = Stack::connect().await;
+    // GIVEN 2 Inventory seats, one held by the admin: one seat is free
+    let company = stack.company_with("2026-12-12T10:00:00Z", &["stock"]).await;
+    stack.advance(&company.clock, "2026-12-20T10:00:00Z").await;
+    put_pack(&stack, &company, "seats-stock", 2).await;
+    let charges_before = stack.charges(&company.account_id).await.len();
+
+    // WHEN two users are added with Inventory at the same moment (a refused one retried with
+    // its Idempotency-Key, as a client does with 409)
+    let invite = async |name: &str| {
+        let key = uuid::Uuid::new_v4().to_string();
+        let email = unique_email(&name.to_lowercase().replace(' ', "."));
+        let body = json!({"email": email, "name": name, "briks": ["stock"]});
+        for _ in 0..4 {
+            let answer = stack
+                .call(
+                    "POST",
+                    "/account/users",
+                    Some(&company.token),
+                    Some(&body),
+                    Some(&key),
+                )
+                .await;
+            if answer.status != 409 {
+                return answer;
+            }
+        }
+        panic!("{name} was refused four times");
+    };
+    let (eve, frank) = tokio::join!(invite("Eve Martin"), invite("Frank Martin"));
+
+    // THEN exactly one of them takes the free seat, and the other is charged, once
+    assert_eq!(eve.status, 201, "{eve:?}");
+    assert_eq!(frank.status, 201, "{frank:?}");
+    let invoiced = [&eve, &frank]
+        .iter()
+        .filter(|a| a.body.get("invoice").is_some_and(|i| !i.is_null()))
+        .count();
+    assert_eq!(invoiced, 1, "{eve:?} {frank:?}");
+    assert_eq!(
+        stack.charges(&company.account_id).await.len(),
+        charges_before + 1
+    );
+}

@@ -482,7 +482,22 @@ async fn an_immediate_removal_cuts_access_now_and_changes_no_billing() {
         .unwrap();
     assert_eq!(listed["status"], "access_revoked");
     assert_eq!(listed["removal_date"], "2027-01-12");
-    drop(token);
+    // The token she signed in with before is refused on her next request, though it has not
+    // expired (security.md: access ends when it is cut).
+    for path in ["/account", "/tickets"] {
+        let old = stack.call("GET", path, Some(&token), None, None).await;
+        assert_eq!(old.status, 401, "{path}: {old:?}");
+    }
+    let old = stack
+        .call(
+            "POST",
+            "/tickets",
+            Some(&token),
+            Some(&json!({"subject": "Encore moi", "body": "Bonjour"})),
+            None,
+        )
+        .await;
+    assert_eq!(old.status, 401, "{old:?}");
 
     // Restored before the period ends, she signs in again.
     let back = stack
@@ -496,10 +511,19 @@ async fn an_immediate_removal_cuts_access_now_and_changes_no_billing() {
         .await;
     assert_eq!(back.status, 200, "{back:?}");
     assert_eq!(back.body["status"], "active");
-    assert!(
-        stack
-            .sign_in(&username, "Ivys-Own-Password-9")
-            .await
-            .is_ok()
-    );
+    // (a token's `iat` counts whole seconds, and one of the cut's own second is refused)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let again = stack
+        .sign_in(&username, "Ivys-Own-Password-9")
+        .await
+        .expect("Ivy signs in again");
+    let account = stack
+        .call("GET", "/account", Some(&again), None, None)
+        .await;
+    assert_eq!(account.status, 200, "{account:?}");
+    // and the token from before the cut stays refused
+    let old = stack
+        .call("GET", "/account", Some(&token), None, None)
+        .await;
+    assert_eq!(old.status, 401, "{old:?}");
 }

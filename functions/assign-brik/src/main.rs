@@ -11,7 +11,7 @@ use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response, ser
 use softbrik::app::App;
 use softbrik::directory_sync::{self, DenyListBody, ScimRequest};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, identity, json, json_body, path_param};
+use softbrik::http::{self, answer, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::packs;
 use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
@@ -37,7 +37,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     if req.uri().path().starts_with("/scim/") {
         return Ok(scim(app, &req).await);
     }
-    let caller = identity(&req)?;
+    let caller = http::caller(app, &req).await?;
     let team = Team::for_admin(app, &caller).await?;
     tracing::Span::current().record("account_id", team.account.id.as_str());
     let key = parse_key(http::header(&req, "idempotency-key"))?;

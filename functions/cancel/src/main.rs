@@ -5,7 +5,7 @@ use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
 use softbrik::app::App;
 use softbrik::closure::{ClosureBody, request_closure};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, identity, json_body};
+use softbrik::http::{self, answer, json_body};
 use tracing::Instrument;
 
 #[tokio::main]
@@ -27,7 +27,7 @@ async fn main() -> Result<(), LambdaError> {
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     match (req.method().as_str(), req.uri().path()) {
         ("POST", "/account/closure") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             if let Ok(account_id) = caller.require_admin() {
                 tracing::Span::current().record("account_id", account_id);
             }

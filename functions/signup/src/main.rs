@@ -5,7 +5,7 @@
 use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response, service_fn};
 use softbrik::app::App;
 use softbrik::error::Error;
-use softbrik::http::{self, answer, identity, json, json_body};
+use softbrik::http::{self, answer, json, json_body};
 use softbrik::records;
 use softbrik::resellers;
 use softbrik::signup::{SignupBody, signup};
@@ -41,11 +41,11 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("GET", "/account") => get_account(app, &req).await,
         ("GET", "/account/invoices") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             listed(records::invoices(app, &caller, page(&req)?).await?)
         }
         ("POST", "/reseller/clients") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             let key = softbrik::idempotency::parse_key(http::header(&req, "idempotency-key"))?;
             let (body, raw): (resellers::ClientBody, _) = json_body(&req)?;
             let (status, answer) =
@@ -53,7 +53,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             Ok(json(status, &answer))
         }
         ("GET", "/reseller/clients") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             let page = page(&req)?;
             let limit = usize::try_from(page.limit).map_err(Error::internal)?;
             let (clients, next) = resellers::list_clients(app, &caller, limit, page.next).await?;
@@ -63,11 +63,11 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
         }
         ("GET", "/reseller/usage") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             Ok(json(200, &resellers::usage(app, &caller).await?))
         }
         ("GET", path) if path.starts_with("/reseller/clients/") && path.ends_with("/users") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             let id = http::path_param(&req, "account_id")?;
             Ok(json(
                 200,
@@ -75,7 +75,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             ))
         }
         ("GET", "/account/upcoming-invoice") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             let account_id = caller.require_admin()?;
             Ok(json(
                 200,
@@ -83,11 +83,11 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             ))
         }
         ("GET", "/account/history") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             listed(records::history(app, &caller, page(&req)?).await?)
         }
         ("PUT", "/account/settings") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
                 Ok((200, records::update_settings(app, &caller, body).await?))
@@ -95,7 +95,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await
         }
         ("PUT", "/account/payment-method") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
                 Ok((
@@ -106,7 +106,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await
         }
         ("POST", "/account/billing-alignment") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
                 records::align_billing(app, &caller, body).await
@@ -114,7 +114,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await
         }
         ("POST", path) if path.starts_with("/account/invoices/") && path.ends_with("/send") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let body = if req.body().is_empty() {
                     records::SendBody::default()
@@ -127,13 +127,13 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await
         }
         ("GET", path) if path.starts_with("/account/invoices/") && path.ends_with("/pdf") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             let id = http::path_param(&req, "invoice_id")?;
             let (filename, pdf) = records::invoice_pdf(app, &caller, &id).await?;
             Ok(http::file("application/pdf", &filename, pdf))
         }
         ("GET", path) if path.starts_with("/account/invoices/") => {
-            let caller = identity(&req)?;
+            let caller = http::caller(app, &req).await?;
             Ok(json(
                 200,
                 &records::invoice(app, &caller, &http::path_param(&req, "invoice_id")?).await?,
@@ -194,7 +194,7 @@ async fn briks(app: &App) -> Result<Response<Body>, Error> {
 }
 
 async fn get_account(app: &App, req: &Request) -> Result<Response<Body>, Error> {
-    let caller = identity(req)?;
+    let caller = http::caller(app, req).await?;
     let account_id = caller.account()?;
     tracing::Span::current().record("account_id", account_id);
     let (account, now) = app.account(account_id).await?;

@@ -8,7 +8,7 @@ use lambda_http::{
 };
 use softbrik::app::App;
 use softbrik::error::Error;
-use softbrik::http::{self, answer, identity, json, json_body, path_param};
+use softbrik::http::{self, answer, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::schedule::RunRequest;
 use softbrik::support_desk::{self as desk, ListQuery};
@@ -43,7 +43,7 @@ async fn main() -> Result<(), LambdaError> {
 }
 
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let caller = identity(&req)?;
+    let caller = http::caller(app, &req).await?;
     if let Some(account) = &caller.account_id {
         tracing::Span::current().record("account_id", account.as_str());
     }
