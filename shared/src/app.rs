@@ -53,6 +53,10 @@ pub struct Config {
     pub mail_bucket: String,
     /// What a reseller pays per active user per period (api.md "Resellers").
     pub reseller_user_price: crate::money::Money,
+    /// Signup attempts allowed per client address, and per email domain, in an hour
+    /// (`crate::rate_limit`).
+    pub signups_per_address_per_hour: u32,
+    pub signups_per_domain_per_hour: u32,
 }
 
 impl Config {
@@ -61,6 +65,14 @@ impl Config {
             std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
         };
         let issuer = var("SOFTBRIK_ISSUER_COUNTRY").unwrap_or_else(|_| "DK".into());
+        let number = |name: &str, default: u32| match std::env::var(name) {
+            Ok(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::internal(format!("{name} is not a positive number"))),
+            Err(_) => Ok(default),
+        };
         Ok(Config {
             stage: var("SOFTBRIK_STAGE").unwrap_or_else(|_| "dev".into()),
             table: var("SOFTBRIK_TABLE")?,
@@ -94,6 +106,14 @@ impl Config {
                 &var("SOFTBRIK_RESELLER_USER_PRICE").unwrap_or_else(|_| "5.00".into()),
             )
             .map_err(|_| Error::internal("SOFTBRIK_RESELLER_USER_PRICE is not an amount"))?,
+            signups_per_address_per_hour: number(
+                "SOFTBRIK_SIGNUPS_PER_ADDRESS_PER_HOUR",
+                crate::rate_limit::SIGNUPS_PER_ADDRESS_PER_HOUR,
+            )?,
+            signups_per_domain_per_hour: number(
+                "SOFTBRIK_SIGNUPS_PER_DOMAIN_PER_HOUR",
+                crate::rate_limit::SIGNUPS_PER_DOMAIN_PER_HOUR,
+            )?,
         })
     }
 }

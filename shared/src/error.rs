@@ -24,6 +24,13 @@ pub enum Error {
     InvalidPaymentMethod,
     #[error("the card was declined")]
     CardDeclined { reason: String },
+    #[error(
+        "this payment method belongs to another customer of the payment partner: add the card again"
+    )]
+    PaymentMethodAttachedElsewhere,
+    /// Too many requests of one kind from one client: retry after this many seconds.
+    #[error("too many requests: retry later")]
+    Throttled { retry_after: u64 },
     #[error("this email address already has an account")]
     EmailTaken,
     #[error("this Idempotency-Key was used with another request")]
@@ -108,7 +115,9 @@ impl Error {
             | Error::UnknownBrik(_)
             | Error::CardNumberNotAccepted { .. }
             | Error::CardBrandNotSupported
-            | Error::InvalidPaymentMethod => 422,
+            | Error::InvalidPaymentMethod
+            | Error::PaymentMethodAttachedElsewhere => 422,
+            Error::Throttled { .. } => 429,
             Error::Unavailable(_) | Error::InDoubt(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -123,6 +132,8 @@ impl Error {
             Error::CardNumberNotAccepted { .. } => "card_number_not_accepted",
             Error::CardBrandNotSupported => "card_brand_not_supported",
             Error::InvalidPaymentMethod => "invalid_payment_method",
+            Error::PaymentMethodAttachedElsewhere => "payment_method_attached_elsewhere",
+            Error::Throttled { .. } => "too_many_requests",
             Error::CardDeclined { .. } => "card_declined",
             Error::EmailTaken => "email_taken",
             Error::IdempotencyKeyReused => "idempotency_key_reused",
@@ -152,6 +163,9 @@ impl Error {
             }
             Error::CardDeclined { reason } => format!("The card was declined: {reason}."),
             Error::Conflict(_, detail) => detail.clone(),
+            Error::Throttled { retry_after } => format!(
+                "Too many sign-ups from this address or email domain; retry in {retry_after} seconds."
+            ),
             Error::Unavailable(_) => {
                 "A service Softbrik depends on did not answer; nothing was changed. Retry later."
                     .to_string()
@@ -193,6 +207,7 @@ fn title(status: u16) -> &'static str {
         409 => "Conflict",
         413 => "Payload Too Large",
         422 => "Unprocessable Content",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }

@@ -124,6 +124,14 @@ fn parse_groups(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`).
+pub fn client_address(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
 pub fn request_id(req: &Request) -> String {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
@@ -246,11 +254,14 @@ pub fn problem(error: &Error) -> Response<Body> {
     }
     let text = serde_json::to_string(&error.problem()).unwrap_or_else(|_| "{}".into());
     let mut response = respond(error.status(), "application/problem+json", text);
-    if error.status() == 503 {
-        response.headers_mut().insert(
-            "retry-after",
-            lambda_http::http::HeaderValue::from_static("5"),
-        );
+    let retry_after = match error {
+        Error::Throttled { retry_after } => Some(retry_after.max(&1).to_string()),
+        _ if error.status() == 503 => Some("5".to_string()),
+        _ => None,
+    };
+    if let Some(value) = retry_after.and_then(|s| lambda_http::http::HeaderValue::from_str(&s).ok())
+    {
+        response.headers_mut().insert("retry-after", value);
     }
     response
 }

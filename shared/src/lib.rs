@@ -36,6 +36,7 @@ pub mod jobs;
 pub mod mailer;
 pub mod packs;
 pub mod payments;
+pub mod rate_limit;
 pub mod records;
 pub mod renewal;
 pub mod resellers;

@@ -25,6 +25,10 @@ pub enum PaymentError {
     Declined(String),
     #[error("no such payment method")]
     InvalidPaymentMethod,
+    /// Attached to a customer of the partner that is not this account's (a card of someone
+    /// else's, or a token tried by card testing).
+    #[error("payment method attached to another customer")]
+    AttachedElsewhere,
     /// The partner did not answer or its answer is unknown: reconcile with the same key.
     #[error("payment partner unavailable: {0}")]
     Unavailable(String),
@@ -36,6 +40,7 @@ impl From<PaymentError> for Error {
             PaymentError::BrandNotSupported => Error::CardBrandNotSupported,
             PaymentError::Declined(reason) => Error::CardDeclined { reason },
             PaymentError::InvalidPaymentMethod => Error::InvalidPaymentMethod,
+            PaymentError::AttachedElsewhere => Error::PaymentMethodAttachedElsewhere,
             // Perhaps charged: the retry must reuse the key (security.md, Reliability).
             PaymentError::Unavailable(what) => Error::InDoubt(what),
         }
@@ -60,8 +65,14 @@ pub struct Charge {
 
 #[async_trait]
 pub trait Payments: Send + Sync {
-    /// Checks the payment method and what card it is; declines and other brands are refused.
-    async fn attach(&self, token: &PaymentMethodToken) -> Result<CardDetails, PaymentError>;
+    /// Checks the payment method and what card it is, and attaches it to `account_id`'s
+    /// customer; declines, other brands and a method already attached to another customer are
+    /// refused (security.md). Attaching again for the same account is harmless (a retry).
+    async fn attach(
+        &self,
+        token: &PaymentMethodToken,
+        account_id: &str,
+    ) -> Result<CardDetails, PaymentError>;
     /// Charges once per idempotency key: the same key again returns the first charge.
     async fn charge(&self, request: &ChargeRequest, now: Timestamp)
     -> Result<Charge, PaymentError>;
@@ -76,6 +87,7 @@ enum TestCard {
     Amex,
     DeclinedOnAttach(&'static str),
     ChargesFail,
+    AttachedElsewhere,
 }
 
 fn test_card(token: &str) -> Option<TestCard> {
@@ -88,6 +100,8 @@ fn test_card(token: &str) -> Option<TestCard> {
             TestCard::DeclinedOnAttach("insufficient_funds")
         }
         "pm_card_chargeCustomerFail" => TestCard::ChargesFail,
+        // The sandbox's stand-in for a payment method another customer already holds.
+        "pm_card_attachedToAnotherCustomer" => TestCard::AttachedElsewhere,
         _ => return None,
     })
 }
@@ -123,7 +137,11 @@ impl SandboxPayments {
 
 #[async_trait]
 impl Payments for SandboxPayments {
-    async fn attach(&self, token: &PaymentMethodToken) -> Result<CardDetails, PaymentError> {
+    async fn attach(
+        &self,
+        token: &PaymentMethodToken,
+        _account_id: &str,
+    ) -> Result<CardDetails, PaymentError> {
         match test_card(token.as_str()) {
             Some(TestCard::Accepted(brand, last4)) => Ok(CardDetails {
                 brand,
@@ -139,6 +157,7 @@ impl Payments for SandboxPayments {
             }),
             Some(TestCard::Amex) => Err(PaymentError::BrandNotSupported),
             Some(TestCard::DeclinedOnAttach(reason)) => Err(PaymentError::Declined(reason.into())),
+            Some(TestCard::AttachedElsewhere) => Err(PaymentError::AttachedElsewhere),
             None => Err(PaymentError::InvalidPaymentMethod),
         }
     }

@@ -415,7 +415,7 @@ pub async fn replace_payment_method(
     let account_id = caller.require_admin()?;
     let token = PaymentMethodToken::parse(&body.payment_method)
         .map_err(|e| Error::Validation(e.at("payment_method").into()))?;
-    let card = app.payments.attach(&token).await?;
+    let card = app.payments.attach(&token, account_id).await?;
     let (item, key) = app.account_item(account_id).await?;
     let mut account = item.open(&key)?;
     account.require_own_billing()?;

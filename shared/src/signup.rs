@@ -289,12 +289,14 @@ pub struct SignupResponse {
     pub invoice: Option<Invoice>,
 }
 
-/// Runs a signup, or replays the answer of the first one made with the same key.
+/// Runs a signup from `client_address`, or replays the answer of the first one made with the
+/// same key.
 pub async fn signup(
     app: &App,
     body: &serde_json::Value,
     cmd: SignupCommand,
     idempotency_key: Option<&str>,
+    client_address: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
     let catalogue = app.catalogue().await?;
     let priced = price_briks(&catalogue, &cmd.briks)?;
@@ -313,7 +315,18 @@ pub async fn signup(
         Begin::Replay { status, body } => return Ok((status, body)),
         Begin::Run(lease) => lease,
     };
-    let result = run(app, &cmd, &priced, now, &email_hash, &lease).await;
+    let result = async {
+        crate::rate_limit::admit_signup(
+            app,
+            client_address,
+            cmd.admin_email.as_str(),
+            &lease.id("account"),
+            crate::clock::Clock::now(&app.system_clock),
+        )
+        .await?;
+        run(app, &cmd, &priced, now, &email_hash, &lease).await
+    }
+    .await;
     if let Err(e) = &result {
         idempotency::after_failure(app, &lease, e).await;
     }
@@ -348,7 +361,10 @@ async fn run(
     {
         return Err(Error::EmailTaken);
     }
-    let card = app.payments.attach(&cmd.payment_method).await?;
+    let card = app
+        .payments
+        .attach(&cmd.payment_method, &lease.id("account"))
+        .await?;
     let payment_method = PaymentMethod {
         token: cmd.payment_method.as_str().into(),
         card,

@@ -975,6 +975,34 @@ impl Store {
             .build())
     }
 
+    /// Counts `attempt` in the window item `(pk, sk)`, unless `limit` attempts are counted
+    /// there already: the same attempt again (a retry under its Idempotency-Key) is counted
+    /// once. The item expires (TTL) at `expires_at`.
+    pub fn count_attempt_op(
+        &self,
+        (pk, sk): (&str, &str),
+        attempt: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .update_expression("ADD attempts :attempt SET expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(attempts) OR size(attempts) < :limit \
+                 OR contains(attempts, :one)",
+            )
+            .expression_attribute_values(":attempt", AttributeValue::Ss(vec![attempt.into()]))
+            .expression_attribute_values(":one", AttributeValue::S(attempt.into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// The last invoice number given out (0 before the first).
     pub async fn last_invoice_number(&self) -> Result<u64, Error> {
         #[derive(Deserialize)]

@@ -65,6 +65,19 @@ struct PaymentMethodObject {
     customer: Option<String>,
 }
 
+/// A customer of the partner, as far as the attach reads it: the account it was made for.
+#[derive(Debug, Deserialize)]
+struct CustomerObject {
+    #[serde(default)]
+    metadata: std::collections::HashMap<String, String>,
+}
+
+impl CustomerObject {
+    fn belongs_to(&self, account_id: &str) -> bool {
+        self.metadata.get("account_id").map(String::as_str) == Some(account_id)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct CardObject {
     brand: String,
@@ -362,26 +375,44 @@ impl StripePayments {
 
 #[async_trait]
 impl Payments for StripePayments {
-    async fn attach(&self, token: &PaymentMethodToken) -> Result<CardDetails, PaymentError> {
+    async fn attach(
+        &self,
+        token: &PaymentMethodToken,
+        account_id: &str,
+    ) -> Result<CardDetails, PaymentError> {
         let pm_path = format!("payment_methods/{}", token.as_str());
         let pm: PaymentMethodObject = self.get(&pm_path, &[]).await?;
         let card = card_details(&pm)?;
-        if pm.customer.is_none() {
-            let customer: IdObject = self
-                .post(
-                    "customers",
-                    &[("metadata[payment_method]", token.as_str().into())],
-                    Some(&format!("customer:{}", token.as_str())),
-                )
-                .await?;
-            // Attaching again is harmless, and a retry must not replay an outage's answer.
-            let _: IdObject = self
-                .post(
-                    &format!("{pm_path}/attach"),
-                    &[("customer", customer.id)],
-                    None,
-                )
-                .await?;
+        match pm.customer {
+            // Attached before: only a customer made for this account (a retry) may hold it.
+            Some(customer) => {
+                let holder: CustomerObject =
+                    self.get(&format!("customers/{customer}"), &[]).await?;
+                if !holder.belongs_to(account_id) {
+                    tracing::warn!("a payment method attached to another customer: refused");
+                    return Err(PaymentError::AttachedElsewhere);
+                }
+            }
+            None => {
+                let customer: IdObject = self
+                    .post(
+                        "customers",
+                        &[
+                            ("metadata[account_id]", account_id.into()),
+                            ("metadata[payment_method]", token.as_str().into()),
+                        ],
+                        Some(&format!("customer:{account_id}:{}", token.as_str())),
+                    )
+                    .await?;
+                // Attaching again is harmless, and a retry must not replay an outage's answer.
+                let _: IdObject = self
+                    .post(
+                        &format!("{pm_path}/attach"),
+                        &[("customer", customer.id)],
+                        None,
+                    )
+                    .await?;
+            }
         }
         Ok(card)
     }

@@ -71,6 +71,8 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub body: Value,
+    /// The `Retry-After` header, in seconds, when there is one.
+    pub retry_after: Option<u64>,
 }
 
 impl Stack {
@@ -107,7 +109,9 @@ impl Stack {
         key: Option<&str>,
     ) -> Answer {
         let url = format!("{}{}", self.file.api_url, path);
-        let mut req = self.http.request(method.parse().expect("method"), url);
+        let mut req = self
+            .client_for(path)
+            .request(method.parse().expect("method"), url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -122,6 +126,36 @@ impl Stack {
         self.send(req).await
     }
 
+    /// The client a call to `path` goes out on. Signups are limited per client address
+    /// (security.md), so each test company signs up from an address of its own, as real
+    /// companies do: a random one of the loopback network 127.0.0.0/8.
+    fn client_for(&self, path: &str) -> reqwest::Client {
+        if path != "/signup" {
+            return self.http.clone();
+        }
+        let [a, b, c, ..] = *uuid::Uuid::new_v4().as_bytes();
+        let address = std::net::Ipv4Addr::new(127, a.max(1), b, c.clamp(1, 254));
+        Self::client_from(address.into())
+    }
+
+    /// A client whose requests come from `address` (a loopback one locally).
+    pub fn client_from(address: std::net::IpAddr) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(address)
+            .build()
+            .expect("a client")
+    }
+
+    /// A signup sent from client address `from`.
+    pub async fn signup_from(&self, from: std::net::IpAddr, body: &Value) -> Answer {
+        let url = format!("{}/signup", self.file.api_url);
+        let req = Self::client_from(from)
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.send(req).await
+    }
+
     /// A call with the `Authorization` header exactly as given (or none).
     pub async fn call_with(
         &self,
@@ -131,7 +165,9 @@ impl Stack {
         body: Option<&Value>,
     ) -> Answer {
         let url = format!("{}{}", self.file.api_url, path);
-        let mut req = self.http.request(method.parse().expect("method"), url);
+        let mut req = self
+            .client_for(path)
+            .request(method.parse().expect("method"), url);
         if let Some(value) = authorization {
             req = req.header("Authorization", value);
         }
@@ -198,6 +234,11 @@ impl Stack {
     async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
         let resp = req.send().await.expect("the API answers");
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let content_type = resp
             .headers()
             .get("content-type")
@@ -209,6 +250,7 @@ impl Stack {
             status,
             content_type,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            retry_after,
         }
     }
 
@@ -972,7 +1014,8 @@ pub fn unique_email(who: &str) -> String {
             }
         })
         .collect();
-    format!("{who}+{letters}@example.fr")
+    // A domain of its own too: signups are limited per email domain (security.md).
+    format!("{who}+{letters}@{}.example.fr", &letters[..12])
 }
 
 /// A message to the support desk with a PDF attached, as a mail client sends it.

@@ -179,6 +179,13 @@ async fn refused_cards_leave_no_account_no_sign_in_and_no_charge() {
             "card_declined",
         ),
         ("pm_card_chargeCustomerFail", 402, "card_declined"),
+        // a payment method another customer of the partner holds (card testing, or someone
+        // else's card id): security.md
+        (
+            "pm_card_attachedToAnotherCustomer",
+            422,
+            "payment_method_attached_elsewhere",
+        ),
     ];
     for (card, status, code) in cases {
         let email = unique_email("refused");
@@ -286,4 +293,53 @@ async fn the_account_route_needs_a_valid_token() {
             .status,
         401
     );
+}
+
+/// A random address of the loopback network: one client of its own.
+fn client_address() -> std::net::IpAddr {
+    let [a, b, c, ..] = *uuid::Uuid::new_v4().as_bytes();
+    std::net::Ipv4Addr::new(127, a.max(1), b, c.clamp(1, 254)).into()
+}
+
+#[tokio::test]
+async fn signups_beyond_the_limit_of_one_address_or_one_domain_are_throttled() {
+    let stack = Stack::connect().await;
+    // GIVEN a script trying card after card from one address (each refused by the issuer)
+    let from = client_address();
+    for _ in 0..10 {
+        let mut body = signup_body(&unique_email("testing"), None);
+        body["payment_method"] = json!("pm_card_chargeDeclined");
+        let tried = stack.signup_from(from, &body).await;
+        assert_eq!(tried.status, 402, "{tried:?}");
+    }
+    // WHEN it tries an eleventh, with a card that would pass
+    let email = unique_email("eleventh");
+    let body = signup_body(&email, None);
+    let throttled = stack.signup_from(from, &body).await;
+
+    // THEN it is throttled with a Retry-After, and nothing was made
+    assert_eq!(throttled.status, 429, "{throttled:?}");
+    assert_eq!(throttled.body["code"], "too_many_requests");
+    let retry_after = throttled.retry_after.expect("Retry-After");
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert!(!stack.cognito_user_exists(&email).await);
+    // AND the same company from its own address signs up
+    let own = stack.signup_from(client_address(), &body).await;
+    assert_eq!(own.status, 201, "{own:?}");
+
+    // GIVEN fifty attempts with one email domain, each from another address
+    let domain = format!("{}.example.fr", uuid::Uuid::new_v4().simple());
+    let at_domain = |n: usize| {
+        let mut body = signup_body(&format!("testing{n}@{domain}"), None);
+        body["payment_method"] = json!("pm_card_chargeDeclined");
+        body
+    };
+    for n in 0..50 {
+        let tried = stack.signup_from(client_address(), &at_domain(n)).await;
+        assert_eq!(tried.status, 402, "{n}: {tried:?}");
+    }
+    // WHEN the fifty-first comes from yet another address, THEN the domain is throttled
+    let throttled = stack.signup_from(client_address(), &at_domain(50)).await;
+    assert_eq!(throttled.status, 429, "{throttled:?}");
+    assert!(throttled.retry_after.is_some());
 }

@@ -34,7 +34,7 @@ async fn every_function_that_charges_may_read_the_secret_key_under_its_own_polic
     let token = PaymentMethodToken::parse("pm_card_visa").unwrap();
     for function in CHARGING_FUNCTIONS {
         let card = stripe_of(&stack, function)
-            .attach(&token)
+            .attach(&token, "acc_stripe_test")
             .await
             .unwrap_or_else(|e| panic!("{function} cannot use the partner: {e:?}"));
         assert_eq!(card.last4, "4242", "{function}");
@@ -62,7 +62,10 @@ async fn a_visa_card_is_read_from_the_partner_and_charged_once_per_key() {
     // GIVEN a Visa card token
     let token = PaymentMethodToken::parse("pm_card_visa").unwrap();
     // WHEN it is attached, THEN its brand and last digits come from the partner
-    let card = stripe.attach(&token).await.expect("attached");
+    let card = stripe
+        .attach(&token, "acc_stripe_test")
+        .await
+        .expect("attached");
     assert_eq!(card.brand, CardBrand::Visa);
     assert_eq!(card.last4, "4242");
     // WHEN 19.20 is charged twice under one key (a retried request)
@@ -99,7 +102,10 @@ async fn a_card_that_fails_every_charge_is_declined_with_the_issuers_reason() {
     let stripe = stripe(&stack).await;
     let token = PaymentMethodToken::parse("pm_card_chargeCustomerFail").unwrap();
     // It attaches (the issuer accepts the card)...
-    stripe.attach(&token).await.expect("attached");
+    stripe
+        .attach(&token, "acc_stripe_test")
+        .await
+        .expect("attached");
     // ...and every charge on it is declined
     let answer = stripe
         .charge(
@@ -119,11 +125,51 @@ async fn an_unknown_payment_method_is_invalid_and_an_unused_key_has_nothing_to_r
     let stripe = stripe(&stack).await;
     let token = PaymentMethodToken::parse("pm_doesnotexist").unwrap();
     assert!(matches!(
-        stripe.attach(&token).await,
+        stripe.attach(&token, "acc_stripe_test").await,
         Err(PaymentError::InvalidPaymentMethod)
     ));
     stripe
         .refund(&unique_key("never-charged"))
         .await
         .expect("nothing to refund");
+}
+
+/// A card's payment method made at the partner, as its payment form makes one for a customer.
+async fn payment_method_at_partner(stack: &Stack) -> PaymentMethodToken {
+    let made: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/payment_methods", stack.file.stripe_url))
+        .bearer_auth("sk_test_softbrik_local")
+        .form(&[
+            ("type", "card"),
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2034"),
+            ("card[cvc]", "123"),
+        ])
+        .send()
+        .await
+        .expect("the partner answers")
+        .json()
+        .await
+        .expect("a payment method");
+    PaymentMethodToken::parse(made["id"].as_str().expect("an id")).expect("a pm_ token")
+}
+
+#[tokio::test]
+async fn a_payment_method_attached_to_another_accounts_customer_is_refused() {
+    let stack = Stack::connect().await;
+    let stripe = stripe(&stack).await;
+    // GIVEN a card's payment method that account A attached (its customer at the partner)
+    let token = payment_method_at_partner(&stack).await;
+    let a = format!("acc_{}", uuid::Uuid::new_v4().simple());
+    stripe.attach(&token, &a).await.expect("attached to A");
+    // WHEN A attaches it again (a retry), THEN it is still A's
+    stripe.attach(&token, &a).await.expect("A's again");
+    // WHEN account B presents the same payment method (someone else's card id, card testing)
+    let b = format!("acc_{}", uuid::Uuid::new_v4().simple());
+    // THEN it is refused
+    assert!(matches!(
+        stripe.attach(&token, &b).await,
+        Err(PaymentError::AttachedElsewhere)
+    ));
 }

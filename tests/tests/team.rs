@@ -209,6 +209,27 @@ async fn a_declined_card_leaves_carol_nowhere() {
         .await;
     assert_eq!(refused.status, 422);
     assert_eq!(refused.body["code"], "card_brand_not_supported");
+
+    // So is a payment method another customer of the partner holds, and the card stays.
+    let foreign = json!({"payment_method": "pm_card_attachedToAnotherCustomer"});
+    let refused = stack
+        .call(
+            "PUT",
+            "/account/payment-method",
+            Some(&company.token),
+            Some(&foreign),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert_eq!(refused.body["code"], "payment_method_attached_elsewhere");
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(
+        account.body["billing"]["payment_method"]["last4"], "0341",
+        "{account:?}"
+    );
 }
 
 #[tokio::test]

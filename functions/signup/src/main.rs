@@ -147,7 +147,8 @@ async fn post_signup(app: &App, req: &Request) -> Result<Response<Body>, Error> 
     let key = softbrik::idempotency::parse_key(http::header(req, "idempotency-key"))?;
     let (body, raw): (SignupBody, _) = json_body(req)?;
     let command = body.parse()?;
-    let (status, response) = signup(app, &raw, command, key.as_deref()).await?;
+    let client = http::client_address(req);
+    let (status, response) = signup(app, &raw, command, key.as_deref(), client.as_deref()).await?;
     if let Some(id) = response.pointer("/account/id").and_then(|v| v.as_str()) {
         tracing::Span::current().record("account_id", id);
     }
