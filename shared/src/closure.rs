@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, InvoiceCustomer};
 use crate::app::App;
 use crate::billing_calendar::Calendar;
-use crate::crypto::Sealed;
+use crate::crypto::{Field, Sealed};
 use crate::error::Error;
 use crate::http::Identity;
 use crate::store::{InvoiceItem, UserItem, account_pk, email_claim_pk};
@@ -198,7 +198,10 @@ pub async fn close_account(
     // Sign-ins and email claims first, while the key that opens the addresses exists.
     let users = UserItem::all(&app.store, account_id).await?;
     for user in &users {
-        let email = key.open(account_id, "user_email", &user.email)?;
+        let email = key.open(
+            Field::new(account_id, (&user.pk, &user.sk), "user_email"),
+            &user.email,
+        )?;
         app.directory.delete(&email).await?;
         app.store
             .delete_if(
@@ -227,12 +230,19 @@ pub async fn close_account(
         let expires_at =
             crate::billing_calendar::local_midnight(until, &jiff::tz::TimeZone::UTC).as_second();
         for invoice in invoices {
-            let customer = key.open(account_id, "invoice_customer", &invoice.customer)?;
+            let customer = key.open(
+                Field::new(account_id, (&invoice.pk, &invoice.sk), "invoice_customer"),
+                &invoice.customer,
+            )?;
+            let retained_pk = retained_pk(account_id);
             let retained = RetainedInvoiceItem {
-                pk: retained_pk(account_id),
+                pk: retained_pk.clone(),
                 sk: invoice.sk.clone(),
                 invoice: invoice.invoice.clone(),
-                customer: retention.seal(account_id, "invoice_customer", &customer),
+                customer: retention.seal(
+                    Field::new(account_id, (&retained_pk, &invoice.sk), "invoice_customer"),
+                    &customer,
+                ),
                 account_id: account_id.to_string(),
                 retained_until: until,
                 expires_at,
@@ -355,7 +365,10 @@ pub async fn retained_invoices(
     items
         .into_iter()
         .map(|i| {
-            let customer = retention.open(account_id, "invoice_customer", &i.customer)?;
+            let customer = retention.open(
+                Field::new(account_id, (&i.pk, &i.sk), "invoice_customer"),
+                &i.customer,
+            )?;
             let customer = serde_json::from_str(&customer).map_err(Error::internal)?;
             Ok((i.invoice, customer))
         })

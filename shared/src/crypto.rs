@@ -1,9 +1,10 @@
 //! Envelope encryption of company data (security.md "Encryption"): each account has its own
 //! data key from KMS `GenerateDataKey` (encryption context `{"account_id": ...}`), stored only
-//! wrapped; fields are sealed with AES-256-GCM with the account id and attribute name bound as
-//! associated data, so a ciphertext copied to another account or attribute fails to open.
+//! wrapped; fields are sealed with AES-256-GCM with the account id, the item's key and the
+//! attribute name bound as associated data, so a ciphertext copied to another account, another
+//! item or another attribute fails to open. Unwrapped keys are zeroed when dropped, and a warm
+//! function holds at most [`KEY_CACHE_CAPACITY`] of them, each for at most 5 minutes.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,11 @@ use crate::error::Error;
 
 /// How long a warm function keeps an unwrapped key (security.md: at most 5 minutes).
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
-const SEALED_PREFIX: &str = "v1:";
+/// Most unwrapped keys a warm function holds at once (security.md: a bounded cache); the
+/// least recently used goes first.
+pub const KEY_CACHE_CAPACITY: usize = 256;
+/// `v2`: the item's key is bound too (`v1`, sealed before it was, does not open).
+const SEALED_PREFIX: &str = "v2:";
 const NONCE_LEN: usize = 12;
 
 /// Whose key it is: the KMS encryption context it is wrapped under.
@@ -73,7 +78,7 @@ pub fn digest_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A field sealed under an account's data key: `v1:` + base64(nonce || ciphertext || tag).
+/// A field sealed under an account's data key: `v2:` + base64(nonce || ciphertext || tag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Sealed(String);
@@ -90,10 +95,42 @@ impl Sealed {
     }
 }
 
-/// An unwrapped 256-bit key. Never logged, never stored.
+/// Where a sealed value lives: its account, the key of its item (`pk`, `sk`) and its
+/// attribute. All three are bound to the ciphertext.
+#[derive(Debug, Clone, Copy)]
+pub struct Field<'a> {
+    pub account_id: &'a str,
+    pub item: (&'a str, &'a str),
+    pub attribute: &'a str,
+}
+
+impl<'a> Field<'a> {
+    pub fn new(account_id: &'a str, item: (&'a str, &'a str), attribute: &'a str) -> Self {
+        Field {
+            account_id,
+            item,
+            attribute,
+        }
+    }
+
+    /// The associated data: each part, NUL-terminated (no part holds a NUL), so that no two
+    /// fields share it.
+    fn associated_data(&self) -> Vec<u8> {
+        let parts = [self.account_id, self.item.0, self.item.1, self.attribute];
+        let mut aad = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        for part in parts {
+            aad.extend_from_slice(part.as_bytes());
+            aad.push(0);
+        }
+        aad
+    }
+}
+
+/// An unwrapped 256-bit key. Never logged, never stored, zeroed when dropped (the cipher's key
+/// schedule too: aes's `zeroize` feature).
 pub struct DataKey {
     cipher: Aes256Gcm,
-    raw: [u8; 32],
+    raw: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -107,15 +144,16 @@ impl DataKey {
         let raw: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::internal("data key is not 256 bits"))?;
-        let cipher = Aes256Gcm::new_from_slice(&raw)
+        let raw = zeroize::Zeroizing::new(raw);
+        let cipher = Aes256Gcm::new_from_slice(raw.as_slice())
             .map_err(|_| Error::internal("data key is not 256 bits"))?;
         Ok(DataKey { cipher, raw })
     }
 
-    /// Seals `plaintext` for `attribute` of `account_id`.
-    pub fn seal(&self, account_id: &str, attribute: &str, plaintext: &str) -> Sealed {
+    /// Seals `plaintext` for `field`.
+    pub fn seal(&self, field: Field<'_>, plaintext: &str) -> Sealed {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let aad = associated_data(account_id, attribute);
+        let aad = field.associated_data();
         let payload = Payload {
             msg: plaintext.as_bytes(),
             aad: &aad,
@@ -127,21 +165,16 @@ impl DataKey {
         Sealed(format!("{SEALED_PREFIX}{}", B64.encode(out)))
     }
 
-    /// Opens a sealed field; fails if it was sealed for another account or attribute.
-    pub fn open(
-        &self,
-        account_id: &str,
-        attribute: &str,
-        sealed: &Sealed,
-    ) -> Result<String, Error> {
-        let refused = || Error::internal(format!("sealed {attribute} does not open"));
+    /// Opens a sealed field; fails if it was sealed for another account, item or attribute.
+    pub fn open(&self, field: Field<'_>, sealed: &Sealed) -> Result<String, Error> {
+        let refused = || Error::internal(format!("sealed {} does not open", field.attribute));
         let body = sealed.0.strip_prefix(SEALED_PREFIX).ok_or_else(refused)?;
         let bytes = B64.decode(body).map_err(|_| refused())?;
         if bytes.len() < NONCE_LEN {
             return Err(refused());
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let aad = associated_data(account_id, attribute);
+        let aad = field.associated_data();
         let plain = self
             .cipher
             .decrypt(
@@ -157,7 +190,7 @@ impl DataKey {
 
     /// Keyed hash (HMAC-SHA256, hex) used to look values up without storing them in clear.
     pub fn keyed_hash(&self, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.raw)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.raw.as_slice())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(value.as_bytes());
         mac.finalize()
@@ -166,14 +199,6 @@ impl DataKey {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
-}
-
-fn associated_data(account_id: &str, attribute: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(account_id.len() + attribute.len() + 1);
-    aad.extend_from_slice(account_id.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(attribute.as_bytes());
-    aad
 }
 
 /// Where data keys come from: KMS in every environment, a local fake in unit tests.
@@ -191,14 +216,62 @@ pub trait KeyRing: Send + Sync {
     }
 }
 
-/// An unwrapped key and when it was unwrapped.
-type CachedKey = (Arc<DataKey>, Instant);
+/// A scope's wrapped key, the key unwrapped, and when it was unwrapped.
+type CachedKey = (WrappedKey, Arc<DataKey>, Instant);
 
-/// KMS envelope keys with a 5-minute in-memory cache of unwrapped keys.
+/// Unwrapped keys by scope: at most [`KEY_CACHE_CAPACITY`] (least recently used out first),
+/// none older than [`KEY_CACHE_TTL`]. A key leaving it is zeroed once no request holds it.
+struct KeyCache {
+    keys: lru::LruCache<KeyScope, CachedKey>,
+}
+
+impl KeyCache {
+    fn new() -> Self {
+        KeyCache {
+            keys: lru::LruCache::new(
+                std::num::NonZeroUsize::new(KEY_CACHE_CAPACITY)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
+            ),
+        }
+    }
+
+    /// Drops every key unwrapped [`KEY_CACHE_TTL`] ago or more.
+    fn expire(&mut self) {
+        let old: Vec<KeyScope> = self
+            .keys
+            .iter()
+            .filter(|(_, (_, _, at))| at.elapsed() >= KEY_CACHE_TTL)
+            .map(|(scope, _)| scope.clone())
+            .collect();
+        for scope in old {
+            self.keys.pop(&scope);
+        }
+    }
+
+    /// The key of `scope`, if it is held (and, given `wrapped`, is that one's).
+    fn get(&mut self, scope: &KeyScope, wrapped: Option<&WrappedKey>) -> Option<Arc<DataKey>> {
+        self.expire();
+        let (held, key, _) = self.keys.get(scope)?;
+        wrapped.is_none_or(|w| w == held).then(|| key.clone())
+    }
+
+    fn put(&mut self, scope: &KeyScope, wrapped: &WrappedKey, key: Arc<DataKey>) {
+        self.expire();
+        self.keys
+            .put(scope.clone(), (wrapped.clone(), key, Instant::now()));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// KMS envelope keys with a bounded 5-minute in-memory cache of unwrapped keys.
 pub struct KmsKeyRing {
     kms: aws_sdk_kms::Client,
     key_id: String,
-    cache: Mutex<HashMap<(KeyScope, WrappedKey), CachedKey>>,
+    cache: Mutex<KeyCache>,
 }
 
 impl KmsKeyRing {
@@ -206,30 +279,21 @@ impl KmsKeyRing {
         KmsKeyRing {
             kms,
             key_id: key_id.into(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(KeyCache::new()),
         }
     }
 
     fn cached(&self, scope: &KeyScope, wrapped: &WrappedKey) -> Option<Arc<DataKey>> {
-        let mut cache = self.cache.lock().ok()?;
-        cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
-        cache
-            .get(&(scope.clone(), wrapped.clone()))
-            .map(|(key, _)| key.clone())
+        self.cache.lock().ok()?.get(scope, Some(wrapped))
     }
 
     fn recalled(&self, scope: &KeyScope) -> Option<Arc<DataKey>> {
-        let mut cache = self.cache.lock().ok()?;
-        cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
-        cache
-            .iter()
-            .find(|((s, _), _)| s == scope)
-            .map(|(_, (key, _))| key.clone())
+        self.cache.lock().ok()?.get(scope, None)
     }
 
     fn remember(&self, scope: &KeyScope, wrapped: &WrappedKey, key: Arc<DataKey>) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert((scope.clone(), wrapped.clone()), (key, Instant::now()));
+            cache.put(scope, wrapped, key);
         }
     }
 }
@@ -294,11 +358,17 @@ mod tests {
         DataKey::from_bytes(&[7u8; 32]).unwrap()
     }
 
+    const ITEM: (&str, &str) = ("ACCOUNT#acc_1", "ACCOUNT");
+
+    fn at(account: &'static str, attribute: &'static str) -> Field<'static> {
+        Field::new(account, ITEM, attribute)
+    }
+
     #[test]
-    fn a_sealed_field_opens_for_its_account_and_attribute() {
-        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
+    fn a_sealed_field_opens_for_its_account_item_and_attribute() {
+        let sealed = key().seal(at("acc_1", "company_name"), "Fromagerie Dupont");
         assert_eq!(
-            key().open("acc_1", "company_name", &sealed).unwrap(),
+            key().open(at("acc_1", "company_name"), &sealed).unwrap(),
             "Fromagerie Dupont"
         );
         assert!(!sealed.0.contains("Dupont"));
@@ -306,28 +376,85 @@ mod tests {
 
     #[test]
     fn a_ciphertext_copied_to_another_account_fails_to_open() {
-        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
-        assert!(key().open("acc_2", "company_name", &sealed).is_err());
+        let sealed = key().seal(at("acc_1", "company_name"), "Fromagerie Dupont");
+        assert!(key().open(at("acc_2", "company_name"), &sealed).is_err());
     }
 
     #[test]
     fn a_ciphertext_copied_to_another_attribute_fails_to_open() {
-        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
-        assert!(key().open("acc_1", "admin_email", &sealed).is_err());
+        let sealed = key().seal(at("acc_1", "company_name"), "Fromagerie Dupont");
+        assert!(key().open(at("acc_1", "admin_email"), &sealed).is_err());
+    }
+
+    #[test]
+    fn a_ciphertext_copied_to_another_item_of_the_same_account_fails_to_open() {
+        // Bob's name pasted over Alice's (security.md): the same account, attribute and key
+        let bob = ("ACCOUNT#acc_1", "USER#usr_bob");
+        let alice = ("ACCOUNT#acc_1", "USER#usr_alice");
+        let sealed = key().seal(Field::new("acc_1", bob, "user_name"), "Bob");
+        assert_eq!(
+            key()
+                .open(Field::new("acc_1", bob, "user_name"), &sealed)
+                .unwrap(),
+            "Bob"
+        );
+        assert!(
+            key()
+                .open(Field::new("acc_1", alice, "user_name"), &sealed)
+                .is_err()
+        );
+        // and the parts cannot be shifted into one another
+        let shifted = Field::new("acc_1", ("ACCOUNT#acc_1", "USER#usr_bo"), "buser_name");
+        assert!(key().open(shifted, &sealed).is_err());
+    }
+
+    #[test]
+    fn a_value_sealed_before_items_were_bound_does_not_open() {
+        let sealed = key().seal(at("acc_1", "name"), "Bob");
+        let v1 = Sealed(sealed.0.replacen("v2:", "v1:", 1));
+        assert!(key().open(at("acc_1", "name"), &v1).is_err());
     }
 
     #[test]
     fn another_key_cannot_open_it() {
-        let sealed = key().seal("acc_1", "company_name", "Fromagerie Dupont");
+        let sealed = key().seal(at("acc_1", "company_name"), "Fromagerie Dupont");
         let other = DataKey::from_bytes(&[8u8; 32]).unwrap();
-        assert!(other.open("acc_1", "company_name", &sealed).is_err());
+        assert!(other.open(at("acc_1", "company_name"), &sealed).is_err());
     }
 
     #[test]
     fn sealing_twice_gives_different_ciphertexts() {
-        let a = key().seal("acc_1", "name", "Bob");
-        let b = key().seal("acc_1", "name", "Bob");
+        let a = key().seal(at("acc_1", "name"), "Bob");
+        let b = key().seal(at("acc_1", "name"), "Bob");
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_key_cache_holds_a_bounded_number_of_keys_and_drops_the_least_recent() {
+        let mut cache = KeyCache::new();
+        let wrapped = WrappedKey::from_bytes(b"w");
+        let first = Arc::new(key());
+        let watch = Arc::downgrade(&first);
+        cache.put(&KeyScope::Account("acc_0".into()), &wrapped, first);
+        for n in 1..=KEY_CACHE_CAPACITY {
+            let scope = KeyScope::Account(format!("acc_{n}"));
+            cache.put(&scope, &wrapped, Arc::new(key()));
+        }
+        assert_eq!(cache.len(), KEY_CACHE_CAPACITY);
+        assert!(
+            cache
+                .get(&KeyScope::Account("acc_0".into()), None)
+                .is_none()
+        );
+        // the key that left is dropped (and so zeroed) once nothing holds it
+        assert!(watch.upgrade().is_none(), "an evicted key is still alive");
+        let last = KeyScope::Account(format!("acc_{KEY_CACHE_CAPACITY}"));
+        assert!(cache.get(&last, Some(&wrapped)).is_some());
+        assert!(
+            cache
+                .get(&last, Some(&WrappedKey::from_bytes(b"other")))
+                .is_none()
+        );
     }
 
     #[test]
@@ -372,8 +499,8 @@ mod tests {
                 1,
                 "no KMS call for a key already in memory"
             );
-            let sealed = first.seal("acc_1", "name", "Bob");
-            assert_eq!(again.open("acc_1", "name", &sealed).unwrap(), "Bob");
+            let sealed = first.seal(at("acc_1", "name"), "Bob");
+            assert_eq!(again.open(at("acc_1", "name"), &sealed).unwrap(), "Bob");
         }
 
         #[tokio::test]
@@ -391,8 +518,8 @@ mod tests {
             assert!(ring.recall(&scope).is_none(), "nothing unwrapped yet");
             let key = ring.unwrap(&scope, &wrapped()).await.unwrap();
             let recalled = ring.recall(&scope).expect("the key just unwrapped");
-            let sealed = key.seal("acc_1", "name", "Bob");
-            assert_eq!(recalled.open("acc_1", "name", &sealed).unwrap(), "Bob");
+            let sealed = key.seal(at("acc_1", "name"), "Bob");
+            assert_eq!(recalled.open(at("acc_1", "name"), &sealed).unwrap(), "Bob");
             assert!(ring.recall(&KeyScope::Account("acc_2".into())).is_none());
             assert_eq!(decrypt.num_calls(), 1);
         }

@@ -14,9 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::clock::Clock;
-use crate::crypto::Sealed;
+use crate::crypto::{Field, Sealed};
 use crate::error::Error;
 use crate::store::account_pk;
+
+/// The sort key of an idempotency record.
+const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
 const WINDOW_SECONDS: i64 = 24 * 3600;
 /// Longer than any function's timeout (template.yaml: 20 s).
@@ -107,7 +110,7 @@ pub async fn begin(
     let now = app.system_clock.now().as_second();
     let lease = uuid::Uuid::new_v4().simple().to_string();
     for _ in 0..3 {
-        let existing: Option<IdempotencyItem> = app.store.get(&pk, "IDEMPOTENCY").await?;
+        let existing: Option<IdempotencyItem> = app.store.get(&pk, IDEMPOTENCY_SK).await?;
         let reserved = match existing {
             Some(item) if item.expires_at > now => {
                 if item.fingerprint != fingerprint {
@@ -130,7 +133,7 @@ pub async fn begin(
         };
         let item = IdempotencyItem {
             pk: pk.clone(),
-            sk: "IDEMPOTENCY".into(),
+            sk: IDEMPOTENCY_SK.into(),
             fingerprint: fingerprint.clone(),
             state: State::InProgress,
             lease: lease.clone(),
@@ -183,7 +186,10 @@ async fn replay(app: &App, item: &IdempotencyItem) -> Result<Begin, Error> {
     } else {
         app.account_item(account_id).await?.1
     };
-    let text = key.open(account_id, "idempotent_response", response)?;
+    let text = key.open(
+        Field::new(account_id, (&item.pk, &item.sk), "idempotent_response"),
+        response,
+    )?;
     let body = serde_json::from_str(&text).map_err(Error::internal)?;
     Ok(Begin::Replay { status, body })
 }
@@ -201,12 +207,15 @@ pub fn finish_op(
         return Ok(None);
     };
     let now = app.system_clock.now().as_second();
-    let sealed = key.seal(account_id, "idempotent_response", &body.to_string());
+    let sealed = key.seal(
+        Field::new(account_id, (pk, IDEMPOTENCY_SK), "idempotent_response"),
+        &body.to_string(),
+    );
     // Keep the fingerprint the lease was taken with.
     let update = aws_sdk_dynamodb::types::Update::builder()
         .table_name(app.store.table())
         .key("pk", AttributeValue::S(pk.clone()))
-        .key("sk", AttributeValue::S("IDEMPOTENCY".into()))
+        .key("sk", AttributeValue::S(IDEMPOTENCY_SK.into()))
         .update_expression(
             "SET #state = :done, account_id = :account, status_code = :status, #response = :response, lease_until = :now, gsi1pk = :by_account, gsi1sk = :pk",
         )
@@ -271,7 +280,7 @@ pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
     let mut update = aws_sdk_dynamodb::types::Update::builder()
         .table_name(app.store.table())
         .key("pk", AttributeValue::S(pk.clone()))
-        .key("sk", AttributeValue::S("IDEMPOTENCY".into()));
+        .key("sk", AttributeValue::S(IDEMPOTENCY_SK.into()));
     update = if matches!(error, Error::InDoubt(_)) {
         update.update_expression("SET lease_until = :zero")
     } else {
@@ -357,7 +366,10 @@ pub async fn guard(
 /// Gives the key back after a request that changed nothing, so it may be tried again.
 pub async fn release(app: &App, lease: &Lease) {
     if let Some((pk, token)) = &lease.key
-        && let Err(e) = app.store.delete_if(pk, "IDEMPOTENCY", "lease", token).await
+        && let Err(e) = app
+            .store
+            .delete_if(pk, IDEMPOTENCY_SK, "lease", token)
+            .await
     {
         tracing::warn!(error = %e, "idempotency lease not released; it will expire");
     }

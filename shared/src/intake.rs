@@ -605,7 +605,11 @@ async fn store_attachments(
         crate::attachments::put(app, &key, &a.content_type, a.bytes.clone()).await?;
         items.push(AttachmentItem {
             id,
-            filename: desk.seal("attachment_name", &a.filename),
+            filename: desk.seal(
+                tickets::attachment_item(&key),
+                "attachment_name",
+                &a.filename,
+            ),
             content_type: a.content_type.clone(),
             size: a.bytes.len() as u64,
             key,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, HistoryEntry, Invoice, InvoiceCustomer, PaymentMethod};
 use crate::app::App;
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, Field};
 use crate::error::Error;
 use crate::http::Identity;
 use crate::store::{AccountItem, HistoryItem, InvoiceItem, account_pk};
@@ -90,7 +90,10 @@ pub async fn issued_in(
     let item = invoice_item(app, account_id, invoice_id).await?;
     let (account_item, key) = app.account_item(account_id).await?;
     let account = account_item.open(&key)?;
-    let customer = key.open(account_id, "invoice_customer", &item.customer)?;
+    let customer = key.open(
+        Field::new(account_id, (&item.pk, &item.sk), "invoice_customer"),
+        &item.customer,
+    )?;
     let customer = serde_json::from_str(&customer).map_err(Error::internal)?;
     Ok((item.invoice, customer, account))
 }
@@ -121,7 +124,10 @@ pub async fn history(
     let entries = items
         .into_iter()
         .map(|h| {
-            let details = key.open(&item.id, "history_details", &h.details)?;
+            let details = key.open(
+                Field::new(&item.id, (&h.pk, &h.sk), "history_details"),
+                &h.details,
+            )?;
             Ok(HistoryEntry {
                 at: h.at,
                 actor: h.actor,

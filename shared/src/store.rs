@@ -20,11 +20,14 @@ use crate::account::{
     User,
 };
 use crate::billing_calendar::{AnchorDay, BillingMode};
-use crate::crypto::{DataKey, Sealed, WrappedKey};
+use crate::crypto::{DataKey, Field, Sealed, WrappedKey};
 use crate::error::Error;
 use crate::values::{
     BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
 };
+
+/// The sort key of an account's own item.
+pub const ACCOUNT_SK: &str = "ACCOUNT";
 
 pub fn account_pk(account_id: &str) -> String {
     format!("ACCOUNT#{account_id}")
@@ -84,7 +87,8 @@ pub struct AccountItem {
 impl AccountItem {
     pub fn seal(account: &Account, key: &DataKey) -> Result<Self, Error> {
         let id = account.id.as_str();
-        let seal = |attr: &str, v: &str| key.seal(id, attr, v);
+        let pk = account_pk(id);
+        let seal = |attr: &str, v: &str| key.seal(Field::new(id, (&pk, ACCOUNT_SK), attr), v);
         let payment_method = match &account.payment_method {
             Some(method) => Some(seal(
                 "payment_method",
@@ -93,8 +97,8 @@ impl AccountItem {
             None => None,
         };
         Ok(AccountItem {
-            pk: account_pk(id),
-            sk: "ACCOUNT".into(),
+            pk: pk.clone(),
+            sk: ACCOUNT_SK.into(),
             gsi1pk: account.test_clock_id.as_ref().map(|c| format!("CLOCK#{c}")),
             gsi1sk: account
                 .test_clock_id
@@ -139,7 +143,7 @@ impl AccountItem {
 
     pub fn open(&self, key: &DataKey) -> Result<Account, Error> {
         let id = self.id.as_str();
-        let open = |attr: &str, v: &Sealed| key.open(id, attr, v);
+        let open = |attr: &str, v: &Sealed| key.open(Field::new(id, (&self.pk, &self.sk), attr), v);
         let corrupt = |what: &str| Error::internal(format!("stored account {what} is invalid"));
         let payment_method: Option<PaymentMethod> = match &self.payment_method {
             Some(sealed) => Some(
@@ -226,12 +230,14 @@ impl UserItem {
     }
 
     pub fn seal(account_id: &str, user: &User, key: &DataKey, email_hash: String) -> Self {
+        let (pk, sk) = (account_pk(account_id), format!("USER#{}", user.id));
+        let field = |attribute| Field::new(account_id, (&pk, &sk), attribute);
         UserItem {
-            pk: account_pk(account_id),
-            sk: format!("USER#{}", user.id),
+            email: key.seal(field("user_email"), user.email.as_str()),
+            name: key.seal(field("user_name"), user.name.as_str()),
+            pk: pk.clone(),
+            sk: sk.clone(),
             id: user.id.clone(),
-            email: key.seal(account_id, "user_email", user.email.as_str()),
-            name: key.seal(account_id, "user_name", user.name.as_str()),
             email_hash,
             role: user.role,
             status: user.status,
@@ -285,11 +291,12 @@ impl UserItem {
 
     pub fn open(&self, account_id: &str, key: &DataKey) -> Result<User, Error> {
         let corrupt = || Error::internal("stored user is invalid");
+        let field = |attribute| Field::new(account_id, (&self.pk, &self.sk), attribute);
         Ok(User {
             id: self.id.clone(),
-            email: EmailAddress::parse(&key.open(account_id, "user_email", &self.email)?)
+            email: EmailAddress::parse(&key.open(field("user_email"), &self.email)?)
                 .map_err(|_| corrupt())?,
-            name: PersonName::parse(&key.open(account_id, "user_name", &self.name)?)
+            name: PersonName::parse(&key.open(field("user_name"), &self.name)?)
                 .map_err(|_| corrupt())?,
             role: self.role,
             status: self.status,
@@ -386,11 +393,15 @@ impl InvoiceItem {
         key: &DataKey,
     ) -> Result<Self, Error> {
         let customer = serde_json::to_string(customer).map_err(Error::internal)?;
+        let (pk, sk) = (account_pk(account_id), format!("INVOICE#{}", invoice.id));
         Ok(InvoiceItem {
-            pk: account_pk(account_id),
-            sk: format!("INVOICE#{}", invoice.id),
             invoice: invoice.clone(),
-            customer: key.seal(account_id, "invoice_customer", &customer),
+            customer: key.seal(
+                Field::new(account_id, (&pk, &sk), "invoice_customer"),
+                &customer,
+            ),
+            pk,
+            sk,
         })
     }
 }
@@ -408,13 +419,17 @@ pub struct HistoryItem {
 
 impl HistoryItem {
     pub fn seal(account_id: &str, id: &str, entry: &HistoryEntry, key: &DataKey) -> Self {
+        let (pk, sk) = (account_pk(account_id), format!("HISTORY#{id}"));
         HistoryItem {
-            pk: account_pk(account_id),
-            sk: format!("HISTORY#{id}"),
+            details: key.seal(
+                Field::new(account_id, (&pk, &sk), "history_details"),
+                &entry.details.to_string(),
+            ),
+            pk,
+            sk,
             at: entry.at,
             actor: entry.actor.clone(),
             action: entry.action.clone(),
-            details: key.seal(account_id, "history_details", &entry.details.to_string()),
         }
     }
 }

@@ -295,7 +295,7 @@ pub async fn view(
         .collect();
     let rca = match (&ticket.rca, ticket.rca_at) {
         (Some(sealed), Some(at)) => Some(RcaView {
-            body: desk.open("ticket_rca", sealed)?,
+            body: desk.open((&ticket.pk, &ticket.sk), "ticket_rca", sealed)?,
             at,
         }),
         _ => None,
@@ -307,7 +307,11 @@ pub async fn view(
             for m in items.iter().filter(|m| m.public || staff) {
                 let mut attachments = Vec::new();
                 for a in &m.attachments {
-                    let filename = desk.open("attachment_name", &a.filename)?;
+                    let filename = desk.open(
+                        crate::tickets::attachment_item(&a.key),
+                        "attachment_name",
+                        &a.filename,
+                    )?;
                     let (url, url_expires_at) =
                         crate::attachments::link(app, &a.key, &filename).await?;
                     attachments.push(AttachmentView {
@@ -328,11 +332,11 @@ pub async fn view(
                         name: m
                             .author_name
                             .as_ref()
-                            .map(|n| desk.open("message_author", n))
+                            .map(|n| desk.open((&m.pk, &m.sk), "message_author", n))
                             .transpose()?,
                     },
                     public: m.public,
-                    body: desk.open("message_body", &m.body)?,
+                    body: desk.open((&m.pk, &m.sk), "message_body", &m.body)?,
                     automatic: m.automatic,
                     attachments,
                 });
@@ -1127,7 +1131,7 @@ pub async fn staff_step(
                     })
                 }
                 "rca" => {
-                    ticket.rca = Some(desk.seal("ticket_rca", &text));
+                    ticket.rca = Some(desk.seal((&ticket.pk, &ticket.sk), "ticket_rca", &text));
                     ticket.rca_at = Some(at);
                     Ok(Effects {
                         message: None,

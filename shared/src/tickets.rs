@@ -24,7 +24,7 @@ use crate::account::SupportPlan;
 use crate::app::App;
 use crate::business_hours::BusinessHours;
 use crate::clock::Clock;
-use crate::crypto::{DataKey, Sealed};
+use crate::crypto::{DataKey, Field, Sealed};
 use crate::error::Error;
 use crate::inbound::ticket_reference;
 use crate::mailer::Mail;
@@ -205,6 +205,12 @@ pub struct MessageItem {
     pub attachments: Vec<AttachmentItem>,
 }
 
+/// What an attachment's sealed name is bound to: its object in the bucket (the record itself
+/// sits inside its message's item, under a key the object's names uniquely).
+pub fn attachment_item(object_key: &str) -> (&'static str, &str) {
+    ("ATTACHMENT", object_key)
+}
+
 /// A file of a message, kept in S3 (`attachments/<account>/<ticket>/<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttachmentItem {
@@ -305,12 +311,20 @@ impl Desk {
         })
     }
 
-    pub fn seal(&self, attribute: &str, text: &str) -> Sealed {
-        self.key.seal(&self.account_id, attribute, text)
+    /// Seals `text` for `attribute` of the item keyed `item` (pk, sk).
+    pub fn seal(&self, item: (&str, &str), attribute: &str, text: &str) -> Sealed {
+        self.key
+            .seal(Field::new(&self.account_id, item, attribute), text)
     }
 
-    pub fn open(&self, attribute: &str, sealed: &Sealed) -> Result<String, Error> {
-        self.key.open(&self.account_id, attribute, sealed)
+    pub fn open(
+        &self,
+        item: (&str, &str),
+        attribute: &str,
+        sealed: &Sealed,
+    ) -> Result<String, Error> {
+        self.key
+            .open(Field::new(&self.account_id, item, attribute), sealed)
     }
 }
 
@@ -355,9 +369,12 @@ impl TicketItem {
             })
             .collect();
         let requester_json = serde_json::to_string(&opening.requester).map_err(Error::internal)?;
+        let (pk, sk) = (account_pk(&desk.account_id), ticket_sk(&opening.id));
+        let requester = desk.seal((&pk, &sk), "ticket_requester", &requester_json);
+        let subject = desk.seal((&pk, &sk), "ticket_subject", &opening.subject);
         let mut ticket = TicketItem {
-            pk: account_pk(&desk.account_id),
-            sk: ticket_sk(&opening.id),
+            pk,
+            sk,
             gsi1pk: QUEUE.into(),
             gsi1sk: format!("{}#{}", due_key(at), opening.id),
             gsi2pk: None,
@@ -372,8 +389,8 @@ impl TicketItem {
             impact: opening.impact,
             plan: desk.plan,
             requester_user_id: opening.requester.user_id.clone(),
-            requester: desk.seal("ticket_requester", &requester_json),
-            subject: desk.seal("ticket_subject", &opening.subject),
+            requester,
+            subject,
             test_clock_id: desk.test_clock_id.clone(),
             created_at: at,
             updated_at: at,
@@ -426,12 +443,12 @@ impl TicketItem {
     }
 
     pub fn requester(&self, desk: &Desk) -> Result<Requester, Error> {
-        let text = desk.open("ticket_requester", &self.requester)?;
+        let text = desk.open((&self.pk, &self.sk), "ticket_requester", &self.requester)?;
         serde_json::from_str(&text).map_err(Error::internal)
     }
 
     pub fn subject(&self, desk: &Desk) -> Result<String, Error> {
-        desk.open("ticket_subject", &self.subject)
+        desk.open((&self.pk, &self.sk), "ticket_subject", &self.subject)
     }
 
     pub fn target_mut(&mut self, name: TargetName) -> Option<&mut Target> {
@@ -673,18 +690,22 @@ impl MessageItem {
         body: &str,
         attachments: Vec<AttachmentItem>,
     ) -> MessageItem {
+        let (pk, sk) = (
+            ticket.pk.clone(),
+            format!("{}{id}", messages_prefix(&ticket.id)),
+        );
         MessageItem {
-            pk: ticket.pk.clone(),
-            sk: format!("{}{id}", messages_prefix(&ticket.id)),
             id: id.to_string(),
             ticket_id: ticket.id.clone(),
             at: desk.now,
             author,
             author_user_id,
-            author_name: author_name.map(|n| desk.seal("message_author", n)),
+            author_name: author_name.map(|n| desk.seal((&pk, &sk), "message_author", n)),
             public,
             automatic,
-            body: desk.seal("message_body", body),
+            body: desk.seal((&pk, &sk), "message_body", body),
+            pk,
+            sk,
             attachments,
         }
     }
@@ -953,13 +974,19 @@ async fn pseudonymise(app: &App, desk: &Desk, ticket: &mut TicketItem) -> Result
         name: Some(pseudonym),
         email: None,
     };
+    let item = (ticket.pk.clone(), ticket.sk.clone());
+    let item = (item.0.as_str(), item.1.as_str());
     ticket.requester = desk.seal(
+        item,
         "ticket_requester",
         &serde_json::to_string(&kept).map_err(Error::internal)?,
     );
-    ticket.subject = desk.seal("ticket_subject", "");
+    ticket.subject = desk.seal(item, "ticket_subject", "");
     ticket.requester_user_id = None;
-    ticket.rca = ticket.rca.as_ref().map(|_| desk.seal("ticket_rca", ""));
+    ticket.rca = ticket
+        .rca
+        .as_ref()
+        .map(|_| desk.seal(item, "ticket_rca", ""));
     ticket.pseudonymised = true;
     let messages = messages(app, ticket).await?;
     for m in &messages {

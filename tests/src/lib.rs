@@ -441,13 +441,7 @@ impl Stack {
                 (k.to_string(), value)
             })
             .collect();
-        aws_sdk_dynamodb::Client::new(&self.aws)
-            .put_item()
-            .table_name(&self.file.table_name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .expect("put item");
+        self.put_raw_item(item).await;
     }
 
     /// Removes attributes of an item, as if a function had not written them yet.
@@ -542,11 +536,13 @@ impl Stack {
         self.send(req).await
     }
 
-    /// Invokes a function as its schedule does (through the Lambda invoke API).
+    /// Invokes a function as its schedule does (through the Lambda invoke API): its answer,
+    /// or its error document when it failed (cargo-lambda flags no error; a test that needs
+    /// to know uses `try_invoke`).
     pub async fn invoke(&self, function: &str, payload: &Value) -> Value {
         self.try_invoke(function, payload)
             .await
-            .unwrap_or_else(|error| panic!("{function} failed: {error}"))
+            .unwrap_or_else(|error| error)
     }
 
     /// Invokes a function; `Err` with its error answer when the invocation failed (what makes
@@ -600,6 +596,17 @@ impl Stack {
                 _ => return items,
             }
         }
+    }
+
+    /// Writes an item into the main table as given (a test that tampers with stored data).
+    pub async fn put_raw_item(&self, item: HashMap<String, AttributeValue>) {
+        aws_sdk_dynamodb::Client::new(&self.aws)
+            .put_item()
+            .table_name(&self.file.table_name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put item");
     }
 
     /// The items of one account's partition.

@@ -229,11 +229,12 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
     // WHEN the closure date passes
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
 
-    // THEN the admin's token opens nothing, and no sign-in is left
+    // THEN the admin's token, issued before, is refused (its user is gone: security.md,
+    // access ends when it is cut), and no sign-in is left
     let refused = stack
         .call("GET", "/account", Some(&company.token), None, None)
         .await;
-    assert_eq!(refused.status, 404, "{refused:?}");
+    assert_eq!(refused.status, 401, "{refused:?}");
     assert!(!stack.cognito_user_exists(&company.admin_email).await);
     assert!(!stack.cognito_user_exists(&member_email).await);
     // AND a raw scan of every table finds nothing of the account but its retained invoices,

@@ -19,6 +19,7 @@ fn random_string(rng: &mut StdRng) -> String {
         " ",
         "files",
         "pm_card_visa",
+        "pm_card_attachedToAnotherCustomer",
         "4242424242424242",
         "P1",
         "fr",

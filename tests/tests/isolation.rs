@@ -673,3 +673,54 @@ async fn mail_with_a_forged_from_cannot_open_answer_or_reopen_a_companys_tickets
     assert_eq!(tickets_after.body, tickets_before.body);
     assert_eq!(stack.mail_to(from).await.len(), mail_before);
 }
+
+#[tokio::test]
+async fn a_sealed_value_copied_into_another_item_of_the_account_does_not_open() {
+    // GIVEN an account with two users, Alice (the admin) and Bob
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let bob_email = unique_email("bob");
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&json!({"email": bob_email, "name": "Bob Secretname", "briks": []})),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let bob_id = invited.body["user"]["id"].as_str().unwrap().to_string();
+
+    // WHEN someone with write access to the table (a bug, a restore gone wrong, an insider)
+    // pastes Bob's sealed name and email over another user's: same account, same key
+    let items = stack.account_items(&company.account_id).await;
+    let user_items: Vec<_> = items
+        .iter()
+        .filter(|i| matches!(i.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with("USER#")))
+        .collect();
+    let bob = user_items
+        .iter()
+        .find(|i| i.get("id") == Some(&AttributeValue::S(bob_id.clone())))
+        .expect("Bob's item");
+    let mut other = (*user_items
+        .iter()
+        .find(|i| i.get("id") != Some(&AttributeValue::S(bob_id.clone())))
+        .expect("the admin's item"))
+    .clone();
+    other.insert("name".into(), bob["name"].clone());
+    other.insert("email".into(), bob["email"].clone());
+    stack.put_raw_item(other).await;
+
+    // THEN the pasted values do not open: the list of users fails rather than show Bob's
+    // name or address under another user
+    let users = stack
+        .call("GET", "/account/users", Some(&company.token), None, None)
+        .await;
+    assert_ne!(users.status, 200, "{users:?}");
+    let text = users.body.to_string();
+    assert!(
+        !text.contains("Secretname") && !text.contains(&bob_email),
+        "{text}"
+    );
+}
