@@ -12,7 +12,7 @@ TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stripe-port 8
 # Ports of the stack `make bench` starts.
 BENCH_STACK := --api-port 3300 --aws-port 4800 --lambda-port 9300 --stripe-port 8510 --stack-file .local/bench/stack.json
 
-.PHONY: dev test tools fmt-check clippy unit template integration fmt bench sam-build
+.PHONY: dev test tools fmt-check clippy unit layers template integration fmt bench sam-build
 
 tools: $(VENV)/.installed
 
@@ -25,7 +25,7 @@ $(VENV)/.installed: infra/requirements.txt infra/requirements.lock
 dev: tools
 	$(PY) infra/devstack.py --watch up
 
-test: tools fmt-check clippy unit template integration
+test: tools fmt-check clippy unit layers template integration
 
 fmt:
 	cargo fmt --all
@@ -38,6 +38,14 @@ clippy:
 
 unit:
 	cargo test --workspace --locked --exclude softbrik-integration-tests
+
+# The pure domain crate depends on no AWS, Lambda, tokio or HTTP crate (issue 22): the
+# compiler keeps its rules apart from the I/O, and this keeps its dependencies so.
+layers:
+	@found=$$(cargo tree --locked -p softbrik-domain -e normal --prefix none --format '{p}' \
+	  | grep -E '^(aws-|lambda|tokio|hyper|http|reqwest|tower)' | sort -u); \
+	if [ -n "$$found" ]; then echo "softbrik-domain depends on: $$found"; exit 1; fi; \
+	echo "softbrik-domain: no AWS, Lambda, tokio or HTTP crate in its tree"
 
 template: tools
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)
