@@ -820,7 +820,7 @@ class Stack:
         # The catalogue seeds itself on first read (functions/signup); reading it once here also
         # starts the function, so the first real request is not slowed by a cold start.
         with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/briks", timeout=300) as resp:
-            briks = json.load(resp)
+            briks = json.load(resp)["items"]
         log(f"catalogue: {', '.join(b['id'] for b in briks)}")
         # Stripe's secret key, where the template says the functions read it (any sk_test_
         # key opens localstripe); a deployed stage's parameter is created by its operator.

@@ -35,11 +35,19 @@ impl<'a> Page<'a> {
     }
 }
 
-/// A page of a list and the cursor of the next one.
+/// A page of a list and the cursor of the next one: every list answers in this shape (api.md,
+/// `{"items": [...], "next": cursor or null}`).
 #[derive(Debug, Serialize)]
 pub struct Listed<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+impl<T> Listed<T> {
+    /// A list given whole, in one page (the catalogue, a team, a client's users).
+    pub fn whole(items: Vec<T>) -> Self {
+        Listed { items, next: None }
+    }
 }
 
 pub async fn invoices(

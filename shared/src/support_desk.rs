@@ -611,8 +611,8 @@ pub struct ListQuery {
 
 #[derive(Debug, Serialize)]
 pub struct TicketList {
-    pub tickets: Vec<TicketView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// (api.md's one list shape)
+    pub items: Vec<TicketView>,
     pub next: Option<String>,
 }
 
@@ -743,10 +743,7 @@ pub async fn list(app: &App, caller: &Identity, query: ListQuery) -> Result<Tick
         .last_evaluated_key
         .filter(|k| !k.is_empty())
         .map(|k| encode_cursor(&k));
-    Ok(TicketList {
-        tickets: views,
-        next,
-    })
+    Ok(TicketList { items: views, next })
 }
 
 fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {

@@ -979,11 +979,11 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The renewal invoices of a `GET /account/invoices` answer.
+/// The renewal invoices of a page of `GET /account/invoices` (api.md: `{items, next}`).
 pub fn renewals(invoices: &Value) -> Vec<Value> {
-    invoices
+    invoices["items"]
         .as_array()
-        .expect("a list of invoices")
+        .expect("a page of invoices")
         .iter()
         .filter(|i| i["kind"] == "renewal")
         .cloned()

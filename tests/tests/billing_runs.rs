@@ -222,8 +222,7 @@ async fn calendar_alignment_bills_a_stub_to_the_first_then_whole_months() {
     let history = stack
         .call("GET", "/account/history", token, None, None)
         .await;
-    let switches: Vec<&Value> = history
-        .body
+    let switches: Vec<&Value> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()

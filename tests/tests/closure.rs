@@ -54,8 +54,7 @@ async fn asked_fourteen_days_before_the_billing_date_it_closes_then_without_rene
         .call("GET", "/account/history", Some(&company.token), None, None)
         .await;
     assert!(
-        history
-            .body
+        history.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -168,8 +167,7 @@ async fn on_the_closure_date_everything_goes_but_the_invoices_kept_for_retention
         )
         .await;
     assert_eq!(invited.status, 201, "{invited:?}");
-    let numbers: Vec<String> = invoices(&stack, &company)
-        .await
+    let numbers: Vec<String> = invoices(&stack, &company).await["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -222,7 +222,7 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
             })
         };
         if first.status != 200
-            && holds(&users.body)
+            && holds(&users.body["items"])
             && kept(&stack, &company.account_id).await.len() < expected.len()
         {
             failures.push(format!(
@@ -248,7 +248,7 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
         let users = stack
             .call("GET", "/account/users", Some(&company.token), None, None)
             .await;
-        if !holds(&users.body) {
+        if !holds(&users.body["items"]) {
             failures.push(format!(
                 "assignment, {op} failing: not assigned after the retry"
             ));
@@ -353,7 +353,7 @@ async fn each_request_of_jan_12_failing(
         let listed = stack
             .call("GET", "/account/invoices", Some(&company.token), None, None)
             .await;
-        let invoiced = listed.body.as_array().map_or(0, Vec::len);
+        let invoiced = listed.body["items"].as_array().map_or(0, Vec::len);
         let charged = kept(stack, &company.account_id).await.len();
         if !closing && charged > invoiced {
             failures.push(format!(

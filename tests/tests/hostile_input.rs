@@ -174,7 +174,7 @@ async fn no_body_on_any_route_gets_a_5xx() {
     let scim_user = stack
         .call("GET", "/account/users", Some(&client), None, None)
         .await
-        .body[0]["id"]
+        .body["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -128,8 +128,14 @@ async fn victim(stack: &Stack) -> Victim {
     let client_users = stack
         .call("GET", "/account/users", Some(&client_token), None, None)
         .await;
-    let client_user = client_users.body[0]["id"].as_str().unwrap().to_string();
-    let client_email = client_users.body[0]["email"].as_str().unwrap().to_string();
+    let client_user = client_users.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client_email = client_users.body["items"][0]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
     Victim {
         company_id: a.account_id.clone(),
         client_id: client_id.clone(),

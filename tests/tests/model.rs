@@ -648,7 +648,10 @@ async fn run_case(stack: &Stack, seed: u64, case: u64, steps: u64) -> Result<usi
     let users = stack
         .call("GET", "/account/users", Some(&token), None, None)
         .await;
-    let admin_id = users.body[0]["id"].as_str().unwrap_or_default().to_string();
+    let admin_id = users.body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut m = Model::new(signup, admin_id, &briks);
     let mut members = 0;
 
@@ -845,8 +848,7 @@ async fn run_case(stack: &Stack, seed: u64, case: u64, steps: u64) -> Result<usi
             None,
         )
         .await;
-    let mut got: Vec<Value> = listed
-        .body
+    let mut got: Vec<Value> = listed.body["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -869,11 +871,11 @@ async fn run_case(stack: &Stack, seed: u64, case: u64, steps: u64) -> Result<usi
     let users = stack
         .call("GET", "/account/users", Some(&token), None, None)
         .await;
-    if shown(&users.body) != expected_shown(&m) {
+    if shown(&users.body["items"]) != expected_shown(&m) {
         return Err(format!(
             "{story}  -> users' Briks on {}: stack {:?}, model {:?}",
             m.today,
-            shown(&users.body),
+            shown(&users.body["items"]),
             expected_shown(&m)
         ));
     }

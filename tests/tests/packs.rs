@@ -60,7 +60,7 @@ async fn ten_stock_seats_are_billed_at_a_discount_and_two_more_users_by_consumpt
     let held = stack
         .call("GET", "/account/packs", Some(&company.token), None, None)
         .await;
-    assert_eq!(held.body[0]["pack_id"], "seats-stock", "{held:?}");
+    assert_eq!(held.body["items"][0]["pack_id"], "seats-stock", "{held:?}");
 
     // AND the next renewal bills the pack (10 x 8.00 x 0.90) and 2 users by consumption
     stack.advance(&company.clock, "2027-02-12T10:00:00Z").await;
@@ -82,8 +82,7 @@ async fn ten_stock_seats_are_billed_at_a_discount_and_two_more_users_by_consumpt
         .call("GET", "/account/history", Some(&company.token), None, None)
         .await;
     assert!(
-        history
-            .body
+        history.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -244,7 +243,7 @@ async fn turning_auto_renew_off_and_on_is_in_the_history_with_who_did_it() {
             None,
         )
         .await;
-    let entries = history.body.as_array().expect("entries");
+    let entries = history.body["items"].as_array().expect("entries");
     let actions: Vec<&str> = entries
         .iter()
         .filter_map(|h| h["action"].as_str())
@@ -259,10 +258,28 @@ async fn turning_auto_renew_off_and_on_is_in_the_history_with_who_did_it() {
             .iter()
             .all(|h| h["actor"].as_str().unwrap().starts_with("user:"))
     );
+    // A page names the next one (api.md: `{items, next}`), and the last one says null
+    let next = history.body["next"]
+        .as_str()
+        .expect("a cursor to the next page");
+    let rest = stack
+        .call(
+            "GET",
+            &format!("/account/history?limit=200&next={next}"),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{rest:?}");
+    assert!(
+        !rest.body["items"].as_array().unwrap().is_empty(),
+        "{rest:?}"
+    );
+    assert!(rest.body["next"].is_null(), "{rest:?}");
     let catalogue = stack.call("GET", "/packs", None, None, None).await;
     assert_eq!(catalogue.status, 200);
-    let stock = catalogue
-        .body
+    let stock = catalogue.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -333,7 +350,7 @@ async fn buying_training_sessions_asks_the_support_team_to_schedule_them() {
     let tickets = stack
         .call("GET", "/tickets", Some(&company.token), None, None)
         .await;
-    let list = tickets.body["tickets"].as_array().expect("tickets");
+    let list = tickets.body["items"].as_array().expect("tickets");
     assert_eq!(list.len(), 1, "{tickets:?}");
     assert!(
         list[0]["subject"].as_str().unwrap().starts_with("Training"),
@@ -345,7 +362,7 @@ async fn buying_training_sessions_asks_the_support_team_to_schedule_them() {
     let tickets = stack
         .call("GET", "/tickets", Some(&company.token), None, None)
         .await;
-    assert_eq!(tickets.body["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(tickets.body["items"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -363,8 +380,7 @@ async fn support_plans_replace_each_other_at_the_right_time() {
     let held = stack
         .call("GET", "/account/packs", Some(&company.token), None, None)
         .await;
-    let pro = held
-        .body
+    let pro = held.body["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -213,8 +213,7 @@ async fn after_the_lock_an_addition_pays_the_next_month_too_and_a_removal_waits_
     let admin = stack
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;
-    let admin_id = admin
-        .body
+    let admin_id = admin.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -295,7 +294,10 @@ async fn an_invoice_is_sent_again_to_the_address_asked_for() {
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
-    let id = invoices.body[0]["id"].as_str().unwrap().to_string();
+    let id = invoices.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let accountant = softbrik_integration_tests::unique_email("accountant");
     let path = format!("/account/invoices/{id}/send");
     let sent = stack
@@ -386,8 +388,7 @@ async fn auto_renew_off_lapses_the_account_at_period_end_and_on_again_renews_fro
     let history = stack
         .call("GET", "/account/history", Some(&company.token), None, None)
         .await;
-    let actions: Vec<&str> = history
-        .body
+    let actions: Vec<&str> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()

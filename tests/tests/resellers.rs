@@ -160,8 +160,7 @@ async fn a_reseller_is_billed_for_the_peak_of_active_users_across_its_clients() 
         .await;
     assert_eq!(listed.status, 200, "{listed:?}");
     let count = |id: &str| {
-        listed
-            .body
+        listed.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -342,8 +341,7 @@ async fn a_directory_sync_cannot_reactivate_an_address_on_the_deny_list() {
         .call("GET", "/account/users", Some(&client.token), None, None)
         .await;
     let status_of = |id: &str| {
-        users
-            .body
+        users.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -373,8 +371,7 @@ async fn a_directory_sync_cannot_reactivate_an_address_on_the_deny_list() {
         (200, Some(true)),
         "{renamed}"
     );
-    let admin_id = users
-        .body
+    let admin_id = users.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -528,7 +525,7 @@ async fn resellers_and_clients_see_only_what_is_theirs() {
         )
         .await;
     assert_eq!(own.status, 200, "{own:?}");
-    assert_eq!(own.body.as_array().unwrap().len(), 3);
+    assert_eq!(own.body["items"].as_array().unwrap().len(), 3);
     let other = stack
         .call(
             "GET",
@@ -542,8 +539,7 @@ async fn resellers_and_clients_see_only_what_is_theirs() {
     let listed = stack
         .call("GET", "/reseller/clients", Some(&first.token), None, None)
         .await;
-    let ids: Vec<&str> = listed
-        .body
+    let ids: Vec<&str> = listed.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -626,7 +622,7 @@ async fn resellers_and_clients_see_only_what_is_theirs() {
     let users = stack
         .call("GET", "/account/users", Some(&theirs.token), None, None)
         .await;
-    let their_admin = users.body[0]["id"].as_str().unwrap().to_string();
+    let their_admin = users.body["items"][0]["id"].as_str().unwrap().to_string();
     let crossed = stack
         .call(
             "PUT",
@@ -671,5 +667,9 @@ async fn resellers_and_clients_see_only_what_is_theirs() {
     let listed = stack
         .call("GET", "/reseller/clients", Some(&first.token), None, None)
         .await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 2, "{listed:?}");
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        2,
+        "{listed:?}"
+    );
 }

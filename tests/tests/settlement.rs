@@ -63,7 +63,10 @@ async fn a_charge_without_its_change_is_refunded_and_one_with_its_invoice_is_kep
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
-    let paid = invoices.body[0]["id"].as_str().unwrap().to_string();
+    let paid = invoices.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let paid_key = format!("{paid}:1");
     stack.put_item(&pending(&paid_key, &paid, 1)).await;
 
@@ -119,8 +122,14 @@ async fn an_invoice_whose_email_failed_is_sent_again_by_the_settlement_run() {
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
-    let invoice = invoices.body[0]["id"].as_str().unwrap().to_string();
-    let number = invoices.body[0]["number"].as_str().unwrap().to_string();
+    let invoice = invoices.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let number = invoices.body["items"][0]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let pk = format!("MAILRETRY#{}#{invoice}", company.account_id);
     stack
         .put_item(&[

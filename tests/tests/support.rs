@@ -177,7 +177,7 @@ async fn email_opens_a_ticket_and_replies_thread_into_it_once() {
     let theirs = stack
         .call("GET", "/tickets", Some(&other.token), None, None)
         .await;
-    assert_eq!(theirs.body["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(theirs.body["items"].as_array().unwrap().len(), 1);
     // AND neither account sees the other's ticket
     let crossed = stack
         .call(
@@ -431,7 +431,7 @@ async fn the_incident_flow_and_who_may_do_what() {
         .call("GET", "/tickets?priority=P1", Some(&agent), None, None)
         .await;
     assert!(
-        queue.body["tickets"]
+        queue.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -680,7 +680,7 @@ async fn a_resolved_ticket_closes_by_itself_seven_days_later_and_replays_change_
     let listed = stack
         .call("GET", "/tickets", Some(&company.token), None, None)
         .await;
-    assert_eq!(listed.body["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
     let id = first.body["id"].as_str().unwrap().to_string();
     let number = first.body["number"].as_str().unwrap().to_string();
 

@@ -88,8 +88,7 @@ async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
     let users = stack
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;
-    let listed = users
-        .body
+    let listed = users.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -122,16 +121,18 @@ async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
     assert_eq!(
-        invoices.body.as_array().unwrap().len(),
+        invoices.body["items"].as_array().unwrap().len(),
         2,
         "signup and Bob's proration"
     );
-    assert_eq!(invoices.body[0]["kind"], "proration", "newest first");
+    assert_eq!(
+        invoices.body["items"][0]["kind"], "proration",
+        "newest first"
+    );
     let history = stack
         .call("GET", "/account/history", Some(&company.token), None, None)
         .await;
-    let actions: Vec<&str> = history
-        .body
+    let actions: Vec<&str> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -142,8 +143,7 @@ async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
         "{actions:?}"
     );
     // Every entry names who made the change: the admin, by their Softbrik user id.
-    let admin_id = users
-        .body
+    let admin_id = users.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -151,7 +151,7 @@ async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
         .unwrap()["id"]
         .clone();
     let actor = format!("user:{}", admin_id.as_str().unwrap());
-    for entry in history.body.as_array().unwrap() {
+    for entry in history.body["items"].as_array().unwrap() {
         if entry["action"] == "user_invited" || entry["action"] == "signup" {
             assert_eq!(entry["actor"], actor.as_str(), "{entry}");
         }
@@ -182,7 +182,7 @@ async fn a_declined_card_leaves_carol_nowhere() {
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;
     assert_eq!(
-        users.body.as_array().unwrap().len(),
+        users.body["items"].as_array().unwrap().len(),
         1,
         "only the admin: {users:?}"
     );
@@ -190,7 +190,7 @@ async fn a_declined_card_leaves_carol_nowhere() {
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
     assert_eq!(
-        invoices.body.as_array().unwrap().len(),
+        invoices.body["items"].as_array().unwrap().len(),
         1,
         "only the signup invoice"
     );
@@ -283,8 +283,7 @@ async fn removing_bob_takes_effect_at_the_end_of_the_period_and_can_be_undone() 
     let history = stack
         .call("GET", "/account/history", Some(&company.token), None, None)
         .await;
-    let removed = history
-        .body
+    let removed = history.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -295,8 +294,7 @@ async fn removing_bob_takes_effect_at_the_end_of_the_period_and_can_be_undone() 
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
-    let renewal = invoices
-        .body
+    let renewal = invoices.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -315,8 +313,7 @@ async fn removing_bob_takes_effect_at_the_end_of_the_period_and_can_be_undone() 
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;
     assert!(
-        users
-            .body
+        users.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -435,7 +432,7 @@ async fn another_accounts_user_is_not_found() {
     let invoice_id = stack
         .call("GET", "/account/invoices", Some(&theirs.token), None, None)
         .await
-        .body[0]["id"]
+        .body["items"][0]["id"]
         .clone();
     let peek = stack
         .call(
@@ -493,8 +490,7 @@ async fn an_immediate_removal_cuts_access_now_and_changes_no_billing() {
     let users = stack
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;
-    let listed = users
-        .body
+    let listed = users.body["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -14,6 +14,7 @@ use softbrik::error::Error;
 use softbrik::http::{self, answer, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::packs;
+use softbrik::records::Listed;
 use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
 use tracing::Instrument;
 
@@ -48,7 +49,8 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (status, body) = match (req.method().as_str(), segments.as_slice()) {
         ("GET", ["account", "users"]) => (
             200,
-            serde_json::to_value(team::list_users(app, &team).await?).map_err(Error::internal)?,
+            serde_json::to_value(Listed::whole(team::list_users(app, &team).await?))
+                .map_err(Error::internal)?,
         ),
         ("POST", ["account", "users"]) => {
             let (body, raw): (InviteBody, _) = json_body(&req)?;
@@ -120,7 +122,8 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         ("GET", ["account", "packs"]) => (
             200,
-            serde_json::to_value(packs::list(app, &team).await?).map_err(Error::internal)?,
+            serde_json::to_value(Listed::whole(packs::list(app, &team).await?))
+                .map_err(Error::internal)?,
         ),
         ("PUT", ["account", "packs", _]) => {
             team.account.require_own_billing()?;

@@ -32,12 +32,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         ("POST", "/signup") => post_signup(app, &req).await,
         ("GET", "/briks") => briks(app).await,
         ("GET", "/packs") => {
-            let listed: Vec<_> = softbrik::packs::catalogue(app)
+            let items: Vec<_> = softbrik::packs::catalogue(app)
                 .await?
                 .iter()
                 .map(softbrik::packs::Pack::view)
                 .collect();
-            Ok(json(200, &listed))
+            listed(records::Listed::whole(items))
         }
         ("GET", "/account") => get_account(app, &req).await,
         ("GET", "/account/invoices") => {
@@ -69,9 +69,8 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         ("GET", path) if path.starts_with("/reseller/clients/") && path.ends_with("/users") => {
             let caller = http::caller(app, &req).await?;
             let id = http::path_param(&req, "account_id")?;
-            Ok(json(
-                200,
-                &resellers::client_users(app, &caller, &id).await?,
+            listed(records::Listed::whole(
+                resellers::client_users(app, &caller, &id).await?,
             ))
         }
         ("GET", "/account/upcoming-invoice") => {
@@ -164,22 +163,15 @@ fn page(req: &Request) -> Result<records::Page<'_>, Error> {
     )
 }
 
-/// A list answers as a JSON array (api.md); the next page is linked in `Link`.
+/// A list answers as a page (api.md): `{"items": [...], "next": cursor or null}`.
 fn listed<T: serde::Serialize>(list: records::Listed<T>) -> Result<Response<Body>, Error> {
-    let mut response = json(200, &list.items);
-    if let Some(next) = list.next {
-        let link = format!("<?next={next}>; rel=\"next\"");
-        if let Ok(value) = lambda_http::http::HeaderValue::from_str(&link) {
-            response.headers_mut().insert("link", value);
-        }
-    }
-    Ok(response)
+    Ok(json(200, &list))
 }
 
 async fn briks(app: &App) -> Result<Response<Body>, Error> {
     let mut catalogue = app.catalogue().await?;
     catalogue.sort_by_key(|b| b.monthly_price);
-    let listed: Vec<_> = catalogue
+    let items: Vec<_> = catalogue
         .iter()
         .map(|b| {
             serde_json::json!({
@@ -191,7 +183,7 @@ async fn briks(app: &App) -> Result<Response<Body>, Error> {
             })
         })
         .collect();
-    Ok(json(200, &listed))
+    listed(records::Listed::whole(items))
 }
 
 async fn get_account(app: &App, req: &Request) -> Result<Response<Body>, Error> {
