@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod directory;
 pub mod directory_sync;
 pub mod dunning;
+pub mod edge;
 pub mod emails;
 pub mod error;
 pub mod http;

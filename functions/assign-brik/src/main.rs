@@ -7,56 +7,45 @@
 //! (`/scim/v2/Users` with its own bearer token, its token and deny list:
 //! `softbrik::directory_sync`).
 
-use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response};
 use softbrik::app::App;
 use softbrik::directory_sync::{self, DenyListBody, ScimRequest};
+use softbrik::edge::{self, no_events, route_key};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, json, json_body, path_param};
+use softbrik::http::{self, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::packs;
 use softbrik::records::Listed;
 use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
-use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_http::run(service_fn(|req| {
-        let span = tracing::info_span!(
-            "request",
-            request_id = %http::request_id(&req),
-            account_id = tracing::field::Empty
-        );
-        let app = &app;
-        async move { Ok::<_, LambdaError>(answer(route(app, req).await)) }.instrument(span)
-    }))
-    .await
+    edge::serve(route, no_events).await
 }
 
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    if req.uri().path().starts_with("/scim/") {
+    let route = route_key(&req);
+    if route.contains(" /scim/") {
         return Ok(scim(app, &req).await);
     }
     let caller = http::caller(app, &req).await?;
     let team = Team::for_admin(app, &caller).await?;
-    tracing::Span::current().record("account_id", team.account.id.as_str());
+    edge::record_account(&team.account.id);
     let key = parse_key(http::header(&req, "idempotency-key"))?;
     if req.method() != "GET" {
         team.changeable()?;
     }
-    let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
-    let (status, body) = match (req.method().as_str(), segments.as_slice()) {
-        ("GET", ["account", "users"]) => (
+    let (status, body) = match route {
+        "GET /account/users" => (
             200,
             serde_json::to_value(Listed::whole(team::list_users(app, &team).await?))
                 .map_err(Error::internal)?,
         ),
-        ("POST", ["account", "users"]) => {
+        "POST /account/users" => {
             let (body, raw): (InviteBody, _) = json_body(&req)?;
             team::invite(app, &team, body, &raw, key.as_deref()).await?
         }
-        ("DELETE", ["account", "users", _]) => {
+        "DELETE /account/users/{user_id}" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 let body = if req.body().is_empty() {
                     RemoveBody::default()
@@ -67,14 +56,14 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await?
         }
-        ("POST", ["account", "users", _, "restore"]) => {
+        "POST /account/users/{user_id}/restore" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 http::no_fields(&req)?;
                 team::restore_user(app, &team, &path_param(&req, "user_id")?).await
             })
             .await?
         }
-        ("PUT", ["account", "users", _, "briks", _]) => {
+        "PUT /account/users/{user_id}/briks/{brik_id}" => {
             team::assign(
                 app,
                 &team,
@@ -84,7 +73,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             )
             .await?
         }
-        ("DELETE", ["account", "users", _, "briks", _]) => {
+        "DELETE /account/users/{user_id}/briks/{brik_id}" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 team::remove_brik(
                     app,
@@ -96,7 +85,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await?
         }
-        ("PUT", ["account", "users", _, "status"]) => {
+        "PUT /account/users/{user_id}/status" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 let (body, _): (StatusBody, _) = json_body(&req)?;
                 let user_id = path_param(&req, "user_id")?;
@@ -109,23 +98,23 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await?
         }
-        ("POST", ["account", "scim-token"]) => {
+        "POST /account/scim-token" => {
             http::no_fields(&req)?;
             directory_sync::new_token(app, &team, key.as_deref()).await?
         }
-        ("PUT", ["account", "directory-deny-list"]) => {
+        "PUT /account/directory-deny-list" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 let (body, _): (DenyListBody, _) = json_body(&req)?;
                 Ok((200, directory_sync::put_deny_list(app, &team, body).await?))
             })
             .await?
         }
-        ("GET", ["account", "packs"]) => (
+        "GET /account/packs" => (
             200,
             serde_json::to_value(Listed::whole(packs::list(app, &team).await?))
                 .map_err(Error::internal)?,
         ),
-        ("PUT", ["account", "packs", _]) => {
+        "PUT /account/packs/{pack_id}" => {
             team.account.require_own_billing()?;
             let (body, _): (packs::PackBody, _) = json_body(&req)?;
             packs::put(
@@ -137,7 +126,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             )
             .await?
         }
-        ("DELETE", ["account", "packs", _]) => {
+        "DELETE /account/packs/{pack_id}" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 Ok((
                     202,
@@ -158,11 +147,12 @@ async fn scim(app: &App, req: &Request) -> Response<Body> {
     let answer = async {
         let account_id =
             directory_sync::account_of_token(app, http::header(req, "authorization")).await?;
-        tracing::Span::current().record("account_id", account_id.as_str());
-        let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
-        let user_id = match segments.as_slice() {
-            ["scim", "v2", "Users"] => None,
-            ["scim", "v2", "Users", id] => Some(*id),
+        edge::record_account(&account_id);
+        let user_id = match route_key(req).split_once(' ').map(|(_, path)| path) {
+            Some("/scim/v2/Users") => None,
+            Some("/scim/v2/Users/{user_id}") => {
+                req.path_parameters_ref().and_then(|p| p.first("user_id"))
+            }
             _ => return Err(softbrik::scim::ScimError::not_found()),
         };
         let body = match req.method().as_str() {

@@ -1,35 +1,24 @@
 //! The `cancel` function: `POST /account/closure`, the admin's irreversible request to close
 //! the company's account at the end of a period (`softbrik::closure`).
 
-use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, Response};
 use softbrik::app::App;
 use softbrik::closure::{ClosureBody, request_closure};
+use softbrik::edge::{self, no_events, route_key};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, json_body};
-use tracing::Instrument;
+use softbrik::http::{self, json_body};
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_http::run(service_fn(|req| {
-        let span = tracing::info_span!(
-            "request",
-            request_id = %http::request_id(&req),
-            account_id = tracing::field::Empty
-        );
-        let app = &app;
-        async move { Ok::<_, LambdaError>(answer(route(app, req).await)) }.instrument(span)
-    }))
-    .await
+    edge::serve(route, no_events).await
 }
 
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("POST", "/account/closure") => {
+    match route_key(&req) {
+        "POST /account/closure" => {
             let caller = http::caller(app, &req).await?;
             if let Ok(account_id) = caller.require_admin() {
-                tracing::Span::current().record("account_id", account_id);
+                edge::record_account(account_id);
             }
             http::idempotent(app, &req, &caller, async || {
                 let (body, _): (ClosureBody, _) = json_body(&req)?;

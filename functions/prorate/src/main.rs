@@ -7,10 +7,10 @@
 //! refunded with its own idempotency key. A change thus ends fully applied or not at all.
 //! The same run sends again the invoices whose email failed (`invoicing::resend_invoices`).
 
-use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
+use lambda_runtime::Error as LambdaError;
 use softbrik::app::App;
+use softbrik::edge::{self, no_routes};
 use softbrik::invoicing::{resend_invoices, settle_pending};
-use tracing::Instrument;
 
 /// A pending charge younger than this may still be written by the invocation that made it:
 /// longer than any Lambda invocation may last (15 minutes, the `renew` run's timeout), so a
@@ -19,31 +19,26 @@ const GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(16 * 60);
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let app = &app;
-        let span = tracing::info_span!("settlement", request_id = %event.context.request_id);
-        async move {
-            let mut done = settle_pending(app, GRACE).await.map_err(|e| {
-                tracing::error!(error = %e, "settlement run failed");
-                e
-            })?;
-            (done.mailed, done.mail_left) = resend_invoices(app).await.map_err(|e| {
-                tracing::error!(error = %e, "invoice emails not sent again");
-                e
-            })?;
-            tracing::info!(
-                applied = done.applied,
-                refunded = done.refunded,
-                left = done.left,
-                mailed = done.mailed,
-                mail_left = done.mail_left,
-                "settlement run"
-            );
-            Ok::<_, LambdaError>(serde_json::to_value(done)?)
-        }
-        .instrument(span)
-    }))
-    .await
+    edge::serve(no_routes, settle).await
+}
+
+/// One settlement run: pending charges settled, then failed invoice emails sent again.
+async fn settle(app: &'static App, _: serde_json::Value) -> Result<serde_json::Value, LambdaError> {
+    let mut done = settle_pending(app, GRACE).await.map_err(|e| {
+        tracing::error!(error = %e, "settlement run failed");
+        e
+    })?;
+    (done.mailed, done.mail_left) = resend_invoices(app).await.map_err(|e| {
+        tracing::error!(error = %e, "invoice emails not sent again");
+        e
+    })?;
+    tracing::info!(
+        applied = done.applied,
+        refunded = done.refunded,
+        left = done.left,
+        mailed = done.mailed,
+        mail_left = done.mail_left,
+        "settlement run"
+    );
+    Ok(serde_json::to_value(done)?)
 }

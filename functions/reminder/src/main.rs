@@ -6,9 +6,10 @@
 //! through the due-date index (`softbrik::schedule`). Test clocks invoke it the same way for
 //! their accounts; one [`Job`] can also be run directly.
 
-use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
+use lambda_runtime::Error as LambdaError;
 use serde::Deserialize;
 use softbrik::app::App;
+use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
 use softbrik::schedule::{RunRequest, Runner};
@@ -24,30 +25,26 @@ enum Event {
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
-        let app = &app;
-        let span = tracing::info_span!("run", request_id = %event.context.request_id);
-        async move {
-            match event.payload {
-                Event::Run(request) => {
-                    let report =
-                        softbrik::schedule::serve(app, Runner::Reminder, request, |job, known| {
-                            remind(app, job, known)
-                        })
-                        .await?;
-                    Ok::<_, LambdaError>(serde_json::to_value(report)?)
-                }
-                Event::Job(job) => {
-                    remind(app, job, None).await?;
-                    Ok(serde_json::json!({"ran": true}))
-                }
-            }
+    edge::serve(no_routes, on_event).await
+}
+
+async fn on_event(
+    app: &'static App,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, LambdaError> {
+    match serde_json::from_value(event)? {
+        Event::Run(request) => {
+            let report = softbrik::schedule::serve(app, Runner::Reminder, request, |job, known| {
+                remind(app, job, known)
+            })
+            .await?;
+            Ok(serde_json::to_value(report)?)
         }
-        .instrument(span)
-    }))
-    .await
+        Event::Job(job) => {
+            remind(app, job, None).await?;
+            Ok(serde_json::json!({"ran": true}))
+        }
+    }
 }
 
 /// Sends one reminder; `known` is the account as the run read it. A reminder does not write

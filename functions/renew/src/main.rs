@@ -13,9 +13,10 @@
 //! "max_batches"?: n}`), or read a closed account's retained invoices
 //! (`{"retained_invoices": id}`, the retention process).
 
-use lambda_runtime::{Error as LambdaError, LambdaEvent, service_fn};
+use lambda_runtime::Error as LambdaError;
 use serde::Deserialize;
 use softbrik::app::App;
+use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
 use softbrik::schedule::{RunRequest, Runner};
@@ -39,55 +40,50 @@ enum Event {
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
-        let app = &app;
-        let span = tracing::info_span!("run", request_id = %event.context.request_id);
-        async move {
-            match event.payload {
-                Event::Run(request) => {
-                    let report =
-                        softbrik::schedule::serve(app, Runner::Renew, request, |job, known| {
-                            run_job(app, job, known)
-                        })
-                        .await?;
-                    Ok::<_, LambdaError>(serde_json::to_value(report)?)
-                }
-                Event::Job(job) => {
-                    run_job(app, job, None).await?;
-                    Ok(serde_json::json!({"ran": true}))
-                }
-                Event::Close {
-                    close_account,
-                    max_batches,
-                } => {
-                    let closing =
-                        softbrik::closure::close_account(app, &close_account, max_batches).await?;
-                    Ok(serde_json::json!({"closure": closing}))
-                }
-                Event::Retained { retained_invoices } => {
-                    let kept =
-                        softbrik::closure::retained_invoices(app, &retained_invoices).await?;
-                    // Numbers, totals and the customer's company: what the process checks.
-                    let listed: Vec<serde_json::Value> = kept
-                        .iter()
-                        .map(|(invoice, customer)| {
-                            serde_json::json!({
-                                "number": invoice.number,
-                                "kind": invoice.kind,
-                                "total": invoice.totals.total,
-                                "company_name": customer.company_name,
-                            })
-                        })
-                        .collect();
-                    Ok(serde_json::json!({"invoices": listed}))
-                }
-            }
+    edge::serve(no_routes, on_event).await
+}
+
+async fn on_event(
+    app: &'static App,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, LambdaError> {
+    match serde_json::from_value(event)? {
+        Event::Run(request) => {
+            let report = softbrik::schedule::serve(app, Runner::Renew, request, |job, known| {
+                run_job(app, job, known)
+            })
+            .await?;
+            Ok(serde_json::to_value(report)?)
         }
-        .instrument(span)
-    }))
-    .await
+        Event::Job(job) => {
+            run_job(app, job, None).await?;
+            Ok(serde_json::json!({"ran": true}))
+        }
+        Event::Close {
+            close_account,
+            max_batches,
+        } => {
+            let closing =
+                softbrik::closure::close_account(app, &close_account, max_batches).await?;
+            Ok(serde_json::json!({"closure": closing}))
+        }
+        Event::Retained { retained_invoices } => {
+            let kept = softbrik::closure::retained_invoices(app, &retained_invoices).await?;
+            // Numbers, totals and the customer's company: what the process checks.
+            let listed: Vec<serde_json::Value> = kept
+                .iter()
+                .map(|(invoice, customer)| {
+                    serde_json::json!({
+                        "number": invoice.number,
+                        "kind": invoice.kind,
+                        "total": invoice.totals.total,
+                        "company_name": customer.company_name,
+                    })
+                })
+                .collect();
+            Ok(serde_json::json!({"invoices": listed}))
+        }
+    }
 }
 
 /// Runs one job; `known` is the account as the run read it, if it still stands so. Answers the

@@ -2,36 +2,25 @@
 //! (`GET /briks`), and serves the account itself: `GET /account`, its invoices, its history
 //! and its card. Thin: parse, call the domain, answer; the rules live in the `softbrik` crate.
 
-use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, RequestExt, Response};
 use softbrik::app::App;
+use softbrik::edge::{self, no_events, route_key};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, json, json_body};
+use softbrik::http::{self, json, json_body};
 use softbrik::records;
 use softbrik::resellers;
 use softbrik::signup::{SignupBody, signup};
-use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_http::run(service_fn(|req| {
-        let span = tracing::info_span!(
-            "request",
-            request_id = %http::request_id(&req),
-            account_id = tracing::field::Empty
-        );
-        let app = &app;
-        async move { Ok::<_, LambdaError>(answer(route(app, req).await)) }.instrument(span)
-    }))
-    .await
+    edge::serve(route, no_events).await
 }
 
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("POST", "/signup") => post_signup(app, &req).await,
-        ("GET", "/briks") => briks(app).await,
-        ("GET", "/packs") => {
+    match route_key(&req) {
+        "POST /signup" => post_signup(app, &req).await,
+        "GET /briks" => briks(app).await,
+        "GET /packs" => {
             let items: Vec<_> = softbrik::packs::catalogue(app)
                 .await?
                 .iter()
@@ -39,12 +28,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 .collect();
             listed(records::Listed::whole(items))
         }
-        ("GET", "/account") => get_account(app, &req).await,
-        ("GET", "/account/invoices") => {
+        "GET /account" => get_account(app, &req).await,
+        "GET /account/invoices" => {
             let caller = http::caller(app, &req).await?;
             listed(records::invoices(app, &caller, page(&req)?).await?)
         }
-        ("POST", "/reseller/clients") => {
+        "POST /reseller/clients" => {
             let caller = http::caller(app, &req).await?;
             let key = softbrik::idempotency::parse_key(http::header(&req, "idempotency-key"))?;
             let (body, raw): (resellers::ClientBody, _) = json_body(&req)?;
@@ -52,7 +41,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 resellers::create_client(app, &caller, body, &raw, key.as_deref()).await?;
             Ok(json(status, &answer))
         }
-        ("GET", "/reseller/clients") => {
+        "GET /reseller/clients" => {
             let caller = http::caller(app, &req).await?;
             let page = page(&req)?;
             let limit = usize::try_from(page.limit).map_err(Error::internal)?;
@@ -62,18 +51,18 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 next,
             })
         }
-        ("GET", "/reseller/usage") => {
+        "GET /reseller/usage" => {
             let caller = http::caller(app, &req).await?;
             Ok(json(200, &resellers::usage(app, &caller).await?))
         }
-        ("GET", path) if path.starts_with("/reseller/clients/") && path.ends_with("/users") => {
+        "GET /reseller/clients/{account_id}/users" => {
             let caller = http::caller(app, &req).await?;
             let id = http::path_param(&req, "account_id")?;
             listed(records::Listed::whole(
                 resellers::client_users(app, &caller, &id).await?,
             ))
         }
-        ("GET", "/account/upcoming-invoice") => {
+        "GET /account/upcoming-invoice" => {
             let caller = http::caller(app, &req).await?;
             let account_id = caller.require_admin()?;
             Ok(json(
@@ -81,11 +70,11 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 &softbrik::renewal::next_renewal(app, account_id).await?,
             ))
         }
-        ("GET", "/account/history") => {
+        "GET /account/history" => {
             let caller = http::caller(app, &req).await?;
             listed(records::history(app, &caller, page(&req)?).await?)
         }
-        ("PUT", "/account/settings") => {
+        "PUT /account/settings" => {
             let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
@@ -93,7 +82,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await
         }
-        ("PUT", "/account/payment-method") => {
+        "PUT /account/payment-method" => {
             let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
@@ -104,7 +93,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await
         }
-        ("POST", "/account/billing-alignment") => {
+        "POST /account/billing-alignment" => {
             let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let (body, _) = json_body(&req)?;
@@ -112,7 +101,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await
         }
-        ("POST", path) if path.starts_with("/account/invoices/") && path.ends_with("/send") => {
+        "POST /account/invoices/{invoice_id}/send" => {
             let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, &caller, async || {
                 let body = if req.body().is_empty() {
@@ -125,13 +114,13 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await
         }
-        ("GET", path) if path.starts_with("/account/invoices/") && path.ends_with("/pdf") => {
+        "GET /account/invoices/{invoice_id}/pdf" => {
             let caller = http::caller(app, &req).await?;
             let id = http::path_param(&req, "invoice_id")?;
             let (filename, pdf) = records::invoice_pdf(app, &caller, &id).await?;
             Ok(http::file("application/pdf", &filename, pdf))
         }
-        ("GET", path) if path.starts_with("/account/invoices/") => {
+        "GET /account/invoices/{invoice_id}" => {
             let caller = http::caller(app, &req).await?;
             Ok(json(
                 200,
@@ -149,7 +138,7 @@ async fn post_signup(app: &App, req: &Request) -> Result<Response<Body>, Error> 
     let client = http::client_address(req);
     let (status, response) = signup(app, &raw, command, key.as_deref(), client.as_deref()).await?;
     if let Some(id) = response.pointer("/account/id").and_then(|v| v.as_str()) {
-        tracing::Span::current().record("account_id", id);
+        edge::record_account(id);
     }
     tracing::info!(status, "signup answered");
     Ok(json(status, &response))
@@ -189,7 +178,7 @@ async fn briks(app: &App) -> Result<Response<Body>, Error> {
 async fn get_account(app: &App, req: &Request) -> Result<Response<Body>, Error> {
     let caller = http::caller(app, req).await?;
     let account_id = caller.account()?;
-    tracing::Span::current().record("account_id", account_id);
+    edge::record_account(account_id);
     let (account, now) = app.account(account_id).await?;
     Ok(json(200, &account.view(now, caller.is_admin())))
 }

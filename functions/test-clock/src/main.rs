@@ -2,25 +2,18 @@
 //! (api.md "Test clocks"). Accounts signed up with a `test_clock_id` take "now" from it.
 
 use jiff::Timestamp;
-use lambda_http::{Body, Error as LambdaError, Request, Response, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, Response};
 use serde::Deserialize;
 use softbrik::app::App;
+use softbrik::edge::{self, no_events, route_key};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, json, json_body, path_param};
+use softbrik::http::{json, json_body, path_param};
 use softbrik::schedule::{RunReport, RunRequest, Runner, Scope};
 use softbrik::test_clock::{TestClock, TestClockItem, TestClockStatus};
-use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_http::run(service_fn(|req| {
-        let span = tracing::info_span!("request", request_id = %http::request_id(&req));
-        let app = &app;
-        async move { Ok::<_, LambdaError>(answer(route(app, req).await)) }.instrument(span)
-    }))
-    .await
+    edge::serve(route, no_events).await
 }
 
 #[derive(Deserialize)]
@@ -43,11 +36,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     if !app.config.test_clocks {
         return Err(Error::NotFound);
     }
-    let path = req.uri().path().to_string();
-    match (req.method().as_str(), path.ends_with("/advance")) {
-        ("POST", false) if path == "/test-clocks" => create(app, &req).await,
-        ("GET", false) => read(app, &path_param(&req, "clock_id")?).await,
-        ("POST", true) => advance(app, &req, &path_param(&req, "clock_id")?).await,
+    match route_key(&req) {
+        "POST /test-clocks" => create(app, &req).await,
+        "GET /test-clocks/{clock_id}" => read(app, &path_param(&req, "clock_id")?).await,
+        "POST /test-clocks/{clock_id}/advance" => {
+            advance(app, &req, &path_param(&req, "clock_id")?).await
+        }
         _ => Err(Error::NotFound),
     }
 }

@@ -4,33 +4,33 @@
 //! cannot be used is logged and dropped with a success answer, so that nothing retries it in
 //! a loop; only a dependency being down fails the invocation (SES's async retries then).
 
-use lambda_http::{Body, Error as LambdaError, LambdaEvent, service_fn};
+use lambda_http::{Body, Error as LambdaError, Request, Response};
 use softbrik::app::App;
+use softbrik::edge::{self, route_key};
 use softbrik::error::Error;
-use softbrik::http::{self, answer, json};
+use softbrik::http::json;
 use softbrik::intake::{self, SenderChecks, SesEvent};
-use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
-    softbrik::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let app = &app;
-        let span = tracing::info_span!("inbound", request_id = %event.context.request_id);
-        async move {
-            if event.payload.get("Records").is_some() {
-                let event: SesEvent = serde_json::from_value(event.payload)?;
-                let outcomes = intake::from_ses(app, event).await?;
-                return Ok::<_, LambdaError>(serde_json::to_value(outcomes)?);
-            }
-            let req = http::gateway_request(event.payload)?;
-            let response = answer(post(app, &req).await);
-            Ok(http::gateway_response(response))
-        }
-        .instrument(span)
-    }))
-    .await
+    edge::serve(route, from_ses).await
+}
+
+async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    match route_key(&req) {
+        "POST /inbound/email" => post(app, &req).await,
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// SES's receipt notification: the messages it stored in S3, with its verdicts.
+async fn from_ses(
+    app: &'static App,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, LambdaError> {
+    let event: SesEvent = serde_json::from_value(event)?;
+    let outcomes = intake::from_ses(app, event).await?;
+    Ok(serde_json::to_value(outcomes)?)
 }
 
 /// `POST /inbound/email`: the raw message as the body, received; 202 with the outcome whatever
@@ -38,7 +38,7 @@ async fn main() -> Result<(), LambdaError> {
 /// `X-SES-SPF-Verdict`, `X-SES-DKIM-Verdict`, `X-SES-DMARC-Verdict`, absent meaning `PASS`,
 /// and `X-SES-DMARC-Policy`, absent meaning none published). Nothing keeps the raw message
 /// (SES's copy is deleted once received too).
-async fn post(app: &App, req: &lambda_http::Request) -> Result<lambda_http::Response<Body>, Error> {
+async fn post(app: &App, req: &Request) -> Result<Response<Body>, Error> {
     let raw: Vec<u8> = match req.body() {
         Body::Empty => Vec::new(),
         Body::Text(t) => t.as_bytes().to_vec(),
