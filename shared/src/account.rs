@@ -66,13 +66,7 @@ pub enum AccountKind {
     Client,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SupportPlan {
-    Basic,
-    Pro,
-    Enterprise,
-}
+pub use crate::sla::SupportPlan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

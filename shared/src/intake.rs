@@ -445,15 +445,15 @@ async fn add_once(
         let mut ticket = tickets::load(app, &desk.account_id, &pointer.ticket_id).await?;
         let read = ticket.version;
         if !automatic {
-            match ticket.status {
+            match ticket.life.status {
                 Status::Resolved | Status::Closed => {
                     if reopen_ticket(&mut ticket, desk.now).is_err() {
                         return Ok(None);
                     }
                 }
-                _ => ticket.resume(desk.now),
+                _ => ticket.life.resume(desk.now),
             }
-        } else if ticket.status == Status::Closed {
+        } else if ticket.life.status == Status::Closed {
             // Automatic mail never reopens anything; a closed ticket keeps no more mail.
             return Ok(Some(Outcome::IgnoredAutomatic));
         }

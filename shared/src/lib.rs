@@ -8,7 +8,7 @@
 
 pub use softbrik_domain::{
     billing_calendar, business_hours, card_number, catalogue, inbound, invoice, money, proration,
-    validation, values, vat,
+    sla, ticket, validation, values, vat,
 };
 
 pub mod clock;
@@ -40,7 +40,6 @@ pub mod resellers;
 pub mod schedule;
 pub mod scim;
 pub mod signup;
-pub mod sla;
 pub mod store;
 pub mod stripe;
 pub mod support_desk;

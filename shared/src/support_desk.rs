@@ -282,6 +282,7 @@ pub async fn view(
 ) -> Result<TicketView, Error> {
     let now = desk.now;
     let targets = ticket
+        .life
         .targets
         .iter()
         .map(|t| TargetView {
@@ -293,7 +294,7 @@ pub async fn view(
             paused: t.is_paused(),
         })
         .collect();
-    let rca = match (&ticket.rca, ticket.rca_at) {
+    let rca = match (&ticket.rca, ticket.life.rca_at) {
         (Some(sealed), Some(at)) => Some(RcaView {
             body: desk.open((&ticket.pk, &ticket.sk), "ticket_rca", sealed)?,
             at,
@@ -347,23 +348,23 @@ pub async fn view(
     Ok(TicketView {
         id: ticket.id.clone(),
         number: ticket.reference(),
-        kind: ticket.kind,
+        kind: ticket.life.kind,
         subject: ticket.subject(desk)?,
-        status: ticket.status,
-        priority: ticket.priority,
+        status: ticket.life.status,
+        priority: ticket.life.priority,
         channel: ticket.channel,
         impact: ticket.impact,
         requester: ticket.requester(desk)?,
         account_id: ticket.account_id.clone(),
-        created_at: ticket.created_at,
+        created_at: ticket.life.created_at,
         updated_at: ticket.updated_at,
-        resolved_at: ticket.resolved_at,
-        closed_at: ticket.closed_at,
+        resolved_at: ticket.life.resolved_at,
+        closed_at: ticket.life.closed_at,
         rca,
         sla: SlaView {
-            plan: ticket.plan,
+            plan: ticket.life.plan,
             targets,
-            events: ticket.events.clone(),
+            events: ticket.life.events.clone(),
         },
         messages,
     })
@@ -485,7 +486,7 @@ pub async fn open(
                 .transact(ops)
                 .await
                 .map_err(|e| e.into_error(|_| Error::internal("new ticket id collision")))?;
-            tracing::info!(ticket_id = %ticket.id, priority = ?ticket.priority, "ticket opened");
+            tracing::info!(ticket_id = %ticket.id, priority = ?ticket.life.priority, "ticket opened");
             tickets::notify_requester(app, &desk, &ticket, |lang, reference, subject| {
                 crate::ticket_emails::ticket_opened(lang, reference, subject)
             })
@@ -920,7 +921,7 @@ fn customer_only(viewer: &Viewer) -> Result<(), Error> {
 }
 
 fn not_closed(ticket: &TicketItem) -> Result<(), Error> {
-    if ticket.status == Status::Closed {
+    if ticket.life.status == Status::Closed {
         return Err(Error::Conflict(
             "ticket_closed",
             "the ticket is closed; open a new one".into(),
@@ -997,16 +998,16 @@ pub async fn add_message(
             let message = message(desk, ticket, viewer, id, &text, body.public);
             let notice = if viewer.is_staff() {
                 if body.public {
-                    ticket.last_update_at = Some(at);
+                    ticket.life.last_update_at = Some(at);
                 }
                 if body.pending_customer {
-                    if ticket.status == Status::Resolved {
+                    if ticket.life.status == Status::Resolved {
                         return Err(Error::Conflict(
                             "ticket_resolved",
                             "the ticket is resolved: nothing waits for the customer".into(),
                         ));
                     }
-                    ticket.pause(at);
+                    ticket.life.pause(at);
                 }
                 if body.public {
                     Notice::Updated(text.clone())
@@ -1016,10 +1017,10 @@ pub async fn add_message(
             } else {
                 // The customer answered: a paused clock runs again; a resolved ticket is
                 // reopened (it does not close by itself while the customer is still writing).
-                if ticket.status == Status::Resolved {
+                if ticket.life.status == Status::Resolved {
                     reopen_ticket(ticket, at)?;
                 }
-                ticket.resume(at);
+                ticket.life.resume(at);
                 Notice::None
             };
             Ok(Effects {
@@ -1056,10 +1057,10 @@ pub async fn acknowledge(
         |ticket, desk, _, _| {
             not_closed(ticket)?;
             let at = desk.now;
-            ticket.qualify(priority, &desk.hours, at);
-            ticket.meet(TargetName::Acknowledge, at);
-            if ticket.status == Status::New {
-                ticket.status = Status::Acknowledged;
+            ticket.life.qualify(priority, &desk.hours, at);
+            ticket.life.meet(TargetName::Acknowledge, at);
+            if ticket.life.status == Status::New {
+                ticket.life.status = Status::Acknowledged;
             }
             Ok(Effects {
                 message: None,
@@ -1096,17 +1097,17 @@ pub async fn staff_step(
             match action {
                 "workaround" => {
                     not_closed(ticket)?;
-                    if ticket.status == Status::Resolved {
+                    if ticket.life.status == Status::Resolved {
                         return Err(Error::Conflict(
                             "ticket_resolved",
                             "the ticket is resolved".into(),
                         ));
                     }
-                    ticket.resume(at);
-                    ticket.meet(TargetName::Acknowledge, at);
-                    ticket.meet(TargetName::Workaround, at);
-                    ticket.status = Status::Workaround;
-                    ticket.last_update_at = Some(at);
+                    ticket.life.resume(at);
+                    ticket.life.meet(TargetName::Acknowledge, at);
+                    ticket.life.meet(TargetName::Workaround, at);
+                    ticket.life.status = Status::Workaround;
+                    ticket.life.last_update_at = Some(at);
                     Ok(Effects {
                         message: Some(message(desk, ticket, viewer, id, &text, true)),
                         notice: Notice::Workaround(text.clone()),
@@ -1114,14 +1115,14 @@ pub async fn staff_step(
                 }
                 "resolve" => {
                     not_closed(ticket)?;
-                    ticket.resume(at);
+                    ticket.life.resume(at);
                     // A resolution also answers the acknowledgement and any workaround due.
-                    ticket.meet(TargetName::Acknowledge, at);
-                    ticket.meet(TargetName::Workaround, at);
-                    ticket.meet(TargetName::Resolution, at);
-                    ticket.status = Status::Resolved;
-                    ticket.resolved_at = Some(at);
-                    ticket.last_update_at = Some(at);
+                    ticket.life.meet(TargetName::Acknowledge, at);
+                    ticket.life.meet(TargetName::Workaround, at);
+                    ticket.life.meet(TargetName::Resolution, at);
+                    ticket.life.status = Status::Resolved;
+                    ticket.life.resolved_at = Some(at);
+                    ticket.life.last_update_at = Some(at);
                     Ok(Effects {
                         message: Some(message(desk, ticket, viewer, id, &text, true)),
                         notice: Notice::Resolved(text.clone()),
@@ -1129,7 +1130,7 @@ pub async fn staff_step(
                 }
                 "rca" => {
                     ticket.rca = Some(desk.seal((&ticket.pk, &ticket.sk), "ticket_rca", &text));
-                    ticket.rca_at = Some(at);
+                    ticket.life.rca_at = Some(at);
                     Ok(Effects {
                         message: None,
                         notice: Notice::None,
@@ -1153,20 +1154,20 @@ pub async fn confirm(
     customer_only(&Viewer::of(caller)?)?;
     let fingerprint = serde_json::json!({"route": "POST /tickets/confirm", "ticket": ticket_id});
     step(app, caller, ticket_id, key, fingerprint, |ticket, desk, _, _| {
-        if ticket.status != Status::Resolved {
+        if ticket.life.status != Status::Resolved {
             return Err(Error::Conflict(
                 "not_resolved",
                 "only a resolved ticket can be confirmed".into(),
             ));
         }
-        if ticket.priority == Priority::P1 && ticket.rca.is_none() {
+        if ticket.life.priority == Priority::P1 && ticket.rca.is_none() {
             return Err(Error::Conflict(
                 "rca_required",
                 "a P1 ticket can be closed once the support team has written its root-cause analysis; confirm again then".into(),
             ));
         }
-        ticket.status = Status::Closed;
-        ticket.closed_at = Some(desk.now);
+        ticket.life.status = Status::Closed;
+        ticket.life.closed_at = Some(desk.now);
         Ok(Effects {
             message: None,
             notice: Notice::Closed,
@@ -1204,7 +1205,7 @@ pub async fn reopen(
 
 /// Reopens a resolved (or closed) ticket within the window.
 pub fn reopen_ticket(ticket: &mut TicketItem, at: Timestamp) -> Result<(), Error> {
-    let resolved_at = match (ticket.status, ticket.resolved_at) {
+    let resolved_at = match (ticket.life.status, ticket.life.resolved_at) {
         (Status::Resolved | Status::Closed, Some(resolved)) => resolved,
         _ => {
             return Err(Error::Conflict(
@@ -1219,22 +1220,23 @@ pub fn reopen_ticket(ticket: &mut TicketItem, at: Timestamp) -> Result<(), Error
             "a ticket can be reopened within 14 days of its resolution; open a new one".into(),
         ));
     }
-    if let Some(target) = ticket.target_mut(TargetName::Resolution) {
+    if let Some(target) = ticket.life.target_mut(TargetName::Resolution) {
         target.met_at = None;
         target.pauses.push((resolved_at, Some(at.max(resolved_at))));
     }
-    ticket.events.push(SlaEvent {
+    ticket.life.events.push(SlaEvent {
         at,
         target: TargetName::Resolution,
         change: tickets::Change::Resumed,
     });
-    ticket.resolved_at = None;
-    ticket.closed_at = None;
+    ticket.life.resolved_at = None;
+    ticket.life.closed_at = None;
     let worked_around = ticket
+        .life
         .targets
         .iter()
         .any(|t| t.name == TargetName::Workaround && t.met_at.is_some());
-    ticket.status = if worked_around {
+    ticket.life.status = if worked_around {
         Status::Workaround
     } else {
         Status::Acknowledged
@@ -1325,11 +1327,11 @@ pub async fn incident_report(
             targets_breached: 0,
         },
     };
-    for ticket in all
-        .iter()
-        .filter(|t| t.created_at >= start && t.created_at < end && t.kind == Kind::Support)
-    {
+    for ticket in all.iter().filter(|t| {
+        t.life.created_at >= start && t.life.created_at < end && t.life.kind == Kind::Support
+    }) {
         let targets: Vec<ReportTarget> = ticket
+            .life
             .targets
             .iter()
             .map(|t| {
@@ -1349,9 +1351,9 @@ pub async fn incident_report(
         report.tickets.push(ReportTicket {
             id: ticket.id.clone(),
             number: ticket.reference(),
-            priority: ticket.priority,
-            status: ticket.status,
-            created_at: ticket.created_at,
+            priority: ticket.life.priority,
+            status: ticket.life.status,
+            created_at: ticket.life.created_at,
             targets,
         });
     }

@@ -11,6 +11,8 @@ pub mod inbound;
 pub mod invoice;
 pub mod money;
 pub mod proration;
+pub mod sla;
+pub mod ticket;
 pub mod validation;
 pub mod values;
 pub mod vat;

@@ -9,8 +9,17 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::account::SupportPlan;
 use crate::business_hours::{BusinessHours, HOURS_PER_DAY};
+
+/// An account's support plan: which clock its P1 targets run on (and, on the account, what it
+/// pays for support).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportPlan {
+    Basic,
+    Pro,
+    Enterprise,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Priority {
