@@ -23,6 +23,7 @@ use crate::billing_calendar::Calendar;
 use crate::crypto::{Field, Sealed};
 use crate::error::Error;
 use crate::http::Identity;
+use crate::refusal::Refusal;
 use crate::store::{InvoiceItem, UserItem, account_pk, email_claim_pk};
 use crate::values::Language;
 
@@ -73,16 +74,12 @@ pub async fn request_closure(
     let mut account = item.open(&key)?;
     account.require_own_billing()?;
     if crate::resellers::has_clients(app, &account).await? {
-        return Err(Error::Conflict(
-            "reseller_has_clients",
-            "a reseller closes once it has no client accounts left".into(),
-        ));
+        return Err(Error::Conflict(Refusal::ResellerHasClients(
+            "a reseller closes once it has no client accounts left",
+        )));
     }
     if let Some(date) = account.closure_date {
-        return Err(Error::Conflict(
-            "closure_already_requested",
-            format!("the account already closes on {date}"),
-        ));
+        return Err(Error::Conflict(Refusal::ClosureAlreadyRequested(date)));
     }
     if account.status == AccountStatus::Closed {
         return Err(Error::NotFound);

@@ -18,6 +18,7 @@ use crate::account::{Account, AccountStatus, Role, User, UserStatus};
 use crate::app::App;
 use crate::error::Error;
 use crate::idempotency::{self, Lease, account_scope};
+use crate::refusal::Refusal;
 use crate::scim::{self, ScimError, UserResource};
 use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
 use crate::team::{self, NewMember, StatusSource, Team};
@@ -233,10 +234,9 @@ pub async fn new_token(
             )?);
             app.store.transact(ops).await.map_err(|e| {
                 e.into_error(|_| {
-                    Error::Conflict(
-                        "concurrent_change",
-                        "another token was made meanwhile; retry".into(),
-                    )
+                    Error::Conflict(Refusal::ConcurrentChange(
+                        "another token was made meanwhile; retry",
+                    ))
                 })
             })?;
             Ok((201, body))
@@ -438,10 +438,10 @@ pub fn scim_error(e: &Error) -> ScimError {
         Error::Validation(_) | Error::CardNumberNotAccepted { .. } => {
             ScimError::bad_request("invalidValue", e.problem().detail)
         }
-        Error::Conflict(_, detail) => ScimError {
+        Error::Conflict(refusal) => ScimError {
             status: 409,
             scim_type: None,
-            detail: detail.clone(),
+            detail: refusal.to_string(),
         },
         Error::Unavailable(_) | Error::InDoubt(_) => ScimError {
             status: 503,
@@ -474,7 +474,10 @@ mod tests {
         assert_eq!(scim_error(&Error::EmailTaken).scim_type, Some("uniqueness"));
         assert_eq!(scim_error(&Error::NotFound).status, 404);
         assert_eq!(scim_error(&Error::unavailable("ddb")).status, 503);
-        let conflict = scim_error(&Error::Conflict("cannot_deactivate_admin", "no".into()));
-        assert_eq!((conflict.status, conflict.detail.as_str()), (409, "no"));
+        let conflict = scim_error(&Error::Conflict(Refusal::CannotDeactivateAdmin));
+        assert_eq!(
+            (conflict.status, conflict.detail.as_str()),
+            (409, "the account's admin cannot be made inactive")
+        );
     }
 }

@@ -10,6 +10,7 @@ use crate::account::{AccountStatus, HistoryEntry, InvoiceStatus, new_ordered_id}
 use crate::app::App;
 use crate::error::Error;
 use crate::invoicing::{self, PendingCharge, charge_key};
+use crate::refusal::Refusal;
 use crate::store::{
     AccountItem, AttributeValue, HistoryItem, InvoiceItem, TransactionError, account_pk,
 };
@@ -110,10 +111,9 @@ pub async fn retry_open_invoices(
                 invoicing::refund(app, &invoice).await;
             }
             return Err(e.into_error(|_| {
-                Error::Conflict(
-                    "concurrent_change",
-                    "the invoice was retried meanwhile".into(),
-                )
+                Error::Conflict(Refusal::ConcurrentChange(
+                    "the invoice was retried meanwhile",
+                ))
             }));
         }
         if outcome.is_ok() {
@@ -150,7 +150,7 @@ async fn set_status(app: &App, item: &AccountItem, status: AccountStatus) -> Res
     let op = app.store.put_if_version_op(&next, item.version)?;
     app.store.transact(vec![op]).await.map_err(|e| {
         e.into_error(|_| {
-            Error::Conflict("concurrent_change", "the account changed meanwhile".into())
+            Error::Conflict(Refusal::ConcurrentChange("the account changed meanwhile"))
         })
     })
 }

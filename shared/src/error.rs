@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::refusal::Refusal;
 use crate::validation::{FieldError, ValidationErrors};
 
 /// What went wrong, said so that a client can act on it.
@@ -48,8 +49,9 @@ pub enum Error {
     NotForAccount(&'static str, String),
     #[error("not found")]
     NotFound,
+    /// The rules refuse the change in the state things are in (409).
     #[error("conflict: {0}")]
-    Conflict(&'static str, String),
+    Conflict(#[from] Refusal),
     #[error("a dependency is unavailable")]
     Unavailable(String),
     /// A write whose outcome is unknown (it timed out, or its answer was lost): it may still
@@ -143,7 +145,7 @@ impl Error {
             Error::PlanRequired(_) => "plan_required",
             Error::NotForAccount(code, _) => code,
             Error::NotFound => "not_found",
-            Error::Conflict(code, _) => code,
+            Error::Conflict(refusal) => refusal.code(),
             Error::Unavailable(_) | Error::InDoubt(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
         }
@@ -162,7 +164,7 @@ impl Error {
                 "Only VISA and MASTERCARD cards are accepted.".to_string()
             }
             Error::CardDeclined { reason } => format!("The card was declined: {reason}."),
-            Error::Conflict(_, detail) => detail.clone(),
+            Error::Conflict(refusal) => refusal.to_string(),
             Error::Throttled { retry_after } => format!(
                 "Too many sign-ups from this address or email domain; retry in {retry_after} seconds."
             ),

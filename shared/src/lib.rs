@@ -8,7 +8,7 @@
 
 pub use softbrik_domain::{
     billing_calendar, business_hours, card_number, catalogue, inbound, invoice, money, proration,
-    sla, ticket, validation, values, vat,
+    refusal, sla, ticket, validation, values, vat,
 };
 
 pub mod clock;

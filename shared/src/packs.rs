@@ -31,6 +31,7 @@ use crate::invoice::InvoiceLine;
 use crate::invoicing::{self, StoreFailure};
 use crate::money::Money;
 use crate::proration::days_remaining;
+use crate::refusal::Refusal;
 use crate::store::{AccountItem, account_pk};
 use crate::team::{Team, charged_change};
 use crate::values::{BrikId, Language};
@@ -470,13 +471,7 @@ pub async fn put(
     team.changeable()?;
     if pack.seats_of().is_some() && team.locked() {
         // Seats decide what users pay for the next period, which is already invoiced.
-        return Err(Error::Conflict(
-            "renewal_locked",
-            format!(
-                "seat packs cannot change in the 2 days before the billing date; change them from {}",
-                team.period.end()
-            ),
-        ));
+        return Err(Error::Conflict(Refusal::RenewalLocked(team.period.end())));
     }
     let today = team.today;
     let now = team.now;
@@ -625,10 +620,7 @@ pub async fn put(
         let (invoice, answer) = charged_change(app, team, invoice, respond, change)
             .await
             .map_err(|failure| match failure {
-                StoreFailure::Conflict(_) => Error::Conflict(
-                    "concurrent_change",
-                    "the subscription was changed by another request; retry".into(),
-                ),
+                StoreFailure::Conflict(_) => Error::Conflict(Refusal::ConcurrentChange("the subscription was changed by another request; retry")),
                 StoreFailure::Failed(e) => e,
             })?;
         if let Some(invoice) = &invoice {
@@ -766,10 +758,9 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
             .await
             .map_err(|e| {
                 e.into_error(|_| {
-                    Error::Conflict(
-                        "concurrent_change",
-                        "the subscription was changed by another request; retry".into(),
-                    )
+                    Error::Conflict(Refusal::ConcurrentChange(
+                        "the subscription was changed by another request; retry",
+                    ))
                 })
             })?;
     }

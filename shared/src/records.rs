@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::crypto::{DataKey, Field};
 use crate::error::Error;
 use crate::http::Identity;
+use crate::refusal::Refusal;
 use crate::store::{AccountItem, HistoryItem, InvoiceItem, account_pk};
 use crate::values::PaymentMethodToken;
 
@@ -225,10 +226,9 @@ pub async fn update_settings(
         Some(false) if account.auto_renew => {
             if crate::resellers::has_clients(app, &account).await? {
                 // Its clients would keep their service with nobody billed for it.
-                return Err(Error::Conflict(
-                    "reseller_has_clients",
-                    "a reseller keeps renewing while it has client accounts".into(),
-                ));
+                return Err(Error::Conflict(Refusal::ResellerHasClients(
+                    "a reseller keeps renewing while it has client accounts",
+                )));
             }
             account.auto_renew = false;
             changes.push((
@@ -308,10 +308,9 @@ pub(crate) async fn save_account(
     }
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
-            Error::Conflict(
-                "concurrent_change",
-                "the account changed meanwhile; retry".into(),
-            )
+            Error::Conflict(Refusal::ConcurrentChange(
+                "the account changed meanwhile; retry",
+            ))
         })
     })
 }
@@ -359,10 +358,7 @@ pub async fn align_billing(
         account.status,
         AccountStatus::Closing | AccountStatus::Closed
     ) {
-        return Err(Error::Conflict(
-            "account_closing",
-            "the account closes at the end of its period: its billing no longer changes".into(),
-        ));
+        return Err(Error::Conflict(Refusal::AccountClosing));
     }
     // After the cut-off the next period is locked and already paid for by additions made
     // since (billing.md "The 2-day cut-off"): the switch comes at its end, as a removal would.

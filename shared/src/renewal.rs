@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::packs::{Pack, PackItem};
+use crate::refusal::Refusal;
 use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk};
 use crate::values::BrikId;
 use crate::vat::vat_treatment;
@@ -369,10 +370,9 @@ async fn lapse(
     ];
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
-            Error::Conflict(
-                "concurrent_change",
-                "the account changed during its renewal".into(),
-            )
+            Error::Conflict(Refusal::ConcurrentChange(
+                "the account changed during its renewal",
+            ))
         })
     })
 }
@@ -535,10 +535,9 @@ async fn store(
                 _ if exists => Ok(()),
                 StoreFailure::Conflict(_) => {
                     invoicing::refund(app, invoice).await;
-                    Err(Error::Conflict(
-                        "concurrent_change",
-                        "the account changed during its renewal; retry".into(),
-                    ))
+                    Err(Error::Conflict(Refusal::ConcurrentChange(
+                        "the account changed during its renewal; retry",
+                    )))
                 }
                 StoreFailure::Failed(e) => {
                     invoicing::refund_after(app, invoice, &e).await;

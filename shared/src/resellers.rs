@@ -32,6 +32,7 @@ use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
 use crate::invoice::{InvoiceLine, UsagePeak};
 use crate::invoicing::StoreFailure;
+use crate::refusal::Refusal;
 use crate::store::{
     AccountItem, EmailClaimItem, HistoryItem, TransactionError, UserItem, account_pk,
     email_claim_pk,
@@ -186,8 +187,7 @@ pub async fn transact_counted(
         }
     }
     Err(StoreFailure::Failed(Error::Conflict(
-        "concurrent_change",
-        "the reseller's user count kept changing; retry".into(),
+        Refusal::ConcurrentChange("the reseller's user count kept changing; retry"),
     )))
 }
 
@@ -473,10 +473,9 @@ pub async fn create_client(
         reseller.status,
         AccountStatus::Active | AccountStatus::PastDue
     ) {
-        return Err(Error::Conflict(
-            "account_not_active",
+        return Err(Error::Conflict(Refusal::AccountNotActive(
             "a reseller adds clients only while its account is active".into(),
-        ));
+        )));
     }
     let client = body.parse(now)?;
     let email_hash = app.email_hash(&client.admin_email).await?;
@@ -687,10 +686,9 @@ async fn store_client(
             }
         }
     }
-    Err(Error::Conflict(
-        "concurrent_change",
-        "the reseller's user count kept changing; retry".into(),
-    ))
+    Err(Error::Conflict(Refusal::ConcurrentChange(
+        "the reseller's user count kept changing; retry",
+    )))
 }
 
 /// One client in `GET /reseller/clients`.

@@ -19,6 +19,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
+use crate::refusal::Refusal;
 use crate::sla::{Priority, TargetName};
 use crate::store::{UserItem, account_pk};
 use crate::tickets::{
@@ -864,15 +865,14 @@ where
                     Err(e) if e.condition_failed(0) => continue,
                     Err(e) => {
                         return Err(e.into_error(|_| {
-                            Error::Conflict("ticket_changed", "the ticket changed; retry".into())
+                            Error::Conflict(Refusal::TicketChanged("the ticket changed; retry"))
                         }));
                     }
                 }
             }
-            Err(Error::Conflict(
-                "ticket_changed",
-                "the ticket is being changed by someone else; retry".into(),
-            ))
+            Err(Error::Conflict(Refusal::TicketChanged(
+                "the ticket is being changed by someone else; retry",
+            )))
         },
     )
     .await
@@ -922,10 +922,7 @@ fn customer_only(viewer: &Viewer) -> Result<(), Error> {
 
 fn not_closed(ticket: &TicketItem) -> Result<(), Error> {
     if ticket.life.status == Status::Closed {
-        return Err(Error::Conflict(
-            "ticket_closed",
-            "the ticket is closed; open a new one".into(),
-        ));
+        return Err(Error::Conflict(Refusal::TicketClosed));
     }
     Ok(())
 }
@@ -1002,10 +999,9 @@ pub async fn add_message(
                 }
                 if body.pending_customer {
                     if ticket.life.status == Status::Resolved {
-                        return Err(Error::Conflict(
-                            "ticket_resolved",
-                            "the ticket is resolved: nothing waits for the customer".into(),
-                        ));
+                        return Err(Error::Conflict(Refusal::TicketResolved(
+                            "the ticket is resolved: nothing waits for the customer",
+                        )));
                     }
                     ticket.life.pause(at);
                 }
@@ -1098,10 +1094,9 @@ pub async fn staff_step(
                 "workaround" => {
                     not_closed(ticket)?;
                     if ticket.life.status == Status::Resolved {
-                        return Err(Error::Conflict(
-                            "ticket_resolved",
-                            "the ticket is resolved".into(),
-                        ));
+                        return Err(Error::Conflict(Refusal::TicketResolved(
+                            "the ticket is resolved",
+                        )));
                     }
                     ticket.life.resume(at);
                     ticket.life.meet(TargetName::Acknowledge, at);
@@ -1153,26 +1148,29 @@ pub async fn confirm(
 ) -> Result<(u16, serde_json::Value), Error> {
     customer_only(&Viewer::of(caller)?)?;
     let fingerprint = serde_json::json!({"route": "POST /tickets/confirm", "ticket": ticket_id});
-    step(app, caller, ticket_id, key, fingerprint, |ticket, desk, _, _| {
-        if ticket.life.status != Status::Resolved {
-            return Err(Error::Conflict(
-                "not_resolved",
-                "only a resolved ticket can be confirmed".into(),
-            ));
-        }
-        if ticket.life.priority == Priority::P1 && ticket.rca.is_none() {
-            return Err(Error::Conflict(
-                "rca_required",
-                "a P1 ticket can be closed once the support team has written its root-cause analysis; confirm again then".into(),
-            ));
-        }
-        ticket.life.status = Status::Closed;
-        ticket.life.closed_at = Some(desk.now);
-        Ok(Effects {
-            message: None,
-            notice: Notice::Closed,
-        })
-    })
+    step(
+        app,
+        caller,
+        ticket_id,
+        key,
+        fingerprint,
+        |ticket, desk, _, _| {
+            if ticket.life.status != Status::Resolved {
+                return Err(Error::Conflict(Refusal::NotResolved(
+                    "only a resolved ticket can be confirmed",
+                )));
+            }
+            if ticket.life.priority == Priority::P1 && ticket.rca.is_none() {
+                return Err(Error::Conflict(Refusal::RcaRequired));
+            }
+            ticket.life.status = Status::Closed;
+            ticket.life.closed_at = Some(desk.now);
+            Ok(Effects {
+                message: None,
+                notice: Notice::Closed,
+            })
+        },
+    )
     .await
 }
 
@@ -1208,17 +1206,13 @@ pub fn reopen_ticket(ticket: &mut TicketItem, at: Timestamp) -> Result<(), Error
     let resolved_at = match (ticket.life.status, ticket.life.resolved_at) {
         (Status::Resolved | Status::Closed, Some(resolved)) => resolved,
         _ => {
-            return Err(Error::Conflict(
-                "not_resolved",
-                "only a resolved ticket can be reopened".into(),
-            ));
+            return Err(Error::Conflict(Refusal::NotResolved(
+                "only a resolved ticket can be reopened",
+            )));
         }
     };
     if at > resolved_at + REOPEN_WINDOW {
-        return Err(Error::Conflict(
-            "reopen_window_passed",
-            "a ticket can be reopened within 14 days of its resolution; open a new one".into(),
-        ));
+        return Err(Error::Conflict(Refusal::ReopenWindowPassed));
     }
     if let Some(target) = ticket.life.target_mut(TargetName::Resolution) {
         target.met_at = None;

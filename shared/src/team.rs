@@ -27,6 +27,7 @@ use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
 use crate::proration::days_remaining;
+use crate::refusal::Refusal;
 use crate::store::{
     AccountItem, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk, email_claim_pk,
 };
@@ -96,15 +97,10 @@ impl Team {
     pub fn changeable(&self) -> Result<(), Error> {
         match self.account.status {
             AccountStatus::Active | AccountStatus::PastDue => Ok(()),
-            AccountStatus::Suspended => Err(Error::Conflict(
-                "account_suspended",
-                "the account is suspended until its open invoices are paid: replace the card"
-                    .into(),
-            )),
-            other => Err(Error::Conflict(
-                "account_not_active",
+            AccountStatus::Suspended => Err(Error::Conflict(Refusal::AccountSuspended)),
+            other => Err(Error::Conflict(Refusal::AccountNotActive(
                 format!("the team cannot change while the account is {other:?}").to_lowercase(),
-            )),
+            ))),
         }
     }
 
@@ -443,9 +439,9 @@ async fn add_invited(
         .await
         .map_err(|failure| match failure {
             StoreFailure::Conflict(0) => Error::EmailTaken,
-            StoreFailure::Conflict(_) => {
-                Error::Conflict("conflict", "the user changed meanwhile".into())
-            }
+            StoreFailure::Conflict(_) => Error::Conflict(Refusal::ConcurrentChange(
+                "the user was changed by another request; retry",
+            )),
             StoreFailure::Failed(e) => e,
         })
 }
@@ -628,10 +624,7 @@ pub async fn assign(
         .ok_or(Error::NotFound)?;
     let (item, mut user) = team.user(app, user_id).await?;
     if user.removal_date.is_some() {
-        return Err(Error::Conflict(
-            "user_removal_scheduled",
-            "the user is being removed: restore them first".into(),
-        ));
+        return Err(Error::Conflict(Refusal::UserRemovalScheduled));
     }
     let reserve = || {
         BTreeMap::from([
@@ -724,10 +717,9 @@ pub async fn assign(
 
 fn concurrent_change(failure: StoreFailure) -> Error {
     match failure {
-        StoreFailure::Conflict(_) => Error::Conflict(
-            "concurrent_change",
-            "the user was changed by another request; retry".into(),
-        ),
+        StoreFailure::Conflict(_) => Error::Conflict(Refusal::ConcurrentChange(
+            "the user was changed by another request; retry",
+        )),
         StoreFailure::Failed(e) => e,
     }
 }
@@ -778,10 +770,7 @@ pub async fn remove_user(
 ) -> Result<(u16, serde_json::Value), Error> {
     let (item, mut user) = team.user(app, user_id).await?;
     if user.role == Role::Admin {
-        return Err(Error::Conflict(
-            "cannot_remove_admin",
-            "the account's admin cannot be removed".into(),
-        ));
+        return Err(Error::Conflict(Refusal::CannotRemoveAdmin));
     }
     if team.account.billed_by_reseller() {
         // Nothing is paid by the period: the user leaves now, and the count with them.
@@ -900,16 +889,10 @@ pub async fn set_status(
             tracing::info!(user = %user.id, "directory sync left the account's admin active");
             return Ok(user);
         }
-        return Err(Error::Conflict(
-            "cannot_deactivate_admin",
-            "the account's admin cannot be made inactive".into(),
-        ));
+        return Err(Error::Conflict(Refusal::CannotDeactivateAdmin));
     }
     if user.removal_date.is_some() {
-        return Err(Error::Conflict(
-            "user_removal_scheduled",
-            "the user is being removed: restore them first".into(),
-        ));
+        return Err(Error::Conflict(Refusal::UserRemovalScheduled));
     }
     if active
         && source == StatusSource::DirectorySync

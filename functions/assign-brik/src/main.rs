@@ -16,6 +16,7 @@ use softbrik::http::{self, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::packs;
 use softbrik::records::Listed;
+use softbrik::refusal::Refusal;
 use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
 
 #[tokio::main]
@@ -196,7 +197,7 @@ async fn scim(app: &App, req: &Request) -> Response<Body> {
                     let crossing = if e.status >= 500 {
                         Error::unavailable(e.detail.clone())
                     } else {
-                        Error::Conflict("scim_refused", e.detail.clone())
+                        Error::Conflict(Refusal::ScimRefused(e.detail.clone()))
                     };
                     refused = Some(e);
                     Err(crossing)

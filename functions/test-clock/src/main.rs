@@ -8,6 +8,7 @@ use softbrik::app::App;
 use softbrik::edge::{self, no_events, route_key};
 use softbrik::error::Error;
 use softbrik::http::{json, json_body, path_param};
+use softbrik::refusal::Refusal;
 use softbrik::schedule::{RunReport, RunRequest, Runner, Scope};
 use softbrik::test_clock::{TestClock, TestClockItem, TestClockStatus};
 
@@ -125,14 +126,10 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
     next.clock.frozen_time = at;
     next.version += 1;
     let op = app.store.put_if_version_op(&next, item.version)?;
-    app.store.transact(vec![op]).await.map_err(|e| {
-        e.into_error(|_| {
-            Error::Conflict(
-                "clock_busy",
-                "the clock was advanced by another request".into(),
-            )
-        })
-    })?;
+    app.store
+        .transact(vec![op])
+        .await
+        .map_err(|e| e.into_error(|_| Error::Conflict(Refusal::ClockBusy)))?;
     Ok(next)
 }
 

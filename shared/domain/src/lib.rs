@@ -11,6 +11,7 @@ pub mod inbound;
 pub mod invoice;
 pub mod money;
 pub mod proration;
+pub mod refusal;
 pub mod sla;
 pub mod ticket;
 pub mod validation;
