@@ -55,9 +55,11 @@ template: tools
 	$(PY) infra/test_iam.py
 	$(PY) infra/test_devstack_stop.py
 
+# The end-to-end suites, then README's tour as written (infra/test_readme_tour.py), in one stack.
 integration: tools
-	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- \
-	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4
+	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- bash -c '\
+	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4 && \
+	  $(PY) infra/test_readme_tour.py'
 
 # Benchmarks (docs/performance.md), in one run: the input scans on 64 KiB bodies of hostile
 # shapes (docs/reliability.md), the release binaries and their arm64 packages
