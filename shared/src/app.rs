@@ -132,8 +132,10 @@ pub struct App {
     /// The SDK's shared configuration (HTTPS client, timeouts, region, credentials), for a
     /// client only one function needs.
     pub aws: aws_config::SdkConfig,
-    /// Real time, for what is not billing time: leases, idempotency windows.
-    pub system_clock: SystemClock,
+    /// Real time: the time of live accounts, and for every account what is not billing time
+    /// (leases, idempotency windows, cut-offs). The machine's clock in a function; a port, so
+    /// that a test can set it (`FrozenClock`).
+    pub system_clock: Arc<dyn Clock>,
     lookup_key: OnceCell<WrappedKey>,
     retention_key: OnceCell<WrappedKey>,
     security_key: OnceCell<WrappedKey>,
@@ -301,7 +303,7 @@ impl App {
             store,
             config,
             aws,
-            system_clock: SystemClock,
+            system_clock: Arc::new(SystemClock),
             lookup_key: OnceCell::new(),
             retention_key: OnceCell::new(),
             security_key: OnceCell::new(),
@@ -382,7 +384,7 @@ impl App {
     /// The clock an account lives on: its test clock if it has one, else the system's.
     pub async fn clock(&self, test_clock_id: Option<&str>) -> Result<Arc<dyn Clock>, Error> {
         let Some(id) = test_clock_id else {
-            return Ok(Arc::new(SystemClock));
+            return Ok(self.system_clock.clone());
         };
         if !self.config.test_clocks {
             return Err(Error::validation(
