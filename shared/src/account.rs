@@ -162,12 +162,9 @@ impl Account {
 
     /// Refuses what only an account paying for itself can do (cards, packs, calendar,
     /// closure): a client account asks its reseller.
-    pub fn require_own_billing(&self) -> Result<(), crate::error::Error> {
+    pub fn require_own_billing(&self) -> Result<(), crate::refusal::Refusal> {
         if self.billed_by_reseller() {
-            return Err(crate::error::Error::NotForAccount(
-                "billed_by_reseller",
-                "this account is billed through its reseller, who manages its subscription".into(),
-            ));
+            return Err(crate::refusal::Refusal::BilledByReseller);
         }
         Ok(())
     }

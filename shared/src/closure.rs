@@ -74,12 +74,12 @@ pub async fn request_closure(
     let mut account = item.open(&key)?;
     account.require_own_billing()?;
     if crate::resellers::has_clients(app, &account).await? {
-        return Err(Error::Conflict(Refusal::ResellerHasClients(
+        return Err(Error::Refused(Refusal::ResellerHasClients(
             "a reseller closes once it has no client accounts left",
         )));
     }
     if let Some(date) = account.closure_date {
-        return Err(Error::Conflict(Refusal::ClosureAlreadyRequested(date)));
+        return Err(Error::Refused(Refusal::ClosureAlreadyRequested(date)));
     }
     if account.status == AccountStatus::Closed {
         return Err(Error::NotFound);

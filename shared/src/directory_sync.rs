@@ -49,10 +49,7 @@ fn require_client(account: &Account) -> Result<(), Error> {
     if account.billed_by_reseller() {
         Ok(())
     } else {
-        Err(Error::NotForAccount(
-            "not_a_client_account",
-            "directory sync is offered to the client accounts of a reseller".into(),
-        ))
+        Err(Error::Refused(Refusal::NotAClientAccount))
     }
 }
 
@@ -234,7 +231,7 @@ pub async fn new_token(
             )?);
             app.store.transact(ops).await.map_err(|e| {
                 e.into_error(|_| {
-                    Error::Conflict(Refusal::ConcurrentChange(
+                    Error::Refused(Refusal::ConcurrentChange(
                         "another token was made meanwhile; retry",
                     ))
                 })
@@ -438,8 +435,8 @@ pub fn scim_error(e: &Error) -> ScimError {
         Error::Validation(_) | Error::CardNumberNotAccepted { .. } => {
             ScimError::bad_request("invalidValue", e.problem().detail)
         }
-        Error::Conflict(refusal) => ScimError {
-            status: 409,
+        Error::Refused(refusal) => ScimError {
+            status: e.status(),
             scim_type: None,
             detail: refusal.to_string(),
         },
@@ -474,7 +471,7 @@ mod tests {
         assert_eq!(scim_error(&Error::EmailTaken).scim_type, Some("uniqueness"));
         assert_eq!(scim_error(&Error::NotFound).status, 404);
         assert_eq!(scim_error(&Error::unavailable("ddb")).status, 503);
-        let conflict = scim_error(&Error::Conflict(Refusal::CannotDeactivateAdmin));
+        let conflict = scim_error(&Error::Refused(Refusal::CannotDeactivateAdmin));
         assert_eq!(
             (conflict.status, conflict.detail.as_str()),
             (409, "the account's admin cannot be made inactive")

@@ -111,7 +111,7 @@ pub async fn retry_open_invoices(
                 invoicing::refund(app, &invoice).await;
             }
             return Err(e.into_error(|_| {
-                Error::Conflict(Refusal::ConcurrentChange(
+                Error::Refused(Refusal::ConcurrentChange(
                     "the invoice was retried meanwhile",
                 ))
             }));
@@ -149,9 +149,7 @@ async fn set_status(app: &App, item: &AccountItem, status: AccountStatus) -> Res
     next.version = item.version + 1;
     let op = app.store.put_if_version_op(&next, item.version)?;
     app.store.transact(vec![op]).await.map_err(|e| {
-        e.into_error(|_| {
-            Error::Conflict(Refusal::ConcurrentChange("the account changed meanwhile"))
-        })
+        e.into_error(|_| Error::Refused(Refusal::ConcurrentChange("the account changed meanwhile")))
     })
 }
 

@@ -42,16 +42,11 @@ pub enum Error {
     Unauthenticated,
     #[error("not allowed for this role")]
     Forbidden,
-    #[error("{0}")]
-    PlanRequired(&'static str),
-    /// Authenticated, but this account cannot do it (a code saying why, and a detail).
-    #[error("{1}")]
-    NotForAccount(&'static str, String),
     #[error("not found")]
     NotFound,
-    /// The rules refuse the change in the state things are in (409).
-    #[error("conflict: {0}")]
-    Conflict(#[from] Refusal),
+    /// The rules refuse it: 403 when the account cannot do it at all, 409 when not now.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
     #[error("a dependency is unavailable")]
     Unavailable(String),
     /// A write whose outcome is unknown (it timed out, or its answer was lost): it may still
@@ -106,12 +101,13 @@ impl Error {
             Error::MalformedJson(_) => 400,
             Error::Unauthenticated => 401,
             Error::CardDeclined { .. } => 402,
-            Error::Forbidden | Error::PlanRequired(_) | Error::NotForAccount(..) => 403,
+            Error::Forbidden => 403,
+            Error::Refused(refusal) if refusal.is_not_offered() => 403,
             Error::NotFound => 404,
             Error::EmailTaken
             | Error::IdempotencyKeyReused
             | Error::IdempotencyInProgress
-            | Error::Conflict(..) => 409,
+            | Error::Refused(_) => 409,
             Error::PayloadTooLarge => 413,
             Error::Validation(_)
             | Error::UnknownBrik(_)
@@ -142,10 +138,8 @@ impl Error {
             Error::IdempotencyInProgress => "idempotency_request_in_progress",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden => "forbidden",
-            Error::PlanRequired(_) => "plan_required",
-            Error::NotForAccount(code, _) => code,
             Error::NotFound => "not_found",
-            Error::Conflict(refusal) => refusal.code(),
+            Error::Refused(refusal) => refusal.code(),
             Error::Unavailable(_) | Error::InDoubt(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
         }
@@ -164,7 +158,7 @@ impl Error {
                 "Only VISA and MASTERCARD cards are accepted.".to_string()
             }
             Error::CardDeclined { reason } => format!("The card was declined: {reason}."),
-            Error::Conflict(refusal) => refusal.to_string(),
+            Error::Refused(refusal) => refusal.to_string(),
             Error::Throttled { retry_after } => format!(
                 "Too many sign-ups from this address or email domain; retry in {retry_after} seconds."
             ),
@@ -222,3 +216,25 @@ impl From<ValidationErrors> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_403_when_the_account_cannot_do_it_and_409_when_not_now() {
+        let not_offered = Error::Refused(Refusal::BilledByReseller);
+        assert_eq!(
+            (not_offered.status(), not_offered.code()),
+            (403, "billed_by_reseller")
+        );
+        let not_now = Error::Refused(Refusal::TicketClosed);
+        assert_eq!((not_now.status(), not_now.code()), (409, "ticket_closed"));
+        assert_eq!(
+            not_now.problem().detail,
+            "the ticket is closed; open a new one"
+        );
+        let plan = Error::Refused(Refusal::PlanRequired("the report comes with Pro"));
+        assert_eq!((plan.status(), plan.code()), (403, "plan_required"));
+    }
+}

@@ -471,7 +471,7 @@ pub async fn put(
     team.changeable()?;
     if pack.seats_of().is_some() && team.locked() {
         // Seats decide what users pay for the next period, which is already invoiced.
-        return Err(Error::Conflict(Refusal::RenewalLocked(team.period.end())));
+        return Err(Error::Refused(Refusal::RenewalLocked(team.period.end())));
     }
     let today = team.today;
     let now = team.now;
@@ -620,7 +620,7 @@ pub async fn put(
         let (invoice, answer) = charged_change(app, team, invoice, respond, change)
             .await
             .map_err(|failure| match failure {
-                StoreFailure::Conflict(_) => Error::Conflict(Refusal::ConcurrentChange("the subscription was changed by another request; retry")),
+                StoreFailure::Conflict(_) => Error::Refused(Refusal::ConcurrentChange("the subscription was changed by another request; retry")),
                 StoreFailure::Failed(e) => e,
             })?;
         if let Some(invoice) = &invoice {
@@ -758,7 +758,7 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
             .await
             .map_err(|e| {
                 e.into_error(|_| {
-                    Error::Conflict(Refusal::ConcurrentChange(
+                    Error::Refused(Refusal::ConcurrentChange(
                         "the subscription was changed by another request; retry",
                     ))
                 })

@@ -226,7 +226,7 @@ pub async fn update_settings(
         Some(false) if account.auto_renew => {
             if crate::resellers::has_clients(app, &account).await? {
                 // Its clients would keep their service with nobody billed for it.
-                return Err(Error::Conflict(Refusal::ResellerHasClients(
+                return Err(Error::Refused(Refusal::ResellerHasClients(
                     "a reseller keeps renewing while it has client accounts",
                 )));
             }
@@ -308,7 +308,7 @@ pub(crate) async fn save_account(
     }
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
-            Error::Conflict(Refusal::ConcurrentChange(
+            Error::Refused(Refusal::ConcurrentChange(
                 "the account changed meanwhile; retry",
             ))
         })
@@ -358,7 +358,7 @@ pub async fn align_billing(
         account.status,
         AccountStatus::Closing | AccountStatus::Closed
     ) {
-        return Err(Error::Conflict(Refusal::AccountClosing));
+        return Err(Error::Refused(Refusal::AccountClosing));
     }
     // After the cut-off the next period is locked and already paid for by additions made
     // since (billing.md "The 2-day cut-off"): the switch comes at its end, as a removal would.

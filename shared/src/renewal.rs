@@ -370,7 +370,7 @@ async fn lapse(
     ];
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
-            Error::Conflict(Refusal::ConcurrentChange(
+            Error::Refused(Refusal::ConcurrentChange(
                 "the account changed during its renewal",
             ))
         })
@@ -535,7 +535,7 @@ async fn store(
                 _ if exists => Ok(()),
                 StoreFailure::Conflict(_) => {
                     invoicing::refund(app, invoice).await;
-                    Err(Error::Conflict(Refusal::ConcurrentChange(
+                    Err(Error::Refused(Refusal::ConcurrentChange(
                         "the account changed during its renewal; retry",
                     )))
                 }

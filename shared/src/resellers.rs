@@ -186,7 +186,7 @@ pub async fn transact_counted(
             Err(e) => return Err(StoreFailure::from(e)),
         }
     }
-    Err(StoreFailure::Failed(Error::Conflict(
+    Err(StoreFailure::Failed(Error::Refused(
         Refusal::ConcurrentChange("the reseller's user count kept changing; retry"),
     )))
 }
@@ -356,10 +356,7 @@ async fn reseller_of(
     let (item, key) = app.account_item(account_id).await?;
     let account = item.open(&key)?;
     if account.kind != AccountKind::Reseller {
-        return Err(Error::NotForAccount(
-            "not_a_reseller",
-            "only a reseller account has clients".into(),
-        ));
+        return Err(Error::Refused(Refusal::NotAReseller));
     }
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     Ok((account, key, now))
@@ -473,7 +470,7 @@ pub async fn create_client(
         reseller.status,
         AccountStatus::Active | AccountStatus::PastDue
     ) {
-        return Err(Error::Conflict(Refusal::AccountNotActive(
+        return Err(Error::Refused(Refusal::AccountNotActive(
             "a reseller adds clients only while its account is active".into(),
         )));
     }
@@ -686,7 +683,7 @@ async fn store_client(
             }
         }
     }
-    Err(Error::Conflict(Refusal::ConcurrentChange(
+    Err(Error::Refused(Refusal::ConcurrentChange(
         "the reseller's user count kept changing; retry",
     )))
 }

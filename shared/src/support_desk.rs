@@ -431,9 +431,9 @@ pub async fn open(
             SupportPlan::Enterprise => true,
         };
         if !allowed {
-            return Err(Error::PlanRequired(
+            return Err(Error::Refused(Refusal::PlanRequired(
                 "phone support comes with the Pro plan (P2 and P3) and the Enterprise plan (every priority)",
-            ));
+            )));
         }
     }
     let user: UserItem = app
@@ -865,12 +865,12 @@ where
                     Err(e) if e.condition_failed(0) => continue,
                     Err(e) => {
                         return Err(e.into_error(|_| {
-                            Error::Conflict(Refusal::TicketChanged("the ticket changed; retry"))
+                            Error::Refused(Refusal::TicketChanged("the ticket changed; retry"))
                         }));
                     }
                 }
             }
-            Err(Error::Conflict(Refusal::TicketChanged(
+            Err(Error::Refused(Refusal::TicketChanged(
                 "the ticket is being changed by someone else; retry",
             )))
         },
@@ -922,7 +922,7 @@ fn customer_only(viewer: &Viewer) -> Result<(), Error> {
 
 fn not_closed(ticket: &TicketItem) -> Result<(), Error> {
     if ticket.life.status == Status::Closed {
-        return Err(Error::Conflict(Refusal::TicketClosed));
+        return Err(Error::Refused(Refusal::TicketClosed));
     }
     Ok(())
 }
@@ -999,7 +999,7 @@ pub async fn add_message(
                 }
                 if body.pending_customer {
                     if ticket.life.status == Status::Resolved {
-                        return Err(Error::Conflict(Refusal::TicketResolved(
+                        return Err(Error::Refused(Refusal::TicketResolved(
                             "the ticket is resolved: nothing waits for the customer",
                         )));
                     }
@@ -1094,7 +1094,7 @@ pub async fn staff_step(
                 "workaround" => {
                     not_closed(ticket)?;
                     if ticket.life.status == Status::Resolved {
-                        return Err(Error::Conflict(Refusal::TicketResolved(
+                        return Err(Error::Refused(Refusal::TicketResolved(
                             "the ticket is resolved",
                         )));
                     }
@@ -1156,12 +1156,12 @@ pub async fn confirm(
         fingerprint,
         |ticket, desk, _, _| {
             if ticket.life.status != Status::Resolved {
-                return Err(Error::Conflict(Refusal::NotResolved(
+                return Err(Error::Refused(Refusal::NotResolved(
                     "only a resolved ticket can be confirmed",
                 )));
             }
             if ticket.life.priority == Priority::P1 && ticket.rca.is_none() {
-                return Err(Error::Conflict(Refusal::RcaRequired));
+                return Err(Error::Refused(Refusal::RcaRequired));
             }
             ticket.life.status = Status::Closed;
             ticket.life.closed_at = Some(desk.now);
@@ -1206,13 +1206,13 @@ pub fn reopen_ticket(ticket: &mut TicketItem, at: Timestamp) -> Result<(), Error
     let resolved_at = match (ticket.life.status, ticket.life.resolved_at) {
         (Status::Resolved | Status::Closed, Some(resolved)) => resolved,
         _ => {
-            return Err(Error::Conflict(Refusal::NotResolved(
+            return Err(Error::Refused(Refusal::NotResolved(
                 "only a resolved ticket can be reopened",
             )));
         }
     };
     if at > resolved_at + REOPEN_WINDOW {
-        return Err(Error::Conflict(Refusal::ReopenWindowPassed));
+        return Err(Error::Refused(Refusal::ReopenWindowPassed));
     }
     if let Some(target) = ticket.life.target_mut(TargetName::Resolution) {
         target.met_at = None;
@@ -1292,9 +1292,9 @@ pub async fn incident_report(
     }
     let desk = Desk::of_account(app, account_id).await?;
     if desk.plan == SupportPlan::Basic {
-        return Err(Error::PlanRequired(
+        return Err(Error::Refused(Refusal::PlanRequired(
             "the monthly incident report comes with the Pro and Enterprise support plans",
-        ));
+        )));
     }
     let zone = desk.hours.zone().clone();
     let start = first

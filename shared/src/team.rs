@@ -97,8 +97,8 @@ impl Team {
     pub fn changeable(&self) -> Result<(), Error> {
         match self.account.status {
             AccountStatus::Active | AccountStatus::PastDue => Ok(()),
-            AccountStatus::Suspended => Err(Error::Conflict(Refusal::AccountSuspended)),
-            other => Err(Error::Conflict(Refusal::AccountNotActive(
+            AccountStatus::Suspended => Err(Error::Refused(Refusal::AccountSuspended)),
+            other => Err(Error::Refused(Refusal::AccountNotActive(
                 format!("the team cannot change while the account is {other:?}").to_lowercase(),
             ))),
         }
@@ -439,7 +439,7 @@ async fn add_invited(
         .await
         .map_err(|failure| match failure {
             StoreFailure::Conflict(0) => Error::EmailTaken,
-            StoreFailure::Conflict(_) => Error::Conflict(Refusal::ConcurrentChange(
+            StoreFailure::Conflict(_) => Error::Refused(Refusal::ConcurrentChange(
                 "the user was changed by another request; retry",
             )),
             StoreFailure::Failed(e) => e,
@@ -472,9 +472,8 @@ async fn paid_change(
             return Ok((None, body));
         }
         AccountKind::Reseller if !added.is_empty() => {
-            return Err(StoreFailure::Failed(Error::NotForAccount(
-                "not_for_reseller",
-                "a reseller holds no Briks: its clients' users do".into(),
+            return Err(StoreFailure::Failed(Error::Refused(
+                Refusal::NotForReseller,
             )));
         }
         _ => {}
@@ -624,7 +623,7 @@ pub async fn assign(
         .ok_or(Error::NotFound)?;
     let (item, mut user) = team.user(app, user_id).await?;
     if user.removal_date.is_some() {
-        return Err(Error::Conflict(Refusal::UserRemovalScheduled));
+        return Err(Error::Refused(Refusal::UserRemovalScheduled));
     }
     let reserve = || {
         BTreeMap::from([
@@ -717,7 +716,7 @@ pub async fn assign(
 
 fn concurrent_change(failure: StoreFailure) -> Error {
     match failure {
-        StoreFailure::Conflict(_) => Error::Conflict(Refusal::ConcurrentChange(
+        StoreFailure::Conflict(_) => Error::Refused(Refusal::ConcurrentChange(
             "the user was changed by another request; retry",
         )),
         StoreFailure::Failed(e) => e,
@@ -770,7 +769,7 @@ pub async fn remove_user(
 ) -> Result<(u16, serde_json::Value), Error> {
     let (item, mut user) = team.user(app, user_id).await?;
     if user.role == Role::Admin {
-        return Err(Error::Conflict(Refusal::CannotRemoveAdmin));
+        return Err(Error::Refused(Refusal::CannotRemoveAdmin));
     }
     if team.account.billed_by_reseller() {
         // Nothing is paid by the period: the user leaves now, and the count with them.
@@ -889,10 +888,10 @@ pub async fn set_status(
             tracing::info!(user = %user.id, "directory sync left the account's admin active");
             return Ok(user);
         }
-        return Err(Error::Conflict(Refusal::CannotDeactivateAdmin));
+        return Err(Error::Refused(Refusal::CannotDeactivateAdmin));
     }
     if user.removal_date.is_some() {
-        return Err(Error::Conflict(Refusal::UserRemovalScheduled));
+        return Err(Error::Refused(Refusal::UserRemovalScheduled));
     }
     if active
         && source == StatusSource::DirectorySync

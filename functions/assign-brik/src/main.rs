@@ -197,7 +197,7 @@ async fn scim(app: &App, req: &Request) -> Response<Body> {
                     let crossing = if e.status >= 500 {
                         Error::unavailable(e.detail.clone())
                     } else {
-                        Error::Conflict(Refusal::ScimRefused(e.detail.clone()))
+                        Error::Refused(Refusal::ScimRefused(e.detail.clone()))
                     };
                     refused = Some(e);
                     Err(crossing)

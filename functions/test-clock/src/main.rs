@@ -129,7 +129,7 @@ async fn move_to(app: &App, item: TestClockItem, at: Timestamp) -> Result<TestCl
     app.store
         .transact(vec![op])
         .await
-        .map_err(|e| e.into_error(|_| Error::Conflict(Refusal::ClockBusy)))?;
+        .map_err(|e| e.into_error(|_| Error::Refused(Refusal::ClockBusy)))?;
     Ok(next)
 }
 

@@ -1,7 +1,8 @@
-//! Why the rules refuse a well-formed change in the state things are in now: the account, a
-//! user, a ticket or a clock does not allow it, or another request changed it meanwhile. Each
-//! has a stable code (api.md's error codes) and a detail for people. What status a refusal is
-//! answered with is the edge's business (`softbrik::error`: all of these are 409).
+//! Why the rules refuse a well-formed request: this kind of account or this support plan does
+//! not offer it, or the account, a user, a ticket or a clock does not allow it in the state it
+//! is in now, or another request changed it meanwhile. Each has a stable code (api.md's error
+//! codes) and a detail for people. What status a refusal is answered with is the edge's
+//! business (`softbrik::error`: 403 for what the account cannot do at all, 409 for the rest).
 
 use jiff::civil::Date;
 
@@ -55,6 +56,18 @@ pub enum Refusal {
     /// A directory client's request refused by the SCIM rules (its detail as SCIM says it).
     #[error("{0}")]
     ScimRefused(String),
+    /// Cards, packs, the calendar and closure of a client account are its reseller's.
+    #[error("this account is billed through its reseller, who manages its subscription")]
+    BilledByReseller,
+    #[error("a reseller holds no Briks: its clients' users do")]
+    NotForReseller,
+    #[error("only a reseller account has clients")]
+    NotAReseller,
+    #[error("directory sync is offered to the client accounts of a reseller")]
+    NotAClientAccount,
+    /// What the account's support plan does not include (the detail says which plan does).
+    #[error("{0}")]
+    PlanRequired(&'static str),
 }
 
 impl Refusal {
@@ -79,7 +92,25 @@ impl Refusal {
             Refusal::ReopenWindowPassed => "reopen_window_passed",
             Refusal::ClockBusy => "clock_busy",
             Refusal::ScimRefused(_) => "scim_refused",
+            Refusal::BilledByReseller => "billed_by_reseller",
+            Refusal::NotForReseller => "not_for_reseller",
+            Refusal::NotAReseller => "not_a_reseller",
+            Refusal::NotAClientAccount => "not_a_client_account",
+            Refusal::PlanRequired(_) => "plan_required",
         }
+    }
+
+    /// Whether the account can never do this as it is (its kind, its plan), rather than not
+    /// now: the edge answers the first 403 and the rest 409.
+    pub fn is_not_offered(&self) -> bool {
+        matches!(
+            self,
+            Refusal::BilledByReseller
+                | Refusal::NotForReseller
+                | Refusal::NotAReseller
+                | Refusal::NotAClientAccount
+                | Refusal::PlanRequired(_)
+        )
     }
 }
 
@@ -102,5 +133,8 @@ mod tests {
             Refusal::ConcurrentChange("the account changed meanwhile; retry").to_string(),
             "the account changed meanwhile; retry"
         );
+        assert!(!locked.is_not_offered());
+        assert!(Refusal::BilledByReseller.is_not_offered());
+        assert_eq!(Refusal::PlanRequired("Pro").code(), "plan_required");
     }
 }
