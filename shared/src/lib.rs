@@ -1,10 +1,11 @@
 //! Softbrik's domain crate: the billing rules and value types every function shares,
 //! the ports the functions talk through, and the adapters to the AWS services behind them.
 //!
-//! The pure modules (money, VAT, billing calendar, proration, values, invoices, the catalogue,
-//! business hours, card-number scans, inbound mail parsing) live in the `softbrik-domain` crate
-//! (`shared/domain`), whose dependency tree has no AWS, Lambda, tokio or HTTP crate; they are
-//! re-exported here under their old paths.
+//! The pure modules (values, the account's types, money, VAT, billing calendar, proration,
+//! invoices, the catalogue, business hours, SLA targets, a ticket's life, refusals, card-number
+//! scans, inbound mail parsing) live in the `softbrik-domain` crate (`shared/domain`), whose
+//! dependency tree has no AWS, Lambda, tokio or HTTP crate; they are re-exported here under
+//! their old paths (`account` adds how ids are made). docs/architecture.md has the layers.
 
 pub use softbrik_domain::{
     billing_calendar, business_hours, card_number, catalogue, inbound, invoice, money, proration,

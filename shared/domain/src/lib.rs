@@ -3,6 +3,7 @@
 //! HTTP crate (issue 22's first layer), so the compiler keeps the rules apart from the I/O. The
 //! `softbrik` crate re-exports each module under its old path.
 
+pub mod account;
 pub mod billing_calendar;
 pub mod business_hours;
 pub mod card_number;
