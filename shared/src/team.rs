@@ -34,6 +34,7 @@ use crate::store::{
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
 use crate::vat::vat_treatment;
+use softbrik_domain::team as decide;
 
 /// `POST /account/users` as sent.
 #[derive(Debug, Deserialize)]
@@ -621,10 +622,8 @@ pub async fn assign(
         .ok()
         .and_then(|id| catalogue.iter().find(|b| b.id == id))
         .ok_or(Error::NotFound)?;
-    let (item, mut user) = team.user(app, user_id).await?;
-    if user.removal_date.is_some() {
-        return Err(Error::Refused(Refusal::UserRemovalScheduled));
-    }
+    let (item, user) = team.user(app, user_id).await?;
+    let decided = decide::assign_brik(&user, &brik.id, team.today)?;
     let reserve = || {
         BTreeMap::from([
             ("invoice".into(), new_ordered_id("inv", team.now)),
@@ -640,46 +639,30 @@ pub async fn assign(
         fingerprint,
         reserve,
         async |lease: &Lease| {
-            if let Some(held) = user.holding(&brik.id, team.today)
-                && held.until.is_none()
-            {
-                // Already held: nothing to pay; the answer is kept for the key all the same,
-                // so that a duplicate of the request that assigned it replays that one.
-                let body = serde_json::to_value(AssignResponse {
-                    assignment: held.clone(),
-                    invoice: None,
-                })
-                .map_err(Error::internal)?;
-                idempotency::finish_alone(app, lease, &team.account.id, &team.key, 200, &body)
-                    .await?;
-                return Ok((200, body));
-            }
-            let undoing = user.holding(&brik.id, team.today).is_some();
-            let (action, added): (&str, Vec<&Brik>) = if undoing {
-                for a in user
-                    .briks
-                    .iter_mut()
-                    .filter(|a| a.brik_id == brik.id && a.held_on(team.today))
-                {
-                    a.until = None;
-                    a.ends_with_user = false;
+            let (user, recorded, assignment, added) = match decided.clone() {
+                decide::Assigning::AlreadyHeld(held) => {
+                    // Already held: nothing to pay; the answer is kept for the key all the
+                    // same, so that a duplicate of the request that assigned it replays that
+                    // one.
+                    let body = serde_json::to_value(AssignResponse {
+                        assignment: held,
+                        invoice: None,
+                    })
+                    .map_err(Error::internal)?;
+                    idempotency::finish_alone(app, lease, &team.account.id, &team.key, 200, &body)
+                        .await?;
+                    return Ok((200, body));
                 }
-                ("brik_removal_undone", vec![])
-            } else {
-                user.briks
-                    .push(Assignment::new(brik.id.clone(), team.today));
-                ("brik_assigned", vec![brik])
+                decide::Assigning::Changed {
+                    user,
+                    recorded,
+                    assignment,
+                    added,
+                } => (*user, recorded, assignment, added),
             };
-            let assignment = user
-                .holding(&brik.id, team.today)
-                .cloned()
-                .ok_or_else(|| Error::internal("assignment lost"))?;
+            let added: Vec<&Brik> = if added { vec![brik] } else { vec![] };
             let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
-            let history = team.history(
-                &lease.id("history"),
-                action,
-                serde_json::json!({"user_id": user.id, "brik_id": brik.id}),
-            );
+            let history = team.history(&lease.id("history"), recorded.action, recorded.details);
             let respond = |invoice: Option<&Invoice>| {
                 serde_json::to_value(AssignResponse {
                     assignment: assignment.clone(),
@@ -731,33 +714,22 @@ pub async fn remove_brik(
     brik_id: &str,
 ) -> Result<(u16, serde_json::Value), Error> {
     let brik = BrikId::parse(brik_id).map_err(|_| Error::NotFound)?;
-    let (item, mut user) = team.user(app, user_id).await?;
-    let effective = team.removal_date();
-    let held = user
-        .briks
-        .iter_mut()
-        .find(|a| a.brik_id == brik && a.held_on(team.today))
+    let (item, user) = team.user(app, user_id).await?;
+    let change = decide::remove_brik(&user, &brik, team.today, team.removal_date())
         .ok_or(Error::NotFound)?;
-    if held.until.is_none() {
-        held.until = Some(effective);
+    if let Some((user, recorded)) = &change.write {
         let history = team.history(
             &new_ordered_id("hst", team.now),
-            "brik_removal_scheduled",
-            serde_json::json!({"user_id": user.id, "brik_id": brik, "effective_date": effective}),
+            recorded.action,
+            recorded.details.clone(),
         );
-        write_user(app, team, &item, &user, history).await?;
+        write_user(app, team, &item, user, history).await?;
     }
     let body = serde_json::to_value(Scheduled {
-        effective_date: held_until(&user, &brik, team.today, effective),
+        effective_date: change.answer,
     })
     .map_err(Error::internal)?;
     Ok((202, body))
-}
-
-fn held_until(user: &User, brik: &BrikId, today: Date, fallback: Date) -> Date {
-    user.holding(brik, today)
-        .and_then(|a| a.until)
-        .unwrap_or(fallback)
 }
 
 /// Removes a user at the end of the period; `immediate` also cuts their access now.
@@ -767,10 +739,8 @@ pub async fn remove_user(
     user_id: &str,
     body: RemoveBody,
 ) -> Result<(u16, serde_json::Value), Error> {
-    let (item, mut user) = team.user(app, user_id).await?;
-    if user.role == Role::Admin {
-        return Err(Error::Refused(Refusal::CannotRemoveAdmin));
-    }
+    let (item, user) = team.user(app, user_id).await?;
+    decide::removable(&user)?;
     if team.account.billed_by_reseller() {
         // Nothing is paid by the period: the user leaves now, and the count with them.
         remove_now(app, team, &item, &user).await?;
@@ -782,34 +752,22 @@ pub async fn remove_user(
             .map_err(Error::internal)?,
         ));
     }
-    let effective = user.removal_date.unwrap_or(team.removal_date());
-    let newly = user.removal_date.is_none();
-    let revoke = body.immediate && user.status != UserStatus::AccessRevoked;
-    if newly || revoke {
-        user.removal_date = Some(effective);
-        for a in user.briks.iter_mut().filter(|a| a.held_on(team.today)) {
-            if a.until.is_none_or(|u| u > effective) {
-                a.until = Some(effective);
-                a.ends_with_user = true;
-            }
-        }
-        if revoke {
+    let change = decide::remove_user(&user, team.today, team.removal_date(), body.immediate)?;
+    if let Some((user, recorded)) = change.write {
+        if change.answer.revoke_access {
             app.directory.revoke_access(user.email.as_str()).await?;
-            user.status = UserStatus::AccessRevoked;
-        } else if newly {
-            user.status = UserStatus::RemovalScheduled;
         }
         let history = team.history(
             &new_ordered_id("hst", team.now),
-            if revoke { "user_access_revoked" } else { "user_removal_scheduled" },
-            serde_json::json!({"user_id": user.id, "effective_date": effective, "immediate": body.immediate}),
+            recorded.action,
+            recorded.details,
         );
         write_user(app, team, &item, &user, history).await?;
     }
     Ok((
         202,
         serde_json::to_value(Scheduled {
-            effective_date: effective,
+            effective_date: change.answer.effective,
         })
         .map_err(Error::internal)?,
     ))
@@ -822,28 +780,17 @@ pub async fn restore_user(
     user_id: &str,
 ) -> Result<(u16, serde_json::Value), Error> {
     let (item, mut user) = team.user(app, user_id).await?;
-    if let Some(date) = user.removal_date.take() {
-        // Only what the user's removal ended: a Brik removed on its own stays removed.
-        for a in user
-            .briks
-            .iter_mut()
-            .filter(|a| a.ends_with_user && a.until == Some(date))
-        {
-            a.until = None;
-            a.ends_with_user = false;
-        }
-        if user.status == UserStatus::AccessRevoked {
+    if let Some(restoring) = decide::restore_user(&user) {
+        if restoring.restore_access {
             app.directory.restore_access(user.email.as_str()).await?;
         }
-        user.status = if app.directory.has_signed_in(user.email.as_str()).await? {
-            UserStatus::Active
-        } else {
-            UserStatus::Invited
-        };
+        let signed_in = app.directory.has_signed_in(user.email.as_str()).await?;
+        let recorded;
+        (user, recorded) = restoring.with_sign_in(signed_in);
         let history = team.history(
             &new_ordered_id("hst", team.now),
-            "user_removal_undone",
-            serde_json::json!({"user_id": user.id}),
+            recorded.action,
+            recorded.details,
         );
         write_user(app, team, &item, &user, history).await?;
     }

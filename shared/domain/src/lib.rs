@@ -14,6 +14,7 @@ pub mod money;
 pub mod proration;
 pub mod refusal;
 pub mod sla;
+pub mod team;
 pub mod ticket;
 pub mod validation;
 pub mod values;

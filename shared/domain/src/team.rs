@@ -1,0 +1,445 @@
+//! What a change of the team does to a user (billing.md "Adding and removing"): pure decisions
+//! of (the user as read, the request, the dates), each returning the user as it is to be
+//! written with the history entry that records it, or a refusal. The use cases (`softbrik::team`)
+//! load the user, call these, and commit what they return; what to charge for an addition is
+//! the proration engine's.
+//!
+//! Removals take effect at the end of the period (`effective`: the use case's period end, or
+//! the end of the next period once the renewal is locked); nothing removed is refunded, and
+//! undoing a removal before it takes effect is free.
+
+use jiff::civil::Date;
+use serde_json::json;
+
+use crate::account::{Assignment, Role, User, UserStatus};
+use crate::refusal::Refusal;
+use crate::values::BrikId;
+
+/// A history entry to write with the change: its action and what it names (ids and dates
+/// only, never personal data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub action: &'static str,
+    pub details: serde_json::Value,
+}
+
+/// A decided change of one user: `write` is the user as it is to be written with its history
+/// entry, `None` when the request changes nothing (a repeat); `answer` is what the request is
+/// answered with either way.
+#[derive(Debug, Clone)]
+pub struct UserChange<T> {
+    pub write: Option<(User, Recorded)>,
+    pub answer: T,
+}
+
+impl<T> UserChange<T> {
+    fn unchanged(answer: T) -> Self {
+        UserChange {
+            write: None,
+            answer,
+        }
+    }
+}
+
+/// What giving a user a Brik does.
+#[derive(Debug, Clone)]
+pub enum Assigning {
+    /// Already held with no end: nothing to write, nothing to pay.
+    AlreadyHeld(Assignment),
+    /// The user (with its history entry) to write, and the assignment it now holds. `added`:
+    /// a new holding to pay for; otherwise a scheduled removal undone, free.
+    Changed {
+        user: Box<User>,
+        recorded: Recorded,
+        assignment: Assignment,
+        added: bool,
+    },
+}
+
+/// Gives `user` the Brik `brik` from `today`. A user being removed is refused: restore them
+/// first.
+pub fn assign_brik(user: &User, brik: &BrikId, today: Date) -> Result<Assigning, Refusal> {
+    if user.removal_date.is_some() {
+        return Err(Refusal::UserRemovalScheduled);
+    }
+    if let Some(held) = user.holding(brik, today)
+        && held.until.is_none()
+    {
+        return Ok(Assigning::AlreadyHeld(held.clone()));
+    }
+    let mut user = user.clone();
+    let undoing = user.holding(brik, today).is_some();
+    let action = if undoing {
+        for a in user
+            .briks
+            .iter_mut()
+            .filter(|a| &a.brik_id == brik && a.held_on(today))
+        {
+            a.until = None;
+            a.ends_with_user = false;
+        }
+        "brik_removal_undone"
+    } else {
+        user.briks.push(Assignment::new(brik.clone(), today));
+        "brik_assigned"
+    };
+    let assignment = user
+        .holding(brik, today)
+        .cloned()
+        .expect("the Brik was just given or kept");
+    let recorded = Recorded {
+        action,
+        details: json!({"user_id": user.id, "brik_id": brik}),
+    };
+    Ok(Assigning::Changed {
+        user: Box::new(user),
+        recorded,
+        assignment,
+        added: !undoing,
+    })
+}
+
+/// Ends `user`'s Brik `brik` on `effective` (access until then, no refund). Answers the date
+/// the Brik ends, an earlier one if its removal was already scheduled; `None`: the user does
+/// not hold it (404).
+pub fn remove_brik(
+    user: &User,
+    brik: &BrikId,
+    today: Date,
+    effective: Date,
+) -> Option<UserChange<Date>> {
+    let held = user.holding(brik, today)?;
+    if let Some(until) = held.until {
+        return Some(UserChange::unchanged(until));
+    }
+    let mut user = user.clone();
+    for a in user
+        .briks
+        .iter_mut()
+        .filter(|a| &a.brik_id == brik && a.held_on(today))
+    {
+        a.until = Some(effective);
+    }
+    let recorded = Recorded {
+        action: "brik_removal_scheduled",
+        details: json!({"user_id": user.id, "brik_id": brik, "effective_date": effective}),
+    };
+    Some(UserChange {
+        write: Some((user, recorded)),
+        answer: effective,
+    })
+}
+
+/// The account's admin stays: it cannot be removed.
+pub fn removable(user: &User) -> Result<(), Refusal> {
+    if user.role == Role::Admin {
+        return Err(Refusal::CannotRemoveAdmin);
+    }
+    Ok(())
+}
+
+/// A user's removal as decided: the date it takes effect, and whether access is cut now
+/// (the directory's part, done by the use case before it writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal {
+    pub effective: Date,
+    pub revoke_access: bool,
+}
+
+/// Removes `user` from the account on `effective` (kept if a removal was already scheduled),
+/// ending every Brik still held by then; `immediate` also cuts their access now. Asking again
+/// changes nothing, unless it now asks for the immediate cut.
+pub fn remove_user(
+    user: &User,
+    today: Date,
+    effective: Date,
+    immediate: bool,
+) -> Result<UserChange<Removal>, Refusal> {
+    removable(user)?;
+    let effective = user.removal_date.unwrap_or(effective);
+    let newly = user.removal_date.is_none();
+    let revoke = immediate && user.status != UserStatus::AccessRevoked;
+    let removal = Removal {
+        effective,
+        revoke_access: revoke,
+    };
+    if !newly && !revoke {
+        return Ok(UserChange::unchanged(removal));
+    }
+    let mut user = user.clone();
+    user.removal_date = Some(effective);
+    for a in user.briks.iter_mut().filter(|a| a.held_on(today)) {
+        if a.until.is_none_or(|u| u > effective) {
+            a.until = Some(effective);
+            a.ends_with_user = true;
+        }
+    }
+    if revoke {
+        user.status = UserStatus::AccessRevoked;
+    } else {
+        user.status = UserStatus::RemovalScheduled;
+    }
+    let recorded = Recorded {
+        action: if revoke {
+            "user_access_revoked"
+        } else {
+            "user_removal_scheduled"
+        },
+        details: json!({"user_id": user.id, "effective_date": effective, "immediate": immediate}),
+    };
+    Ok(UserChange {
+        write: Some((user, recorded)),
+        answer: removal,
+    })
+}
+
+/// A removal undone: the user as it is to be written, once the directory has said whether
+/// they ever signed in (`signed_in`), and whether their access must be given back first.
+#[derive(Debug, Clone)]
+pub struct Restoring {
+    pub restore_access: bool,
+    user: User,
+}
+
+impl Restoring {
+    /// The user back, `Active` if they ever signed in, else still `Invited`, with the history
+    /// entry.
+    pub fn with_sign_in(self, signed_in: bool) -> (User, Recorded) {
+        let mut user = self.user;
+        user.status = if signed_in {
+            UserStatus::Active
+        } else {
+            UserStatus::Invited
+        };
+        let recorded = Recorded {
+            action: "user_removal_undone",
+            details: json!({"user_id": user.id}),
+        };
+        (user, recorded)
+    }
+}
+
+/// Undoes `user`'s scheduled removal before it takes effect, free: the Briks the removal ended
+/// are held again (a Brik removed on its own stays removed). `None`: no removal to undo.
+pub fn restore_user(user: &User) -> Option<Restoring> {
+    let date = user.removal_date?;
+    let mut user = user.clone();
+    user.removal_date = None;
+    for a in user
+        .briks
+        .iter_mut()
+        .filter(|a| a.ends_with_user && a.until == Some(date))
+    {
+        a.until = None;
+        a.ends_with_user = false;
+    }
+    Some(Restoring {
+        restore_access: user.status == UserStatus::AccessRevoked,
+        user,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! GIVEN a user as read, WHEN a change is decided, THEN the user to write, the history and
+    //! the answer are as billing.md says. Period 2026-12-12 to 2027-01-12.
+
+    use super::*;
+    use crate::account::Role;
+    use crate::values::{EmailAddress, Language, PersonName};
+    use jiff::civil::date;
+
+    const TODAY: Date = date(2026, 12, 20);
+    const PERIOD_END: Date = date(2027, 1, 12);
+
+    fn brik(id: &str) -> BrikId {
+        BrikId::parse(id).unwrap()
+    }
+
+    /// Bob, a member holding `files` since the period's start.
+    fn bob() -> User {
+        User {
+            id: "usr_bob".into(),
+            email: EmailAddress::parse("bob@dupont.fr").unwrap(),
+            name: PersonName::parse("Bob Martin").unwrap(),
+            role: Role::Member,
+            status: UserStatus::Active,
+            language: Language::Fr,
+            removal_date: None,
+            briks: vec![Assignment::new(brik("files"), date(2026, 12, 12))],
+        }
+    }
+
+    #[test]
+    fn a_new_brik_is_added_from_today_and_recorded() {
+        let Ok(Assigning::Changed {
+            user,
+            recorded,
+            assignment,
+            added,
+        }) = assign_brik(&bob(), &brik("stock"), TODAY)
+        else {
+            panic!("a change");
+        };
+        assert!(added);
+        assert_eq!(assignment, Assignment::new(brik("stock"), TODAY));
+        assert_eq!(user.briks.len(), 2);
+        assert_eq!(recorded.action, "brik_assigned");
+        assert_eq!(recorded.details["brik_id"], "stock");
+    }
+
+    #[test]
+    fn a_brik_already_held_is_not_added_again() {
+        let Ok(Assigning::AlreadyHeld(held)) = assign_brik(&bob(), &brik("files"), TODAY) else {
+            panic!("already held");
+        };
+        assert_eq!(held.since, date(2026, 12, 12));
+    }
+
+    #[test]
+    fn giving_back_a_brik_being_removed_undoes_the_removal_for_free() {
+        let removed = remove_brik(&bob(), &brik("files"), TODAY, PERIOD_END).unwrap();
+        let (user, _) = removed.write.unwrap();
+        let Ok(Assigning::Changed {
+            user,
+            recorded,
+            assignment,
+            added,
+        }) = assign_brik(&user, &brik("files"), TODAY)
+        else {
+            panic!("a change");
+        };
+        assert!(!added, "nothing to pay");
+        assert_eq!(recorded.action, "brik_removal_undone");
+        assert_eq!(assignment.until, None);
+        assert_eq!(user.briks.len(), 1, "the same holding, not a new one");
+    }
+
+    #[test]
+    fn a_user_being_removed_gets_no_new_brik() {
+        let removed = remove_user(&bob(), TODAY, PERIOD_END, false).unwrap();
+        let (user, _) = removed.write.unwrap();
+        assert_eq!(
+            assign_brik(&user, &brik("stock"), TODAY).unwrap_err(),
+            Refusal::UserRemovalScheduled
+        );
+    }
+
+    #[test]
+    fn a_brik_removal_takes_effect_at_the_period_end_and_asking_again_changes_nothing() {
+        let first = remove_brik(&bob(), &brik("files"), TODAY, PERIOD_END).unwrap();
+        assert_eq!(first.answer, PERIOD_END);
+        let (user, recorded) = first.write.unwrap();
+        assert_eq!(recorded.action, "brik_removal_scheduled");
+        assert_eq!(user.briks[0].until, Some(PERIOD_END));
+        // Still held until then: access and billing to the end of the period.
+        assert!(user.holding(&brik("files"), date(2027, 1, 11)).is_some());
+        assert!(user.holding(&brik("files"), PERIOD_END).is_none());
+        let again = remove_brik(&user, &brik("files"), TODAY, PERIOD_END).unwrap();
+        assert!(again.write.is_none());
+        assert_eq!(again.answer, PERIOD_END);
+    }
+
+    #[test]
+    fn removing_a_brik_the_user_does_not_hold_is_not_found() {
+        assert!(remove_brik(&bob(), &brik("stock"), TODAY, PERIOD_END).is_none());
+    }
+
+    #[test]
+    fn a_removed_user_keeps_access_and_briks_until_the_period_end() {
+        let removed = remove_user(&bob(), TODAY, PERIOD_END, false).unwrap();
+        assert_eq!(
+            removed.answer,
+            Removal {
+                effective: PERIOD_END,
+                revoke_access: false
+            }
+        );
+        let (user, recorded) = removed.write.unwrap();
+        assert_eq!(recorded.action, "user_removal_scheduled");
+        assert_eq!(user.status, UserStatus::RemovalScheduled);
+        assert_eq!(user.removal_date, Some(PERIOD_END));
+        assert_eq!(user.briks[0].until, Some(PERIOD_END));
+        assert!(user.briks[0].ends_with_user);
+    }
+
+    #[test]
+    fn an_immediate_removal_cuts_access_now_and_still_bills_to_the_period_end() {
+        let removed = remove_user(&bob(), TODAY, PERIOD_END, true).unwrap();
+        assert!(removed.answer.revoke_access);
+        let (user, recorded) = removed.write.unwrap();
+        assert_eq!(recorded.action, "user_access_revoked");
+        assert_eq!(user.status, UserStatus::AccessRevoked);
+        assert_eq!(user.removal_date, Some(PERIOD_END), "no refund");
+        // Asked again: nothing more to do.
+        let again = remove_user(&user, TODAY, PERIOD_END, true).unwrap();
+        assert!(again.write.is_none());
+        assert!(!again.answer.revoke_access);
+    }
+
+    #[test]
+    fn a_scheduled_removal_made_immediate_keeps_its_date() {
+        let (scheduled, _) = remove_user(&bob(), TODAY, PERIOD_END, false)
+            .unwrap()
+            .write
+            .unwrap();
+        // Asked again after the lock, when a new removal would end a period later.
+        let cut = remove_user(&scheduled, TODAY, date(2027, 2, 12), true).unwrap();
+        assert_eq!(cut.answer.effective, PERIOD_END);
+        assert!(cut.answer.revoke_access);
+    }
+
+    #[test]
+    fn the_admin_cannot_be_removed() {
+        let admin = User {
+            role: Role::Admin,
+            ..bob()
+        };
+        assert_eq!(
+            remove_user(&admin, TODAY, PERIOD_END, false).unwrap_err(),
+            Refusal::CannotRemoveAdmin
+        );
+    }
+
+    #[test]
+    fn a_restored_user_gets_back_what_the_removal_ended_but_not_a_brik_removed_on_its_own() {
+        let user = {
+            let mut user = bob();
+            user.briks.push(Assignment::new(brik("stock"), TODAY));
+            user
+        };
+        let (user, _) = remove_brik(&user, &brik("stock"), TODAY, PERIOD_END)
+            .unwrap()
+            .write
+            .unwrap();
+        let (user, _) = remove_user(&user, TODAY, PERIOD_END, true)
+            .unwrap()
+            .write
+            .unwrap();
+        let restoring = restore_user(&user).unwrap();
+        assert!(restoring.restore_access, "access was cut: give it back");
+        let (user, recorded) = restoring.with_sign_in(true);
+        assert_eq!(recorded.action, "user_removal_undone");
+        assert_eq!(user.status, UserStatus::Active);
+        assert_eq!(user.removal_date, None);
+        assert_eq!(user.holding(&brik("files"), TODAY).unwrap().until, None);
+        assert_eq!(
+            user.holding(&brik("stock"), TODAY).unwrap().until,
+            Some(PERIOD_END),
+            "removed on its own: stays removed"
+        );
+    }
+
+    #[test]
+    fn a_user_who_never_signed_in_is_restored_as_invited_and_nothing_is_restored_twice() {
+        let (user, _) = remove_user(&bob(), TODAY, PERIOD_END, false)
+            .unwrap()
+            .write
+            .unwrap();
+        let restoring = restore_user(&user).unwrap();
+        assert!(!restoring.restore_access);
+        let (user, _) = restoring.with_sign_in(false);
+        assert_eq!(user.status, UserStatus::Invited);
+        assert!(restore_user(&user).is_none());
+    }
+}
