@@ -5,25 +5,18 @@
 //! runs it on each account's billing date (`crate::schedule`); on calendar months the first
 //! renewal bills the stub to the 1st as its share of that month (`BillingPeriod::share`).
 
-use std::collections::BTreeMap;
-
 use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 
-use crate::account::{
-    Account, AccountKind, AccountStatus, HistoryEntry, Invoice, InvoiceKind, InvoiceStatus,
-};
+use crate::account::{Account, AccountKind, AccountStatus, HistoryEntry, Invoice, InvoiceStatus};
 use crate::app::App;
-use crate::billing_calendar::{counts_in_renewal, local_midnight};
+use crate::billing_calendar::local_midnight;
 use crate::crypto::DataKey;
 use crate::error::Error;
-use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::packs::{Pack, PackItem};
 use crate::refusal::Refusal;
 use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk};
-use crate::values::BrikId;
-use crate::vat::vat_treatment;
 
 /// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
 /// time is the billing date's midnight and whose random part is a hash of (account, date).
@@ -37,21 +30,7 @@ pub fn renewal_invoice_id(account: &Account, start: Date) -> String {
     format!("inv_{}", ulid.to_string().to_lowercase())
 }
 
-/// How many users hold each Brik for the period starting on `day`, as the renewal locked it:
-/// assignments made after the cut-off were charged for this period when they were made.
-pub fn holdings(users: &[crate::account::User], day: Date) -> BTreeMap<BrikId, u32> {
-    let mut held = BTreeMap::new();
-    for user in users.iter().filter(|u| u.present_on(day)) {
-        for a in user
-            .briks
-            .iter()
-            .filter(|a| a.held_on(day) && counts_in_renewal(a.since, day))
-        {
-            *held.entry(a.brik_id.clone()).or_insert(0) += 1;
-        }
-    }
-    held
-}
+pub use softbrik_domain::renewal::holdings;
 
 /// The renewal invoice of the period starting on `billing_date`, as the team stands now
 /// (a draft: not numbered, not charged; no lines when no Brik would be billed).
@@ -100,40 +79,21 @@ async fn company_upcoming(
         .map(|u| u.open(&account.id, key))
         .collect::<Result<Vec<_>, _>>()?;
     let catalogue = app.catalogue().await?;
-    let lang = account.language;
     let period = account.calendar().period_containing(billing_date);
     // Packs held on the billing date are billed; seat packs take as many users of their Brik
     // off consumption (billing.md "Add-on packs").
-    let (pack_lines, seats) = crate::packs::renewal_lines(held, billing_date, &period, lang);
-    let mut lines: Vec<InvoiceLine> = holdings(&users, billing_date)
-        .into_iter()
-        .map(|(brik_id, quantity)| {
-            let covered = seats.get(&brik_id).copied().unwrap_or(0);
-            (brik_id, quantity.saturating_sub(covered))
-        })
-        .filter(|(_, quantity)| *quantity > 0)
-        .filter_map(|(brik_id, quantity)| {
-            let brik = catalogue.iter().find(|b| b.id == brik_id)?;
-            let text = period_line_description(brik.name_in(lang), &period, quantity, lang);
-            // A calendar stub is billed as its share of a month (20/31).
-            Some(InvoiceLine::new(
-                brik_id,
-                text,
-                quantity,
-                brik.monthly_price,
-                period.share(),
-            ))
-        })
-        .collect();
-    lines.extend(pack_lines);
-    let vat = vat_treatment(
+    let (pack_lines, seats) =
+        crate::packs::renewal_lines(held, billing_date, &period, account.language);
+    Ok(softbrik_domain::renewal::company_invoice(
+        account,
+        &users,
+        &catalogue,
+        pack_lines,
+        &seats,
+        billing_date,
         &app.config.issuer_country,
-        &account.country,
-        account.vat_number.as_ref(),
-    );
-    let mut invoice = Invoice::open(id, InvoiceKind::Renewal, billing_date, period, lines, &vat);
-    invoice.status = InvoiceStatus::Draft;
-    Ok(invoice)
+        id,
+    ))
 }
 
 /// What an account's period end did (`period_end`).

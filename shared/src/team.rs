@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, AccountKind, AccountStatus, Assignment, HistoryEntry, Invoice, InvoiceKind, Role,
-    User, UserStatus, UserView, new_id, new_ordered_id,
+    Account, AccountKind, AccountStatus, Assignment, HistoryEntry, Invoice, Role, User, UserStatus,
+    UserView, new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
@@ -23,17 +23,14 @@ use crate::emails::invitation_email;
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
-use crate::invoice::{InvoiceLine, period_line_description};
 use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
-use crate::proration::days_remaining;
 use crate::refusal::Refusal;
 use crate::store::{
     AccountItem, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk, email_claim_pk,
 };
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
-use crate::vat::vat_treatment;
 use softbrik_domain::team as decide;
 
 /// `POST /account/users` as sent.
@@ -157,13 +154,7 @@ impl Team {
     /// lock, of the next one (it is already invoiced). A client account's users are not paid
     /// by the period, so for them it is today.
     pub fn removal_date(&self) -> Date {
-        if self.account.billed_by_reseller() {
-            self.today
-        } else if self.locked() {
-            self.account.calendar().following(&self.period).end()
-        } else {
-            self.period.end()
-        }
+        decide::removal_date(&self.account, &self.period, self.today)
     }
 
     /// The prorated invoice for Briks added today: one line per (user, Brik), for the rest of
@@ -174,51 +165,15 @@ impl Team {
         id: String,
         added: &[Charge<'_>],
     ) -> Result<Invoice, Error> {
-        let left = days_remaining(&self.period, self.today)
-            .ok_or_else(|| Error::internal("today is outside its period"))?;
-        let slice = BillingPeriod::new(self.today, self.period.end()).map_err(Error::internal)?;
-        let lang = self.account.language;
-        let next = self.account.calendar().following(&self.period);
-        let mut lines: Vec<InvoiceLine> = Vec::new();
-        for charge in added {
-            let b = charge.brik;
-            if charge.now {
-                let text = period_line_description(b.name_in(lang), &slice, 1, lang);
-                lines.push(InvoiceLine::new(
-                    b.id.clone(),
-                    text,
-                    1,
-                    b.monthly_price,
-                    Some(left),
-                ));
-            }
-            // After the lock the next period is already invoiced without this Brik: it is
-            // charged now in full, so nothing is ever free.
-            if self.locked() && charge.next {
-                // A calendar stub next is its share of a month (20/31), as its renewal bills.
-                let text = period_line_description(b.name_in(lang), &next, 1, lang);
-                lines.push(InvoiceLine::new(
-                    b.id.clone(),
-                    text,
-                    1,
-                    b.monthly_price,
-                    next.share(),
-                ));
-            }
-        }
-        let vat = vat_treatment(
-            &app.config.issuer_country,
-            &self.account.country,
-            self.account.vat_number.as_ref(),
-        );
-        Ok(Invoice::open(
-            id,
-            InvoiceKind::Proration,
+        decide::addition_invoice(
+            &self.account,
+            &self.period,
             self.today,
-            self.period,
-            lines,
-            &vat,
-        ))
+            &app.config.issuer_country,
+            id,
+            added,
+        )
+        .map_err(Error::internal)
     }
 }
 
@@ -498,13 +453,7 @@ async fn paid_change(
     charged_change(app, team, invoice, respond, change).await
 }
 
-/// What an added Brik costs now: the rest of this period, and after the cut-off the next one.
-#[derive(Debug, Clone, Copy)]
-pub struct Charge<'a> {
-    pub brik: &'a Brik,
-    pub now: bool,
-    pub next: bool,
-}
+pub use softbrik_domain::team::Charge;
 
 /// The added Briks still to pay for: a free seat (a seat pack with fewer holders than seats)
 /// pays for a Brik today; after the cut-off, the next period needs a seat free then too

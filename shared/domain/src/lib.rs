@@ -13,6 +13,7 @@ pub mod invoice;
 pub mod money;
 pub mod proration;
 pub mod refusal;
+pub mod renewal;
 pub mod sla;
 pub mod team;
 pub mod ticket;

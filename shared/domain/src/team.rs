@@ -11,9 +11,14 @@
 use jiff::civil::Date;
 use serde_json::json;
 
-use crate::account::{Assignment, Role, User, UserStatus};
+use crate::account::{Account, Assignment, Invoice, InvoiceKind, Role, User, UserStatus};
+use crate::billing_calendar::{BillingPeriod, is_locked};
+use crate::catalogue::Brik;
+use crate::invoice::{InvoiceLine, period_line_description};
+use crate::proration::days_remaining;
 use crate::refusal::Refusal;
-use crate::values::BrikId;
+use crate::values::{BrikId, Country};
+use crate::vat::vat_treatment;
 
 /// A history entry to write with the change: its action and what it names (ids and dates
 /// only, never personal data).
@@ -237,6 +242,81 @@ pub fn restore_user(user: &User) -> Option<Restoring> {
         restore_access: user.status == UserStatus::AccessRevoked,
         user,
     })
+}
+
+/// When a removal asked for `today` takes effect: the end of `period`, or after the lock, of
+/// the next one (it is already invoiced). A client account's users are not paid by the period,
+/// so for them it is today.
+pub fn removal_date(account: &Account, period: &BillingPeriod, today: Date) -> Date {
+    if account.billed_by_reseller() {
+        today
+    } else if is_locked(period, today) {
+        account.calendar().following(period).end()
+    } else {
+        period.end()
+    }
+}
+
+/// What an added Brik costs now: the rest of this period, and after the cut-off the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct Charge<'a> {
+    pub brik: &'a Brik,
+    pub now: bool,
+    pub next: bool,
+}
+
+/// The prorated invoice for Briks added `today` in `period`: one line per (user, Brik), for the
+/// rest of the period and, after the cut-off, the next one (`next`: false where a seat pays
+/// it). `issuer` is Softbrik's country, for VAT. Refused only if `today` is outside `period`.
+pub fn addition_invoice(
+    account: &Account,
+    period: &BillingPeriod,
+    today: Date,
+    issuer: &Country,
+    id: String,
+    added: &[Charge<'_>],
+) -> Result<Invoice, &'static str> {
+    let left = days_remaining(period, today).ok_or("today is outside its period")?;
+    let slice = BillingPeriod::new(today, period.end()).map_err(|_| "an empty period")?;
+    let lang = account.language;
+    let next = account.calendar().following(period);
+    let locked = is_locked(period, today);
+    let mut lines: Vec<InvoiceLine> = Vec::new();
+    for charge in added {
+        let b = charge.brik;
+        if charge.now {
+            let text = period_line_description(b.name_in(lang), &slice, 1, lang);
+            lines.push(InvoiceLine::new(
+                b.id.clone(),
+                text,
+                1,
+                b.monthly_price,
+                Some(left),
+            ));
+        }
+        // After the lock the next period is already invoiced without this Brik: it is
+        // charged now in full, so nothing is ever free.
+        if locked && charge.next {
+            // A calendar stub next is its share of a month (20/31), as its renewal bills.
+            let text = period_line_description(b.name_in(lang), &next, 1, lang);
+            lines.push(InvoiceLine::new(
+                b.id.clone(),
+                text,
+                1,
+                b.monthly_price,
+                next.share(),
+            ));
+        }
+    }
+    let vat = vat_treatment(issuer, &account.country, account.vat_number.as_ref());
+    Ok(Invoice::open(
+        id,
+        InvoiceKind::Proration,
+        today,
+        *period,
+        lines,
+        &vat,
+    ))
 }
 
 #[cfg(test)]
