@@ -283,6 +283,39 @@ pub struct RunRequest {
     pub at: Option<Timestamp>,
 }
 
+/// What a billing function (`renew`, `reminder`) is invoked with: its schedule's run (or a
+/// test clock's), or one job run directly (operations' replays).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    Run(RunRequest),
+    Job(Job),
+}
+
+/// Serves an [`Invocation`] with the function's job handler: a run answers its report, a job
+/// `{"ran": true}` once done.
+pub async fn serve_invocation<F, Fut>(
+    app: &App,
+    runner: Runner,
+    invocation: Invocation,
+    handle: F,
+) -> Result<serde_json::Value, Error>
+where
+    F: Fn(Job, Option<AccountItem>) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
+{
+    match invocation {
+        Invocation::Run(request) => {
+            let report = serve(app, runner, request, handle).await?;
+            serde_json::to_value(report).map_err(Error::internal)
+        }
+        Invocation::Job(job) => {
+            handle(job, None).await?;
+            Ok(serde_json::json!({"ran": true}))
+        }
+    }
+}
+
 /// Serves a run request with the function's job handler.
 pub async fn serve<F, Fut>(
     app: &App,

@@ -7,21 +7,13 @@
 //! their accounts; one [`Job`] can also be run directly.
 
 use lambda_runtime::Error as LambdaError;
-use serde::Deserialize;
 use softbrik::app::App;
 use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
-use softbrik::schedule::{RunRequest, Runner};
+use softbrik::schedule::{Invocation, Runner};
 use softbrik::store::AccountItem;
 use tracing::Instrument;
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Event {
-    Run(RunRequest),
-    Job(Job),
-}
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
@@ -32,19 +24,13 @@ async fn on_event(
     app: &'static App,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, LambdaError> {
-    match serde_json::from_value(event)? {
-        Event::Run(request) => {
-            let report = softbrik::schedule::serve(app, Runner::Reminder, request, |job, known| {
-                remind(app, job, known)
-            })
-            .await?;
-            Ok(serde_json::to_value(report)?)
-        }
-        Event::Job(job) => {
-            remind(app, job, None).await?;
-            Ok(serde_json::json!({"ran": true}))
-        }
-    }
+    let invocation: Invocation = serde_json::from_value(event)?;
+    let answer =
+        softbrik::schedule::serve_invocation(app, Runner::Reminder, invocation, |job, known| {
+            remind(app, job, known)
+        })
+        .await?;
+    Ok(answer)
 }
 
 /// Sends one reminder; `known` is the account as the run read it. A reminder does not write

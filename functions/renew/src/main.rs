@@ -19,15 +19,14 @@ use softbrik::app::App;
 use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
-use softbrik::schedule::{RunRequest, Runner};
+use softbrik::schedule::{Invocation, Runner};
 use softbrik::store::AccountItem;
 use tracing::Instrument;
 
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Event {
-    Run(RunRequest),
-    Job(Job),
+    Scheduled(Invocation),
     Close {
         close_account: String,
         #[serde(default)]
@@ -48,16 +47,15 @@ async fn on_event(
     event: serde_json::Value,
 ) -> Result<serde_json::Value, LambdaError> {
     match serde_json::from_value(event)? {
-        Event::Run(request) => {
-            let report = softbrik::schedule::serve(app, Runner::Renew, request, |job, known| {
-                run_job(app, job, known)
-            })
+        Event::Scheduled(invocation) => {
+            let answer = softbrik::schedule::serve_invocation(
+                app,
+                Runner::Renew,
+                invocation,
+                |job, known| run_job(app, job, known),
+            )
             .await?;
-            Ok(serde_json::to_value(report)?)
-        }
-        Event::Job(job) => {
-            run_job(app, job, None).await?;
-            Ok(serde_json::json!({"ran": true}))
+            Ok(answer)
         }
         Event::Close {
             close_account,

@@ -154,17 +154,7 @@ pub fn holidays(country: &Country, year: i16) -> Vec<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn paris() -> BusinessHours {
-        BusinessHours::new(
-            TimeZone::get("Europe/Paris").unwrap(),
-            Country::parse("FR").unwrap(),
-        )
-    }
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::test_support::{at, paris};
 
     fn hours(h: i64) -> SignedDuration {
         SignedDuration::from_hours(h)

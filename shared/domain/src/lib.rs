@@ -20,3 +20,24 @@ pub mod ticket;
 pub mod validation;
 pub mod values;
 pub mod vat;
+
+/// What the domain's tests share: Paris business hours and instants written as text.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use jiff::Timestamp;
+    use jiff::tz::TimeZone;
+
+    use crate::business_hours::BusinessHours;
+    use crate::values::Country;
+
+    pub fn paris() -> BusinessHours {
+        BusinessHours::new(
+            TimeZone::get("Europe/Paris").unwrap(),
+            Country::parse("FR").unwrap(),
+        )
+    }
+
+    pub fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+}

@@ -192,19 +192,7 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::Country;
-    use jiff::tz::TimeZone;
-
-    fn paris() -> BusinessHours {
-        BusinessHours::new(
-            TimeZone::get("Europe/Paris").unwrap(),
-            Country::parse("FR").unwrap(),
-        )
-    }
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::test_support::{at, paris};
 
     fn target(targets: &[Target], name: TargetName) -> &Target {
         targets.iter().find(|t| t.name == name).unwrap()

@@ -373,18 +373,7 @@ pub fn ceil_second(at: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::Country;
-
-    fn paris() -> BusinessHours {
-        BusinessHours::new(
-            TimeZone::get("Europe/Paris").unwrap(),
-            Country::parse("FR").unwrap(),
-        )
-    }
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::test_support::{at, paris};
 
     /// A support ticket opened at `opened`, its events not yet counted.
     fn ticket(plan: SupportPlan, impact: Option<Impact>, opened: Timestamp) -> TicketLife {

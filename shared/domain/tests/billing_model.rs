@@ -113,23 +113,7 @@ impl Company {
         };
         // The signup's first month: every Brik of the admin for the whole first period (what
         // the signup function charges; its own code is tested end to end).
-        let charges: Vec<Charge<'_>> = briks
-            .iter()
-            .map(|b| Charge {
-                brik: company.brik(b),
-                now: true,
-                next: false,
-            })
-            .collect();
-        let first = addition_invoice(
-            &company.account,
-            &company.period,
-            day,
-            &fr(),
-            "inv_signup".into(),
-            &charges,
-        )
-        .unwrap();
+        let first = company.addition(briks, false);
         company.invoices.push(first);
         company
     }
@@ -145,29 +129,27 @@ impl Company {
             .collect()
     }
 
-    /// An addition charged now, as `team::paid_change` charges one without seat packs.
-    fn charge(&mut self, added: &[BrikId]) {
-        if added.is_empty() {
-            return;
-        }
+    /// The invoice of Briks added today: the rest of the period, and with `next` the next
+    /// period once the renewal is locked.
+    fn addition(&self, added: &[BrikId], next: bool) -> Invoice {
         let charges: Vec<Charge<'_>> = added
             .iter()
             .map(|b| Charge {
                 brik: self.brik(b),
                 now: true,
-                next: true,
+                next,
             })
             .collect();
-        let invoice = addition_invoice(
-            &self.account,
-            &self.period,
-            self.today,
-            &fr(),
-            format!("inv_{}", self.invoices.len()),
-            &charges,
-        )
-        .unwrap();
-        self.invoices.push(invoice);
+        let id = format!("inv_{}", self.invoices.len());
+        addition_invoice(&self.account, &self.period, self.today, &fr(), id, &charges).unwrap()
+    }
+
+    /// An addition charged now, as `team::paid_change` charges one without seat packs.
+    fn charge(&mut self, added: &[BrikId]) {
+        if !added.is_empty() {
+            let invoice = self.addition(added, true);
+            self.invoices.push(invoice);
+        }
     }
 
     fn invite(&mut self, briks: Vec<BrikId>) {
