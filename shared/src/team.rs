@@ -478,37 +478,30 @@ async fn uncovered<'a>(
     };
     let packs = crate::packs::held(app, &team.account.id).await?;
     let next_start = team.period.end();
-    let seats_now = crate::packs::seats_on(&packs, team.today);
-    let seats_next = crate::packs::seats_on(&packs, next_start);
-    let has_seats = |b: &Brik| {
-        [&seats_now, &seats_next]
-            .iter()
-            .any(|seats| seats.get(&b.id).is_some_and(|n| *n > 0))
+    let seats = decide::SeatCounts {
+        now: crate::packs::seats_on(&packs, team.today),
+        next: crate::packs::seats_on(&packs, next_start),
     };
-    if !added.iter().any(|b| has_seats(b)) {
+    if !added.iter().any(|b| seats.has_seats(&b.id)) {
         return Ok((added.iter().map(all).collect(), Vec::new()));
     }
     // The guards first: a seat taken after this read changes them, and this change then fails.
     let mut guards = Vec::new();
-    for b in added.iter().filter(|b| has_seats(b)) {
+    for b in added.iter().filter(|b| seats.has_seats(&b.id)) {
         guards.push(SeatGuardItem::read(&app.store, &team.account.id, &b.id).await?);
     }
     let users: Vec<User> = team.users(app).await?.into_iter().map(|(_, u)| u).collect();
-    let holders_now = crate::packs::holders_on(&users, team.today);
-    let holders_next = crate::packs::holders_on(&users, next_start);
-    let free = |seats: &BTreeMap<BrikId, u32>, holders: &BTreeMap<BrikId, u32>, b: &Brik| {
-        seats.get(&b.id).copied().unwrap_or(0) > holders.get(&b.id).copied().unwrap_or(0)
+    let holders = decide::SeatCounts {
+        now: crate::packs::holders_on(&users, team.today),
+        next: crate::packs::holders_on(&users, next_start),
     };
-    let charges: Vec<Charge<'a>> = added
-        .iter()
-        .map(|b| Charge {
-            brik: b,
-            now: !free(&seats_now, &holders_now, b),
-            next: !free(&seats_next, &holders_next, b),
-        })
-        .collect();
+    let charges = decide::seat_charges(added, &seats, &holders);
     let mut taken = Vec::new();
-    for (charge, guard) in charges.iter().filter(|c| has_seats(c.brik)).zip(&guards) {
+    for (charge, guard) in charges
+        .iter()
+        .filter(|c| seats.has_seats(&c.brik.id))
+        .zip(&guards)
+    {
         if !charge.now || !charge.next {
             taken.push(guard.take_op(&app.store)?);
         }

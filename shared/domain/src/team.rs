@@ -8,6 +8,8 @@
 //! the end of the next period once the renewal is locked); nothing removed is refunded, and
 //! undoing a removal before it takes effect is free.
 
+use std::collections::BTreeMap;
+
 use jiff::civil::Date;
 use serde_json::json;
 
@@ -263,6 +265,44 @@ pub struct Charge<'a> {
     pub brik: &'a Brik,
     pub now: bool,
     pub next: bool,
+}
+
+/// Counts per Brik on the day of a change and on the first day of the next period: the
+/// seats the account's packs give, or the users holding each Brik.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeatCounts {
+    pub now: BTreeMap<BrikId, u32>,
+    pub next: BTreeMap<BrikId, u32>,
+}
+
+impl SeatCounts {
+    /// Whether a seat pack covers `brik` today or for the next period.
+    pub fn has_seats(&self, brik: &BrikId) -> bool {
+        [&self.now, &self.next]
+            .iter()
+            .any(|seats| seats.get(brik).is_some_and(|n| *n > 0))
+    }
+}
+
+/// What each added Brik costs once free seats are used (billing.md "Add-on packs"): a Brik
+/// with more seats than holders today is not charged for today, one with a seat free on the
+/// next period's first day not for the next period. `holders` are counted before the change.
+pub fn seat_charges<'a>(
+    added: &[&'a Brik],
+    seats: &SeatCounts,
+    holders: &SeatCounts,
+) -> Vec<Charge<'a>> {
+    let free = |seats: &BTreeMap<BrikId, u32>, holders: &BTreeMap<BrikId, u32>, b: &Brik| {
+        seats.get(&b.id).copied().unwrap_or(0) > holders.get(&b.id).copied().unwrap_or(0)
+    };
+    added
+        .iter()
+        .map(|b| Charge {
+            brik: b,
+            now: !free(&seats.now, &holders.now, b),
+            next: !free(&seats.next, &holders.next, b),
+        })
+        .collect()
 }
 
 /// The prorated invoice for Briks added `today` in `period`: one line per (user, Brik), for the
@@ -521,5 +561,30 @@ mod tests {
         let (user, _) = restoring.with_sign_in(false);
         assert_eq!(user.status, UserStatus::Invited);
         assert!(restore_user(&user).is_none());
+    }
+
+    #[test]
+    fn a_free_seat_pays_for_today_and_one_free_next_period_for_that_too() {
+        let catalogue = crate::catalogue::default_catalogue();
+        let stock = catalogue.iter().find(|b| b.id.as_str() == "stock").unwrap();
+        let files = catalogue.iter().find(|b| b.id.as_str() == "files").unwrap();
+        let counts = |now: u32, next: u32| SeatCounts {
+            now: BTreeMap::from([(stock.id.clone(), now)]),
+            next: BTreeMap::from([(stock.id.clone(), next)]),
+        };
+        // 10 seats, 9 holders today; the pack shrinks to 9 from the next period.
+        let seats = counts(10, 9);
+        let holders = counts(9, 9);
+        assert!(seats.has_seats(&stock.id) && !seats.has_seats(&files.id));
+        let charges = seat_charges(&[stock, files], &seats, &holders);
+        assert!(!charges[0].now, "the 10th seat pays for today");
+        assert!(
+            charges[0].next,
+            "no seat free next period: charged if locked"
+        );
+        assert!(charges[1].now && charges[1].next, "no pack: charged");
+        // The last seat taken: the next addition pays.
+        let charges = seat_charges(&[stock], &seats, &counts(10, 9));
+        assert!(charges[0].now);
     }
 }
