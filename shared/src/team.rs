@@ -749,13 +749,7 @@ pub struct StatusBody {
     pub active: bool,
 }
 
-/// Who asks for a status change: the admin by hand, or a directory sync, which cannot make
-/// active an address on the account's deny list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusSource {
-    Admin,
-    DirectorySync,
-}
+pub use softbrik_domain::team::StatusSource;
 
 /// Marks a user inactive (no access; on a client account, no longer billed to the reseller)
 /// or active again. Asking for the status a user already has changes nothing.
@@ -766,24 +760,18 @@ pub async fn set_status(
     active: bool,
     source: StatusSource,
 ) -> Result<User, Error> {
-    let (item, mut user) = team.user(app, user_id).await?;
-    let inactive = user.status == UserStatus::Inactive;
-    if active != inactive {
-        return Ok(user);
-    }
-    if user.role == Role::Admin {
-        if source == StatusSource::DirectorySync {
-            // The directory does not lock the account out: its admin stays as they are.
+    let (item, user) = team.user(app, user_id).await?;
+    let check_deny_list = match decide::status_change(&user, active, source)? {
+        decide::StatusDecision::Unchanged => return Ok(user),
+        decide::StatusDecision::AdminLeftActive => {
             tracing::info!(user = %user.id, "directory sync left the account's admin active");
             return Ok(user);
         }
-        return Err(Error::Refused(Refusal::CannotDeactivateAdmin));
-    }
-    if user.removal_date.is_some() {
-        return Err(Error::Refused(Refusal::UserRemovalScheduled));
-    }
-    if active
-        && source == StatusSource::DirectorySync
+        decide::StatusDecision::Change {
+            check_deny_list, ..
+        } => check_deny_list,
+    };
+    if check_deny_list
         && crate::directory_sync::denied(app, &team.account.id, &item.email_hash).await?
     {
         tracing::info!(user = %user.id, "directory sync left a deny-listed user inactive");
@@ -792,7 +780,7 @@ pub async fn set_status(
     // Access changes first, then the stored status and the count; if those cannot be
     // written, access is put back as it was, so access and billing never disagree.
     let mut invitation = None;
-    let (action, delta) = if active {
+    let signed_in = if active {
         app.directory.restore_access(user.email.as_str()).await?;
         let signed_in = match app.directory.has_signed_in(user.email.as_str()).await {
             Ok(signed_in) => signed_in,
@@ -801,9 +789,7 @@ pub async fn set_status(
                 return Err(e);
             }
         };
-        user.status = if signed_in {
-            UserStatus::Active
-        } else {
+        if !signed_in {
             // Never signed in: the first invitation may be lost or its password expired.
             let password = temporary_password();
             if let Err(e) = app
@@ -815,22 +801,17 @@ pub async fn set_status(
                 return Err(e);
             }
             invitation = Some(password);
-            UserStatus::Invited
-        };
-        ("user_reactivated", 1)
+        }
+        signed_in
     } else {
         app.directory.revoke_access(user.email.as_str()).await?;
-        user.status = UserStatus::Inactive;
-        ("user_deactivated", -1)
+        false
     };
-    let via = match source {
-        StatusSource::Admin => "admin",
-        StatusSource::DirectorySync => "directory_sync",
-    };
+    let (user, recorded, delta) = decide::with_status(&user, active, signed_in, source);
     let history = team.history(
         &new_ordered_id("hst", team.now),
-        action,
-        serde_json::json!({"user_id": user.id, "via": via}),
+        recorded.action,
+        recorded.details,
     );
     let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
     let stored = crate::resellers::transact_counted(app, &team.account, delta, team.now, || {

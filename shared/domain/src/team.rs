@@ -246,6 +246,86 @@ pub fn restore_user(user: &User) -> Option<Restoring> {
     })
 }
 
+/// Who asks for a status change: the admin by hand, or a directory sync, which cannot make
+/// active an address on the account's deny list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSource {
+    Admin,
+    DirectorySync,
+}
+
+/// What marking a user active or inactive does, before anything is asked of the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusDecision {
+    /// The user already has that status: nothing changes.
+    Unchanged,
+    /// A directory sync asked to deactivate the account's admin: the directory does not lock
+    /// the account out, so the admin stays as they are.
+    AdminLeftActive,
+    /// The status changes; a directory sync making someone active must first check the
+    /// account's deny list (`check_deny_list`).
+    Change { active: bool, check_deny_list: bool },
+}
+
+/// Marks `user` active or inactive (no access; on a client account, no longer billed to the
+/// reseller). The admin cannot be made inactive by hand, nor a user being removed.
+pub fn status_change(
+    user: &User,
+    active: bool,
+    source: StatusSource,
+) -> Result<StatusDecision, Refusal> {
+    let inactive = user.status == UserStatus::Inactive;
+    if active != inactive {
+        return Ok(StatusDecision::Unchanged);
+    }
+    if user.role == Role::Admin {
+        if source == StatusSource::DirectorySync {
+            return Ok(StatusDecision::AdminLeftActive);
+        }
+        return Err(Refusal::CannotDeactivateAdmin);
+    }
+    if user.removal_date.is_some() {
+        return Err(Refusal::UserRemovalScheduled);
+    }
+    Ok(StatusDecision::Change {
+        active,
+        check_deny_list: active && source == StatusSource::DirectorySync,
+    })
+}
+
+/// The user with the status the change gives, once the directory has answered: made active,
+/// `Active` if they ever signed in (`signed_in`), else `Invited` again (sent a new
+/// invitation); made inactive, `Inactive`. With the history entry, and how the count of
+/// active users moves (+1 or -1).
+pub fn with_status(
+    user: &User,
+    active: bool,
+    signed_in: bool,
+    source: StatusSource,
+) -> (User, Recorded, i64) {
+    let mut user = user.clone();
+    let (action, delta) = if active {
+        user.status = if signed_in {
+            UserStatus::Active
+        } else {
+            UserStatus::Invited
+        };
+        ("user_reactivated", 1)
+    } else {
+        user.status = UserStatus::Inactive;
+        ("user_deactivated", -1)
+    };
+    let via = match source {
+        StatusSource::Admin => "admin",
+        StatusSource::DirectorySync => "directory_sync",
+    };
+    let recorded = Recorded {
+        action,
+        details: json!({"user_id": user.id, "via": via}),
+    };
+    (user, recorded, delta)
+}
+
 /// When a removal asked for `today` takes effect: the end of `period`, or after the lock, of
 /// the next one (it is already invoiced). A client account's users are not paid by the period,
 /// so for them it is today.
@@ -586,5 +666,62 @@ mod tests {
         // The last seat taken: the next addition pays.
         let charges = seat_charges(&[stock], &seats, &counts(10, 9));
         assert!(charges[0].now);
+    }
+
+    #[test]
+    fn a_user_made_inactive_and_active_again_moves_the_count_both_ways() {
+        let decided = status_change(&bob(), false, StatusSource::Admin).unwrap();
+        assert_eq!(
+            decided,
+            StatusDecision::Change {
+                active: false,
+                check_deny_list: false
+            }
+        );
+        let (inactive, recorded, delta) = with_status(&bob(), false, true, StatusSource::Admin);
+        assert_eq!(
+            (inactive.status, recorded.action, delta),
+            (UserStatus::Inactive, "user_deactivated", -1)
+        );
+        assert_eq!(
+            status_change(&inactive, false, StatusSource::Admin).unwrap(),
+            StatusDecision::Unchanged
+        );
+        // Back through the directory: the deny list first; never signed in, invited again.
+        assert_eq!(
+            status_change(&inactive, true, StatusSource::DirectorySync).unwrap(),
+            StatusDecision::Change {
+                active: true,
+                check_deny_list: true
+            }
+        );
+        let (back, recorded, delta) =
+            with_status(&inactive, true, false, StatusSource::DirectorySync);
+        assert_eq!((back.status, delta), (UserStatus::Invited, 1));
+        assert_eq!(recorded.details["via"], "directory_sync");
+    }
+
+    #[test]
+    fn the_admin_stays_active_and_a_user_being_removed_keeps_their_status() {
+        let admin = User {
+            role: Role::Admin,
+            ..bob()
+        };
+        assert_eq!(
+            status_change(&admin, false, StatusSource::Admin).unwrap_err(),
+            Refusal::CannotDeactivateAdmin
+        );
+        assert_eq!(
+            status_change(&admin, false, StatusSource::DirectorySync).unwrap(),
+            StatusDecision::AdminLeftActive
+        );
+        let (leaving, _) = remove_user(&bob(), TODAY, PERIOD_END, false)
+            .unwrap()
+            .write
+            .unwrap();
+        assert_eq!(
+            status_change(&leaving, false, StatusSource::Admin).unwrap_err(),
+            Refusal::UserRemovalScheduled
+        );
     }
 }
