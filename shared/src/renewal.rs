@@ -30,8 +30,6 @@ pub fn renewal_invoice_id(account: &Account, start: Date) -> String {
     format!("inv_{}", ulid.to_string().to_lowercase())
 }
 
-pub use softbrik_domain::renewal::holdings;
-
 /// The renewal invoice of the period starting on `billing_date`, as the team stands now
 /// (a draft: not numbered, not charged; no lines when no Brik would be billed).
 pub async fn upcoming(

@@ -1155,16 +1155,7 @@ pub async fn confirm(
         key,
         fingerprint,
         |ticket, desk, _, _| {
-            if ticket.life.status != Status::Resolved {
-                return Err(Error::Refused(Refusal::NotResolved(
-                    "only a resolved ticket can be confirmed",
-                )));
-            }
-            if ticket.life.priority == Priority::P1 && ticket.rca.is_none() {
-                return Err(Error::Refused(Refusal::RcaRequired));
-            }
-            ticket.life.status = Status::Closed;
-            ticket.life.closed_at = Some(desk.now);
+            ticket.life.confirm(desk.now)?;
             Ok(Effects {
                 message: None,
                 notice: Notice::Closed,

@@ -117,6 +117,12 @@ impl Team {
         HistoryItem::seal(&self.account.id, id, &entry, &self.key)
     }
 
+    /// The history entry of a decided change, under `id` (a new one, or the request's lease's
+    /// reserved one).
+    pub(crate) fn record(&self, id: &str, recorded: decide::Recorded) -> HistoryItem {
+        self.history(id, recorded.action, recorded.details)
+    }
+
     /// The users of the account still present today.
     pub async fn users(&self, app: &App) -> Result<Vec<(UserItem, User)>, Error> {
         let items = UserItem::all(&app.store, &self.account.id).await?;
@@ -581,7 +587,7 @@ pub async fn assign(
         fingerprint,
         reserve,
         async |lease: &Lease| {
-            let (user, recorded, assignment, added) = match decided.clone() {
+            let (user, recorded, assignment, added) = match decided {
                 decide::Assigning::AlreadyHeld(held) => {
                     // Already held: nothing to pay; the answer is kept for the key all the
                     // same, so that a duplicate of the request that assigned it replays that
@@ -604,7 +610,7 @@ pub async fn assign(
             };
             let added: Vec<&Brik> = if added { vec![brik] } else { vec![] };
             let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
-            let history = team.history(&lease.id("history"), recorded.action, recorded.details);
+            let history = team.record(&lease.id("history"), recorded);
             let respond = |invoice: Option<&Invoice>| {
                 serde_json::to_value(AssignResponse {
                     assignment: assignment.clone(),
@@ -659,13 +665,9 @@ pub async fn remove_brik(
     let (item, user) = team.user(app, user_id).await?;
     let change = decide::remove_brik(&user, &brik, team.today, team.removal_date())
         .ok_or(Error::NotFound)?;
-    if let Some((user, recorded)) = &change.write {
-        let history = team.history(
-            &new_ordered_id("hst", team.now),
-            recorded.action,
-            recorded.details.clone(),
-        );
-        write_user(app, team, &item, user, history).await?;
+    if let Some((user, recorded)) = change.write {
+        let history = team.record(&new_ordered_id("hst", team.now), recorded);
+        write_user(app, team, &item, &user, history).await?;
     }
     let body = serde_json::to_value(Scheduled {
         effective_date: change.answer,
@@ -699,11 +701,7 @@ pub async fn remove_user(
         if change.answer.revoke_access {
             app.directory.revoke_access(user.email.as_str()).await?;
         }
-        let history = team.history(
-            &new_ordered_id("hst", team.now),
-            recorded.action,
-            recorded.details,
-        );
+        let history = team.record(&new_ordered_id("hst", team.now), recorded);
         write_user(app, team, &item, &user, history).await?;
     }
     Ok((
@@ -729,11 +727,7 @@ pub async fn restore_user(
         let signed_in = app.directory.has_signed_in(user.email.as_str()).await?;
         let recorded;
         (user, recorded) = restoring.with_sign_in(signed_in);
-        let history = team.history(
-            &new_ordered_id("hst", team.now),
-            recorded.action,
-            recorded.details,
-        );
+        let history = team.record(&new_ordered_id("hst", team.now), recorded);
         write_user(app, team, &item, &user, history).await?;
     }
     Ok((
@@ -808,11 +802,7 @@ pub async fn set_status(
         false
     };
     let (user, recorded, delta) = decide::with_status(&user, active, signed_in, source);
-    let history = team.history(
-        &new_ordered_id("hst", team.now),
-        recorded.action,
-        recorded.details,
-    );
+    let history = team.record(&new_ordered_id("hst", team.now), recorded);
     let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
     let stored = crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
         Ok(vec![

@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
 use crate::business_hours::BusinessHours;
+use crate::refusal::Refusal;
 use crate::sla::{Priority, SupportPlan, Target, TargetName};
 
 /// A resolved ticket closes by itself this long after resolution without a reply.
@@ -301,6 +302,22 @@ impl TicketLife {
         breached
     }
 
+    /// The customer confirms a resolved ticket: it closes now. A P1 waits for its root-cause
+    /// analysis (support.md), so it is refused until the team has written one.
+    pub fn confirm(&mut self, at: Timestamp) -> Result<(), Refusal> {
+        if self.status != Status::Resolved {
+            return Err(Refusal::NotResolved(
+                "only a resolved ticket can be confirmed",
+            ));
+        }
+        if self.priority == Priority::P1 && self.rca_at.is_none() {
+            return Err(Refusal::RcaRequired);
+        }
+        self.status = Status::Closed;
+        self.closed_at = Some(at);
+        Ok(())
+    }
+
     /// When the team owes a P1 requester its next update, if it does.
     pub fn update_due(&self) -> Option<Timestamp> {
         let waiting = self.kind == Kind::Support
@@ -560,5 +577,20 @@ mod tests {
             t.next_check(&paris(), opened),
             Some(at("2029-04-02T10:00:00Z"))
         );
+    }
+
+    #[test]
+    fn a_resolved_p1_is_confirmed_closed_once_its_rca_is_written() {
+        let opened = at("2027-03-23T08:00:00Z");
+        let mut t = ticket(SupportPlan::Basic, Some(Impact::Critical), opened);
+        assert_eq!(t.confirm(opened).unwrap_err().code(), "not_resolved");
+        t.status = Status::Resolved;
+        t.resolved_at = Some(opened);
+        assert_eq!(t.confirm(opened), Err(Refusal::RcaRequired));
+        assert_eq!(t.status, Status::Resolved);
+        t.rca_at = Some(opened);
+        t.confirm(at("2027-03-24T08:00:00Z")).unwrap();
+        assert_eq!(t.status, Status::Closed);
+        assert_eq!(t.closed_at, Some(at("2027-03-24T08:00:00Z")));
     }
 }
