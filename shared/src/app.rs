@@ -2,6 +2,7 @@
 //! configuration, the store, the key ring, the payment partner, the mailer and the directory.
 //! Nothing here calls the network at start-up; clients connect on first use.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -140,10 +141,15 @@ pub struct App {
     retention_key: OnceCell<WrappedKey>,
     security_key: OnceCell<WrappedKey>,
     /// Taken while an invoice number is given out: the invoices a billing run finalises at
-    /// once take turns on the sequence here rather than colliding on it in DynamoDB.
-    pub(crate) numbering: tokio::sync::Mutex<()>,
+    /// once take turns on the sequence here rather than colliding on it in DynamoDB. It keeps
+    /// the last number this instance gave out, so that the next invoice of a run, moments
+    /// later, need not read the sequence again (`invoicing::store_numbered`).
+    pub(crate) numbering: tokio::sync::Mutex<Option<crate::invoicing::LastNumber>>,
     catalogue: Kept<Vec<Brik>>,
     pub(crate) packs: Kept<Vec<crate::packs::Pack>>,
+    /// The wrapped keys of the accounts of a billing run's page, read together
+    /// (`prefetch_account_keys`), each taken by the first `account_key` of its account.
+    prefetched: std::sync::Mutex<HashMap<String, WrappedKey>>,
 }
 
 /// How long an instance keeps the catalogues it read (Briks, packs). No route changes them, so
@@ -307,7 +313,8 @@ impl App {
             lookup_key: OnceCell::new(),
             retention_key: OnceCell::new(),
             security_key: OnceCell::new(),
-            numbering: tokio::sync::Mutex::new(()),
+            numbering: tokio::sync::Mutex::new(None),
+            prefetched: std::sync::Mutex::new(HashMap::new()),
             catalogue: Kept::new(),
             packs: Kept::new(),
         })
@@ -429,12 +436,45 @@ impl App {
         if let Some(key) = self.keys.recall(&scope) {
             return Ok(key);
         }
-        let wrapped = self
-            .store
-            .account_key(&item.id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let prefetched = self
+            .prefetched
+            .lock()
+            .ok()
+            .and_then(|mut keys| keys.remove(&item.id));
+        let wrapped = match prefetched {
+            Some(wrapped) => wrapped,
+            None => self
+                .store
+                .account_key(&item.id)
+                .await?
+                .ok_or(Error::NotFound)?,
+        };
         self.keys.unwrap(&scope, &wrapped).await
+    }
+
+    /// Reads the wrapped keys of `account_ids` not held unwrapped, in one request for a
+    /// billing run's page instead of one per account; they replace the previous page's. A
+    /// failure only logs: each account's key is then read on its own.
+    pub async fn prefetch_account_keys(&self, account_ids: &[&str]) {
+        let missing: Vec<&str> = account_ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.keys
+                    .recall(&KeyScope::Account(id.to_string()))
+                    .is_none()
+            })
+            .collect();
+        let found = match self.store.account_keys(&missing).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "account keys not read ahead");
+                HashMap::new()
+            }
+        };
+        if let Ok(mut keys) = self.prefetched.lock() {
+            *keys = found;
+        }
     }
 
     /// The account in clear, and "now" on its clock.

@@ -101,7 +101,7 @@ pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Er
             .store
             .get(
                 &crate::store::account_pk(account_id),
-                &format!("USER#{user_id}"),
+                &crate::store::user_sk(user_id),
             )
             .await?;
         if !user.is_some_and(|u| u.admits(caller.issued_at)) {

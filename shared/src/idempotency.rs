@@ -109,8 +109,16 @@ pub async fn begin(
     let fingerprint = app.keyed_hash(&body.to_string()).await?;
     let now = app.system_clock.now().as_second();
     let lease = uuid::Uuid::new_v4().simple().to_string();
-    for _ in 0..3 {
-        let existing: Option<IdempotencyItem> = app.store.get(&pk, IDEMPOTENCY_SK).await?;
+    for attempt in 0..4 {
+        // First as if the key were new, as most are: one write, no read. A key already used
+        // fails its condition and is read; only then may an expired record or a lease that
+        // ran out be taken over, keeping the ids its attempt reserved.
+        let first = attempt == 0;
+        let existing: Option<IdempotencyItem> = if first {
+            None
+        } else {
+            app.store.get(&pk, IDEMPOTENCY_SK).await?
+        };
         let reserved = match existing {
             Some(item) if item.expires_at > now => {
                 if item.fingerprint != fingerprint {
@@ -145,15 +153,20 @@ pub async fn begin(
             expires_at: now + WINDOW_SECONDS,
         };
         // Taken only if free, expired, or a lease that ran out.
-        let condition = "attribute_not_exists(pk) OR expires_at < :now \
-                         OR (#state = :in_progress AND lease_until < :now)";
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(app.store.table())
-            .set_item(Some(crate::store::to_item(&item)?))
-            .condition_expression(condition)
+            .set_item(Some(crate::store::to_item(&item)?));
+        let put = if first {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now \
+                 OR (#state = :in_progress AND lease_until < :now)",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()));
+            .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
+        };
         let put = put.build().map_err(Error::internal)?;
         let op = TransactWriteItem::builder().put(put).build();
         match app.store.transact(vec![op]).await {

@@ -367,7 +367,7 @@ async fn route(
         .store
         .get(
             &account_pk(&user.account_id),
-            &format!("USER#{}", user.user_id),
+            &crate::store::user_sk(&user.user_id),
         )
         .await?;
     let Some(item) = item.filter(|u| u.may_ask_support() && !closed) else {

@@ -482,6 +482,21 @@ fn numbering_backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(rand::thread_rng().gen_range(1..=ceiling))
 }
 
+/// The last invoice number an instance gave out, and when: trusted as the sequence's value
+/// for [`LAST_NUMBER_KEPT`] only. The transaction that takes the next number is conditional
+/// on it all the same: a number taken meanwhile by another process fails it, and the
+/// sequence is read again.
+#[derive(Debug, Clone, Copy)]
+pub struct LastNumber {
+    number: u64,
+    at: std::time::Instant,
+}
+
+/// How long an instance takes its last number as the sequence's: a billing run gives out
+/// numbers moments apart; after a pause, another instance has probably taken some, and a
+/// guess that fails costs a transaction more than the read it saves.
+const LAST_NUMBER_KEPT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Stores `invoice` with the next invoice number and `change` (the items it pays for) in one
 /// transaction. `change` is built again for each attempt, because it may carry the number
 /// (an idempotent response). A lost race for the number retries with the next one.
@@ -495,18 +510,27 @@ pub async fn store_numbered(
     let customer = customer(account);
     // One invoice of this process at a time reads and takes the next number; other processes
     // (requests, other runs) may still take it first, which the loop retries.
-    let _turn = app.numbering.lock().await;
+    let mut last = app.numbering.lock().await;
+    let mut guessed = false;
     for attempt in 0..NUMBERING_ATTEMPTS {
-        if attempt > 0 {
+        if attempt > 0 && !guessed {
             // Lost the number to another invoice: wait a random while, longer each time, so
             // that invoices finalised together (a billing run) take turns instead of colliding.
             tokio::time::sleep(numbering_backoff(attempt)).await;
         }
-        let previous = app
-            .store
-            .last_invoice_number()
-            .await
-            .map_err(StoreFailure::Failed)?;
+        let kept = last
+            .take()
+            .filter(|l| l.at.elapsed() < LAST_NUMBER_KEPT)
+            .map(|l| l.number);
+        guessed = kept.is_some();
+        let previous = match kept {
+            Some(number) => number,
+            None => app
+                .store
+                .last_invoice_number()
+                .await
+                .map_err(StoreFailure::Failed)?,
+        };
         invoice.number = Some(invoice_number(previous + 1));
         let mut ops = vec![
             app.store
@@ -528,7 +552,13 @@ pub async fn store_numbered(
             );
         }
         match app.store.transact(ops).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                *last = Some(LastNumber {
+                    number: previous + 1,
+                    at: std::time::Instant::now(),
+                });
+                return Ok(());
+            }
             Err(e) if e.condition_failed(0) => continue,
             // Another transaction held the sequence at that instant: retry like a lost number.
             Err(TransactionError::Cancelled(reasons))

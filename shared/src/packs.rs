@@ -240,7 +240,7 @@ impl PackItem {
     pub fn new(account_id: &str, pack_id: &str, since: Date) -> PackItem {
         PackItem {
             pk: account_pk(account_id),
-            sk: format!("PACK#{pack_id}"),
+            sk: crate::store::pack_sk(pack_id),
             pack_id: pack_id.to_string(),
             quantity: 0,
             since,
@@ -316,17 +316,22 @@ pub struct HeldPackView {
 pub async fn held(app: &App, account_id: &str) -> Result<Vec<(Pack, PackItem)>, Error> {
     let items: Vec<PackItem> = app
         .store
-        .query_prefix(&account_pk(account_id), "PACK#")
+        .query_prefix(&account_pk(account_id), crate::store::PACK_SK_PREFIX)
         .await?;
+    held_in(app, &items).await
+}
+
+/// `held`, from the account's pack items as already read.
+pub async fn held_in(app: &App, items: &[PackItem]) -> Result<Vec<(Pack, PackItem)>, Error> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
     let catalogue = catalogue(app).await?;
     Ok(items
-        .into_iter()
+        .iter()
         .filter_map(
             |item| match catalogue.iter().find(|p| p.id == item.pack_id) {
-                Some(pack) => Some((pack.clone(), item)),
+                Some(pack) => Some((pack.clone(), item.clone())),
                 None => {
                     tracing::error!(pack = %item.pack_id, "held pack missing from the catalogue");
                     None

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::invoicing::{self, StoreFailure};
 use crate::packs::{Pack, PackItem};
 use crate::refusal::Refusal;
-use crate::store::{AccountItem, HistoryItem, InvoiceItem, UserItem, account_pk};
+use crate::store::{AccountItem, AccountRecords, HistoryItem, InvoiceItem, UserItem, account_pk};
 
 /// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
 /// time is the billing date's midnight and whose random part is a hash of (account, date).
@@ -30,10 +30,11 @@ pub fn renewal_invoice_id(account: &Account, start: Date) -> String {
     format!("inv_{}", ulid.to_string().to_lowercase())
 }
 
-/// The renewal invoice of the period starting on `billing_date`, as the team stands now
-/// (a draft: not numbered, not charged; no lines when no Brik would be billed).
+/// The renewal invoice of the period starting on `billing_date`, as the team stands in
+/// `records` (a draft: not numbered, not charged; no lines when no Brik would be billed).
 pub async fn upcoming(
     app: &App,
+    records: &AccountRecords,
     account: &Account,
     key: &DataKey,
     billing_date: Date,
@@ -42,9 +43,8 @@ pub async fn upcoming(
     if account.kind == AccountKind::Reseller {
         return reseller_upcoming(app, account, billing_date, id).await;
     }
-    let users = UserItem::all(&app.store, &account.id).await?;
-    let held = crate::packs::held(app, &account.id).await?;
-    company_upcoming(app, account, key, &users, &held, billing_date, id).await
+    let held = crate::packs::held_in(app, &records.packs).await?;
+    company_upcoming(app, account, key, &records.users, &held, billing_date, id).await
 }
 
 /// A reseller pays at the end of a period for that period's peak of active users.
@@ -103,71 +103,70 @@ pub struct PeriodEnd {
     pub pack_changes: u32,
     /// The renewal invoice, when one was issued.
     pub invoice: Option<Invoice>,
-    /// The account as it stands after, when nothing here wrote it (`None`: read it again).
-    pub account: Option<AccountItem>,
+    /// The account's records as they stand after, when nothing here wrote them (`None`: read
+    /// them again).
+    pub account: Option<AccountRecords>,
 }
 
 /// An account's period end on `date`, the renew run's job: the removals and pack changes due
-/// take effect, then the period that starts on `date` is renewed. The account (the run's own
-/// read, `known`, when it has one), its users and its packs are read once, and again only
-/// after a step here wrote them; every write stays conditional on the item as read.
+/// take effect, then the period that starts on `date` is renewed. The account, its users and
+/// its packs (the run's own read, `known`, when it has one) are read once, in one Query, and
+/// again only after a step here wrote them; every write stays conditional on the item as read.
 pub async fn period_end(
     app: &App,
     account_id: &str,
-    known: Option<AccountItem>,
+    known: Option<AccountRecords>,
     date: Date,
 ) -> Result<PeriodEnd, Error> {
-    let mut item = match known {
-        Some(item) => item,
-        None => app.sealed_account(account_id).await?,
+    let mut records = match known {
+        Some(records) => records,
+        None => AccountRecords::read(&app.store, account_id).await?,
     };
-    let key = app.account_key(&item).await?;
-    let mut users = UserItem::all(&app.store, account_id).await?;
-    let removals = crate::team::apply_removals(app, &item, &key, &users, date).await?;
-    if removals > 0 {
-        users = UserItem::all(&app.store, account_id).await?;
+    let key = app.account_key(&records.account).await?;
+    let removals =
+        crate::team::apply_removals(app, &records.account, &key, &records.users, date).await?;
+    // Removals write users, never the account or its packs.
+    let held = crate::packs::held_in(app, &records.packs).await?;
+    let pack_changes =
+        crate::packs::apply_period_end(app, &records.account, &key, &held, date).await?;
+    if removals > 0 || pack_changes > 0 {
+        records = AccountRecords::read(&app.store, account_id).await?;
     }
-    let mut held = crate::packs::held(app, account_id).await?;
-    let pack_changes = crate::packs::apply_period_end(app, &item, &key, &held, date).await?;
-    if pack_changes > 0 {
-        // Removals write users, never the account; pack changes write packs and the account.
-        held = crate::packs::held(app, account_id).await?;
-        item = app.sealed_account(account_id).await?;
-    }
-    let (invoice, wrote) = renew_with(app, &item, &key, &users, &held, date).await?;
+    let (invoice, wrote) = renew_with(app, &records, &key, date).await?;
     Ok(PeriodEnd {
         removals,
         pack_changes,
         invoice,
-        account: (!wrote).then_some(item),
+        account: (!wrote).then_some(records),
     })
 }
 
 /// Renews the period that starts on `date`. `None` when there is nothing to bill or the
 /// renewal was already issued.
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
-    let (item, key) = app.account_item(account_id).await?;
-    let users = UserItem::all(&app.store, account_id).await?;
-    let held = crate::packs::held(app, account_id).await?;
-    Ok(renew_with(app, &item, &key, &users, &held, date).await?.0)
+    let records = AccountRecords::read(&app.store, account_id).await?;
+    let key = app.account_key(&records.account).await?;
+    Ok(renew_with(app, &records, &key, date).await?.0)
 }
 
 /// `renew` from the account, its users and packs as read; also answers whether it wrote the
 /// account (a lapse, a failed payment; a reseller's billing is taken as one).
 async fn renew_with(
     app: &App,
-    item: &AccountItem,
+    records: &AccountRecords,
     key: &DataKey,
-    users: &[UserItem],
-    held: &[(Pack, PackItem)],
     date: Date,
 ) -> Result<(Option<Invoice>, bool), Error> {
+    let item = &records.account;
     let account = item.open(key)?;
     let account_id = account.id.as_str();
     match account.kind {
         AccountKind::Company => {}
         AccountKind::Reseller => {
-            return Ok((bill_reseller(app, item, &account, key, date).await?, true));
+            return Ok((
+                bill_reseller(app, records, &account, key, date).await?,
+                true,
+            ));
         }
         AccountKind::Client => return Ok((None, false)),
     }
@@ -198,7 +197,8 @@ async fn renew_with(
         tracing::info!(invoice = %id, "already renewed");
         return Ok((None, false));
     }
-    let invoice = company_upcoming(app, &account, key, users, held, date, id).await?;
+    let held = crate::packs::held_in(app, &records.packs).await?;
+    let invoice = company_upcoming(app, &account, key, &records.users, &held, date, id).await?;
     if invoice.lines.is_empty() {
         tracing::info!("not renewed: no Brik or pack is held");
         return Ok((None, false));
@@ -212,7 +212,7 @@ async fn renew_with(
 /// the period its clients used), then, with auto-renew off, the account lapses.
 async fn bill_reseller(
     app: &App,
-    item: &AccountItem,
+    records: &AccountRecords,
     account: &Account,
     key: &DataKey,
     date: Date,
@@ -236,12 +236,16 @@ async fn bill_reseller(
     let invoice = match issued {
         Some(_) => None,
         None => {
-            let invoice = upcoming(app, account, key, date, id).await?;
+            let invoice = upcoming(app, records, account, key, date, id).await?;
             if invoice.lines.is_empty() {
                 tracing::info!("reseller not billed: no active user in the period");
                 None
             } else {
-                Some(issue(app, item, account, key, invoice, date).await?.0)
+                Some(
+                    issue(app, &records.account, account, key, invoice, date)
+                        .await?
+                        .0,
+                )
             }
         }
     };
@@ -348,14 +352,15 @@ pub struct Upcoming {
 
 /// The next renewal of the account as it stands on `now`.
 pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error> {
-    let (item, key) = app.account_item(account_id).await?;
-    let account = item.open(&key)?;
+    let records = AccountRecords::read(&app.store, account_id).await?;
+    let key = app.account_key(&records.account).await?;
+    let account = records.account.open(&key)?;
     account.require_own_billing()?;
     let now = app.clock(account.test_clock_id.as_deref()).await?.now();
     let period = account.current_period(now);
     let billing_date = period.end();
     let id = renewal_invoice_id(&account, billing_date);
-    let invoice = upcoming(app, &account, &key, billing_date, id).await?;
+    let invoice = upcoming(app, &records, &account, &key, billing_date, id).await?;
     Ok(Upcoming {
         invoice,
         changes_counted_until: billing_date
@@ -366,20 +371,24 @@ pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error
 }
 
 /// Emails the admin the renewal due on `billing_date`, once per period (a marker item
-/// `REMINDER#<date>` makes a second run do nothing), from the account as `known` (the run's
-/// read) or as read now. Returns whether a reminder went out.
+/// `REMINDER#<date>` makes a second run do nothing), from the account's records as `known`
+/// (the run's read) or as read now. Returns whether a reminder went out.
 pub async fn remind(
     app: &App,
     account_id: &str,
-    known: Option<&AccountItem>,
+    known: Option<&AccountRecords>,
     billing_date: Date,
 ) -> Result<bool, Error> {
-    let item = match known {
-        Some(item) => item.clone(),
-        None => app.sealed_account(account_id).await?,
+    let read;
+    let records = match known {
+        Some(records) => records,
+        None => {
+            read = AccountRecords::read(&app.store, account_id).await?;
+            &read
+        }
     };
-    let key = app.account_key(&item).await?;
-    let account = item.open(&key)?;
+    let key = app.account_key(&records.account).await?;
+    let account = records.account.open(&key)?;
     if !renews_on(&account, billing_date) {
         return Ok(false);
     }
@@ -403,6 +412,7 @@ pub async fn remind(
     }
     let draft = upcoming(
         app,
+        records,
         &account,
         &key,
         billing_date,

@@ -29,7 +29,7 @@ use crate::billing_calendar::{AnchorDay, Calendar};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::jobs::{Job, JobKind, due_jobs};
-use crate::store::{AccountItem, account_pk};
+use crate::store::{AccountItem, AccountRecords, account_pk};
 use crate::values::TimeZoneName;
 
 /// Partitions of a runner's live schedule: spreads the index writes of a large run.
@@ -301,8 +301,8 @@ pub async fn serve_invocation<F, Fut>(
     handle: F,
 ) -> Result<serde_json::Value, Error>
 where
-    F: Fn(Job, Option<AccountItem>) -> Fut + Sync,
-    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
+    F: Fn(Job, Option<AccountRecords>) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
 {
     match invocation {
         Invocation::Run(request) => {
@@ -324,8 +324,8 @@ pub async fn serve<F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    F: Fn(Job, Option<AccountItem>) -> Fut + Sync,
-    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
+    F: Fn(Job, Option<AccountRecords>) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
 {
     let (scope, at) = scope_and_instant(app, runner, request)?;
     let report = run(app, runner, &scope, at, RunLimits::default(), handle).await?;
@@ -414,8 +414,8 @@ pub async fn run<F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    F: Fn(Job, Option<AccountItem>) -> Fut + Sync,
-    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
+    F: Fn(Job, Option<AccountRecords>) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
 {
     let handle = &handle;
     each_due(app, runner, scope, at, limits, |schedule: ScheduleItem| {
@@ -446,7 +446,7 @@ pub async fn each_due<T, F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    T: serde::de::DeserializeOwned,
+    T: Due,
     F: Fn(T) -> Fut + Sync,
     Fut: Future<Output = Result<u32, Error>>,
 {
@@ -460,6 +460,8 @@ where
                 return Ok(report);
             }
             let (due, next) = due_page::<T>(app, &partition, at, limits.page_size, start).await?;
+            let accounts: Vec<&str> = due.iter().filter_map(Due::account_to_open).collect();
+            app.prefetch_account_keys(&accounts).await;
             let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
                 .map(&handle)
                 .buffer_unordered(limits.concurrency.max(1))
@@ -479,6 +481,19 @@ where
         }
     }
     Ok(report)
+}
+
+/// An index item a run hands to its handler.
+pub trait Due: serde::de::DeserializeOwned {
+    /// The account whose data the handler opens, if it does: the run reads the wrapped keys
+    /// of a page's accounts in one request (`App::prefetch_account_keys`).
+    fn account_to_open(&self) -> Option<&str>;
+}
+
+impl Due for ScheduleItem {
+    fn account_to_open(&self) -> Option<&str> {
+        Some(&self.account_id)
+    }
 }
 
 type PageKey = HashMap<String, AttributeValue>;
@@ -543,9 +558,10 @@ pub async fn earliest_due(
     Ok(firsts.into_iter().min())
 }
 
-/// Runs one account's due jobs in time order, then moves its schedule on. The account read
-/// to find the jobs goes to the first job, and to each next one while the jobs before left it
-/// as read (a job answers the account as it left it, or `None` when it may have written it).
+/// Runs one account's due jobs in time order, then moves its schedule on. The account's
+/// records read to find the jobs (the account, its users and packs: one Query) go to the first
+/// job, and to each next one while the jobs before left them as read (a job answers them as it
+/// left them, or `None` when it may have written them).
 /// The schedule moves on from the account as last known, only if it is still at that version:
 /// a change made meanwhile (by a job or a request) is read, and the next job planned from it.
 async fn run_account<F, Fut>(
@@ -556,16 +572,18 @@ async fn run_account<F, Fut>(
     handle: &F,
 ) -> Result<u32, Error>
 where
-    F: Fn(Job, Option<AccountItem>) -> Fut,
-    Fut: Future<Output = Result<Option<AccountItem>, Error>>,
+    F: Fn(Job, Option<AccountRecords>) -> Fut,
+    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
 {
-    let account = app.sealed_account(&schedule.account_id).await?;
-    let jobs = Plan::of(&account)?.jobs(&account.id, runner, schedule.done_until, at);
+    let records = AccountRecords::read(&app.store, &schedule.account_id).await?;
+    let account = &records.account;
+    let jobs = Plan::of(account)?.jobs(&account.id, runner, schedule.done_until, at);
     let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
-    let mut known = Some(account);
+    let mut known = Some(records);
     for job in jobs {
         known = handle(job, known.take()).await?;
     }
+    let mut known = known.map(|records| records.account);
     for _ in 0..SCHEDULE_MOVE_TRIES {
         // The jobs may have changed the calendar (a failed renewal schedules retries), or
         // closed the account, its schedules gone with it.

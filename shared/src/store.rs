@@ -26,8 +26,29 @@ use crate::values::{
     BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
 };
 
-/// The sort key of an account's own item.
+/// The sort key of an account's own item. The items its decisions read with it sort under it
+/// (`ACCOUNT#…`: users, packs, seat guards), so that one Query reads them all
+/// ([`AccountRecords`]) and nothing else of the partition (invoices, history, tickets).
 pub const ACCOUNT_SK: &str = "ACCOUNT";
+
+/// The sort keys of an account's users start with it.
+pub const USER_SK_PREFIX: &str = "ACCOUNT#USER#";
+/// The sort keys of the packs an account holds start with it.
+pub const PACK_SK_PREFIX: &str = "ACCOUNT#PACK#";
+/// The sort keys of an account's seat guards start with it.
+pub const SEATS_SK_PREFIX: &str = "ACCOUNT#SEATS#";
+
+pub fn user_sk(user_id: &str) -> String {
+    format!("{USER_SK_PREFIX}{user_id}")
+}
+
+pub fn pack_sk(pack_id: &str) -> String {
+    format!("{PACK_SK_PREFIX}{pack_id}")
+}
+
+pub fn seats_sk(brik: &BrikId) -> String {
+    format!("{SEATS_SK_PREFIX}{brik}")
+}
 
 pub fn account_pk(account_id: &str) -> String {
     format!("ACCOUNT#{account_id}")
@@ -195,6 +216,67 @@ impl AccountItem {
     }
 }
 
+/// An account's item and the items sorted under it, read together in one consistent Query:
+/// what its decisions need besides the account (the team, the packs held, the seat guards),
+/// and nothing else of its partition.
+#[derive(Debug, Clone)]
+pub struct AccountRecords {
+    pub account: AccountItem,
+    pub users: Vec<UserItem>,
+    pub packs: Vec<crate::packs::PackItem>,
+    pub seats: Vec<SeatGuardItem>,
+}
+
+impl AccountRecords {
+    /// The account's records as they stand; `NotFound` without the account.
+    pub async fn read(store: &Store, account_id: &str) -> Result<Self, Error> {
+        let mut account = None;
+        let (mut users, mut packs, mut seats) = (Vec::new(), Vec::new(), Vec::new());
+        for item in store
+            .query_prefix_raw(&account_pk(account_id), ACCOUNT_SK)
+            .await?
+        {
+            let sk = match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => return Err(Error::internal("stored item without a sort key")),
+            };
+            if sk == ACCOUNT_SK {
+                account = Some(from_item(item)?);
+            } else if sk.starts_with(USER_SK_PREFIX) {
+                users.push(from_item(item)?);
+            } else if sk.starts_with(PACK_SK_PREFIX) {
+                packs.push(from_item(item)?);
+            } else if sk.starts_with(SEATS_SK_PREFIX) {
+                seats.push(from_item(item)?);
+            } else {
+                return Err(Error::internal(format!(
+                    "unknown item under the account: {sk}"
+                )));
+            }
+        }
+        Ok(AccountRecords {
+            account: account.ok_or(Error::NotFound)?,
+            users,
+            packs,
+            seats,
+        })
+    }
+
+    /// The guard of `brik`'s seats as read (version 0 when never written).
+    pub fn seat_guard(&self, brik: &BrikId) -> SeatGuardItem {
+        let sk = seats_sk(brik);
+        self.seats
+            .iter()
+            .find(|g| g.sk == sk)
+            .cloned()
+            .unwrap_or(SeatGuardItem {
+                pk: self.account.pk.clone(),
+                sk,
+                version: 0,
+            })
+    }
+}
+
 /// A user of an account: role, status and Briks in clear, identity sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserItem {
@@ -226,11 +308,13 @@ pub struct UserItem {
 impl UserItem {
     /// Every user of an account, as stored.
     pub async fn all(store: &Store, account_id: &str) -> Result<Vec<UserItem>, Error> {
-        store.query_prefix(&account_pk(account_id), "USER#").await
+        store
+            .query_prefix(&account_pk(account_id), USER_SK_PREFIX)
+            .await
     }
 
     pub fn seal(account_id: &str, user: &User, key: &DataKey, email_hash: String) -> Self {
-        let (pk, sk) = (account_pk(account_id), format!("USER#{}", user.id));
+        let (pk, sk) = (account_pk(account_id), user_sk(&user.id));
         let field = |attribute| Field::new(account_id, (&pk, &sk), attribute);
         UserItem {
             email: key.seal(field("user_email"), user.email.as_str()),
@@ -307,7 +391,7 @@ impl UserItem {
     }
 }
 
-/// The guard of a Brik's free seats in an account (`SEATS#<brik>`): every addition that takes
+/// The guard of a Brik's free seats in an account (`ACCOUNT#SEATS#<brik>`): every addition that takes
 /// a free seat of a seat pack rewrites it in its transaction, on condition that nobody did
 /// since it counted the holders. Two additions racing for the last free seat both read the
 /// same version; one commits, the other is refused as a concurrent change and, retried, finds
@@ -322,7 +406,7 @@ pub struct SeatGuardItem {
 impl SeatGuardItem {
     /// The guard of `brik`'s seats as read now (version 0 when never written).
     pub async fn read(store: &Store, account_id: &str, brik: &BrikId) -> Result<Self, Error> {
-        let (pk, sk) = (account_pk(account_id), format!("SEATS#{brik}"));
+        let (pk, sk) = (account_pk(account_id), seats_sk(brik));
         Ok(store
             .get::<SeatGuardItem>(&pk, &sk)
             .await?
@@ -536,6 +620,64 @@ impl Store {
             .transpose()
     }
 
+    /// The wrapped data keys of up to 100 accounts in one BatchGetItem (a billing run's page),
+    /// retrying what DynamoDB leaves unprocessed; a closed account's is absent.
+    pub async fn account_keys(
+        &self,
+        account_ids: &[&str],
+    ) -> Result<HashMap<String, WrappedKey>, Error> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = HashMap::new();
+        if account_ids.is_empty() {
+            return Ok(found);
+        }
+        let mut keys = account_ids
+            .iter()
+            .map(|id| HashMap::from([("pk".to_string(), AttributeValue::S(account_pk(id)))]))
+            .collect::<Vec<_>>();
+        for attempt in 0..8u32 {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(Error::internal)?;
+            let out = self
+                .ddb
+                .batch_get_item()
+                .request_items(&self.keys_table, request)
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::unavailable(format!(
+                        "dynamodb BatchGetItem (keys): {}",
+                        DisplayErrorContext(e.into_service_error())
+                    ))
+                })?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.keys_table))
+                .unwrap_or_default()
+            {
+                let key: AccountKeyItem = from_item(item)?;
+                if let Some(id) = key.pk.strip_prefix("ACCOUNT#") {
+                    found.insert(id.to_string(), key.wrapped);
+                }
+            }
+            keys = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.keys_table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        }
+        Err(Error::unavailable(
+            "dynamodb BatchGetItem (keys): keys left unprocessed",
+        ))
+    }
+
     /// Deletes an account's wrapped data key (crypto-shredding), in the closure's last
     /// transaction.
     pub fn delete_account_key_op(&self, account_id: &str) -> Result<TransactWriteItem, Error> {
@@ -737,6 +879,15 @@ impl Store {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<T>, Error> {
+        from_items(self.query_prefix_raw(pk, prefix).await?)
+    }
+
+    /// `query_prefix`, each item as stored (for a read of items of several types).
+    pub async fn query_prefix_raw(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
         let query = self
             .ddb
             .query()
@@ -745,7 +896,7 @@ impl Store {
             .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
             .consistent_read(true);
-        self.every_page(query).await
+        self.every_raw_page(query).await
     }
 
     /// Every item a query finds, following its pages.
@@ -753,6 +904,14 @@ impl Store {
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<T>, Error> {
+        from_items(self.every_raw_page(query).await?)
+    }
+
+    /// Every item a query finds, following its pages, as stored.
+    async fn every_raw_page(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
         let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -767,12 +926,7 @@ impl Store {
                         DisplayErrorContext(e.into_service_error())
                     ))
                 })?;
-            for item in out.items.unwrap_or_default() {
-                items.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|e| Error::internal(format!("stored item: {e}")))?,
-                );
-            }
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(items),
@@ -1069,6 +1223,18 @@ impl Store {
 
 pub const SEQUENCE_PK: &str = "SEQUENCE";
 pub const INVOICE_SEQUENCE_SK: &str = "INVOICE";
+
+/// Items as stored, each read as a `T`.
+pub fn from_items<T: DeserializeOwned>(
+    items: Vec<HashMap<String, AttributeValue>>,
+) -> Result<Vec<T>, Error> {
+    items.into_iter().map(from_item).collect()
+}
+
+/// An item as stored, read as a `T`.
+pub fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, Error> {
+    serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("stored item: {e}")))
+}
 
 pub fn to_item<T: Serialize>(item: &T) -> Result<HashMap<String, AttributeValue>, Error> {
     serde_dynamo::to_item(item)

@@ -438,7 +438,7 @@ pub async fn open(
     }
     let user: UserItem = app
         .store
-        .get(&account_pk(account_id), &format!("USER#{user_id}"))
+        .get(&account_pk(account_id), &crate::store::user_sk(user_id))
         .await?
         .ok_or(Error::NotFound)?;
     if !user.may_ask_support() {
@@ -518,7 +518,7 @@ pub async fn ticket_for_account(
     if let Some(id) = user_id {
         let item: Option<UserItem> = app
             .store
-            .get(&account_pk(account_id), &format!("USER#{id}"))
+            .get(&account_pk(account_id), &crate::store::user_sk(id))
             .await?;
         if let Some(item) = item {
             let user = item.open(account_id, &desk.key)?;

@@ -140,7 +140,10 @@ impl Team {
     pub async fn user(&self, app: &App, user_id: &str) -> Result<(UserItem, User), Error> {
         let item: UserItem = app
             .store
-            .get(&account_pk(&self.account.id), &format!("USER#{user_id}"))
+            .get(
+                &account_pk(&self.account.id),
+                &crate::store::user_sk(user_id),
+            )
             .await?
             .ok_or(Error::NotFound)?;
         let user = item.open(&self.account.id, &self.key)?;

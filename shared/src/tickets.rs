@@ -486,6 +486,14 @@ enum Alert {
     Closed,
 }
 
+impl crate::schedule::Due for TicketItem {
+    /// Most checks of a ticket open nothing, and a security report is under no account's key:
+    /// the key of a ticket's account is read when a check needs it.
+    fn account_to_open(&self) -> Option<&str> {
+        None
+    }
+}
+
 /// Serves `{"run": "sla"}` (the schedule, live tickets) or a test clock's run.
 pub async fn serve(app: &App, request: RunRequest) -> Result<RunReport, Error> {
     let (scope, at) = crate::schedule::scope_and_instant(app, Runner::Sla, request)?;

@@ -703,7 +703,7 @@ async fn a_sealed_value_copied_into_another_item_of_the_account_does_not_open() 
     let items = stack.account_items(&company.account_id).await;
     let user_items: Vec<_> = items
         .iter()
-        .filter(|i| matches!(i.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with("USER#")))
+        .filter(|i| matches!(i.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with("ACCOUNT#USER#")))
         .collect();
     let bob = user_items
         .iter()

@@ -279,6 +279,45 @@ async fn the_admin_is_reminded_on_jan_5_once_with_the_projected_amount() {
     assert_eq!(upcoming.body["locked"], false);
 }
 
+#[tokio::test]
+async fn a_reminder_replayed_four_times_at_once_goes_out_once() {
+    // GIVEN an account renewing on 2027-01-12, on Jan 4 (its reminder is due on Jan 5)
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    stack.advance(&company.clock, "2027-01-04T12:00:00Z").await;
+
+    // WHEN operations run the reminder job directly, four times at once (a replay)
+    let job = json!({
+        "at": "2027-01-04T23:00:00Z",
+        "job": "reminder",
+        "account_id": company.account_id,
+        "date": "2027-01-12",
+    });
+    let (a, b, c, d) = tokio::join!(
+        stack.invoke("reminder", &job),
+        stack.invoke("reminder", &job),
+        stack.invoke("reminder", &job),
+        stack.invoke("reminder", &job),
+    );
+
+    // THEN each ran, and the admin has one reminder
+    for ran in [a, b, c, d] {
+        assert_eq!(ran["ran"], true, "{ran}");
+    }
+    let reminders: Vec<_> = stack
+        .mail_to(&company.admin_email)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Votre prochaine facture"))
+        .collect();
+    assert_eq!(reminders.len(), 1, "once");
+    assert!(
+        reminders[0].text.contains("19,20 EUR"),
+        "{}",
+        reminders[0].text
+    );
+}
+
 async fn account_status(stack: &Stack, token: &str) -> serde_json::Value {
     stack
         .call("GET", "/account", Some(token), None, None)

@@ -114,7 +114,7 @@ async fn the_table_holds_no_company_name_or_admin_email_in_clear() {
         .iter()
         .map(|i| s(i, "sk"))
         .collect();
-    for prefix in ["ACCOUNT", "USER#", "INVOICE#", "HISTORY#"] {
+    for prefix in ["ACCOUNT", "ACCOUNT#USER#", "INVOICE#", "HISTORY#"] {
         assert!(
             kinds.iter().any(|k| k.starts_with(prefix)),
             "no {prefix} item in {kinds:?}"

@@ -12,7 +12,7 @@ use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
 use softbrik::schedule::{Invocation, Runner};
-use softbrik::store::AccountItem;
+use softbrik::store::AccountRecords;
 use tracing::Instrument;
 
 #[tokio::main]
@@ -33,13 +33,13 @@ async fn on_event(
     Ok(answer)
 }
 
-/// Sends one reminder; `known` is the account as the run read it. A reminder does not write
-/// the account, so it is answered back as it came.
+/// Sends one reminder; `known` is the account's records as the run read them. A reminder
+/// does not write them, so they are answered back as they came.
 async fn remind(
     app: &App,
     job: Job,
-    known: Option<AccountItem>,
-) -> Result<Option<AccountItem>, Error> {
+    known: Option<AccountRecords>,
+) -> Result<Option<AccountRecords>, Error> {
     if job.job != JobKind::Reminder {
         return Err(Error::internal(format!(
             "reminder cannot run {:?}",

@@ -20,7 +20,7 @@ use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
 use softbrik::schedule::{Invocation, Runner};
-use softbrik::store::AccountItem;
+use softbrik::store::AccountRecords;
 use tracing::Instrument;
 
 #[derive(Deserialize)]
@@ -89,8 +89,8 @@ async fn on_event(
 async fn run_job(
     app: &App,
     job: Job,
-    known: Option<AccountItem>,
-) -> Result<Option<AccountItem>, Error> {
+    known: Option<AccountRecords>,
+) -> Result<Option<AccountRecords>, Error> {
     let span = tracing::info_span!("job", account_id = %job.account_id, date = %job.date);
     async move {
         match job.job {
