@@ -25,7 +25,10 @@ $(VENV)/.installed: infra/requirements.txt infra/requirements.lock
 dev: tools
 	$(PY) infra/devstack.py --watch up
 
-test: tools fmt-check clippy unit layers template integration
+# The unit tests run in the same cargo build as the end-to-end suites (`integration`): one
+# build, whose dependency features the stack's functions share (shared/Cargo.toml,
+# `stack-build`), so a fresh machine compiles the AWS SDK once.
+test: tools fmt-check clippy layers template integration
 
 fmt:
 	cargo fmt --all
@@ -36,6 +39,7 @@ fmt-check:
 clippy:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The unit tests alone, without the local stack.
 unit:
 	cargo test --workspace --locked --exclude softbrik-integration-tests
 
@@ -55,10 +59,11 @@ template: tools
 	$(PY) infra/test_iam.py
 	$(PY) infra/test_devstack_stop.py
 
-# The end-to-end suites, then README's tour as written (infra/test_readme_tour.py), in one stack.
+# Every test of the workspace (the unit tests and the end-to-end suites), then README's tour
+# as written (infra/test_readme_tour.py), in one stack.
 integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- bash -c '\
-	  cargo test --locked -p softbrik-integration-tests -- --test-threads 4 && \
+	  cargo test --locked --workspace --features softbrik/stack-build -- --test-threads 4 && \
 	  $(PY) infra/test_readme_tour.py'
 
 # Benchmarks (docs/performance.md), in one run: the input scans on 64 KiB bodies of hostile

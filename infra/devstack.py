@@ -42,6 +42,8 @@ import jwt
 from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parent.parent
+# The cargo features the local stack builds its functions with (see shared/Cargo.toml).
+STACK_FEATURES = "softbrik/stack-build"
 VENV_BIN = ROOT / ".local" / "venv" / "bin"
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
@@ -757,15 +759,17 @@ class Stack:
         runtime_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         runtime_env[f"CARGO_TARGET_{host_triple().upper().replace('-', '_')}_RUNNER"] = str(ROOT / "infra" / "function-runner")
         runtime_env["SOFTBRIK_FUNCTION_ENV_DIR"] = str(credentials_dir)
+        # With the test build's dependency features (`softbrik/stack-build`, shared/Cargo.toml),
+        # so that `make test` compiles the dependencies once for the functions and the tests.
         log("building the functions (cargo build --bins)")
-        subprocess.run(["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--quiet", "--bins", "--features", STACK_FEATURES], cwd=ROOT, check=True)
         log(f"starting the functions under cargo-lambda on port {self.lambda_port}")
         # `--timeout` also bounds a function instance's wait for its next event: an instance
         # idle that long is answered without an event, and lambda_runtime panics on it (a
         # request arriving while it restarts fails). Two hours: longer than a test run leaves a
         # function idle (the fault tests leave assign-brik idle for over 10 minutes).
         cmd = [
-            str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
+            str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--features", STACK_FEATURES,
             "--invoke-address", "127.0.0.1", "--invoke-port", str(self.lambda_port),
             "--env-file", str(env_file), "--concurrency", "4", "--timeout", "7200",
         ]

@@ -24,11 +24,8 @@ use crate::crypto::{Field, Sealed};
 use crate::error::Error;
 use crate::http::Identity;
 use crate::refusal::Refusal;
-use crate::store::{InvoiceItem, UserItem, account_pk, email_claim_pk};
+use crate::store::{ACCOUNT_SK, InvoiceItem, UserItem, account_pk, email_claim_pk};
 use crate::values::Language;
-
-/// The schedule that brings the closure job back until the account is gone.
-const RENEW_SCHEDULE: &str = "SCHEDULE#renew";
 
 /// How long issued invoices and credit notes are kept after closure (billing.md).
 pub const RETENTION_YEARS: i16 = 10;
@@ -306,12 +303,14 @@ pub async fn close_account(
     // Everything else of the partition (history, schedules, markers), then the account item
     // with its wrapped data key (in the keys table, which has no backups): from then on
     // nothing sealed for the account opens again.
+    let renew_schedule = crate::schedule::schedule_sk(crate::schedule::Runner::Renew);
     let rest: Vec<(String, String)> = app
         .store
         .partition_keys(&pk)
         .await?
         .into_iter()
-        .filter(|sk| sk != "ACCOUNT" && sk != RENEW_SCHEDULE)
+        // The renew schedule brings the closure job back until the account is gone.
+        .filter(|sk| sk != ACCOUNT_SK && *sk != renew_schedule)
         .map(|sk| (pk.clone(), sk))
         .collect();
     for chunk in rest.chunks(25) {
@@ -325,8 +324,8 @@ pub async fn close_account(
     // outlives the account that finds it.
     app.store
         .transact(vec![
-            app.store.delete_op(&pk, RENEW_SCHEDULE)?,
-            app.store.delete_op(&pk, "ACCOUNT")?,
+            app.store.delete_op(&pk, &renew_schedule)?,
+            app.store.delete_op(&pk, ACCOUNT_SK)?,
             app.store.delete_account_key_op(account_id)?,
         ])
         .await

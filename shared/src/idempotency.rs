@@ -106,7 +106,7 @@ pub async fn begin(
         }));
     };
     let pk = format!("IDEMPOTENCY#{scope}#{key}");
-    let fingerprint = app.keyed_hash(&body.to_string()).await?;
+    let fingerprint = app.keyed_hash(&canonical(body).to_string()).await?;
     let now = app.system_clock.now().as_second();
     let lease = uuid::Uuid::new_v4().simple().to_string();
     for attempt in 0..4 {
@@ -182,6 +182,27 @@ pub async fn begin(
         }
     }
     Err(Error::IdempotencyInProgress)
+}
+
+/// `value` with every object's keys in order: the same body gives the same fingerprint
+/// whatever order its client wrote the keys in, and whether or not serde_json keeps the
+/// order of insertion (its `preserve_order` feature, which some builds unify in).
+fn canonical(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
 }
 
 async fn replay(app: &App, item: &IdempotencyItem) -> Result<Begin, Error> {
@@ -396,4 +417,23 @@ pub fn by_account(account_id: &str) -> String {
 /// The account scope of a request made by a signed-in user.
 pub fn account_scope(account_id: &str) -> String {
     account_pk(account_id)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_body_has_one_fingerprint_text_whatever_the_order_of_its_keys() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"y": [{"q": 1, "p": 2}], "x": 2}}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a": {"x": 2, "y": [{"p": 2, "q": 1}]}, "b": 1}"#).unwrap();
+        assert_eq!(
+            super::canonical(&a).to_string(),
+            super::canonical(&b).to_string()
+        );
+        assert_eq!(
+            super::canonical(&a).to_string(),
+            r#"{"a":{"x":2,"y":[{"p":2,"q":1}]},"b":1}"#
+        );
+    }
 }

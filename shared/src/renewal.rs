@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::invoicing::{self, StoreFailure};
 use crate::packs::{Pack, PackItem};
 use crate::refusal::Refusal;
+use crate::schedule::ScheduleMove;
 use crate::store::{AccountItem, AccountRecords, HistoryItem, InvoiceItem, UserItem, account_pk};
 
 /// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
@@ -106,6 +107,8 @@ pub struct PeriodEnd {
     /// The account's records as they stand after, when nothing here wrote them (`None`: read
     /// them again).
     pub account: Option<AccountRecords>,
+    /// Whether the schedule's move it was handed landed with the renewal.
+    pub moved: bool,
 }
 
 /// An account's period end on `date`, the renew run's job: the removals and pack changes due
@@ -117,6 +120,7 @@ pub async fn period_end(
     account_id: &str,
     known: Option<AccountRecords>,
     date: Date,
+    then_move: Option<ScheduleMove>,
 ) -> Result<PeriodEnd, Error> {
     let mut records = match known {
         Some(records) => records,
@@ -132,12 +136,13 @@ pub async fn period_end(
     if removals > 0 || pack_changes > 0 {
         records = AccountRecords::read(&app.store, account_id).await?;
     }
-    let (invoice, wrote) = renew_with(app, &records, &key, date).await?;
+    let renewed = renew_with(app, &records, &key, date, then_move.as_ref()).await?;
     Ok(PeriodEnd {
         removals,
         pack_changes,
-        invoice,
-        account: (!wrote).then_some(records),
+        invoice: renewed.invoice,
+        account: (!renewed.wrote).then_some(records),
+        moved: renewed.moved,
     })
 }
 
@@ -146,37 +151,59 @@ pub async fn period_end(
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
     let records = AccountRecords::read(&app.store, account_id).await?;
     let key = app.account_key(&records.account).await?;
-    Ok(renew_with(app, &records, &key, date).await?.0)
+    Ok(renew_with(app, &records, &key, date, None).await?.invoice)
 }
 
-/// `renew` from the account, its users and packs as read; also answers whether it wrote the
-/// account (a lapse, a failed payment; a reseller's billing is taken as one).
+/// What `renew_with` did.
+struct Renewed {
+    /// The renewal invoice, when one was issued here.
+    invoice: Option<Invoice>,
+    /// Whether the account was written (a lapse, a failed payment; a reseller's billing is
+    /// taken as one).
+    wrote: bool,
+    /// Whether the schedule's move landed with the renewal.
+    moved: bool,
+}
+
+impl Renewed {
+    const NOTHING: Renewed = Renewed {
+        invoice: None,
+        wrote: false,
+        moved: false,
+    };
+}
+
+/// `renew` from the account, its users and packs as read. With `then_move` (a run's only job,
+/// planned from the schedule as stored), the renewal's transaction also moves the schedule on:
+/// a run that planned this renewal knows that no run stored it, so it is not looked up.
 async fn renew_with(
     app: &App,
     records: &AccountRecords,
     key: &DataKey,
     date: Date,
-) -> Result<(Option<Invoice>, bool), Error> {
+    then_move: Option<&ScheduleMove>,
+) -> Result<Renewed, Error> {
     let item = &records.account;
     let account = item.open(key)?;
     let account_id = account.id.as_str();
     match account.kind {
         AccountKind::Company => {}
         AccountKind::Reseller => {
-            return Ok((
-                bill_reseller(app, records, &account, key, date).await?,
-                true,
-            ));
+            return Ok(Renewed {
+                invoice: bill_reseller(app, records, &account, key, date).await?,
+                wrote: true,
+                moved: false,
+            });
         }
-        AccountKind::Client => return Ok((None, false)),
+        AccountKind::Client => return Ok(Renewed::NOTHING),
     }
     if !renews_on(&account, date) {
         tracing::info!(status = ?account.status, "not renewed: account not active");
-        return Ok((None, false));
+        return Ok(Renewed::NOTHING);
     }
     if account.calendar().period_containing(date).start() != date {
         tracing::warn!(%date, "not renewed: not a billing date of this account");
-        return Ok((None, false));
+        return Ok(Renewed::NOTHING);
     }
     if !account.auto_renew {
         lapse(
@@ -186,25 +213,37 @@ async fn renew_with(
             local_midnight(date, &account.timezone.time_zone()),
         )
         .await?;
-        return Ok((None, true));
+        return Ok(Renewed {
+            wrote: true,
+            ..Renewed::NOTHING
+        });
     }
     let id = renewal_invoice_id(&account, date);
-    let issued: Option<InvoiceItem> = app
-        .store
-        .get(&account_pk(account_id), &format!("INVOICE#{id}"))
-        .await?;
-    if issued.is_some() {
+    if then_move.is_none() && issued(app, account_id, &id).await? {
         tracing::info!(invoice = %id, "already renewed");
-        return Ok((None, false));
+        return Ok(Renewed::NOTHING);
     }
     let held = crate::packs::held_in(app, &records.packs).await?;
     let invoice = company_upcoming(app, &account, key, &records.users, &held, date, id).await?;
     if invoice.lines.is_empty() {
         tracing::info!("not renewed: no Brik or pack is held");
-        return Ok((None, false));
+        return Ok(Renewed::NOTHING);
     }
-    let (invoice, wrote) = issue(app, item, &account, key, invoice, date).await?;
-    Ok((Some(invoice), wrote))
+    let issued = issue(app, item, &account, key, invoice, date, then_move).await?;
+    Ok(Renewed {
+        moved: issued.stored && then_move.is_some(),
+        wrote: issued.payment_failed,
+        invoice: issued.stored.then_some(issued.invoice),
+    })
+}
+
+/// Whether the invoice `id` of the account is stored.
+async fn issued(app: &App, account_id: &str, id: &str) -> Result<bool, Error> {
+    let item: Option<InvoiceItem> = app
+        .store
+        .get(&account_pk(account_id), &format!("INVOICE#{id}"))
+        .await?;
+    Ok(item.is_some())
 }
 
 /// A reseller's period end: the period that ends on `date` is billed for its peak of active
@@ -229,24 +268,16 @@ async fn bill_reseller(
         return Ok(None);
     }
     let id = renewal_invoice_id(account, date);
-    let issued: Option<InvoiceItem> = app
-        .store
-        .get(&account_pk(&account.id), &format!("INVOICE#{id}"))
-        .await?;
-    let invoice = match issued {
-        Some(_) => None,
-        None => {
-            let invoice = upcoming(app, records, account, key, date, id).await?;
-            if invoice.lines.is_empty() {
-                tracing::info!("reseller not billed: no active user in the period");
-                None
-            } else {
-                Some(
-                    issue(app, &records.account, account, key, invoice, date)
-                        .await?
-                        .0,
-                )
-            }
+    let invoice = if issued(app, &account.id, &id).await? {
+        None
+    } else {
+        let invoice = upcoming(app, records, account, key, date, id).await?;
+        if invoice.lines.is_empty() {
+            tracing::info!("reseller not billed: no active user in the period");
+            None
+        } else {
+            let issued = issue(app, &records.account, account, key, invoice, date, None).await?;
+            issued.stored.then_some(issued.invoice)
         }
     };
     if !account.auto_renew && account.status != AccountStatus::Closing {
@@ -265,8 +296,18 @@ async fn bill_reseller(
     Ok(invoice)
 }
 
+/// What `issue` did.
+struct Issued {
+    invoice: Invoice,
+    /// Whether the card was declined: the account is past due.
+    payment_failed: bool,
+    /// Whether this call stored it (not another run first).
+    stored: bool,
+}
+
 /// Charges a renewal and stores it numbered; a declined card leaves it open and the account
-/// past due (billing.md "Payment"), which the answer's `true` tells.
+/// past due (billing.md "Payment"). With `then_move`, the schedule moves on in the same
+/// transaction. The invoice is emailed once, by the call that stored it.
 async fn issue(
     app: &App,
     item: &AccountItem,
@@ -274,23 +315,38 @@ async fn issue(
     key: &DataKey,
     mut invoice: Invoice,
     date: Date,
-) -> Result<(Invoice, bool), Error> {
+    then_move: Option<&ScheduleMove>,
+) -> Result<Issued, Error> {
     invoice.status = InvoiceStatus::Open;
     let now = local_midnight(date, &account.timezone.time_zone());
     let charged = invoicing::charge(app, account, &mut invoice, now).await;
-    let failed = match charged {
-        Ok(()) => None,
-        Err(Error::CardDeclined { reason }) => Some(reason),
+    let payment_failed = match charged {
+        Ok(()) => false,
+        Err(Error::CardDeclined { .. }) => true,
         Err(e) => return Err(e),
     };
-    if failed.is_some() {
+    if payment_failed {
         invoice.status = InvoiceStatus::Open;
     }
-    store(app, item, account, key, &mut invoice, failed.is_some(), now).await?;
-    if failed.is_none() {
+    let stored = store(
+        app,
+        item,
+        account,
+        key,
+        &mut invoice,
+        payment_failed,
+        now,
+        then_move,
+    )
+    .await?;
+    if stored && !payment_failed {
         invoicing::email(app, account, &invoice).await;
     }
-    Ok((invoice, failed.is_some()))
+    Ok(Issued {
+        invoice,
+        payment_failed,
+        stored,
+    })
 }
 
 /// Whether the account is renewed on `date`: active or past due, or closing at a later date
@@ -445,8 +501,10 @@ pub async fn remind(
     Ok(true)
 }
 
-/// Stores the renewal with its number; a failed payment also makes the account past due.
-/// Another run that stored it first wins, and its charge (same key) is not refunded.
+/// Stores the renewal with its number; a failed payment also makes the account past due; the
+/// schedule moves on with it when `then_move` is given. Another run that stored it first wins
+/// (`false`), and its charge (same key) is not refunded.
+#[allow(clippy::too_many_arguments)]
 async fn store(
     app: &App,
     item: &AccountItem,
@@ -455,7 +513,8 @@ async fn store(
     invoice: &mut Invoice,
     payment_failed: bool,
     now: jiff::Timestamp,
-) -> Result<(), Error> {
+    then_move: Option<&ScheduleMove>,
+) -> Result<bool, Error> {
     let action = if payment_failed {
         "renewal_payment_failed"
     } else {
@@ -488,19 +547,19 @@ async fn store(
         if payment_failed {
             ops.push(app.store.put_if_version_op(&past_due, item.version)?);
         }
+        if let Some(then_move) = then_move {
+            let after = if payment_failed { &past_due } else { item };
+            ops.extend(then_move.ops(app, after, payment_failed)?);
+        }
         Ok(ops)
     })
     .await;
     match stored {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(failure) => {
-            let exists = app
-                .store
-                .get::<InvoiceItem>(&account_pk(&account.id), &format!("INVOICE#{}", invoice.id))
-                .await?
-                .is_some();
+            let exists = issued(app, &account.id, &invoice.id).await?;
             match failure {
-                _ if exists => Ok(()),
+                _ if exists => Ok(false),
                 StoreFailure::Conflict(_) => {
                     invoicing::refund(app, invoice).await;
                     Err(Error::Refused(Refusal::ConcurrentChange(

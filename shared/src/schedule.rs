@@ -1,7 +1,7 @@
 //! Billing runs: how the scheduled `renew` and `reminder` functions find the accounts whose
 //! jobs are due without ever scanning the table (docs/billing-runs.md).
 //!
-//! Each account has one schedule item per runner (`SCHEDULE#renew`, `SCHEDULE#reminder`),
+//! Each account has one schedule item per runner (`ACCOUNT#SCHEDULE#renew`, `…#reminder`),
 //! indexed by `gsi2`: partition `DUE#<runner>#<shard>` (16 shards, by account id) or, for an
 //! account on a test clock, `DUE#<runner>#clock#<clock id>`; sort key the instant its next
 //! job is due. A run at instant `at` queries every partition for items due at or before `at`,
@@ -126,6 +126,12 @@ pub struct ScheduleItem {
     pub done_until: Timestamp,
 }
 
+/// The sort key of an account's schedule for `runner`: under the account's own, so that the
+/// run reads it with the account ([`AccountRecords`]).
+pub fn schedule_sk(runner: Runner) -> String {
+    format!("{}{}", crate::store::SCHEDULE_SK_PREFIX, runner.name())
+}
+
 /// The index sort key of an instant: fixed width, so text order is time order.
 pub fn due_key(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -201,7 +207,7 @@ pub fn new_schedules(item: &AccountItem, now: Timestamp) -> Result<Vec<ScheduleI
         .into_iter()
         .map(|runner| ScheduleItem {
             pk: account_pk(&item.id),
-            sk: format!("SCHEDULE#{}", runner.name()),
+            sk: schedule_sk(runner),
             gsi2pk: Some(scope.partition_of(runner, &item.id)),
             gsi2sk: plan.next(&item.id, runner, now).map(due_key),
             account_id: item.id.clone(),
@@ -256,10 +262,7 @@ fn schedule_updates(
             let mut update = Update::builder()
                 .table_name(app.store.table())
                 .key("pk", AttributeValue::S(account_pk(account_id)))
-                .key(
-                    "sk",
-                    AttributeValue::S(format!("SCHEDULE#{}", runner.name())),
-                )
+                .key("sk", AttributeValue::S(schedule_sk(runner)))
                 .update_expression(expression)
                 .condition_expression("attribute_exists(gsi2pk)");
             for (name, value) in values {
@@ -301,8 +304,8 @@ pub async fn serve_invocation<F, Fut>(
     handle: F,
 ) -> Result<serde_json::Value, Error>
 where
-    F: Fn(Job, Option<AccountRecords>) -> Fut + Sync,
-    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
+    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
+    Fut: Future<Output = Result<Ran, Error>>,
 {
     match invocation {
         Invocation::Run(request) => {
@@ -310,7 +313,7 @@ where
             serde_json::to_value(report).map_err(Error::internal)
         }
         Invocation::Job(job) => {
-            handle(job, None).await?;
+            handle(job, None, None).await?;
             Ok(serde_json::json!({"ran": true}))
         }
     }
@@ -324,8 +327,8 @@ pub async fn serve<F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    F: Fn(Job, Option<AccountRecords>) -> Fut + Sync,
-    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
+    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
+    Fut: Future<Output = Result<Ran, Error>>,
 {
     let (scope, at) = scope_and_instant(app, runner, request)?;
     let report = run(app, runner, &scope, at, RunLimits::default(), handle).await?;
@@ -414,8 +417,8 @@ pub async fn run<F, Fut>(
     handle: F,
 ) -> Result<RunReport, Error>
 where
-    F: Fn(Job, Option<AccountRecords>) -> Fut + Sync,
-    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
+    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
+    Fut: Future<Output = Result<Ran, Error>>,
 {
     let handle = &handle;
     each_due(app, runner, scope, at, limits, |schedule: ScheduleItem| {
@@ -558,12 +561,88 @@ pub async fn earliest_due(
     Ok(firsts.into_iter().min())
 }
 
+/// The move of an account's schedule past a run's jobs: `done_until` from `previous` (as
+/// stored when the run read it) to `at`, and its index key to the next job, planned from the
+/// account as it stands after them. The run makes it after the jobs; a run's only job may make
+/// it in its own transaction instead (a renewal: its invoice and the move land together, so a
+/// renewal stored by a run is never run again by another).
+#[derive(Debug, Clone)]
+pub struct ScheduleMove {
+    runner: Runner,
+    pk: String,
+    sk: String,
+    previous: Timestamp,
+    at: Timestamp,
+}
+
+impl ScheduleMove {
+    /// The writes of the move, on condition that nobody moved the schedule since it was read,
+    /// and that the account was not changed meanwhile: `after` is the account as the
+    /// transaction leaves it, `written` whether that transaction writes it (on the version it
+    /// read: then that write is the condition).
+    pub fn ops(
+        &self,
+        app: &App,
+        after: &AccountItem,
+        written: bool,
+    ) -> Result<Vec<TransactWriteItem>, Error> {
+        let next = Plan::of(after)?.next(&after.id, self.runner, self.at);
+        let update = Update::builder()
+            .table_name(app.store.table())
+            .key("pk", AttributeValue::S(self.pk.clone()))
+            .key("sk", AttributeValue::S(self.sk.clone()))
+            .condition_expression("done_until = :previous")
+            .expression_attribute_values(":previous", AttributeValue::S(self.previous.to_string()))
+            .expression_attribute_values(":at", AttributeValue::S(self.at.to_string()));
+        let update = match next {
+            Some(next) => update
+                .update_expression("SET done_until = :at, gsi2sk = :next")
+                .expression_attribute_values(":next", AttributeValue::S(due_key(next))),
+            None => update.update_expression("SET done_until = :at REMOVE gsi2pk, gsi2sk"),
+        };
+        let mut ops = vec![
+            TransactWriteItem::builder()
+                .update(update.build().map_err(Error::internal)?)
+                .build(),
+        ];
+        if !written {
+            ops.push(
+                app.store
+                    .unchanged_op(&after.pk, &after.sk, after.version)?,
+            );
+        }
+        Ok(ops)
+    }
+}
+
+/// What a job hands back to its run.
+#[derive(Debug)]
+pub struct Ran {
+    /// The account's records as the job left them, when it did not write them (`None`: the
+    /// run reads them again).
+    pub records: Option<AccountRecords>,
+    /// Whether the job made the schedule's move it was handed, in its own transaction.
+    pub moved: bool,
+}
+
+impl Ran {
+    /// A job that did not move the schedule, and left the records as `records`.
+    pub fn left(records: Option<AccountRecords>) -> Ran {
+        Ran {
+            records,
+            moved: false,
+        }
+    }
+}
+
 /// Runs one account's due jobs in time order, then moves its schedule on. The account's
-/// records read to find the jobs (the account, its users and packs: one Query) go to the first
-/// job, and to each next one while the jobs before left them as read (a job answers them as it
-/// left them, or `None` when it may have written them).
-/// The schedule moves on from the account as last known, only if it is still at that version:
-/// a change made meanwhile (by a job or a request) is read, and the next job planned from it.
+/// records (the account, its users, packs and schedules: one Query) are read once; the jobs
+/// are planned from the schedule as stored, not from the index's copy, which may lag behind a
+/// run that just moved it. The records go to the first job, and to each next one while the
+/// jobs before left them as read. An only job is handed the schedule's move to make with its
+/// own writes; otherwise the move follows the jobs, on the account as last known, only if it
+/// is still at that version: a change made meanwhile (by a job or a request) is read, and the
+/// next job planned from it.
 async fn run_account<F, Fut>(
     app: &App,
     runner: Runner,
@@ -572,16 +651,35 @@ async fn run_account<F, Fut>(
     handle: &F,
 ) -> Result<u32, Error>
 where
-    F: Fn(Job, Option<AccountRecords>) -> Fut,
-    Fut: Future<Output = Result<Option<AccountRecords>, Error>>,
+    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut,
+    Fut: Future<Output = Result<Ran, Error>>,
 {
-    let records = AccountRecords::read(&app.store, &schedule.account_id).await?;
+    let records = match AccountRecords::read(&app.store, &schedule.account_id).await {
+        Err(Error::NotFound) => return Ok(0),
+        other => other?,
+    };
+    let Some(stored) = records.schedules.iter().find(|s| s.sk == schedule.sk) else {
+        // Gone with the account's closure since the index was read.
+        return Ok(0);
+    };
+    let the_move = ScheduleMove {
+        runner,
+        pk: stored.pk.clone(),
+        sk: stored.sk.clone(),
+        previous: stored.done_until,
+        at,
+    };
     let account = &records.account;
-    let jobs = Plan::of(account)?.jobs(&account.id, runner, schedule.done_until, at);
+    let jobs = Plan::of(account)?.jobs(&account.id, runner, the_move.previous, at);
     let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+    let only = jobs.len() == 1;
     let mut known = Some(records);
     for job in jobs {
-        known = handle(job, known.take()).await?;
+        let ran = handle(job, known.take(), only.then(|| the_move.clone())).await?;
+        if ran.moved {
+            return Ok(count);
+        }
+        known = ran.records;
     }
     let mut known = known.map(|records| records.account);
     for _ in 0..SCHEDULE_MOVE_TRIES {
@@ -594,31 +692,11 @@ where
                 other => other?,
             },
         };
-        let next = Plan::of(&account)?.next(&account.id, runner, at);
-        let mut update = Update::builder()
-            .table_name(app.store.table())
-            .key("pk", AttributeValue::S(schedule.pk.clone()))
-            .key("sk", AttributeValue::S(schedule.sk.clone()))
-            .condition_expression("done_until = :previous")
-            .expression_attribute_values(
-                ":previous",
-                AttributeValue::S(schedule.done_until.to_string()),
-            )
-            .expression_attribute_values(":at", AttributeValue::S(at.to_string()));
-        update = match next {
-            Some(next) => update
-                .update_expression("SET done_until = :at, gsi2sk = :next")
-                .expression_attribute_values(":next", AttributeValue::S(due_key(next))),
-            None => update.update_expression("SET done_until = :at REMOVE gsi2pk, gsi2sk"),
-        };
-        let ops = vec![
-            TransactWriteItem::builder()
-                .update(update.build().map_err(Error::internal)?)
-                .build(),
-            app.store
-                .unchanged_op(&account.pk, &account.sk, account.version)?,
-        ];
-        match app.store.transact(ops).await {
+        match app
+            .store
+            .transact(the_move.ops(app, &account, false)?)
+            .await
+        {
             Ok(()) => return Ok(count),
             // Another run moved it on first: it ran the same (idempotent) jobs.
             Err(e) if e.condition_failed(0) => return Ok(count),

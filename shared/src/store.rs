@@ -37,6 +37,8 @@ pub const USER_SK_PREFIX: &str = "ACCOUNT#USER#";
 pub const PACK_SK_PREFIX: &str = "ACCOUNT#PACK#";
 /// The sort keys of an account's seat guards start with it.
 pub const SEATS_SK_PREFIX: &str = "ACCOUNT#SEATS#";
+/// The sort keys of an account's schedules (one per billing runner) start with it.
+pub const SCHEDULE_SK_PREFIX: &str = "ACCOUNT#SCHEDULE#";
 
 pub fn user_sk(user_id: &str) -> String {
     format!("{USER_SK_PREFIX}{user_id}")
@@ -217,14 +219,15 @@ impl AccountItem {
 }
 
 /// An account's item and the items sorted under it, read together in one consistent Query:
-/// what its decisions need besides the account (the team, the packs held, the seat guards),
-/// and nothing else of its partition.
+/// what its decisions need besides the account (the team, the packs held, the seat guards,
+/// the billing runs' schedules), and nothing else of its partition.
 #[derive(Debug, Clone)]
 pub struct AccountRecords {
     pub account: AccountItem,
     pub users: Vec<UserItem>,
     pub packs: Vec<crate::packs::PackItem>,
     pub seats: Vec<SeatGuardItem>,
+    pub schedules: Vec<crate::schedule::ScheduleItem>,
 }
 
 impl AccountRecords {
@@ -232,6 +235,7 @@ impl AccountRecords {
     pub async fn read(store: &Store, account_id: &str) -> Result<Self, Error> {
         let mut account = None;
         let (mut users, mut packs, mut seats) = (Vec::new(), Vec::new(), Vec::new());
+        let mut schedules = Vec::new();
         for item in store
             .query_prefix_raw(&account_pk(account_id), ACCOUNT_SK)
             .await?
@@ -248,6 +252,8 @@ impl AccountRecords {
                 packs.push(from_item(item)?);
             } else if sk.starts_with(SEATS_SK_PREFIX) {
                 seats.push(from_item(item)?);
+            } else if sk.starts_with(SCHEDULE_SK_PREFIX) {
+                schedules.push(from_item(item)?);
             } else {
                 return Err(Error::internal(format!(
                     "unknown item under the account: {sk}"
@@ -259,6 +265,7 @@ impl AccountRecords {
             users,
             packs,
             seats,
+            schedules,
         })
     }
 

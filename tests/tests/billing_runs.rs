@@ -90,7 +90,7 @@ async fn four_runs_that_meet_renew_the_account_once() {
     let items = stack.account_items(&company.account_id).await;
     let schedule = items
         .iter()
-        .find(|i| s(i, "sk") == "SCHEDULE#renew")
+        .find(|i| s(i, "sk") == "ACCOUNT#SCHEDULE#renew")
         .expect("a renew schedule");
     assert_eq!(s(schedule, "gsi2sk"), "2027-02-11T23:00:00Z");
     assert_eq!(s(schedule, "done_until"), "2027-01-12T12:00:00Z");

@@ -329,7 +329,7 @@ async fn a_closure_stopped_after_its_first_batch_finishes_when_run_again() {
     // The date comes while the scheduled run has not fired yet (as in a scheduler outage)
     let pk = format!("ACCOUNT#{}", company.account_id);
     stack
-        .remove_attributes(&pk, "SCHEDULE#renew", &["gsi2pk", "gsi2sk"])
+        .remove_attributes(&pk, "ACCOUNT#SCHEDULE#renew", &["gsi2pk", "gsi2sk"])
         .await;
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
     let before = stack.account_items(&company.account_id).await.len();
@@ -392,7 +392,7 @@ async fn a_closure_run_four_times_at_once_closes_the_account_once() {
         .count();
     let pk = format!("ACCOUNT#{}", company.account_id);
     stack
-        .remove_attributes(&pk, "SCHEDULE#renew", &["gsi2pk", "gsi2sk"])
+        .remove_attributes(&pk, "ACCOUNT#SCHEDULE#renew", &["gsi2pk", "gsi2sk"])
         .await;
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
 

@@ -278,9 +278,15 @@ fn plain(value: AttributeValue) -> Value {
         AttributeValue::Bool(b) => json!(b),
         AttributeValue::Null(_) => Value::Null,
         AttributeValue::L(list) => Value::Array(list.into_iter().map(plain).collect()),
-        AttributeValue::M(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, plain(v))).collect())
-        }
+        // Keys in order, so that an item's text is the same at every read (the map comes in
+        // hash order, which serde_json keeps when its `preserve_order` is unified in).
+        AttributeValue::M(map) => Value::Object(
+            map.into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .map(|(k, v)| (k, plain(v)))
+                .collect(),
+        ),
         other => json!(format!("{other:?}")),
     }
 }

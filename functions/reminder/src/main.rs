@@ -11,7 +11,7 @@ use softbrik::app::App;
 use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
-use softbrik::schedule::{Invocation, Runner};
+use softbrik::schedule::{Invocation, Ran, Runner};
 use softbrik::store::AccountRecords;
 use tracing::Instrument;
 
@@ -26,7 +26,7 @@ async fn on_event(
 ) -> Result<serde_json::Value, LambdaError> {
     let invocation: Invocation = serde_json::from_value(event)?;
     let answer =
-        softbrik::schedule::serve_invocation(app, Runner::Reminder, invocation, |job, known| {
+        softbrik::schedule::serve_invocation(app, Runner::Reminder, invocation, |job, known, _| {
             remind(app, job, known)
         })
         .await?;
@@ -35,11 +35,7 @@ async fn on_event(
 
 /// Sends one reminder; `known` is the account's records as the run read them. A reminder
 /// does not write them, so they are answered back as they came.
-async fn remind(
-    app: &App,
-    job: Job,
-    known: Option<AccountRecords>,
-) -> Result<Option<AccountRecords>, Error> {
+async fn remind(app: &App, job: Job, known: Option<AccountRecords>) -> Result<Ran, Error> {
     if job.job != JobKind::Reminder {
         return Err(Error::internal(format!(
             "reminder cannot run {:?}",
@@ -51,7 +47,7 @@ async fn remind(
         let sent =
             softbrik::renewal::remind(app, &job.account_id, known.as_ref(), job.date).await?;
         tracing::info!(sent, "reminder");
-        Ok(known)
+        Ok(Ran::left(known))
     }
     .instrument(span)
     .await

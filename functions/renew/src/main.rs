@@ -19,7 +19,7 @@ use softbrik::app::App;
 use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
-use softbrik::schedule::{Invocation, Runner};
+use softbrik::schedule::{Invocation, Ran, Runner, ScheduleMove};
 use softbrik::store::AccountRecords;
 use tracing::Instrument;
 
@@ -52,7 +52,7 @@ async fn on_event(
                 app,
                 Runner::Renew,
                 invocation,
-                |job, known| run_job(app, job, known),
+                |job, known, then_move| run_job(app, job, known, then_move),
             )
             .await?;
             Ok(answer)
@@ -84,20 +84,23 @@ async fn on_event(
     }
 }
 
-/// Runs one job; `known` is the account as the run read it, if it still stands so. Answers the
-/// account as the job left it when the job did not write it (`None`: the run reads it again).
+/// Runs one job; `known` is the account's records as the run read them, if they still stand
+/// so; `then_move`, the schedule's move, when this is the run's only job for the account (a
+/// renewal makes it in its own transaction). Answers the records as the job left them when it
+/// did not write them (`None`: the run reads them again).
 async fn run_job(
     app: &App,
     job: Job,
     known: Option<AccountRecords>,
-) -> Result<Option<AccountRecords>, Error> {
+    then_move: Option<ScheduleMove>,
+) -> Result<Ran, Error> {
     let span = tracing::info_span!("job", account_id = %job.account_id, date = %job.date);
     async move {
         match job.job {
             JobKind::Reminder => Err(Error::internal("renew does not send reminders")),
             JobKind::Closure => {
                 match softbrik::closure::close_account(app, &job.account_id, None).await? {
-                    softbrik::closure::Closing::Done => Ok(None),
+                    softbrik::closure::Closing::Done => Ok(Ran::left(None)),
                     softbrik::closure::Closing::Continues => {
                         Err(Error::unavailable("closure not finished"))
                     }
@@ -108,17 +111,18 @@ async fn run_job(
                     softbrik::dunning::retry_open_invoices(app, &job.account_id, job.at, false)
                         .await?;
                 tracing::info!(paid, "payment retry");
-                Ok(None)
+                Ok(Ran::left(None))
             }
             JobKind::UsageSample => {
                 let active_users =
                     softbrik::resellers::sample_daily(app, &job.account_id, job.at).await?;
                 tracing::info!(active_users, "reseller usage sampled");
-                Ok(None)
+                Ok(Ran::left(None))
             }
             JobKind::PeriodEnd => {
                 let done =
-                    softbrik::renewal::period_end(app, &job.account_id, known, job.date).await?;
+                    softbrik::renewal::period_end(app, &job.account_id, known, job.date, then_move)
+                        .await?;
                 let invoice = done.invoice.as_ref().map(|i| i.id.as_str());
                 tracing::info!(
                     applied = done.removals,
@@ -126,7 +130,10 @@ async fn run_job(
                     invoice,
                     "period end"
                 );
-                Ok(done.account)
+                Ok(Ran {
+                    records: done.account,
+                    moved: done.moved,
+                })
             }
         }
     }
