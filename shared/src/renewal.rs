@@ -18,6 +18,7 @@ use crate::packs::{Pack, PackItem};
 use crate::refusal::Refusal;
 use crate::schedule::ScheduleMove;
 use crate::store::{AccountItem, AccountRecords, HistoryItem, InvoiceItem, UserItem, account_pk};
+use softbrik_domain::renewal::{self as decide, Renewal};
 
 /// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
 /// time is the billing date's midnight and whose random part is a hash of (account, date).
@@ -127,8 +128,7 @@ pub async fn period_end(
         None => AccountRecords::read(&app.store, account_id).await?,
     };
     let key = app.account_key(&records.account).await?;
-    let removals =
-        crate::team::apply_removals(app, &records.account, &key, &records.users, date).await?;
+    let removals = crate::team::apply_removals(app, &records, &key, date).await?;
     // Removals write users, never the account or its packs.
     let held = crate::packs::held_in(app, &records.packs).await?;
     let pack_changes =
@@ -186,37 +186,27 @@ async fn renew_with(
     let item = &records.account;
     let account = item.open(key)?;
     let account_id = account.id.as_str();
-    match account.kind {
-        AccountKind::Company => {}
-        AccountKind::Reseller => {
+    match decide::renewal(&account, date) {
+        Renewal::Renew => {}
+        Renewal::BillReseller => {
             return Ok(Renewed {
                 invoice: bill_reseller(app, records, &account, key, date).await?,
                 wrote: true,
                 moved: false,
             });
         }
-        AccountKind::Client => return Ok(Renewed::NOTHING),
-    }
-    if !renews_on(&account, date) {
-        tracing::info!(status = ?account.status, "not renewed: account not active");
-        return Ok(Renewed::NOTHING);
-    }
-    if account.calendar().period_containing(date).start() != date {
-        tracing::warn!(%date, "not renewed: not a billing date of this account");
-        return Ok(Renewed::NOTHING);
-    }
-    if !account.auto_renew {
-        lapse(
-            app,
-            item,
-            key,
-            local_midnight(date, &account.timezone.time_zone()),
-        )
-        .await?;
-        return Ok(Renewed {
-            wrote: true,
-            ..Renewed::NOTHING
-        });
+        Renewal::Lapse => {
+            let at = local_midnight(date, &account.timezone.time_zone());
+            lapse(app, item, key, at).await?;
+            return Ok(Renewed {
+                wrote: true,
+                ..Renewed::NOTHING
+            });
+        }
+        Renewal::Not(why) => {
+            tracing::info!(status = ?account.status, %date, "not renewed: {why}");
+            return Ok(Renewed::NOTHING);
+        }
     }
     let id = renewal_invoice_id(&account, date);
     if then_move.is_none() && issued(app, account_id, &id).await? {
@@ -349,16 +339,6 @@ async fn issue(
     })
 }
 
-/// Whether the account is renewed on `date`: active or past due, or closing at a later date
-/// (a closure asked for with less than 14 days' notice lets one more renewal happen).
-fn renews_on(account: &Account, date: Date) -> bool {
-    match account.status {
-        AccountStatus::Active | AccountStatus::PastDue => true,
-        AccountStatus::Closing => account.closure_date.is_some_and(|closes| date < closes),
-        AccountStatus::Suspended | AccountStatus::Lapsed | AccountStatus::Closed => false,
-    }
-}
-
 /// Auto-renew off: the subscription ends with the period; the account is `lapsed`, its data
 /// kept, until auto-renew is turned on again (billing.md "Billing period"). Not a closure.
 async fn lapse(
@@ -445,7 +425,7 @@ pub async fn remind(
     };
     let key = app.account_key(&records.account).await?;
     let account = records.account.open(&key)?;
-    if !renews_on(&account, billing_date) {
+    if !decide::renews_on(&account, billing_date) {
         return Ok(false);
     }
     let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 pub use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_smithy_runtime_api::client::result::CreateUnhandledError;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::de::DeserializeOwned;
@@ -411,15 +412,6 @@ pub struct SeatGuardItem {
 }
 
 impl SeatGuardItem {
-    /// The guard of `brik`'s seats as read now (version 0 when never written).
-    pub async fn read(store: &Store, account_id: &str, brik: &BrikId) -> Result<Self, Error> {
-        let (pk, sk) = (account_pk(account_id), seats_sk(brik));
-        Ok(store
-            .get::<SeatGuardItem>(&pk, &sk)
-            .await?
-            .unwrap_or(SeatGuardItem { pk, sk, version: 0 }))
-    }
-
     /// The write that takes a seat: the next version, if this one is still the stored one.
     pub fn take_op(&self, store: &Store) -> Result<TransactWriteItem, Error> {
         let next = SeatGuardItem {
@@ -612,12 +604,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                Error::unavailable(format!(
-                    "dynamodb GetItem (keys): {}",
-                    DisplayErrorContext(e.into_service_error())
-                ))
-            })?;
+            .map_err(failed("GetItem (keys)"))?;
         out.item
             .map(|item| {
                 serde_dynamo::from_item::<_, AccountKeyItem>(item)
@@ -634,15 +621,12 @@ impl Store {
         account_ids: &[&str],
     ) -> Result<HashMap<String, WrappedKey>, Error> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found = HashMap::new();
-        if account_ids.is_empty() {
-            return Ok(found);
-        }
-        let mut keys = account_ids
+        let keys = account_ids
             .iter()
             .map(|id| HashMap::from([("pk".to_string(), AttributeValue::S(account_pk(id)))]))
             .collect::<Vec<_>>();
-        for attempt in 0..8u32 {
+        let table = &self.keys_table;
+        let found = until_processed("BatchGetItem (keys)", keys, |keys| async move {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .consistent_read(true)
@@ -651,38 +635,30 @@ impl Store {
             let out = self
                 .ddb
                 .batch_get_item()
-                .request_items(&self.keys_table, request)
+                .request_items(table, request)
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "dynamodb BatchGetItem (keys): {}",
-                        DisplayErrorContext(e.into_service_error())
-                    ))
-                })?;
-            for item in out
+                .map_err(failed("BatchGetItem (keys)"))?;
+            let items = out
                 .responses
-                .and_then(|mut r| r.remove(&self.keys_table))
-                .unwrap_or_default()
-            {
-                let key: AccountKeyItem = from_item(item)?;
-                if let Some(id) = key.pk.strip_prefix("ACCOUNT#") {
-                    found.insert(id.to_string(), key.wrapped);
-                }
-            }
-            keys = out
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default();
+            let left = out
                 .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.keys_table))
+                .and_then(|mut u| u.remove(table))
                 .map(|k| k.keys)
                 .unwrap_or_default();
-            if keys.is_empty() {
-                return Ok(found);
+            Ok((items, left))
+        })
+        .await?;
+        let mut keys = HashMap::new();
+        for item in found {
+            let key: AccountKeyItem = from_item(item)?;
+            if let Some(id) = key.pk.strip_prefix("ACCOUNT#") {
+                keys.insert(id.to_string(), key.wrapped);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
         }
-        Err(Error::unavailable(
-            "dynamodb BatchGetItem (keys): keys left unprocessed",
-        ))
+        Ok(keys)
     }
 
     /// Deletes an account's wrapped data key (crypto-shredding), in the closure's last
@@ -715,12 +691,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                Error::unavailable(format!(
-                    "dynamodb GetItem: {}",
-                    DisplayErrorContext(e.into_service_error())
-                ))
-            })?;
+            .map_err(failed("GetItem"))?;
         out.item
             .map(|item| {
                 serde_dynamo::from_item(item)
@@ -798,10 +769,7 @@ impl Store {
     /// Deletes up to 25 items (one BatchWriteItem), retrying what DynamoDB leaves unprocessed.
     pub async fn delete_batch(&self, keys: &[(String, String)]) -> Result<(), Error> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let mut requests = keys
+        let requests = keys
             .iter()
             .map(|(pk, sk)| {
                 let delete = DeleteRequest::builder()
@@ -812,31 +780,23 @@ impl Store {
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        for attempt in 0..8u32 {
+        let table = &self.table;
+        until_processed::<_, (), _, _>("BatchWriteItem", requests, |requests| async move {
             let out = self
                 .ddb
                 .batch_write_item()
-                .request_items(&self.table, requests)
+                .request_items(table, requests)
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "dynamodb BatchWriteItem: {}",
-                        DisplayErrorContext(e.into_service_error())
-                    ))
-                })?;
-            requests = out
+                .map_err(failed("BatchWriteItem"))?;
+            let left = out
                 .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
+                .and_then(|mut u| u.remove(table))
                 .unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-        }
-        Err(Error::unavailable(
-            "dynamodb BatchWriteItem: items left unprocessed",
-        ))
+            Ok((Vec::new(), left))
+        })
+        .await?;
+        Ok(())
     }
 
     /// Items of one partition whose sort key is between `low` and `high` (both included), in
@@ -862,12 +822,7 @@ impl Store {
         match limit {
             None => self.every_page(query).await,
             Some(n) => {
-                let out = query.limit(n).send().await.map_err(|e| {
-                    Error::unavailable(format!(
-                        "dynamodb Query: {}",
-                        DisplayErrorContext(e.into_service_error())
-                    ))
-                })?;
+                let out = query.limit(n).send().await.map_err(failed("Query"))?;
                 out.items
                     .unwrap_or_default()
                     .into_iter()
@@ -927,12 +882,7 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "dynamodb Query: {}",
-                        DisplayErrorContext(e.into_service_error())
-                    ))
-                })?;
+                .map_err(failed("Query"))?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -981,12 +931,7 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| {
-                Error::unavailable(format!(
-                    "dynamodb Query: {}",
-                    DisplayErrorContext(e.into_service_error())
-                ))
-            })?;
+            .map_err(failed("Query"))?;
         let items = out
             .items
             .unwrap_or_default()
@@ -1230,6 +1175,52 @@ impl Store {
 
 pub const SEQUENCE_PK: &str = "SEQUENCE";
 pub const INVOICE_SEQUENCE_SK: &str = "INVOICE";
+
+/// The error of a DynamoDB request that failed (`what`: the operation): unavailable, with
+/// AWS's context.
+fn failed<E, R>(what: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + CreateUnhandledError + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        Error::unavailable(format!(
+            "dynamodb {what}: {}",
+            DisplayErrorContext(e.into_service_error())
+        ))
+    }
+}
+
+/// Sends a batch request (`send`: what it answered, what it left unprocessed) again with
+/// what DynamoDB left unprocessed, backing off, up to 8 times; every answer, gathered.
+async fn until_processed<T, R, F, Fut>(
+    what: &str,
+    mut left: Vec<T>,
+    send: F,
+) -> Result<Vec<R>, Error>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<R>, Vec<T>), Error>>,
+{
+    let mut answered = Vec::new();
+    for attempt in 0..8u32 {
+        if left.is_empty() {
+            return Ok(answered);
+        }
+        let (answers, unprocessed) = send(left).await?;
+        answered.extend(answers);
+        left = unprocessed;
+        if !left.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        }
+    }
+    if left.is_empty() {
+        return Ok(answered);
+    }
+    Err(Error::unavailable(format!(
+        "dynamodb {what}: items left unprocessed"
+    )))
+}
 
 /// Items as stored, each read as a `T`.
 pub fn from_items<T: DeserializeOwned>(

@@ -27,7 +27,8 @@ use crate::invoicing::{self, StoreFailure};
 use crate::mailer::Mail;
 use crate::refusal::Refusal;
 use crate::store::{
-    AccountItem, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk, email_claim_pk,
+    AccountRecords, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk,
+    email_claim_pk,
 };
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
@@ -53,9 +54,12 @@ pub struct RemoveBody {
     pub immediate: bool,
 }
 
-/// An account's team as one request sees it: the account in clear, its key, "today".
+/// An account's team as one request sees it: the account in clear, its key, "today", and the
+/// account's records as the request read them (one Query: the account, users, packs, seat
+/// guards), which its decision is made from.
 pub struct Team {
     pub account: Account,
+    pub records: AccountRecords,
     pub key: std::sync::Arc<DataKey>,
     pub now: Timestamp,
     pub today: Date,
@@ -72,8 +76,9 @@ impl Team {
 
     /// An account's team as `actor` changes it (a directory sync has no user).
     pub async fn of(app: &App, account_id: &str, actor: String) -> Result<Team, Error> {
-        let (item, key) = app.account_item(account_id).await?;
-        let account = item.open(&key)?;
+        let records = AccountRecords::read(&app.store, account_id).await?;
+        let key = app.account_key(&records.account).await?;
+        let account = records.account.open(&key)?;
         let now = app.clock(account.test_clock_id.as_deref()).await?.now();
         let today = account.local_date(now);
         Ok(Team {
@@ -83,6 +88,7 @@ impl Team {
             key,
             actor,
             account,
+            records,
         })
     }
 
@@ -136,7 +142,36 @@ impl Team {
         Ok(users)
     }
 
-    /// One user of the account; another account's or a removed one is not found.
+    /// One user of the account as the request read them ([`Team::records`]); another
+    /// account's or a removed one is not found.
+    pub fn user_as_read(&self, user_id: &str) -> Result<(UserItem, User), Error> {
+        let sk = crate::store::user_sk(user_id);
+        let item = self
+            .records
+            .users
+            .iter()
+            .find(|u| u.sk == sk)
+            .ok_or(Error::NotFound)?;
+        let user = item.open(&self.account.id, &self.key)?;
+        if !user.present_on(self.today) {
+            return Err(Error::NotFound);
+        }
+        Ok((item.clone(), user))
+    }
+
+    /// The users of the account present today, as the request read them.
+    fn users_as_read(&self) -> Result<Vec<User>, Error> {
+        let mut users = Vec::with_capacity(self.records.users.len());
+        for item in &self.records.users {
+            let user = item.open(&self.account.id, &self.key)?;
+            if user.present_on(self.today) {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    /// One user of the account as stored now; another account's or a removed one is not found.
     pub async fn user(&self, app: &App, user_id: &str) -> Result<(UserItem, User), Error> {
         let item: UserItem = app
             .store
@@ -485,7 +520,7 @@ async fn uncovered<'a>(
         now: true,
         next: true,
     };
-    let packs = crate::packs::held(app, &team.account.id).await?;
+    let packs = crate::packs::held_in(app, &team.records.packs).await?;
     let next_start = team.period.end();
     let seats = decide::SeatCounts {
         now: crate::packs::seats_on(&packs, team.today),
@@ -494,12 +529,14 @@ async fn uncovered<'a>(
     if !added.iter().any(|b| seats.has_seats(&b.id)) {
         return Ok((added.iter().map(all).collect(), Vec::new()));
     }
-    // The guards first: a seat taken after this read changes them, and this change then fails.
-    let mut guards = Vec::new();
-    for b in added.iter().filter(|b| seats.has_seats(&b.id)) {
-        guards.push(SeatGuardItem::read(&app.store, &team.account.id, &b.id).await?);
-    }
-    let users: Vec<User> = team.users(app).await?.into_iter().map(|(_, u)| u).collect();
+    // The guards as read with the users, which the one Query read after them (key order): a
+    // seat taken since changes them, and this change then fails.
+    let guards: Vec<SeatGuardItem> = added
+        .iter()
+        .filter(|b| seats.has_seats(&b.id))
+        .map(|b| team.records.seat_guard(&b.id))
+        .collect();
+    let users = team.users_as_read()?;
     let holders = decide::SeatCounts {
         now: crate::packs::holders_on(&users, team.today),
         next: crate::packs::holders_on(&users, next_start),
@@ -573,7 +610,7 @@ pub async fn assign(
         .ok()
         .and_then(|id| catalogue.iter().find(|b| b.id == id))
         .ok_or(Error::NotFound)?;
-    let (item, user) = team.user(app, user_id).await?;
+    let (item, user) = team.user_as_read(user_id)?;
     let decided = decide::assign_brik(&user, &brik.id, team.today)?;
     let reserve = || {
         BTreeMap::from([
@@ -837,20 +874,19 @@ async fn undo_access(app: &App, user: &User, access: bool) {
     }
 }
 
-/// The end of a period for the account `account_item` (its key `key`) and its users `users`,
-/// as read at the period end: users whose removal takes effect lose their sign-in and are
+/// The end of a period for the account of `records` (its key `key`) and its users, as read at
+/// the period end: users whose removal takes effect lose their sign-in and are
 /// deleted with their address; Briks whose removal takes effect leave the user. Each write is
 /// made only if the user is still as read; the account item is never written. Running it again
 /// finds nothing left to do. Returns how many users it changed (their items are then no longer
 /// as read).
 pub async fn apply_removals(
     app: &App,
-    account_item: &AccountItem,
+    records: &AccountRecords,
     key: &std::sync::Arc<DataKey>,
-    users: &[UserItem],
     date: Date,
 ) -> Result<u32, Error> {
-    let account = account_item.open(key)?;
+    let account = records.account.open(key)?;
     let now = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
     let team = Team {
         period: account.current_period(now),
@@ -859,9 +895,10 @@ pub async fn apply_removals(
         key: key.clone(),
         actor: "system".into(),
         account,
+        records: records.clone(),
     };
     let mut applied = 0;
-    for item in users {
+    for item in &records.users {
         let mut user = item.open(&team.account.id, &team.key)?;
         if user.removal_date.is_some_and(|d| d <= date) {
             remove_now(app, &team, item, &user).await?;

@@ -1,19 +1,66 @@
-//! What a company's renewal bills (billing.md "What is billed"): on the billing date, one line
-//! per Brik for the users holding it that day at the full monthly price (a calendar stub: its
-//! share of a month), less the users a seat pack covers, plus the packs themselves. Pure: the
-//! use case (`softbrik::renewal`) reads the users, packs and catalogue, and charges and stores
-//! what this returns.
+//! Whether a period end renews an account (billing.md "Billing period", "Account closure"),
+//! and what a company's renewal bills ("What is billed"): on the billing date, one line per
+//! Brik for the users holding it that day at the full monthly price (a calendar stub: its share
+//! of a month), less the users a seat pack covers, plus the packs themselves. Pure: the use
+//! case (`softbrik::renewal`) reads the account, users, packs and catalogue, and lapses,
+//! charges and stores as this decides.
 
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 
-use crate::account::{Account, Invoice, InvoiceKind, InvoiceStatus, User};
+use crate::account::{
+    Account, AccountKind, AccountStatus, Invoice, InvoiceKind, InvoiceStatus, User,
+};
 use crate::billing_calendar::counts_in_renewal;
 use crate::catalogue::Brik;
 use crate::invoice::{InvoiceLine, period_line_description};
 use crate::values::{BrikId, Country};
 use crate::vat::vat_treatment;
+
+/// What the end of a period on `date` does about an account's renewal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The period starting on `date` is renewed: its draft is issued (charged, numbered,
+    /// emailed) unless nothing is held.
+    Renew,
+    /// A reseller is billed for the period that ends on `date` (its clients' peak of users).
+    BillReseller,
+    /// Auto-renew is off: the subscription ends with the period and the account lapses, its
+    /// data kept (not a closure).
+    Lapse,
+    /// Nothing happens; why, for the log.
+    Not(&'static str),
+}
+
+/// The renewal decision for `account` on `date`.
+pub fn renewal(account: &Account, date: Date) -> Renewal {
+    match account.kind {
+        AccountKind::Client => return Renewal::Not("billed through its reseller"),
+        AccountKind::Reseller => return Renewal::BillReseller,
+        AccountKind::Company => {}
+    }
+    if !renews_on(account, date) {
+        return Renewal::Not("account not active");
+    }
+    if account.calendar().period_containing(date).start() != date {
+        return Renewal::Not("not a billing date of this account");
+    }
+    if !account.auto_renew {
+        return Renewal::Lapse;
+    }
+    Renewal::Renew
+}
+
+/// Whether the account is renewed on `date`: active or past due, or closing at a later date
+/// (a closure asked for with less than 14 days' notice lets one more renewal happen).
+pub fn renews_on(account: &Account, date: Date) -> bool {
+    match account.status {
+        AccountStatus::Active | AccountStatus::PastDue => true,
+        AccountStatus::Closing => account.closure_date.is_some_and(|closes| date < closes),
+        AccountStatus::Suspended | AccountStatus::Lapsed | AccountStatus::Closed => false,
+    }
+}
 
 /// How many users hold each Brik for the period starting on `day`, as the renewal locked it:
 /// assignments made after the cut-off were charged for this period when they were made.
@@ -72,4 +119,121 @@ pub fn company_invoice(
     let mut invoice = Invoice::open(id, InvoiceKind::Renewal, billing_date, period, lines, &vat);
     invoice.status = InvoiceStatus::Draft;
     invoice
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+    use jiff::civil::date;
+
+    use super::*;
+    use crate::account::SupportPlan;
+    use crate::billing_calendar::AnchorDay;
+    use crate::values::{CompanyName, EmailAddress, Language, TimeZoneName};
+
+    /// A company renewing on the 12th.
+    fn company() -> Account {
+        Account {
+            id: "acc_1".into(),
+            company_name: CompanyName::parse("Fromagerie Dupont").unwrap(),
+            country: Country::parse("FR").unwrap(),
+            vat_number: None,
+            address: None,
+            language: Language::Fr,
+            timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
+            status: AccountStatus::Active,
+            admin_email: EmailAddress::parse("alice@dupont.fr").unwrap(),
+            created_at: Timestamp::UNIX_EPOCH,
+            kind: AccountKind::Company,
+            reseller_id: None,
+            trial_until: None,
+            anchor_day: AnchorDay::of(date(2026, 12, 12)),
+            calendar_from: None,
+            auto_renew: true,
+            closure_date: None,
+            payment_method: None,
+            support_plan: SupportPlan::Basic,
+            test_clock_id: None,
+            invoice_email: None,
+        }
+    }
+
+    #[test]
+    fn an_active_or_past_due_company_renews_on_its_billing_date_only() {
+        // GIVEN a company renewing on the 12th, active then past due
+        for status in [AccountStatus::Active, AccountStatus::PastDue] {
+            let account = Account {
+                status,
+                ..company()
+            };
+            // WHEN its period ends on Jan 12, or a run meets it on Jan 13
+            // THEN Jan 12 renews, Jan 13 does not
+            assert_eq!(renewal(&account, date(2027, 1, 12)), Renewal::Renew);
+            assert_eq!(
+                renewal(&account, date(2027, 1, 13)),
+                Renewal::Not("not a billing date of this account")
+            );
+        }
+    }
+
+    #[test]
+    fn with_auto_renew_off_the_account_lapses_instead() {
+        let account = Account {
+            auto_renew: false,
+            ..company()
+        };
+        assert_eq!(renewal(&account, date(2027, 1, 12)), Renewal::Lapse);
+    }
+
+    #[test]
+    fn a_closing_account_renews_only_before_its_closure_date() {
+        // GIVEN a closure asked for with less than 14 days' notice: it takes effect on Feb 12
+        let account = Account {
+            status: AccountStatus::Closing,
+            closure_date: Some(date(2027, 2, 12)),
+            ..company()
+        };
+        // THEN Jan 12 renews once more, Feb 12 does not
+        assert_eq!(renewal(&account, date(2027, 1, 12)), Renewal::Renew);
+        assert_eq!(
+            renewal(&account, date(2027, 2, 12)),
+            Renewal::Not("account not active")
+        );
+    }
+
+    #[test]
+    fn suspended_lapsed_and_closed_accounts_are_not_renewed() {
+        for status in [
+            AccountStatus::Suspended,
+            AccountStatus::Lapsed,
+            AccountStatus::Closed,
+        ] {
+            let account = Account {
+                status,
+                ..company()
+            };
+            assert_eq!(
+                renewal(&account, date(2027, 1, 12)),
+                Renewal::Not("account not active"),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_is_billed_through_its_reseller_and_a_reseller_for_its_clients() {
+        let client = Account {
+            kind: AccountKind::Client,
+            ..company()
+        };
+        let reseller = Account {
+            kind: AccountKind::Reseller,
+            ..company()
+        };
+        assert_eq!(
+            renewal(&client, date(2027, 1, 12)),
+            Renewal::Not("billed through its reseller")
+        );
+        assert_eq!(renewal(&reseller, date(2027, 1, 12)), Renewal::BillReseller);
+    }
 }
