@@ -279,6 +279,7 @@ impl Bench {
             .to_string();
         let path = format!("/account/users/{user}/briks/care");
         let mut event = http_event("PUT", &path, None, Some(&account.claims));
+        with_route(&mut event, "PUT /account/users/{user_id}/briks/{brik_id}");
         event["pathParameters"] = json!({"user_id": user, "brik_id": "care"});
         let (outcome, calls) = self.counted(&mut team, &event).await;
         assert_eq!(status(&outcome), 200, "{}", outcome.json());
@@ -423,6 +424,7 @@ fn warm_events(binary: &str, account: &Account, count: usize) -> (&'static str, 
         "test-clock" => {
             let path = format!("/test-clocks/{}", account.clock);
             let mut event = http_event("GET", &path, None, None);
+            with_route(&mut event, "GET /test-clocks/{clock_id}");
             event["pathParameters"] = json!({"clock_id": account.clock});
             same("GET /test-clocks/{clock_id}", event)
         }
@@ -480,6 +482,13 @@ fn http_event(method: &str, path: &str, body: Option<&Value>, claims: Option<&Va
         event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
     }
     event
+}
+
+/// The route an event of a path with parameters came by: the template's route key, which the
+/// functions route on (`edge::route_key`), as API Gateway sends it.
+fn with_route(event: &mut Value, route_key: &str) {
+    event["routeKey"] = json!(route_key);
+    event["requestContext"]["routeKey"] = json!(route_key);
 }
 
 /// An email to the support desk, as the mail intake route receives it.
