@@ -16,7 +16,6 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::inbound::{self, InboundMail};
 use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
-use crate::support_desk::reopen_ticket;
 use crate::tickets::{
     self, AttachmentItem, AuthorKind, Channel, Desk, Kind, MessageItem, Opening, PointerItem,
     Requester, SECURITY_ACCOUNT, Status, TicketItem, number_pointer_pk,
@@ -447,7 +446,7 @@ async fn add_once(
         if !automatic {
             match ticket.life.status {
                 Status::Resolved | Status::Closed => {
-                    if reopen_ticket(&mut ticket, desk.now).is_err() {
+                    if ticket.life.reopen(desk.now).is_err() {
                         return Ok(None);
                     }
                 }

@@ -23,8 +23,8 @@ use crate::refusal::Refusal;
 use crate::sla::{Priority, TargetName};
 use crate::store::{UserItem, account_pk};
 use crate::tickets::{
-    self, AuthorKind, Channel, Desk, Impact, Kind, MessageItem, Opening, QUEUE, REOPEN_WINDOW,
-    Requester, SlaEvent, Status, TicketItem, id_pointer_pk,
+    self, AuthorKind, Channel, Desk, Impact, Kind, MessageItem, Opening, QUEUE, Requester,
+    SlaEvent, Status, TicketItem, id_pointer_pk,
 };
 use crate::validation::ValidationErrors;
 
@@ -920,13 +920,6 @@ fn customer_only(viewer: &Viewer) -> Result<(), Error> {
     }
 }
 
-fn not_closed(ticket: &TicketItem) -> Result<(), Error> {
-    if ticket.life.status == Status::Closed {
-        return Err(Error::Refused(Refusal::TicketClosed));
-    }
-    Ok(())
-}
-
 /// A message of the support team (author name "Softbrik support") or of the customer.
 fn message(
     desk: &Desk,
@@ -990,33 +983,19 @@ pub async fn add_message(
         key,
         fingerprint,
         |ticket, desk, viewer, id| {
-            not_closed(ticket)?;
             let at = desk.now;
             let message = message(desk, ticket, viewer, id, &text, body.public);
             let notice = if viewer.is_staff() {
-                if body.public {
-                    ticket.life.last_update_at = Some(at);
-                }
-                if body.pending_customer {
-                    if ticket.life.status == Status::Resolved {
-                        return Err(Error::Refused(Refusal::TicketResolved(
-                            "the ticket is resolved: nothing waits for the customer",
-                        )));
-                    }
-                    ticket.life.pause(at);
-                }
+                ticket
+                    .life
+                    .team_message(body.public, body.pending_customer, at)?;
                 if body.public {
                     Notice::Updated(text.clone())
                 } else {
                     Notice::None
                 }
             } else {
-                // The customer answered: a paused clock runs again; a resolved ticket is
-                // reopened (it does not close by itself while the customer is still writing).
-                if ticket.life.status == Status::Resolved {
-                    reopen_ticket(ticket, at)?;
-                }
-                ticket.life.resume(at);
+                ticket.life.customer_message(at)?;
                 Notice::None
             };
             Ok(Effects {
@@ -1051,13 +1030,7 @@ pub async fn acknowledge(
         key,
         fingerprint,
         |ticket, desk, _, _| {
-            not_closed(ticket)?;
-            let at = desk.now;
-            ticket.life.qualify(priority, &desk.hours, at);
-            ticket.life.meet(TargetName::Acknowledge, at);
-            if ticket.life.status == Status::New {
-                ticket.life.status = Status::Acknowledged;
-            }
+            ticket.life.acknowledge(priority, &desk.hours, desk.now)?;
             Ok(Effects {
                 message: None,
                 notice: Notice::None,
@@ -1092,32 +1065,14 @@ pub async fn staff_step(
             let at = desk.now;
             match action {
                 "workaround" => {
-                    not_closed(ticket)?;
-                    if ticket.life.status == Status::Resolved {
-                        return Err(Error::Refused(Refusal::TicketResolved(
-                            "the ticket is resolved",
-                        )));
-                    }
-                    ticket.life.resume(at);
-                    ticket.life.meet(TargetName::Acknowledge, at);
-                    ticket.life.meet(TargetName::Workaround, at);
-                    ticket.life.status = Status::Workaround;
-                    ticket.life.last_update_at = Some(at);
+                    ticket.life.work_around(at)?;
                     Ok(Effects {
                         message: Some(message(desk, ticket, viewer, id, &text, true)),
                         notice: Notice::Workaround(text.clone()),
                     })
                 }
                 "resolve" => {
-                    not_closed(ticket)?;
-                    ticket.life.resume(at);
-                    // A resolution also answers the acknowledgement and any workaround due.
-                    ticket.life.meet(TargetName::Acknowledge, at);
-                    ticket.life.meet(TargetName::Workaround, at);
-                    ticket.life.meet(TargetName::Resolution, at);
-                    ticket.life.status = Status::Resolved;
-                    ticket.life.resolved_at = Some(at);
-                    ticket.life.last_update_at = Some(at);
+                    ticket.life.resolve(at)?;
                     Ok(Effects {
                         message: Some(message(desk, ticket, viewer, id, &text, true)),
                         notice: Notice::Resolved(text.clone()),
@@ -1182,7 +1137,7 @@ pub async fn reopen(
         key,
         fingerprint,
         |ticket, desk, _, _| {
-            reopen_ticket(ticket, desk.now)?;
+            ticket.life.reopen(desk.now)?;
             Ok(Effects {
                 message: None,
                 notice: Notice::None,
@@ -1190,43 +1145,6 @@ pub async fn reopen(
         },
     )
     .await
-}
-
-/// Reopens a resolved (or closed) ticket within the window.
-pub fn reopen_ticket(ticket: &mut TicketItem, at: Timestamp) -> Result<(), Error> {
-    let resolved_at = match (ticket.life.status, ticket.life.resolved_at) {
-        (Status::Resolved | Status::Closed, Some(resolved)) => resolved,
-        _ => {
-            return Err(Error::Refused(Refusal::NotResolved(
-                "only a resolved ticket can be reopened",
-            )));
-        }
-    };
-    if at > resolved_at + REOPEN_WINDOW {
-        return Err(Error::Refused(Refusal::ReopenWindowPassed));
-    }
-    if let Some(target) = ticket.life.target_mut(TargetName::Resolution) {
-        target.met_at = None;
-        target.pauses.push((resolved_at, Some(at.max(resolved_at))));
-    }
-    ticket.life.events.push(SlaEvent {
-        at,
-        target: TargetName::Resolution,
-        change: tickets::Change::Resumed,
-    });
-    ticket.life.resolved_at = None;
-    ticket.life.closed_at = None;
-    let worked_around = ticket
-        .life
-        .targets
-        .iter()
-        .any(|t| t.name == TargetName::Workaround && t.met_at.is_some());
-    ticket.life.status = if worked_around {
-        Status::Workaround
-    } else {
-        Status::Acknowledged
-    };
-    Ok(())
 }
 
 // --- Reports -----------------------------------------------------------------------------

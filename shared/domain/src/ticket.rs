@@ -318,6 +318,129 @@ impl TicketLife {
         Ok(())
     }
 
+    /// Refused on a closed ticket: it takes no step any more.
+    fn open_still(&self) -> Result<(), Refusal> {
+        if self.status == Status::Closed {
+            return Err(Refusal::TicketClosed);
+        }
+        Ok(())
+    }
+
+    /// The team qualifies the ticket (its priority, which sets the targets' lengths): that
+    /// meets the acknowledge target; a new ticket is acknowledged.
+    pub fn acknowledge(
+        &mut self,
+        priority: Priority,
+        hours: &BusinessHours,
+        at: Timestamp,
+    ) -> Result<(), Refusal> {
+        self.open_still()?;
+        self.qualify(priority, hours, at);
+        self.meet(TargetName::Acknowledge, at);
+        if self.status == Status::New {
+            self.status = Status::Acknowledged;
+        }
+        Ok(())
+    }
+
+    /// The team gives a workaround: it answers the acknowledgement too, and a clock paused on
+    /// the customer runs again. Not on a resolved ticket.
+    pub fn work_around(&mut self, at: Timestamp) -> Result<(), Refusal> {
+        self.open_still()?;
+        if self.status == Status::Resolved {
+            return Err(Refusal::TicketResolved("the ticket is resolved"));
+        }
+        self.resume(at);
+        self.meet(TargetName::Acknowledge, at);
+        self.meet(TargetName::Workaround, at);
+        self.status = Status::Workaround;
+        self.last_update_at = Some(at);
+        Ok(())
+    }
+
+    /// The team resolves the ticket: a resolution also answers the acknowledgement and any
+    /// workaround due.
+    pub fn resolve(&mut self, at: Timestamp) -> Result<(), Refusal> {
+        self.open_still()?;
+        self.resume(at);
+        self.meet(TargetName::Acknowledge, at);
+        self.meet(TargetName::Workaround, at);
+        self.meet(TargetName::Resolution, at);
+        self.status = Status::Resolved;
+        self.resolved_at = Some(at);
+        self.last_update_at = Some(at);
+        Ok(())
+    }
+
+    /// A message of the team: a public one is an update (the P1 update clock starts again);
+    /// `pending_customer` pauses the clocks until the customer answers, which a resolved ticket
+    /// has nothing to wait for.
+    pub fn team_message(
+        &mut self,
+        public: bool,
+        pending_customer: bool,
+        at: Timestamp,
+    ) -> Result<(), Refusal> {
+        self.open_still()?;
+        if public {
+            self.last_update_at = Some(at);
+        }
+        if pending_customer {
+            if self.status == Status::Resolved {
+                return Err(Refusal::TicketResolved(
+                    "the ticket is resolved: nothing waits for the customer",
+                ));
+            }
+            self.pause(at);
+        }
+        Ok(())
+    }
+
+    /// A message of the customer: a paused clock runs again; a resolved ticket is reopened
+    /// (it does not close by itself while the customer is still writing).
+    pub fn customer_message(&mut self, at: Timestamp) -> Result<(), Refusal> {
+        self.open_still()?;
+        if self.status == Status::Resolved {
+            self.reopen(at)?;
+        }
+        self.resume(at);
+        Ok(())
+    }
+
+    /// The customer reopens a resolved (or closed) ticket within [`REOPEN_WINDOW`] of its
+    /// resolution: the resolution clock goes on from where it stopped (the time it stood
+    /// resolved does not count); the ticket goes back to where the team had it.
+    pub fn reopen(&mut self, at: Timestamp) -> Result<(), Refusal> {
+        let resolved_at = match (self.status, self.resolved_at) {
+            (Status::Resolved | Status::Closed, Some(resolved)) => resolved,
+            _ => {
+                return Err(Refusal::NotResolved(
+                    "only a resolved ticket can be reopened",
+                ));
+            }
+        };
+        if at > resolved_at + REOPEN_WINDOW {
+            return Err(Refusal::ReopenWindowPassed);
+        }
+        if let Some(target) = self.target_mut(TargetName::Resolution) {
+            target.met_at = None;
+            target.pauses.push((resolved_at, Some(at.max(resolved_at))));
+        }
+        self.event(at, TargetName::Resolution, Change::Resumed);
+        self.resolved_at = None;
+        self.closed_at = None;
+        let worked_around = self
+            .targets
+            .iter()
+            .any(|t| t.name == TargetName::Workaround && t.met_at.is_some());
+        self.status = if worked_around {
+            Status::Workaround
+        } else {
+            Status::Acknowledged
+        };
+        Ok(())
+    }
+
     /// When the team owes a P1 requester its next update, if it does.
     pub fn update_due(&self) -> Option<Timestamp> {
         let waiting = self.kind == Kind::Support
@@ -398,6 +521,119 @@ mod tests {
             events: Vec::new(),
             ..TicketLife::open(Kind::Support, impact, plan, opened)
         }
+    }
+
+    fn met(t: &TicketLife, name: TargetName) -> Option<Timestamp> {
+        t.targets.iter().find(|x| x.name == name).unwrap().met_at
+    }
+
+    #[test]
+    fn qualifying_a_new_ticket_acknowledges_it_and_a_closed_ticket_takes_no_step() {
+        // GIVEN a new ticket on the Pro plan, opened on Monday 2027-01-11 10:00 Paris
+        let opened = at("2027-01-11T09:00:00Z");
+        let mut t = ticket(SupportPlan::Pro, None, opened);
+        // WHEN the team qualifies it P2 an hour later
+        let later = at("2027-01-11T10:00:00Z");
+        t.acknowledge(Priority::P2, &paris(), later).unwrap();
+        // THEN it is acknowledged, its acknowledgement met then
+        assert_eq!(t.status, Status::Acknowledged);
+        assert_eq!(t.priority, Priority::P2);
+        assert_eq!(met(&t, TargetName::Acknowledge), Some(later));
+        // AND once closed, no step of the team or the customer is taken
+        t.status = Status::Closed;
+        for refused in [
+            t.clone().acknowledge(Priority::P1, &paris(), later),
+            t.clone().work_around(later),
+            t.clone().resolve(later),
+            t.clone().team_message(true, false, later),
+            t.clone().customer_message(later),
+        ] {
+            assert_eq!(refused, Err(Refusal::TicketClosed));
+        }
+    }
+
+    #[test]
+    fn a_resolution_meets_every_target_and_then_a_workaround_is_refused() {
+        let opened = at("2027-01-11T09:00:00Z");
+        let mut t = ticket(SupportPlan::Pro, Some(Impact::High), opened);
+        let resolved = at("2027-01-11T11:00:00Z");
+        t.resolve(resolved).unwrap();
+        assert_eq!(t.status, Status::Resolved);
+        assert_eq!(t.resolved_at, Some(resolved));
+        assert_eq!(t.last_update_at, Some(resolved));
+        for target in &t.targets {
+            assert_eq!(target.met_at, Some(resolved), "{:?}", target.name);
+        }
+        assert_eq!(
+            t.work_around(resolved),
+            Err(Refusal::TicketResolved("the ticket is resolved"))
+        );
+    }
+
+    #[test]
+    fn waiting_for_the_customer_pauses_the_clocks_until_the_customer_answers() {
+        // GIVEN an acknowledged ticket
+        let opened = at("2027-01-11T09:00:00Z");
+        let mut t = ticket(SupportPlan::Pro, Some(Impact::High), opened);
+        t.acknowledge(Priority::P2, &paris(), opened).unwrap();
+        // WHEN the team asks the customer something, waiting for the answer
+        let asked = at("2027-01-11T10:00:00Z");
+        t.team_message(true, true, asked).unwrap();
+        // THEN the running clocks are paused and the update counts
+        assert_eq!(t.status, Status::PendingCustomer);
+        assert_eq!(t.last_update_at, Some(asked));
+        assert!(
+            t.events
+                .iter()
+                .any(|e| e.at == asked && e.change == Change::Paused)
+        );
+        // WHEN the customer answers
+        let answered = at("2027-01-11T15:00:00Z");
+        t.customer_message(answered).unwrap();
+        // THEN they run again, from where the ticket was
+        assert_eq!(t.status, Status::Acknowledged);
+        assert!(t.targets.iter().all(|x| !x.is_paused()));
+        assert!(
+            t.events
+                .iter()
+                .any(|e| e.at == answered && e.change == Change::Resumed)
+        );
+        // AND a resolved ticket has nothing to wait for
+        t.resolve(answered).unwrap();
+        assert!(matches!(
+            t.team_message(true, true, answered),
+            Err(Refusal::TicketResolved(_))
+        ));
+    }
+
+    #[test]
+    fn a_resolved_ticket_reopens_within_14_days_and_its_clock_skips_the_time_it_stood_resolved() {
+        // GIVEN a ticket worked around, then resolved on Jan 11
+        let opened = at("2027-01-11T09:00:00Z");
+        let mut t = ticket(SupportPlan::Pro, Some(Impact::High), opened);
+        t.work_around(at("2027-01-11T10:00:00Z")).unwrap();
+        let resolved = at("2027-01-11T11:00:00Z");
+        t.resolve(resolved).unwrap();
+        // WHEN the customer writes again on Jan 20
+        let again = at("2027-01-20T09:00:00Z");
+        t.customer_message(again).unwrap();
+        // THEN it is back where the team had it, its resolution due again, the time it stood
+        // resolved a pause
+        assert_eq!(t.status, Status::Workaround);
+        assert_eq!(t.resolved_at, None);
+        let resolution = t
+            .targets
+            .iter()
+            .find(|x| x.name == TargetName::Resolution)
+            .unwrap();
+        assert_eq!(resolution.met_at, None);
+        assert!(resolution.pauses.contains(&(resolved, Some(again))));
+        // AND after 14 days it no longer reopens; an open ticket has nothing to reopen
+        t.resolve(again).unwrap();
+        let late = again + REOPEN_WINDOW + SignedDuration::from_secs(1);
+        assert_eq!(t.clone().reopen(late), Err(Refusal::ReopenWindowPassed));
+        let mut open = ticket(SupportPlan::Pro, None, opened);
+        assert!(matches!(open.reopen(again), Err(Refusal::NotResolved(_))));
     }
 
     fn due(t: &TicketLife, name: TargetName, now: Timestamp) -> Timestamp {
