@@ -129,62 +129,56 @@ impl Team {
         self.history(id, recorded.action, recorded.details)
     }
 
-    /// The users of the account still present today.
+    /// A user's item opened, if the user is still present today.
+    fn present(&self, item: &UserItem) -> Result<Option<User>, Error> {
+        let user = item.open(&self.account.id, &self.key)?;
+        Ok(user.present_on(self.today).then_some(user))
+    }
+
+    /// The users of the account still present today, as stored now.
     pub async fn users(&self, app: &App) -> Result<Vec<(UserItem, User)>, Error> {
-        let items = UserItem::all(&app.store, &self.account.id).await?;
-        let mut users = Vec::with_capacity(items.len());
-        for item in items {
-            let user = item.open(&self.account.id, &self.key)?;
-            if user.present_on(self.today) {
+        let mut users = Vec::new();
+        for item in UserItem::all(&app.store, &self.account.id).await? {
+            if let Some(user) = self.present(&item)? {
                 users.push((item, user));
             }
         }
         Ok(users)
     }
 
-    /// One user of the account as the request read them ([`Team::records`]); another
-    /// account's or a removed one is not found.
-    pub fn user_as_read(&self, user_id: &str) -> Result<(UserItem, User), Error> {
-        let sk = crate::store::user_sk(user_id);
-        let item = self
-            .records
-            .users
-            .iter()
-            .find(|u| u.sk == sk)
-            .ok_or(Error::NotFound)?;
-        let user = item.open(&self.account.id, &self.key)?;
-        if !user.present_on(self.today) {
-            return Err(Error::NotFound);
-        }
-        Ok((item.clone(), user))
-    }
-
-    /// The users of the account present today, as the request read them.
+    /// The users of the account present today, as the request read them ([`Team::records`]).
     fn users_as_read(&self) -> Result<Vec<User>, Error> {
-        let mut users = Vec::with_capacity(self.records.users.len());
+        let mut users = Vec::new();
         for item in &self.records.users {
-            let user = item.open(&self.account.id, &self.key)?;
-            if user.present_on(self.today) {
-                users.push(user);
-            }
+            users.extend(self.present(item)?);
         }
         Ok(users)
     }
 
+    /// One user of the account as the request read them; another account's or a removed one
+    /// is not found.
+    pub fn user_as_read(&self, user_id: &str) -> Result<(UserItem, User), Error> {
+        let sk = crate::store::user_sk(user_id);
+        let item = self.records.users.iter().find(|u| u.sk == sk);
+        self.found(item.cloned())
+    }
+
     /// One user of the account as stored now; another account's or a removed one is not found.
     pub async fn user(&self, app: &App, user_id: &str) -> Result<(UserItem, User), Error> {
-        let item: UserItem = app
+        let item: Option<UserItem> = app
             .store
             .get(
                 &account_pk(&self.account.id),
                 &crate::store::user_sk(user_id),
             )
-            .await?
-            .ok_or(Error::NotFound)?;
-        let user = item.open(&self.account.id, &self.key)?;
-        if !user.present_on(self.today) {
-            return Err(Error::NotFound);
-        }
+            .await?;
+        self.found(item)
+    }
+
+    /// A user looked up: not found unless there and present today.
+    fn found(&self, item: Option<UserItem>) -> Result<(UserItem, User), Error> {
+        let item = item.ok_or(Error::NotFound)?;
+        let user = self.present(&item)?.ok_or(Error::NotFound)?;
         Ok((item, user))
     }
 
