@@ -43,13 +43,18 @@ clippy:
 unit:
 	cargo test --workspace --locked --exclude softbrik-integration-tests
 
-# The pure domain crate depends on no AWS, Lambda, tokio or HTTP crate (issue 22): the
-# compiler keeps its rules apart from the I/O, and this keeps its dependencies so.
+# The pure domain crate depends on no AWS, Lambda, tokio or HTTP crate, and the use cases'
+# crate (softbrik-app) on no AWS or Lambda crate (issue 22): the compiler keeps the rules apart
+# from the I/O, and this keeps their dependencies so.
 layers:
 	@found=$$(cargo tree --locked -p softbrik-domain -e normal --prefix none --format '{p}' \
 	  | grep -E '^(aws-|lambda|tokio|hyper|http|reqwest|tower)' | sort -u); \
 	if [ -n "$$found" ]; then echo "softbrik-domain depends on: $$found"; exit 1; fi; \
 	echo "softbrik-domain: no AWS, Lambda, tokio or HTTP crate in its tree"
+	@found=$$(cargo tree --locked -p softbrik-app -e normal --prefix none --format '{p}' \
+	  | grep -E '^(aws-|lambda|hyper|http|reqwest|tower)' | sort -u); \
+	if [ -n "$$found" ]; then echo "softbrik-app depends on: $$found"; exit 1; fi; \
+	echo "softbrik-app: no AWS, Lambda or HTTP crate in its tree"
 
 template: tools
 	$(VENV)/bin/sam validate --lint --template template.yaml --region $(AWS_REGION)

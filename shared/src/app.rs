@@ -13,7 +13,7 @@ use crate::account::Account;
 use crate::catalogue::{Brik, default_catalogue};
 use crate::clock::{Clock, FrozenClock, SystemClock};
 use crate::crypto::{DataKey, KeyRing, KeyScope, KmsKeyRing, WrappedKey};
-use crate::directory::Directory;
+use crate::directory::{CognitoDirectory, Directory};
 use crate::error::Error;
 use crate::mailer::{Mailer, SesMailer};
 use crate::payments::{Payments, SandboxPayments};
@@ -127,7 +127,7 @@ pub struct App {
     pub mailer: Arc<dyn Mailer>,
     /// Ticket mail, sent from the support desk's address so that replies come back to it.
     pub support_mailer: Arc<dyn Mailer>,
-    pub directory: Directory,
+    pub directory: Arc<dyn Directory>,
     /// Raw inbound mail and ticket attachments.
     pub s3: aws_sdk_s3::Client,
     /// The SDK's shared configuration (HTTPS client, timeouts, region, credentials), for a
@@ -301,10 +301,10 @@ impl App {
             mailer: Arc::new(SesMailer::new(ses.clone(), &config.mail_from)),
             support_mailer: Arc::new(SesMailer::new(ses, &config.support_inbox)),
             s3: s3_client(&aws),
-            directory: Directory::new(
+            directory: Arc::new(CognitoDirectory::new(
                 aws_sdk_cognitoidentityprovider::Client::new(&aws),
                 &config.user_pool_id,
-            ),
+            )),
             payments,
             store,
             config,

@@ -15,25 +15,18 @@ pub const ACCOUNT_ID_ATTRIBUTE: &str = "custom:account_id";
 /// The Softbrik user id, so that a token names its user (the actor of history entries).
 pub const USER_ID_ATTRIBUTE: &str = "custom:user_id";
 
-/// A user to create in the pool.
-pub struct NewSignIn<'a> {
-    pub email: &'a str,
-    pub name: &'a str,
-    pub password: &'a str,
-    pub account_id: &'a str,
-    pub user_id: &'a str,
-    pub group: &'a str,
-}
+pub use softbrik_app::ports::directory::{Directory, NewSignIn};
 
+/// The Cognito user pool.
 #[derive(Clone)]
-pub struct Directory {
+pub struct CognitoDirectory {
     idp: Client,
     pool_id: String,
 }
 
-impl Directory {
+impl CognitoDirectory {
     pub fn new(idp: Client, pool_id: impl Into<String>) -> Self {
-        Directory {
+        CognitoDirectory {
             idp,
             pool_id: pool_id.into(),
         }
@@ -71,30 +64,6 @@ impl Directory {
         request.send().await
     }
 
-    /// Creates the user with a permanent password. A user left behind by an interrupted
-    /// attempt for the same account is taken over; one of another account is a conflict. A
-    /// user this call created or took over but could not finish (password, group) is deleted,
-    /// so that no sign-in is left for an account that does not exist.
-    pub async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
-        let created = self.create_user(user, None).await;
-        match created.map_err(|e| e.into_service_error()) {
-            Ok(_) => {}
-            Err(AdminCreateUserError::UsernameExistsException(_)) => {
-                if self.account_of(user.email).await?.as_deref() != Some(user.account_id) {
-                    return Err(Error::EmailTaken);
-                }
-            }
-            Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
-        }
-        let finished = self.finish_with_password(user).await;
-        if finished.is_err()
-            && let Err(e) = self.delete(user.email).await
-        {
-            tracing::error!(error = %e, "unfinished sign-in not deleted; a retry takes it over");
-        }
-        finished
-    }
-
     /// Sets the permanent password of a new user and puts it in its group.
     async fn finish_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
         let password = self
@@ -125,24 +94,6 @@ impl Directory {
         Ok(())
     }
 
-    /// Creates an invited member: Cognito keeps them in FORCE_CHANGE_PASSWORD until their
-    /// first sign-in with `temporary_password` (which Softbrik emails them, not Cognito).
-    /// Returns the user's `sub`.
-    pub async fn invite(&self, user: &NewSignIn<'_>) -> Result<String, Error> {
-        let created = self.create_user(user, Some(user.password)).await;
-        let sub = match created.map_err(|e| e.into_service_error()) {
-            Ok(out) => out
-                .user()
-                .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
-                .and_then(|a| a.value().map(str::to_string))
-                .unwrap_or_default(),
-            Err(AdminCreateUserError::UsernameExistsException(_)) => return Err(Error::EmailTaken),
-            Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
-        };
-        self.add_to_group(user.email, user.group).await?;
-        Ok(sub)
-    }
-
     async fn add_to_group(&self, email: &str, group: &str) -> Result<(), Error> {
         self.idp
             .admin_add_user_to_group()
@@ -159,9 +110,54 @@ impl Directory {
             })?;
         Ok(())
     }
+}
+
+#[async_trait::async_trait]
+impl Directory for CognitoDirectory {
+    /// Creates the user with a permanent password. A user left behind by an interrupted
+    /// attempt for the same account is taken over; one of another account is a conflict. A
+    /// user this call created or took over but could not finish (password, group) is deleted,
+    /// so that no sign-in is left for an account that does not exist.
+    async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
+        let created = self.create_user(user, None).await;
+        match created.map_err(|e| e.into_service_error()) {
+            Ok(_) => {}
+            Err(AdminCreateUserError::UsernameExistsException(_)) => {
+                if self.account_of(user.email).await?.as_deref() != Some(user.account_id) {
+                    return Err(Error::EmailTaken);
+                }
+            }
+            Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
+        }
+        let finished = self.finish_with_password(user).await;
+        if finished.is_err()
+            && let Err(e) = self.delete(user.email).await
+        {
+            tracing::error!(error = %e, "unfinished sign-in not deleted; a retry takes it over");
+        }
+        finished
+    }
+
+    /// Creates an invited member: Cognito keeps them in FORCE_CHANGE_PASSWORD until their
+    /// first sign-in with `temporary_password` (which Softbrik emails them, not Cognito).
+    /// Returns the user's `sub`.
+    async fn invite(&self, user: &NewSignIn<'_>) -> Result<String, Error> {
+        let created = self.create_user(user, Some(user.password)).await;
+        let sub = match created.map_err(|e| e.into_service_error()) {
+            Ok(out) => out
+                .user()
+                .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+                .and_then(|a| a.value().map(str::to_string))
+                .unwrap_or_default(),
+            Err(AdminCreateUserError::UsernameExistsException(_)) => return Err(Error::EmailTaken),
+            Err(e) => return Err(Error::unavailable(format!("cognito AdminCreateUser: {e}"))),
+        };
+        self.add_to_group(user.email, user.group).await?;
+        Ok(sub)
+    }
 
     /// Whether the user has signed in at least once (no longer FORCE_CHANGE_PASSWORD).
-    pub async fn has_signed_in(&self, email: &str) -> Result<bool, Error> {
+    async fn has_signed_in(&self, email: &str) -> Result<bool, Error> {
         let found = self
             .idp
             .admin_get_user()
@@ -179,7 +175,7 @@ impl Directory {
     }
 
     /// Cuts access now: the user can no longer sign in and every token is revoked.
-    pub async fn revoke_access(&self, email: &str) -> Result<(), Error> {
+    async fn revoke_access(&self, email: &str) -> Result<(), Error> {
         self.idp
             .admin_disable_user()
             .user_pool_id(&self.pool_id)
@@ -208,7 +204,7 @@ impl Directory {
     }
 
     /// Gives access back after [`Directory::revoke_access`].
-    pub async fn restore_access(&self, email: &str) -> Result<(), Error> {
+    async fn restore_access(&self, email: &str) -> Result<(), Error> {
         self.idp
             .admin_enable_user()
             .user_pool_id(&self.pool_id)
@@ -225,7 +221,7 @@ impl Directory {
     }
 
     /// Gives a user who has not signed in yet a new first password (to change at sign-in).
-    pub async fn reset_temporary_password(&self, email: &str, password: &str) -> Result<(), Error> {
+    async fn reset_temporary_password(&self, email: &str, password: &str) -> Result<(), Error> {
         self.idp
             .admin_set_user_password()
             .user_pool_id(&self.pool_id)
@@ -244,7 +240,7 @@ impl Directory {
     }
 
     /// The account a sign-in belongs to, if the user exists.
-    pub async fn account_of(&self, email: &str) -> Result<Option<String>, Error> {
+    async fn account_of(&self, email: &str) -> Result<Option<String>, Error> {
         let found = self
             .idp
             .admin_get_user()
@@ -264,7 +260,7 @@ impl Directory {
     }
 
     /// Removes a sign-in; a user already gone is not an error.
-    pub async fn delete(&self, email: &str) -> Result<(), Error> {
+    async fn delete(&self, email: &str) -> Result<(), Error> {
         let deleted = self
             .idp
             .admin_delete_user()
@@ -337,7 +333,7 @@ mod tests {
             RuleMode::MatchAny,
             [&exists, &owner, &password, &group]
         );
-        Directory::new(idp, "pool")
+        CognitoDirectory::new(idp, "pool")
             .create_with_password(&user("acc_1"))
             .await
             .unwrap();
@@ -352,7 +348,7 @@ mod tests {
             RuleMode::MatchAny,
             [&exists, &owner]
         );
-        let err = Directory::new(idp, "pool")
+        let err = CognitoDirectory::new(idp, "pool")
             .create_with_password(&user("acc_1"))
             .await
             .unwrap_err();
@@ -376,7 +372,7 @@ mod tests {
             RuleMode::MatchAny,
             [&exists, &owner, &password, &deleted]
         );
-        let err = Directory::new(idp, "pool")
+        let err = CognitoDirectory::new(idp, "pool")
             .create_with_password(&user("acc_1"))
             .await
             .unwrap_err();

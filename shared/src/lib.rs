@@ -12,7 +12,7 @@ pub use softbrik_domain::{
     refusal, sla, ticket, validation, values, vat,
 };
 
-pub mod clock;
+pub use softbrik_app::{clock, error};
 pub mod pdf;
 
 pub mod account;
@@ -25,7 +25,6 @@ pub mod directory_sync;
 pub mod dunning;
 pub mod edge;
 pub mod emails;
-pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod intake;
@@ -45,6 +44,7 @@ pub mod store;
 pub mod stripe;
 pub mod support_desk;
 pub mod team;
+pub mod team_table;
 pub mod telemetry;
 pub mod test_clock;
 pub mod ticket_emails;

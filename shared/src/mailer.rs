@@ -1,4 +1,4 @@
-//! The `Mailer` port and its SES adapter: every message is built as raw MIME (`mail-builder`)
+//! The SES adapter of the `Mailer` port (`softbrik_app::ports::mailer`): every message is built as raw MIME (`mail-builder`)
 //! so that attachments (invoice PDFs) and the RFC 3834 `Auto-Submitted` header go out as written.
 
 use async_trait::async_trait;
@@ -9,28 +9,7 @@ use mail_builder::headers::raw::Raw;
 
 use crate::error::Error;
 
-/// A message to one recipient.
-#[derive(Debug, Clone)]
-pub struct Mail {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    /// RFC 3834: `auto-generated` for notifications, `auto-replied` for acknowledgements.
-    pub auto_submitted: &'static str,
-    pub attachments: Vec<Attachment>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Attachment {
-    pub filename: String,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
-}
-
-#[async_trait]
-pub trait Mailer: Send + Sync {
-    async fn send(&self, mail: &Mail) -> Result<String, Error>;
-}
+pub use softbrik_app::ports::mailer::{Attachment, Mail, Mailer};
 
 pub struct SesMailer {
     ses: aws_sdk_sesv2::Client,

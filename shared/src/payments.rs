@@ -1,5 +1,4 @@
-//! The `Payments` port: attach a card (payment method token), charge it with an idempotency key,
-//! refund a charge. Card numbers never reach Softbrik (billing.md "Payment").
+//! The sandbox adapter of the `Payments` port (`softbrik_app::ports::payments`).
 //!
 //! The sandbox provider follows the payment partner's documented test tokens and keeps its
 //! ledger of charges in the table (`SANDBOX#CHARGE#<idempotency key>`), so that a retried
@@ -15,70 +14,7 @@ use crate::error::Error;
 use crate::money::Money;
 use crate::store::Store;
 use crate::values::PaymentMethodToken;
-
-/// Why the partner said no.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PaymentError {
-    #[error("card brand not supported")]
-    BrandNotSupported,
-    #[error("card declined: {0}")]
-    Declined(String),
-    #[error("no such payment method")]
-    InvalidPaymentMethod,
-    /// Attached to a customer of the partner that is not this account's (a card of someone
-    /// else's, or a token tried by card testing).
-    #[error("payment method attached to another customer")]
-    AttachedElsewhere,
-    /// The partner did not answer or its answer is unknown: reconcile with the same key.
-    #[error("payment partner unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl From<PaymentError> for Error {
-    fn from(e: PaymentError) -> Self {
-        match e {
-            PaymentError::BrandNotSupported => Error::CardBrandNotSupported,
-            PaymentError::Declined(reason) => Error::CardDeclined { reason },
-            PaymentError::InvalidPaymentMethod => Error::InvalidPaymentMethod,
-            PaymentError::AttachedElsewhere => Error::PaymentMethodAttachedElsewhere,
-            // Perhaps charged: the retry must reuse the key (security.md, Reliability).
-            PaymentError::Unavailable(what) => Error::InDoubt(what),
-        }
-    }
-}
-
-/// A charge to make: the key makes retries safe (derived from the invoice id and attempt).
-#[derive(Debug, Clone)]
-pub struct ChargeRequest {
-    pub account_id: String,
-    pub payment_method: String,
-    pub amount: Money,
-    pub idempotency_key: String,
-    pub description: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Charge {
-    pub id: String,
-    pub amount: Money,
-}
-
-#[async_trait]
-pub trait Payments: Send + Sync {
-    /// Checks the payment method and what card it is, and attaches it to `account_id`'s
-    /// customer; declines, other brands and a method already attached to another customer are
-    /// refused (security.md). Attaching again for the same account is harmless (a retry).
-    async fn attach(
-        &self,
-        token: &PaymentMethodToken,
-        account_id: &str,
-    ) -> Result<CardDetails, PaymentError>;
-    /// Charges once per idempotency key: the same key again returns the first charge.
-    async fn charge(&self, request: &ChargeRequest, now: Timestamp)
-    -> Result<Charge, PaymentError>;
-    /// Refunds a charge in full (used when what it paid for could not be written).
-    async fn refund(&self, idempotency_key: &str) -> Result<(), PaymentError>;
-}
+pub use softbrik_app::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
 
 /// What a sandbox test token stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

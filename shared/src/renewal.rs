@@ -128,7 +128,8 @@ pub async fn period_end(
         None => AccountRecords::read(&app.store, account_id).await?,
     };
     let key = app.account_key(&records.account).await?;
-    let removals = crate::team::apply_removals(app, &records, &key, date).await?;
+    let team = crate::team_table::team_records(&records, &key)?;
+    let removals = softbrik_app::team::apply_removals(&app.ports(), team, date).await?;
     // Removals write users, never the account or its packs.
     let held = crate::packs::held_in(app, &records.packs).await?;
     let pack_changes =

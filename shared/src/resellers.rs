@@ -133,14 +133,7 @@ fn sample_key(at: Timestamp) -> String {
     )
 }
 
-/// Whether `user` counts as an active user of a client account: present, not marked inactive
-/// nor cut off (an invited user can already receive content, so counts).
-pub fn counts(user: &User) -> bool {
-    !matches!(
-        user.status,
-        UserStatus::Inactive | UserStatus::AccessRevoked
-    )
-}
+pub use softbrik_domain::team::counts;
 
 /// Stores a change of a client account's users (`ops`) with its effect on its reseller's
 /// count (`delta` active users) and a sample of the reseller's total at `now`, in one

@@ -92,6 +92,16 @@ impl Team {
         })
     }
 
+    /// The team as the use cases of `softbrik_app::team` take it: the same records, opened.
+    pub fn to_app(&self) -> Result<softbrik_app::team::Team, Error> {
+        let records = crate::team_table::team_records(&self.records, &self.key)?;
+        Ok(softbrik_app::team::Team::at(
+            records,
+            self.now,
+            self.actor.clone(),
+        ))
+    }
+
     /// The Softbrik user making the change, when it is one (not platform staff).
     pub fn actor_user_id(&self) -> Option<&str> {
         self.actor.strip_prefix("user:")
@@ -228,11 +238,6 @@ pub struct AssignResponse {
     pub assignment: Assignment,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice: Option<Invoice>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Scheduled {
-    pub effective_date: Date,
 }
 
 fn catalogue_briks<'a>(
@@ -681,93 +686,9 @@ pub async fn assign(
 
 fn concurrent_change(failure: StoreFailure) -> Error {
     match failure {
-        StoreFailure::Conflict(_) => Error::Refused(Refusal::ConcurrentChange(
-            "the user was changed by another request; retry",
-        )),
+        StoreFailure::Conflict(_) => softbrik_app::team::concurrent_change(),
         StoreFailure::Failed(e) => e,
     }
-}
-
-/// Ends a user's Brik at the end of the period (no refund, access until then).
-pub async fn remove_brik(
-    app: &App,
-    team: &Team,
-    user_id: &str,
-    brik_id: &str,
-) -> Result<(u16, serde_json::Value), Error> {
-    let brik = BrikId::parse(brik_id).map_err(|_| Error::NotFound)?;
-    let (item, user) = team.user(app, user_id).await?;
-    let change = decide::remove_brik(&user, &brik, team.today, team.removal_date())
-        .ok_or(Error::NotFound)?;
-    if let Some((user, recorded)) = change.write {
-        let history = team.record(&new_ordered_id("hst", team.now), recorded);
-        write_user(app, team, &item, &user, history).await?;
-    }
-    let body = serde_json::to_value(Scheduled {
-        effective_date: change.answer,
-    })
-    .map_err(Error::internal)?;
-    Ok((202, body))
-}
-
-/// Removes a user at the end of the period; `immediate` also cuts their access now.
-pub async fn remove_user(
-    app: &App,
-    team: &Team,
-    user_id: &str,
-    body: RemoveBody,
-) -> Result<(u16, serde_json::Value), Error> {
-    let (item, user) = team.user(app, user_id).await?;
-    decide::removable(&user)?;
-    if team.account.billed_by_reseller() {
-        // Nothing is paid by the period: the user leaves now, and the count with them.
-        remove_now(app, team, &item, &user).await?;
-        return Ok((
-            202,
-            serde_json::to_value(Scheduled {
-                effective_date: team.today,
-            })
-            .map_err(Error::internal)?,
-        ));
-    }
-    let change = decide::remove_user(&user, team.today, team.removal_date(), body.immediate)?;
-    if let Some((user, recorded)) = change.write {
-        if change.answer.revoke_access {
-            app.directory.revoke_access(user.email.as_str()).await?;
-        }
-        let history = team.record(&new_ordered_id("hst", team.now), recorded);
-        write_user(app, team, &item, &user, history).await?;
-    }
-    Ok((
-        202,
-        serde_json::to_value(Scheduled {
-            effective_date: change.answer.effective,
-        })
-        .map_err(Error::internal)?,
-    ))
-}
-
-/// Undoes a scheduled removal before it takes effect: free, as if it never happened.
-pub async fn restore_user(
-    app: &App,
-    team: &Team,
-    user_id: &str,
-) -> Result<(u16, serde_json::Value), Error> {
-    let (item, mut user) = team.user(app, user_id).await?;
-    if let Some(restoring) = decide::restore_user(&user) {
-        if restoring.restore_access {
-            app.directory.restore_access(user.email.as_str()).await?;
-        }
-        let signed_in = app.directory.has_signed_in(user.email.as_str()).await?;
-        let recorded;
-        (user, recorded) = restoring.with_sign_in(signed_in);
-        let history = team.record(&new_ordered_id("hst", team.now), recorded);
-        write_user(app, team, &item, &user, history).await?;
-    }
-    Ok((
-        200,
-        serde_json::to_value(user.view(team.today)).map_err(Error::internal)?,
-    ))
 }
 
 /// `PUT /account/users/{id}/status` as sent.
@@ -866,125 +787,6 @@ async fn undo_access(app: &App, user: &User, access: bool) {
     if let Err(e) = undone {
         tracing::error!(error = %e, user = %user.id, "access not put back after a failed status change");
     }
-}
-
-/// The end of a period for the account of `records` (its key `key`) and its users, as read at
-/// the period end: users whose removal takes effect lose their sign-in and are
-/// deleted with their address; Briks whose removal takes effect leave the user. Each write is
-/// made only if the user is still as read; the account item is never written. Running it again
-/// finds nothing left to do. Returns how many users it changed (their items are then no longer
-/// as read).
-pub async fn apply_removals(
-    app: &App,
-    records: &AccountRecords,
-    key: &std::sync::Arc<DataKey>,
-    date: Date,
-) -> Result<u32, Error> {
-    let account = records.account.open(key)?;
-    let now = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
-    let team = Team {
-        period: account.current_period(now),
-        today: date,
-        now,
-        key: key.clone(),
-        actor: "system".into(),
-        account,
-        records: records.clone(),
-    };
-    let mut applied = 0;
-    for item in &records.users {
-        let mut user = item.open(&team.account.id, &team.key)?;
-        if user.removal_date.is_some_and(|d| d <= date) {
-            remove_now(app, &team, item, &user).await?;
-            applied += 1;
-        } else if user
-            .briks
-            .iter()
-            .any(|a| a.until.is_some_and(|u| u <= date))
-        {
-            let ended: Vec<String> = user
-                .briks
-                .iter()
-                .filter(|a| a.until.is_some_and(|u| u <= date))
-                .map(|a| a.brik_id.as_str().to_string())
-                .collect();
-            user.briks.retain(|a| a.until.is_none_or(|u| u > date));
-            let history = team.history(
-                &new_ordered_id("hst", now),
-                "brik_removed",
-                serde_json::json!({"user_id": user.id, "briks": ended}),
-            );
-            write_user(app, &team, item, &user, history).await?;
-            applied += 1;
-        }
-    }
-    Ok(applied)
-}
-
-/// Deletes a removed user: sign-in first (so a retry still finds the items to finish). The
-/// item is deleted only as it was read, so a concurrent change is not lost.
-async fn remove_now(app: &App, team: &Team, item: &UserItem, user: &User) -> Result<(), Error> {
-    app.directory.delete(user.email.as_str()).await?;
-    let history = team.history(
-        &new_ordered_id("hst", team.now),
-        "user_removed",
-        serde_json::json!({"user_id": user.id}),
-    );
-    let delta = -i64::from(crate::resellers::counts(user));
-    crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
-        Ok(vec![
-            app.store
-                .delete_if_version_op(&item.pk, &item.sk, item.version)?,
-            app.store
-                .delete_op(&email_claim_pk(&item.email_hash), "EMAIL")?,
-            app.store.put_new_op(&history)?,
-        ])
-    })
-    .await
-    .map_err(|failure| match failure {
-        StoreFailure::Conflict(_) => concurrent_change(failure),
-        StoreFailure::Failed(e) => e,
-    })
-}
-
-/// The team today; invited users who have signed in since are shown (and stored) as active.
-pub async fn list_users(app: &App, team: &Team) -> Result<Vec<UserView>, Error> {
-    let mut views = Vec::new();
-    for (item, mut user) in team.users(app).await? {
-        if user.status == UserStatus::Invited
-            && app.directory.has_signed_in(user.email.as_str()).await?
-        {
-            user.status = UserStatus::Active;
-            let history = team.history(
-                &new_ordered_id("hst", team.now),
-                "user_joined",
-                serde_json::json!({"user_id": user.id}),
-            );
-            if let Err(e) = write_user(app, team, &item, &user, history).await {
-                tracing::warn!(error = %e, "first sign-in not recorded; shown anyway");
-            }
-        }
-        views.push(user.view(team.today));
-    }
-    Ok(views)
-}
-
-async fn write_user(
-    app: &App,
-    team: &Team,
-    item: &UserItem,
-    user: &User,
-    history: HistoryItem,
-) -> Result<(), Error> {
-    let updated = item.reseal(&team.account.id, user, &team.key, app.system_clock.now());
-    let ops = vec![
-        updated.update_op(app, item.version)?,
-        app.store.put_new_op(&history)?,
-    ];
-    app.store
-        .transact(ops)
-        .await
-        .map_err(|e| e.into_error(|i| concurrent_change(StoreFailure::Conflict(i))))
 }
 
 /// A first password that meets the pool's policy; the user must change it at first sign-in.

@@ -18,6 +18,7 @@ use softbrik::packs;
 use softbrik::records::Listed;
 use softbrik::refusal::Refusal;
 use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
+use softbrik_app::team as app_team;
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
@@ -39,8 +40,10 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let (status, body) = match route {
         "GET /account/users" => (
             200,
-            serde_json::to_value(Listed::whole(team::list_users(app, &team).await?))
-                .map_err(Error::internal)?,
+            serde_json::to_value(Listed::whole(
+                app_team::list_users(&app.ports(), &team.to_app()?).await?,
+            ))
+            .map_err(Error::internal)?,
         ),
         "POST /account/users" => {
             let (body, raw): (InviteBody, _) = json_body(&req)?;
@@ -53,14 +56,20 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 } else {
                     json_body::<RemoveBody>(&req)?.0
                 };
-                team::remove_user(app, &team, &path_param(&req, "user_id")?, body).await
+                let user_id = path_param(&req, "user_id")?;
+                let team = team.to_app()?;
+                let removal =
+                    app_team::remove_user(&app.ports(), &team, &user_id, body.immediate).await?;
+                Ok((202, serde_json::to_value(removal).map_err(Error::internal)?))
             })
             .await?
         }
         "POST /account/users/{user_id}/restore" => {
             guarded(app, &team, key.as_deref(), &req, async || {
                 http::no_fields(&req)?;
-                team::restore_user(app, &team, &path_param(&req, "user_id")?).await
+                let user_id = path_param(&req, "user_id")?;
+                let user = app_team::restore_user(&app.ports(), &team.to_app()?, &user_id).await?;
+                Ok((200, serde_json::to_value(user).map_err(Error::internal)?))
             })
             .await?
         }
@@ -76,13 +85,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         "DELETE /account/users/{user_id}/briks/{brik_id}" => {
             guarded(app, &team, key.as_deref(), &req, async || {
-                team::remove_brik(
-                    app,
-                    &team,
-                    &path_param(&req, "user_id")?,
-                    &path_param(&req, "brik_id")?,
-                )
-                .await
+                let (user_id, brik_id) =
+                    (path_param(&req, "user_id")?, path_param(&req, "brik_id")?);
+                let team = team.to_app()?;
+                let removal =
+                    app_team::remove_brik(&app.ports(), &team, &user_id, &brik_id).await?;
+                Ok((202, serde_json::to_value(removal).map_err(Error::internal)?))
             })
             .await?
         }

@@ -8,6 +8,8 @@ pub mod billing_calendar;
 pub mod business_hours;
 pub mod card_number;
 pub mod catalogue;
+#[cfg(any(test, feature = "examples"))]
+pub mod examples;
 pub mod inbound;
 pub mod invoice;
 pub mod money;

@@ -123,39 +123,14 @@ pub fn company_invoice(
 
 #[cfg(test)]
 mod tests {
-    use jiff::Timestamp;
+
     use jiff::civil::date;
 
     use super::*;
-    use crate::account::SupportPlan;
-    use crate::billing_calendar::AnchorDay;
-    use crate::values::{CompanyName, EmailAddress, Language, TimeZoneName};
 
     /// A company renewing on the 12th.
     fn company() -> Account {
-        Account {
-            id: "acc_1".into(),
-            company_name: CompanyName::parse("Fromagerie Dupont").unwrap(),
-            country: Country::parse("FR").unwrap(),
-            vat_number: None,
-            address: None,
-            language: Language::Fr,
-            timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-            status: AccountStatus::Active,
-            admin_email: EmailAddress::parse("alice@dupont.fr").unwrap(),
-            created_at: Timestamp::UNIX_EPOCH,
-            kind: AccountKind::Company,
-            reseller_id: None,
-            trial_until: None,
-            anchor_day: AnchorDay::of(date(2026, 12, 12)),
-            calendar_from: None,
-            auto_renew: true,
-            closure_date: None,
-            payment_method: None,
-            support_plan: SupportPlan::Basic,
-            test_clock_id: None,
-            invoice_email: None,
-        }
+        crate::examples::company(date(2026, 12, 12))
     }
 
     #[test]

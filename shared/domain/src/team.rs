@@ -339,6 +339,53 @@ pub fn removal_date(account: &Account, period: &BillingPeriod, today: Date) -> D
     }
 }
 
+/// Whether `user` counts as an active user of a client account, whom its reseller is billed
+/// for: present, not marked inactive nor cut off (an invited user can already receive
+/// content, so counts).
+pub fn counts(user: &User) -> bool {
+    !matches!(
+        user.status,
+        UserStatus::Inactive | UserStatus::AccessRevoked
+    )
+}
+
+/// What the end of a period on `date` does to a user (billing.md "Removals"): nothing, the
+/// user leaves (their removal takes effect), or the Briks whose removal takes effect leave
+/// the user.
+#[derive(Debug, Clone)]
+pub enum PeriodEnd {
+    Stays,
+    Leaves(Recorded),
+    BriksEnd(Box<User>, Recorded),
+}
+
+/// [`PeriodEnd`] for `user` on `date`. Running it again on the user as written finds nothing.
+pub fn period_end(user: &User, date: Date) -> PeriodEnd {
+    if user.removal_date.is_some_and(|d| d <= date) {
+        return PeriodEnd::Leaves(Recorded {
+            action: "user_removed",
+            details: json!({"user_id": user.id}),
+        });
+    }
+    let ends = |a: &Assignment| a.until.is_some_and(|u| u <= date);
+    let ended: Vec<&str> = user
+        .briks
+        .iter()
+        .filter(|a| ends(a))
+        .map(|a| a.brik_id.as_str())
+        .collect();
+    if ended.is_empty() {
+        return PeriodEnd::Stays;
+    }
+    let recorded = Recorded {
+        action: "brik_removed",
+        details: json!({"user_id": user.id, "briks": ended}),
+    };
+    let mut user = user.clone();
+    user.briks.retain(|a| !ends(a));
+    PeriodEnd::BriksEnd(Box::new(user), recorded)
+}
+
 /// What an added Brik costs now: the rest of this period, and after the cut-off the next one.
 #[derive(Debug, Clone, Copy)]
 pub struct Charge<'a> {

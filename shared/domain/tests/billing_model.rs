@@ -19,25 +19,19 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use jiff::ToSpan;
 use jiff::civil::{Date, date};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use softbrik_domain::account::{
-    Account, AccountKind, AccountStatus, Assignment, Invoice, InvoiceKind, Role, User, UserStatus,
-};
-use softbrik_domain::billing_calendar::{AnchorDay, BillingPeriod};
+use softbrik_domain::account::{Account, Assignment, Invoice, InvoiceKind, Role, User, UserStatus};
+use softbrik_domain::billing_calendar::BillingPeriod;
 use softbrik_domain::catalogue::{Brik, default_catalogue};
 use softbrik_domain::renewal::company_invoice;
-use softbrik_domain::sla::SupportPlan;
 use softbrik_domain::team::{
     Assigning, Charge, addition_invoice, assign_brik, removal_date, remove_brik, remove_user,
     restore_user,
 };
-use softbrik_domain::values::{
-    BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName,
-};
+use softbrik_domain::values::{BrikId, Country, EmailAddress, Language, PersonName};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -64,43 +58,16 @@ fn fr() -> Country {
 
 impl Company {
     fn sign_up(day: Date, briks: &[BrikId]) -> Company {
-        let account = Account {
-            id: "acc_model".into(),
-            company_name: CompanyName::parse("Fromagerie Dupont").unwrap(),
-            country: fr(),
-            vat_number: None,
-            address: None,
-            language: Language::Fr,
-            timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-            status: AccountStatus::Active,
-            admin_email: EmailAddress::parse("alice@dupont.fr").unwrap(),
-            created_at: Timestamp::UNIX_EPOCH,
-            kind: AccountKind::Company,
-            reseller_id: None,
-            trial_until: None,
-            anchor_day: AnchorDay::of(day),
-            calendar_from: None,
-            auto_renew: true,
-            closure_date: None,
-            payment_method: None,
-            support_plan: SupportPlan::Basic,
-            test_clock_id: None,
-            invoice_email: None,
-        };
+        let mut account = softbrik_domain::examples::company(day);
+        account.id = "acc_model".into();
         let period = account.calendar().period_containing(day);
-        let admin = User {
-            id: "usr_0".into(),
-            email: EmailAddress::parse("alice@dupont.fr").unwrap(),
-            name: PersonName::parse("Alice").unwrap(),
-            role: Role::Admin,
-            status: UserStatus::Active,
-            language: Language::Fr,
-            removal_date: None,
-            briks: briks
-                .iter()
-                .map(|b| Assignment::new(b.clone(), day))
-                .collect(),
-        };
+        let mut admin = softbrik_domain::examples::admin(&[], day);
+        admin.id = "usr_0".into();
+        admin.name = PersonName::parse("Alice").unwrap();
+        admin.briks = briks
+            .iter()
+            .map(|b| Assignment::new(b.clone(), day))
+            .collect();
         let mut company = Company {
             account,
             catalogue: default_catalogue(),

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::refusal::Refusal;
-use crate::validation::{FieldError, ValidationErrors};
+use softbrik_domain::refusal::Refusal;
+use softbrik_domain::validation::{FieldError, ValidationErrors};
 
 /// What went wrong, said so that a client can act on it.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,15 @@
+//! Softbrik's use cases over ports, and the in-memory adapters their in-process tests run on.
+//!
+//! A use case loads what its decision needs through a port, decides with the pure functions of
+//! `softbrik-domain`, and commits the plan through the ports. The adapters to AWS live in the
+//! `softbrik` crate, which depends on this one; nothing here knows DynamoDB, KMS, SES or
+//! Cognito (no AWS crate is in this crate's tree: `make layers`).
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod memory;
+pub mod ports;
+pub mod team;
+
+pub use error::Error;

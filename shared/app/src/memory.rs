@@ -1,0 +1,412 @@
+//! In-memory adapters of the ports, for in-process tests of the use cases: each keeps what it
+//! was asked to do so that a test can say THEN about it, and can be told to fail.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use softbrik_domain::account::{Account, CardBrand, CardDetails, HistoryEntry, User};
+use softbrik_domain::values::PaymentMethodToken;
+
+use crate::error::Error;
+use crate::ports::Ports;
+use crate::ports::directory::{Directory, NewSignIn};
+use crate::ports::mailer::{Mail, Mailer};
+use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::ports::team::{Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite};
+
+/// Every port in memory, for a test's GIVEN, WHEN and THEN.
+pub struct World {
+    pub tables: Tables,
+    pub sign_ins: SignIns,
+    pub outbox: Outbox,
+    pub ledger: Ledger,
+}
+
+impl World {
+    /// An empty world whose accounts' clocks read `now`.
+    pub fn at(now: Timestamp) -> World {
+        World {
+            tables: Tables::at(now),
+            sign_ins: SignIns::default(),
+            outbox: Outbox::default(),
+            ledger: Ledger::default(),
+        }
+    }
+
+    pub fn ports(&self) -> Ports<'_> {
+        Ports {
+            table: &self.tables,
+            directory: &self.sign_ins,
+            mailer: &self.outbox,
+            payments: &self.ledger,
+        }
+    }
+}
+
+/// The table in memory: accounts with their users (each with a version), the history
+/// written, and how many active users each change moved for a reseller. Every commit is
+/// all or nothing, and refused when a user it writes changed since it was read.
+pub struct Tables {
+    state: Mutex<BTreeMap<String, Stored>>,
+    now: Mutex<Timestamp>,
+}
+
+#[derive(Clone)]
+struct Stored {
+    account: Account,
+    users: BTreeMap<String, (User, u64)>,
+    history: Vec<(String, HistoryEntry)>,
+    counted: i64,
+}
+
+/// A user's version as read.
+struct Version(u64);
+
+impl Tables {
+    pub fn at(now: Timestamp) -> Tables {
+        Tables {
+            state: Mutex::new(BTreeMap::new()),
+            now: Mutex::new(now),
+        }
+    }
+
+    /// Moves every account's clock to `now`.
+    pub fn set_now(&self, now: Timestamp) {
+        if let Ok(mut at) = self.now.lock() {
+            *at = now;
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Stored>) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state)
+    }
+
+    pub fn add_account(&self, account: Account) {
+        self.with(|s| {
+            s.insert(
+                account.id.clone(),
+                Stored {
+                    account,
+                    users: BTreeMap::new(),
+                    history: Vec::new(),
+                    counted: 0,
+                },
+            )
+        });
+    }
+
+    pub fn add_user(&self, account_id: &str, user: User) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.users.insert(user.id.clone(), (user, 1));
+            }
+        });
+    }
+
+    /// A user as stored now.
+    pub fn user(&self, account_id: &str, user_id: &str) -> Option<User> {
+        self.with(|s| {
+            s.get(account_id)?
+                .users
+                .get(user_id)
+                .map(|(u, _)| u.clone())
+        })
+    }
+
+    /// Another request's write of a user: its version moves on.
+    pub fn touch_user(&self, account_id: &str, user_id: &str) {
+        self.with(|s| {
+            if let Some((_, version)) = s.get_mut(account_id).and_then(|a| a.users.get_mut(user_id))
+            {
+                *version += 1;
+            }
+        });
+    }
+
+    /// The account's history entries, in the order written.
+    pub fn history(&self, account_id: &str) -> Vec<HistoryEntry> {
+        self.with(|s| {
+            s.get(account_id)
+                .map(|a| a.history.iter().map(|(_, e)| e.clone()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// How many active users the account's changes moved for its reseller, in all.
+    pub fn counted(&self, account_id: &str) -> i64 {
+        self.with(|s| s.get(account_id).map_or(0, |a| a.counted))
+    }
+}
+
+/// The user's version, if it is still the one `read`; otherwise the change is refused.
+fn unchanged(stored: &Stored, user_id: &str, read: &Stamp) -> Result<u64, Error> {
+    let read = read
+        .get::<Version>()
+        .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
+    match stored.users.get(user_id) {
+        Some((_, current)) if *current == read.0 => Ok(read.0),
+        _ => Err(crate::team::concurrent_change()),
+    }
+}
+
+#[async_trait]
+impl TeamTable for Tables {
+    async fn team(&self, account_id: &str) -> Result<TeamRecords, Error> {
+        self.with(|s| {
+            let stored = s.get(account_id).ok_or(Error::NotFound)?;
+            Ok(TeamRecords {
+                account: stored.account.clone(),
+                users: stored
+                    .users
+                    .values()
+                    .map(|(user, v)| Read {
+                        value: user.clone(),
+                        stamp: Stamp::new(Version(*v)),
+                    })
+                    .collect(),
+                stamp: Stamp::new(()),
+            })
+        })
+    }
+
+    async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error> {
+        self.with(|s| {
+            let stored = s.get_mut(&team.account.id).ok_or(Error::NotFound)?;
+            let mut next = stored.clone();
+            for write in change.writes {
+                match write {
+                    TeamWrite::User { user, read } => {
+                        let v = unchanged(&next, &user.id, &read)?;
+                        next.users.insert(user.id.clone(), (user, v + 1));
+                    }
+                    TeamWrite::Removed { user, read } => {
+                        unchanged(&next, &user.id, &read)?;
+                        next.users.remove(&user.id);
+                    }
+                    TeamWrite::History { id, entry } => {
+                        if next.history.iter().any(|(i, _)| *i == id) {
+                            return Err(Error::internal("a history id written twice"));
+                        }
+                        next.history.push((id, entry));
+                    }
+                }
+            }
+            next.counted += change.counted;
+            *stored = next;
+            Ok(())
+        })
+    }
+
+    async fn now_for(&self, _account: &Account) -> Result<Timestamp, Error> {
+        Ok(*self.now.lock().map_err(Error::internal)?)
+    }
+}
+
+/// The mail sent, in order.
+#[derive(Default)]
+pub struct Outbox {
+    sent: Mutex<Vec<Mail>>,
+}
+
+impl Outbox {
+    pub fn sent(&self) -> Vec<Mail> {
+        self.sent.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, mail: &Mail) -> Result<String, Error> {
+        let mut sent = self.sent.lock().map_err(Error::internal)?;
+        sent.push(mail.clone());
+        Ok(format!("mail-{}", sent.len()))
+    }
+}
+
+/// A payment partner's ledger: one charge per idempotency key, refunds marked on it.
+/// `decline` makes every charge fail as a declined card.
+#[derive(Default)]
+pub struct Ledger {
+    charges: Mutex<BTreeMap<String, (ChargeRequest, Charge, bool)>>,
+    pub decline: Mutex<bool>,
+}
+
+impl Ledger {
+    /// The charges made, by idempotency key: the request, and whether it was refunded.
+    pub fn charges(&self) -> Vec<(ChargeRequest, bool)> {
+        self.charges
+            .lock()
+            .map(|c| {
+                c.values()
+                    .map(|(r, _, refunded)| (r.clone(), *refunded))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Payments for Ledger {
+    async fn attach(
+        &self,
+        _token: &PaymentMethodToken,
+        _account_id: &str,
+    ) -> Result<CardDetails, PaymentError> {
+        Ok(CardDetails {
+            brand: CardBrand::Visa,
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2034,
+        })
+    }
+
+    async fn charge(
+        &self,
+        request: &ChargeRequest,
+        _now: Timestamp,
+    ) -> Result<Charge, PaymentError> {
+        if self.decline.lock().map(|d| *d).unwrap_or(false) {
+            return Err(PaymentError::Declined("card_declined".into()));
+        }
+        let mut charges = self
+            .charges
+            .lock()
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let next = charges.len() + 1;
+        let (_, charge, _) = charges
+            .entry(request.idempotency_key.clone())
+            .or_insert_with(|| {
+                let charge = Charge {
+                    id: format!("ch_{next}"),
+                    amount: request.amount,
+                };
+                (request.clone(), charge, false)
+            });
+        Ok(charge.clone())
+    }
+
+    async fn refund(&self, idempotency_key: &str) -> Result<(), PaymentError> {
+        let mut charges = self
+            .charges
+            .lock()
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        if let Some((_, _, refunded)) = charges.get_mut(idempotency_key) {
+            *refunded = true;
+        }
+        Ok(())
+    }
+}
+
+/// One sign-in of [`SignIns`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub account_id: String,
+    pub user_id: String,
+    pub group: String,
+    pub signed_in: bool,
+    pub access: bool,
+}
+
+/// An identity provider's users, by email. `unavailable` makes every call fail as the
+/// provider not answering.
+#[derive(Default)]
+pub struct SignIns {
+    users: Mutex<BTreeMap<String, SignIn>>,
+    pub unavailable: Mutex<bool>,
+}
+
+impl SignIns {
+    /// The sign-in of `email`, if there is one.
+    pub fn get(&self, email: &str) -> Option<SignIn> {
+        self.users.lock().ok()?.get(email).cloned()
+    }
+
+    /// Records that `email` signed in (changed their first password).
+    pub fn signs_in(&self, email: &str) {
+        if let Ok(mut users) = self.users.lock()
+            && let Some(user) = users.get_mut(email)
+        {
+            user.signed_in = true;
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, SignIn>) -> T) -> Result<T, Error> {
+        if self.unavailable.lock().map(|u| *u).unwrap_or(false) {
+            return Err(Error::unavailable("identity provider down"));
+        }
+        let mut users = self.users.lock().map_err(Error::internal)?;
+        Ok(f(&mut users))
+    }
+
+    fn create(&self, user: &NewSignIn<'_>, signed_in: bool) -> Result<(), Error> {
+        self.with(|users| match users.get(user.email) {
+            Some(existing) if existing.account_id != user.account_id => Err(Error::EmailTaken),
+            _ => {
+                users.insert(
+                    user.email.to_string(),
+                    SignIn {
+                        account_id: user.account_id.to_string(),
+                        user_id: user.user_id.to_string(),
+                        group: user.group.to_string(),
+                        signed_in,
+                        access: true,
+                    },
+                );
+                Ok(())
+            }
+        })?
+    }
+
+    fn set_access(&self, email: &str, access: bool) -> Result<(), Error> {
+        self.with(|users| match users.get_mut(email) {
+            Some(user) => {
+                user.access = access;
+                Ok(())
+            }
+            None => Err(Error::NotFound),
+        })?
+    }
+}
+
+#[async_trait]
+impl Directory for SignIns {
+    async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
+        self.create(user, true)
+    }
+
+    async fn invite(&self, user: &NewSignIn<'_>) -> Result<String, Error> {
+        self.create(user, false)?;
+        Ok(format!("sub-{}", user.user_id))
+    }
+
+    async fn has_signed_in(&self, email: &str) -> Result<bool, Error> {
+        self.with(|users| users.get(email).is_some_and(|u| u.signed_in))
+    }
+
+    async fn revoke_access(&self, email: &str) -> Result<(), Error> {
+        self.set_access(email, false)
+    }
+
+    async fn restore_access(&self, email: &str) -> Result<(), Error> {
+        self.set_access(email, true)
+    }
+
+    async fn reset_temporary_password(&self, email: &str, _password: &str) -> Result<(), Error> {
+        self.with(|users| users.contains_key(email))?
+            .then_some(())
+            .ok_or(Error::NotFound)
+    }
+
+    async fn account_of(&self, email: &str) -> Result<Option<String>, Error> {
+        self.with(|users| users.get(email).map(|u| u.account_id.clone()))
+    }
+
+    async fn delete(&self, email: &str) -> Result<(), Error> {
+        self.with(|users| {
+            users.remove(email);
+        })
+    }
+}

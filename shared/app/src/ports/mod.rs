@@ -1,0 +1,24 @@
+//! The ports the use cases talk through. Each has an AWS (or partner) adapter in the `softbrik`
+//! crate and an in-memory one in [`crate::memory`] for in-process tests.
+//!
+//! | port | AWS adapter | in memory |
+//! |---|---|---|
+//! | [`crate::clock::Clock`] | `SystemClock`, an account's test clock | `FrozenClock` |
+//! | [`mailer::Mailer`] | SES (`softbrik::mailer::SesMailer`) | [`crate::memory::Outbox`] |
+//! | [`payments::Payments`] | Stripe, the sandbox partner | [`crate::memory::Ledger`] |
+//! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
+//! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
+
+pub mod directory;
+pub mod mailer;
+pub mod payments;
+pub mod team;
+
+/// The ports a use case is given.
+#[derive(Clone, Copy)]
+pub struct Ports<'a> {
+    pub table: &'a dyn team::TeamTable,
+    pub directory: &'a dyn directory::Directory,
+    pub mailer: &'a dyn mailer::Mailer,
+    pub payments: &'a dyn payments::Payments,
+}

@@ -1,0 +1,85 @@
+//! An account's team as stored: the account and its users, read together, and the changes
+//! written back in one transaction, each record only if it is still as read.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use softbrik_domain::account::{Account, HistoryEntry, User};
+
+use crate::error::Error;
+
+/// What an adapter needs to write a record back only if nobody changed it since it was read
+/// (a DynamoDB item with its version, an in-memory version number). Only the adapter that
+/// made it looks inside.
+#[derive(Clone)]
+pub struct Stamp(Arc<dyn Any + Send + Sync>);
+
+impl Stamp {
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Stamp(Arc::new(value))
+    }
+
+    /// What the adapter put in; `None` for another adapter's stamp.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stamp")
+    }
+}
+
+/// A record as read, with its stamp.
+#[derive(Debug, Clone)]
+pub struct Read<T> {
+    pub value: T,
+    pub stamp: Stamp,
+}
+
+/// An account and all its users (removed ones too, until their removal is applied), as one
+/// consistent read saw them.
+#[derive(Debug, Clone)]
+pub struct TeamRecords {
+    pub account: Account,
+    pub users: Vec<Read<User>>,
+    /// The adapter's own: what it needs to write to this account (its data key).
+    pub stamp: Stamp,
+}
+
+/// One write of a team change.
+#[derive(Debug, Clone)]
+pub enum TeamWrite {
+    /// The user as changed, written only if unchanged since `read`.
+    User { user: User, read: Stamp },
+    /// The user deleted, with the claim on their address, only if unchanged since `read`.
+    Removed { user: User, read: Stamp },
+    /// A new entry of the account's history.
+    History { id: String, entry: HistoryEntry },
+}
+
+/// A team change: its writes, stored together or not at all.
+#[derive(Debug, Clone)]
+pub struct TeamChange {
+    pub writes: Vec<TeamWrite>,
+    /// How many more active users the account's reseller is billed for (a client account's
+    /// change; 0 otherwise), counted in the same transaction at `at`.
+    pub counted: i64,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait TeamTable: Send + Sync {
+    /// The account and its users; `NotFound` without the account.
+    async fn team(&self, account_id: &str) -> Result<TeamRecords, Error>;
+
+    /// Stores `change` in one transaction. A record changed since it was read refuses the
+    /// whole change (`Refusal::ConcurrentChange`): nothing is written.
+    async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error>;
+
+    /// The time on the account's clock: the real time, or its test clock's.
+    async fn now_for(&self, account: &Account) -> Result<Timestamp, Error>;
+}

@@ -1,0 +1,284 @@
+//! The team's changes that cost nothing (billing.md "Removals"): removing a Brik or a user,
+//! undoing a removal, the list of the team, and what a period's end does to its users. Each
+//! loads the team (the account and its users, one read), decides with
+//! `softbrik_domain::team`, and commits through [`TeamTable`]: every user written only if
+//! still as read, with its history entry, in one transaction.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use softbrik_domain::account::{Account, HistoryEntry, User, UserStatus, UserView};
+use softbrik_domain::billing_calendar::{BillingPeriod, local_midnight};
+use softbrik_domain::refusal::Refusal;
+use softbrik_domain::team::{self as decide, PeriodEnd, Recorded};
+use softbrik_domain::values::BrikId;
+
+use crate::error::Error;
+use crate::ids::new_ordered_id;
+use crate::ports::Ports;
+use crate::ports::team::{Read, TeamChange, TeamRecords, TeamTable, TeamWrite};
+
+/// An account's team as one request sees it: its records as read, "now" on the account's
+/// clock, today and the current period there, and who is changing it.
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub records: TeamRecords,
+    pub now: Timestamp,
+    pub today: Date,
+    pub period: BillingPeriod,
+    pub actor: String,
+}
+
+/// What a removal answers: the date it takes effect.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub effective_date: Date,
+}
+
+impl Team {
+    /// The team of `account_id` as `actor` changes it, read once.
+    pub async fn load(
+        table: &dyn TeamTable,
+        account_id: &str,
+        actor: String,
+    ) -> Result<Team, Error> {
+        let records = table.team(account_id).await?;
+        let now = table.now_for(&records.account).await?;
+        Ok(Team::at(records, now, actor))
+    }
+
+    /// The team of `records` at `now`.
+    pub fn at(records: TeamRecords, now: Timestamp, actor: String) -> Team {
+        Team {
+            today: records.account.local_date(now),
+            period: records.account.current_period(now),
+            now,
+            actor,
+            records,
+        }
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.records.account
+    }
+
+    /// One user of the account, present today; another account's, a removed one or an
+    /// unknown id is not found.
+    pub fn user(&self, user_id: &str) -> Result<&Read<User>, Error> {
+        self.records
+            .users
+            .iter()
+            .find(|u| u.value.id == user_id && u.value.present_on(self.today))
+            .ok_or(Error::NotFound)
+    }
+
+    /// The users present today, in the order read.
+    pub fn present(&self) -> impl Iterator<Item = &Read<User>> {
+        self.records
+            .users
+            .iter()
+            .filter(|u| u.value.present_on(self.today))
+    }
+
+    /// When a removal asked for today takes effect (`softbrik_domain::team::removal_date`).
+    pub fn removal_date(&self) -> Date {
+        decide::removal_date(self.account(), &self.period, self.today)
+    }
+
+    /// The history entry of a decided change, under a new id.
+    fn history(&self, recorded: Recorded) -> TeamWrite {
+        TeamWrite::History {
+            id: new_ordered_id("hst", self.now),
+            entry: HistoryEntry {
+                at: self.now,
+                actor: self.actor.clone(),
+                action: recorded.action.into(),
+                details: recorded.details,
+            },
+        }
+    }
+
+    /// Stores `user` (read as `read`) as decided, with its history entry.
+    async fn write_user(
+        &self,
+        table: &dyn TeamTable,
+        read: &Read<User>,
+        user: User,
+        recorded: Recorded,
+    ) -> Result<(), Error> {
+        let change = TeamChange {
+            writes: vec![
+                TeamWrite::User {
+                    user,
+                    read: read.stamp.clone(),
+                },
+                self.history(recorded),
+            ],
+            counted: 0,
+            at: self.now,
+        };
+        table.commit(&self.records, change).await
+    }
+
+    /// Deletes a user whose removal takes effect: sign-in first (so that a retry still finds
+    /// the user to finish), then the user and the claim on their address, only as read, with
+    /// the history entry and, on a client account, one user less billed to the reseller.
+    async fn remove_now(
+        &self,
+        ports: &Ports<'_>,
+        read: &Read<User>,
+        recorded: Recorded,
+    ) -> Result<(), Error> {
+        let user = &read.value;
+        ports.directory.delete(user.email.as_str()).await?;
+        let change = TeamChange {
+            writes: vec![
+                TeamWrite::Removed {
+                    user: user.clone(),
+                    read: read.stamp.clone(),
+                },
+                self.history(recorded),
+            ],
+            counted: -i64::from(decide::counts(user)),
+            at: self.now,
+        };
+        ports.table.commit(&self.records, change).await
+    }
+}
+
+/// `DELETE /account/users/{id}/briks/{brik}`: ends the user's Brik at the end of the period
+/// (no refund, access until then). A Brik the user does not hold is not found.
+pub async fn remove_brik(
+    ports: &Ports<'_>,
+    team: &Team,
+    user_id: &str,
+    brik_id: &str,
+) -> Result<Scheduled, Error> {
+    let brik = BrikId::parse(brik_id).map_err(|_| Error::NotFound)?;
+    let read = team.user(user_id)?;
+    let change = decide::remove_brik(&read.value, &brik, team.today, team.removal_date())
+        .ok_or(Error::NotFound)?;
+    if let Some((user, recorded)) = change.write {
+        team.write_user(ports.table, read, user, recorded).await?;
+    }
+    Ok(Scheduled {
+        effective_date: change.answer,
+    })
+}
+
+/// `DELETE /account/users/{id}`: removes a user at the end of the period; `immediate` also
+/// cuts their access now. A client account's user leaves at once (nothing is paid by the
+/// period), and its reseller's count with them.
+pub async fn remove_user(
+    ports: &Ports<'_>,
+    team: &Team,
+    user_id: &str,
+    immediate: bool,
+) -> Result<Scheduled, Error> {
+    let read = team.user(user_id)?;
+    decide::removable(&read.value)?;
+    if team.account().billed_by_reseller() {
+        let recorded = Recorded {
+            action: "user_removed",
+            details: serde_json::json!({"user_id": read.value.id}),
+        };
+        team.remove_now(ports, read, recorded).await?;
+        return Ok(Scheduled {
+            effective_date: team.today,
+        });
+    }
+    let change = decide::remove_user(&read.value, team.today, team.removal_date(), immediate)?;
+    if let Some((user, recorded)) = change.write {
+        if change.answer.revoke_access {
+            ports.directory.revoke_access(user.email.as_str()).await?;
+        }
+        team.write_user(ports.table, read, user, recorded).await?;
+    }
+    Ok(Scheduled {
+        effective_date: change.answer.effective,
+    })
+}
+
+/// `POST /account/users/{id}/restore`: undoes a scheduled removal before it takes effect,
+/// free, as if it never happened (access given back if it was cut). Answers the user.
+pub async fn restore_user(
+    ports: &Ports<'_>,
+    team: &Team,
+    user_id: &str,
+) -> Result<UserView, Error> {
+    let read = team.user(user_id)?;
+    let Some(restoring) = decide::restore_user(&read.value) else {
+        return Ok(read.value.view(team.today));
+    };
+    let email = read.value.email.as_str();
+    if restoring.restore_access {
+        ports.directory.restore_access(email).await?;
+    }
+    let signed_in = ports.directory.has_signed_in(email).await?;
+    let (user, recorded) = restoring.with_sign_in(signed_in);
+    let view = user.view(team.today);
+    team.write_user(ports.table, read, user, recorded).await?;
+    Ok(view)
+}
+
+/// `GET /account/users`: the team today. Invited users who have signed in since are shown,
+/// and stored, as active (a failed write only logs: they are shown active anyway).
+pub async fn list_users(ports: &Ports<'_>, team: &Team) -> Result<Vec<UserView>, Error> {
+    let mut views = Vec::new();
+    for read in team.present() {
+        let mut user = read.value.clone();
+        if user.status == UserStatus::Invited
+            && ports.directory.has_signed_in(user.email.as_str()).await?
+        {
+            user.status = UserStatus::Active;
+            let recorded = Recorded {
+                action: "user_joined",
+                details: serde_json::json!({"user_id": user.id}),
+            };
+            if let Err(e) = team
+                .write_user(ports.table, read, user.clone(), recorded)
+                .await
+            {
+                tracing::warn!(error = %e, "first sign-in not recorded; shown anyway");
+            }
+        }
+        views.push(user.view(team.today));
+    }
+    Ok(views)
+}
+
+/// The end of a period on `date` for the team of `records`: users whose removal takes effect
+/// lose their sign-in and are deleted with their address; Briks whose removal takes effect
+/// leave the user. Each write is made only if the user is still as read; the account is never
+/// written. Running it again finds nothing left to do. Answers how many users it changed
+/// (their records are then no longer as read).
+pub async fn apply_removals(
+    ports: &Ports<'_>,
+    records: TeamRecords,
+    date: Date,
+) -> Result<u32, Error> {
+    let now = local_midnight(date, &records.account.timezone.time_zone());
+    let team = Team {
+        today: date,
+        ..Team::at(records, now, "system".into())
+    };
+    let mut applied = 0;
+    for read in &team.records.users {
+        match decide::period_end(&read.value, date) {
+            PeriodEnd::Stays => continue,
+            PeriodEnd::Leaves(recorded) => team.remove_now(ports, read, recorded).await?,
+            PeriodEnd::BriksEnd(user, recorded) => {
+                team.write_user(ports.table, read, *user, recorded).await?
+            }
+        }
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// A write refused because a record changed since it was read.
+pub fn concurrent_change() -> Error {
+    Error::Refused(Refusal::ConcurrentChange(
+        "the user was changed by another request; retry",
+    ))
+}

@@ -1,0 +1,108 @@
+//! The DynamoDB adapter of the team port (`softbrik_app::ports::team::TeamTable`): the
+//! account and its users are the account's records (`store::AccountRecords`, one Query),
+//! opened with the account's data key; a team change is one transaction of the users' items
+//! (each conditional on the version read), their address claims, the sealed history entries
+//! and, for a client account, its reseller's count (`resellers::transact_counted`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use softbrik_app::ports::Ports;
+use softbrik_app::ports::team::{Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite};
+
+use crate::account::Account;
+use crate::app::App;
+use crate::crypto::DataKey;
+use crate::error::Error;
+use crate::invoicing::StoreFailure;
+use crate::store::{AccountRecords, HistoryItem, UserItem, email_claim_pk};
+
+/// What a team's records carry for this adapter: the account's data key.
+struct Sealing(Arc<DataKey>);
+
+/// The team of `records`, opened with `key`: each user stamped with its item as read.
+pub fn team_records(records: &AccountRecords, key: &Arc<DataKey>) -> Result<TeamRecords, Error> {
+    let account = records.account.open(key)?;
+    let mut users = Vec::with_capacity(records.users.len());
+    for item in &records.users {
+        users.push(Read {
+            value: item.open(&account.id, key)?,
+            stamp: Stamp::new(item.clone()),
+        });
+    }
+    Ok(TeamRecords {
+        account,
+        users,
+        stamp: Stamp::new(Sealing(key.clone())),
+    })
+}
+
+fn ours<T: 'static>(stamp: &Stamp) -> Result<&T, Error> {
+    stamp
+        .get::<T>()
+        .ok_or_else(|| Error::internal("a stamp of another adapter"))
+}
+
+impl App {
+    /// The ports of the use cases, on AWS.
+    pub fn ports(&self) -> Ports<'_> {
+        Ports {
+            table: self,
+            directory: &*self.directory,
+            mailer: &*self.mailer,
+            payments: &*self.payments,
+        }
+    }
+}
+
+#[async_trait]
+impl TeamTable for App {
+    async fn team(&self, account_id: &str) -> Result<TeamRecords, Error> {
+        let records = AccountRecords::read(&self.store, account_id).await?;
+        let key = self.account_key(&records.account).await?;
+        team_records(&records, &key)
+    }
+
+    async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error> {
+        let Sealing(key) = ours(&team.stamp)?;
+        let account = &team.account;
+        let mut ops = Vec::with_capacity(change.writes.len() + 1);
+        for write in &change.writes {
+            match write {
+                TeamWrite::User { user, read } => {
+                    let item: &UserItem = ours(read)?;
+                    let updated = item.reseal(&account.id, user, key, self.system_clock.now());
+                    ops.push(updated.update_op(self, item.version)?);
+                }
+                TeamWrite::Removed { read, .. } => {
+                    let item: &UserItem = ours(read)?;
+                    ops.push(
+                        self.store
+                            .delete_if_version_op(&item.pk, &item.sk, item.version)?,
+                    );
+                    ops.push(
+                        self.store
+                            .delete_op(&email_claim_pk(&item.email_hash), "EMAIL")?,
+                    );
+                }
+                TeamWrite::History { id, entry } => {
+                    let item = HistoryItem::seal(&account.id, id, entry, key);
+                    ops.push(self.store.put_new_op(&item)?);
+                }
+            }
+        }
+        crate::resellers::transact_counted(self, account, change.counted, change.at, || {
+            Ok(ops.clone())
+        })
+        .await
+        .map_err(|failure| match failure {
+            StoreFailure::Conflict(_) => softbrik_app::team::concurrent_change(),
+            StoreFailure::Failed(e) => e,
+        })
+    }
+
+    async fn now_for(&self, account: &Account) -> Result<Timestamp, Error> {
+        Ok(self.clock(account.test_clock_id.as_deref()).await?.now())
+    }
+}
