@@ -22,8 +22,10 @@ use crate::refusal::Refusal;
 use crate::scim::{self, ScimError, UserResource};
 use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
 use crate::team::{self, NewMember, StatusSource, Team};
+use crate::team_table::user_item;
 use crate::validation::ValidationErrors;
 use crate::values::{EmailAddress, PersonName};
+use softbrik_app::team::set_status;
 
 const DENY_LIST_SK: &str = "DENYLIST";
 const SCIM_SK: &str = "SCIM";
@@ -113,14 +115,24 @@ pub async fn put_deny_list(
         ])
         .await
         .map_err(|e| e.into_error(|_| Error::unavailable("deny list not stored")))?;
+    // The team as it stands now that the list is stored, read once.
+    let now = softbrik_app::team::Team::load(app, &team.account.id, team.actor.clone()).await?;
     let mut deactivated = 0;
-    for (item, user) in team.users(app).await? {
-        if list.hashes.contains(&item.email_hash)
+    for read in now.present() {
+        let user = &read.value;
+        if list.hashes.contains(&user_item(read)?.email_hash)
             && user.role != Role::Admin
             && user.status != UserStatus::Inactive
             && user.removal_date.is_none()
         {
-            team::set_status(app, team, &user.id, false, StatusSource::DirectorySync).await?;
+            set_status(
+                &app.ports(),
+                &now,
+                &user.id,
+                false,
+                StatusSource::DirectorySync,
+            )
+            .await?;
             deactivated += 1;
         }
     }
@@ -400,9 +412,16 @@ async fn set_active(
     user_id: &str,
     active: bool,
 ) -> Result<serde_json::Value, ScimError> {
-    team::set_status(app, team, user_id, active, StatusSource::DirectorySync)
-        .await
-        .map_err(|e| scim_error(&e))?;
+    let changing = team.to_app().map_err(|e| scim_error(&e))?;
+    set_status(
+        &app.ports(),
+        &changing,
+        user_id,
+        active,
+        StatusSource::DirectorySync,
+    )
+    .await
+    .map_err(|e| scim_error(&e))?;
     let (item, user) = team.user(app, user_id).await.map_err(|e| scim_error(&e))?;
     Ok(resource(&team.account, &item, &user))
 }

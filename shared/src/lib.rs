@@ -12,7 +12,7 @@ pub use softbrik_domain::{
     refusal, sla, ticket, validation, values, vat,
 };
 
-pub use softbrik_app::{clock, error};
+pub use softbrik_app::{clock, emails, error};
 pub mod pdf;
 
 pub mod account;
@@ -24,7 +24,6 @@ pub mod directory;
 pub mod directory_sync;
 pub mod dunning;
 pub mod edge;
-pub mod emails;
 pub mod http;
 pub mod idempotency;
 pub mod intake;

@@ -19,12 +19,10 @@ use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
 use crate::clock::Clock;
 use crate::crypto::DataKey;
-use crate::emails::invitation_email;
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
 use crate::invoicing::{self, StoreFailure};
-use crate::mailer::Mail;
 use crate::refusal::Refusal;
 use crate::store::{
     AccountRecords, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk,
@@ -343,7 +341,7 @@ pub async fn add_member(
             removal_date: None,
             briks: briks.iter().map(|b| Assignment::new(b.id.clone(), team.today)).collect(),
         };
-        let password = temporary_password();
+        let password = softbrik_app::team::temporary_password();
         let sign_in = crate::directory::NewSignIn {
             email: member.email.as_str(),
             name: member.name.as_str(),
@@ -366,7 +364,13 @@ pub async fn add_member(
         match result {
             Ok((invoice, body)) => {
                 if member.active {
-                    send_invitation(app, team, &user, &password).await;
+                    softbrik_app::team::send_invitation(
+                        &*app.mailer,
+                        team.account.company_name.as_str(),
+                        &user,
+                        &password,
+                    )
+                    .await;
                 }
                 if let Some(invoice) = &invoice {
                     invoicing::email(app, &team.account, invoice).await;
@@ -698,123 +702,4 @@ pub struct StatusBody {
     pub active: bool,
 }
 
-pub use softbrik_domain::team::StatusSource;
-
-/// Marks a user inactive (no access; on a client account, no longer billed to the reseller)
-/// or active again. Asking for the status a user already has changes nothing.
-pub async fn set_status(
-    app: &App,
-    team: &Team,
-    user_id: &str,
-    active: bool,
-    source: StatusSource,
-) -> Result<User, Error> {
-    let (item, user) = team.user(app, user_id).await?;
-    let check_deny_list = match decide::status_change(&user, active, source)? {
-        decide::StatusDecision::Unchanged => return Ok(user),
-        decide::StatusDecision::AdminLeftActive => {
-            tracing::info!(user = %user.id, "directory sync left the account's admin active");
-            return Ok(user);
-        }
-        decide::StatusDecision::Change {
-            check_deny_list, ..
-        } => check_deny_list,
-    };
-    if check_deny_list
-        && crate::directory_sync::denied(app, &team.account.id, &item.email_hash).await?
-    {
-        tracing::info!(user = %user.id, "directory sync left a deny-listed user inactive");
-        return Ok(user);
-    }
-    // Access changes first, then the stored status and the count; if those cannot be
-    // written, access is put back as it was, so access and billing never disagree.
-    let mut invitation = None;
-    let signed_in = if active {
-        app.directory.restore_access(user.email.as_str()).await?;
-        let signed_in = match app.directory.has_signed_in(user.email.as_str()).await {
-            Ok(signed_in) => signed_in,
-            Err(e) => {
-                undo_access(app, &user, false).await;
-                return Err(e);
-            }
-        };
-        if !signed_in {
-            // Never signed in: the first invitation may be lost or its password expired.
-            let password = temporary_password();
-            if let Err(e) = app
-                .directory
-                .reset_temporary_password(user.email.as_str(), &password)
-                .await
-            {
-                undo_access(app, &user, false).await;
-                return Err(e);
-            }
-            invitation = Some(password);
-        }
-        signed_in
-    } else {
-        app.directory.revoke_access(user.email.as_str()).await?;
-        false
-    };
-    let (user, recorded, delta) = decide::with_status(&user, active, signed_in, source);
-    let history = team.record(&new_ordered_id("hst", team.now), recorded);
-    let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
-    let stored = crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
-        Ok(vec![
-            updated.update_op(app, item.version)?,
-            app.store.put_new_op(&history)?,
-        ])
-    })
-    .await;
-    if let Err(failure) = stored {
-        undo_access(app, &user, !active).await;
-        return Err(concurrent_change(failure));
-    }
-    if let Some(password) = invitation {
-        send_invitation(app, team, &user, &password).await;
-    }
-    Ok(user)
-}
-
-/// Puts a user's access back as it was before a status change that could not be stored
-/// (`access`: whether they had it).
-async fn undo_access(app: &App, user: &User, access: bool) {
-    let undone = if access {
-        app.directory.restore_access(user.email.as_str()).await
-    } else {
-        app.directory.revoke_access(user.email.as_str()).await
-    };
-    if let Err(e) = undone {
-        tracing::error!(error = %e, user = %user.id, "access not put back after a failed status change");
-    }
-}
-
-/// A first password that meets the pool's policy; the user must change it at first sign-in.
-fn temporary_password() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::thread_rng();
-    let body: String = (0..16)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("Sb-{body}-7a")
-}
-
-async fn send_invitation(app: &App, team: &Team, user: &User, password: &str) {
-    let (subject, text) = invitation_email(
-        user.language,
-        team.account.company_name.as_str(),
-        user.email.as_str(),
-        password,
-    );
-    let mail = Mail {
-        to: user.email.as_str().into(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: vec![],
-    };
-    if let Err(e) = app.mailer.send(&mail).await {
-        tracing::error!(error = %e, user = %user.id, "invitation email not sent");
-    }
-}
+pub use softbrik_app::team::StatusSource;

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use softbrik_app::ports::Ports;
 use softbrik_app::ports::team::{Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite};
 
-use crate::account::Account;
+use crate::account::{Account, User};
 use crate::app::App;
 use crate::crypto::DataKey;
 use crate::error::Error;
@@ -36,6 +36,11 @@ pub fn team_records(records: &AccountRecords, key: &Arc<DataKey>) -> Result<Team
         users,
         stamp: Stamp::new(Sealing(key.clone())),
     })
+}
+
+/// The item a user was read from.
+pub fn user_item(user: &Read<User>) -> Result<&UserItem, Error> {
+    ours(&user.stamp)
 }
 
 fn ours<T: 'static>(stamp: &Stamp) -> Result<&T, Error> {
@@ -100,6 +105,11 @@ impl TeamTable for App {
             StoreFailure::Conflict(_) => softbrik_app::team::concurrent_change(),
             StoreFailure::Failed(e) => e,
         })
+    }
+
+    async fn denied(&self, team: &TeamRecords, user: &Read<User>) -> Result<bool, Error> {
+        let item = user_item(user)?;
+        crate::directory_sync::denied(self, &team.account.id, &item.email_hash).await
     }
 
     async fn now_for(&self, account: &Account) -> Result<Timestamp, Error> {

@@ -98,8 +98,15 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             guarded(app, &team, key.as_deref(), &req, async || {
                 let (body, _): (StatusBody, _) = json_body(&req)?;
                 let user_id = path_param(&req, "user_id")?;
-                team::set_status(app, &team, &user_id, body.active, StatusSource::Admin).await?;
-                let (_, user) = team.user(app, &user_id).await?;
+                let changing = team.to_app()?;
+                let user = app_team::set_status(
+                    &app.ports(),
+                    &changing,
+                    &user_id,
+                    body.active,
+                    StatusSource::Admin,
+                )
+                .await?;
                 Ok((
                     200,
                     serde_json::to_value(user.view(team.today)).map_err(Error::internal)?,

@@ -6,6 +6,7 @@
 //! Cognito (no AWS crate is in this crate's tree: `make layers`).
 
 pub mod clock;
+pub mod emails;
 pub mod error;
 pub mod ids;
 pub mod memory;

@@ -59,6 +59,7 @@ struct Stored {
     users: BTreeMap<String, (User, u64)>,
     history: Vec<(String, HistoryEntry)>,
     counted: i64,
+    deny_list: Vec<String>,
 }
 
 /// A user's version as read.
@@ -93,6 +94,7 @@ impl Tables {
                     users: BTreeMap::new(),
                     history: Vec::new(),
                     counted: 0,
+                    deny_list: Vec::new(),
                 },
             )
         });
@@ -102,6 +104,15 @@ impl Tables {
         self.with(|s| {
             if let Some(stored) = s.get_mut(account_id) {
                 stored.users.insert(user.id.clone(), (user, 1));
+            }
+        });
+    }
+
+    /// Puts `email` on the account's directory deny list.
+    pub fn deny(&self, account_id: &str, email: &str) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.deny_list.push(email.to_string());
             }
         });
     }
@@ -197,6 +208,16 @@ impl TeamTable for Tables {
             next.counted += change.counted;
             *stored = next;
             Ok(())
+        })
+    }
+
+    async fn denied(&self, team: &TeamRecords, user: &Read<User>) -> Result<bool, Error> {
+        self.with(|s| {
+            let stored = s.get(&team.account.id).ok_or(Error::NotFound)?;
+            Ok(stored
+                .deny_list
+                .iter()
+                .any(|e| e == user.value.email.as_str()))
         })
     }
 

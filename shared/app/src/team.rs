@@ -10,12 +10,17 @@ use serde::{Deserialize, Serialize};
 use softbrik_domain::account::{Account, HistoryEntry, User, UserStatus, UserView};
 use softbrik_domain::billing_calendar::{BillingPeriod, local_midnight};
 use softbrik_domain::refusal::Refusal;
-use softbrik_domain::team::{self as decide, PeriodEnd, Recorded};
+use softbrik_domain::team::{self as decide, PeriodEnd, Recorded, StatusDecision};
+
+pub use softbrik_domain::team::StatusSource;
 use softbrik_domain::values::BrikId;
 
+use crate::emails::invitation_email;
 use crate::error::Error;
 use crate::ids::new_ordered_id;
 use crate::ports::Ports;
+use crate::ports::directory::Directory;
+use crate::ports::mailer::{Mail, Mailer};
 use crate::ports::team::{Read, TeamChange, TeamRecords, TeamTable, TeamWrite};
 
 /// An account's team as one request sees it: its records as read, "now" on the account's
@@ -106,6 +111,18 @@ impl Team {
         user: User,
         recorded: Recorded,
     ) -> Result<(), Error> {
+        self.write_counted(table, read, user, recorded, 0).await
+    }
+
+    /// [`Team::write_user`], with `counted` more active users billed to the reseller.
+    async fn write_counted(
+        &self,
+        table: &dyn TeamTable,
+        read: &Read<User>,
+        user: User,
+        recorded: Recorded,
+        counted: i64,
+    ) -> Result<(), Error> {
         let change = TeamChange {
             writes: vec![
                 TeamWrite::User {
@@ -114,7 +131,7 @@ impl Team {
                 },
                 self.history(recorded),
             ],
-            counted: 0,
+            counted,
             at: self.now,
         };
         table.commit(&self.records, change).await
@@ -219,6 +236,123 @@ pub async fn restore_user(
     let view = user.view(team.today);
     team.write_user(ports.table, read, user, recorded).await?;
     Ok(view)
+}
+
+/// `PUT /account/users/{id}/status`, and a directory sync: marks a user inactive (no access;
+/// on a client account, no longer billed to the reseller) or active again. Asking for the
+/// status a user already has changes nothing. Access changes first, then the stored status
+/// and the count; if those cannot be written, access is put back as it was, so that access
+/// and billing never disagree. A user made active who never signed in gets a new first
+/// password by email. Answers the user as they now are.
+pub async fn set_status(
+    ports: &Ports<'_>,
+    team: &Team,
+    user_id: &str,
+    active: bool,
+    source: StatusSource,
+) -> Result<User, Error> {
+    let read = team.user(user_id)?;
+    let user = &read.value;
+    let check_deny_list = match decide::status_change(user, active, source)? {
+        StatusDecision::Unchanged => return Ok(user.clone()),
+        StatusDecision::AdminLeftActive => {
+            tracing::info!(user = %user.id, "directory sync left the account's admin active");
+            return Ok(user.clone());
+        }
+        StatusDecision::Change {
+            check_deny_list, ..
+        } => check_deny_list,
+    };
+    if check_deny_list && ports.table.denied(&team.records, read).await? {
+        tracing::info!(user = %user.id, "directory sync left a deny-listed user inactive");
+        return Ok(user.clone());
+    }
+    let email = user.email.as_str();
+    let directory = ports.directory;
+    let mut invitation = None;
+    let signed_in = if active {
+        directory.restore_access(email).await?;
+        let first_sign_in = async {
+            let signed_in = directory.has_signed_in(email).await?;
+            if !signed_in {
+                // Never signed in: the first invitation may be lost or its password expired.
+                let password = temporary_password();
+                directory.reset_temporary_password(email, &password).await?;
+                invitation = Some(password);
+            }
+            Ok::<_, Error>(signed_in)
+        };
+        match first_sign_in.await {
+            Ok(signed_in) => signed_in,
+            Err(e) => {
+                undo_access(directory, user, false).await;
+                return Err(e);
+            }
+        }
+    } else {
+        directory.revoke_access(email).await?;
+        false
+    };
+    let (changed, recorded, counted) = decide::with_status(user, active, signed_in, source);
+    let stored = team
+        .write_counted(ports.table, read, changed.clone(), recorded, counted)
+        .await;
+    if let Err(e) = stored {
+        undo_access(directory, user, !active).await;
+        return Err(e);
+    }
+    if let Some(password) = invitation {
+        send_invitation(
+            ports.mailer,
+            team.account().company_name.as_str(),
+            &changed,
+            &password,
+        )
+        .await;
+    }
+    Ok(changed)
+}
+
+/// Puts a user's access back as it was before a status change that could not be stored
+/// (`access`: whether they had it).
+async fn undo_access(directory: &dyn Directory, user: &User, access: bool) {
+    let email = user.email.as_str();
+    let undone = if access {
+        directory.restore_access(email).await
+    } else {
+        directory.revoke_access(email).await
+    };
+    if let Err(e) = undone {
+        tracing::error!(error = %e, user = %user.id, "access not put back after a failed status change");
+    }
+}
+
+/// A first password that meets the pool's policy; the user must change it at first sign-in.
+pub fn temporary_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let body: String = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("Sb-{body}-7a")
+}
+
+/// Emails `user` their sign-in details for `company`'s Softbrik, in their language. A mail
+/// that cannot be sent is logged: the change it follows stands (the admin can make the user
+/// active again for a new password).
+pub async fn send_invitation(mailer: &dyn Mailer, company: &str, user: &User, password: &str) {
+    let (subject, text) = invitation_email(user.language, company, user.email.as_str(), password);
+    let mail = Mail {
+        to: user.email.as_str().into(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: vec![],
+    };
+    if let Err(e) = mailer.send(&mail).await {
+        tracing::error!(error = %e, user = %user.id, "invitation email not sent");
+    }
 }
 
 /// `GET /account/users`: the team today. Invited users who have signed in since are shown,

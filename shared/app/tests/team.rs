@@ -9,7 +9,7 @@ use jiff::civil::{Date, date};
 use softbrik_app::Error;
 use softbrik_app::memory::World;
 use softbrik_app::ports::directory::{Directory, NewSignIn};
-use softbrik_app::team::{self, Team};
+use softbrik_app::team::{self, StatusSource, Team};
 use softbrik_domain::account::{AccountKind, Role, UserStatus};
 use softbrik_domain::examples::{admin, bob, company, user};
 use softbrik_domain::refusal::Refusal;
@@ -334,4 +334,160 @@ async fn before_its_date_a_removal_is_not_applied() {
         .unwrap();
     assert_eq!(applied, 0);
     assert!(world.tables.user(ACCOUNT, "usr_bob").is_some());
+}
+
+/// GIVEN a client account (its reseller billed for its active users) with Bob, signed in.
+async fn client_with_bob(today: Date) -> World {
+    let world = World::at(noon(today));
+    let mut client = company(date(2026, 12, 12));
+    client.kind = AccountKind::Client;
+    client.reseller_id = Some("acc_reseller".into());
+    world.tables.add_account(client);
+    let mut alice = admin(&[], date(2026, 12, 12));
+    alice.status = UserStatus::Active;
+    sign_in(&world, "alice@dupont.fr", &alice.id).await;
+    world.tables.add_user(ACCOUNT, alice);
+    let bob = bob(&[], date(2026, 12, 12));
+    sign_in(&world, "bob@dupont.fr", &bob.id).await;
+    world.sign_ins.signs_in("bob@dupont.fr");
+    world.tables.add_user(ACCOUNT, bob);
+    world
+}
+
+#[tokio::test]
+async fn a_user_made_inactive_loses_access_and_is_no_longer_billed_to_the_reseller() {
+    let world = client_with_bob(date(2026, 12, 20)).await;
+    // WHEN the admin marks Bob inactive
+    let bob = team::set_status(
+        &world.ports(),
+        &team(&world).await,
+        "usr_bob",
+        false,
+        StatusSource::Admin,
+    )
+    .await
+    .unwrap();
+    // THEN he cannot sign in, is stored inactive, and the reseller counts one user less
+    assert_eq!(bob.status, UserStatus::Inactive);
+    assert!(!world.sign_ins.get("bob@dupont.fr").unwrap().access);
+    assert_eq!(
+        world.tables.user(ACCOUNT, "usr_bob").unwrap().status,
+        UserStatus::Inactive
+    );
+    assert_eq!(world.tables.counted(ACCOUNT), -1);
+    // WHEN asked again: nothing changes
+    team::set_status(
+        &world.ports(),
+        &team(&world).await,
+        "usr_bob",
+        false,
+        StatusSource::Admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(world.tables.counted(ACCOUNT), -1);
+    assert_eq!(world.tables.history(ACCOUNT).len(), 1);
+}
+
+#[tokio::test]
+async fn a_user_made_active_who_never_signed_in_gets_a_new_first_password_by_email() {
+    let world = client_with_bob(date(2026, 12, 20)).await;
+    // GIVEN Carol, inactive, who never signed in
+    let mut carol = user(
+        "usr_carol",
+        "carol@dupont.fr",
+        Role::Member,
+        &[],
+        date(2026, 12, 15),
+    );
+    carol.status = UserStatus::Inactive;
+    sign_in(&world, "carol@dupont.fr", "usr_carol").await;
+    world
+        .sign_ins
+        .revoke_access("carol@dupont.fr")
+        .await
+        .unwrap();
+    world.tables.add_user(ACCOUNT, carol);
+    // WHEN the admin makes her active
+    let carol = team::set_status(
+        &world.ports(),
+        &team(&world).await,
+        "usr_carol",
+        true,
+        StatusSource::Admin,
+    )
+    .await
+    .unwrap();
+    // THEN she is invited again, with access, billed to the reseller, and emailed in French
+    assert_eq!(carol.status, UserStatus::Invited);
+    assert!(world.sign_ins.get("carol@dupont.fr").unwrap().access);
+    assert_eq!(world.tables.counted(ACCOUNT), 1);
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "carol@dupont.fr");
+    assert!(
+        sent[0].text.contains("Fromagerie Dupont"),
+        "{}",
+        sent[0].text
+    );
+    assert!(
+        sent[0].text.contains("Sb-"),
+        "the first password is in the mail"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_sync_cannot_make_active_an_address_on_the_deny_list() {
+    let world = client_with_bob(date(2026, 12, 20)).await;
+    team::set_status(
+        &world.ports(),
+        &team(&world).await,
+        "usr_bob",
+        false,
+        StatusSource::Admin,
+    )
+    .await
+    .unwrap();
+    world.tables.deny(ACCOUNT, "bob@dupont.fr");
+    // WHEN the directory sync asks for Bob active
+    let bob = team::set_status(
+        &world.ports(),
+        &team(&world).await,
+        "usr_bob",
+        true,
+        StatusSource::DirectorySync,
+    )
+    .await
+    .unwrap();
+    // THEN he stays inactive, without access, and nothing more is written
+    assert_eq!(bob.status, UserStatus::Inactive);
+    assert!(!world.sign_ins.get("bob@dupont.fr").unwrap().access);
+    assert_eq!(world.tables.history(ACCOUNT).len(), 1);
+    // AND the admin's own deactivation by a sync leaves the admin active
+    let alice = team::set_status(
+        &world.ports(),
+        &team(&world).await,
+        "usr_alice",
+        false,
+        StatusSource::DirectorySync,
+    )
+    .await
+    .unwrap();
+    assert_eq!(alice.status, UserStatus::Active);
+}
+
+#[tokio::test]
+async fn a_status_change_that_cannot_be_stored_puts_access_back_as_it_was() {
+    let world = client_with_bob(date(2026, 12, 20)).await;
+    let team = team(&world).await;
+    world.tables.touch_user(ACCOUNT, "usr_bob");
+    let refused =
+        team::set_status(&world.ports(), &team, "usr_bob", false, StatusSource::Admin).await;
+    assert!(matches!(
+        refused,
+        Err(Error::Refused(Refusal::ConcurrentChange(_)))
+    ));
+    // THEN Bob can still sign in, as stored, and the reseller's count did not move
+    assert!(world.sign_ins.get("bob@dupont.fr").unwrap().access);
+    assert_eq!(world.tables.counted(ACCOUNT), 0);
 }

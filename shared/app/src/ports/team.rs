@@ -80,6 +80,10 @@ pub trait TeamTable: Send + Sync {
     /// whole change (`Refusal::ConcurrentChange`): nothing is written.
     async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error>;
 
+    /// Whether `user`'s address is on the account's directory deny list (a client account's
+    /// directory sync cannot make them active).
+    async fn denied(&self, team: &TeamRecords, user: &Read<User>) -> Result<bool, Error>;
+
     /// The time on the account's clock: the real time, or its test clock's.
     async fn now_for(&self, account: &Account) -> Result<Timestamp, Error>;
 }

@@ -1,8 +1,8 @@
 //! The words of every email Softbrik sends, in French, Danish and English, with amounts in
 //! the language's number format ("19,20 EUR" in French and Danish, "19.20 EUR" in English).
 
-use crate::account::Invoice;
-use crate::values::Language;
+use softbrik_domain::account::Invoice;
+use softbrik_domain::values::Language;
 
 /// The words of the invoice email in one language; `{…}` marks are filled in by
 /// [`invoice_email`].
@@ -177,13 +177,13 @@ pub fn reminder_email(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::{InvoiceKind, InvoiceStatus, PaymentState, PaymentStatus};
-    use crate::billing_calendar::BillingPeriod;
-    use crate::invoice::{InvoiceLine, totals};
-    use crate::money::{Currency, Money};
-    use crate::values::{BrikId, Country};
-    use crate::vat::vat_treatment;
     use jiff::civil::date;
+    use softbrik_domain::account::{InvoiceKind, InvoiceStatus, PaymentState, PaymentStatus};
+    use softbrik_domain::billing_calendar::BillingPeriod;
+    use softbrik_domain::invoice::{InvoiceLine, totals};
+    use softbrik_domain::money::{Currency, Money};
+    use softbrik_domain::values::{BrikId, Country};
+    use softbrik_domain::vat::vat_treatment;
 
     fn invoice(customer: &str) -> Invoice {
         let lines = vec![
