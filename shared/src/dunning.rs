@@ -64,7 +64,8 @@ pub async fn retry_open_invoices(
     for stored in &open {
         let mut invoice = stored.invoice.clone();
         let previous = invoice.payment.attempts;
-        let outcome = invoicing::charge(app, &account, &mut invoice, now).await;
+        let outcome =
+            softbrik_app::billing::charge(&app.ports(), &account, &mut invoice, now).await;
         let action = match &outcome {
             Ok(()) => "payment_succeeded",
             Err(Error::CardDeclined { .. }) => "payment_failed",
@@ -108,7 +109,7 @@ pub async fn retry_open_invoices(
             // the invoice. Only a charge no invoice records is given back.
             let in_doubt = matches!(&e, TransactionError::Failed(Error::InDoubt(_)));
             if outcome.is_ok() && !in_doubt && !attempt_recorded(app, account_id, &invoice).await? {
-                invoicing::refund(app, &invoice).await;
+                softbrik_app::billing::refund(&app.ports(), &invoice).await;
             }
             return Err(e.into_error(|_| {
                 Error::Refused(Refusal::ConcurrentChange(

@@ -1,145 +1,60 @@
-//! Issuing an invoice for a change: charge it (idempotency key from the invoice id), then
-//! store it with the next gapless number in the same transaction as the change it pays for.
-//! A charge whose change cannot be written is refunded, so there is never a charge without
-//! its invoice nor an invoice without its charge attempt (security.md, Reliability).
-//!
-//! The partner answers a key used again with the key's first charge, refunded or not: a
-//! refunded key is marked (its `PENDING#` record kept as `refunded`), and the invoice's next
-//! charge moves on to the next attempt's key. Otherwise a renewal, whose invoice id is the
-//! same at every run, would be stored as paid by the charge its failed run gave back.
+//! Issuing an invoice for a change: the charge rules are the app's (`softbrik_app::billing`:
+//! charge first, recorded in the book of pending charges, refunded when the change cannot be
+//! written); here are their table side, the book (`PENDING#<charge key>` items, a refunded key
+//! kept marked) and the settlement run over it, and storing the invoice with the next gapless
+//! number in the same transaction as the change it pays for, which strikes its charge off
+//! the book (security.md, Reliability).
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::Timestamp;
 
-use crate::account::{
-    Account, Invoice, InvoiceCustomer, InvoiceStatus, PaymentState, PaymentStatus, invoice_number,
-};
+use crate::account::{Account, Invoice, InvoiceCustomer, invoice_number};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::error::Error;
-use crate::payments::{ChargeRequest, PaymentError};
 use crate::store::{InvoiceItem, TransactionError};
 use serde::{Deserialize, Serialize};
+use softbrik_app::ports::charges::{ChargeBook, Recording};
 
-/// The idempotency key of an invoice's charge attempt: its id and the attempt's number (the
-/// last attempt made, or the first when none was).
-pub fn charge_key(invoice: &Invoice) -> String {
-    format!("{}:{}", invoice.id, invoice.payment.attempts.max(1))
-}
-
-/// Makes the invoice's next charge attempt on the account's card and marks it paid; a refusal
-/// is returned with the attempt counted. Nothing to pay: nothing charged.
-pub async fn charge(
-    app: &App,
-    account: &Account,
-    invoice: &mut Invoice,
-    now: Timestamp,
-) -> Result<(), Error> {
-    if invoice.totals.total.is_zero() {
-        invoice.status = InvoiceStatus::Paid;
-        invoice.payment = PaymentState {
-            status: PaymentStatus::Succeeded,
-            attempts: 0,
-            last_error: None,
-            charge_id: None,
-        };
-        return Ok(());
-    }
-    let Some(method) = &account.payment_method else {
-        return Err(Error::internal(
-            "an account billed through its reseller was charged",
-        ));
-    };
-    invoice.payment.attempts += 1;
-    // Recorded before the charge, removed with the invoice's transaction: whatever stops this
-    // function in between, the settlement run (`prorate`) finds the charge and settles it.
-    // A key already recorded is the same attempt again (same charge), unless it was refunded.
-    let pending = loop {
-        let pending = PendingCharge::new(app, account, invoice);
-        if app.store.put_new(&pending).await? {
-            break pending;
-        }
-        let earlier: Option<PendingCharge> = app.store.get(&pending.pk, &pending.sk).await?;
-        match earlier {
-            Some(earlier) if earlier.refunded && invoice.payment.attempts < MAX_ATTEMPTS => {
-                invoice.payment.attempts += 1;
-            }
-            Some(earlier) if earlier.refunded => {
-                return Err(Error::internal(
-                    "every charge key of the invoice was refunded",
-                ));
-            }
-            _ => break pending,
-        }
-    };
-    let request = ChargeRequest {
-        account_id: account.id.clone(),
-        payment_method: method.token.clone(),
-        amount: invoice.totals.total,
-        idempotency_key: charge_key(invoice),
-        description: format!("Softbrik {}", invoice.id),
-    };
-    let charge = match app.payments.charge(&request, now).await {
-        Ok(charge) => charge,
-        Err(PaymentError::Unavailable(what)) => {
-            // Never retried under another key: the retry of the request keeps the invoice id,
-            // so the partner answers it with this charge if it was made.
-            tracing::warn!(charge = %request.idempotency_key, "charge outcome unknown; left to the retry or settlement");
-            return Err(Error::InDoubt(what));
-        }
-        Err(refused) => {
-            pending.forget(app).await;
-            invoice.payment.status = PaymentStatus::Failed;
-            invoice.payment.last_error = Some(refused.to_string());
-            return Err(refused.into());
-        }
-    };
-    invoice.status = InvoiceStatus::Paid;
-    invoice.payment = PaymentState {
-        status: PaymentStatus::Succeeded,
-        attempts: invoice.payment.attempts,
-        last_error: None,
-        charge_id: Some(charge.id),
-    };
-    Ok(())
-}
-
-/// Charge attempts an invoice may make (dunning makes 4; refunded keys skipped count too).
-const MAX_ATTEMPTS: u32 = 20;
+pub use softbrik_app::billing::charge_key;
 
 /// How long a refunded key stays marked: beyond any retry of its invoice.
 const REFUNDED_KEY_DAYS: i64 = 60;
 
-/// Gives back a charge whose change could not be written. The key is marked first, so that
-/// no later charge of the invoice reuses it; unmarked, it is not refunded now but left to the
-/// settlement run, which marks it before refunding.
-pub async fn refund(app: &App, invoice: &Invoice) {
-    if invoice.payment.charge_id.is_none() {
-        return;
+/// The book of pending charges in the table: `PENDING#<charge key>` items.
+#[async_trait::async_trait]
+impl ChargeBook for App {
+    async fn record(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+        charge_key: &str,
+    ) -> Result<Recording, Error> {
+        let pending =
+            PendingCharge::new(self.system_clock.now(), account_id, invoice_id, charge_key);
+        if self.store.put_new(&pending).await? {
+            return Ok(Recording::New);
+        }
+        let earlier: Option<PendingCharge> = self.store.get(&pending.pk, &pending.sk).await?;
+        Ok(match earlier {
+            Some(earlier) if earlier.refunded => Recording::Refunded,
+            _ => Recording::Again,
+        })
     }
-    let key = charge_key(invoice);
-    if let Err(e) = mark_refunded(app, &key).await {
-        tracing::error!(error = %e, charge = %key, "refund not marked; left to settlement");
-        return;
-    }
-    match app.payments.refund(&key).await {
-        Ok(()) => refund_done(app, &key).await,
-        Err(e) => tracing::error!(error = %e, charge = %key, "refund failed; left to settlement"),
-    }
-}
 
-/// Gives back the charge of a change whose write failed with `cause`, unless that write may
-/// still land (`Error::InDoubt`): its charge then stays for the retry, which reuses the same
-/// key and so the same charge, or for the settlement run, which refunds it only if no
-/// invoice ever kept it.
-pub async fn refund_after(app: &App, invoice: &Invoice, cause: &Error) {
-    if matches!(cause, Error::InDoubt(_)) {
-        tracing::warn!(invoice = %invoice.id, "write in doubt: its charge is left to the retry or the settlement run");
-        return;
+    async fn forget(&self, charge_key: &str) {
+        PendingCharge::key_only(charge_key).forget(self).await
     }
-    refund(app, invoice).await;
+
+    async fn mark_refunded(&self, charge_key: &str) -> Result<(), Error> {
+        mark_refunded(self, charge_key).await
+    }
+
+    async fn refund_done(&self, charge_key: &str) {
+        refund_done(self, charge_key).await
+    }
 }
 
 fn pending_key(charge_key: &str) -> [(&'static str, AttributeValue); 2] {
@@ -211,16 +126,15 @@ pub struct PendingCharge {
 }
 
 impl PendingCharge {
-    fn new(app: &App, account: &Account, invoice: &Invoice) -> Self {
-        let key = charge_key(invoice);
+    fn new(at: Timestamp, account_id: &str, invoice_id: &str, key: &str) -> Self {
         PendingCharge {
             pk: format!("PENDING#{key}"),
             sk: "PENDING".into(),
             gsi1pk: "PENDING".into(),
-            gsi1sk: sortable(app.system_clock.now()),
-            charge_key: key,
-            account_id: account.id.clone(),
-            invoice_id: invoice.id.clone(),
+            gsi1sk: sortable(at),
+            charge_key: key.into(),
+            account_id: account_id.into(),
+            invoice_id: invoice_id.into(),
             refunded: false,
         }
     }

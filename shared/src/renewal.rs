@@ -310,7 +310,7 @@ async fn issue(
 ) -> Result<Issued, Error> {
     invoice.status = InvoiceStatus::Open;
     let now = local_midnight(date, &account.timezone.time_zone());
-    let charged = invoicing::charge(app, account, &mut invoice, now).await;
+    let charged = softbrik_app::billing::charge(&app.ports(), account, &mut invoice, now).await;
     let payment_failed = match charged {
         Ok(()) => false,
         Err(Error::CardDeclined { .. }) => true,
@@ -542,13 +542,13 @@ async fn store(
             match failure {
                 _ if exists => Ok(false),
                 StoreFailure::Conflict(_) => {
-                    invoicing::refund(app, invoice).await;
+                    softbrik_app::billing::refund(&app.ports(), invoice).await;
                     Err(Error::Refused(Refusal::ConcurrentChange(
                         "the account changed during its renewal; retry",
                     )))
                 }
                 StoreFailure::Failed(e) => {
-                    invoicing::refund_after(app, invoice, &e).await;
+                    softbrik_app::billing::refund_after(&app.ports(), invoice, &e).await;
                     Err(e)
                 }
             }

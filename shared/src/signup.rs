@@ -388,7 +388,7 @@ async fn run(
         })
         .await?;
     if let Some(invoice) = invoice.as_mut()
-        && let Err(e) = invoicing::charge(app, &account, invoice, now).await
+        && let Err(e) = softbrik_app::billing::charge(&app.ports(), &account, invoice, now).await
     {
         undo(app, cmd, None).await;
         return Err(e);
@@ -425,7 +425,7 @@ async fn run(
 /// Takes back what a failed signup made outside the table: the sign-in and the charge.
 async fn undo(app: &App, cmd: &SignupCommand, charged: Option<&Invoice>) {
     if let Some(invoice) = charged {
-        invoicing::refund(app, invoice).await;
+        softbrik_app::billing::refund(&app.ports(), invoice).await;
     }
     if let Err(e) = app.directory.delete(cmd.admin_email.as_str()).await {
         tracing::error!(error = %e, "sign-in of a failed signup not deleted");

@@ -577,7 +577,7 @@ pub(crate) async fn charged_change(
         app.store.transact(ops).await.map_err(StoreFailure::from)?;
         return Ok((None, body));
     };
-    invoicing::charge(app, &team.account, &mut invoice, team.now)
+    softbrik_app::billing::charge(&app.ports(), &team.account, &mut invoice, team.now)
         .await
         .map_err(StoreFailure::Failed)?;
     let mut body = serde_json::Value::Null;
@@ -591,8 +591,12 @@ pub(crate) async fn charged_change(
         Ok(()) => Ok((Some(invoice), body)),
         Err(failure) => {
             match &failure {
-                StoreFailure::Failed(cause) => invoicing::refund_after(app, &invoice, cause).await,
-                StoreFailure::Conflict(_) => invoicing::refund(app, &invoice).await,
+                StoreFailure::Failed(cause) => {
+                    softbrik_app::billing::refund_after(&app.ports(), &invoice, cause).await
+                }
+                StoreFailure::Conflict(_) => {
+                    softbrik_app::billing::refund(&app.ports(), &invoice).await
+                }
             }
             Err(failure)
         }

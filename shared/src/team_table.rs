@@ -57,6 +57,7 @@ impl App {
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,
+            charges: self,
         }
     }
 }

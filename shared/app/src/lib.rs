@@ -5,6 +5,7 @@
 //! `softbrik` crate, which depends on this one; nothing here knows DynamoDB, KMS, SES or
 //! Cognito (no AWS crate is in this crate's tree: `make layers`).
 
+pub mod billing;
 pub mod clock;
 pub mod emails;
 pub mod error;

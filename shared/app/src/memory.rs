@@ -11,6 +11,7 @@ use softbrik_domain::values::PaymentMethodToken;
 
 use crate::error::Error;
 use crate::ports::Ports;
+use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{Mail, Mailer};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
@@ -22,6 +23,7 @@ pub struct World {
     pub sign_ins: SignIns,
     pub outbox: Outbox,
     pub ledger: Ledger,
+    pub book: Book,
 }
 
 impl World {
@@ -32,6 +34,7 @@ impl World {
             sign_ins: SignIns::default(),
             outbox: Outbox::default(),
             ledger: Ledger::default(),
+            book: Book::default(),
         }
     }
 
@@ -41,6 +44,7 @@ impl World {
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
+            charges: &self.book,
         }
     }
 }
@@ -248,11 +252,17 @@ impl Mailer for Outbox {
 }
 
 /// A payment partner's ledger: one charge per idempotency key, refunds marked on it.
-/// `decline` makes every charge fail as a declined card.
+/// `decline` makes every charge fail as a declined card; `unavailable`, every call fail as
+/// the partner not answering.
 #[derive(Default)]
 pub struct Ledger {
     charges: Mutex<BTreeMap<String, (ChargeRequest, Charge, bool)>>,
     pub decline: Mutex<bool>,
+    pub unavailable: Mutex<bool>,
+}
+
+fn set(flag: &Mutex<bool>) -> bool {
+    flag.lock().map(|f| *f).unwrap_or(false)
 }
 
 impl Ledger {
@@ -289,7 +299,12 @@ impl Payments for Ledger {
         request: &ChargeRequest,
         _now: Timestamp,
     ) -> Result<Charge, PaymentError> {
-        if self.decline.lock().map(|d| *d).unwrap_or(false) {
+        if set(&self.unavailable) {
+            return Err(PaymentError::Unavailable(
+                "the partner did not answer".into(),
+            ));
+        }
+        if set(&self.decline) {
             return Err(PaymentError::Declined("card_declined".into()));
         }
         let mut charges = self
@@ -310,6 +325,11 @@ impl Payments for Ledger {
     }
 
     async fn refund(&self, idempotency_key: &str) -> Result<(), PaymentError> {
+        if set(&self.unavailable) {
+            return Err(PaymentError::Unavailable(
+                "the partner did not answer".into(),
+            ));
+        }
         let mut charges = self
             .charges
             .lock()
@@ -318,6 +338,94 @@ impl Payments for Ledger {
             *refunded = true;
         }
         Ok(())
+    }
+}
+
+/// The book of pending charges: each key with whether it was given back, and whether it is
+/// still listed for settlement. `unavailable` makes marking a refund fail.
+#[derive(Default)]
+pub struct Book {
+    entries: Mutex<BTreeMap<String, BookEntry>>,
+    pub unavailable: Mutex<bool>,
+}
+
+/// A charge key in the [`Book`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookEntry {
+    pub account_id: String,
+    pub invoice_id: String,
+    pub refunded: bool,
+    /// Listed for the settlement run: pending, or refunded but the refund not yet done.
+    pub listed: bool,
+}
+
+impl Book {
+    /// The keys in the book, with their entries.
+    pub fn entries(&self) -> BTreeMap<String, BookEntry> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Strikes off a charge whose invoice was stored (the adapter does it in the invoice's
+    /// transaction).
+    pub fn strike_off(&self, charge_key: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(charge_key);
+        }
+    }
+}
+
+#[async_trait]
+impl ChargeBook for Book {
+    async fn record(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+        charge_key: &str,
+    ) -> Result<Recording, Error> {
+        let mut entries = self.entries.lock().map_err(Error::internal)?;
+        Ok(match entries.get(charge_key) {
+            Some(entry) if entry.refunded => Recording::Refunded,
+            Some(_) => Recording::Again,
+            None => {
+                entries.insert(
+                    charge_key.into(),
+                    BookEntry {
+                        account_id: account_id.into(),
+                        invoice_id: invoice_id.into(),
+                        refunded: false,
+                        listed: true,
+                    },
+                );
+                Recording::New
+            }
+        })
+    }
+
+    async fn forget(&self, charge_key: &str) {
+        self.strike_off(charge_key);
+    }
+
+    async fn mark_refunded(&self, charge_key: &str) -> Result<(), Error> {
+        if set(&self.unavailable) {
+            return Err(Error::unavailable("the table did not answer"));
+        }
+        let mut entries = self.entries.lock().map_err(Error::internal)?;
+        let entry = entries.entry(charge_key.into()).or_insert(BookEntry {
+            account_id: String::new(),
+            invoice_id: String::new(),
+            refunded: false,
+            listed: true,
+        });
+        entry.refunded = true;
+        Ok(())
+    }
+
+    async fn refund_done(&self, charge_key: &str) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.get_mut(charge_key)
+        {
+            entry.listed = false;
+        }
     }
 }
 
@@ -355,7 +463,7 @@ impl SignIns {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, SignIn>) -> T) -> Result<T, Error> {
-        if self.unavailable.lock().map(|u| *u).unwrap_or(false) {
+        if set(&self.unavailable) {
             return Err(Error::unavailable("identity provider down"));
         }
         let mut users = self.users.lock().map_err(Error::internal)?;

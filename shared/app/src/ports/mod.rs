@@ -6,9 +6,11 @@
 //! | [`crate::clock::Clock`] | `SystemClock`, an account's test clock | `FrozenClock` |
 //! | [`mailer::Mailer`] | SES (`softbrik::mailer::SesMailer`) | [`crate::memory::Outbox`] |
 //! | [`payments::Payments`] | Stripe, the sandbox partner | [`crate::memory::Ledger`] |
+//! | [`charges::ChargeBook`] | DynamoDB (`softbrik::invoicing`, `PENDING#` items) | [`crate::memory::Book`] |
 //! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
 
+pub mod charges;
 pub mod directory;
 pub mod mailer;
 pub mod payments;
@@ -21,4 +23,5 @@ pub struct Ports<'a> {
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub payments: &'a dyn payments::Payments,
+    pub charges: &'a dyn charges::ChargeBook,
 }

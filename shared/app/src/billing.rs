@@ -1,0 +1,134 @@
+//! Charging for a change, and giving the charge back when the change cannot be written
+//! (security.md, Reliability): the charge is recorded in the book before it is made, made
+//! under an idempotency key derived from the invoice, and its invoice stored with the change
+//! (which strikes it off the book). A charge whose change cannot be written is refunded, so
+//! there is never a charge without its invoice nor an invoice without its charge attempt.
+//!
+//! The partner answers a key used again with the key's first charge, refunded or not: a
+//! refunded key is marked in the book, and the invoice's next charge moves on to the next
+//! attempt's key. Otherwise a renewal, whose invoice id is the same at every run, would be
+//! stored as paid by the charge its failed run gave back.
+
+use jiff::Timestamp;
+use softbrik_domain::account::{Account, Invoice, InvoiceStatus, PaymentState, PaymentStatus};
+
+use crate::error::Error;
+use crate::ports::Ports;
+use crate::ports::charges::Recording;
+use crate::ports::payments::{ChargeRequest, PaymentError};
+
+/// Charge attempts an invoice may make (dunning makes 4; refunded keys skipped count too).
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// The idempotency key of an invoice's charge attempt: its id and the attempt's number (the
+/// last attempt made, or the first when none was).
+pub fn charge_key(invoice: &Invoice) -> String {
+    format!("{}:{}", invoice.id, invoice.payment.attempts.max(1))
+}
+
+/// Makes the invoice's next charge attempt on the account's card and marks it paid; a refusal
+/// is returned with the attempt counted and the invoice's payment failed. Nothing to pay:
+/// paid, nothing charged. A partner that does not answer leaves the charge in doubt
+/// (`Error::InDoubt`): recorded in the book, for the retry (same key, same charge) or the
+/// settlement run.
+pub async fn charge(
+    ports: &Ports<'_>,
+    account: &Account,
+    invoice: &mut Invoice,
+    now: Timestamp,
+) -> Result<(), Error> {
+    if invoice.totals.total.is_zero() {
+        invoice.status = InvoiceStatus::Paid;
+        invoice.payment = PaymentState {
+            status: PaymentStatus::Succeeded,
+            attempts: 0,
+            last_error: None,
+            charge_id: None,
+        };
+        return Ok(());
+    }
+    let Some(method) = &account.payment_method else {
+        return Err(Error::internal(
+            "an account billed through its reseller was charged",
+        ));
+    };
+    invoice.payment.attempts += 1;
+    // A key already recorded is the same attempt again (same charge), unless it was refunded.
+    loop {
+        match ports
+            .charges
+            .record(&account.id, &invoice.id, &charge_key(invoice))
+            .await?
+        {
+            Recording::New | Recording::Again => break,
+            Recording::Refunded if invoice.payment.attempts < MAX_ATTEMPTS => {
+                invoice.payment.attempts += 1;
+            }
+            Recording::Refunded => {
+                return Err(Error::internal(
+                    "every charge key of the invoice was refunded",
+                ));
+            }
+        }
+    }
+    let request = ChargeRequest {
+        account_id: account.id.clone(),
+        payment_method: method.token.clone(),
+        amount: invoice.totals.total,
+        idempotency_key: charge_key(invoice),
+        description: format!("Softbrik {}", invoice.id),
+    };
+    let charge = match ports.payments.charge(&request, now).await {
+        Ok(charge) => charge,
+        Err(PaymentError::Unavailable(what)) => {
+            // Never retried under another key: the retry of the request keeps the invoice id,
+            // so the partner answers it with this charge if it was made.
+            tracing::warn!(charge = %request.idempotency_key, "charge outcome unknown; left to the retry or settlement");
+            return Err(Error::InDoubt(what));
+        }
+        Err(refused) => {
+            ports.charges.forget(&request.idempotency_key).await;
+            invoice.payment.status = PaymentStatus::Failed;
+            invoice.payment.last_error = Some(refused.to_string());
+            return Err(refused.into());
+        }
+    };
+    invoice.status = InvoiceStatus::Paid;
+    invoice.payment = PaymentState {
+        status: PaymentStatus::Succeeded,
+        attempts: invoice.payment.attempts,
+        last_error: None,
+        charge_id: Some(charge.id),
+    };
+    Ok(())
+}
+
+/// Gives back a charge whose change could not be written. The key is marked first, so that
+/// no later charge of the invoice reuses it; unmarked, it is not refunded now but left to the
+/// settlement run, which marks it before refunding.
+pub async fn refund(ports: &Ports<'_>, invoice: &Invoice) {
+    if invoice.payment.charge_id.is_none() {
+        return;
+    }
+    let key = charge_key(invoice);
+    if let Err(e) = ports.charges.mark_refunded(&key).await {
+        tracing::error!(error = %e, charge = %key, "refund not marked; left to settlement");
+        return;
+    }
+    match ports.payments.refund(&key).await {
+        Ok(()) => ports.charges.refund_done(&key).await,
+        Err(e) => tracing::error!(error = %e, charge = %key, "refund failed; left to settlement"),
+    }
+}
+
+/// Gives back the charge of a change whose write failed with `cause`, unless that write may
+/// still land (`Error::InDoubt`): its charge then stays for the retry, which reuses the same
+/// key and so the same charge, or for the settlement run, which refunds it only if no
+/// invoice ever kept it.
+pub async fn refund_after(ports: &Ports<'_>, invoice: &Invoice, cause: &Error) {
+    if matches!(cause, Error::InDoubt(_)) {
+        tracing::warn!(invoice = %invoice.id, "write in doubt: its charge is left to the retry or the settlement run");
+        return;
+    }
+    refund(ports, invoice).await;
+}
