@@ -104,12 +104,21 @@ pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Er
                 &crate::store::user_sk(user_id),
             )
             .await?;
-        if !user.is_some_and(|u| u.admits(caller.issued_at)) {
-            tracing::warn!("a token of a user whose access was cut: refused");
-            return Err(Error::Unauthenticated);
-        }
+        admit(&caller, user.as_ref())?;
     }
     Ok(caller)
+}
+
+/// Whether the caller's token still speaks for `user`, the caller's user item as stored (read
+/// by [`caller`], or among the account's records a route reads anyway): none left, or access
+/// cut since the token was issued, is 401.
+pub fn admit(caller: &Identity, user: Option<&crate::store::UserItem>) -> Result<(), Error> {
+    if user.is_some_and(|u| u.admits(caller.issued_at)) {
+        Ok(())
+    } else {
+        tracing::warn!("a token of a user whose access was cut: refused");
+        Err(Error::Unauthenticated)
+    }
 }
 
 /// API Gateway flattens array claims to `"[admin member]"`; accept JSON arrays and commas too.

@@ -66,10 +66,29 @@ pub struct Team {
 }
 
 impl Team {
-    /// The caller's account, for its admin only.
+    /// The caller's account, for its admin only, from the claims alone ([`http::identity`]):
+    /// the caller is admitted from the account's records, which hold their user item (no read
+    /// of its own, as [`http::caller`] makes). A token whose access was cut, or of an account
+    /// that is no more, is 401; a member is 403.
+    ///
+    /// [`http::identity`]: crate::http::identity
+    /// [`http::caller`]: crate::http::caller
     pub async fn for_admin(app: &App, caller: &Identity) -> Result<Team, Error> {
-        let account_id = caller.require_admin()?;
-        Team::of(app, account_id, caller.actor()).await
+        let account_id = caller.account()?;
+        let team = match Team::of(app, account_id, caller.actor()).await {
+            Err(Error::NotFound) if caller.user_id.is_some() => {
+                // No account, so no user item: not admitted (401).
+                crate::http::admit(caller, None)?;
+                return Err(Error::NotFound);
+            }
+            team => team?,
+        };
+        if let Some(user_id) = &caller.user_id {
+            let sk = crate::store::user_sk(user_id);
+            crate::http::admit(caller, team.records.users.iter().find(|u| u.sk == sk))?;
+        }
+        caller.require_admin()?;
+        Ok(team)
     }
 
     /// An account's team as `actor` changes it (a directory sync has no user).

@@ -30,7 +30,8 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     if route.contains(" /scim/") {
         return Ok(scim(app, &req).await);
     }
-    let caller = http::caller(app, &req).await?;
+    // Admitted from the account's records, read once with everything the team needs.
+    let caller = http::identity(&req)?;
     let team = Team::for_admin(app, &caller).await?;
     edge::record_account(&team.account.id);
     let key = parse_key(http::header(&req, "idempotency-key"))?;
