@@ -1,11 +1,8 @@
-//! `Idempotency-Key` (api.md): the same key with the same body within 24 h replays the first
-//! response and does nothing else; with another body it is a 409. A request takes a lease on
-//! its key first, so concurrent duplicates cannot both run; a lease left by a stopped Lambda
-//! expires and the retry takes it over with the ids the first attempt reserved, so a charge
-//! retried after a crash reuses its idempotency key at the payment partner.
-//!
-//! Only successful responses are stored (like Stripe, a request refused before it changed
-//! anything leaves no trace); the stored body is sealed under the account's data key.
+//! The DynamoDB adapter of the idempotency answers (`softbrik_app::ports::answers`, whose
+//! rules are `softbrik_app::idempotency`): one `IDEMPOTENCY#<scope>#<key>` item per key, taken
+//! with a conditional write, its answer sealed under the account's data key, listed by account
+//! so that closing the account deletes them. `finish_op` records an answer in the transaction
+//! of the change it answers.
 
 use std::collections::BTreeMap;
 
@@ -14,16 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::clock::Clock;
+use softbrik_app::ports::answers::{AnswerTable, Record};
+use softbrik_app::ports::team::Stamp;
+
 use crate::crypto::{Field, Sealed};
 use crate::error::Error;
 use crate::store::account_pk;
+pub use softbrik_app::idempotency::{Begin, Lease, canonical};
 
 /// The sort key of an idempotency record.
 const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
-const WINDOW_SECONDS: i64 = 24 * 3600;
-/// Longer than any function's timeout (template.yaml: 20 s).
-const LEASE_SECONDS: i64 = 60;
 const MAX_KEY_LEN: usize = 255;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,30 +49,6 @@ enum State {
     Done,
 }
 
-/// The outcome of asking to run a request.
-pub enum Begin {
-    /// Run it; ids it must use are in the lease.
-    Run(Lease),
-    /// It ran before: answer this.
-    Replay {
-        status: u16,
-        body: serde_json::Value,
-    },
-}
-
-/// The right to run a request, with the ids reserved for it.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    key: Option<(String, String)>,
-    pub reserved: BTreeMap<String, String>,
-}
-
-impl Lease {
-    pub fn id(&self, name: &str) -> String {
-        self.reserved.get(name).cloned().unwrap_or_default()
-    }
-}
-
 /// Checks a client's `Idempotency-Key`.
 pub fn parse_key(raw: Option<&str>) -> Result<Option<String>, Error> {
     match raw.map(str::trim) {
@@ -90,71 +64,71 @@ pub fn parse_key(raw: Option<&str>) -> Result<Option<String>, Error> {
     }
 }
 
-/// Starts a request under `key` (if the client sent one) in `scope` (the account, or the
-/// public route). `reserve` makes the ids a first attempt will use.
-pub async fn begin(
-    app: &App,
-    scope: &str,
-    key: Option<&str>,
-    body: &serde_json::Value,
-    reserve: impl Fn() -> BTreeMap<String, String>,
-) -> Result<Begin, Error> {
-    let Some(key) = key else {
-        return Ok(Begin::Run(Lease {
-            key: None,
-            reserved: reserve(),
-        }));
-    };
-    let pk = format!("IDEMPOTENCY#{scope}#{key}");
-    let fingerprint = app.keyed_hash(&canonical(body).to_string()).await?;
-    let now = app.system_clock.now().as_second();
-    let lease = uuid::Uuid::new_v4().simple().to_string();
-    for attempt in 0..4 {
-        // First as if the key were new, as most are: one write, no read. A key already used
-        // fails its condition and is read; only then may an expired record or a lease that
-        // ran out be taken over, keeping the ids its attempt reserved.
-        let first = attempt == 0;
-        let existing: Option<IdempotencyItem> = if first {
-            None
-        } else {
-            app.store.get(&pk, IDEMPOTENCY_SK).await?
-        };
-        let reserved = match existing {
-            Some(item) if item.expires_at > now => {
-                if item.fingerprint != fingerprint {
-                    return Err(Error::IdempotencyKeyReused);
-                }
-                if item.state == State::Done {
-                    return replay(app, &item).await;
-                }
-                if item.lease_until > now {
-                    return Err(Error::IdempotencyInProgress);
-                }
-                // Ids a failed attempt gave up (its invoice) are made anew.
-                let mut reserved = item.reserved;
-                for (name, id) in reserve() {
-                    reserved.entry(name).or_insert(id);
-                }
-                reserved
-            }
-            _ => reserve(),
-        };
+/// A lease this adapter gave: the key's item and the token that holds it.
+struct Held {
+    pk: String,
+    token: String,
+}
+
+fn held_of(stamp: &Stamp) -> Result<&Held, Error> {
+    stamp
+        .get::<Held>()
+        .ok_or_else(|| Error::internal("a lease of another adapter"))
+}
+
+fn record_pk(scope: &str, key: &str) -> String {
+    format!("IDEMPOTENCY#{scope}#{key}")
+}
+
+#[async_trait::async_trait]
+impl AnswerTable for App {
+    async fn fingerprint(&self, request: &serde_json::Value) -> Result<String, Error> {
+        self.keyed_hash(&canonical(request).to_string()).await
+    }
+
+    async fn read(&self, scope: &str, key: &str) -> Result<Option<(Record, Stamp)>, Error> {
+        let item: Option<IdempotencyItem> = self
+            .store
+            .get(&record_pk(scope, key), IDEMPOTENCY_SK)
+            .await?;
+        Ok(item.map(|item| {
+            let record = Record {
+                fingerprint: item.fingerprint.clone(),
+                done: item.state == State::Done,
+                lease_until: item.lease_until,
+                reserved: item.reserved.clone(),
+                expires_at: item.expires_at,
+            };
+            (record, Stamp::new(item))
+        }))
+    }
+
+    async fn take(
+        &self,
+        scope: &str,
+        key: &str,
+        record: &Record,
+        first: bool,
+        now: i64,
+    ) -> Result<Option<Stamp>, Error> {
+        let pk = record_pk(scope, key);
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let item = IdempotencyItem {
             pk: pk.clone(),
             sk: IDEMPOTENCY_SK.into(),
-            fingerprint: fingerprint.clone(),
+            fingerprint: record.fingerprint.clone(),
             state: State::InProgress,
-            lease: lease.clone(),
-            lease_until: now + LEASE_SECONDS,
-            reserved: reserved.clone(),
+            lease: token.clone(),
+            lease_until: record.lease_until,
+            reserved: record.reserved.clone(),
             account_id: None,
             status_code: None,
             response: None,
-            expires_at: now + WINDOW_SECONDS,
+            expires_at: record.expires_at,
         };
         // Taken only if free, expired, or a lease that ran out.
         let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(app.store.table())
+            .table_name(self.store.table())
             .set_item(Some(crate::store::to_item(&item)?));
         let put = if first {
             put.condition_expression("attribute_not_exists(pk)")
@@ -169,66 +143,170 @@ pub async fn begin(
         };
         let put = put.build().map_err(Error::internal)?;
         let op = TransactWriteItem::builder().put(put).build();
-        match app.store.transact(vec![op]).await {
-            Ok(()) => {
-                return Ok(Begin::Run(Lease {
-                    key: Some((pk, lease)),
-                    reserved,
-                }));
-            }
-            Err(e) if e.condition_failed(0) => continue,
-            Err(crate::store::TransactionError::Failed(e)) => return Err(e),
-            Err(e) => return Err(Error::unavailable(format!("idempotency lease: {e:?}"))),
+        match self.store.transact(vec![op]).await {
+            Ok(()) => Ok(Some(Stamp::new(Held { pk, token }))),
+            Err(e) if e.condition_failed(0) => Ok(None),
+            Err(crate::store::TransactionError::Failed(e)) => Err(e),
+            Err(e) => Err(Error::unavailable(format!("idempotency lease: {e:?}"))),
         }
     }
-    Err(Error::IdempotencyInProgress)
-}
 
-/// `value` with every object's keys in order: the same body gives the same fingerprint
-/// whatever order its client wrote the keys in, and whether or not serde_json keeps the
-/// order of insertion (its `preserve_order` feature, which some builds unify in).
-fn canonical(value: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect(),
-            )
+    async fn replay(&self, stamp: &Stamp) -> Result<(u16, serde_json::Value), Error> {
+        let item: &IdempotencyItem = stamp
+            .get()
+            .ok_or_else(|| Error::internal("a record of another adapter"))?;
+        let (Some(account_id), Some(status), Some(response)) =
+            (&item.account_id, item.status_code, &item.response)
+        else {
+            return Err(Error::internal(
+                "finished idempotency record without response",
+            ));
+        };
+        let key = self.sealing_key(account_id).await?;
+        let text = key.open(
+            Field::new(account_id, (&item.pk, &item.sk), "idempotent_response"),
+            response,
+        )?;
+        let body = serde_json::from_str(&text).map_err(Error::internal)?;
+        Ok((status, body))
+    }
+
+    async fn finish(
+        &self,
+        lease: &Stamp,
+        account_id: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), Error> {
+        let key = self.sealing_key(account_id).await?;
+        let op = answer_op(self, lease, account_id, &key, status, body)?;
+        self.store
+            .transact(vec![op])
+            .await
+            .map_err(|e| e.into_error(|_| Error::IdempotencyInProgress))
+    }
+
+    async fn release(&self, lease: &Stamp) {
+        let Ok(Held { pk, token }) = held_of(lease) else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .delete_if(pk, IDEMPOTENCY_SK, "lease", token)
+            .await
+        {
+            tracing::warn!(error = %e, "idempotency lease not released; it will expire");
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
+    }
+
+    async fn free(&self, lease: &Stamp, keep_invoice: bool) {
+        let Ok(Held { pk, token }) = held_of(lease) else {
+            return;
+        };
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(self.store.table())
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(IDEMPOTENCY_SK.into()));
+        update = if keep_invoice {
+            update.update_expression("SET lease_until = :zero")
+        } else {
+            update
+                .update_expression("SET lease_until = :zero REMOVE reserved.#invoice")
+                .expression_attribute_names("#invoice", "invoice")
+        };
+        let update = update
+            .condition_expression("lease = :lease AND #state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":lease", AttributeValue::S(token.clone()))
+            .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
+            .build();
+        let freed = match update {
+            Ok(update) => self
+                .store
+                .transact(vec![TransactWriteItem::builder().update(update).build()])
+                .await
+                .map_err(|e| format!("{e:?}")),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = freed {
+            tracing::warn!(error = %e, "idempotency lease not freed; it will expire");
+        }
     }
 }
 
-async fn replay(app: &App, item: &IdempotencyItem) -> Result<Begin, Error> {
-    let (Some(account_id), Some(status), Some(response)) =
-        (&item.account_id, item.status_code, &item.response)
-    else {
-        return Err(Error::internal(
-            "finished idempotency record without response",
-        ));
-    };
-    // The response may name the company: it is sealed under the account's key (security
-    // reports: the platform key they are sealed under).
-    let key = if account_id == crate::tickets::SECURITY_ACCOUNT {
-        app.security_key().await?
-    } else {
-        app.account_item(account_id).await?.1
-    };
-    let text = key.open(
-        Field::new(account_id, (&item.pk, &item.sk), "idempotent_response"),
-        response,
-    )?;
-    let body = serde_json::from_str(&text).map_err(Error::internal)?;
-    Ok(Begin::Replay { status, body })
+impl App {
+    /// The key an account's answers are sealed under: the account's (held by this instance
+    /// once the request opened the account), or the platform's for security reports.
+    async fn sealing_key(
+        &self,
+        account_id: &str,
+    ) -> Result<std::sync::Arc<crate::crypto::DataKey>, Error> {
+        if account_id == crate::tickets::SECURITY_ACCOUNT {
+            return self.security_key().await;
+        }
+        if let Some(key) = self
+            .keys
+            .recall(&crate::crypto::KeyScope::Account(account_id.to_string()))
+        {
+            return Ok(key);
+        }
+        Ok(self.account_item(account_id).await?.1)
+    }
 }
 
-/// The write that records the response, in the same transaction as the request's own writes.
+/// Starts a request under `key` in `scope` (`softbrik_app::idempotency::begin`).
+pub async fn begin(
+    app: &App,
+    scope: &str,
+    key: Option<&str>,
+    request: &serde_json::Value,
+    reserve: impl Fn() -> BTreeMap<String, String>,
+) -> Result<Begin, Error> {
+    softbrik_app::idempotency::begin(app, &*app.system_clock, scope, key, request, reserve).await
+}
+
+/// Replays an idempotent answer or runs `work` once (`softbrik_app::idempotency::once`).
+pub async fn once(
+    app: &App,
+    scope: &str,
+    key: Option<&str>,
+    request: serde_json::Value,
+    reserve: impl Fn() -> BTreeMap<String, String>,
+    work: impl AsyncFnOnce(&Lease) -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    softbrik_app::idempotency::once(app, &*app.system_clock, scope, key, request, reserve, work)
+        .await
+}
+
+/// Gives the key back after a failed request (`softbrik_app::idempotency::after_failure`).
+pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
+    softbrik_app::idempotency::after_failure(app, lease, error).await
+}
+
+/// `Idempotency-Key` for a repeatable change of an account (`softbrik_app::idempotency::guard`).
+pub async fn guard(
+    app: &App,
+    account_id: &str,
+    key: Option<&str>,
+    request: serde_json::Value,
+    work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let scope = account_scope(account_id);
+    softbrik_app::idempotency::guard(
+        app,
+        &*app.system_clock,
+        &scope,
+        account_id,
+        key,
+        request,
+        work,
+    )
+    .await
+}
+
+/// The write that records the response, in the same transaction as the request's own writes;
+/// none for a request without a key.
 pub fn finish_op(
     app: &App,
     lease: &Lease,
@@ -237,9 +315,22 @@ pub fn finish_op(
     status: u16,
     body: &serde_json::Value,
 ) -> Result<Option<TransactWriteItem>, Error> {
-    let Some((pk, token)) = &lease.key else {
-        return Ok(None);
-    };
+    lease
+        .held()
+        .map(|held| answer_op(app, held, account_id, key, status, body))
+        .transpose()
+}
+
+/// The write that records the answer of the request holding `held`.
+fn answer_op(
+    app: &App,
+    held: &Stamp,
+    account_id: &str,
+    key: &crate::crypto::DataKey,
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<TransactWriteItem, Error> {
+    let Held { pk, token } = held_of(held)?;
     let now = app.system_clock.now().as_second();
     let sealed = key.seal(
         Field::new(account_id, (pk, IDEMPOTENCY_SK), "idempotent_response"),
@@ -270,143 +361,7 @@ pub fn finish_op(
         .expression_attribute_values(":lease", AttributeValue::S(token.clone()))
         .build()
         .map_err(Error::internal)?;
-    Ok(Some(TransactWriteItem::builder().update(update).build()))
-}
-
-/// Replays an idempotent answer, or runs `work` under the key in `scope` and gives the key
-/// back if it fails (so a refused request may be sent again). `work` records its answer with
-/// [`finish_op`] in the transaction of its own writes.
-pub async fn once(
-    app: &App,
-    scope: &str,
-    key: Option<&str>,
-    fingerprint: serde_json::Value,
-    reserve: impl Fn() -> BTreeMap<String, String>,
-    work: impl AsyncFnOnce(&Lease) -> Result<(u16, serde_json::Value), Error>,
-) -> Result<(u16, serde_json::Value), Error> {
-    let lease = match begin(app, scope, key, &fingerprint, reserve).await? {
-        Begin::Replay { status, body } => return Ok((status, body)),
-        Begin::Run(lease) => lease,
-    };
-    let result = work(&lease).await;
-    if let Err(e) = &result {
-        after_failure(app, &lease, e).await;
-    }
-    result
-}
-
-/// After a request failed: refused (4xx), the key is given back and leaves no trace; stopped
-/// by a dependency (5xx), the key keeps its reserved ids and is free to be taken at once, so
-/// that the client's retry finishes what this attempt may have started elsewhere (a sign-in
-/// left behind) under the same ids instead of colliding with it. All but the invoice's: this
-/// attempt refunded its charge, or left it to the settlement run, which refunds a charge no
-/// invoice keeps; the retry charges under a new invoice id, never reusing a refunded charge.
-/// (A Lambda stopped half-way runs none of this: its retry takes over every id, the invoice's
-/// too, and the partner answers with the first charge. So does the retry of a write in doubt,
-/// `Error::InDoubt`, which kept its charge: the write may have landed.)
-pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
-    if error.status() < 500 {
-        return release(app, lease).await;
-    }
-    let Some((pk, token)) = &lease.key else {
-        return;
-    };
-    let mut update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(app.store.table())
-        .key("pk", AttributeValue::S(pk.clone()))
-        .key("sk", AttributeValue::S(IDEMPOTENCY_SK.into()));
-    update = if matches!(error, Error::InDoubt(_)) {
-        update.update_expression("SET lease_until = :zero")
-    } else {
-        update
-            .update_expression("SET lease_until = :zero REMOVE reserved.#invoice")
-            .expression_attribute_names("#invoice", "invoice")
-    };
-    let update = update
-        .condition_expression("lease = :lease AND #state = :in_progress")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-        .expression_attribute_values(":lease", AttributeValue::S(token.clone()))
-        .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
-        .build();
-    let freed = match update {
-        Ok(update) => app
-            .store
-            .transact(vec![TransactWriteItem::builder().update(update).build()])
-            .await
-            .map_err(|e| format!("{e:?}")),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = freed {
-        tracing::warn!(error = %e, "idempotency lease not freed; it will expire");
-    }
-}
-
-/// Records the answer of a request that changed nothing (there is no transaction of its own
-/// writes to record it in).
-pub async fn finish_alone(
-    app: &App,
-    lease: &Lease,
-    account_id: &str,
-    key: &crate::crypto::DataKey,
-    status: u16,
-    body: &serde_json::Value,
-) -> Result<(), Error> {
-    if let Some(op) = finish_op(app, lease, account_id, key, status, body)? {
-        app.store
-            .transact(vec![op])
-            .await
-            .map_err(|e| e.into_error(|_| Error::IdempotencyInProgress))?;
-    }
-    Ok(())
-}
-
-/// `Idempotency-Key` for a change that does not record its answer in its own transaction: a
-/// change whose effect is the same when made twice (settings, a card, removals, a status, a
-/// closure request, an invoice sent again). The first answer of `key` in the account is
-/// replayed, with its status, and concurrent duplicates wait (409 in progress) instead of
-/// running; the answer is recorded right after the change. If the function stops in between,
-/// a retry makes the change again, which leaves the same state.
-pub async fn guard(
-    app: &App,
-    account_id: &str,
-    key: Option<&str>,
-    fingerprint: serde_json::Value,
-    work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
-) -> Result<(u16, serde_json::Value), Error> {
-    if key.is_none() {
-        return work().await;
-    }
-    let scope = account_scope(account_id);
-    let lease = match begin(app, &scope, key, &fingerprint, BTreeMap::new).await? {
-        Begin::Replay { status, body } => return Ok((status, body)),
-        Begin::Run(lease) => lease,
-    };
-    match work().await {
-        Ok((status, body)) => {
-            let data_key = app.account_item(account_id).await?.1;
-            if let Err(e) = finish_alone(app, &lease, account_id, &data_key, status, &body).await {
-                tracing::warn!(error = %e, "idempotent answer not recorded; a retry runs again");
-            }
-            Ok((status, body))
-        }
-        Err(e) => {
-            after_failure(app, &lease, &e).await;
-            Err(e)
-        }
-    }
-}
-
-/// Gives the key back after a request that changed nothing, so it may be tried again.
-pub async fn release(app: &App, lease: &Lease) {
-    if let Some((pk, token)) = &lease.key
-        && let Err(e) = app
-            .store
-            .delete_if(pk, IDEMPOTENCY_SK, "lease", token)
-            .await
-    {
-        tracing::warn!(error = %e, "idempotency lease not released; it will expire");
-    }
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 /// The `gsi1` partition listing an account's idempotency records.
@@ -417,23 +372,4 @@ pub fn by_account(account_id: &str) -> String {
 /// The account scope of a request made by a signed-in user.
 pub fn account_scope(account_id: &str) -> String {
     account_pk(account_id)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_body_has_one_fingerprint_text_whatever_the_order_of_its_keys() {
-        let a: serde_json::Value =
-            serde_json::from_str(r#"{"b": 1, "a": {"y": [{"q": 1, "p": 2}], "x": 2}}"#).unwrap();
-        let b: serde_json::Value =
-            serde_json::from_str(r#"{"a": {"x": 2, "y": [{"p": 2, "q": 1}]}, "b": 1}"#).unwrap();
-        assert_eq!(
-            super::canonical(&a).to_string(),
-            super::canonical(&b).to_string()
-        );
-        assert_eq!(
-            super::canonical(&a).to_string(),
-            r#"{"a":{"x":2,"y":[{"p":2,"q":1}]},"b":1}"#
-        );
-    }
 }

@@ -663,8 +663,14 @@ pub async fn assign(
                         invoice: None,
                     })
                     .map_err(Error::internal)?;
-                    idempotency::finish_alone(app, lease, &team.account.id, &team.key, 200, &body)
-                        .await?;
+                    softbrik_app::idempotency::finish_alone(
+                        app,
+                        lease,
+                        &team.account.id,
+                        200,
+                        &body,
+                    )
+                    .await?;
                     return Ok((200, body));
                 }
                 decide::Assigning::Changed {

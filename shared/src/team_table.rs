@@ -58,6 +58,8 @@ impl App {
             mailer: &*self.mailer,
             payments: &*self.payments,
             charges: self,
+            answers: self,
+            clock: &*self.system_clock,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod billing;
 pub mod clock;
 pub mod emails;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod memory;
 pub mod ports;

@@ -11,6 +11,7 @@ use softbrik_domain::values::PaymentMethodToken;
 
 use crate::error::Error;
 use crate::ports::Ports;
+use crate::ports::answers::{AnswerTable, Record};
 use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{Mail, Mailer};
@@ -24,6 +25,7 @@ pub struct World {
     pub outbox: Outbox,
     pub ledger: Ledger,
     pub book: Book,
+    pub answers: Answers,
 }
 
 impl World {
@@ -35,6 +37,7 @@ impl World {
             outbox: Outbox::default(),
             ledger: Ledger::default(),
             book: Book::default(),
+            answers: Answers::default(),
         }
     }
 
@@ -45,6 +48,8 @@ impl World {
             mailer: &self.outbox,
             payments: &self.ledger,
             charges: &self.book,
+            answers: &self.answers,
+            clock: &self.tables,
         }
     }
 }
@@ -164,6 +169,13 @@ fn unchanged(stored: &Stored, user_id: &str, read: &Stamp) -> Result<u64, Error>
     match stored.users.get(user_id) {
         Some((_, current)) if *current == read.0 => Ok(read.0),
         _ => Err(crate::team::concurrent_change()),
+    }
+}
+
+/// The tables' clock is the real time of the world (leases, windows) as well as its accounts'.
+impl crate::clock::Clock for Tables {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -426,6 +438,149 @@ impl ChargeBook for Book {
         {
             entry.listed = false;
         }
+    }
+}
+
+/// The idempotency records: each key's record, the token of the request holding it, and its
+/// answer once recorded (with the account it is sealed for).
+#[derive(Default)]
+pub struct Answers {
+    records: Mutex<BTreeMap<(String, String), Kept>>,
+    tokens: Mutex<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Kept {
+    record: Record,
+    token: u64,
+    answer: Option<(String, u16, serde_json::Value)>,
+}
+
+/// A lease held, or a record read, in [`Answers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    at: (String, String),
+    token: u64,
+}
+
+impl Answers {
+    /// The record of `key` in `scope`, if any.
+    pub fn record(&self, scope: &str, key: &str) -> Option<Record> {
+        let records = self.records.lock().ok()?;
+        records
+            .get(&(scope.to_string(), key.to_string()))
+            .map(|k| k.record.clone())
+    }
+
+    fn held(stamp: &Stamp) -> Result<&Held, Error> {
+        stamp
+            .get::<Held>()
+            .ok_or_else(|| Error::internal("a stamp of another adapter"))
+    }
+
+    /// Runs `f` on the record `held` names, if this lease still holds it.
+    fn holding(&self, held: &Stamp, f: impl FnOnce(&mut BTreeMap<(String, String), Kept>, &Held)) {
+        if let (Ok(held), Ok(mut records)) = (Self::held(held), self.records.lock())
+            && records.get(&held.at).is_some_and(|k| k.token == held.token)
+        {
+            f(&mut records, held);
+        }
+    }
+}
+
+#[async_trait]
+impl AnswerTable for Answers {
+    async fn fingerprint(&self, request: &serde_json::Value) -> Result<String, Error> {
+        Ok(crate::idempotency::canonical(request).to_string())
+    }
+
+    async fn read(&self, scope: &str, key: &str) -> Result<Option<(Record, Stamp)>, Error> {
+        let records = self.records.lock().map_err(Error::internal)?;
+        let at = (scope.to_string(), key.to_string());
+        Ok(records.get(&at).map(|k| {
+            let token = k.token;
+            (k.record.clone(), Stamp::new(Held { at, token }))
+        }))
+    }
+
+    async fn take(
+        &self,
+        scope: &str,
+        key: &str,
+        record: &Record,
+        first: bool,
+        now: i64,
+    ) -> Result<Option<Stamp>, Error> {
+        let mut records = self.records.lock().map_err(Error::internal)?;
+        let at = (scope.to_string(), key.to_string());
+        let free = match records.get(&at) {
+            None => true,
+            Some(_) if first => false,
+            Some(k) => k.record.expires_at < now || (!k.record.done && k.record.lease_until < now),
+        };
+        if !free {
+            return Ok(None);
+        }
+        let mut tokens = self.tokens.lock().map_err(Error::internal)?;
+        *tokens += 1;
+        let token = *tokens;
+        records.insert(
+            at.clone(),
+            Kept {
+                record: record.clone(),
+                token,
+                answer: None,
+            },
+        );
+        Ok(Some(Stamp::new(Held { at, token })))
+    }
+
+    async fn replay(&self, stamp: &Stamp) -> Result<(u16, serde_json::Value), Error> {
+        let held = Self::held(stamp)?;
+        let records = self.records.lock().map_err(Error::internal)?;
+        match records.get(&held.at).and_then(|k| k.answer.clone()) {
+            Some((_, status, body)) => Ok((status, body)),
+            None => Err(Error::internal(
+                "finished idempotency record without answer",
+            )),
+        }
+    }
+
+    async fn finish(
+        &self,
+        lease: &Stamp,
+        account_id: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), Error> {
+        let mut finished = false;
+        self.holding(lease, |records, held| {
+            if let Some(kept) = records.get_mut(&held.at) {
+                kept.record.done = true;
+                kept.answer = Some((account_id.to_string(), status, body.clone()));
+                finished = true;
+            }
+        });
+        finished.then_some(()).ok_or(Error::IdempotencyInProgress)
+    }
+
+    async fn release(&self, lease: &Stamp) {
+        self.holding(lease, |records, held| {
+            records.remove(&held.at);
+        });
+    }
+
+    async fn free(&self, lease: &Stamp, keep_invoice: bool) {
+        self.holding(lease, |records, held| {
+            if let Some(kept) = records.get_mut(&held.at)
+                && !kept.record.done
+            {
+                kept.record.lease_until = 0;
+                if !keep_invoice {
+                    kept.record.reserved.remove("invoice");
+                }
+            }
+        });
     }
 }
 

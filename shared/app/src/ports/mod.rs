@@ -6,10 +6,12 @@
 //! | [`crate::clock::Clock`] | `SystemClock`, an account's test clock | `FrozenClock` |
 //! | [`mailer::Mailer`] | SES (`softbrik::mailer::SesMailer`) | [`crate::memory::Outbox`] |
 //! | [`payments::Payments`] | Stripe, the sandbox partner | [`crate::memory::Ledger`] |
+//! | [`answers::AnswerTable`] | DynamoDB (`softbrik::idempotency`, `IDEMPOTENCY#` items) | [`crate::memory::Answers`] |
 //! | [`charges::ChargeBook`] | DynamoDB (`softbrik::invoicing`, `PENDING#` items) | [`crate::memory::Book`] |
 //! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
 
+pub mod answers;
 pub mod charges;
 pub mod directory;
 pub mod mailer;
@@ -24,4 +26,7 @@ pub struct Ports<'a> {
     pub mailer: &'a dyn mailer::Mailer,
     pub payments: &'a dyn payments::Payments,
     pub charges: &'a dyn charges::ChargeBook,
+    pub answers: &'a dyn answers::AnswerTable,
+    /// The real time (leases, idempotency windows), not an account's test clock.
+    pub clock: &'a dyn crate::clock::Clock,
 }
