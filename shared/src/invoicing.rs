@@ -375,6 +375,22 @@ pub enum StoreFailure {
     Failed(Error),
 }
 
+impl From<Error> for StoreFailure {
+    fn from(e: Error) -> Self {
+        StoreFailure::Failed(e)
+    }
+}
+
+/// A lost condition is a write that did not land: its charge is given back.
+impl softbrik_app::billing::WriteFailure for StoreFailure {
+    fn may_have_landed(&self) -> bool {
+        match self {
+            StoreFailure::Conflict(_) => false,
+            StoreFailure::Failed(e) => e.may_have_landed(),
+        }
+    }
+}
+
 impl From<TransactionError> for StoreFailure {
     fn from(e: TransactionError) -> Self {
         let mut conflict = None;

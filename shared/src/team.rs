@@ -578,8 +578,9 @@ async fn uncovered<'a>(
 }
 
 /// Charges `invoice` (if any) and stores the change with it, numbered, in one transaction;
-/// the charge is refunded if the change cannot be stored. Without an invoice, stores the
-/// change alone. Shared by every addition charged now (Briks, users, packs).
+/// the charge is refunded if the change cannot be stored (`softbrik_app::billing::charged`).
+/// Without an invoice, stores the change alone. Shared by every addition charged now (Briks,
+/// users, packs).
 pub(crate) async fn charged_change(
     app: &App,
     team: &Team,
@@ -590,36 +591,22 @@ pub(crate) async fn charged_change(
         &serde_json::Value,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
 ) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
-    let Some(mut invoice) = invoice else {
-        let body = respond(None).map_err(StoreFailure::Failed)?;
-        let ops = change(None, &body).map_err(StoreFailure::Failed)?;
-        app.store.transact(ops).await.map_err(StoreFailure::from)?;
-        return Ok((None, body));
-    };
-    softbrik_app::billing::charge(&app.ports(), &team.account, &mut invoice, team.now)
-        .await
-        .map_err(StoreFailure::Failed)?;
-    let mut body = serde_json::Value::Null;
-    let stored =
+    let commit = async |invoice: Option<Invoice>| {
+        let Some(mut invoice) = invoice else {
+            let body = respond(None)?;
+            let ops = change(None, &body)?;
+            app.store.transact(ops).await?;
+            return Ok((None, body));
+        };
+        let mut body = serde_json::Value::Null;
         invoicing::store_numbered(app, &team.account, &team.key, &mut invoice, |invoice| {
             body = respond(Some(invoice))?;
             change(Some(invoice), &body)
         })
-        .await;
-    match stored {
-        Ok(()) => Ok((Some(invoice), body)),
-        Err(failure) => {
-            match &failure {
-                StoreFailure::Failed(cause) => {
-                    softbrik_app::billing::refund_after(&app.ports(), &invoice, cause).await
-                }
-                StoreFailure::Conflict(_) => {
-                    softbrik_app::billing::refund(&app.ports(), &invoice).await
-                }
-            }
-            Err(failure)
-        }
-    }
+        .await?;
+        Ok((Some(invoice), body))
+    };
+    softbrik_app::billing::charged(&app.ports(), &team.account, invoice, team.now, commit).await
 }
 
 /// Gives a user a Brik. Already held: nothing to pay. Held but scheduled to end: the removal

@@ -103,6 +103,47 @@ pub async fn charge(
     Ok(())
 }
 
+/// A change paid for by `invoice` (if any): the invoice charged first (nothing is written
+/// when the card is refused), then `commit` stores the change with it; if that fails, the
+/// charge is given back ([`refund_after`]: unless the write may still land). Without an
+/// invoice, `commit` alone. Every addition charged now goes through here.
+pub async fn charged<T, E: WriteFailure>(
+    ports: &Ports<'_>,
+    account: &Account,
+    invoice: Option<Invoice>,
+    now: Timestamp,
+    commit: impl AsyncFnOnce(Option<Invoice>) -> Result<T, E>,
+) -> Result<T, E> {
+    let Some(mut invoice) = invoice else {
+        return commit(None).await;
+    };
+    charge(ports, account, &mut invoice, now).await?;
+    let kept = invoice.clone();
+    match commit(Some(invoice)).await {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            if e.may_have_landed() {
+                tracing::warn!(invoice = %kept.id, "write in doubt: its charge is left to the retry or the settlement run");
+            } else {
+                refund(ports, &kept).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Why a change's write failed, as far as its charge is concerned: whether the write may
+/// still land (its outcome unknown), when the charge must stay.
+pub trait WriteFailure: From<Error> {
+    fn may_have_landed(&self) -> bool;
+}
+
+impl WriteFailure for Error {
+    fn may_have_landed(&self) -> bool {
+        matches!(self, Error::InDoubt(_))
+    }
+}
+
 /// Gives back a charge whose change could not be written. The key is marked first, so that
 /// no later charge of the invoice reuses it; unmarked, it is not refunded now but left to the
 /// settlement run, which marks it before refunding.
@@ -126,7 +167,7 @@ pub async fn refund(ports: &Ports<'_>, invoice: &Invoice) {
 /// key and so the same charge, or for the settlement run, which refunds it only if no
 /// invoice ever kept it.
 pub async fn refund_after(ports: &Ports<'_>, invoice: &Invoice, cause: &Error) {
-    if matches!(cause, Error::InDoubt(_)) {
+    if cause.may_have_landed() {
         tracing::warn!(invoice = %invoice.id, "write in doubt: its charge is left to the retry or the settlement run");
         return;
     }

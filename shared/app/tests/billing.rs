@@ -226,3 +226,81 @@ async fn an_account_billed_through_its_reseller_is_never_charged() {
     assert!(matches!(refused, Err(Error::Internal(_))));
     assert!(world.ledger.charges().is_empty());
 }
+
+#[tokio::test]
+async fn a_change_is_stored_only_once_paid_and_its_charge_given_back_if_it_cannot_be() {
+    let world = World::at(now());
+    let account = dupont();
+    // WHEN the change's write is refused (another request changed the user meanwhile)
+    let stored: Result<(), Error> = billing::charged(
+        &world.ports(),
+        &account,
+        Some(addition(&account)),
+        now(),
+        async |invoice: Option<Invoice>| {
+            // THEN it is written with the invoice paid
+            let invoice = invoice.unwrap();
+            assert_eq!(invoice.status, InvoiceStatus::Paid);
+            assert!(invoice.payment.charge_id.is_some());
+            Err(Error::Refused(
+                softbrik_domain::refusal::Refusal::ConcurrentChange("retry"),
+            ))
+        },
+    )
+    .await;
+    // THEN the refusal is answered and the charge given back
+    assert!(matches!(stored, Err(Error::Refused(_))));
+    assert!(world.ledger.charges()[0].1);
+    // WHEN the card is declined: nothing is written at all
+    *world.ledger.decline.lock().unwrap() = true;
+    let mut wrote = false;
+    let declined: Result<(), Error> = billing::charged(
+        &world.ports(),
+        &account,
+        Some(addition(&account)),
+        now(),
+        async |_: Option<Invoice>| {
+            wrote = true;
+            Ok(())
+        },
+    )
+    .await;
+    assert!(matches!(declined, Err(Error::CardDeclined { .. })));
+    assert!(!wrote);
+}
+
+#[tokio::test]
+async fn a_change_whose_write_may_still_land_keeps_its_charge() {
+    let world = World::at(now());
+    let account = dupont();
+    let stored: Result<(), Error> = billing::charged(
+        &world.ports(),
+        &account,
+        Some(addition(&account)),
+        now(),
+        async |_: Option<Invoice>| Err(Error::InDoubt("timeout".into())),
+    )
+    .await;
+    assert!(matches!(stored, Err(Error::InDoubt(_))));
+    assert!(
+        !world.ledger.charges()[0].1,
+        "not refunded: the retry or settlement decides"
+    );
+    assert!(world.book.entries()["inv_1:1"].listed);
+}
+
+#[tokio::test]
+async fn a_change_with_nothing_to_pay_is_stored_without_a_charge() {
+    let world = World::at(now());
+    let account = dupont();
+    let stored = billing::charged(
+        &world.ports(),
+        &account,
+        None,
+        now(),
+        async |invoice: Option<Invoice>| Ok::<_, Error>(invoice.is_none()),
+    )
+    .await;
+    assert!(stored.unwrap());
+    assert!(world.ledger.charges().is_empty());
+}

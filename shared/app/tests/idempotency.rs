@@ -226,7 +226,10 @@ async fn after_24_hours_a_key_may_serve_another_request() {
     let (_, answer) = invite(&world, Some("k1"), carol, &made, &runs, Ok(()))
         .await
         .unwrap();
-    assert_ne!(answer["user"], "usr_1", "a new request, with ids of its own");
+    assert_ne!(
+        answer["user"], "usr_1",
+        "a new request, with ids of its own"
+    );
 }
 
 #[tokio::test]
