@@ -412,7 +412,7 @@ async fn set_active(
     user_id: &str,
     active: bool,
 ) -> Result<serde_json::Value, ScimError> {
-    let changing = team.to_app().map_err(|e| scim_error(&e))?;
+    let changing = team.to_app(app).map_err(|e| scim_error(&e))?;
     set_status(
         &app.ports(),
         &changing,

@@ -16,8 +16,7 @@ use softbrik_app::ports::team::Stamp;
 
 use crate::crypto::{Field, Sealed};
 use crate::error::Error;
-use crate::store::account_pk;
-pub use softbrik_app::idempotency::{Begin, Lease, canonical};
+pub use softbrik_app::idempotency::{Begin, Lease, account_scope, canonical};
 
 /// The sort key of an idempotency record.
 const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
@@ -322,7 +321,7 @@ pub fn finish_op(
 }
 
 /// The write that records the answer of the request holding `held`.
-fn answer_op(
+pub(crate) fn answer_op(
     app: &App,
     held: &Stamp,
     account_id: &str,
@@ -367,9 +366,4 @@ fn answer_op(
 /// The `gsi1` partition listing an account's idempotency records.
 pub fn by_account(account_id: &str) -> String {
     format!("IDEMPOTENCY#ACCOUNT#{account_id}")
-}
-
-/// The account scope of a request made by a signed-in user.
-pub fn account_scope(account_id: &str) -> String {
-    account_pk(account_id)
 }

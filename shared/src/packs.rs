@@ -368,16 +368,7 @@ pub fn plan_on(held: &[(Pack, PackItem)], day: Date) -> SupportPlan {
         .unwrap_or(SupportPlan::Basic)
 }
 
-/// How many users hold each Brik on `day`.
-pub fn holders_on(users: &[User], day: Date) -> BTreeMap<BrikId, u32> {
-    let mut holders = BTreeMap::new();
-    for user in users.iter().filter(|u| u.present_on(day)) {
-        for a in user.briks.iter().filter(|a| a.held_on(day)) {
-            *holders.entry(a.brik_id.clone()).or_insert(0) += 1;
-        }
-    }
-    holders
-}
+pub use softbrik_domain::team::holders_on;
 
 /// A pack's invoice line: "{name}, {start} – {end}, {quantity} x {unit}".
 pub fn line(

@@ -128,7 +128,7 @@ pub async fn period_end(
         None => AccountRecords::read(&app.store, account_id).await?,
     };
     let key = app.account_key(&records.account).await?;
-    let team = crate::team_table::team_records(&records, &key)?;
+    let team = crate::team_table::team_records(app, &records, &key)?;
     let removals = softbrik_app::team::apply_removals(&app.ports(), team, date).await?;
     // Removals write users, never the account or its packs.
     let held = crate::packs::held_in(app, &records.packs).await?;

@@ -25,8 +25,7 @@ use crate::idempotency::{self, Lease, account_scope};
 use crate::invoicing::{self, StoreFailure};
 use crate::refusal::Refusal;
 use crate::store::{
-    AccountRecords, EmailClaimItem, HistoryItem, SeatGuardItem, UserItem, account_pk,
-    email_claim_pk,
+    AccountRecords, EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk,
 };
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
@@ -110,8 +109,8 @@ impl Team {
     }
 
     /// The team as the use cases of `softbrik_app::team` take it: the same records, opened.
-    pub fn to_app(&self) -> Result<softbrik_app::team::Team, Error> {
-        let records = crate::team_table::team_records(&self.records, &self.key)?;
+    pub fn to_app(&self, app: &App) -> Result<softbrik_app::team::Team, Error> {
+        let records = crate::team_table::team_records(app, &self.records, &self.key)?;
         Ok(softbrik_app::team::Team::at(
             records,
             self.now,
@@ -150,12 +149,6 @@ impl Team {
         HistoryItem::seal(&self.account.id, id, &entry, &self.key)
     }
 
-    /// The history entry of a decided change, under `id` (a new one, or the request's lease's
-    /// reserved one).
-    pub(crate) fn record(&self, id: &str, recorded: decide::Recorded) -> HistoryItem {
-        self.history(id, recorded.action, recorded.details)
-    }
-
     /// A user's item opened, if the user is still present today.
     fn present(&self, item: &UserItem) -> Result<Option<User>, Error> {
         let user = item.open(&self.account.id, &self.key)?;
@@ -169,15 +162,6 @@ impl Team {
             if let Some(user) = self.present(&item)? {
                 users.push((item, user));
             }
-        }
-        Ok(users)
-    }
-
-    /// The users of the account present today, as the request read them ([`Team::records`]).
-    fn users_as_read(&self) -> Result<Vec<User>, Error> {
-        let mut users = Vec::new();
-        for item in &self.records.users {
-            users.extend(self.present(item)?);
         }
         Ok(users)
     }
@@ -246,13 +230,6 @@ impl Team {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InviteResponse {
     pub user: UserView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub invoice: Option<Invoice>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AssignResponse {
-    pub assignment: Assignment,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice: Option<Invoice>,
 }
@@ -521,11 +498,8 @@ async fn paid_change(
 
 pub use softbrik_domain::team::Charge;
 
-/// The added Briks still to pay for: a free seat (a seat pack with fewer holders than seats)
-/// pays for a Brik today; after the cut-off, the next period needs a seat free then too
-/// (`crate::packs`), else that period is charged now like any addition. With them, the writes
-/// that take the free seats used ([`SeatGuardItem`]): the holders were counted from a read,
-/// so two additions must not both take the last seat.
+/// The added Briks still to pay for, once free seats are used (`softbrik_app::team::uncovered`,
+/// the rule), with the writes that take the seats used.
 async fn uncovered<'a>(
     app: &App,
     team: &Team,
@@ -537,44 +511,14 @@ async fn uncovered<'a>(
     ),
     Error,
 > {
-    let all = |b: &&'a Brik| Charge {
-        brik: b,
-        now: true,
-        next: true,
-    };
-    let packs = crate::packs::held_in(app, &team.records.packs).await?;
-    let next_start = team.period.end();
-    let seats = decide::SeatCounts {
-        now: crate::packs::seats_on(&packs, team.today),
-        next: crate::packs::seats_on(&packs, next_start),
-    };
-    if !added.iter().any(|b| seats.has_seats(&b.id)) {
-        return Ok((added.iter().map(all).collect(), Vec::new()));
-    }
-    // The guards as read with the users, which the one Query read after them (key order): a
-    // seat taken since changes them, and this change then fails.
-    let guards: Vec<SeatGuardItem> = added
-        .iter()
-        .filter(|b| seats.has_seats(&b.id))
-        .map(|b| team.records.seat_guard(&b.id))
-        .collect();
-    let users = team.users_as_read()?;
-    let holders = decide::SeatCounts {
-        now: crate::packs::holders_on(&users, team.today),
-        next: crate::packs::holders_on(&users, next_start),
-    };
-    let charges = decide::seat_charges(added, &seats, &holders);
-    let mut taken = Vec::new();
-    for (charge, guard) in charges
-        .iter()
-        .filter(|c| seats.has_seats(&c.brik.id))
-        .zip(&guards)
-    {
-        if !charge.now || !charge.next {
-            taken.push(guard.take_op(&app.store)?);
+    let (charges, taken) = softbrik_app::team::uncovered(app, &team.to_app(app)?, added).await?;
+    let mut ops = Vec::with_capacity(taken.len());
+    for write in taken {
+        if let softbrik_app::ports::team::TeamWrite::SeatTaken { brik } = write {
+            ops.push(team.records.seat_guard(&brik).take_op(&app.store)?);
         }
     }
-    Ok((charges, taken))
+    Ok((charges, ops))
 }
 
 /// Charges `invoice` (if any) and stores the change with it, numbered, in one transaction;
@@ -607,108 +551,6 @@ pub(crate) async fn charged_change(
         Ok((Some(invoice), body))
     };
     softbrik_app::billing::charged(&app.ports(), &team.account, invoice, team.now, commit).await
-}
-
-/// Gives a user a Brik. Already held: nothing to pay. Held but scheduled to end: the removal
-/// is undone, free. Otherwise charged for the days left in the period.
-pub async fn assign(
-    app: &App,
-    team: &Team,
-    user_id: &str,
-    brik_id: &str,
-    key: Option<&str>,
-) -> Result<(u16, serde_json::Value), Error> {
-    let catalogue = app.catalogue().await?;
-    let brik = BrikId::parse(brik_id)
-        .ok()
-        .and_then(|id| catalogue.iter().find(|b| b.id == id))
-        .ok_or(Error::NotFound)?;
-    let (item, user) = team.user_as_read(user_id)?;
-    let decided = decide::assign_brik(&user, &brik.id, team.today)?;
-    let reserve = || {
-        BTreeMap::from([
-            ("invoice".into(), new_ordered_id("inv", team.now)),
-            ("history".into(), new_ordered_id("hst", team.now)),
-        ])
-    };
-    let fingerprint =
-        serde_json::json!({"route": "PUT /account/users/briks", "user": user_id, "brik": brik_id});
-    idempotency::once(
-        app,
-        &account_scope(&team.account.id),
-        key,
-        fingerprint,
-        reserve,
-        async |lease: &Lease| {
-            let (user, recorded, assignment, added) = match decided {
-                decide::Assigning::AlreadyHeld(held) => {
-                    // Already held: nothing to pay; the answer is kept for the key all the
-                    // same, so that a duplicate of the request that assigned it replays that
-                    // one.
-                    let body = serde_json::to_value(AssignResponse {
-                        assignment: held,
-                        invoice: None,
-                    })
-                    .map_err(Error::internal)?;
-                    softbrik_app::idempotency::finish_alone(
-                        app,
-                        lease,
-                        &team.account.id,
-                        200,
-                        &body,
-                    )
-                    .await?;
-                    return Ok((200, body));
-                }
-                decide::Assigning::Changed {
-                    user,
-                    recorded,
-                    assignment,
-                    added,
-                } => (*user, recorded, assignment, added),
-            };
-            let added: Vec<&Brik> = if added { vec![brik] } else { vec![] };
-            let updated = item.reseal(&team.account.id, &user, &team.key, app.system_clock.now());
-            let history = team.record(&lease.id("history"), recorded);
-            let respond = |invoice: Option<&Invoice>| {
-                serde_json::to_value(AssignResponse {
-                    assignment: assignment.clone(),
-                    invoice: invoice.cloned(),
-                })
-                .map_err(Error::internal)
-            };
-            let change = |_: Option<&Invoice>, body: &serde_json::Value| -> Result<Vec<_>, Error> {
-                let mut ops = vec![
-                    updated.update_op(app, item.version)?,
-                    app.store.put_new_op(&history)?,
-                ];
-                ops.extend(idempotency::finish_op(
-                    app,
-                    lease,
-                    &team.account.id,
-                    &team.key,
-                    200,
-                    body,
-                )?);
-                Ok(ops)
-            };
-            let (invoice, body) = paid_change(app, team, lease, &added, 0, respond, change)
-                .await
-                .map_err(concurrent_change)?;
-            if let Some(invoice) = &invoice {
-                invoicing::email(app, &team.account, invoice).await;
-            }
-            Ok((200, body))
-        },
-    )
-    .await
-}
-
-fn concurrent_change(failure: StoreFailure) -> Error {
-    match failure {
-        StoreFailure::Conflict(_) => softbrik_app::team::concurrent_change(),
-        StoreFailure::Failed(e) => e,
-    }
 }
 
 /// `PUT /account/users/{id}/status` as sent.

@@ -8,21 +8,35 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use softbrik_app::ports::Ports;
-use softbrik_app::ports::team::{Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite};
+use std::collections::BTreeMap;
 
-use crate::account::{Account, User};
+use jiff::civil::Date;
+use softbrik_app::ports::Ports;
+use softbrik_app::ports::mailer::InvoiceMail;
+use softbrik_app::ports::team::{
+    Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
+};
+
+use crate::account::{Account, Invoice, User};
 use crate::app::App;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::invoicing::StoreFailure;
 use crate::store::{AccountRecords, HistoryItem, UserItem, email_claim_pk};
 
-/// What a team's records carry for this adapter: the account's data key.
-struct Sealing(Arc<DataKey>);
+/// What a team's records carry for this adapter: the account's data key, and its records as
+/// read (their packs and seat guards).
+struct Sealing {
+    key: Arc<DataKey>,
+    records: AccountRecords,
+}
 
 /// The team of `records`, opened with `key`: each user stamped with its item as read.
-pub fn team_records(records: &AccountRecords, key: &Arc<DataKey>) -> Result<TeamRecords, Error> {
+pub fn team_records(
+    app: &App,
+    records: &AccountRecords,
+    key: &Arc<DataKey>,
+) -> Result<TeamRecords, Error> {
     let account = records.account.open(key)?;
     let mut users = Vec::with_capacity(records.users.len());
     for item in &records.users {
@@ -34,7 +48,11 @@ pub fn team_records(records: &AccountRecords, key: &Arc<DataKey>) -> Result<Team
     Ok(TeamRecords {
         account,
         users,
-        stamp: Stamp::new(Sealing(key.clone())),
+        issuer: app.config.issuer_country,
+        stamp: Stamp::new(Sealing {
+            key: key.clone(),
+            records: records.clone(),
+        }),
     })
 }
 
@@ -57,6 +75,7 @@ impl App {
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,
+            invoices: self,
             charges: self,
             answers: self,
             clock: &*self.system_clock,
@@ -69,13 +88,18 @@ impl TeamTable for App {
     async fn team(&self, account_id: &str) -> Result<TeamRecords, Error> {
         let records = AccountRecords::read(&self.store, account_id).await?;
         let key = self.account_key(&records.account).await?;
-        team_records(&records, &key)
+        team_records(self, &records, &key)
     }
 
-    async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error> {
-        let Sealing(key) = ours(&team.stamp)?;
+    async fn commit(
+        &self,
+        team: &TeamRecords,
+        change: TeamChange,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error> {
+        let Sealing { key, records } = ours(&team.stamp)?;
         let account = &team.account;
-        let mut ops = Vec::with_capacity(change.writes.len() + 1);
+        let mut ops = Vec::with_capacity(change.writes.len() + 2);
         for write in &change.writes {
             match write {
                 TeamWrite::User { user, read } => {
@@ -98,16 +122,76 @@ impl TeamTable for App {
                     let item = HistoryItem::seal(&account.id, id, entry, key);
                     ops.push(self.store.put_new_op(&item)?);
                 }
+                TeamWrite::SeatTaken { brik } => {
+                    ops.push(records.seat_guard(brik).take_op(&self.store)?);
+                }
             }
         }
-        crate::resellers::transact_counted(self, account, change.counted, change.at, || {
-            Ok(ops.clone())
-        })
-        .await
-        .map_err(|failure| match failure {
+        // The answer, built from the invoice as numbered, recorded in the same transaction.
+        let answered = |invoice: Option<&Invoice>| -> Result<_, Error> {
+            let Some(answering) = &answer else {
+                return Ok(None);
+            };
+            let body = (answering.body)(invoice)?;
+            let op = crate::idempotency::answer_op(
+                self,
+                answering.lease,
+                &account.id,
+                key,
+                answering.status,
+                &body,
+            )?;
+            Ok(Some((body, op)))
+        };
+        let conflict = |failure| match failure {
             StoreFailure::Conflict(_) => softbrik_app::team::concurrent_change(),
             StoreFailure::Failed(e) => e,
+        };
+        let Some(mut invoice) = change.invoice else {
+            let answered = answered(None)?;
+            if let Some((_, op)) = &answered {
+                ops.push(op.clone());
+            }
+            crate::resellers::transact_counted(self, account, change.counted, change.at, || {
+                Ok(ops.clone())
+            })
+            .await
+            .map_err(conflict)?;
+            return Ok(Committed {
+                invoice: None,
+                answer: answered.map(|(body, _)| body),
+            });
+        };
+        if change.counted != 0 {
+            return Err(Error::internal(
+                "a change paid by an invoice moved a reseller's count",
+            ));
+        }
+        let mut answer_body = None;
+        crate::invoicing::store_numbered(self, account, key, &mut invoice, |invoice| {
+            let mut all = ops.clone();
+            if let Some((body, op)) = answered(Some(invoice))? {
+                all.push(op);
+                answer_body = Some(body);
+            }
+            Ok(all)
         })
+        .await
+        .map_err(conflict)?;
+        Ok(Committed {
+            invoice: Some(invoice),
+            answer: answer_body,
+        })
+    }
+
+    async fn seats_on(
+        &self,
+        team: &TeamRecords,
+        day: Date,
+    ) -> Result<BTreeMap<crate::values::BrikId, u32>, Error> {
+        let Sealing { records, .. } = ours(&team.stamp)?;
+        let held = crate::packs::held_in(self, &records.packs).await?;
+        Ok(crate::packs::seats_on(&held, day))
     }
 
     async fn denied(&self, team: &TeamRecords, user: &Read<User>) -> Result<bool, Error> {
@@ -117,5 +201,12 @@ impl TeamTable for App {
 
     async fn now_for(&self, account: &Account) -> Result<Timestamp, Error> {
         Ok(self.clock(account.test_clock_id.as_deref()).await?.now())
+    }
+}
+
+#[async_trait]
+impl InvoiceMail for App {
+    async fn email(&self, account: &Account, invoice: &Invoice) {
+        crate::invoicing::email(self, account, invoice).await
     }
 }

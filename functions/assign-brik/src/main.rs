@@ -42,7 +42,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         "GET /account/users" => (
             200,
             serde_json::to_value(Listed::whole(
-                app_team::list_users(&app.ports(), &team.to_app()?).await?,
+                app_team::list_users(&app.ports(), &team.to_app(app)?).await?,
             ))
             .map_err(Error::internal)?,
         ),
@@ -58,7 +58,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                     json_body::<RemoveBody>(&req)?.0
                 };
                 let user_id = path_param(&req, "user_id")?;
-                let team = team.to_app()?;
+                let team = team.to_app(app)?;
                 let removal =
                     app_team::remove_user(&app.ports(), &team, &user_id, body.immediate).await?;
                 Ok((202, serde_json::to_value(removal).map_err(Error::internal)?))
@@ -69,15 +69,18 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             guarded(app, &team, key.as_deref(), &req, async || {
                 http::no_fields(&req)?;
                 let user_id = path_param(&req, "user_id")?;
-                let user = app_team::restore_user(&app.ports(), &team.to_app()?, &user_id).await?;
+                let user =
+                    app_team::restore_user(&app.ports(), &team.to_app(app)?, &user_id).await?;
                 Ok((200, serde_json::to_value(user).map_err(Error::internal)?))
             })
             .await?
         }
         "PUT /account/users/{user_id}/briks/{brik_id}" => {
-            team::assign(
-                app,
-                &team,
+            let catalogue = app.catalogue().await?;
+            app_team::assign(
+                &app.ports(),
+                &team.to_app(app)?,
+                &catalogue,
                 &path_param(&req, "user_id")?,
                 &path_param(&req, "brik_id")?,
                 key.as_deref(),
@@ -88,7 +91,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             guarded(app, &team, key.as_deref(), &req, async || {
                 let (user_id, brik_id) =
                     (path_param(&req, "user_id")?, path_param(&req, "brik_id")?);
-                let team = team.to_app()?;
+                let team = team.to_app(app)?;
                 let removal =
                     app_team::remove_brik(&app.ports(), &team, &user_id, &brik_id).await?;
                 Ok((202, serde_json::to_value(removal).map_err(Error::internal)?))
@@ -99,7 +102,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             guarded(app, &team, key.as_deref(), &req, async || {
                 let (body, _): (StatusBody, _) = json_body(&req)?;
                 let user_id = path_param(&req, "user_id")?;
-                let changing = team.to_app()?;
+                let changing = team.to_app(app)?;
                 let user = app_team::set_status(
                     &app.ports(),
                     &changing,

@@ -22,6 +22,11 @@ pub const LEASE_SECONDS: i64 = 60;
 /// Tries at taking a key that others are taking too.
 const ATTEMPTS: usize = 4;
 
+/// The scope of an account's keys: a key is its account's alone.
+pub fn account_scope(account_id: &str) -> String {
+    format!("ACCOUNT#{account_id}")
+}
+
 /// `request` with every object's keys in order: the same request gives the same fingerprint
 /// whatever order its client wrote the keys in, and whether or not serde_json keeps the order
 /// of insertion (its `preserve_order` feature, which some builds unify in).

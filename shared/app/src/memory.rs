@@ -6,17 +6,22 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use softbrik_domain::account::{Account, CardBrand, CardDetails, HistoryEntry, User};
-use softbrik_domain::values::PaymentMethodToken;
+use jiff::civil::Date;
+use softbrik_domain::account::{
+    Account, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
+};
+use softbrik_domain::values::{BrikId, Country, PaymentMethodToken};
 
 use crate::error::Error;
 use crate::ports::Ports;
 use crate::ports::answers::{AnswerTable, Record};
 use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
-use crate::ports::mailer::{Mail, Mailer};
+use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
-use crate::ports::team::{Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite};
+use crate::ports::team::{
+    Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
+};
 
 /// Every port in memory, for a test's GIVEN, WHEN and THEN.
 pub struct World {
@@ -24,8 +29,6 @@ pub struct World {
     pub sign_ins: SignIns,
     pub outbox: Outbox,
     pub ledger: Ledger,
-    pub book: Book,
-    pub answers: Answers,
 }
 
 impl World {
@@ -36,8 +39,6 @@ impl World {
             sign_ins: SignIns::default(),
             outbox: Outbox::default(),
             ledger: Ledger::default(),
-            book: Book::default(),
-            answers: Answers::default(),
         }
     }
 
@@ -47,19 +48,26 @@ impl World {
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
-            charges: &self.book,
-            answers: &self.answers,
+            charges: &self.tables.book,
+            answers: &self.tables.answers,
+            invoices: &self.tables,
             clock: &self.tables,
         }
     }
 }
 
 /// The table in memory: accounts with their users (each with a version), the history
-/// written, and how many active users each change moved for a reseller. Every commit is
-/// all or nothing, and refused when a user it writes changed since it was read.
+/// written, the invoices numbered from one sequence, the seats of their seat packs, how many
+/// active users each change moved for a reseller; the book of pending charges and the
+/// idempotency answers, which a change writes in its own transaction. Every commit is all or
+/// nothing, and refused when a user or a seat it writes changed since it was read.
 pub struct Tables {
     state: Mutex<BTreeMap<String, Stored>>,
     now: Mutex<Timestamp>,
+    sequence: Mutex<u64>,
+    mailed: Mutex<Vec<String>>,
+    pub book: Book,
+    pub answers: Answers,
 }
 
 #[derive(Clone)]
@@ -69,7 +77,14 @@ struct Stored {
     history: Vec<(String, HistoryEntry)>,
     counted: i64,
     deny_list: Vec<String>,
+    seats: BTreeMap<BrikId, u32>,
+    /// The version of each Brik's seat guard (one more per seat taken).
+    guards: BTreeMap<BrikId, u64>,
+    invoices: Vec<Invoice>,
 }
+
+/// The seat guards' versions as a team read saw them.
+struct GuardsRead(BTreeMap<BrikId, u64>);
 
 /// A user's version as read.
 struct Version(u64);
@@ -79,6 +94,10 @@ impl Tables {
         Tables {
             state: Mutex::new(BTreeMap::new()),
             now: Mutex::new(now),
+            sequence: Mutex::new(0),
+            mailed: Mutex::new(Vec::new()),
+            book: Book::default(),
+            answers: Answers::default(),
         }
     }
 
@@ -104,6 +123,9 @@ impl Tables {
                     history: Vec::new(),
                     counted: 0,
                     deny_list: Vec::new(),
+                    seats: BTreeMap::new(),
+                    guards: BTreeMap::new(),
+                    invoices: Vec::new(),
                 },
             )
         });
@@ -115,6 +137,29 @@ impl Tables {
                 stored.users.insert(user.id.clone(), (user, 1));
             }
         });
+    }
+
+    /// Gives the account a seat pack of `seats` seats for `brik` (on every day).
+    pub fn set_seats(&self, account_id: &str, brik: &str, seats: u32) {
+        self.with(|s| {
+            if let (Some(stored), Ok(brik)) = (s.get_mut(account_id), BrikId::parse(brik)) {
+                stored.seats.insert(brik, seats);
+            }
+        });
+    }
+
+    /// The account's invoices, as stored.
+    pub fn invoices(&self, account_id: &str) -> Vec<Invoice> {
+        self.with(|s| {
+            s.get(account_id)
+                .map(|a| a.invoices.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The ids of the invoices emailed, in order.
+    pub fn mailed(&self) -> Vec<String> {
+        self.mailed.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Puts `email` on the account's directory deny list.
@@ -172,6 +217,15 @@ fn unchanged(stored: &Stored, user_id: &str, read: &Stamp) -> Result<u64, Error>
     }
 }
 
+#[async_trait]
+impl InvoiceMail for Tables {
+    async fn email(&self, _account: &Account, invoice: &Invoice) {
+        if let Ok(mut mailed) = self.mailed.lock() {
+            mailed.push(invoice.id.clone());
+        }
+    }
+}
+
 /// The tables' clock is the real time of the world (leases, windows) as well as its accounts'.
 impl crate::clock::Clock for Tables {
     fn now(&self) -> Timestamp {
@@ -194,13 +248,29 @@ impl TeamTable for Tables {
                         stamp: Stamp::new(Version(*v)),
                     })
                     .collect(),
-                stamp: Stamp::new(()),
+                issuer: Country::parse("FR").map_err(Error::internal)?,
+                stamp: Stamp::new(GuardsRead(stored.guards.clone())),
             })
         })
     }
 
-    async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error> {
-        self.with(|s| {
+    async fn commit(
+        &self,
+        team: &TeamRecords,
+        change: TeamChange,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error> {
+        if let Some(answering) = &answer
+            && !self.answers.holds(answering.lease)
+        {
+            return Err(Error::IdempotencyInProgress);
+        }
+        let GuardsRead(guards_read) = team
+            .stamp
+            .get::<GuardsRead>()
+            .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
+        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
+        let committed = self.with(|s| {
             let stored = s.get_mut(&team.account.id).ok_or(Error::NotFound)?;
             let mut next = stored.clone();
             for write in change.writes {
@@ -219,11 +289,57 @@ impl TeamTable for Tables {
                         }
                         next.history.push((id, entry));
                     }
+                    TeamWrite::SeatTaken { brik } => {
+                        let read = guards_read.get(&brik).copied().unwrap_or(0);
+                        let guard = next.guards.entry(brik).or_insert(0);
+                        if *guard != read {
+                            return Err(crate::team::concurrent_change());
+                        }
+                        *guard += 1;
+                    }
                 }
             }
+            let invoice = change.invoice.map(|mut invoice| {
+                invoice.number = Some(invoice_number(*sequence + 1));
+                invoice
+            });
+            if let Some(invoice) = &invoice {
+                if next.invoices.iter().any(|i| i.id == invoice.id) {
+                    return Err(Error::internal("an invoice id stored twice"));
+                }
+                next.invoices.push(invoice.clone());
+            }
+            let answer = answer
+                .as_ref()
+                .map(|a| (a.body)(invoice.as_ref()))
+                .transpose()?;
             next.counted += change.counted;
             *stored = next;
-            Ok(())
+            Ok(Committed { invoice, answer })
+        })?;
+        // The rest of the same transaction: the sequence, the charge struck off, the answer.
+        if let Some(invoice) = &committed.invoice {
+            *sequence += 1;
+            if invoice.payment.charge_id.is_some() {
+                self.book.strike_off(&crate::billing::charge_key(invoice));
+            }
+        }
+        if let (Some(answering), Some(body)) = (&answer, &committed.answer) {
+            self.answers
+                .record_answer(answering.lease, &team.account.id, answering.status, body);
+        }
+        Ok(committed)
+    }
+
+    async fn seats_on(
+        &self,
+        team: &TeamRecords,
+        _day: Date,
+    ) -> Result<BTreeMap<BrikId, u32>, Error> {
+        self.with(|s| {
+            Ok(s.get(&team.account.id)
+                .map(|a| a.seats.clone())
+                .unwrap_or_default())
         })
     }
 
@@ -478,6 +594,32 @@ impl Answers {
             .ok_or_else(|| Error::internal("a stamp of another adapter"))
     }
 
+    /// Whether `lease` still holds its key.
+    fn holds(&self, lease: &Stamp) -> bool {
+        let mut holds = false;
+        self.holding(lease, |_, _| holds = true);
+        holds
+    }
+
+    /// Records the answer of the request holding `lease`; `false` if it no longer does.
+    fn record_answer(
+        &self,
+        lease: &Stamp,
+        account_id: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> bool {
+        let mut finished = false;
+        self.holding(lease, |records, held| {
+            if let Some(kept) = records.get_mut(&held.at) {
+                kept.record.done = true;
+                kept.answer = Some((account_id.to_string(), status, body.clone()));
+                finished = true;
+            }
+        });
+        finished
+    }
+
     /// Runs `f` on the record `held` names, if this lease still holds it.
     fn holding(&self, held: &Stamp, f: impl FnOnce(&mut BTreeMap<(String, String), Kept>, &Held)) {
         if let (Ok(held), Ok(mut records)) = (Self::held(held), self.records.lock())
@@ -553,15 +695,9 @@ impl AnswerTable for Answers {
         status: u16,
         body: &serde_json::Value,
     ) -> Result<(), Error> {
-        let mut finished = false;
-        self.holding(lease, |records, held| {
-            if let Some(kept) = records.get_mut(&held.at) {
-                kept.record.done = true;
-                kept.answer = Some((account_id.to_string(), status, body.clone()));
-                finished = true;
-            }
-        });
-        finished.then_some(()).ok_or(Error::IdempotencyInProgress)
+        self.record_answer(lease, account_id, status, body)
+            .then_some(())
+            .ok_or(Error::IdempotencyInProgress)
     }
 
     async fn release(&self, lease: &Stamp) {

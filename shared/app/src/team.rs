@@ -4,11 +4,16 @@
 //! `softbrik_domain::team`, and commits through [`TeamTable`]: every user written only if
 //! still as read, with its history entry, in one transaction.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use softbrik_domain::account::{Account, HistoryEntry, User, UserStatus, UserView};
-use softbrik_domain::billing_calendar::{BillingPeriod, local_midnight};
+use softbrik_domain::account::{
+    Account, AccountKind, Assignment, HistoryEntry, Invoice, User, UserStatus, UserView,
+};
+use softbrik_domain::billing_calendar::{BillingPeriod, is_locked, local_midnight};
+use softbrik_domain::catalogue::Brik;
 use softbrik_domain::refusal::Refusal;
 use softbrik_domain::team::{self as decide, PeriodEnd, Recorded, StatusDecision};
 
@@ -21,7 +26,7 @@ use crate::ids::new_ordered_id;
 use crate::ports::Ports;
 use crate::ports::directory::Directory;
 use crate::ports::mailer::{Mail, Mailer};
-use crate::ports::team::{Read, TeamChange, TeamRecords, TeamTable, TeamWrite};
+use crate::ports::team::{Answering, Read, TeamChange, TeamRecords, TeamTable, TeamWrite};
 
 /// An account's team as one request sees it: its records as read, "now" on the account's
 /// clock, today and the current period there, and who is changing it.
@@ -90,10 +95,21 @@ impl Team {
         decide::removal_date(self.account(), &self.period, self.today)
     }
 
+    /// From local midnight starting the day before the billing date, the renewal is drafted
+    /// and locked (billing.md "The 2-day cut-off").
+    pub fn locked(&self) -> bool {
+        is_locked(&self.period, self.today)
+    }
+
     /// The history entry of a decided change, under a new id.
     fn history(&self, recorded: Recorded) -> TeamWrite {
+        self.history_as(new_ordered_id("hst", self.now), recorded)
+    }
+
+    /// The history entry of a decided change, under `id` (the request's reserved one).
+    fn history_as(&self, id: String, recorded: Recorded) -> TeamWrite {
         TeamWrite::History {
-            id: new_ordered_id("hst", self.now),
+            id,
             entry: HistoryEntry {
                 at: self.now,
                 actor: self.actor.clone(),
@@ -131,10 +147,11 @@ impl Team {
                 },
                 self.history(recorded),
             ],
+            invoice: None,
             counted,
             at: self.now,
         };
-        table.commit(&self.records, change).await
+        table.commit(&self.records, change, None).await.map(drop)
     }
 
     /// Deletes a user whose removal takes effect: sign-in first (so that a retry still finds
@@ -156,10 +173,15 @@ impl Team {
                 },
                 self.history(recorded),
             ],
+            invoice: None,
             counted: -i64::from(decide::counts(user)),
             at: self.now,
         };
-        ports.table.commit(&self.records, change).await
+        ports
+            .table
+            .commit(&self.records, change, None)
+            .await
+            .map(drop)
     }
 }
 
@@ -353,6 +375,171 @@ pub async fn send_invitation(mailer: &dyn Mailer, company: &str, user: &User, pa
     if let Err(e) = mailer.send(&mail).await {
         tracing::error!(error = %e, user = %user.id, "invitation email not sent");
     }
+}
+
+/// What assigning a Brik answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AssignResponse {
+    pub assignment: Assignment,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
+}
+
+/// `PUT /account/users/{id}/briks/{brik}`: gives a user a Brik of `catalogue`. Already held:
+/// nothing to pay (answered 200, and recorded for the key all the same). Held but scheduled to
+/// end: the removal is undone, free. Otherwise charged now for the days left in the period
+/// (and after the cut-off the next one), unless a free seat pays for it; the card refused,
+/// nothing is written (402). A client account's Briks are not charged (its reseller is billed
+/// for its users); a reseller holds none. The invoice is emailed once stored.
+pub async fn assign(
+    ports: &Ports<'_>,
+    team: &Team,
+    catalogue: &[Brik],
+    user_id: &str,
+    brik_id: &str,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let brik = BrikId::parse(brik_id)
+        .ok()
+        .and_then(|id| catalogue.iter().find(|b| b.id == id))
+        .ok_or(Error::NotFound)?;
+    let read = team.user(user_id)?;
+    let decided = decide::assign_brik(&read.value, &brik.id, team.today)?;
+    let now = team.now;
+    let reserve = || {
+        BTreeMap::from([
+            ("invoice".into(), new_ordered_id("inv", now)),
+            ("history".into(), new_ordered_id("hst", now)),
+        ])
+    };
+    let request =
+        serde_json::json!({"route": "PUT /account/users/briks", "user": user_id, "brik": brik_id});
+    let account = team.account();
+    let scope = crate::idempotency::account_scope(&account.id);
+    crate::idempotency::once(
+        ports.answers,
+        ports.clock,
+        &scope,
+        key,
+        request,
+        reserve,
+        async |lease: &crate::idempotency::Lease| {
+            let (user, recorded, assignment, added) = match decided {
+                decide::Assigning::AlreadyHeld(held) => {
+                    let body = serde_json::to_value(AssignResponse {
+                        assignment: held,
+                        invoice: None,
+                    })
+                    .map_err(Error::internal)?;
+                    crate::idempotency::finish_alone(ports.answers, lease, &account.id, 200, &body)
+                        .await?;
+                    return Ok((200, body));
+                }
+                decide::Assigning::Changed {
+                    user,
+                    recorded,
+                    assignment,
+                    added,
+                } => (*user, recorded, assignment, added),
+            };
+            let added: Vec<&Brik> = if added { vec![brik] } else { vec![] };
+            let (charges, mut writes) = match account.kind {
+                AccountKind::Client => (Vec::new(), Vec::new()),
+                AccountKind::Reseller if !added.is_empty() => {
+                    return Err(Error::Refused(Refusal::NotForReseller));
+                }
+                _ => uncovered(ports.table, team, &added).await?,
+            };
+            let invoice = if charges.iter().any(|c| c.now || (c.next && team.locked())) {
+                let invoice = decide::addition_invoice(
+                    account,
+                    &team.period,
+                    team.today,
+                    &team.records.issuer,
+                    lease.id("invoice"),
+                    &charges,
+                )
+                .map_err(Error::internal)?;
+                Some(invoice)
+            } else {
+                None
+            };
+            writes.push(TeamWrite::User {
+                user,
+                read: read.stamp.clone(),
+            });
+            writes.push(team.history_as(lease.id("history"), recorded));
+            let body = |invoice: Option<&Invoice>| {
+                serde_json::to_value(AssignResponse {
+                    assignment: assignment.clone(),
+                    invoice: invoice.cloned(),
+                })
+                .map_err(Error::internal)
+            };
+            let commit = async |invoice: Option<Invoice>| {
+                let change = TeamChange {
+                    writes,
+                    invoice,
+                    counted: 0,
+                    at: now,
+                };
+                let answering = lease.held().map(|held| Answering {
+                    lease: held,
+                    status: 200,
+                    body: &body,
+                });
+                ports.table.commit(&team.records, change, answering).await
+            };
+            let committed = crate::billing::charged(ports, account, invoice, now, commit).await?;
+            if let Some(invoice) = &committed.invoice {
+                ports.invoices.email(account, invoice).await;
+            }
+            let answer = match committed.answer {
+                Some(answer) => answer,
+                None => body(committed.invoice.as_ref())?,
+            };
+            Ok((200, answer))
+        },
+    )
+    .await
+}
+
+/// The added Briks still to pay for: a free seat (a seat pack with fewer holders than seats)
+/// pays for a Brik today; after the cut-off, the next period needs a seat free then too, else
+/// that period is charged now like any addition. With them, the seats they take: the holders
+/// were counted from the team's read, so two additions must not both take the last seat.
+pub async fn uncovered<'a>(
+    table: &dyn TeamTable,
+    team: &Team,
+    added: &[&'a Brik],
+) -> Result<(Vec<decide::Charge<'a>>, Vec<TeamWrite>), Error> {
+    let all = |b: &&'a Brik| decide::Charge {
+        brik: b,
+        now: true,
+        next: true,
+    };
+    let next_start = team.period.end();
+    let seats = decide::SeatCounts {
+        now: table.seats_on(&team.records, team.today).await?,
+        next: table.seats_on(&team.records, next_start).await?,
+    };
+    if !added.iter().any(|b| seats.has_seats(&b.id)) {
+        return Ok((added.iter().map(all).collect(), Vec::new()));
+    }
+    let users: Vec<User> = team.present().map(|u| u.value.clone()).collect();
+    let holders = decide::SeatCounts {
+        now: decide::holders_on(&users, team.today),
+        next: decide::holders_on(&users, next_start),
+    };
+    let charges = decide::seat_charges(added, &seats, &holders);
+    let taken = charges
+        .iter()
+        .filter(|c| seats.has_seats(&c.brik.id) && (!c.now || !c.next))
+        .map(|c| TeamWrite::SeatTaken {
+            brik: c.brik.id.clone(),
+        })
+        .collect();
+    Ok((charges, taken))
 }
 
 /// `GET /account/users`: the team today. Invited users who have signed in since are shown,

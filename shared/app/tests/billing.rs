@@ -77,7 +77,7 @@ async fn a_charge_is_recorded_in_the_book_before_it_is_made_and_pays_the_invoice
     assert_eq!(invoice.payment.charge_id.as_deref(), Some("ch_1"));
     // AND the book lists it until the invoice's transaction strikes it off
     assert_eq!(
-        world.book.entries().get("inv_1:1"),
+        world.tables.book.entries().get("inv_1:1"),
         Some(&BookEntry {
             account_id: "acc_dupont".into(),
             invoice_id: "inv_1".into(),
@@ -116,7 +116,7 @@ async fn nothing_to_pay_is_paid_without_a_charge() {
         .unwrap();
     assert_eq!(invoice.status, InvoiceStatus::Paid);
     assert!(world.ledger.charges().is_empty());
-    assert!(world.book.entries().is_empty());
+    assert!(world.tables.book.entries().is_empty());
 }
 
 #[tokio::test]
@@ -130,7 +130,7 @@ async fn a_declined_card_counts_the_attempt_and_leaves_nothing_in_the_book() {
     assert_eq!(invoice.payment.attempts, 1);
     assert_eq!(invoice.payment.status, PaymentStatus::Failed);
     assert!(invoice.payment.last_error.is_some());
-    assert!(world.book.entries().is_empty());
+    assert!(world.tables.book.entries().is_empty());
 }
 
 #[tokio::test]
@@ -142,10 +142,10 @@ async fn a_partner_that_does_not_answer_leaves_the_charge_in_doubt_and_in_the_bo
     let failed = billing::charge(&world.ports(), &account, &mut invoice, now()).await;
     // THEN the request fails as in doubt (the retry reuses the key), and settlement can find it
     assert!(matches!(failed, Err(Error::InDoubt(_))));
-    assert!(world.book.entries()["inv_1:1"].listed);
+    assert!(world.tables.book.entries()["inv_1:1"].listed);
     // AND a failed write after it refunds nothing: the write may still land
     billing::refund_after(&world.ports(), &invoice, &Error::InDoubt("timeout".into())).await;
-    assert!(!world.book.entries()["inv_1:1"].refunded);
+    assert!(!world.tables.book.entries()["inv_1:1"].refunded);
 }
 
 #[tokio::test]
@@ -166,7 +166,7 @@ async fn a_charge_whose_change_cannot_be_written_is_refunded_and_its_key_never_c
     let charges = world.ledger.charges();
     assert_eq!(charges.len(), 1);
     assert!(charges[0].1, "the charge is refunded");
-    let entry = &world.book.entries()["inv_1:1"];
+    let entry = &world.tables.book.entries()["inv_1:1"];
     assert!(entry.refunded && !entry.listed, "{entry:?}");
     // WHEN the same invoice is charged again (the renewal's next run: same invoice id)
     let mut again = addition(&account);
@@ -192,11 +192,11 @@ async fn a_refund_whose_key_cannot_be_marked_is_left_to_settlement() {
     billing::charge(&world.ports(), &account, &mut invoice, now())
         .await
         .unwrap();
-    *world.book.unavailable.lock().unwrap() = true;
+    *world.tables.book.unavailable.lock().unwrap() = true;
     billing::refund(&world.ports(), &invoice).await;
     // THEN not refunded now (a later charge could reuse an unmarked key), still listed
     assert!(!world.ledger.charges()[0].1);
-    assert!(world.book.entries()["inv_1:1"].listed);
+    assert!(world.tables.book.entries()["inv_1:1"].listed);
 }
 
 #[tokio::test]
@@ -205,6 +205,7 @@ async fn an_invoice_whose_every_key_was_refunded_is_not_charged() {
     let account = dupont();
     for attempt in 1..=billing::MAX_ATTEMPTS {
         world
+            .tables
             .book
             .mark_refunded(&format!("inv_1:{attempt}"))
             .await
@@ -286,7 +287,7 @@ async fn a_change_whose_write_may_still_land_keeps_its_charge() {
         !world.ledger.charges()[0].1,
         "not refunded: the retry or settlement decides"
     );
-    assert!(world.book.entries()["inv_1:1"].listed);
+    assert!(world.tables.book.entries()["inv_1:1"].listed);
 }
 
 #[tokio::test]

@@ -130,7 +130,7 @@ async fn a_refused_request_leaves_no_trace_and_may_be_sent_again() {
     )
     .await;
     assert!(matches!(refused, Err(Error::EmailTaken)));
-    assert_eq!(world.answers.record(SCOPE, "k1"), None);
+    assert_eq!(world.tables.answers.record(SCOPE, "k1"), None);
     // WHEN sent again, with another body even: it runs
     let carol = json!({"email": "carol@dupont.fr", "name": "Carol"});
     invite(&world, Some("k1"), carol, &made, &runs, Ok(()))

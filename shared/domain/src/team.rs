@@ -411,6 +411,17 @@ impl SeatCounts {
     }
 }
 
+/// How many users hold each Brik on `day`.
+pub fn holders_on(users: &[User], day: Date) -> BTreeMap<BrikId, u32> {
+    let mut holders = BTreeMap::new();
+    for user in users.iter().filter(|u| u.present_on(day)) {
+        for a in user.briks.iter().filter(|a| a.held_on(day)) {
+            *holders.entry(a.brik_id.clone()).or_insert(0) += 1;
+        }
+    }
+    holders
+}
+
 /// What each added Brik costs once free seats are used (billing.md "Add-on packs"): a Brik
 /// with more seats than holders today is not charged for today, one with a seat free on the
 /// next period's first day not for the next period. `holders` are counted before the change.

@@ -2,6 +2,7 @@
 //! `Auto-Submitted` header.
 
 use async_trait::async_trait;
+use softbrik_domain::account::{Account, Invoice};
 
 use crate::error::Error;
 
@@ -27,4 +28,12 @@ pub struct Attachment {
 pub trait Mailer: Send + Sync {
     /// Sends `mail`; answers the provider's message id.
     async fn send(&self, mail: &Mail) -> Result<String, Error>;
+}
+
+/// Sending an issued invoice to the account, its PDF attached, in its language.
+#[async_trait]
+pub trait InvoiceMail: Send + Sync {
+    /// Sends `invoice`; a failure does not undo what was paid: it is logged and the invoice
+    /// sent again later, so that every issued invoice reaches its customer.
+    async fn email(&self, account: &Account, invoice: &Invoice);
 }

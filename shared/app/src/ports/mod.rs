@@ -24,6 +24,7 @@ pub struct Ports<'a> {
     pub table: &'a dyn team::TeamTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
+    pub invoices: &'a dyn mailer::InvoiceMail,
     pub payments: &'a dyn payments::Payments,
     pub charges: &'a dyn charges::ChargeBook,
     pub answers: &'a dyn answers::AnswerTable,

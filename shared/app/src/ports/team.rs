@@ -4,9 +4,13 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
-use softbrik_domain::account::{Account, HistoryEntry, User};
+use jiff::civil::Date;
+use softbrik_domain::account::{Account, HistoryEntry, Invoice, User};
+use softbrik_domain::values::{BrikId, Country};
 
 use crate::error::Error;
 
@@ -46,6 +50,8 @@ pub struct Read<T> {
 pub struct TeamRecords {
     pub account: Account,
     pub users: Vec<Read<User>>,
+    /// The country Softbrik invoices from (VAT).
+    pub issuer: Country,
     /// The adapter's own: what it needs to write to this account (its data key).
     pub stamp: Stamp,
 }
@@ -59,16 +65,38 @@ pub enum TeamWrite {
     Removed { user: User, read: Stamp },
     /// A new entry of the account's history.
     History { id: String, entry: HistoryEntry },
+    /// A free seat of a seat pack for `brik` taken: written only if no other change took one
+    /// since the team was read (the holders were counted from that read).
+    SeatTaken { brik: BrikId },
 }
 
 /// A team change: its writes, stored together or not at all.
 #[derive(Debug, Clone)]
 pub struct TeamChange {
     pub writes: Vec<TeamWrite>,
+    /// The invoice that pays for it, stored with the next gapless number (and its charge
+    /// struck off the book of pending charges).
+    pub invoice: Option<Invoice>,
     /// How many more active users the account's reseller is billed for (a client account's
     /// change; 0 otherwise), counted in the same transaction at `at`.
     pub counted: i64,
     pub at: Timestamp,
+}
+
+/// The answer a change records for its `Idempotency-Key`, in its own transaction: built from
+/// the invoice as numbered.
+pub struct Answering<'a> {
+    /// The request's lease (`idempotency::Lease::held`).
+    pub lease: &'a Stamp,
+    pub status: u16,
+    pub body: &'a (dyn Fn(Option<&Invoice>) -> Result<serde_json::Value, Error> + Send + Sync),
+}
+
+/// What a change stored: its invoice as numbered, and its recorded answer.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    pub invoice: Option<Invoice>,
+    pub answer: Option<serde_json::Value>,
 }
 
 #[async_trait]
@@ -76,9 +104,19 @@ pub trait TeamTable: Send + Sync {
     /// The account and its users; `NotFound` without the account.
     async fn team(&self, account_id: &str) -> Result<TeamRecords, Error>;
 
-    /// Stores `change` in one transaction. A record changed since it was read refuses the
-    /// whole change (`Refusal::ConcurrentChange`): nothing is written.
-    async fn commit(&self, team: &TeamRecords, change: TeamChange) -> Result<(), Error>;
+    /// Stores `change` in one transaction, with its answer when it has one. A record changed
+    /// since it was read refuses the whole change (`Refusal::ConcurrentChange`): nothing is
+    /// written.
+    async fn commit(
+        &self,
+        team: &TeamRecords,
+        change: TeamChange,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error>;
+
+    /// The seats the account's seat packs give on `day`, per Brik (from the records read).
+    async fn seats_on(&self, team: &TeamRecords, day: Date)
+    -> Result<BTreeMap<BrikId, u32>, Error>;
 
     /// Whether `user`'s address is on the account's directory deny list (a client account's
     /// directory sync cannot make them active).
