@@ -4,27 +4,18 @@
 //! refused card or a lost race leaves nothing behind. Fromagerie Dupont's period runs from 12
 //! December to 12 January; Inventory (`stock`) costs 8.00 a month, French VAT is 20 %.
 
-use jiff::Timestamp;
+mod common;
+
+use common::{ACCOUNT, actions, noon, team};
 use jiff::civil::{Date, date};
 use softbrik_app::Error;
 use softbrik_app::memory::World;
 use softbrik_app::team::{self, Team};
-use softbrik_domain::account::{
-    AccountKind, CardBrand, CardDetails, InvoiceStatus, PaymentMethod, UserStatus,
-};
+use softbrik_domain::account::{AccountKind, InvoiceStatus, UserStatus};
 use softbrik_domain::catalogue::{Brik, default_catalogue};
-use softbrik_domain::examples::{admin, bob, company};
+use softbrik_domain::examples::{admin, bob, company, visa};
 use softbrik_domain::money::Money;
 use softbrik_domain::refusal::Refusal;
-
-const ACCOUNT: &str = "acc_dupont";
-
-fn noon(day: Date) -> Timestamp {
-    day.at(12, 0, 0, 0)
-        .in_tz("Europe/Paris")
-        .expect("a Paris time")
-        .timestamp()
-}
 
 /// GIVEN Fromagerie Dupont paying by VISA, with Alice and Bob holding Files, on `today`.
 fn dupont(today: Date, kind: AccountKind) -> World {
@@ -34,15 +25,7 @@ fn dupont(today: Date, kind: AccountKind) -> World {
     if kind == AccountKind::Client {
         account.reseller_id = Some("acc_reseller".into());
     } else {
-        account.payment_method = Some(PaymentMethod {
-            token: "pm_card_visa".into(),
-            card: CardDetails {
-                brand: CardBrand::Visa,
-                last4: "4242".into(),
-                exp_month: 12,
-                exp_year: 2034,
-            },
-        });
+        account.payment_method = Some(visa());
     }
     world.tables.add_account(account);
     world
@@ -52,12 +35,6 @@ fn dupont(today: Date, kind: AccountKind) -> World {
         .tables
         .add_user(ACCOUNT, bob(&["files"], date(2026, 12, 12)));
     world
-}
-
-async fn team(world: &World) -> Team {
-    Team::load(world.ports().table, ACCOUNT, "user:usr_alice".into())
-        .await
-        .expect("the team")
 }
 
 fn catalogue() -> Vec<Brik> {
@@ -72,15 +49,6 @@ async fn assign(
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
     team::assign(&world.ports(), team, &catalogue(), user, brik, key).await
-}
-
-fn actions(world: &World) -> Vec<String> {
-    world
-        .tables
-        .history(ACCOUNT)
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
 }
 
 #[tokio::test]
@@ -112,7 +80,7 @@ async fn a_brik_given_mid_period_is_charged_for_the_days_left_numbered_stored_an
     );
     assert_eq!(actions(&world), ["brik_assigned"]);
     assert!(world.tables.book.entries().is_empty());
-    assert_eq!(world.tables.mailed(), [invoice.id.clone()]);
+    assert_eq!(world.tables.mailed(), vec![invoice.id.clone()]);
     assert_eq!(answer["invoice"]["number"], invoice.number.clone().unwrap());
     assert_eq!(answer["assignment"]["brik_id"], "stock");
     // WHEN the same request comes again with its key: the same answer, nothing more

@@ -9,11 +9,9 @@ use softbrik_app::Error;
 use softbrik_app::billing::{self, charge_key};
 use softbrik_app::memory::{BookEntry, World};
 use softbrik_app::ports::charges::ChargeBook;
-use softbrik_domain::account::{
-    Account, CardBrand, CardDetails, Invoice, InvoiceStatus, PaymentMethod, PaymentStatus,
-};
+use softbrik_domain::account::{Account, Invoice, InvoiceStatus, PaymentStatus};
 use softbrik_domain::catalogue::default_catalogue;
-use softbrik_domain::examples::company;
+use softbrik_domain::examples::{company, visa};
 use softbrik_domain::money::Money;
 use softbrik_domain::team::{Charge, addition_invoice};
 use softbrik_domain::values::Country;
@@ -25,15 +23,7 @@ fn now() -> Timestamp {
 /// Fromagerie Dupont, paying by VISA.
 fn dupont() -> Account {
     let mut account = company(date(2026, 12, 12));
-    account.payment_method = Some(PaymentMethod {
-        token: "pm_card_visa".into(),
-        card: CardDetails {
-            brand: CardBrand::Visa,
-            last4: "4242".into(),
-            exp_month: 12,
-            exp_year: 2034,
-        },
-    });
+    account.payment_method = Some(visa());
     account
 }
 
@@ -57,11 +47,16 @@ fn addition(account: &Account) -> Invoice {
     .unwrap()
 }
 
+/// GIVEN a world in memory, Fromagerie Dupont paying by VISA, and its invoice for Inventory.
+fn given() -> (World, Account, Invoice) {
+    let account = dupont();
+    let invoice = addition(&account);
+    (World::at(now()), account, invoice)
+}
+
 #[tokio::test]
 async fn a_charge_is_recorded_in_the_book_before_it_is_made_and_pays_the_invoice() {
-    let world = World::at(now());
-    let account = dupont();
-    let mut invoice = addition(&account);
+    let (world, account, mut invoice) = given();
     billing::charge(&world.ports(), &account, &mut invoice, now())
         .await
         .unwrap();
@@ -107,9 +102,7 @@ async fn the_same_attempt_again_is_the_same_charge() {
 
 #[tokio::test]
 async fn nothing_to_pay_is_paid_without_a_charge() {
-    let world = World::at(now());
-    let account = dupont();
-    let mut invoice = addition(&account);
+    let (world, account, mut invoice) = given();
     invoice.totals.total = Money::zero();
     billing::charge(&world.ports(), &account, &mut invoice, now())
         .await
@@ -121,10 +114,8 @@ async fn nothing_to_pay_is_paid_without_a_charge() {
 
 #[tokio::test]
 async fn a_declined_card_counts_the_attempt_and_leaves_nothing_in_the_book() {
-    let world = World::at(now());
+    let (world, account, mut invoice) = given();
     *world.ledger.decline.lock().unwrap() = true;
-    let account = dupont();
-    let mut invoice = addition(&account);
     let refused = billing::charge(&world.ports(), &account, &mut invoice, now()).await;
     assert!(matches!(refused, Err(Error::CardDeclined { .. })));
     assert_eq!(invoice.payment.attempts, 1);
@@ -135,10 +126,8 @@ async fn a_declined_card_counts_the_attempt_and_leaves_nothing_in_the_book() {
 
 #[tokio::test]
 async fn a_partner_that_does_not_answer_leaves_the_charge_in_doubt_and_in_the_book() {
-    let world = World::at(now());
+    let (world, account, mut invoice) = given();
     *world.ledger.unavailable.lock().unwrap() = true;
-    let account = dupont();
-    let mut invoice = addition(&account);
     let failed = billing::charge(&world.ports(), &account, &mut invoice, now()).await;
     // THEN the request fails as in doubt (the retry reuses the key), and settlement can find it
     assert!(matches!(failed, Err(Error::InDoubt(_))));
@@ -150,9 +139,7 @@ async fn a_partner_that_does_not_answer_leaves_the_charge_in_doubt_and_in_the_bo
 
 #[tokio::test]
 async fn a_charge_whose_change_cannot_be_written_is_refunded_and_its_key_never_charged_again() {
-    let world = World::at(now());
-    let account = dupont();
-    let mut invoice = addition(&account);
+    let (world, account, mut invoice) = given();
     billing::charge(&world.ports(), &account, &mut invoice, now())
         .await
         .unwrap();
@@ -186,9 +173,7 @@ async fn a_charge_whose_change_cannot_be_written_is_refunded_and_its_key_never_c
 
 #[tokio::test]
 async fn a_refund_whose_key_cannot_be_marked_is_left_to_settlement() {
-    let world = World::at(now());
-    let account = dupont();
-    let mut invoice = addition(&account);
+    let (world, account, mut invoice) = given();
     billing::charge(&world.ports(), &account, &mut invoice, now())
         .await
         .unwrap();

@@ -4,25 +4,17 @@
 //! Fromagerie Dupont's period runs from 12 December to 12 January; its renewal locks at local
 //! midnight starting 11 January.
 
-use jiff::Timestamp;
+mod common;
+
+use common::{ACCOUNT, actions, noon, team};
 use jiff::civil::{Date, date};
 use softbrik_app::Error;
 use softbrik_app::memory::World;
 use softbrik_app::ports::directory::{Directory, NewSignIn};
-use softbrik_app::team::{self, StatusSource, Team};
+use softbrik_app::team::{self, StatusSource};
 use softbrik_domain::account::{AccountKind, Role, UserStatus};
 use softbrik_domain::examples::{admin, bob, company, user};
 use softbrik_domain::refusal::Refusal;
-
-const ACCOUNT: &str = "acc_dupont";
-
-/// Noon in Paris on `day`.
-fn noon(day: Date) -> Timestamp {
-    day.at(12, 0, 0, 0)
-        .in_tz("Europe/Paris")
-        .expect("a Paris time")
-        .timestamp()
-}
 
 /// GIVEN Fromagerie Dupont with Alice (admin) and Bob (member, Files since the period's
 /// start), both signed in, on `today`.
@@ -51,21 +43,6 @@ async fn sign_in(world: &World, email: &str, user_id: &str) {
         })
         .await
         .expect("a sign-in");
-}
-
-async fn team(world: &World) -> Team {
-    Team::load(world.ports().table, ACCOUNT, "user:usr_alice".into())
-        .await
-        .expect("the team")
-}
-
-fn actions(world: &World) -> Vec<String> {
-    world
-        .tables
-        .history(ACCOUNT)
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
 }
 
 #[tokio::test]
@@ -254,17 +231,8 @@ async fn a_user_changed_since_the_read_refuses_the_change_and_nothing_is_written
 async fn the_list_shows_an_invited_user_who_signed_in_as_active_and_stores_it() {
     let world = dupont(date(2026, 12, 20)).await;
     // GIVEN Carol, invited, who has just signed in
-    let mut carol = user(
-        "usr_carol",
-        "carol@dupont.fr",
-        Role::Member,
-        &[],
-        date(2026, 12, 15),
-    );
-    carol.status = UserStatus::Invited;
-    sign_in(&world, "carol@dupont.fr", "usr_carol").await;
+    carol(&world, UserStatus::Invited).await;
     world.sign_ins.signs_in("carol@dupont.fr");
-    world.tables.add_user(ACCOUNT, carol);
     // WHEN the admin lists the team
     let views = team::list_users(&world.ports(), &team(&world).await)
         .await
@@ -354,19 +322,37 @@ async fn client_with_bob(today: Date) -> World {
     world
 }
 
+/// GIVEN Carol, a member since 15 December with `status`, with a sign-in she never used.
+async fn carol(world: &World, status: UserStatus) {
+    let mut carol = user(
+        "usr_carol",
+        "carol@dupont.fr",
+        Role::Member,
+        &[],
+        date(2026, 12, 15),
+    );
+    carol.status = status;
+    sign_in(world, "carol@dupont.fr", "usr_carol").await;
+    world.tables.add_user(ACCOUNT, carol);
+}
+
+/// The admin's (or a directory sync's) status change of `user`, from the team as read now.
+async fn status(
+    world: &World,
+    user: &str,
+    active: bool,
+    source: StatusSource,
+) -> Result<softbrik_domain::account::User, Error> {
+    team::set_status(&world.ports(), &team(world).await, user, active, source).await
+}
+
 #[tokio::test]
 async fn a_user_made_inactive_loses_access_and_is_no_longer_billed_to_the_reseller() {
     let world = client_with_bob(date(2026, 12, 20)).await;
     // WHEN the admin marks Bob inactive
-    let bob = team::set_status(
-        &world.ports(),
-        &team(&world).await,
-        "usr_bob",
-        false,
-        StatusSource::Admin,
-    )
-    .await
-    .unwrap();
+    let bob = status(&world, "usr_bob", false, StatusSource::Admin)
+        .await
+        .unwrap();
     // THEN he cannot sign in, is stored inactive, and the reseller counts one user less
     assert_eq!(bob.status, UserStatus::Inactive);
     assert!(!world.sign_ins.get("bob@dupont.fr").unwrap().access);
@@ -376,15 +362,9 @@ async fn a_user_made_inactive_loses_access_and_is_no_longer_billed_to_the_resell
     );
     assert_eq!(world.tables.counted(ACCOUNT), -1);
     // WHEN asked again: nothing changes
-    team::set_status(
-        &world.ports(),
-        &team(&world).await,
-        "usr_bob",
-        false,
-        StatusSource::Admin,
-    )
-    .await
-    .unwrap();
+    status(&world, "usr_bob", false, StatusSource::Admin)
+        .await
+        .unwrap();
     assert_eq!(world.tables.counted(ACCOUNT), -1);
     assert_eq!(world.tables.history(ACCOUNT).len(), 1);
 }
@@ -393,31 +373,16 @@ async fn a_user_made_inactive_loses_access_and_is_no_longer_billed_to_the_resell
 async fn a_user_made_active_who_never_signed_in_gets_a_new_first_password_by_email() {
     let world = client_with_bob(date(2026, 12, 20)).await;
     // GIVEN Carol, inactive, who never signed in
-    let mut carol = user(
-        "usr_carol",
-        "carol@dupont.fr",
-        Role::Member,
-        &[],
-        date(2026, 12, 15),
-    );
-    carol.status = UserStatus::Inactive;
-    sign_in(&world, "carol@dupont.fr", "usr_carol").await;
+    carol(&world, UserStatus::Inactive).await;
     world
         .sign_ins
         .revoke_access("carol@dupont.fr")
         .await
         .unwrap();
-    world.tables.add_user(ACCOUNT, carol);
     // WHEN the admin makes her active
-    let carol = team::set_status(
-        &world.ports(),
-        &team(&world).await,
-        "usr_carol",
-        true,
-        StatusSource::Admin,
-    )
-    .await
-    .unwrap();
+    let carol = status(&world, "usr_carol", true, StatusSource::Admin)
+        .await
+        .unwrap();
     // THEN she is invited again, with access, billed to the reseller, and emailed in French
     assert_eq!(carol.status, UserStatus::Invited);
     assert!(world.sign_ins.get("carol@dupont.fr").unwrap().access);
@@ -439,40 +404,22 @@ async fn a_user_made_active_who_never_signed_in_gets_a_new_first_password_by_ema
 #[tokio::test]
 async fn a_directory_sync_cannot_make_active_an_address_on_the_deny_list() {
     let world = client_with_bob(date(2026, 12, 20)).await;
-    team::set_status(
-        &world.ports(),
-        &team(&world).await,
-        "usr_bob",
-        false,
-        StatusSource::Admin,
-    )
-    .await
-    .unwrap();
+    status(&world, "usr_bob", false, StatusSource::Admin)
+        .await
+        .unwrap();
     world.tables.deny(ACCOUNT, "bob@dupont.fr");
     // WHEN the directory sync asks for Bob active
-    let bob = team::set_status(
-        &world.ports(),
-        &team(&world).await,
-        "usr_bob",
-        true,
-        StatusSource::DirectorySync,
-    )
-    .await
-    .unwrap();
+    let bob = status(&world, "usr_bob", true, StatusSource::DirectorySync)
+        .await
+        .unwrap();
     // THEN he stays inactive, without access, and nothing more is written
     assert_eq!(bob.status, UserStatus::Inactive);
     assert!(!world.sign_ins.get("bob@dupont.fr").unwrap().access);
     assert_eq!(world.tables.history(ACCOUNT).len(), 1);
     // AND the admin's own deactivation by a sync leaves the admin active
-    let alice = team::set_status(
-        &world.ports(),
-        &team(&world).await,
-        "usr_alice",
-        false,
-        StatusSource::DirectorySync,
-    )
-    .await
-    .unwrap();
+    let alice = status(&world, "usr_alice", false, StatusSource::DirectorySync)
+        .await
+        .unwrap();
     assert_eq!(alice.status, UserStatus::Active);
 }
 

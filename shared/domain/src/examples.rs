@@ -6,7 +6,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::account::{
-    Account, AccountKind, AccountStatus, Assignment, Role, SupportPlan, User, UserStatus,
+    Account, AccountKind, AccountStatus, Assignment, CardBrand, CardDetails, PaymentMethod, Role,
+    SupportPlan, User, UserStatus,
 };
 use crate::billing_calendar::AnchorDay;
 use crate::values::{
@@ -38,6 +39,19 @@ pub fn company(anchor: Date) -> Account {
         support_plan: SupportPlan::Basic,
         test_clock_id: None,
         invoice_email: None,
+    }
+}
+
+/// A VISA card ending 4242, as the payment partner's test token attaches it.
+pub fn visa() -> PaymentMethod {
+    PaymentMethod {
+        token: "pm_card_visa".into(),
+        card: CardDetails {
+            brand: CardBrand::Visa,
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2034,
+        },
     }
 }
 
