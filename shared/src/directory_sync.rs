@@ -21,7 +21,7 @@ use crate::idempotency::{self, Lease, account_scope};
 use crate::refusal::Refusal;
 use crate::scim::{self, ScimError, UserResource};
 use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
-use crate::team::{self, NewMember, StatusSource, Team};
+use crate::team::{NewMember, StatusSource, Team};
 use crate::team_table::user_item;
 use crate::validation::ValidationErrors;
 use crate::values::{EmailAddress, PersonName};
@@ -399,10 +399,16 @@ async fn create(
         active: new.active && !on_deny_list,
     };
     let fingerprint = serde_json::json!({"route": "POST /scim/v2/Users", "body": body});
-    let (_, user) = team::add_member(app, team, &member, &[], None, fingerprint)
-        .await
-        .map_err(|e| scim_error(&e))?;
-    let (item, user) = team.user(app, &user.id).await.map_err(|e| scim_error(&e))?;
+    let changing = team.to_app(app).map_err(|e| scim_error(&e))?;
+    let (_, body) =
+        softbrik_app::team::add_member(&app.ports(), &changing, &member, &[], None, fingerprint)
+            .await
+            .map_err(|e| scim_error(&e))?;
+    let user_id = body
+        .pointer("/user/id")
+        .and_then(|id| id.as_str())
+        .ok_or_else(|| scim_error(&Error::internal("a new user answered without an id")))?;
+    let (item, user) = team.user(app, user_id).await.map_err(|e| scim_error(&e))?;
     Ok(resource(&team.account, &item, &user))
 }
 

@@ -4,16 +4,11 @@
 //! undone free until then. Holdings are computed from dated assignments, so nothing has to run
 //! at the period's end for a removal to take effect.
 
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::account::{
-    Account, AccountKind, AccountStatus, Assignment, HistoryEntry, Invoice, Role, User, UserStatus,
-    UserView, new_id, new_ordered_id,
-};
+use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, User};
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
@@ -21,12 +16,9 @@ use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::idempotency::{self, Lease, account_scope};
 use crate::invoicing::{self, StoreFailure};
 use crate::refusal::Refusal;
-use crate::store::{
-    AccountRecords, EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk,
-};
+use crate::store::{AccountRecords, HistoryItem, UserItem, account_pk};
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
 use softbrik_domain::team as decide;
@@ -205,33 +197,6 @@ impl Team {
     pub fn removal_date(&self) -> Date {
         decide::removal_date(&self.account, &self.period, self.today)
     }
-
-    /// The prorated invoice for Briks added today: one line per (user, Brik), for the rest of
-    /// the period and, after the cut-off, the next one (`next`: false where a seat pays it).
-    pub fn proration_invoice(
-        &self,
-        app: &App,
-        id: String,
-        added: &[Charge<'_>],
-    ) -> Result<Invoice, Error> {
-        decide::addition_invoice(
-            &self.account,
-            &self.period,
-            self.today,
-            &app.config.issuer_country,
-            id,
-            added,
-        )
-        .map_err(Error::internal)
-    }
-}
-
-/// What adding users or Briks answers.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InviteResponse {
-    pub user: UserView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub invoice: Option<Invoice>,
 }
 
 fn catalogue_briks<'a>(
@@ -288,237 +253,15 @@ pub async fn invite(
         active: true,
     };
     let fingerprint = serde_json::json!({"route": "POST /account/users", "body": raw});
-    add_member(app, team, &member, &briks, key, fingerprint)
-        .await
-        .map(|(body, _)| (201, body))
-}
-
-/// Someone joining a team: by invitation, or provisioned by a directory sync (`active`:
-/// false for an address on the deny list, who gets no access until made active).
-pub struct NewMember {
-    pub email: EmailAddress,
-    pub name: PersonName,
-    pub language: Language,
-    pub active: bool,
-}
-
-/// Adds a member with `briks` (charged for the days left, except on a client account):
-/// sign-in, items, invitation email. Answers the `POST /account/users` body and the user.
-pub async fn add_member(
-    app: &App,
-    team: &Team,
-    member: &NewMember,
-    briks: &[&Brik],
-    key: Option<&str>,
-    fingerprint: serde_json::Value,
-) -> Result<(serde_json::Value, User), Error> {
-    let email_hash = app.email_hash(&member.email).await?;
-    let reserve = || {
-        BTreeMap::from([
-            ("user".into(), new_id("usr")),
-            ("invoice".into(), new_ordered_id("inv", team.now)),
-            ("history".into(), new_ordered_id("hst", team.now)),
-        ])
-    };
-    let scope = account_scope(&team.account.id);
-    let mut added: Option<User> = None;
-    let (_, body) = idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
-        let claimed = app.store.get::<EmailClaimItem>(&email_claim_pk(&email_hash), "EMAIL").await?;
-        if claimed.is_some() {
-            return Err(Error::EmailTaken);
-        }
-        let user = User {
-            id: lease.id("user"),
-            email: member.email.clone(),
-            name: member.name.clone(),
-            role: Role::Member,
-            status: if member.active { UserStatus::Invited } else { UserStatus::Inactive },
-            language: member.language,
-            removal_date: None,
-            briks: briks.iter().map(|b| Assignment::new(b.id.clone(), team.today)).collect(),
-        };
-        let password = softbrik_app::team::temporary_password();
-        let sign_in = crate::directory::NewSignIn {
-            email: member.email.as_str(),
-            name: member.name.as_str(),
-            password: &password,
-            account_id: &team.account.id,
-            user_id: &user.id,
-            group: "member",
-        };
-        let sub = app.directory.invite(&sign_in).await?;
-        let mut item = UserItem::seal(&team.account.id, &user, &team.key, email_hash.clone());
-        item.sub = Some(sub);
-        item.created_at = Some(team.now);
-        let result = async {
-            if !member.active {
-                app.directory.revoke_access(member.email.as_str()).await?;
-            }
-            add_invited(app, team, lease, &user, &item, briks, &email_hash).await
-        }
-        .await;
-        match result {
-            Ok((invoice, body)) => {
-                if member.active {
-                    softbrik_app::team::send_invitation(
-                        &*app.mailer,
-                        team.account.company_name.as_str(),
-                        &user,
-                        &password,
-                    )
-                    .await;
-                }
-                if let Some(invoice) = &invoice {
-                    invoicing::email(app, &team.account, invoice).await;
-                }
-                added = Some(user);
-                Ok((201, body))
-            }
-            Err(e) => {
-                if let Err(undo) = app.directory.delete(member.email.as_str()).await {
-                    tracing::error!(error = %undo, "sign-in of a refused invitation not deleted");
-                }
-                Err(e)
-            }
-        }
-    })
-    .await?;
-    let user = match added {
-        Some(user) => user,
-        // A replay: the user as the first answer showed them.
-        None => {
-            let id = body
-                .pointer("/user/id")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| Error::internal("replayed invitation without its user"))?;
-            team.user(app, id).await?.1
-        }
-    };
-    Ok((body, user))
-}
-
-/// Charges the new user's Briks and stores user, claim, invoice and history together.
-async fn add_invited(
-    app: &App,
-    team: &Team,
-    lease: &Lease,
-    user: &User,
-    item: &UserItem,
-    briks: &[&Brik],
-    email_hash: &str,
-) -> Result<(Option<Invoice>, serde_json::Value), Error> {
-    let claim = EmailClaimItem::new(email_hash, &team.account.id, &user.id);
-    let details = serde_json::json!({"user_id": user.id, "briks": briks.iter().map(|b| b.id.as_str()).collect::<Vec<_>>()});
-    let history = team.history(&lease.id("history"), "user_invited", details);
-    let change = |_: Option<&Invoice>, body: &serde_json::Value| -> Result<Vec<_>, Error> {
-        let mut ops = vec![
-            app.store.put_new_op(&claim)?,
-            app.store.put_new_op(item)?,
-            app.store.put_new_op(&history)?,
-        ];
-        ops.extend(idempotency::finish_op(
-            app,
-            lease,
-            &team.account.id,
-            &team.key,
-            201,
-            body,
-        )?);
-        Ok(ops)
-    };
-    let respond = |invoice: Option<&Invoice>| {
-        serde_json::to_value(InviteResponse {
-            user: user.view(team.today),
-            invoice: invoice.cloned(),
-        })
-        .map_err(Error::internal)
-    };
-    let delta = i64::from(crate::resellers::counts(user));
-    paid_change(app, team, lease, briks, delta, respond, change)
-        .await
-        .map_err(|failure| match failure {
-            StoreFailure::Conflict(0) => Error::EmailTaken,
-            StoreFailure::Conflict(_) => Error::Refused(Refusal::ConcurrentChange(
-                "the user was changed by another request; retry",
-            )),
-            StoreFailure::Failed(e) => e,
-        })
-}
-
-/// The shared path of every addition: price the added Briks, charge them, and store the
-/// change with its invoice; without anything to pay, store the change alone. A client
-/// account pays nothing (its reseller is billed for its active users: `delta` of them more);
-/// a reseller holds no Briks.
-async fn paid_change(
-    app: &App,
-    team: &Team,
-    lease: &Lease,
-    added: &[&Brik],
-    delta: i64,
-    respond: impl Fn(Option<&Invoice>) -> Result<serde_json::Value, Error>,
-    change: impl Fn(
-        Option<&Invoice>,
-        &serde_json::Value,
-    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
-) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
-    match team.account.kind {
-        AccountKind::Client => {
-            let body = respond(None).map_err(StoreFailure::Failed)?;
-            crate::resellers::transact_counted(app, &team.account, delta, team.now, || {
-                change(None, &body)
-            })
-            .await?;
-            return Ok((None, body));
-        }
-        AccountKind::Reseller if !added.is_empty() => {
-            return Err(StoreFailure::Failed(Error::Refused(
-                Refusal::NotForReseller,
-            )));
-        }
-        _ => {}
-    }
-    let (added, seats_taken) = uncovered(app, team, added)
-        .await
-        .map_err(StoreFailure::Failed)?;
-    let invoice = if !added.iter().any(|c| c.now || (c.next && team.locked())) {
-        None
-    } else {
-        Some(
-            team.proration_invoice(app, lease.id("invoice"), &added)
-                .map_err(StoreFailure::Failed)?,
-        )
-    };
-    let change = |invoice: Option<&Invoice>, body: &serde_json::Value| {
-        let mut ops = change(invoice, body)?;
-        ops.extend(seats_taken.iter().cloned());
-        Ok(ops)
-    };
-    charged_change(app, team, invoice, respond, change).await
-}
-
-pub use softbrik_domain::team::Charge;
-
-/// The added Briks still to pay for, once free seats are used (`softbrik_app::team::uncovered`,
-/// the rule), with the writes that take the seats used.
-async fn uncovered<'a>(
-    app: &App,
-    team: &Team,
-    added: &[&'a Brik],
-) -> Result<
-    (
-        Vec<Charge<'a>>,
-        Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-    ),
-    Error,
-> {
-    let (charges, taken) = softbrik_app::team::uncovered(app, &team.to_app(app)?, added).await?;
-    let mut ops = Vec::with_capacity(taken.len());
-    for write in taken {
-        if let softbrik_app::ports::team::TeamWrite::SeatTaken { brik } = write {
-            ops.push(team.records.seat_guard(&brik).take_op(&app.store)?);
-        }
-    }
-    Ok((charges, ops))
+    softbrik_app::team::add_member(
+        &app.ports(),
+        &team.to_app(app)?,
+        &member,
+        &briks,
+        key,
+        fingerprint,
+    )
+    .await
 }
 
 /// Charges `invoice` (if any) and stores the change with it, numbered, in one transaction;
@@ -560,4 +303,4 @@ pub struct StatusBody {
     pub active: bool,
 }
 
-pub use softbrik_app::team::StatusSource;
+pub use softbrik_app::team::{InviteResponse, NewMember, StatusSource};

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::invoicing::StoreFailure;
-use crate::store::{AccountRecords, HistoryItem, UserItem, email_claim_pk};
+use crate::store::{AccountRecords, EmailClaimItem, HistoryItem, UserItem, email_claim_pk};
 
 /// What a team's records carry for this adapter: the account's data key, and its records as
 /// read (their packs and seat guards).
@@ -100,12 +100,16 @@ impl TeamTable for App {
         let Sealing { key, records } = ours(&team.stamp)?;
         let account = &team.account;
         let mut ops = Vec::with_capacity(change.writes.len() + 2);
+        // What a failed condition of each write means: another change came first, or (a new
+        // member's claim) the address belongs to someone already.
+        let mut taken_if = Vec::with_capacity(ops.capacity());
         for write in &change.writes {
             match write {
                 TeamWrite::User { user, read } => {
                     let item: &UserItem = ours(read)?;
                     let updated = item.reseal(&account.id, user, key, self.system_clock.now());
                     ops.push(updated.update_op(self, item.version)?);
+                    taken_if.push(false);
                 }
                 TeamWrite::Removed { read, .. } => {
                     let item: &UserItem = ours(read)?;
@@ -117,13 +121,26 @@ impl TeamTable for App {
                         self.store
                             .delete_op(&email_claim_pk(&item.email_hash), "EMAIL")?,
                     );
+                    taken_if.extend([false, false]);
+                }
+                TeamWrite::Joined { user, sub } => {
+                    let hash = self.email_hash(&user.email).await?;
+                    let claim = EmailClaimItem::new(&hash, &account.id, &user.id);
+                    let mut item = UserItem::seal(&account.id, user, key, hash);
+                    item.sub = Some(sub.clone());
+                    item.created_at = Some(change.at);
+                    ops.push(self.store.put_new_op(&claim)?);
+                    ops.push(self.store.put_new_op(&item)?);
+                    taken_if.extend([true, false]);
                 }
                 TeamWrite::History { id, entry } => {
                     let item = HistoryItem::seal(&account.id, id, entry, key);
                     ops.push(self.store.put_new_op(&item)?);
+                    taken_if.push(false);
                 }
                 TeamWrite::SeatTaken { brik } => {
                     ops.push(records.seat_guard(brik).take_op(&self.store)?);
+                    taken_if.push(false);
                 }
             }
         }
@@ -144,6 +161,7 @@ impl TeamTable for App {
             Ok(Some((body, op)))
         };
         let conflict = |failure| match failure {
+            StoreFailure::Conflict(i) if taken_if.get(i) == Some(&true) => Error::EmailTaken,
             StoreFailure::Conflict(_) => softbrik_app::team::concurrent_change(),
             StoreFailure::Failed(e) => e,
         };
@@ -182,6 +200,12 @@ impl TeamTable for App {
             invoice: Some(invoice),
             answer: answer_body,
         })
+    }
+
+    async fn address_taken(&self, email: &crate::values::EmailAddress) -> Result<bool, Error> {
+        let hash = self.email_hash(email).await?;
+        let claim: Option<EmailClaimItem> = self.store.get(&email_claim_pk(&hash), "EMAIL").await?;
+        Ok(claim.is_some())
     }
 
     async fn seats_on(

@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use softbrik_domain::account::{
     Account, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
 };
-use softbrik_domain::values::{BrikId, Country, PaymentMethodToken};
+use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken};
 
 use crate::error::Error;
 use crate::ports::Ports;
@@ -206,6 +206,13 @@ impl Tables {
     }
 }
 
+/// Whether a user of any account has `email` (each address is claimed by one user).
+fn claimed(accounts: &BTreeMap<String, Stored>, email: &EmailAddress) -> bool {
+    accounts
+        .values()
+        .any(|a| a.users.values().any(|(u, _)| &u.email == email))
+}
+
 /// The user's version, if it is still the one `read`; otherwise the change is refused.
 fn unchanged(stored: &Stored, user_id: &str, read: &Stamp) -> Result<u64, Error> {
     let read = read
@@ -271,6 +278,10 @@ impl TeamTable for Tables {
             .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
         let mut sequence = self.sequence.lock().map_err(Error::internal)?;
         let committed = self.with(|s| {
+            let claims: Vec<EmailAddress> = s
+                .values()
+                .flat_map(|a| a.users.values().map(|(u, _)| u.email.clone()))
+                .collect();
             let stored = s.get_mut(&team.account.id).ok_or(Error::NotFound)?;
             let mut next = stored.clone();
             for write in change.writes {
@@ -288,6 +299,14 @@ impl TeamTable for Tables {
                             return Err(Error::internal("a history id written twice"));
                         }
                         next.history.push((id, entry));
+                    }
+                    TeamWrite::Joined { user, .. } => {
+                        if claims.contains(&user.email)
+                            || next.users.values().any(|(u, _)| u.email == user.email)
+                        {
+                            return Err(Error::EmailTaken);
+                        }
+                        next.users.insert(user.id.clone(), (user, 1));
                     }
                     TeamWrite::SeatTaken { brik } => {
                         let read = guards_read.get(&brik).copied().unwrap_or(0);
@@ -329,6 +348,10 @@ impl TeamTable for Tables {
                 .record_answer(answering.lease, &team.account.id, answering.status, body);
         }
         Ok(committed)
+    }
+
+    async fn address_taken(&self, email: &EmailAddress) -> Result<bool, Error> {
+        Ok(self.with(|s| claimed(s, email)))
     }
 
     async fn seats_on(

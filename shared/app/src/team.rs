@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use softbrik_domain::account::{
-    Account, AccountKind, Assignment, HistoryEntry, Invoice, User, UserStatus, UserView,
+    Account, AccountKind, Assignment, HistoryEntry, Invoice, Role, User, UserStatus, UserView,
 };
 use softbrik_domain::billing_calendar::{BillingPeriod, is_locked, local_midnight};
 use softbrik_domain::catalogue::Brik;
@@ -18,13 +18,14 @@ use softbrik_domain::refusal::Refusal;
 use softbrik_domain::team::{self as decide, PeriodEnd, Recorded, StatusDecision};
 
 pub use softbrik_domain::team::StatusSource;
-use softbrik_domain::values::BrikId;
+use softbrik_domain::values::{BrikId, EmailAddress, Language, PersonName};
 
 use crate::emails::invitation_email;
 use crate::error::Error;
-use crate::ids::new_ordered_id;
+use crate::idempotency::Lease;
+use crate::ids::{new_id, new_ordered_id};
 use crate::ports::Ports;
-use crate::ports::directory::Directory;
+use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{Mail, Mailer};
 use crate::ports::team::{Answering, Read, TeamChange, TeamRecords, TeamTable, TeamWrite};
 
@@ -377,6 +378,210 @@ pub async fn send_invitation(mailer: &dyn Mailer, company: &str, user: &User, pa
     }
 }
 
+/// Someone joining a team: by invitation, or provisioned by a directory sync (`active`:
+/// false for an address on the deny list, who gets no access until made active).
+pub struct NewMember {
+    pub email: EmailAddress,
+    pub name: PersonName,
+    pub language: Language,
+    pub active: bool,
+}
+
+/// What adding a user answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteResponse {
+    pub user: UserView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
+}
+
+/// `POST /account/users`, and a directory sync's new user: adds a member holding `briks`
+/// (charged now for the days left, but on a client account, whose reseller counts one active
+/// user more). The sign-in is made first; if the change cannot be stored it is deleted, so no
+/// sign-in is left without its user. The invitation (their first password) and the invoice
+/// are emailed once stored. An address any account already has is refused (409), and so is a
+/// reseller's Brik. Answers 201 with the user and the invoice; `request` is what the
+/// `Idempotency-Key` is checked against.
+pub async fn add_member(
+    ports: &Ports<'_>,
+    team: &Team,
+    member: &NewMember,
+    briks: &[&Brik],
+    key: Option<&str>,
+    request: serde_json::Value,
+) -> Result<(u16, serde_json::Value), Error> {
+    let now = team.now;
+    let reserve = || {
+        BTreeMap::from([
+            ("user".into(), new_id("usr")),
+            ("invoice".into(), new_ordered_id("inv", now)),
+            ("history".into(), new_ordered_id("hst", now)),
+        ])
+    };
+    let account = team.account();
+    let scope = crate::idempotency::account_scope(&account.id);
+    let email = member.email.as_str();
+    let work = async |lease: &Lease| {
+        if ports.table.address_taken(&member.email).await? {
+            return Err(Error::EmailTaken);
+        }
+        let user = User {
+            id: lease.id("user"),
+            email: member.email.clone(),
+            name: member.name.clone(),
+            role: Role::Member,
+            status: if member.active {
+                UserStatus::Invited
+            } else {
+                UserStatus::Inactive
+            },
+            language: member.language,
+            removal_date: None,
+            briks: briks
+                .iter()
+                .map(|b| Assignment::new(b.id.clone(), team.today))
+                .collect(),
+        };
+        let password = temporary_password();
+        let sign_in = NewSignIn {
+            email,
+            name: member.name.as_str(),
+            password: &password,
+            account_id: &account.id,
+            user_id: &user.id,
+            group: "member",
+        };
+        let sub = ports.directory.invite(&sign_in).await?;
+        let joined = async {
+            if !member.active {
+                ports.directory.revoke_access(email).await?;
+            }
+            join(ports, team, lease, &user, sub, briks).await
+        }
+        .await;
+        match joined {
+            Ok((invoice, body)) => {
+                if member.active {
+                    send_invitation(
+                        ports.mailer,
+                        account.company_name.as_str(),
+                        &user,
+                        &password,
+                    )
+                    .await;
+                }
+                if let Some(invoice) = &invoice {
+                    ports.invoices.email(account, invoice).await;
+                }
+                Ok((201, body))
+            }
+            Err(e) => {
+                if let Err(undo) = ports.directory.delete(email).await {
+                    tracing::error!(error = %undo, "sign-in of a refused invitation not deleted");
+                }
+                Err(e)
+            }
+        }
+    };
+    crate::idempotency::once(
+        ports.answers,
+        ports.clock,
+        &scope,
+        key,
+        request,
+        reserve,
+        work,
+    )
+    .await
+}
+
+/// Stores a new member with the Briks given and its history entry, paying for the Briks first.
+async fn join(
+    ports: &Ports<'_>,
+    team: &Team,
+    lease: &Lease,
+    user: &User,
+    sub: String,
+    briks: &[&Brik],
+) -> Result<(Option<Invoice>, serde_json::Value), Error> {
+    let account = team.account();
+    let (charges, mut writes) = match account.kind {
+        AccountKind::Client => (Vec::new(), Vec::new()),
+        AccountKind::Reseller if !briks.is_empty() => {
+            return Err(Error::Refused(Refusal::NotForReseller));
+        }
+        _ => uncovered(ports.table, team, briks).await?,
+    };
+    let invoice = addition_invoice(team, lease, &charges)?;
+    // A client account's active users are its reseller's to pay for.
+    let counted = if account.billed_by_reseller() {
+        i64::from(decide::counts(user))
+    } else {
+        0
+    };
+    let recorded = Recorded {
+        action: "user_invited",
+        details: serde_json::json!({
+            "user_id": user.id,
+            "briks": briks.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        }),
+    };
+    writes.push(TeamWrite::Joined {
+        user: user.clone(),
+        sub,
+    });
+    writes.push(team.history_as(lease.id("history"), recorded));
+    let body = |invoice: Option<&Invoice>| {
+        serde_json::to_value(InviteResponse {
+            user: user.view(team.today),
+            invoice: invoice.cloned(),
+        })
+        .map_err(Error::internal)
+    };
+    let commit = async |invoice: Option<Invoice>| {
+        let change = TeamChange {
+            writes,
+            invoice,
+            counted,
+            at: team.now,
+        };
+        let answering = lease.held().map(|held| Answering {
+            lease: held,
+            status: 201,
+            body: &body,
+        });
+        ports.table.commit(&team.records, change, answering).await
+    };
+    let committed = crate::billing::charged(ports, account, invoice, team.now, commit).await?;
+    let answer = match committed.answer {
+        Some(answer) => answer,
+        None => body(committed.invoice.as_ref())?,
+    };
+    Ok((committed.invoice, answer))
+}
+
+/// The invoice of an addition's `charges`, under the request's reserved id: none when nothing
+/// is due now (every Brik on a free seat, or nothing added).
+fn addition_invoice(
+    team: &Team,
+    lease: &Lease,
+    charges: &[decide::Charge<'_>],
+) -> Result<Option<Invoice>, Error> {
+    if !charges.iter().any(|c| c.now || (c.next && team.locked())) {
+        return Ok(None);
+    }
+    decide::addition_invoice(
+        team.account(),
+        &team.period,
+        team.today,
+        &team.records.issuer,
+        lease.id("invoice"),
+        charges,
+    )
+    .map(Some)
+    .map_err(Error::internal)
+}
+
 /// What assigning a Brik answers.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AssignResponse {
@@ -423,7 +628,7 @@ pub async fn assign(
         key,
         request,
         reserve,
-        async |lease: &crate::idempotency::Lease| {
+        async |lease: &Lease| {
             let (user, recorded, assignment, added) = match decided {
                 decide::Assigning::AlreadyHeld(held) => {
                     let body = serde_json::to_value(AssignResponse {
@@ -450,20 +655,7 @@ pub async fn assign(
                 }
                 _ => uncovered(ports.table, team, &added).await?,
             };
-            let invoice = if charges.iter().any(|c| c.now || (c.next && team.locked())) {
-                let invoice = decide::addition_invoice(
-                    account,
-                    &team.period,
-                    team.today,
-                    &team.records.issuer,
-                    lease.id("invoice"),
-                    &charges,
-                )
-                .map_err(Error::internal)?;
-                Some(invoice)
-            } else {
-                None
-            };
+            let invoice = addition_invoice(team, lease, &charges)?;
             writes.push(TeamWrite::User {
                 user,
                 read: read.stamp.clone(),

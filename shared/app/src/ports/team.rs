@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use softbrik_domain::account::{Account, HistoryEntry, Invoice, User};
-use softbrik_domain::values::{BrikId, Country};
+use softbrik_domain::values::{BrikId, Country, EmailAddress};
 
 use crate::error::Error;
 
@@ -65,6 +65,10 @@ pub enum TeamWrite {
     Removed { user: User, read: Stamp },
     /// A new entry of the account's history.
     History { id: String, entry: HistoryEntry },
+    /// A new member of the team, with their sign-in (`sub`, the directory's id) and the claim
+    /// on their address, which is written only if no account holds it (else
+    /// `Error::EmailTaken`).
+    Joined { user: User, sub: String },
     /// A free seat of a seat pack for `brik` taken: written only if no other change took one
     /// since the team was read (the holders were counted from that read).
     SeatTaken { brik: BrikId },
@@ -113,6 +117,9 @@ pub trait TeamTable: Send + Sync {
         change: TeamChange,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error>;
+
+    /// Whether an account (any) already has a user with this address.
+    async fn address_taken(&self, email: &EmailAddress) -> Result<bool, Error>;
 
     /// The seats the account's seat packs give on `day`, per Brik (from the records read).
     async fn seats_on(&self, team: &TeamRecords, day: Date)

@@ -1,0 +1,165 @@
+//! Inviting a user (billing.md "Mid-period additions"), in process: GIVEN every port in
+//! memory, WHEN the admin (or a directory sync) adds a member, THEN the sign-in, the user, the
+//! charge, the invoice and the mails are all there, or, refused, none is: no sign-in is left
+//! without its user.
+
+mod common;
+
+use common::{ACCOUNT, actions, noon, team};
+use jiff::civil::date;
+use serde_json::json;
+use softbrik_app::Error;
+use softbrik_app::memory::World;
+use softbrik_app::team::{self, NewMember};
+use softbrik_domain::account::{AccountKind, UserStatus};
+use softbrik_domain::catalogue::{Brik, default_catalogue};
+use softbrik_domain::examples::{admin, bob, company, visa};
+use softbrik_domain::money::Money;
+use softbrik_domain::refusal::Refusal;
+use softbrik_domain::values::{EmailAddress, Language, PersonName};
+
+/// GIVEN Fromagerie Dupont (of `kind`) with Alice and Bob, on 20 December.
+fn dupont(kind: AccountKind) -> World {
+    let world = World::at(noon(date(2026, 12, 20)));
+    let mut account = company(date(2026, 12, 12));
+    account.kind = kind;
+    match kind {
+        AccountKind::Client => account.reseller_id = Some("acc_reseller".into()),
+        _ => account.payment_method = Some(visa()),
+    }
+    world.tables.add_account(account);
+    world
+        .tables
+        .add_user(ACCOUNT, admin(&["files"], date(2026, 12, 12)));
+    world
+        .tables
+        .add_user(ACCOUNT, bob(&["files"], date(2026, 12, 12)));
+    world
+}
+
+fn member(email: &str, active: bool) -> NewMember {
+    NewMember {
+        email: EmailAddress::parse(email).unwrap(),
+        name: PersonName::parse("Carol Petit").unwrap(),
+        language: Language::Fr,
+        active,
+    }
+}
+
+/// The admin invites `email` with `briks` (ids of the catalogue).
+async fn invite(
+    world: &World,
+    new: &NewMember,
+    briks: &[&str],
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    let catalogue = default_catalogue();
+    let briks: Vec<&Brik> = briks
+        .iter()
+        .map(|id| catalogue.iter().find(|b| b.id.as_str() == *id).unwrap())
+        .collect();
+    let request = json!({"route": "POST /account/users", "email": new.email.as_str()});
+    team::add_member(
+        &world.ports(),
+        &team(world).await,
+        new,
+        &briks,
+        key,
+        request,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_invited_user_with_a_brik_is_charged_signed_up_and_emailed_once() {
+    let world = dupont(AccountKind::Company);
+    let carol = member("carol@dupont.fr", true);
+    let (status, answer) = invite(&world, &carol, &["stock"], Some("k1"))
+        .await
+        .unwrap();
+    // THEN 201: Carol invited, her sign-in made, Inventory charged for the 23 days left
+    assert_eq!(status, 201);
+    assert_eq!(answer["user"]["status"], "invited");
+    let id = answer["user"]["id"].as_str().unwrap();
+    let stored = world.tables.user(ACCOUNT, id).unwrap();
+    assert_eq!(stored.status, UserStatus::Invited);
+    assert_eq!(world.sign_ins.get("carol@dupont.fr").unwrap().user_id, id);
+    let invoice = &world.tables.invoices(ACCOUNT)[0];
+    assert_eq!(invoice.totals.total, Money::parse("7.13").unwrap());
+    assert_eq!(answer["invoice"]["number"], invoice.number.clone().unwrap());
+    assert_eq!(actions(&world), ["user_invited"]);
+    // AND her first password by mail, the invoice by mail
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "carol@dupont.fr");
+    assert_eq!(world.tables.mailed(), vec![invoice.id.clone()]);
+    // WHEN the request comes again with its key: the same answer, nothing more
+    let again = invite(&world, &carol, &["stock"], Some("k1"))
+        .await
+        .unwrap();
+    assert_eq!(again, (201, answer));
+    assert_eq!(world.ledger.charges().len(), 1);
+    assert_eq!(world.outbox.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn an_address_already_used_is_refused_before_anything_is_made() {
+    let world = dupont(AccountKind::Company);
+    let refused = invite(&world, &member("bob@dupont.fr", true), &["stock"], None).await;
+    assert!(matches!(refused, Err(Error::EmailTaken)));
+    assert_eq!(world.sign_ins.get("bob@dupont.fr"), None);
+    assert!(world.ledger.charges().is_empty());
+    assert!(world.outbox.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_card_leaves_no_user_and_no_sign_in() {
+    let world = dupont(AccountKind::Company);
+    *world.ledger.decline.lock().unwrap() = true;
+    let refused = invite(&world, &member("carol@dupont.fr", true), &["stock"], None).await;
+    assert!(matches!(refused, Err(Error::CardDeclined { .. })));
+    assert_eq!(world.sign_ins.get("carol@dupont.fr"), None);
+    assert!(actions(&world).is_empty());
+    assert!(world.outbox.sent().is_empty());
+    assert!(world.tables.invoices(ACCOUNT).is_empty());
+}
+
+#[tokio::test]
+async fn a_client_accounts_new_user_is_billed_to_its_reseller_not_charged() {
+    let world = dupont(AccountKind::Client);
+    invite(&world, &member("carol@dupont.fr", true), &["stock"], None)
+        .await
+        .unwrap();
+    assert!(world.ledger.charges().is_empty());
+    assert!(world.tables.invoices(ACCOUNT).is_empty());
+    assert_eq!(world.tables.counted(ACCOUNT), 1);
+    assert_eq!(world.outbox.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_member_a_directory_sync_adds_from_the_deny_list_has_no_access_and_no_mail() {
+    let world = dupont(AccountKind::Client);
+    let (_, answer) = invite(&world, &member("carol@dupont.fr", false), &[], None)
+        .await
+        .unwrap();
+    assert_eq!(answer["user"]["status"], "inactive");
+    assert!(!world.sign_ins.get("carol@dupont.fr").unwrap().access);
+    assert!(world.outbox.sent().is_empty());
+    assert_eq!(
+        world.tables.counted(ACCOUNT),
+        0,
+        "an inactive user is not billed"
+    );
+}
+
+#[tokio::test]
+async fn a_resellers_user_gets_no_brik_and_no_sign_in_is_left() {
+    let world = dupont(AccountKind::Reseller);
+    let refused = invite(&world, &member("carol@dupont.fr", true), &["stock"], None).await;
+    assert!(matches!(
+        refused,
+        Err(Error::Refused(Refusal::NotForReseller))
+    ));
+    assert_eq!(world.sign_ins.get("carol@dupont.fr"), None);
+    assert!(actions(&world).is_empty());
+}
