@@ -538,21 +538,39 @@ async fn join(
         })
         .map_err(Error::internal)
     };
+    let change = TeamChange {
+        writes,
+        invoice: None,
+        counted,
+        at: team.now,
+    };
+    paid(ports, team, lease, change, invoice, 201, &body).await
+}
+
+/// Stores `change` paid by `invoice` (if any) through the one rule of every addition
+/// (`billing::charged`: charged first, given back if the write fails), with the request's
+/// answer (`status`, `body` built from the invoice as numbered) in the same transaction.
+/// Answers the invoice as stored and the answer.
+async fn paid(
+    ports: &Ports<'_>,
+    team: &Team,
+    lease: &Lease,
+    change: TeamChange,
+    invoice: Option<Invoice>,
+    status: u16,
+    body: &(dyn Fn(Option<&Invoice>) -> Result<serde_json::Value, Error> + Send + Sync),
+) -> Result<(Option<Invoice>, serde_json::Value), Error> {
     let commit = async |invoice: Option<Invoice>| {
-        let change = TeamChange {
-            writes,
-            invoice,
-            counted,
-            at: team.now,
-        };
+        let change = TeamChange { invoice, ..change };
         let answering = lease.held().map(|held| Answering {
             lease: held,
-            status: 201,
-            body: &body,
+            status,
+            body,
         });
         ports.table.commit(&team.records, change, answering).await
     };
-    let committed = crate::billing::charged(ports, account, invoice, team.now, commit).await?;
+    let committed =
+        crate::billing::charged(ports, team.account(), invoice, team.now, commit).await?;
     let answer = match committed.answer {
         Some(answer) => answer,
         None => body(committed.invoice.as_ref())?,
@@ -668,28 +686,16 @@ pub async fn assign(
                 })
                 .map_err(Error::internal)
             };
-            let commit = async |invoice: Option<Invoice>| {
-                let change = TeamChange {
-                    writes,
-                    invoice,
-                    counted: 0,
-                    at: now,
-                };
-                let answering = lease.held().map(|held| Answering {
-                    lease: held,
-                    status: 200,
-                    body: &body,
-                });
-                ports.table.commit(&team.records, change, answering).await
+            let change = TeamChange {
+                writes,
+                invoice: None,
+                counted: 0,
+                at: now,
             };
-            let committed = crate::billing::charged(ports, account, invoice, now, commit).await?;
-            if let Some(invoice) = &committed.invoice {
+            let (invoice, answer) = paid(ports, team, lease, change, invoice, 200, &body).await?;
+            if let Some(invoice) = &invoice {
                 ports.invoices.email(account, invoice).await;
             }
-            let answer = match committed.answer {
-                Some(answer) => answer,
-                None => body(committed.invoice.as_ref())?,
-            };
             Ok((200, answer))
         },
     )

@@ -6,36 +6,15 @@
 
 mod common;
 
-use common::{ACCOUNT, actions, noon, team};
-use jiff::civil::{Date, date};
+use common::{ACCOUNT, actions, dupont_paying, team};
+use jiff::civil::date;
 use softbrik_app::Error;
 use softbrik_app::memory::World;
 use softbrik_app::team::{self, Team};
 use softbrik_domain::account::{AccountKind, InvoiceStatus, UserStatus};
 use softbrik_domain::catalogue::{Brik, default_catalogue};
-use softbrik_domain::examples::{admin, bob, company, visa};
 use softbrik_domain::money::Money;
 use softbrik_domain::refusal::Refusal;
-
-/// GIVEN Fromagerie Dupont paying by VISA, with Alice and Bob holding Files, on `today`.
-fn dupont(today: Date, kind: AccountKind) -> World {
-    let world = World::at(noon(today));
-    let mut account = company(date(2026, 12, 12));
-    account.kind = kind;
-    if kind == AccountKind::Client {
-        account.reseller_id = Some("acc_reseller".into());
-    } else {
-        account.payment_method = Some(visa());
-    }
-    world.tables.add_account(account);
-    world
-        .tables
-        .add_user(ACCOUNT, admin(&["files"], date(2026, 12, 12)));
-    world
-        .tables
-        .add_user(ACCOUNT, bob(&["files"], date(2026, 12, 12)));
-    world
-}
 
 fn catalogue() -> Vec<Brik> {
     default_catalogue()
@@ -53,7 +32,7 @@ async fn assign(
 
 #[tokio::test]
 async fn a_brik_given_mid_period_is_charged_for_the_days_left_numbered_stored_and_emailed() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     // WHEN the admin gives Bob Inventory on 20 December
     let (status, answer) = assign(&world, &team(&world).await, "usr_bob", "stock", Some("k1"))
         .await
@@ -94,7 +73,7 @@ async fn a_brik_given_mid_period_is_charged_for_the_days_left_numbered_stored_an
 
 #[tokio::test]
 async fn a_brik_already_held_is_answered_without_a_charge() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     let (status, answer) = assign(&world, &team(&world).await, "usr_bob", "files", Some("k1"))
         .await
         .unwrap();
@@ -116,7 +95,7 @@ async fn a_brik_already_held_is_answered_without_a_charge() {
 #[tokio::test]
 async fn after_the_cut_off_the_next_period_is_charged_too() {
     // GIVEN 11 January: the renewal of 12 January is locked without the new Brik
-    let world = dupont(date(2027, 1, 11), AccountKind::Company);
+    let world = dupont_paying(date(2027, 1, 11), AccountKind::Company);
     assign(&world, &team(&world).await, "usr_bob", "stock", None)
         .await
         .unwrap();
@@ -128,7 +107,7 @@ async fn after_the_cut_off_the_next_period_is_charged_too() {
 
 #[tokio::test]
 async fn a_refused_card_writes_nothing_and_the_key_may_be_used_again() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     *world.ledger.decline.lock().unwrap() = true;
     let refused = assign(&world, &team(&world).await, "usr_bob", "stock", Some("k1")).await;
     assert!(matches!(refused, Err(Error::CardDeclined { .. })));
@@ -155,7 +134,7 @@ async fn a_refused_card_writes_nothing_and_the_key_may_be_used_again() {
 
 #[tokio::test]
 async fn a_charge_whose_change_lost_a_race_is_given_back() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     // GIVEN the team read, then Bob changed by another request
     let team = team(&world).await;
     world.tables.touch_user(ACCOUNT, "usr_bob");
@@ -173,7 +152,7 @@ async fn a_charge_whose_change_lost_a_race_is_given_back() {
 
 #[tokio::test]
 async fn a_free_seat_pays_for_the_brik_and_two_additions_cannot_both_take_the_last_one() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     // GIVEN a seat pack of 1 seat of Inventory, nobody holding it
     world.tables.set_seats(ACCOUNT, "stock", 1);
     // WHEN two admins' requests read the team at once and give it to Alice and to Bob
@@ -200,7 +179,7 @@ async fn a_free_seat_pays_for_the_brik_and_two_additions_cannot_both_take_the_la
 
 #[tokio::test]
 async fn a_client_accounts_brik_is_not_charged() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Client);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Client);
     assign(&world, &team(&world).await, "usr_bob", "stock", None)
         .await
         .unwrap();
@@ -211,14 +190,14 @@ async fn a_client_accounts_brik_is_not_charged() {
 
 #[tokio::test]
 async fn refusals_write_nothing() {
-    let world = dupont(date(2026, 12, 20), AccountKind::Reseller);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Reseller);
     let team_of_reseller = team(&world).await;
     let refused = assign(&world, &team_of_reseller, "usr_bob", "stock", None).await;
     assert!(matches!(
         refused,
         Err(Error::Refused(Refusal::NotForReseller))
     ));
-    let world = dupont(date(2026, 12, 20), AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     for (user, brik) in [("usr_bob", "nothing"), ("usr_eve", "stock")] {
         let refused = assign(&world, &team(&world).await, user, brik, None).await;
         assert!(matches!(refused, Err(Error::NotFound)), "{user} {brik}");

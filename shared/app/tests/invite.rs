@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ACCOUNT, actions, noon, team};
+use common::{ACCOUNT, actions, dupont_paying, team};
 use jiff::civil::date;
 use serde_json::json;
 use softbrik_app::Error;
@@ -13,29 +13,9 @@ use softbrik_app::memory::World;
 use softbrik_app::team::{self, NewMember};
 use softbrik_domain::account::{AccountKind, UserStatus};
 use softbrik_domain::catalogue::{Brik, default_catalogue};
-use softbrik_domain::examples::{admin, bob, company, visa};
 use softbrik_domain::money::Money;
 use softbrik_domain::refusal::Refusal;
 use softbrik_domain::values::{EmailAddress, Language, PersonName};
-
-/// GIVEN Fromagerie Dupont (of `kind`) with Alice and Bob, on 20 December.
-fn dupont(kind: AccountKind) -> World {
-    let world = World::at(noon(date(2026, 12, 20)));
-    let mut account = company(date(2026, 12, 12));
-    account.kind = kind;
-    match kind {
-        AccountKind::Client => account.reseller_id = Some("acc_reseller".into()),
-        _ => account.payment_method = Some(visa()),
-    }
-    world.tables.add_account(account);
-    world
-        .tables
-        .add_user(ACCOUNT, admin(&["files"], date(2026, 12, 12)));
-    world
-        .tables
-        .add_user(ACCOUNT, bob(&["files"], date(2026, 12, 12)));
-    world
-}
 
 fn member(email: &str, active: bool) -> NewMember {
     NewMember {
@@ -72,7 +52,7 @@ async fn invite(
 
 #[tokio::test]
 async fn an_invited_user_with_a_brik_is_charged_signed_up_and_emailed_once() {
-    let world = dupont(AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     let carol = member("carol@dupont.fr", true);
     let (status, answer) = invite(&world, &carol, &["stock"], Some("k1"))
         .await
@@ -104,7 +84,7 @@ async fn an_invited_user_with_a_brik_is_charged_signed_up_and_emailed_once() {
 
 #[tokio::test]
 async fn an_address_already_used_is_refused_before_anything_is_made() {
-    let world = dupont(AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     let refused = invite(&world, &member("bob@dupont.fr", true), &["stock"], None).await;
     assert!(matches!(refused, Err(Error::EmailTaken)));
     assert_eq!(world.sign_ins.get("bob@dupont.fr"), None);
@@ -114,7 +94,7 @@ async fn an_address_already_used_is_refused_before_anything_is_made() {
 
 #[tokio::test]
 async fn a_refused_card_leaves_no_user_and_no_sign_in() {
-    let world = dupont(AccountKind::Company);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     *world.ledger.decline.lock().unwrap() = true;
     let refused = invite(&world, &member("carol@dupont.fr", true), &["stock"], None).await;
     assert!(matches!(refused, Err(Error::CardDeclined { .. })));
@@ -126,7 +106,7 @@ async fn a_refused_card_leaves_no_user_and_no_sign_in() {
 
 #[tokio::test]
 async fn a_client_accounts_new_user_is_billed_to_its_reseller_not_charged() {
-    let world = dupont(AccountKind::Client);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Client);
     invite(&world, &member("carol@dupont.fr", true), &["stock"], None)
         .await
         .unwrap();
@@ -138,7 +118,7 @@ async fn a_client_accounts_new_user_is_billed_to_its_reseller_not_charged() {
 
 #[tokio::test]
 async fn a_member_a_directory_sync_adds_from_the_deny_list_has_no_access_and_no_mail() {
-    let world = dupont(AccountKind::Client);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Client);
     let (_, answer) = invite(&world, &member("carol@dupont.fr", false), &[], None)
         .await
         .unwrap();
@@ -154,7 +134,7 @@ async fn a_member_a_directory_sync_adds_from_the_deny_list_has_no_access_and_no_
 
 #[tokio::test]
 async fn a_resellers_user_gets_no_brik_and_no_sign_in_is_left() {
-    let world = dupont(AccountKind::Reseller);
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Reseller);
     let refused = invite(&world, &member("carol@dupont.fr", true), &["stock"], None).await;
     assert!(matches!(
         refused,

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 use jiff::Timestamp;
-use jiff::civil::Date;
+use jiff::civil::{Date, date};
 use softbrik_app::memory::World;
 use softbrik_app::team::Team;
+use softbrik_domain::account::AccountKind;
+use softbrik_domain::examples::{admin, bob, company, visa};
 
 pub const ACCOUNT: &str = "acc_dupont";
 
@@ -33,4 +35,25 @@ pub fn actions(world: &World) -> Vec<String> {
         .into_iter()
         .map(|e| e.action)
         .collect()
+}
+
+/// GIVEN Fromagerie Dupont, a company of `kind` paying by VISA (a client account: billed to its
+/// reseller), with Alice (admin) and Bob holding Files since the period's start, on `today`.
+pub fn dupont_paying(today: Date, kind: AccountKind) -> World {
+    let world = World::at(noon(today));
+    let mut account = company(date(2026, 12, 12));
+    account.kind = kind;
+    if kind == AccountKind::Client {
+        account.reseller_id = Some("acc_reseller".into());
+    } else {
+        account.payment_method = Some(visa());
+    }
+    world.tables.add_account(account);
+    world
+        .tables
+        .add_user(ACCOUNT, admin(&["files"], date(2026, 12, 12)));
+    world
+        .tables
+        .add_user(ACCOUNT, bob(&["files"], date(2026, 12, 12)));
+    world
 }
