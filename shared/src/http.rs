@@ -96,6 +96,12 @@ pub fn identity(req: &Request) -> Result<Identity, Error> {
 /// left. One consistent GetItem per request; platform staff (no account) are Cognito's alone.
 pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Error> {
     let caller = identity(req)?;
+    admit_by_read(app, &caller).await?;
+    Ok(caller)
+}
+
+/// [`admit`], the caller's user item read on its own (one consistent GetItem).
+pub async fn admit_by_read(app: &crate::app::App, caller: &Identity) -> Result<(), Error> {
     if let (Some(account_id), Some(user_id)) = (&caller.account_id, &caller.user_id) {
         let user: Option<crate::store::UserItem> = app
             .store
@@ -104,9 +110,9 @@ pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Er
                 &crate::store::user_sk(user_id),
             )
             .await?;
-        admit(&caller, user.as_ref())?;
+        admit(caller, user.as_ref())?;
     }
-    Ok(caller)
+    Ok(())
 }
 
 /// Whether the caller's token still speaks for `user`, the caller's user item as stored (read

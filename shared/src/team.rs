@@ -60,11 +60,17 @@ impl Team {
     /// The caller's account, for its admin only, from the claims alone ([`http::identity`]):
     /// the caller is admitted from the account's records, which hold their user item (no read
     /// of its own, as [`http::caller`] makes). A token whose access was cut, or of an account
-    /// that is no more, is 401; a member is 403.
+    /// that is no more, is 401; a member is 403 (after their own item only, as every route).
     ///
     /// [`http::identity`]: crate::http::identity
     /// [`http::caller`]: crate::http::caller
     pub async fn for_admin(app: &App, caller: &Identity) -> Result<Team, Error> {
+        if !caller.is_admin() {
+            // Not the admin's: refused as before, after one read of the caller's item (401 for
+            // a token cut off, else 403, or 404 for platform staff), the account left unread.
+            crate::http::admit_by_read(app, caller).await?;
+            caller.require_admin()?;
+        }
         let account_id = caller.account()?;
         let team = match Team::of(app, account_id, caller.actor()).await {
             Err(Error::NotFound) if caller.user_id.is_some() => {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use softbrik_domain::account::{
-    Account, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
+    Account, AccountKind, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
 };
 use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken};
 
@@ -66,6 +66,8 @@ pub struct Tables {
     now: Mutex<Timestamp>,
     sequence: Mutex<u64>,
     mailed: Mutex<Vec<String>>,
+    /// The next commit fails with this, writing nothing (a write refused, or in doubt).
+    pub fail_next: Mutex<Option<Error>>,
     pub book: Book,
     pub answers: Answers,
 }
@@ -96,6 +98,7 @@ impl Tables {
             now: Mutex::new(now),
             sequence: Mutex::new(0),
             mailed: Mutex::new(Vec::new()),
+            fail_next: Mutex::new(None),
             book: Book::default(),
             answers: Answers::default(),
         }
@@ -267,10 +270,13 @@ impl TeamTable for Tables {
         change: TeamChange,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
+        if let Some(failure) = self.fail_next.lock().map_err(Error::internal)?.take() {
+            return Err(failure);
+        }
         if let Some(answering) = &answer
             && !self.answers.holds(answering.lease)
         {
-            return Err(Error::IdempotencyInProgress);
+            return Err(crate::team::concurrent_change());
         }
         let GuardsRead(guards_read) = team
             .stamp
@@ -332,7 +338,15 @@ impl TeamTable for Tables {
                 .as_ref()
                 .map(|a| (a.body)(invoice.as_ref()))
                 .transpose()?;
-            next.counted += change.counted;
+            // As the reseller's count is kept: for a client account only, never with an invoice.
+            if change.counted != 0 && invoice.is_some() {
+                return Err(Error::internal(
+                    "a change paid by an invoice moved a reseller's count",
+                ));
+            }
+            if next.account.kind == AccountKind::Client && next.account.reseller_id.is_some() {
+                next.counted += change.counted;
+            }
             *stored = next;
             Ok(Committed { invoice, answer })
         })?;
@@ -784,9 +798,13 @@ impl SignIns {
         Ok(f(&mut users))
     }
 
-    fn create(&self, user: &NewSignIn<'_>, signed_in: bool) -> Result<(), Error> {
+    /// A new sign-in; one left behind for the same account is taken over when `take_over`
+    /// (Cognito's adapter does so for a signup's admin, never for an invitation).
+    fn create(&self, user: &NewSignIn<'_>, signed_in: bool, take_over: bool) -> Result<(), Error> {
         self.with(|users| match users.get(user.email) {
-            Some(existing) if existing.account_id != user.account_id => Err(Error::EmailTaken),
+            Some(existing) if !take_over || existing.account_id != user.account_id => {
+                Err(Error::EmailTaken)
+            }
             _ => {
                 users.insert(
                     user.email.to_string(),
@@ -817,11 +835,11 @@ impl SignIns {
 #[async_trait]
 impl Directory for SignIns {
     async fn create_with_password(&self, user: &NewSignIn<'_>) -> Result<(), Error> {
-        self.create(user, true)
+        self.create(user, true, true)
     }
 
     async fn invite(&self, user: &NewSignIn<'_>) -> Result<String, Error> {
-        self.create(user, false)?;
+        self.create(user, false, false)?;
         Ok(format!("sub-{}", user.user_id))
     }
 

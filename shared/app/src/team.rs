@@ -20,6 +20,7 @@ use softbrik_domain::team::{self as decide, PeriodEnd, Recorded, StatusDecision}
 pub use softbrik_domain::team::StatusSource;
 use softbrik_domain::values::{BrikId, EmailAddress, Language, PersonName};
 
+use crate::billing::WriteFailure;
 use crate::emails::invitation_email;
 use crate::error::Error;
 use crate::idempotency::Lease;
@@ -321,7 +322,10 @@ pub async fn set_status(
         .write_counted(ports.table, read, changed.clone(), recorded, counted)
         .await;
     if let Err(e) = stored {
-        undo_access(directory, user, !active).await;
+        // Put back only when the write surely did not land: access and billing must agree.
+        if !e.may_have_landed() {
+            undo_access(directory, user, !active).await;
+        }
         return Err(e);
     }
     if let Some(password) = invitation {
@@ -475,6 +479,9 @@ pub async fn add_member(
                 }
                 Ok((201, body))
             }
+            // A write that may still have landed keeps its sign-in: deleting it could leave a
+            // member stored, and charged, who cannot sign in.
+            Err(e) if e.may_have_landed() => Err(e),
             Err(e) => {
                 if let Err(undo) = ports.directory.delete(email).await {
                     tracing::error!(error = %undo, "sign-in of a refused invitation not deleted");

@@ -143,3 +143,37 @@ async fn a_resellers_user_gets_no_brik_and_no_sign_in_is_left() {
     assert_eq!(world.sign_ins.get("carol@dupont.fr"), None);
     assert!(actions(&world).is_empty());
 }
+
+#[tokio::test]
+async fn a_write_in_doubt_keeps_the_sign_in_and_the_charge() {
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
+    *world.tables.fail_next.lock().unwrap() = Some(Error::InDoubt("timeout".into()));
+    let failed = invite(
+        &world,
+        &member("carol@dupont.fr", true),
+        &["stock"],
+        Some("k1"),
+    )
+    .await;
+    // THEN 503 to retry with the key: the write may have landed, so nothing is undone
+    assert!(matches!(failed, Err(Error::InDoubt(_))));
+    assert!(world.sign_ins.get("carol@dupont.fr").is_some());
+    assert!(!world.ledger.charges()[0].1, "not refunded");
+}
+
+#[tokio::test]
+async fn an_address_with_a_sign_in_left_behind_is_refused_as_the_directory_does() {
+    let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
+    let carol = member("carol@dupont.fr", true);
+    *world.tables.fail_next.lock().unwrap() = Some(Error::unavailable("the table"));
+    let failed = invite(&world, &carol, &[], None).await;
+    assert!(matches!(failed, Err(Error::Unavailable(_))));
+    // THEN the refused invitation's sign-in was deleted, so the retry goes through
+    assert_eq!(world.sign_ins.get("carol@dupont.fr"), None);
+    invite(&world, &carol, &[], None).await.unwrap();
+    // AND an address that still has a sign-in is refused, as Cognito refuses it
+    let mut again = member("carol@dupont.fr", true);
+    again.name = PersonName::parse("Carol Again").unwrap();
+    let refused = invite(&world, &again, &[], None).await;
+    assert!(matches!(refused, Err(Error::EmailTaken)));
+}

@@ -438,3 +438,13 @@ async fn a_status_change_that_cannot_be_stored_puts_access_back_as_it_was() {
     assert!(world.sign_ins.get("bob@dupont.fr").unwrap().access);
     assert_eq!(world.tables.counted(ACCOUNT), 0);
 }
+
+#[tokio::test]
+async fn a_status_change_whose_write_is_in_doubt_leaves_access_as_changed() {
+    let world = client_with_bob(date(2026, 12, 20)).await;
+    *world.tables.fail_next.lock().unwrap() = Some(Error::InDoubt("timeout".into()));
+    let failed = status(&world, "usr_bob", false, StatusSource::Admin).await;
+    assert!(matches!(failed, Err(Error::InDoubt(_))));
+    // THEN access stays cut: the write may have landed, and billing then counts him inactive
+    assert!(!world.sign_ins.get("bob@dupont.fr").unwrap().access);
+}
