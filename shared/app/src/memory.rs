@@ -79,7 +79,8 @@ struct Stored {
     history: Vec<(String, HistoryEntry)>,
     counted: i64,
     deny_list: Vec<String>,
-    seats: BTreeMap<BrikId, u32>,
+    /// Seat packs: the Brik, the seats, and the day they end (none: held on).
+    seats: Vec<(BrikId, u32, Option<Date>)>,
     /// The version of each Brik's seat guard (one more per seat taken).
     guards: BTreeMap<BrikId, u64>,
     invoices: Vec<Invoice>,
@@ -126,7 +127,7 @@ impl Tables {
                     history: Vec::new(),
                     counted: 0,
                     deny_list: Vec::new(),
-                    seats: BTreeMap::new(),
+                    seats: Vec::new(),
                     guards: BTreeMap::new(),
                     invoices: Vec::new(),
                 },
@@ -142,11 +143,17 @@ impl Tables {
         });
     }
 
-    /// Gives the account a seat pack of `seats` seats for `brik` (on every day).
+    /// Gives the account a seat pack of `seats` seats for `brik`, held on.
     pub fn set_seats(&self, account_id: &str, brik: &str, seats: u32) {
+        self.add_seats(account_id, brik, seats, None);
+    }
+
+    /// Gives the account a seat pack of `seats` seats for `brik` until `until` (exclusive:
+    /// its removal takes effect then), or held on.
+    pub fn add_seats(&self, account_id: &str, brik: &str, seats: u32, until: Option<Date>) {
         self.with(|s| {
             if let (Some(stored), Ok(brik)) = (s.get_mut(account_id), BrikId::parse(brik)) {
-                stored.seats.insert(brik, seats);
+                stored.seats.push((brik, seats, until));
             }
         });
     }
@@ -371,12 +378,17 @@ impl TeamTable for Tables {
     async fn seats_on(
         &self,
         team: &TeamRecords,
-        _day: Date,
+        day: Date,
     ) -> Result<BTreeMap<BrikId, u32>, Error> {
         self.with(|s| {
-            Ok(s.get(&team.account.id)
-                .map(|a| a.seats.clone())
-                .unwrap_or_default())
+            let mut seats = BTreeMap::new();
+            let packs = s.get(&team.account.id).map(|a| a.seats.as_slice());
+            for (brik, n, until) in packs.unwrap_or_default() {
+                if until.is_none_or(|u| day < u) {
+                    *seats.entry(brik.clone()).or_insert(0) += n;
+                }
+            }
+            Ok(seats)
         })
     }
 

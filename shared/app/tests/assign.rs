@@ -217,3 +217,32 @@ async fn refusals_write_nothing() {
     );
     assert!(world.ledger.charges().is_empty());
 }
+
+#[tokio::test]
+async fn after_the_cut_off_a_seat_that_ends_with_the_period_pays_for_today_only() {
+    // GIVEN 11 January, the renewal locked, and a seat pack of Inventory removed from 12 January
+    let world = dupont_paying(date(2027, 1, 11), AccountKind::Company);
+    world
+        .tables
+        .add_seats(ACCOUNT, "stock", 1, Some(date(2027, 1, 12)));
+    // WHEN the admin gives Bob Inventory
+    let (_, answer) = assign(&world, &team(&world).await, "usr_bob", "stock", None)
+        .await
+        .unwrap();
+    // THEN the seat pays for today; the next period, which no seat covers, is charged now
+    let invoice = &world.tables.invoices(ACCOUNT)[0];
+    assert_eq!(invoice.lines.len(), 1);
+    assert_eq!(invoice.totals.subtotal, Money::parse("8.00").unwrap());
+    assert_eq!(answer["invoice"]["id"], invoice.id.clone());
+}
+
+#[tokio::test]
+async fn after_the_cut_off_a_seat_held_on_pays_for_both_periods() {
+    let world = dupont_paying(date(2027, 1, 11), AccountKind::Company);
+    world.tables.set_seats(ACCOUNT, "stock", 1);
+    let (_, answer) = assign(&world, &team(&world).await, "usr_bob", "stock", None)
+        .await
+        .unwrap();
+    assert!(answer.get("invoice").is_none());
+    assert!(world.ledger.charges().is_empty());
+}
