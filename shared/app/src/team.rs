@@ -512,14 +512,7 @@ async fn join(
     briks: &[&Brik],
 ) -> Result<(Option<Invoice>, serde_json::Value), Error> {
     let account = team.account();
-    let (charges, mut writes) = match account.kind {
-        AccountKind::Client => (Vec::new(), Vec::new()),
-        AccountKind::Reseller if !briks.is_empty() => {
-            return Err(Error::Refused(Refusal::NotForReseller));
-        }
-        _ => uncovered(ports.table, team, briks).await?,
-    };
-    let invoice = addition_invoice(team, lease, &charges)?;
+    let (invoice, mut writes) = addition(ports.table, team, lease, briks).await?;
     // A client account's active users are its reseller's to pay for.
     let counted = if account.billed_by_reseller() {
         i64::from(decide::counts(user))
@@ -585,26 +578,36 @@ async fn paid(
     Ok((committed.invoice, answer))
 }
 
-/// The invoice of an addition's `charges`, under the request's reserved id: none when nothing
-/// is due now (every Brik on a free seat, or nothing added).
-fn addition_invoice(
+/// What adding `added` costs the account, and the seats it takes: nothing on a client account
+/// (its reseller is billed for its users), refused on a reseller's (it holds no Briks),
+/// otherwise the invoice, under the request's reserved id, of what free seats do not pay
+/// ([`uncovered`]); none when nothing is due now.
+async fn addition(
+    table: &dyn TeamTable,
     team: &Team,
     lease: &Lease,
-    charges: &[decide::Charge<'_>],
-) -> Result<Option<Invoice>, Error> {
+    added: &[&Brik],
+) -> Result<(Option<Invoice>, Vec<TeamWrite>), Error> {
+    let (charges, taken) = match team.account().kind {
+        AccountKind::Client => return Ok((None, Vec::new())),
+        AccountKind::Reseller if !added.is_empty() => {
+            return Err(Error::Refused(Refusal::NotForReseller));
+        }
+        _ => uncovered(table, team, added).await?,
+    };
     if !charges.iter().any(|c| c.now || (c.next && team.locked())) {
-        return Ok(None);
+        return Ok((None, taken));
     }
-    decide::addition_invoice(
+    let invoice = decide::addition_invoice(
         team.account(),
         &team.period,
         team.today,
         &team.records.issuer,
         lease.id("invoice"),
-        charges,
+        &charges,
     )
-    .map(Some)
-    .map_err(Error::internal)
+    .map_err(Error::internal)?;
+    Ok((Some(invoice), taken))
 }
 
 /// What assigning a Brik answers.
@@ -673,14 +676,7 @@ pub async fn assign(
                 } => (*user, recorded, assignment, added),
             };
             let added: Vec<&Brik> = if added { vec![brik] } else { vec![] };
-            let (charges, mut writes) = match account.kind {
-                AccountKind::Client => (Vec::new(), Vec::new()),
-                AccountKind::Reseller if !added.is_empty() => {
-                    return Err(Error::Refused(Refusal::NotForReseller));
-                }
-                _ => uncovered(ports.table, team, &added).await?,
-            };
-            let invoice = addition_invoice(team, lease, &charges)?;
+            let (invoice, mut writes) = addition(ports.table, team, lease, &added).await?;
             writes.push(TeamWrite::User {
                 user,
                 read: read.stamp.clone(),
