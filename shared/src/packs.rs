@@ -17,154 +17,26 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Invoice, InvoiceKind, SupportPlan, User, new_ordered_id};
+use crate::account::{Invoice, InvoiceKind, User, new_ordered_id};
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
-use crate::catalogue::Brik;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::idempotency::{self, Lease, account_scope};
-use crate::invoice::InvoiceLine;
 use crate::invoicing::{self, StoreFailure};
-use crate::money::Money;
 use crate::proration::days_remaining;
 use crate::refusal::Refusal;
 use crate::store::{AccountItem, account_pk};
 use crate::team::{Team, charged_change};
-use crate::values::{BrikId, Language};
 use crate::vat::vat_treatment;
+use softbrik_domain::team::holders_on;
 
-/// Discount of a seat pack on its Brik's price, in percent (billing.md default).
-pub const SEATS_DISCOUNT_PERCENT: i64 = 10;
-/// Most units of one pack an account may hold.
-pub const MAX_QUANTITY: u32 = 1000;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum PackKind {
-    Seats { brik_id: BrikId },
-    SupportPlan { plan: SupportPlan },
-    Emails,
-    Companies,
-    Training,
-}
-
-/// A pack of the catalogue (data: seeded once, then read from the table).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pack {
-    pub id: String,
-    pub name: String,
-    /// What one unit of the quantity is ("seat", "session", ...).
-    pub unit: String,
-    /// Net, per unit per month.
-    pub unit_price: Money,
-    #[serde(flatten)]
-    pub kind: PackKind,
-}
-
-impl Pack {
-    pub fn max_quantity(&self) -> u32 {
-        match self.kind {
-            PackKind::SupportPlan { .. } => 1,
-            _ => MAX_QUANTITY,
-        }
-    }
-
-    pub fn seats_of(&self) -> Option<&BrikId> {
-        match &self.kind {
-            PackKind::Seats { brik_id } => Some(brik_id),
-            _ => None,
-        }
-    }
-
-    pub fn view(&self) -> PackView {
-        PackView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            unit_price: self.unit_price,
-            currency: "EUR",
-            unit: self.unit.clone(),
-            brik_id: self.seats_of().cloned(),
-        }
-    }
-}
-
-/// `GET /packs`: `{id, name, unit_price, unit, brik_id?}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct PackView {
-    pub id: String,
-    pub name: String,
-    pub unit_price: Money,
-    pub currency: &'static str,
-    pub unit: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub brik_id: Option<BrikId>,
-}
-
-/// The packs Softbrik sells by default: a seat pack per Brik at 10 % off its price, the Pro
-/// and Enterprise support plans, e-mail credits, related companies and training sessions.
-pub fn default_packs(briks: &[Brik]) -> Vec<Pack> {
-    let money = |cents| Money::from_cents(cents);
-    let mut packs: Vec<Pack> = briks
-        .iter()
-        .map(|b| Pack {
-            id: format!("seats-{}", b.id.as_str()),
-            name: format!("Extra users: {}", b.name),
-            unit: "seat".into(),
-            unit_price: Money::new(
-                b.monthly_price.amount() * Decimal::new(100 - SEATS_DISCOUNT_PERCENT, 2),
-            ),
-            kind: PackKind::Seats {
-                brik_id: b.id.clone(),
-            },
-        })
-        .collect();
-    packs.extend([
-        Pack {
-            id: "support-pro".into(),
-            name: "Support plan Pro".into(),
-            unit: "account".into(),
-            unit_price: money(4900),
-            kind: PackKind::SupportPlan {
-                plan: SupportPlan::Pro,
-            },
-        },
-        Pack {
-            id: "support-enterprise".into(),
-            name: "Support plan Enterprise".into(),
-            unit: "account".into(),
-            unit_price: money(19900),
-            kind: PackKind::SupportPlan {
-                plan: SupportPlan::Enterprise,
-            },
-        },
-        Pack {
-            id: "emails-1000".into(),
-            name: "E-mail credits".into(),
-            unit: "1,000 e-mails".into(),
-            unit_price: money(1000),
-            kind: PackKind::Emails,
-        },
-        Pack {
-            id: "companies".into(),
-            name: "Related companies".into(),
-            unit: "company".into(),
-            unit_price: money(1500),
-            kind: PackKind::Companies,
-        },
-        Pack {
-            id: "training".into(),
-            name: "Web onboarding training".into(),
-            unit: "session".into(),
-            unit_price: money(9000),
-            kind: PackKind::Training,
-        },
-    ]);
-    packs
-}
+pub use softbrik_domain::packs::{
+    HeldPackView, Holding, MAX_QUANTITY, Pack, PackKind, PackView, SEATS_DISCOUNT_PERCENT,
+    default_packs, line, plan_on, rank, renewal_lines, seats_on,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CatalogueItem {
@@ -213,26 +85,13 @@ async fn read_catalogue(app: &App) -> Result<Vec<Pack>, Error> {
     Ok(items.into_iter().map(|i| i.pack).collect())
 }
 
-/// A pack an account holds: how many units, since when, until when (a removal at period
-/// end), and a reduction taking effect on a date.
+/// The item of a pack an account holds (`ACCOUNT#PACK#<pack id>` under the account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackItem {
     pub pk: String,
     pub sk: String,
-    pub pack_id: String,
-    pub quantity: u32,
-    pub since: Date,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<Date>,
-    /// A smaller quantity from `resize_on` (asked for during the period).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_quantity: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resize_on: Option<Date>,
-    /// Units already charged for the period starting on a date (bought on a billing date
-    /// before its renewal ran, or after the cut-off): that renewal leaves them out.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub prepaid: BTreeMap<Date, u32>,
+    #[serde(flatten)]
+    pub holding: Holding,
     pub version: u64,
 }
 
@@ -241,73 +100,10 @@ impl PackItem {
         PackItem {
             pk: account_pk(account_id),
             sk: crate::store::pack_sk(pack_id),
-            pack_id: pack_id.to_string(),
-            quantity: 0,
-            since,
-            until: None,
-            next_quantity: None,
-            resize_on: None,
-            prepaid: BTreeMap::new(),
+            holding: Holding::new(pack_id, since),
             version: 0,
         }
     }
-
-    /// Forgets what was prepaid for periods before `current` (their renewals are past).
-    pub fn prune_prepaid(&mut self, current: Date) {
-        self.prepaid.retain(|start, _| *start >= current);
-    }
-
-    /// The units the renewal on `billing_date` bills: those held, less those already paid.
-    pub fn renewed_on(&self, billing_date: Date) -> u32 {
-        self.quantity_on(billing_date)
-            .saturating_sub(self.prepaid.get(&billing_date).copied().unwrap_or(0))
-    }
-
-    pub fn held_on(&self, day: Date) -> bool {
-        self.since <= day && self.until.is_none_or(|until| day < until)
-    }
-
-    /// The units held on `day` (0 when not held).
-    pub fn quantity_on(&self, day: Date) -> u32 {
-        if !self.held_on(day) {
-            return 0;
-        }
-        match (self.next_quantity, self.resize_on) {
-            (Some(next), Some(on)) if day >= on => next,
-            _ => self.quantity,
-        }
-    }
-
-    fn view(&self, pack: &Pack) -> HeldPackView {
-        HeldPackView {
-            pack_id: self.pack_id.clone(),
-            name: pack.name.clone(),
-            quantity: self.quantity,
-            unit: pack.unit.clone(),
-            unit_price: pack.unit_price,
-            since: self.since,
-            until: self.until,
-            next_quantity: self.next_quantity,
-            resize_on: self.resize_on,
-        }
-    }
-}
-
-/// `GET /account/packs` and the `pack` of `PUT`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HeldPackView {
-    pub pack_id: String,
-    pub name: String,
-    pub quantity: u32,
-    pub unit: String,
-    pub unit_price: Money,
-    pub since: Date,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<Date>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_quantity: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resize_on: Option<Date>,
 }
 
 /// The account's packs with their catalogue entries. A pack that left the catalogue is
@@ -330,10 +126,10 @@ pub async fn held_in(app: &App, items: &[PackItem]) -> Result<Vec<(Pack, PackIte
     Ok(items
         .iter()
         .filter_map(
-            |item| match catalogue.iter().find(|p| p.id == item.pack_id) {
+            |item| match catalogue.iter().find(|p| p.id == item.holding.pack_id) {
                 Some(pack) => Some((pack.clone(), item.clone())),
                 None => {
-                    tracing::error!(pack = %item.pack_id, "held pack missing from the catalogue");
+                    tracing::error!(pack = %item.holding.pack_id, "held pack missing from the catalogue");
                     None
                 }
             },
@@ -341,77 +137,11 @@ pub async fn held_in(app: &App, items: &[PackItem]) -> Result<Vec<(Pack, PackIte
         .collect())
 }
 
-/// Seats of each Brik held on `day`.
-pub fn seats_on(held: &[(Pack, PackItem)], day: Date) -> BTreeMap<BrikId, u32> {
-    let mut seats = BTreeMap::new();
-    for (pack, item) in held {
-        if let Some(brik) = pack.seats_of() {
-            *seats.entry(brik.clone()).or_insert(0) += item.quantity_on(day);
-        }
-    }
-    seats
-}
-
-/// The support plan the packs held on `day` give: the best one, Basic without any.
-pub fn plan_on(held: &[(Pack, PackItem)], day: Date) -> SupportPlan {
+/// The packs held, without their items' keys.
+pub fn holdings(held: &[(Pack, PackItem)]) -> Vec<(Pack, Holding)> {
     held.iter()
-        .filter(|(_, item)| item.quantity_on(day) > 0)
-        .filter_map(|(pack, _)| match pack.kind {
-            PackKind::SupportPlan { plan } => Some(plan),
-            _ => None,
-        })
-        .max_by_key(|plan| match plan {
-            SupportPlan::Basic => 0,
-            SupportPlan::Pro => 1,
-            SupportPlan::Enterprise => 2,
-        })
-        .unwrap_or(SupportPlan::Basic)
-}
-
-pub use softbrik_domain::team::holders_on;
-
-/// A pack's invoice line: "{name}, {start} – {end}, {quantity} x {unit}".
-pub fn line(
-    pack: &Pack,
-    period: &BillingPeriod,
-    quantity: u32,
-    proration: Option<crate::proration::Proration>,
-    lang: Language,
-) -> InvoiceLine {
-    let (start, end) = (period.start(), period.end());
-    let text = match lang {
-        Language::Fr => format!(
-            "{}, du {start} au {end}, {quantity} x {}",
-            pack.name, pack.unit
-        ),
-        Language::Da => format!(
-            "{}, {start} til {end}, {quantity} x {}",
-            pack.name, pack.unit
-        ),
-        Language::En => format!(
-            "{}, {start} to {end}, {quantity} x {}",
-            pack.name, pack.unit
-        ),
-    };
-    InvoiceLine::for_pack(&pack.id, text, quantity, pack.unit_price, proration)
-}
-
-/// The renewal's pack lines for the period starting on `billing_date`, and the seats that
-/// take users of each Brik off consumption.
-pub fn renewal_lines(
-    held: &[(Pack, PackItem)],
-    billing_date: Date,
-    period: &BillingPeriod,
-    lang: Language,
-) -> (Vec<InvoiceLine>, BTreeMap<BrikId, u32>) {
-    let mut lines = Vec::new();
-    for (pack, item) in held {
-        let quantity = item.renewed_on(billing_date);
-        if quantity > 0 {
-            lines.push(line(pack, period, quantity, period.share(), lang));
-        }
-    }
-    (lines, seats_on(held, billing_date))
+        .map(|(pack, item)| (pack.clone(), item.holding.clone()))
+        .collect()
 }
 
 // --- Routes ------------------------------------------------------------------------------
@@ -434,8 +164,8 @@ pub async fn list(app: &App, team: &Team) -> Result<Vec<HeldPackView>, Error> {
     Ok(held(app, &team.account.id)
         .await?
         .iter()
-        .filter(|(_, item)| item.held_on(team.today) || item.since > team.today)
-        .map(|(pack, item)| item.view(pack))
+        .filter(|(_, item)| item.holding.held_on(team.today) || item.holding.since > team.today)
+        .map(|(pack, item)| item.holding.view(pack))
         .collect())
 }
 
@@ -487,8 +217,8 @@ pub async fn put(
         let (account_item, _) = app.account_item(&team.account.id).await?;
         let held = held(app, &team.account.id).await?;
         let current = held.iter().find(|(p, _)| p.id == pack.id).map(|(_, i)| i.clone());
-        let held_now = current.as_ref().map_or(0, |i| i.quantity_on(today));
-        let was_held = current.as_ref().is_some_and(|i| i.held_on(today));
+        let held_now = current.as_ref().map_or(0, |i| i.holding.quantity_on(today));
+        let was_held = current.as_ref().is_some_and(|i| i.holding.held_on(today));
         let mut item = current.clone().unwrap_or_else(|| PackItem::new(&team.account.id, &pack.id, today));
         let read = current.as_ref().map_or(0, |i| i.version);
         let mut others: Vec<PackItem> = Vec::new();
@@ -497,14 +227,14 @@ pub async fn put(
             // The other plans held end with the period; a lesser plan waits for it.
             for (other, other_item) in held.iter().filter(|(p, _)| p.id != pack.id) {
                 if let PackKind::SupportPlan { plan: other_plan } = other.kind
-                    && other_item.held_on(today)
+                    && other_item.holding.held_on(today)
                 {
-                    if rank(other_plan) > rank(plan) && other_item.until.is_none() {
+                    if rank(other_plan) > rank(plan) && other_item.holding.until.is_none() {
                         starts_later = true;
                     }
-                    if other_item.until.is_none() {
+                    if other_item.holding.until.is_none() {
                         let mut ending = other_item.clone();
-                        ending.until = Some(team.removal_date());
+                        ending.holding.until = Some(team.removal_date());
                         ending.version += 1;
                         others.push(ending);
                     }
@@ -513,21 +243,21 @@ pub async fn put(
         }
         let added = body.quantity.saturating_sub(held_now);
         let (action, chargeable) = if body.quantity < held_now {
-            item.next_quantity = Some(body.quantity);
-            item.resize_on = Some(team.removal_date());
-            item.until = None;
+            item.holding.next_quantity = Some(body.quantity);
+            item.holding.resize_on = Some(team.removal_date());
+            item.holding.until = None;
             ("pack_reduced", 0)
         } else {
-            let undo = item.until.is_some() || item.next_quantity.is_some();
-            item.until = None;
-            item.next_quantity = None;
-            item.resize_on = None;
+            let undo = item.holding.until.is_some() || item.holding.next_quantity.is_some();
+            item.holding.until = None;
+            item.holding.next_quantity = None;
+            item.holding.resize_on = None;
             if starts_later {
-                item.since = team.removal_date();
+                item.holding.since = team.removal_date();
             } else if !was_held {
-                item.since = today;
+                item.holding.since = today;
             }
-            item.quantity = body.quantity;
+            item.holding.quantity = body.quantity;
             let chargeable = if starts_later {
                 0
             } else {
@@ -542,7 +272,7 @@ pub async fn put(
             (action, chargeable)
         };
         if action == "pack_unchanged" && others.is_empty() {
-            let answer = serde_json::to_value(PackResponse { pack: item.view(&pack), invoice: None })
+            let answer = serde_json::to_value(PackResponse { pack: item.holding.view(&pack), invoice: None })
                 .map_err(Error::internal)?;
             let ops: Vec<_> = idempotency::finish_op(app, lease, &team.account.id, &team.key, 200, &answer)?
                 .into_iter()
@@ -557,11 +287,11 @@ pub async fn put(
         let next_start = team.period.end();
         let charge_next = team.locked();
         if chargeable > 0 {
-            *item.prepaid.entry(team.period.start()).or_insert(0) += chargeable;
+            *item.holding.prepaid.entry(team.period.start()).or_insert(0) += chargeable;
             if charge_next {
-                *item.prepaid.entry(next_start).or_insert(0) += chargeable;
+                *item.holding.prepaid.entry(next_start).or_insert(0) += chargeable;
             }
-            item.prune_prepaid(team.period.start());
+            item.holding.prune_prepaid(team.period.start());
         }
         item.version = read + 1;
         let invoice = if chargeable > 0 {
@@ -572,14 +302,14 @@ pub async fn put(
         let history = team.history(
             &lease.id("history"),
             action,
-            serde_json::json!({"pack_id": pack.id, "quantity": body.quantity, "charged_units": chargeable, "since": item.since}),
+            serde_json::json!({"pack_id": pack.id, "quantity": body.quantity, "charged_units": chargeable, "since": item.holding.since}),
         );
-        let mut after: Vec<(Pack, PackItem)> = held
+        let mut after: Vec<(Pack, Holding)> = held
             .iter()
             .filter(|(p, _)| p.id != pack.id)
-            .map(|(p, i)| (p.clone(), others.iter().find(|o| o.pack_id == p.id).cloned().unwrap_or_else(|| i.clone())))
+            .map(|(p, i)| (p.clone(), others.iter().find(|o| o.holding.pack_id == p.id).unwrap_or(i).holding.clone()))
             .collect();
-        after.push((pack.clone(), item.clone()));
+        after.push((pack.clone(), item.holding.clone()));
         let mut account_next = account_item.clone();
         account_next.support_plan = plan_on(&after, today);
         account_next.version = account_item.version + 1;
@@ -589,7 +319,7 @@ pub async fn put(
         } else {
             None
         };
-        let view = item.view(&pack);
+        let view = item.holding.view(&pack);
         let respond = |invoice: Option<&Invoice>| {
             serde_json::to_value(PackResponse { pack: view.clone(), invoice: invoice.cloned() })
                 .map_err(Error::internal)
@@ -628,14 +358,6 @@ pub async fn put(
         Ok((200, answer))
     })
     .await
-}
-
-fn rank(plan: SupportPlan) -> u8 {
-    match plan {
-        SupportPlan::Basic => 0,
-        SupportPlan::Pro => 1,
-        SupportPlan::Enterprise => 2,
-    }
 }
 
 /// The support ticket that asks the team to schedule bought training sessions.
@@ -685,7 +407,10 @@ async fn chargeable_units(
         .get(brik)
         .copied()
         .unwrap_or(0);
-    let seats_before = seats_on(held, team.today).get(brik).copied().unwrap_or(0);
+    let seats_before = seats_on(&holdings(held), team.today)
+        .get(brik)
+        .copied()
+        .unwrap_or(0);
     let seats_after = seats_before - held_now + quantity;
     Ok(seats_after.saturating_sub(seats_before.max(holders)))
 }
@@ -729,13 +454,15 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
     let held = held(app, &team.account.id).await?;
     let (_, item) = held
         .iter()
-        .find(|(p, i)| p.id == pack_id && (i.held_on(team.today) || i.since > team.today))
+        .find(|(p, i)| {
+            p.id == pack_id && (i.holding.held_on(team.today) || i.holding.since > team.today)
+        })
         .cloned()
         .ok_or(Error::NotFound)?;
-    let effective = team.removal_date().max(item.since);
-    if item.until != Some(effective) {
+    let effective = team.removal_date().max(item.holding.since);
+    if item.holding.until != Some(effective) {
         let mut next = item.clone();
-        next.until = Some(effective);
+        next.holding.until = Some(effective);
         next.version = item.version + 1;
         let mut account_next = account_item.clone();
         account_next.version = account_item.version + 1;
@@ -788,20 +515,20 @@ pub async fn apply_period_end(
     let mut ops = Vec::new();
     let mut history = Vec::new();
     for (pack, item) in held {
-        if item.until.is_some_and(|until| until <= date) {
+        if item.holding.until.is_some_and(|until| until <= date) {
             ops.push(version_delete_op(app, item)?);
             history.push((
                 "pack_removed",
-                serde_json::json!({"pack_id": pack.id, "effective_date": item.until}),
+                serde_json::json!({"pack_id": pack.id, "effective_date": item.holding.until}),
             ));
             changed += 1;
-        } else if let (Some(next), Some(on)) = (item.next_quantity, item.resize_on)
+        } else if let (Some(next), Some(on)) = (item.holding.next_quantity, item.holding.resize_on)
             && on <= date
         {
             let mut reduced = item.clone();
-            reduced.quantity = next;
-            reduced.next_quantity = None;
-            reduced.resize_on = None;
+            reduced.holding.quantity = next;
+            reduced.holding.next_quantity = None;
+            reduced.holding.resize_on = None;
             reduced.version = item.version + 1;
             ops.push(app.store.put_if_version_op(&reduced, item.version)?);
             history.push((
@@ -811,7 +538,7 @@ pub async fn apply_period_end(
             changed += 1;
         }
     }
-    let plan = plan_on(held, today.max(date));
+    let plan = plan_on(&holdings(held), today.max(date));
     if plan != account_item.support_plan {
         history.push(("support_plan_changed", serde_json::json!({"plan": plan})));
         changed += 1;
@@ -862,107 +589,4 @@ fn version_delete_op(
         .build()
         .map_err(Error::internal)?;
     Ok(TransactWriteItem::builder().delete(delete).build())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalogue::default_catalogue;
-
-    fn date(s: &str) -> Date {
-        s.parse().unwrap()
-    }
-
-    fn holding(pack: &str, quantity: u32, since: &str) -> PackItem {
-        let mut item = PackItem::new("a", pack, date(since));
-        item.quantity = quantity;
-        item.version = 1;
-        item
-    }
-
-    #[test]
-    fn units_paid_when_bought_are_left_out_of_that_renewal() {
-        // Bought on the billing date before its renewal ran: charged 31/31 then.
-        let mut item = holding("support-pro", 1, "2027-01-12");
-        item.prepaid.insert(date("2027-01-12"), 1);
-        assert_eq!(item.renewed_on(date("2027-01-12")), 0);
-        assert_eq!(item.renewed_on(date("2027-02-12")), 1);
-        item.prune_prepaid(date("2027-02-12"));
-        assert!(item.prepaid.is_empty());
-    }
-
-    fn pack(id: &str) -> Pack {
-        default_packs(&default_catalogue())
-            .into_iter()
-            .find(|p| p.id == id)
-            .unwrap()
-    }
-
-    #[test]
-    fn the_default_catalogue_has_the_ids_of_the_api() {
-        let ids: Vec<String> = default_packs(&default_catalogue())
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
-        for id in [
-            "seats-files",
-            "seats-stock",
-            "seats-care",
-            "support-pro",
-            "support-enterprise",
-            "emails-1000",
-            "companies",
-            "training",
-        ] {
-            assert!(ids.contains(&id.to_string()), "{id}");
-        }
-        assert_eq!(pack("seats-stock").unit_price, Money::from_cents(720));
-        assert_eq!(pack("support-pro").unit_price, Money::from_cents(4900));
-        assert_eq!(pack("support-enterprise").max_quantity(), 1);
-    }
-
-    #[test]
-    fn ten_stock_seats_renew_at_72_euros_and_take_ten_users_off_consumption() {
-        let held = vec![(
-            pack("seats-stock"),
-            holding("seats-stock", 10, "2027-01-12"),
-        )];
-        let period = BillingPeriod::new(date("2027-02-12"), date("2027-03-12")).unwrap();
-        let (lines, seats) = renewal_lines(&held, date("2027-02-12"), &period, Language::En);
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].amount, Money::from_cents(7200));
-        assert_eq!(lines[0].pack_id.as_deref(), Some("seats-stock"));
-        assert_eq!(seats.get(&BrikId::parse("stock").unwrap()), Some(&10));
-    }
-
-    #[test]
-    fn removals_and_reductions_take_effect_on_their_date() {
-        let mut item = holding("emails-1000", 3, "2027-01-12");
-        item.next_quantity = Some(1);
-        item.resize_on = Some(date("2027-02-12"));
-        assert_eq!(item.quantity_on(date("2027-02-11")), 3);
-        assert_eq!(item.quantity_on(date("2027-02-12")), 1);
-        item.until = Some(date("2027-02-12"));
-        assert_eq!(item.quantity_on(date("2027-02-12")), 0);
-        assert!(item.held_on(date("2027-02-11")));
-    }
-
-    #[test]
-    fn the_plan_is_the_best_support_pack_held() {
-        let day = date("2027-01-20");
-        assert_eq!(plan_on(&[], day), SupportPlan::Basic);
-        let mut pro = holding("support-pro", 1, "2027-01-12");
-        let enterprise = holding("support-enterprise", 1, "2027-01-20");
-        let held = vec![
-            (pack("support-pro"), pro.clone()),
-            (pack("support-enterprise"), enterprise),
-        ];
-        assert_eq!(plan_on(&held, day), SupportPlan::Enterprise);
-        assert_eq!(plan_on(&held[..1], day), SupportPlan::Pro);
-        pro.until = Some(day);
-        assert_eq!(
-            plan_on(&[(pack("support-pro"), pro)], day),
-            SupportPlan::Basic
-        );
-    }
 }

@@ -21,8 +21,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{
-    Account, AccountKind, AccountStatus, AccountView, HistoryEntry, Invoice, InvoiceKind, Role,
-    User, UserStatus, UserView, new_id, new_ordered_id,
+    Account, AccountKind, AccountStatus, AccountView, HistoryEntry, Invoice, Role, User,
+    UserStatus, UserView, new_id, new_ordered_id,
 };
 use crate::app::App;
 use crate::billing_calendar::{AnchorDay, BillingPeriod, local_midnight};
@@ -30,7 +30,7 @@ use crate::crypto::{DataKey, KeyScope};
 use crate::error::Error;
 use crate::http::Identity;
 use crate::idempotency::{self, Lease, account_scope};
-use crate::invoice::{InvoiceLine, UsagePeak};
+use crate::invoice::UsagePeak;
 use crate::invoicing::StoreFailure;
 use crate::refusal::Refusal;
 use crate::store::{
@@ -39,7 +39,6 @@ use crate::store::{
 };
 use crate::validation::ValidationErrors;
 use crate::values::{CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName};
-use crate::vat::vat_treatment;
 
 pub const USAGE_SK: &str = "USAGE";
 const SAMPLE_PREFIX: &str = "SAMPLE#";
@@ -309,34 +308,31 @@ pub async fn usage_invoice(
     period: BillingPeriod,
     id: String,
 ) -> Result<Invoice, Error> {
+    Ok(softbrik_domain::renewal::usage_invoice(
+        account,
+        period,
+        usage_peak(app, account, &period).await?,
+        app.config.reseller_user_price,
+        &app.config.issuer_country,
+        id,
+    ))
+}
+
+/// The reseller's peak of active users in `period` (its local days), and the day reached.
+pub async fn usage_peak(
+    app: &App,
+    account: &Account,
+    period: &BillingPeriod,
+) -> Result<Option<UsagePeak>, Error> {
     let zone = account.timezone.time_zone();
     let from = local_midnight(period.start(), &zone);
     let to = local_midnight(period.end(), &zone);
-    let lines = match peak(app, &account.id, from, to).await? {
-        Some((max, at)) if max > 0 => vec![InvoiceLine::for_usage(
-            &period,
-            UsagePeak {
-                max_active_users: max,
-                reached_on: account.local_date(at),
-            },
-            app.config.reseller_user_price,
-            account.language,
-        )],
-        _ => Vec::new(),
-    };
-    let vat = vat_treatment(
-        &app.config.issuer_country,
-        &account.country,
-        account.vat_number.as_ref(),
-    );
-    Ok(Invoice::open(
-        id,
-        InvoiceKind::Renewal,
-        period.end(),
-        period,
-        lines,
-        &vat,
-    ))
+    Ok(peak(app, &account.id, from, to)
+        .await?
+        .map(|(max, at)| UsagePeak {
+            max_active_users: max,
+            reached_on: account.local_date(at),
+        }))
 }
 
 /// The calling reseller's account, its data key and "now", for its admin only; any other

@@ -72,6 +72,7 @@ impl App {
     pub fn ports(&self) -> Ports<'_> {
         Ports {
             table: self,
+            renewals: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,
@@ -215,7 +216,7 @@ impl TeamTable for App {
     ) -> Result<BTreeMap<crate::values::BrikId, u32>, Error> {
         let Sealing { records, .. } = ours(&team.stamp)?;
         let held = crate::packs::held_in(self, &records.packs).await?;
-        Ok(crate::packs::seats_on(&held, day))
+        Ok(crate::packs::seats_on(&crate::packs::holdings(&held), day))
     }
 
     async fn denied(&self, team: &TeamRecords, user: &Read<User>) -> Result<bool, Error> {

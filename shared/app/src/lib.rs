@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod memory;
 pub mod ports;
+pub mod renewal;
 pub mod team;
 
 pub use error::Error;

@@ -1,15 +1,21 @@
 //! In-memory adapters of the ports, for in-process tests of the use cases: each keeps what it
 //! was asked to do so that a test can say THEN about it, and can be told to fail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
+use softbrik_domain::account::AccountStatus;
 use softbrik_domain::account::{
     Account, AccountKind, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
 };
+use softbrik_domain::billing_calendar::BillingPeriod;
+use softbrik_domain::catalogue::default_catalogue;
+use softbrik_domain::invoice::UsagePeak;
+use softbrik_domain::money::Money;
+use softbrik_domain::packs::{Holding, Pack, default_packs, seats_on};
 use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken};
 
 use crate::error::Error;
@@ -19,6 +25,7 @@ use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::ports::renewal::{RenewalTable, RenewalWrite, Renewing};
 use crate::ports::team::{
     Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
 };
@@ -45,6 +52,7 @@ impl World {
     pub fn ports(&self) -> Ports<'_> {
         Ports {
             table: &self.tables,
+            renewals: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -79,8 +87,18 @@ struct Stored {
     history: Vec<(String, HistoryEntry)>,
     counted: i64,
     deny_list: Vec<String>,
-    /// Seat packs: the Brik, the seats, and the day they end (none: held on).
-    seats: Vec<(BrikId, u32, Option<Date>)>,
+    /// The account's version: one more at each write of the account.
+    version: u64,
+    /// The local date a renewal payment first failed.
+    past_due_since: Option<Date>,
+    /// The packs held, with their catalogue entries.
+    packs: Vec<(Pack, Holding)>,
+    /// The reminders marked sent, by billing date.
+    reminded: BTreeSet<Date>,
+    /// A reseller's peak of active users (any period).
+    peak: Option<UsagePeak>,
+    /// The billing runs' schedule moves stored with a renewal.
+    moves: u32,
     /// The version of each Brik's seat guard (one more per seat taken).
     guards: BTreeMap<BrikId, u64>,
     invoices: Vec<Invoice>,
@@ -127,7 +145,12 @@ impl Tables {
                     history: Vec::new(),
                     counted: 0,
                     deny_list: Vec::new(),
-                    seats: Vec::new(),
+                    version: 1,
+                    past_due_since: None,
+                    packs: Vec::new(),
+                    reminded: BTreeSet::new(),
+                    peak: None,
+                    moves: 0,
                     guards: BTreeMap::new(),
                     invoices: Vec::new(),
                 },
@@ -151,11 +174,74 @@ impl Tables {
     /// Gives the account a seat pack of `seats` seats for `brik` until `until` (exclusive:
     /// its removal takes effect then), or held on.
     pub fn add_seats(&self, account_id: &str, brik: &str, seats: u32, until: Option<Date>) {
+        let mut holding = Holding::new(&format!("seats-{brik}"), Date::MIN);
+        holding.quantity = seats;
+        holding.until = until;
+        self.add_pack(account_id, holding);
+    }
+
+    /// Gives the account `holding` of a pack of the default catalogue.
+    pub fn add_pack(&self, account_id: &str, holding: Holding) {
+        let pack = default_packs(&default_catalogue())
+            .into_iter()
+            .find(|p| p.id == holding.pack_id);
         self.with(|s| {
-            if let (Some(stored), Ok(brik)) = (s.get_mut(account_id), BrikId::parse(brik)) {
-                stored.seats.push((brik, seats, until));
+            if let (Some(stored), Some(pack)) = (s.get_mut(account_id), pack) {
+                stored.packs.push((pack, holding));
             }
         });
+    }
+
+    /// The account as stored now.
+    pub fn account(&self, account_id: &str) -> Option<Account> {
+        self.with(|s| s.get(account_id).map(|a| a.account.clone()))
+    }
+
+    /// Changes the account as another request would (its version moves on).
+    pub fn change_account(&self, account_id: &str, change: impl FnOnce(&mut Account)) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                change(&mut stored.account);
+                stored.version += 1;
+            }
+        });
+    }
+
+    /// The local date the account's renewal payment first failed, as stored.
+    pub fn past_due_since(&self, account_id: &str) -> Option<Date> {
+        self.with(|s| s.get(account_id).and_then(|a| a.past_due_since))
+    }
+
+    /// Sets the date a renewal payment first failed (an account already in dunning).
+    pub fn set_past_due_since(&self, account_id: &str, since: Date) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.past_due_since = Some(since);
+            }
+        });
+    }
+
+    /// Sets a reseller's peak of active users over its clients.
+    pub fn set_peak(&self, account_id: &str, peak: UsagePeak) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.peak = Some(peak);
+            }
+        });
+    }
+
+    /// How many billing runs' schedule moves were stored with the account's renewals.
+    pub fn schedule_moves(&self, account_id: &str) -> u32 {
+        self.with(|s| s.get(account_id).map_or(0, |a| a.moves))
+    }
+
+    /// The billing dates whose reminder is marked sent.
+    pub fn reminded(&self, account_id: &str) -> Vec<Date> {
+        self.with(|s| {
+            s.get(account_id)
+                .map(|a| a.reminded.iter().copied().collect())
+                .unwrap_or_default()
+        })
     }
 
     /// The account's invoices, as stored.
@@ -381,14 +467,8 @@ impl TeamTable for Tables {
         day: Date,
     ) -> Result<BTreeMap<BrikId, u32>, Error> {
         self.with(|s| {
-            let mut seats = BTreeMap::new();
-            let packs = s.get(&team.account.id).map(|a| a.seats.as_slice());
-            for (brik, n, until) in packs.unwrap_or_default() {
-                if until.is_none_or(|u| day < u) {
-                    *seats.entry(brik.clone()).or_insert(0) += n;
-                }
-            }
-            Ok(seats)
+            let stored = s.get(&team.account.id).ok_or(Error::NotFound)?;
+            Ok(seats_on(&stored.packs, day))
         })
     }
 
@@ -407,10 +487,151 @@ impl TeamTable for Tables {
     }
 }
 
-/// The mail sent, in order.
+/// The account's version as a renewal read it.
+struct AccountRead(u64);
+
+/// What a reseller pays per active user of its clients, as the deployed configuration says.
+const RESELLER_USER_PRICE_CENTS: i64 = 500;
+
+impl Tables {
+    /// Takes the next failure a test asked for, if any.
+    fn failure(&self) -> Result<(), Error> {
+        match self.fail_next.lock().map_err(Error::internal)?.take() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies `f` to the account's records, all or nothing; when `as_read`, only if the
+    /// account is still as `records` read it.
+    fn write_account<T>(
+        &self,
+        records: &Renewing,
+        as_read: bool,
+        f: impl FnOnce(&mut Stored) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let AccountRead(read) = records
+            .stamp
+            .get::<AccountRead>()
+            .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
+        self.with(|s| {
+            let stored = s.get_mut(&records.account.id).ok_or(Error::NotFound)?;
+            if as_read && stored.version != *read {
+                return Err(Error::Refused(
+                    softbrik_domain::refusal::Refusal::ConcurrentChange(
+                        "the account changed during its renewal",
+                    ),
+                ));
+            }
+            let mut next = stored.clone();
+            let done = f(&mut next)?;
+            *stored = next;
+            Ok(done)
+        })
+    }
+}
+
+#[async_trait]
+impl RenewalTable for Tables {
+    async fn renewing(&self, account_id: &str) -> Result<Renewing, Error> {
+        self.with(|s| {
+            let stored = s.get(account_id).ok_or(Error::NotFound)?;
+            Ok(Renewing {
+                account: stored.account.clone(),
+                past_due_since: stored.past_due_since,
+                users: stored.users.values().map(|(u, _)| u.clone()).collect(),
+                packs: stored.packs.clone(),
+                catalogue: default_catalogue(),
+                issuer: Country::parse("FR").map_err(Error::internal)?,
+                reseller_user_price: Money::from_cents(RESELLER_USER_PRICE_CENTS),
+                stamp: Stamp::new(AccountRead(stored.version)),
+            })
+        })
+    }
+
+    async fn issued(&self, account_id: &str, invoice_id: &str) -> Result<bool, Error> {
+        Ok(self.invoices(account_id).iter().any(|i| i.id == invoice_id))
+    }
+
+    async fn store_renewal(
+        &self,
+        records: &Renewing,
+        write: RenewalWrite,
+    ) -> Result<Invoice, Error> {
+        self.failure()?;
+        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
+        let mut invoice = write.invoice;
+        invoice.number = Some(invoice_number(*sequence + 1));
+        let numbered = invoice.clone();
+        // The account is written when past due; a schedule move is conditional on it as read.
+        let as_read = write.past_due.is_some() || write.moving.is_some();
+        self.write_account(records, as_read, |next| {
+            if next.invoices.iter().any(|i| i.id == invoice.id) {
+                return Err(Error::internal("an invoice id stored twice"));
+            }
+            next.invoices.push(invoice);
+            next.history.push(write.history);
+            if let Some(past_due) = write.past_due {
+                next.account.status = past_due.status;
+                next.past_due_since = Some(past_due.since);
+                next.version += 1;
+            }
+            if write.moving.is_some() {
+                next.moves += 1;
+            }
+            Ok(())
+        })?;
+        *sequence += 1;
+        if numbered.payment.charge_id.is_some() {
+            self.book.strike_off(&crate::billing::charge_key(&numbered));
+        }
+        Ok(numbered)
+    }
+
+    async fn lapse(
+        &self,
+        records: &Renewing,
+        history: (String, HistoryEntry),
+    ) -> Result<(), Error> {
+        self.failure()?;
+        self.write_account(records, true, |next| {
+            next.account.status = AccountStatus::Lapsed;
+            next.version += 1;
+            next.history.push(history);
+            Ok(())
+        })
+    }
+
+    async fn usage_peak(
+        &self,
+        account: &Account,
+        _period: &BillingPeriod,
+    ) -> Result<Option<UsagePeak>, Error> {
+        Ok(self.with(|s| s.get(&account.id).and_then(|a| a.peak)))
+    }
+
+    async fn claim_reminder(&self, account_id: &str, billing_date: Date) -> Result<bool, Error> {
+        self.with(|s| {
+            let stored = s.get_mut(account_id).ok_or(Error::NotFound)?;
+            Ok(stored.reminded.insert(billing_date))
+        })
+    }
+
+    async fn release_reminder(&self, account_id: &str, billing_date: Date) -> Result<(), Error> {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.reminded.remove(&billing_date);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The mail sent, in order. `unavailable` makes sending fail.
 #[derive(Default)]
 pub struct Outbox {
     sent: Mutex<Vec<Mail>>,
+    pub unavailable: Mutex<bool>,
 }
 
 impl Outbox {
@@ -422,6 +643,9 @@ impl Outbox {
 #[async_trait]
 impl Mailer for Outbox {
     async fn send(&self, mail: &Mail) -> Result<String, Error> {
+        if set(&self.unavailable) {
+            return Err(Error::unavailable("the mail service did not answer"));
+        }
         let mut sent = self.sent.lock().map_err(Error::internal)?;
         sent.push(mail.clone());
         Ok(format!("mail-{}", sent.len()))

@@ -13,6 +13,7 @@ pub mod examples;
 pub mod inbound;
 pub mod invoice;
 pub mod money;
+pub mod packs;
 pub mod proration;
 pub mod refusal;
 pub mod renewal;

@@ -12,9 +12,10 @@ use jiff::civil::Date;
 use crate::account::{
     Account, AccountKind, AccountStatus, Invoice, InvoiceKind, InvoiceStatus, User,
 };
-use crate::billing_calendar::counts_in_renewal;
+use crate::billing_calendar::{BillingPeriod, counts_in_renewal};
 use crate::catalogue::Brik;
-use crate::invoice::{InvoiceLine, period_line_description};
+use crate::invoice::{InvoiceLine, UsagePeak, period_line_description};
+use crate::money::Money;
 use crate::values::{BrikId, Country};
 use crate::vat::vat_treatment;
 
@@ -59,6 +60,20 @@ pub fn renews_on(account: &Account, date: Date) -> bool {
         AccountStatus::Active | AccountStatus::PastDue => true,
         AccountStatus::Closing => account.closure_date.is_some_and(|closes| date < closes),
         AccountStatus::Suspended | AccountStatus::Lapsed | AccountStatus::Closed => false,
+    }
+}
+
+/// The account after its renewal's card was declined (billing.md "Payment"): past due from
+/// the invoice's date, unless already suspended: a suspended reseller is still billed for its
+/// clients' period and stays suspended, its retries counted from its first failure.
+pub fn declined(
+    status: AccountStatus,
+    past_due_since: Option<Date>,
+    issue_date: Date,
+) -> (AccountStatus, Date) {
+    match status {
+        AccountStatus::Suspended => (status, past_due_since.unwrap_or(issue_date)),
+        _ => (AccountStatus::PastDue, issue_date),
     }
 }
 
@@ -119,6 +134,29 @@ pub fn company_invoice(
     let mut invoice = Invoice::open(id, InvoiceKind::Renewal, billing_date, period, lines, &vat);
     invoice.status = InvoiceStatus::Draft;
     invoice
+}
+
+/// A reseller's invoice for `period`, issued on its last day's morrow: one line for its
+/// clients' `peak` of active users at `user_price` each (none without a peak above zero).
+pub fn usage_invoice(
+    account: &Account,
+    period: BillingPeriod,
+    peak: Option<UsagePeak>,
+    user_price: Money,
+    issuer: &Country,
+    id: String,
+) -> Invoice {
+    let lines = match peak {
+        Some(peak) if peak.max_active_users > 0 => vec![InvoiceLine::for_usage(
+            &period,
+            peak,
+            user_price,
+            account.language,
+        )],
+        _ => Vec::new(),
+    };
+    let vat = vat_treatment(issuer, &account.country, account.vat_number.as_ref());
+    Invoice::open(id, InvoiceKind::Renewal, period.end(), period, lines, &vat)
 }
 
 #[cfg(test)]

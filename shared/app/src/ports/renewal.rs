@@ -1,0 +1,93 @@
+//! An account's records as its renewal reads them (the account, its users and packs, in one
+//! read), and the renewal's writes: the invoice numbered with its history and, when the card
+//! was declined, the account past due, in one transaction; a lapse; the reminder's marker.
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use softbrik_domain::account::{Account, AccountStatus, HistoryEntry, Invoice, User};
+use softbrik_domain::billing_calendar::BillingPeriod;
+use softbrik_domain::catalogue::Brik;
+use softbrik_domain::invoice::UsagePeak;
+use softbrik_domain::money::Money;
+use softbrik_domain::packs::{Holding, Pack};
+use softbrik_domain::values::Country;
+
+use crate::error::Error;
+use crate::ports::team::Stamp;
+
+/// What a renewal decides from: the account and what it holds, read together.
+#[derive(Debug, Clone)]
+pub struct Renewing {
+    pub account: Account,
+    /// The local date a renewal payment first failed, while the account is past due or
+    /// suspended (the dunning retries count from it).
+    pub past_due_since: Option<Date>,
+    pub users: Vec<User>,
+    /// The packs held, with their catalogue entries.
+    pub packs: Vec<(Pack, Holding)>,
+    /// The Briks' catalogue (names and prices).
+    pub catalogue: Vec<Brik>,
+    /// The country Softbrik invoices from (VAT).
+    pub issuer: Country,
+    /// What a reseller pays per active user of its clients.
+    pub reseller_user_price: Money,
+    /// The adapter's own: what it needs to write the account back only if unchanged.
+    pub stamp: Stamp,
+}
+
+/// The account as a declined renewal leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastDue {
+    pub status: AccountStatus,
+    pub since: Date,
+}
+
+/// A renewal to store: its invoice (charged, or open when the card was declined), numbered
+/// with the next number in the same transaction as the rest.
+#[derive(Debug, Clone)]
+pub struct RenewalWrite {
+    pub invoice: Invoice,
+    pub history: (String, HistoryEntry),
+    /// The account past due (written only if unchanged since read).
+    pub past_due: Option<PastDue>,
+    /// A billing run's move of the account's schedule, stored with the renewal (the run's
+    /// own: only its adapter looks inside).
+    pub moving: Option<Stamp>,
+}
+
+#[async_trait]
+pub trait RenewalTable: Send + Sync {
+    /// The account's records; `NotFound` without the account.
+    async fn renewing(&self, account_id: &str) -> Result<Renewing, Error>;
+
+    /// Whether the account's invoice `invoice_id` is stored.
+    async fn issued(&self, account_id: &str, invoice_id: &str) -> Result<bool, Error>;
+
+    /// Stores the renewal and returns its invoice as numbered (its charge struck off the
+    /// book). Nothing is written when the account changed since it was read
+    /// (`Refusal::ConcurrentChange`) or when the invoice is already stored (an internal
+    /// error: the caller looks it up).
+    async fn store_renewal(
+        &self,
+        records: &Renewing,
+        write: RenewalWrite,
+    ) -> Result<Invoice, Error>;
+
+    /// The account lapsed, with its history entry, only if unchanged since read.
+    async fn lapse(&self, records: &Renewing, history: (String, HistoryEntry))
+    -> Result<(), Error>;
+
+    /// A reseller's peak of active users over its clients in `period` (its local days).
+    async fn usage_peak(
+        &self,
+        account: &Account,
+        period: &BillingPeriod,
+    ) -> Result<Option<UsagePeak>, Error>;
+
+    /// Marks the reminder of the renewal due on `billing_date` sent; `false` when it
+    /// already was.
+    async fn claim_reminder(&self, account_id: &str, billing_date: Date) -> Result<bool, Error>;
+
+    /// Takes the mark back (the reminder could not be sent: the next run sends it).
+    async fn release_reminder(&self, account_id: &str, billing_date: Date) -> Result<(), Error>;
+}
