@@ -70,9 +70,7 @@ struct Held {
 }
 
 fn held_of(stamp: &Stamp) -> Result<&Held, Error> {
-    stamp
-        .get::<Held>()
-        .ok_or_else(|| Error::internal("a lease of another adapter"))
+    stamp.get::<Held>()
 }
 
 fn record_pk(scope: &str, key: &str) -> String {
@@ -151,9 +149,7 @@ impl AnswerTable for App {
     }
 
     async fn replay(&self, stamp: &Stamp) -> Result<(u16, serde_json::Value), Error> {
-        let item: &IdempotencyItem = stamp
-            .get()
-            .ok_or_else(|| Error::internal("a record of another adapter"))?;
+        let item: &IdempotencyItem = stamp.get()?;
         let (Some(account_id), Some(status), Some(response)) =
             (&item.account_id, item.status_code, &item.response)
         else {

@@ -1,4 +1,5 @@
-//! The renewal on AWS: the DynamoDB adapter of `softbrik_app::ports::renewal::RenewalTable`
+//! The renewal on AWS: the DynamoDB adapter of `softbrik_app::ports::billing::BillingTable`
+//! (dunning's part in `crate::dunning`)
 //! (the account's records are `store::AccountRecords`, one Query, opened with its data key;
 //! a renewal is stored by `invoicing::store_numbered` with its sealed history entry, the
 //! account item past due, and a run's schedule move), and the entry points of the `renew` and
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
-use softbrik_app::ports::renewal::{RenewalTable, RenewalWrite, Renewing};
+use softbrik_app::ports::billing::{Attempt, BillingTable, Dunning, RenewalWrite, Renewing};
 use softbrik_app::ports::team::Stamp;
 
 use crate::account::{Account, AccountStatus, HistoryEntry, Invoice};
@@ -31,12 +32,6 @@ pub use softbrik_app::renewal::Upcoming;
 struct Sealing {
     item: AccountItem,
     key: Arc<DataKey>,
-}
-
-fn ours<T: 'static>(stamp: &Stamp) -> Result<&T, Error> {
-    stamp
-        .get::<T>()
-        .ok_or_else(|| Error::internal("a stamp of another adapter"))
 }
 
 /// The renewal's records from the account's records as read, opened with `key`.
@@ -91,17 +86,17 @@ impl ReminderMarker {
 }
 
 #[async_trait]
-impl RenewalTable for App {
+impl BillingTable for App {
     async fn renewing(&self, account_id: &str) -> Result<Renewing, Error> {
         Ok(read(self, account_id).await?.1)
     }
 
-    async fn issued(&self, account_id: &str, invoice_id: &str) -> Result<bool, Error> {
+    async fn invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>, Error> {
         let item: Option<InvoiceItem> = self
             .store
             .get(&account_pk(account_id), &format!("INVOICE#{invoice_id}"))
             .await?;
-        Ok(item.is_some())
+        Ok(item.map(|i| i.invoice))
     }
 
     async fn store_renewal(
@@ -109,7 +104,7 @@ impl RenewalTable for App {
         records: &Renewing,
         write: RenewalWrite,
     ) -> Result<Invoice, Error> {
-        let Sealing { item, key } = ours(&records.stamp)?;
+        let Sealing { item, key } = records.stamp.get()?;
         let account = &records.account;
         let (id, entry) = &write.history;
         let history = HistoryItem::seal(&account.id, id, entry, key);
@@ -123,7 +118,7 @@ impl RenewalTable for App {
         let moving = write
             .moving
             .as_ref()
-            .map(ours::<ScheduleMove>)
+            .map(Stamp::get::<ScheduleMove>)
             .transpose()?;
         let mut invoice = write.invoice;
         invoicing::store_numbered(self, account, key, &mut invoice, |_| {
@@ -152,7 +147,7 @@ impl RenewalTable for App {
         records: &Renewing,
         (id, entry): (String, HistoryEntry),
     ) -> Result<(), Error> {
-        let Sealing { item, key } = ours(&records.stamp)?;
+        let Sealing { item, key } = records.stamp.get()?;
         let mut lapsed = item.clone();
         lapsed.status = AccountStatus::Lapsed;
         lapsed.version = item.version + 1;
@@ -189,6 +184,18 @@ impl RenewalTable for App {
         self.store
             .delete_if(&marker.pk, &marker.sk, "sk", &marker.sk)
             .await
+    }
+
+    async fn dunning(&self, account_id: &str) -> Result<Dunning, Error> {
+        crate::dunning::read(self, account_id).await
+    }
+
+    async fn record_attempt(&self, dunning: &Dunning, attempt: Attempt) -> Result<(), Error> {
+        crate::dunning::record_attempt(self, dunning, attempt).await
+    }
+
+    async fn set_standing(&self, dunning: &Dunning, status: AccountStatus) -> Result<(), Error> {
+        crate::dunning::set_standing(self, dunning, status).await
     }
 }
 

@@ -58,13 +58,7 @@ pub fn team_records(
 
 /// The item a user was read from.
 pub fn user_item(user: &Read<User>) -> Result<&UserItem, Error> {
-    ours(&user.stamp)
-}
-
-fn ours<T: 'static>(stamp: &Stamp) -> Result<&T, Error> {
-    stamp
-        .get::<T>()
-        .ok_or_else(|| Error::internal("a stamp of another adapter"))
+    user.stamp.get()
 }
 
 impl App {
@@ -72,7 +66,7 @@ impl App {
     pub fn ports(&self) -> Ports<'_> {
         Ports {
             table: self,
-            renewals: self,
+            billing: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,
@@ -98,7 +92,7 @@ impl TeamTable for App {
         change: TeamChange,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
-        let Sealing { key, records } = ours(&team.stamp)?;
+        let Sealing { key, records } = team.stamp.get()?;
         let account = &team.account;
         let mut ops = Vec::with_capacity(change.writes.len() + 2);
         // What a failed condition of each write means: another change came first, or (a new
@@ -107,13 +101,13 @@ impl TeamTable for App {
         for write in &change.writes {
             match write {
                 TeamWrite::User { user, read } => {
-                    let item: &UserItem = ours(read)?;
+                    let item: &UserItem = read.get()?;
                     let updated = item.reseal(&account.id, user, key, self.system_clock.now());
                     ops.push(updated.update_op(self, item.version)?);
                     taken_if.push(false);
                 }
                 TeamWrite::Removed { read, .. } => {
-                    let item: &UserItem = ours(read)?;
+                    let item: &UserItem = read.get()?;
                     ops.push(
                         self.store
                             .delete_if_version_op(&item.pk, &item.sk, item.version)?,
@@ -214,7 +208,7 @@ impl TeamTable for App {
         team: &TeamRecords,
         day: Date,
     ) -> Result<BTreeMap<crate::values::BrikId, u32>, Error> {
-        let Sealing { records, .. } = ours(&team.stamp)?;
+        let Sealing { records, .. } = team.stamp.get()?;
         let held = crate::packs::held_in(self, &records.packs).await?;
         Ok(crate::packs::seats_on(&crate::packs::holdings(&held), day))
     }

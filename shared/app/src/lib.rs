@@ -7,6 +7,7 @@
 
 pub mod billing;
 pub mod clock;
+pub mod dunning;
 pub mod emails;
 pub mod error;
 pub mod idempotency;

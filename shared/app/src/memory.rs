@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use softbrik_domain::account::AccountStatus;
 use softbrik_domain::account::{
     Account, AccountKind, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
 };
+use softbrik_domain::account::{AccountStatus, InvoiceStatus};
 use softbrik_domain::billing_calendar::BillingPeriod;
 use softbrik_domain::catalogue::default_catalogue;
 use softbrik_domain::invoice::UsagePeak;
@@ -21,11 +21,11 @@ use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken}
 use crate::error::Error;
 use crate::ports::Ports;
 use crate::ports::answers::{AnswerTable, Record};
+use crate::ports::billing::{Attempt, BillingTable, Dunning, RenewalWrite, Renewing};
 use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
-use crate::ports::renewal::{RenewalTable, RenewalWrite, Renewing};
 use crate::ports::team::{
     Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
 };
@@ -52,7 +52,7 @@ impl World {
     pub fn ports(&self) -> Ports<'_> {
         Ports {
             table: &self.tables,
-            renewals: &self.tables,
+            billing: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -311,9 +311,7 @@ fn claimed(accounts: &BTreeMap<String, Stored>, email: &EmailAddress) -> bool {
 
 /// The user's version, if it is still the one `read`; otherwise the change is refused.
 fn unchanged(stored: &Stored, user_id: &str, read: &Stamp) -> Result<u64, Error> {
-    let read = read
-        .get::<Version>()
-        .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
+    let read = read.get::<Version>()?;
     match stored.users.get(user_id) {
         Some((_, current)) if *current == read.0 => Ok(read.0),
         _ => Err(crate::team::concurrent_change()),
@@ -371,10 +369,7 @@ impl TeamTable for Tables {
         {
             return Err(crate::team::concurrent_change());
         }
-        let GuardsRead(guards_read) = team
-            .stamp
-            .get::<GuardsRead>()
-            .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
+        let GuardsRead(guards_read) = team.stamp.get::<GuardsRead>()?;
         let mut sequence = self.sequence.lock().map_err(Error::internal)?;
         let committed = self.with(|s| {
             let claims: Vec<EmailAddress> = s
@@ -510,10 +505,7 @@ impl Tables {
         as_read: bool,
         f: impl FnOnce(&mut Stored) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let AccountRead(read) = records
-            .stamp
-            .get::<AccountRead>()
-            .ok_or_else(|| Error::internal("a stamp of another adapter"))?;
+        let AccountRead(read) = records.stamp.get::<AccountRead>()?;
         self.with(|s| {
             let stored = s.get_mut(&records.account.id).ok_or(Error::NotFound)?;
             if as_read && stored.version != *read {
@@ -532,7 +524,7 @@ impl Tables {
 }
 
 #[async_trait]
-impl RenewalTable for Tables {
+impl BillingTable for Tables {
     async fn renewing(&self, account_id: &str) -> Result<Renewing, Error> {
         self.with(|s| {
             let stored = s.get(account_id).ok_or(Error::NotFound)?;
@@ -549,8 +541,11 @@ impl RenewalTable for Tables {
         })
     }
 
-    async fn issued(&self, account_id: &str, invoice_id: &str) -> Result<bool, Error> {
-        Ok(self.invoices(account_id).iter().any(|i| i.id == invoice_id))
+    async fn invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>, Error> {
+        Ok(self
+            .invoices(account_id)
+            .into_iter()
+            .find(|i| i.id == invoice_id))
     }
 
     async fn store_renewal(
@@ -624,6 +619,71 @@ impl RenewalTable for Tables {
             }
         });
         Ok(())
+    }
+
+    async fn dunning(&self, account_id: &str) -> Result<Dunning, Error> {
+        self.with(|s| {
+            let stored = s.get(account_id).ok_or(Error::NotFound)?;
+            Ok(Dunning {
+                account: stored.account.clone(),
+                past_due_since: stored.past_due_since,
+                open: stored
+                    .invoices
+                    .iter()
+                    .filter(|i| i.status == InvoiceStatus::Open)
+                    .cloned()
+                    .collect(),
+                stamp: Stamp::new(AccountRead(stored.version)),
+            })
+        })
+    }
+
+    async fn record_attempt(&self, dunning: &Dunning, attempt: Attempt) -> Result<(), Error> {
+        self.failure()?;
+        let invoice = attempt.invoice;
+        self.with(|s| {
+            let stored = s.get_mut(&dunning.account.id).ok_or(Error::NotFound)?;
+            let kept = stored
+                .invoices
+                .iter_mut()
+                .find(|i| i.id == invoice.id)
+                .ok_or(Error::NotFound)?;
+            if kept.payment.attempts != attempt.previous_attempts {
+                return Err(Error::Refused(
+                    softbrik_domain::refusal::Refusal::ConcurrentChange(
+                        "the invoice was retried meanwhile",
+                    ),
+                ));
+            }
+            *kept = invoice.clone();
+            stored.history.push(attempt.history);
+            Ok(())
+        })?;
+        if invoice.status == InvoiceStatus::Paid {
+            self.book.strike_off(&crate::billing::charge_key(&invoice));
+        }
+        Ok(())
+    }
+
+    async fn set_standing(&self, dunning: &Dunning, status: AccountStatus) -> Result<(), Error> {
+        self.failure()?;
+        let AccountRead(read) = dunning.stamp.get::<AccountRead>()?;
+        self.with(|s| {
+            let stored = s.get_mut(&dunning.account.id).ok_or(Error::NotFound)?;
+            if stored.version != *read {
+                return Err(Error::Refused(
+                    softbrik_domain::refusal::Refusal::ConcurrentChange(
+                        "the account changed meanwhile",
+                    ),
+                ));
+            }
+            stored.account.status = status;
+            if status == AccountStatus::Active {
+                stored.past_due_since = None;
+            }
+            stored.version += 1;
+            Ok(())
+        })
     }
 }
 
@@ -862,9 +922,7 @@ impl Answers {
     }
 
     fn held(stamp: &Stamp) -> Result<&Held, Error> {
-        stamp
-            .get::<Held>()
-            .ok_or_else(|| Error::internal("a stamp of another adapter"))
+        stamp.get::<Held>()
     }
 
     /// Whether `lease` still holds its key.

@@ -5,7 +5,7 @@
 //! reseller is billed at the end of a period for its clients' peak of active users. The
 //! reminder tells the admin, once, what the next renewal will bill.
 //!
-//! Each use case reads the account's records once ([`RenewalTable::renewing`], or the run's
+//! Each use case reads the account's records once ([`BillingTable::renewing`], or the run's
 //! own read), decides with `softbrik_domain::renewal`, charges first, then stores the invoice
 //! with its history (and the account past due when the card was declined) in one
 //! transaction.
@@ -23,8 +23,8 @@ use softbrik_domain::renewal::{self as decide, Renewal};
 
 use crate::error::Error;
 use crate::ports::Ports;
+use crate::ports::billing::{PastDue, RenewalWrite, Renewing};
 use crate::ports::mailer::Mail;
-use crate::ports::renewal::{PastDue, RenewalWrite, Renewing};
 use crate::ports::team::Stamp;
 
 /// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
@@ -55,7 +55,7 @@ pub async fn upcoming(
     let period = account
         .calendar()
         .period_containing(billing_date.yesterday().map_err(Error::internal)?);
-    let peak = ports.renewals.usage_peak(account, &period).await?;
+    let peak = ports.billing.usage_peak(account, &period).await?;
     let mut invoice = decide::usage_invoice(
         account,
         period,
@@ -133,7 +133,7 @@ pub async fn renew(
         }
     }
     let id = invoice_id(account, date);
-    if moving.is_none() && ports.renewals.issued(&account.id, &id).await? {
+    if moving.is_none() && issued(ports, &account.id, &id).await? {
         tracing::info!(invoice = %id, "already renewed");
         return Ok(Renewed::default());
     }
@@ -143,11 +143,11 @@ pub async fn renew(
         return Ok(Renewed::default());
     }
     let with_move = moving.is_some();
-    let issued = issue(ports, records, invoice, date, moving).await?;
+    let done = issue(ports, records, invoice, date, moving).await?;
     Ok(Renewed {
-        moved: issued.stored && with_move,
-        wrote: issued.payment_failed,
-        invoice: issued.stored.then_some(issued.invoice),
+        moved: done.stored && with_move,
+        wrote: done.payment_failed,
+        invoice: done.stored.then_some(done.invoice),
     })
 }
 
@@ -172,7 +172,7 @@ async fn bill_reseller(
         return Ok(None);
     }
     let id = invoice_id(account, date);
-    let invoice = if ports.renewals.issued(&account.id, &id).await? {
+    let invoice = if issued(ports, &account.id, &id).await? {
         None
     } else {
         let invoice = upcoming(ports, records, date, id).await?;
@@ -180,18 +180,23 @@ async fn bill_reseller(
             tracing::info!("reseller not billed: no active user in the period");
             None
         } else {
-            let issued = issue(ports, records, invoice, date, None).await?;
-            issued.stored.then_some(issued.invoice)
+            let done = issue(ports, records, invoice, date, None).await?;
+            done.stored.then_some(done.invoice)
         }
     };
     if !account.auto_renew && account.status != AccountStatus::Closing {
         // Read again: a declined card has just made the account past due.
-        let now = ports.renewals.renewing(&account.id).await?;
+        let now = ports.billing.renewing(&account.id).await?;
         if now.account.status != AccountStatus::Lapsed {
             lapse(ports, &now, date).await?;
         }
     }
     Ok(invoice)
+}
+
+/// Whether the account's invoice `id` is stored.
+async fn issued(ports: &Ports<'_>, account_id: &str, id: &str) -> Result<bool, Error> {
+    Ok(ports.billing.invoice(account_id, id).await?.is_some())
 }
 
 /// What `issue` did.
@@ -264,13 +269,13 @@ async fn store(
         past_due,
         moving,
     };
-    match ports.renewals.store_renewal(records, write).await {
+    match ports.billing.store_renewal(records, write).await {
         Ok(numbered) => {
             *invoice = numbered;
             Ok(true)
         }
         Err(e) => {
-            if ports.renewals.issued(&account.id, &invoice.id).await? {
+            if issued(ports, &account.id, &invoice.id).await? {
                 return Ok(false);
             }
             crate::billing::refund_after(ports, invoice, &e).await;
@@ -290,7 +295,7 @@ async fn lapse(ports: &Ports<'_>, records: &Renewing, date: Date) -> Result<(), 
     let at = local_midnight(date, &records.account.timezone.time_zone());
     let entry = system_entry(at, "lapsed", serde_json::json!({}));
     ports
-        .renewals
+        .billing
         .lapse(records, (crate::ids::new_ordered_id("hst", at), entry))
         .await
 }
@@ -362,7 +367,7 @@ pub async fn remind(
     )
     .await?;
     if !ports
-        .renewals
+        .billing
         .claim_reminder(&account.id, billing_date)
         .await?
     {
@@ -383,7 +388,7 @@ pub async fn remind(
     };
     if let Err(e) = ports.mailer.send(&mail).await {
         ports
-            .renewals
+            .billing
             .release_reminder(&account.id, billing_date)
             .await?;
         return Err(e);

@@ -33,7 +33,7 @@ fn dupont(today: Date) -> World {
 
 /// WHEN the renew run reaches the account on `date` (its own read, no schedule move).
 async fn renew(world: &World, date: Date) -> Result<Renewed, Error> {
-    let records = world.ports().renewals.renewing(ACCOUNT).await?;
+    let records = world.ports().billing.renewing(ACCOUNT).await?;
     renewal::renew(&world.ports(), &records, date, None).await
 }
 
@@ -87,8 +87,8 @@ async fn two_runs_at_once_issue_one_invoice_and_one_charge() {
     let world = dupont(JAN_12);
     // GIVEN two runs that both read the account before either stored its renewal (the second
     // planned from the schedule, so it does not look the invoice up)
-    let first = world.ports().renewals.renewing(ACCOUNT).await.unwrap();
-    let second = world.ports().renewals.renewing(ACCOUNT).await.unwrap();
+    let first = world.ports().billing.renewing(ACCOUNT).await.unwrap();
+    let second = world.ports().billing.renewing(ACCOUNT).await.unwrap();
     // WHEN both renew
     let one = renewal::renew(&world.ports(), &first, JAN_12, None)
         .await
@@ -110,7 +110,7 @@ async fn two_runs_at_once_issue_one_invoice_and_one_charge() {
 #[tokio::test]
 async fn a_run_planned_from_the_schedule_moves_it_with_the_renewal() {
     let world = dupont(JAN_12);
-    let records = world.ports().renewals.renewing(ACCOUNT).await.unwrap();
+    let records = world.ports().billing.renewing(ACCOUNT).await.unwrap();
     let renewed = renewal::renew(&world.ports(), &records, JAN_12, schedule_move())
         .await
         .unwrap();
@@ -236,7 +236,7 @@ async fn an_account_not_running_or_another_day_is_not_renewed() {
 async fn an_account_changed_during_its_renewal_gets_its_charge_back() {
     let world = dupont(JAN_12);
     // GIVEN a run that read the account, then another request changed it
-    let records = world.ports().renewals.renewing(ACCOUNT).await.unwrap();
+    let records = world.ports().billing.renewing(ACCOUNT).await.unwrap();
     world.tables.change_account(ACCOUNT, |a| {
         a.language = softbrik_domain::values::Language::En
     });
@@ -347,7 +347,7 @@ async fn a_reseller_turning_auto_renew_off_pays_its_last_period_then_lapses() {
 
 /// WHEN the reminder run reaches the account for the renewal on 12 January.
 async fn remind(world: &World) -> Result<bool, Error> {
-    let records = world.ports().renewals.renewing(ACCOUNT).await?;
+    let records = world.ports().billing.renewing(ACCOUNT).await?;
     renewal::remind(&world.ports(), &records, JAN_12).await
 }
 
@@ -400,7 +400,7 @@ async fn no_reminder_once_the_billing_date_has_come_or_for_an_account_not_renewi
 #[tokio::test]
 async fn the_upcoming_invoice_is_the_renewal_as_it_stands_locked_the_day_before() {
     let world = dupont(date(2027, 1, 10));
-    let records = world.ports().renewals.renewing(ACCOUNT).await.unwrap();
+    let records = world.ports().billing.renewing(ACCOUNT).await.unwrap();
     let upcoming = renewal::next_renewal(&world.ports(), &records)
         .await
         .unwrap();
@@ -417,7 +417,7 @@ async fn the_upcoming_invoice_is_the_renewal_as_it_stands_locked_the_day_before(
     assert!(upcoming.locked);
     // AND a client account's is its reseller's business
     let client = dupont_paying(date(2027, 1, 10), AccountKind::Client);
-    let records = client.ports().renewals.renewing(ACCOUNT).await.unwrap();
+    let records = client.ports().billing.renewing(ACCOUNT).await.unwrap();
     assert!(matches!(
         renewal::next_renewal(&client.ports(), &records).await,
         Err(Error::Refused(_))

@@ -10,21 +10,21 @@
 //! | [`charges::ChargeBook`] | DynamoDB (`softbrik::invoicing`, `PENDING#` items) | [`crate::memory::Book`] |
 //! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
-//! | [`renewal::RenewalTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
+//! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
 pub mod answers;
+pub mod billing;
 pub mod charges;
 pub mod directory;
 pub mod mailer;
 pub mod payments;
-pub mod renewal;
 pub mod team;
 
 /// The ports a use case is given.
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
     pub table: &'a dyn team::TeamTable,
-    pub renewals: &'a dyn renewal::RenewalTable,
+    pub billing: &'a dyn billing::BillingTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,

@@ -25,9 +25,12 @@ impl Stamp {
         Stamp(Arc::new(value))
     }
 
-    /// What the adapter put in; `None` for another adapter's stamp.
-    pub fn get<T: Any>(&self) -> Option<&T> {
-        self.0.downcast_ref()
+    /// What the adapter put in; an internal error for another adapter's stamp (a stamp
+    /// handed to the wrong adapter is a bug, never a customer's doing).
+    pub fn get<T: Any>(&self) -> Result<&T, Error> {
+        self.0
+            .downcast_ref()
+            .ok_or_else(|| Error::internal("a stamp of another adapter"))
     }
 }
 

@@ -1,6 +1,8 @@
-//! An account's records as its renewal reads them (the account, its users and packs, in one
-//! read), and the renewal's writes: the invoice numbered with its history and, when the card
-//! was declined, the account past due, in one transaction; a lapse; the reminder's marker.
+//! An account's billing records: as its renewal reads them (the account, its users and packs,
+//! in one read), and the renewal's writes (the invoice numbered with its history and, when the
+//! card was declined, the account past due, in one transaction; a lapse; the reminder's
+//! marker); as dunning reads them (the account and its open invoices), and a retry's writes
+//! (the attempt recorded on its invoice, the account's standing).
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -55,13 +57,35 @@ pub struct RenewalWrite {
     pub moving: Option<Stamp>,
 }
 
+/// An account and its open invoices, as a retry of its payments reads them.
+#[derive(Debug, Clone)]
+pub struct Dunning {
+    pub account: Account,
+    /// The local date a renewal payment first failed.
+    pub past_due_since: Option<Date>,
+    /// Its open invoices, oldest first.
+    pub open: Vec<Invoice>,
+    /// The adapter's own: what it needs to write the account back only if unchanged.
+    pub stamp: Stamp,
+}
+
+/// A charge attempt of an open invoice: the invoice as it now stands (paid, or the attempt
+/// counted and failed), recorded only if no other retry recorded an attempt since
+/// `previous_attempts`, with its history entry.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub invoice: Invoice,
+    pub previous_attempts: u32,
+    pub history: (String, HistoryEntry),
+}
+
 #[async_trait]
-pub trait RenewalTable: Send + Sync {
+pub trait BillingTable: Send + Sync {
     /// The account's records; `NotFound` without the account.
     async fn renewing(&self, account_id: &str) -> Result<Renewing, Error>;
 
-    /// Whether the account's invoice `invoice_id` is stored.
-    async fn issued(&self, account_id: &str, invoice_id: &str) -> Result<bool, Error>;
+    /// The account's invoice `invoice_id` as stored.
+    async fn invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>, Error>;
 
     /// Stores the renewal and returns its invoice as numbered (its charge struck off the
     /// book). Nothing is written when the account changed since it was read
@@ -90,4 +114,16 @@ pub trait RenewalTable: Send + Sync {
 
     /// Takes the mark back (the reminder could not be sent: the next run sends it).
     async fn release_reminder(&self, account_id: &str, billing_date: Date) -> Result<(), Error>;
+
+    /// The account and its open invoices; `NotFound` without the account.
+    async fn dunning(&self, account_id: &str) -> Result<Dunning, Error>;
+
+    /// Records `attempt` in one transaction (a paid invoice's charge struck off the book).
+    /// Another retry that recorded an attempt first refuses it
+    /// (`Refusal::ConcurrentChange`): nothing is written.
+    async fn record_attempt(&self, dunning: &Dunning, attempt: Attempt) -> Result<(), Error>;
+
+    /// The account's status set to `status` (active: no longer past due since any date),
+    /// only if unchanged since read.
+    async fn set_standing(&self, dunning: &Dunning, status: AccountStatus) -> Result<(), Error>;
 }
