@@ -69,14 +69,7 @@ impl WrappedKey {
     }
 }
 
-/// SHA-256 of `bytes` in hex: a name for content (a raw inbound message) that says nothing of it.
-pub fn digest_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use softbrik_app::ids::digest_hex;
 
 /// A field sealed under an account's data key: `v2:` + base64(nonce || ciphertext || tag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,11 @@
 //!
 //! The support plan of an account is the best support pack it holds (Basic without one); it
 //! applies to tickets opened from then on.
+//!
+//! Here: the catalogue's items, the account's `PackItem`s, and the routes (`GET`, `PUT` and
+//! `DELETE /account/packs`). What a holding means on a day and what a renewal bills are
+//! `softbrik_domain::packs`; the period end's removals and reductions are
+//! `softbrik_app::renewal::period_end`.
 
 use std::collections::BTreeMap;
 
@@ -22,20 +27,18 @@ use serde::{Deserialize, Serialize};
 use crate::account::{Invoice, InvoiceKind, User, new_ordered_id};
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
-use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::idempotency::{self, Lease, account_scope};
 use crate::invoicing::{self, StoreFailure};
 use crate::proration::days_remaining;
 use crate::refusal::Refusal;
-use crate::store::{AccountItem, account_pk};
+use crate::store::account_pk;
 use crate::team::{Team, charged_change};
 use crate::vat::vat_treatment;
 use softbrik_domain::team::holders_on;
 
 pub use softbrik_domain::packs::{
-    HeldPackView, Holding, MAX_QUANTITY, Pack, PackKind, PackView, SEATS_DISCOUNT_PERCENT,
-    default_packs, line, plan_on, rank, renewal_lines, seats_on,
+    HeldPackView, Holding, Pack, PackKind, default_packs, line, plan_on, rank, seats_on,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -488,105 +491,4 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
             })?;
     }
     Ok(serde_json::json!({"effective_date": effective}))
-}
-
-/// At a period end of the account `account_item` (its key `key`), with the packs `held` as
-/// read then: packs that end are deleted, reductions take effect, and the account's support
-/// plan follows the packs held today (a late run never sets an older plan). Each change is
-/// written only if nobody changed the pack or the account since they were read, with its
-/// history. Returns how many changes it wrote (packs, and the plan): none leaves the account
-/// and its packs as read. Safe to run again.
-pub async fn apply_period_end(
-    app: &App,
-    account_item: &AccountItem,
-    key: &DataKey,
-    held: &[(Pack, PackItem)],
-    date: Date,
-) -> Result<u32, Error> {
-    let account = account_item.open(key)?;
-    let account_id = account.id.as_str();
-    // Without packs the plan is the basic one whatever the day: no need for the clock.
-    let today = if held.is_empty() {
-        date
-    } else {
-        account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now())
-    };
-    let mut changed = 0;
-    let mut ops = Vec::new();
-    let mut history = Vec::new();
-    for (pack, item) in held {
-        if item.holding.until.is_some_and(|until| until <= date) {
-            ops.push(version_delete_op(app, item)?);
-            history.push((
-                "pack_removed",
-                serde_json::json!({"pack_id": pack.id, "effective_date": item.holding.until}),
-            ));
-            changed += 1;
-        } else if let (Some(next), Some(on)) = (item.holding.next_quantity, item.holding.resize_on)
-            && on <= date
-        {
-            let mut reduced = item.clone();
-            reduced.holding.quantity = next;
-            reduced.holding.next_quantity = None;
-            reduced.holding.resize_on = None;
-            reduced.version = item.version + 1;
-            ops.push(app.store.put_if_version_op(&reduced, item.version)?);
-            history.push((
-                "pack_reduced_applied",
-                serde_json::json!({"pack_id": pack.id, "quantity": next}),
-            ));
-            changed += 1;
-        }
-    }
-    let plan = plan_on(&holdings(held), today.max(date));
-    if plan != account_item.support_plan {
-        history.push(("support_plan_changed", serde_json::json!({"plan": plan})));
-        changed += 1;
-    }
-    if changed == 0 {
-        return Ok(0);
-    }
-    let mut next = account_item.clone();
-    next.support_plan = plan;
-    next.version = account_item.version + 1;
-    ops.push(app.store.put_if_version_op(&next, account_item.version)?);
-    let at = crate::billing_calendar::local_midnight(date, &account.timezone.time_zone());
-    for (action, details) in history {
-        let entry = crate::account::HistoryEntry {
-            at,
-            actor: "system".into(),
-            action: action.into(),
-            details,
-        };
-        let id = format!(
-            "hst_{}",
-            &crate::crypto::digest_hex(
-                format!("{account_id}:{date}:{action}:{entry:?}").as_bytes()
-            )[..26]
-        );
-        ops.push(app.store.put_op(&crate::store::HistoryItem::seal(
-            account_id, &id, &entry, key,
-        ))?);
-    }
-    app.store
-        .transact(ops)
-        .await
-        .map_err(|e| e.into_error(|_| Error::unavailable("the account's packs changed; retry")))?;
-    Ok(changed)
-}
-
-fn version_delete_op(
-    app: &App,
-    item: &PackItem,
-) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
-    use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
-    let delete = Delete::builder()
-        .table_name(app.store.table())
-        .key("pk", AttributeValue::S(item.pk.clone()))
-        .key("sk", AttributeValue::S(item.sk.clone()))
-        .condition_expression("version = :read")
-        .expression_attribute_values(":read", AttributeValue::N(item.version.to_string()))
-        .build()
-        .map_err(Error::internal)?;
-    Ok(TransactWriteItem::builder().delete(delete).build())
 }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::civil::Date;
-use softbrik_app::ports::billing::{Attempt, BillingTable, Dunning, RenewalWrite, Renewing};
+use softbrik_app::ports::billing::{
+    Attempt, BillingTable, Dunning, PackChanges, RenewalWrite, Renewing,
+};
 use softbrik_app::ports::team::Stamp;
 
 use crate::account::{Account, AccountStatus, HistoryEntry, Invoice};
@@ -21,16 +23,18 @@ use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::invoice::UsagePeak;
 use crate::invoicing::{self, StoreFailure};
+use crate::packs::PackItem;
 use crate::refusal::Refusal;
 use crate::schedule::ScheduleMove;
-use crate::store::{AccountItem, AccountRecords, HistoryItem, InvoiceItem, account_pk};
+use crate::store::{AccountRecords, HistoryItem, InvoiceItem, account_pk};
 
 pub use softbrik_app::renewal::Upcoming;
 
-/// What the renewal's records carry for this adapter: the account item as read (its version
-/// is the condition of every write) and its data key.
+/// What the renewal's records carry for this adapter: the account's records as read (the
+/// account item's version is the condition of every write; the packs', of their changes) and
+/// its data key.
 struct Sealing {
-    item: AccountItem,
+    records: AccountRecords,
     key: Arc<DataKey>,
 }
 
@@ -56,7 +60,7 @@ pub async fn renewing(
         issuer: app.config.issuer_country,
         reseller_user_price: app.config.reseller_user_price,
         stamp: Stamp::new(Sealing {
-            item: records.account.clone(),
+            records: records.clone(),
             key: key.clone(),
         }),
     })
@@ -104,7 +108,8 @@ impl BillingTable for App {
         records: &Renewing,
         write: RenewalWrite,
     ) -> Result<Invoice, Error> {
-        let Sealing { item, key } = records.stamp.get()?;
+        let Sealing { records: read, key } = records.stamp.get()?;
+        let item = &read.account;
         let account = &records.account;
         let (id, entry) = &write.history;
         let history = HistoryItem::seal(&account.id, id, entry, key);
@@ -142,12 +147,55 @@ impl BillingTable for App {
         Ok(invoice)
     }
 
+    async fn end_packs(&self, records: &Renewing, changes: PackChanges) -> Result<(), Error> {
+        let Sealing { records: read, key } = records.stamp.get()?;
+        let item = &read.account;
+        let pack = |id: &str| {
+            read.packs
+                .iter()
+                .find(|p| p.holding.pack_id == id)
+                .ok_or_else(|| Error::internal("a change of a pack not read"))
+        };
+        let mut ops = Vec::new();
+        for id in &changes.ended {
+            let ended = pack(id)?;
+            ops.push(
+                self.store
+                    .delete_if_version_op(&ended.pk, &ended.sk, ended.version)?,
+            );
+        }
+        for holding in changes.reduced {
+            let was = pack(&holding.pack_id)?;
+            let reduced = PackItem {
+                holding,
+                version: was.version + 1,
+                ..was.clone()
+            };
+            ops.push(self.store.put_if_version_op(&reduced, was.version)?);
+        }
+        let mut next = item.clone();
+        next.support_plan = changes.plan;
+        next.version = item.version + 1;
+        ops.push(self.store.put_if_version_op(&next, item.version)?);
+        for (id, entry) in &changes.history {
+            ops.push(
+                self.store
+                    .put_op(&HistoryItem::seal(&item.id, id, entry, key))?,
+            );
+        }
+        self.store
+            .transact(ops)
+            .await
+            .map_err(|e| e.into_error(|_| Error::unavailable("the account's packs changed; retry")))
+    }
+
     async fn lapse(
         &self,
         records: &Renewing,
         (id, entry): (String, HistoryEntry),
     ) -> Result<(), Error> {
-        let Sealing { item, key } = records.stamp.get()?;
+        let Sealing { records: read, key } = records.stamp.get()?;
+        let item = &read.account;
         let mut lapsed = item.clone();
         lapsed.status = AccountStatus::Lapsed;
         lapsed.version = item.version + 1;
@@ -215,10 +263,10 @@ pub struct PeriodEnd {
     pub moved: bool,
 }
 
-/// An account's period end on `date`, the renew run's job: the removals and pack changes due
-/// take effect, then the period that starts on `date` is renewed. The account, its users and
-/// its packs (the run's own read, `known`, when it has one) are read once, in one Query, and
-/// again only after a step here wrote them; every write stays conditional on the item as read.
+/// An account's period end on `date`, the renew run's job (`softbrik_app::renewal::period_end`:
+/// the removals and pack changes due take effect, then the period that starts on `date` is
+/// renewed), from the account's records (the run's own read, `known`, when it has one; else
+/// read now, in one Query).
 pub async fn period_end(
     app: &App,
     account_id: &str,
@@ -226,30 +274,28 @@ pub async fn period_end(
     date: Date,
     then_move: Option<ScheduleMove>,
 ) -> Result<PeriodEnd, Error> {
-    let mut records = match known {
+    let records = match known {
         Some(records) => records,
         None => AccountRecords::read(&app.store, account_id).await?,
     };
     let key = app.account_key(&records.account).await?;
     let team = crate::team_table::team_records(app, &records, &key)?;
-    let removals = softbrik_app::team::apply_removals(&app.ports(), team, date).await?;
-    // Removals write users, never the account or its packs.
-    let held = crate::packs::held_in(app, &records.packs).await?;
-    let pack_changes =
-        crate::packs::apply_period_end(app, &records.account, &key, &held, date).await?;
-    if removals > 0 || pack_changes > 0 {
-        records = AccountRecords::read(&app.store, account_id).await?;
-    }
     let renewing = renewing(app, &records, &key).await?;
-    let renewed =
-        softbrik_app::renewal::renew(&app.ports(), &renewing, date, then_move.map(Stamp::new))
-            .await?;
+    let ended = softbrik_app::renewal::period_end(
+        &app.ports(),
+        team,
+        renewing,
+        date,
+        then_move.map(Stamp::new),
+    )
+    .await?;
+    let Sealing { records, .. } = ended.records.stamp.get()?;
     Ok(PeriodEnd {
-        removals,
-        pack_changes,
-        invoice: renewed.invoice,
-        account: (!renewed.wrote).then_some(records),
-        moved: renewed.moved,
+        removals: ended.removals,
+        pack_changes: ended.pack_changes,
+        account: (!ended.renewed.wrote).then(|| records.clone()),
+        invoice: ended.renewed.invoice,
+        moved: ended.renewed.moved,
     })
 }
 

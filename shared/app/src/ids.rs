@@ -34,6 +34,15 @@ pub fn ordered_id(prefix: &str, at: Timestamp, real: Timestamp) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// The SHA-256 of `bytes`, in lowercase hexadecimal.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

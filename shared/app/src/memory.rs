@@ -21,7 +21,7 @@ use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken}
 use crate::error::Error;
 use crate::ports::Ports;
 use crate::ports::answers::{AnswerTable, Record};
-use crate::ports::billing::{Attempt, BillingTable, Dunning, RenewalWrite, Renewing};
+use crate::ports::billing::{Attempt, BillingTable, Dunning, PackChanges, RenewalWrite, Renewing};
 use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
@@ -190,6 +190,15 @@ impl Tables {
                 stored.packs.push((pack, holding));
             }
         });
+    }
+
+    /// The packs the account holds, as stored now.
+    pub fn packs(&self, account_id: &str) -> Vec<Holding> {
+        self.with(|s| {
+            s.get(account_id)
+                .map(|a| a.packs.iter().map(|(_, h)| h.clone()).collect())
+                .unwrap_or_default()
+        })
     }
 
     /// The account as stored now.
@@ -581,6 +590,35 @@ impl BillingTable for Tables {
             self.book.strike_off(&crate::billing::charge_key(&numbered));
         }
         Ok(numbered)
+    }
+
+    async fn end_packs(&self, records: &Renewing, changes: PackChanges) -> Result<(), Error> {
+        self.failure()?;
+        self.write_account(records, true, |next| {
+            next.packs
+                .retain(|(_, holding)| !changes.ended.contains(&holding.pack_id));
+            for reduced in changes.reduced {
+                if let Some((_, holding)) = next
+                    .packs
+                    .iter_mut()
+                    .find(|(_, h)| h.pack_id == reduced.pack_id)
+                {
+                    *holding = reduced;
+                }
+            }
+            next.account.support_plan = changes.plan;
+            next.version += 1;
+            for (id, entry) in changes.history {
+                // Ids derived from what they say: a run again writes the same entries.
+                next.history.retain(|(kept, _)| *kept != id);
+                next.history.push((id, entry));
+            }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            Error::Refused(_) => Error::unavailable("the account's packs changed; retry"),
+            e => e,
+        })
     }
 
     async fn lapse(

@@ -17,15 +17,15 @@ use softbrik_domain::account::{
     Account, AccountKind, AccountStatus, HistoryEntry, Invoice, InvoiceStatus,
 };
 use softbrik_domain::billing_calendar::{is_locked, local_midnight};
-use softbrik_domain::packs::renewal_lines;
+use softbrik_domain::packs::{self, renewal_lines};
 use softbrik_domain::refusal::Refusal;
 use softbrik_domain::renewal::{self as decide, Renewal};
 
 use crate::error::Error;
 use crate::ports::Ports;
-use crate::ports::billing::{PastDue, RenewalWrite, Renewing};
+use crate::ports::billing::{PackChanges, PastDue, RenewalWrite, Renewing};
 use crate::ports::mailer::Mail;
-use crate::ports::team::Stamp;
+use crate::ports::team::{Stamp, TeamRecords};
 
 /// The invoice id of an account's renewal for the period starting on `start`: a ULID whose
 /// time is the billing date's midnight and whose random part is a hash of (account, date).
@@ -307,6 +307,89 @@ fn system_entry(at: Timestamp, action: &str, details: serde_json::Value) -> Hist
         action: action.into(),
         details,
     }
+}
+
+/// What an account's period end did.
+#[derive(Debug)]
+pub struct PeriodEnd {
+    /// Users deleted and users who lost a Brik, their removal taking effect.
+    pub removals: u32,
+    /// Changes written to the packs and the support plan.
+    pub pack_changes: u32,
+    /// The renewal.
+    pub renewed: Renewed,
+    /// The account's records as the renewal read them.
+    pub records: Renewing,
+}
+
+/// An account's period end on `date`, the renew run's job: the removals and pack changes due
+/// take effect, then the period that starts on `date` is renewed (`moving`: as in
+/// [`renew`]). `team` and `records` are the same read of the account; it is read again only
+/// when a step here wrote it.
+pub async fn period_end(
+    ports: &Ports<'_>,
+    team: TeamRecords,
+    records: Renewing,
+    date: Date,
+    moving: Option<Stamp>,
+) -> Result<PeriodEnd, Error> {
+    let removals = crate::team::apply_removals(ports, team, date).await?;
+    // Removals write users, never the account or its packs.
+    let pack_changes = end_packs(ports, &records, date).await?;
+    let records = if removals > 0 || pack_changes > 0 {
+        ports.billing.renewing(&records.account.id).await?
+    } else {
+        records
+    };
+    let renewed = renew(ports, &records, date, moving).await?;
+    Ok(PeriodEnd {
+        removals,
+        pack_changes,
+        renewed,
+        records,
+    })
+}
+
+/// The packs' removals and reductions due on `date` take effect, and the account's support
+/// plan follows the packs held (`softbrik_domain::packs::period_end`). Returns how many
+/// changes it wrote: none leaves the records as read. Safe to run again.
+async fn end_packs(ports: &Ports<'_>, records: &Renewing, date: Date) -> Result<u32, Error> {
+    let account = &records.account;
+    // Without packs the plan is the basic one whatever the day: no need for the clock.
+    let today = if records.packs.is_empty() {
+        date
+    } else {
+        account.local_date(ports.table.now_for(account).await?)
+    };
+    let end = packs::period_end(&records.packs, date, today, account.support_plan);
+    if end.history.is_empty() {
+        return Ok(0);
+    }
+    let at = local_midnight(date, &account.timezone.time_zone());
+    let history: Vec<(String, HistoryEntry)> = end
+        .history
+        .into_iter()
+        .map(|(action, details)| {
+            let entry = system_entry(at, action, details);
+            let said = format!("{}:{date}:{action}:{entry:?}", account.id);
+            let id = format!("hst_{}", &crate::ids::digest_hex(said.as_bytes())[..26]);
+            (id, entry)
+        })
+        .collect();
+    let changes = u32::try_from(history.len()).map_err(Error::internal)?;
+    ports
+        .billing
+        .end_packs(
+            records,
+            PackChanges {
+                ended: end.ended,
+                reduced: end.reduced,
+                plan: end.plan,
+                history,
+            },
+        )
+        .await?;
+    Ok(changes)
 }
 
 /// What `GET /account/upcoming-invoice` shows: the next renewal as it stands.

@@ -423,3 +423,97 @@ async fn the_upcoming_invoice_is_the_renewal_as_it_stands_locked_the_day_before(
         Err(Error::Refused(_))
     ));
 }
+
+/// WHEN the renew run's job reaches the account's period end on `date`.
+async fn period_end(world: &World, date: Date) -> renewal::PeriodEnd {
+    let team = world.ports().table.team(ACCOUNT).await.unwrap();
+    let records = world.ports().billing.renewing(ACCOUNT).await.unwrap();
+    renewal::period_end(&world.ports(), team, records, date, None)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_period_end_applies_removals_and_pack_changes_then_renews_what_is_left() {
+    let world = dupont(JAN_12);
+    // GIVEN Bob removed from 12 January, the Pro plan ending then, three e-mail credit packs
+    // reduced to one then, and the account on the Pro plan
+    let mut bob = world.tables.user(ACCOUNT, "usr_bob").unwrap();
+    bob.removal_date = Some(JAN_12);
+    world.tables.add_user(ACCOUNT, bob);
+    let mut pro = Holding::new("support-pro", date(2026, 12, 12));
+    pro.quantity = 1;
+    pro.until = Some(JAN_12);
+    world.tables.add_pack(ACCOUNT, pro);
+    let mut emails = Holding::new("emails-1000", date(2026, 12, 12));
+    emails.quantity = 3;
+    emails.next_quantity = Some(1);
+    emails.resize_on = Some(JAN_12);
+    world.tables.add_pack(ACCOUNT, emails);
+    world.tables.change_account(ACCOUNT, |a| {
+        a.support_plan = softbrik_domain::account::SupportPlan::Pro
+    });
+    // WHEN the period ends
+    let ended = period_end(&world, JAN_12).await;
+    // THEN Bob is gone, the plan ended, the credits reduced, the account back on Basic
+    assert_eq!((ended.removals, ended.pack_changes), (1, 3));
+    assert!(world.tables.user(ACCOUNT, "usr_bob").is_none());
+    let packs = world.tables.packs(ACCOUNT);
+    assert_eq!(packs.len(), 1);
+    assert_eq!(
+        (packs[0].pack_id.as_str(), packs[0].quantity),
+        ("emails-1000", 1)
+    );
+    assert_eq!(
+        world.tables.account(ACCOUNT).unwrap().support_plan,
+        softbrik_domain::account::SupportPlan::Basic
+    );
+    // AND the renewal bills what is left: Alice's File storage (6.00) and one credit pack
+    // (10.00): 16.00, 19.20 with VAT
+    let invoice = ended.renewed.invoice.expect("the renewal");
+    assert_eq!(invoice.totals.subtotal, money("16.00"));
+    assert_eq!(invoice.totals.total, money("19.20"));
+    assert_eq!(
+        actions(&world),
+        [
+            "user_removed",
+            "pack_removed",
+            "pack_reduced_applied",
+            "support_plan_changed",
+            "renewal"
+        ]
+    );
+    // WHEN the job runs again: nothing more
+    let again = period_end(&world, JAN_12).await;
+    assert_eq!((again.removals, again.pack_changes), (0, 0));
+    assert!(again.renewed.invoice.is_none());
+    assert_eq!(world.ledger.charges().len(), 1);
+    assert_eq!(actions(&world).len(), 5);
+}
+
+#[tokio::test]
+async fn a_pack_changed_during_the_period_end_is_left_for_the_next_run() {
+    let world = dupont(JAN_12);
+    let mut pro = Holding::new("support-pro", date(2026, 12, 12));
+    pro.quantity = 1;
+    pro.until = Some(JAN_12);
+    world.tables.add_pack(ACCOUNT, pro);
+    // GIVEN a run that read the account, then an admin changed it
+    let team = world.ports().table.team(ACCOUNT).await.unwrap();
+    let records = world.ports().billing.renewing(ACCOUNT).await.unwrap();
+    world
+        .tables
+        .change_account(ACCOUNT, |a| a.auto_renew = true);
+    // WHEN the run ends the period: refused as unavailable, nothing written, nothing charged
+    let refused = renewal::period_end(&world.ports(), team, records, JAN_12, None).await;
+    assert!(matches!(
+        refused,
+        Err(Error::Refused(_)) | Err(Error::Unavailable(_))
+    ));
+    assert_eq!(world.tables.packs(ACCOUNT).len(), 1);
+    assert!(world.ledger.charges().is_empty());
+    // AND the next run does it all
+    let ended = period_end(&world, JAN_12).await;
+    assert_eq!(ended.pack_changes, 1);
+    assert!(ended.renewed.invoice.is_some());
+}

@@ -314,6 +314,64 @@ pub fn renewal_lines(
     (lines, seats_on(held, billing_date))
 }
 
+/// What the end of a period on `date` does to the packs held: removals and reductions due take
+/// effect, and the account's support plan follows the packs held from then on (on `today`,
+/// when a late run makes it later than `date`: a late run never sets an older plan).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacksEnd {
+    /// The packs whose removal takes effect (their ids): no longer held.
+    pub ended: Vec<String>,
+    /// The packs whose reduction takes effect, as reduced.
+    pub reduced: Vec<Holding>,
+    /// The account's support plan from then on.
+    pub plan: SupportPlan,
+    /// What the history says, in order: (action, details). Empty: nothing changes.
+    pub history: Vec<(&'static str, serde_json::Value)>,
+}
+
+/// The period end on `date` of the packs `held`, for an account whose plan is `plan`.
+pub fn period_end(
+    held: &[(Pack, Holding)],
+    date: Date,
+    today: Date,
+    plan: SupportPlan,
+) -> PacksEnd {
+    let mut end = PacksEnd {
+        ended: Vec::new(),
+        reduced: Vec::new(),
+        plan: plan_on(held, today.max(date)),
+        history: Vec::new(),
+    };
+    for (pack, holding) in held {
+        if holding.until.is_some_and(|until| until <= date) {
+            end.ended.push(holding.pack_id.clone());
+            end.history.push((
+                "pack_removed",
+                serde_json::json!({"pack_id": pack.id, "effective_date": holding.until}),
+            ));
+        } else if let (Some(next), Some(on)) = (holding.next_quantity, holding.resize_on)
+            && on <= date
+        {
+            let mut reduced = holding.clone();
+            reduced.quantity = next;
+            reduced.next_quantity = None;
+            reduced.resize_on = None;
+            end.reduced.push(reduced);
+            end.history.push((
+                "pack_reduced_applied",
+                serde_json::json!({"pack_id": pack.id, "quantity": next}),
+            ));
+        }
+    }
+    if end.plan != plan {
+        end.history.push((
+            "support_plan_changed",
+            serde_json::json!({"plan": end.plan}),
+        ));
+    }
+    end
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +452,45 @@ mod tests {
         holding.until = Some(date("2027-02-12"));
         assert_eq!(holding.quantity_on(date("2027-02-12")), 0);
         assert!(holding.held_on(date("2027-02-11")));
+    }
+
+    #[test]
+    fn a_period_end_ends_removed_packs_applies_reductions_and_sets_the_plan() {
+        let jan_12 = date("2027-01-12");
+        let mut pro = holding("support-pro", 1, "2026-12-12");
+        pro.until = Some(jan_12);
+        let mut emails = holding("emails-1000", 3, "2026-12-12");
+        emails.next_quantity = Some(1);
+        emails.resize_on = Some(jan_12);
+        let seats = holding("seats-files", 2, "2026-12-12");
+        let held = vec![
+            (pack("support-pro"), pro),
+            (pack("emails-1000"), emails),
+            (pack("seats-files"), seats),
+        ];
+        let end = period_end(&held, jan_12, jan_12, SupportPlan::Pro);
+        assert_eq!(end.ended, vec!["support-pro".to_string()]);
+        assert_eq!(end.reduced.len(), 1);
+        assert_eq!(end.reduced[0].quantity, 1);
+        assert_eq!(end.reduced[0].next_quantity, None);
+        assert_eq!(end.plan, SupportPlan::Basic);
+        let actions: Vec<&str> = end.history.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            actions,
+            [
+                "pack_removed",
+                "pack_reduced_applied",
+                "support_plan_changed"
+            ]
+        );
+        // AND the day before, nothing is due
+        let before = period_end(
+            &held,
+            date("2027-01-11"),
+            date("2027-01-11"),
+            SupportPlan::Pro,
+        );
+        assert!(before.history.is_empty());
     }
 
     #[test]

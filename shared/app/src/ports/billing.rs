@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use jiff::civil::Date;
-use softbrik_domain::account::{Account, AccountStatus, HistoryEntry, Invoice, User};
+use softbrik_domain::account::{Account, AccountStatus, HistoryEntry, Invoice, SupportPlan, User};
 use softbrik_domain::billing_calendar::BillingPeriod;
 use softbrik_domain::catalogue::Brik;
 use softbrik_domain::invoice::UsagePeak;
@@ -57,6 +57,20 @@ pub struct RenewalWrite {
     pub moving: Option<Stamp>,
 }
 
+/// A period end's changes of the packs (`softbrik_domain::packs::period_end`), written in one
+/// transaction with the account's support plan, only if neither the packs nor the account
+/// changed since read.
+#[derive(Debug, Clone)]
+pub struct PackChanges {
+    /// The ids of the packs no longer held.
+    pub ended: Vec<String>,
+    /// The packs as reduced.
+    pub reduced: Vec<Holding>,
+    pub plan: SupportPlan,
+    /// Each with an id derived from what it says, so that a run again writes the same ones.
+    pub history: Vec<(String, HistoryEntry)>,
+}
+
 /// An account and its open invoices, as a retry of its payments reads them.
 #[derive(Debug, Clone)]
 pub struct Dunning {
@@ -96,6 +110,10 @@ pub trait BillingTable: Send + Sync {
         records: &Renewing,
         write: RenewalWrite,
     ) -> Result<Invoice, Error>;
+
+    /// The period end's changes of the packs; nothing is written when a pack or the account
+    /// changed since read (`Error::Unavailable`: the run tries again).
+    async fn end_packs(&self, records: &Renewing, changes: PackChanges) -> Result<(), Error>;
 
     /// The account lapsed, with its history entry, only if unchanged since read.
     async fn lapse(&self, records: &Renewing, history: (String, HistoryEntry))
