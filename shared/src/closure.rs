@@ -11,39 +11,22 @@
 //! the next run. docs/privacy.md says what is deleted, what is kept, and why.
 //!
 //! Turning auto-renew off is not closure: it only stops renewals and keeps everything
-//! (`renewal::lapse`); closure ends the company's subscription for good.
+//! (`softbrik_app::renewal`'s lapse); closure ends the company's subscription for good. The
+//! request is `softbrik_app::subscription::request_closure`; its date,
+//! `softbrik_domain::subscription::closure_date`.
 
-use jiff::ToSpan;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, InvoiceCustomer};
+use crate::account::{AccountStatus, Invoice, InvoiceCustomer};
 use crate::app::App;
-use crate::billing_calendar::Calendar;
 use crate::crypto::{Field, Sealed};
 use crate::error::Error;
 use crate::http::Identity;
-use crate::refusal::Refusal;
 use crate::store::{ACCOUNT_SK, InvoiceItem, UserItem, account_pk, email_claim_pk};
-use crate::values::Language;
 
 /// How long issued invoices and credit notes are kept after closure (billing.md).
 pub const RETENTION_YEARS: i16 = 10;
-
-/// Days of notice before the next billing date for a closure to take effect on it.
-pub const NOTICE_DAYS: i32 = 14;
-
-/// The date a closure asked for on `today` takes effect: the next billing date with 14 days'
-/// notice, otherwise the billing date after it.
-pub fn closure_date(calendar: &Calendar, today: Date) -> Date {
-    let period = calendar.period_containing(today);
-    let next_billing = period.end();
-    if today.saturating_add(NOTICE_DAYS.days()) <= next_billing {
-        next_billing
-    } else {
-        calendar.following(&period).end()
-    }
-}
 
 /// `POST /account/closure` as sent.
 #[derive(Debug, Deserialize)]
@@ -52,8 +35,9 @@ pub struct ClosureBody {
     pub confirm: bool,
 }
 
-/// Records the admin's closure request: `closing` until `effective_date`, a history entry,
-/// and the confirmation email. A second request is refused (409): the first one stands.
+/// Records the admin's closure request (`softbrik_app::subscription::request_closure`):
+/// `closing` until `effective_date`, a history entry, and the confirmation email. A second
+/// request is refused (409): the first one stands.
 pub async fn request_closure(
     app: &App,
     caller: &Identity,
@@ -67,41 +51,7 @@ pub async fn request_closure(
             "closing the account is irreversible: send {\"confirm\": true}",
         ));
     }
-    let (item, key) = app.account_item(account_id).await?;
-    let mut account = item.open(&key)?;
-    account.require_own_billing()?;
-    if crate::resellers::has_clients(app, &account).await? {
-        return Err(Error::Refused(Refusal::ResellerHasClients(
-            "a reseller closes once it has no client accounts left",
-        )));
-    }
-    if let Some(date) = account.closure_date {
-        return Err(Error::Refused(Refusal::ClosureAlreadyRequested(date)));
-    }
-    if account.status == AccountStatus::Closed {
-        return Err(Error::NotFound);
-    }
-    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    let today = account.local_date(now);
-    let effective = match account.status {
-        // Nothing renews any more: the period it paid for has ended; it closes tonight.
-        AccountStatus::Lapsed => today.tomorrow().map_err(Error::internal)?,
-        _ => closure_date(&account.calendar(), today),
-    };
-    account.status = AccountStatus::Closing;
-    account.closure_date = Some(effective);
-    let entry = HistoryEntry {
-        at: now,
-        actor: caller.actor(),
-        action: "closure_requested".into(),
-        details: serde_json::json!({"effective_date": effective}),
-    };
-    // The runs compute the closure job from the account; they look at it again now.
-    let recheck = crate::schedule::recheck_ops(app, account_id, now)?;
-    crate::records::save_account(app, &item, &account, &key, &[entry], recheck).await?;
-    tracing::info!(effective_date = %effective, "closure requested");
-    confirm_by_email(app, &account, effective).await;
-    Ok(serde_json::json!({"status": "closing", "effective_date": effective}))
+    softbrik_app::subscription::request_closure(&app.ports(), account_id, &caller.actor()).await
 }
 
 /// Where a closed account's invoices are kept: out of its partition, which is deleted.
@@ -371,92 +321,9 @@ pub async fn retained_invoices(
         .collect()
 }
 
-/// The confirmation email; a mail failure does not undo the request (it is logged).
-async fn confirm_by_email(app: &App, account: &Account, effective: Date) {
-    let (subject, text) = closure_email(account.language, account.company_name.as_str(), effective);
-    let mail = crate::mailer::Mail {
-        to: account.admin_email.as_str().to_string(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: vec![],
-    };
-    if let Err(e) = app.mailer.send(&mail).await {
-        tracing::error!(error = %e, "closure confirmation not sent");
-    }
-}
-
-/// Subject and text of the closure confirmation.
-pub fn closure_email(lang: Language, company: &str, effective: Date) -> (String, String) {
-    let (subject, text) = match lang {
-        Language::Fr => (
-            "Fermeture de votre compte Softbrik le {date}",
-            "Bonjour,\n\nNous confirmons la fermeture du compte de {company}. Elle prendra effet le {date} : aucun renouvellement n'aura lieu à cette date, et toutes les données de l'entreprise seront alors supprimées définitivement. Seules les factures émises sont conservées, chiffrées, pendant la durée légale.\n\nCette demande est irréversible. Pour utiliser à nouveau Softbrik, il faudra créer un nouveau compte.\n",
-        ),
-        Language::Da => (
-            "Lukning af din Softbrik-konto den {date}",
-            "Hej,\n\nVi bekræfter lukningen af kontoen for {company}. Den træder i kraft den {date}: der sker ingen fornyelse på den dato, og alle virksomhedens data slettes da endeligt. Kun udstedte fakturaer opbevares, krypteret, i den lovpligtige periode.\n\nAnmodningen kan ikke fortrydes. For at bruge Softbrik igen skal der oprettes en ny konto.\n",
-        ),
-        Language::En => (
-            "Your Softbrik account closes on {date}",
-            "Hello,\n\nWe confirm the closure of the account of {company}. It takes effect on {date}: nothing is renewed on that date, and all the company's data is then deleted for good. Only issued invoices are kept, encrypted, for the legal retention period.\n\nThis request cannot be undone. To use Softbrik again, a new account must be created.\n",
-        ),
-    };
-    let fill = |t: &str| {
-        t.replace("{date}", &effective.to_string())
-            .replace("{company}", company)
-    };
-    (fill(subject), fill(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing_calendar::AnchorDay;
-    use jiff::civil::date;
-
-    fn anchored_12th() -> Calendar {
-        Calendar::anniversary(AnchorDay::new(12).unwrap())
-    }
-
-    #[test]
-    fn fourteen_days_before_the_billing_date_closes_on_it() {
-        assert_eq!(
-            closure_date(&anchored_12th(), date(2026, 12, 29)),
-            date(2027, 1, 12)
-        );
-    }
-
-    #[test]
-    fn thirteen_days_before_closes_a_period_later() {
-        assert_eq!(
-            closure_date(&anchored_12th(), date(2026, 12, 30)),
-            date(2027, 2, 12)
-        );
-    }
-
-    #[test]
-    fn on_the_billing_date_itself_the_notice_runs_from_the_new_period() {
-        // Jan 12 is the first day of the period ending Feb 12: 31 days' notice.
-        assert_eq!(
-            closure_date(&anchored_12th(), date(2027, 1, 12)),
-            date(2027, 2, 12)
-        );
-    }
-
-    #[test]
-    fn a_short_february_still_needs_fourteen_days() {
-        let calendar = Calendar::anniversary(AnchorDay::new(31).unwrap());
-        // Period Jan 31 - Feb 28: Feb 14 is exactly 14 days before.
-        assert_eq!(
-            closure_date(&calendar, date(2027, 2, 14)),
-            date(2027, 2, 28)
-        );
-        assert_eq!(
-            closure_date(&calendar, date(2027, 2, 15)),
-            date(2027, 3, 31)
-        );
-    }
 
     #[test]
     fn a_budget_of_n_batches_stops_after_the_nth_and_none_never_stops() {
@@ -467,16 +334,5 @@ mod tests {
         assert!(!two.spend());
         let mut unlimited = Budget(None);
         assert!((0..1000).all(|_| unlimited.spend()));
-    }
-
-    #[test]
-    fn the_confirmation_speaks_each_language() {
-        let (fr, _) = closure_email(Language::Fr, "Dupont", date(2027, 1, 12));
-        let (da, _) = closure_email(Language::Da, "Hansen", date(2027, 1, 12));
-        let (en, body) = closure_email(Language::En, "Acme", date(2027, 1, 12));
-        assert_eq!(fr, "Fermeture de votre compte Softbrik le 2027-01-12");
-        assert_eq!(da, "Lukning af din Softbrik-konto den 2027-01-12");
-        assert_eq!(en, "Your Softbrik account closes on 2027-01-12");
-        assert!(body.contains("Acme"));
     }
 }

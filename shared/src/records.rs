@@ -2,10 +2,16 @@
 //! subscription history, the payment method (`/account/invoices`, `/account/history`,
 //! `/account/payment-method`).
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
+use softbrik_app::ports::account::{AccountChange, AccountTable, Reschedule};
+use softbrik_app::ports::team::{Read, Stamp};
+use softbrik_domain::subscription::Settings;
 
-use crate::account::{Account, HistoryEntry, Invoice, InvoiceCustomer, PaymentMethod};
+use crate::account::{Account, HistoryEntry, Invoice, InvoiceCustomer};
 use crate::app::App;
 use crate::crypto::{DataKey, Field};
 use crate::error::Error;
@@ -166,9 +172,10 @@ pub struct SettingsBody {
     pub timezone: Option<String>,
 }
 
-/// Changes the account's settings. Turning auto-renew off ends the subscription with the
-/// period (reversible until then); turning it on for a lapsed account renews it at once, as a
-/// new period starting today.
+/// `PUT /account/settings`: the body checked, then `softbrik_app::subscription::
+/// update_settings`. Turning auto-renew off ends the subscription with the period (reversible
+/// until then); turning it on for a lapsed account renews it at once, as a new period
+/// starting today.
 pub async fn update_settings(
     app: &App,
     caller: &Identity,
@@ -180,11 +187,11 @@ pub async fn update_settings(
     let language = body
         .language
         .as_deref()
-        .map(|l| errors.check("language", Language::parse(l)));
+        .and_then(|l| errors.check("language", Language::parse(l)));
     let timezone = body
         .timezone
         .as_deref()
-        .map(|t| errors.check("timezone", TimeZoneName::parse(t)));
+        .and_then(|t| errors.check("timezone", TimeZoneName::parse(t)));
     let invoice_email = match body.invoice_email.as_deref().map(str::trim) {
         Some("") => Some(None),
         Some(raw) => errors
@@ -193,104 +200,32 @@ pub async fn update_settings(
         None => None,
     };
     errors.into_result()?;
-    let (item, key) = app.account_item(account_id).await?;
-    let mut account = item.open(&key)?;
-    if body.auto_renew.is_some() {
-        account.require_own_billing()?;
-    }
-    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    let mut changes = Vec::new();
-    if let Some(Some(language)) = language {
-        account.language = language;
-        changes.push((
-            "language_changed",
-            serde_json::json!({"language": language}),
-        ));
-    }
-    let moved_zone = matches!(&timezone, Some(Some(_)));
-    if let Some(Some(timezone)) = timezone {
-        changes.push((
-            "timezone_changed",
-            serde_json::json!({"timezone": timezone.as_str()}),
-        ));
-        account.timezone = timezone;
-    }
-    if let Some(email) = invoice_email {
-        account.invoice_email = email;
-        changes.push(("invoice_email_changed", serde_json::json!({})));
-    }
-    let today = account.local_date(now);
-    let mut renew_today = false;
-    let mut restart = false;
-    match body.auto_renew {
-        Some(false) if account.auto_renew => {
-            if crate::resellers::has_clients(app, &account).await? {
-                // Its clients would keep their service with nobody billed for it.
-                return Err(Error::Refused(Refusal::ResellerHasClients(
-                    "a reseller keeps renewing while it has client accounts",
-                )));
-            }
-            account.auto_renew = false;
-            changes.push((
-                "auto_renew_off",
-                serde_json::json!({"ends_on": account.current_period(now).end()}),
-            ));
-        }
-        Some(true) if !account.auto_renew => {
-            account.auto_renew = true;
-            if account.status == crate::account::AccountStatus::Lapsed {
-                account.status = crate::account::AccountStatus::Active;
-                // A new subscription from today: anchored on today, like a signup. A reseller
-                // pays at the end of its periods, so nothing is billed today.
-                account.anchor_day = crate::billing_calendar::AnchorDay::of(today);
-                account.calendar_from = None;
-                renew_today = account.kind != crate::account::AccountKind::Reseller;
-                restart = true;
-            }
-            changes.push((
-                "auto_renew_on",
-                serde_json::json!({"renewed_from": renew_today.then_some(today)}),
-            ));
-        }
-        _ => {}
-    }
-    let schedules = if restart {
-        // A new calendar from today: what the old one had due is not due any more.
-        crate::schedule::restart_ops(app, account_id, now)?
-    } else if moved_zone && !account.billed_by_reseller() {
-        // Midnight moved, maybe earlier: the runners look at the account again (a client
-        // account has no job to move).
-        crate::schedule::recheck_ops(app, account_id, now)?
-    } else {
-        Vec::new()
+    let settings = Settings {
+        auto_renew: body.auto_renew,
+        language,
+        timezone,
+        invoice_email,
     };
-    let entries: Vec<HistoryEntry> = changes
-        .into_iter()
-        .map(|(action, details)| HistoryEntry {
-            at: now,
-            actor: caller.actor(),
-            action: action.into(),
-            details,
-        })
-        .collect();
-    save_account(app, &item, &account, &key, &entries, schedules).await?;
-    if renew_today {
-        crate::renewal::renew(app, account_id, today).await?;
-    }
-    let (account, now) = app.account(account_id).await?;
-    serde_json::to_value(account.view(now, true)).map_err(Error::internal)
+    let view = softbrik_app::subscription::update_settings(
+        &app.ports(),
+        account_id,
+        &caller.actor(),
+        settings,
+    )
+    .await?;
+    serde_json::to_value(view).map_err(Error::internal)
 }
 
 /// Writes the changed `account` over `item`, on the condition that nobody wrote it since it
-/// was read (its version), keeping what only the billing runs set (`past_due_since`), with a
-/// history entry per change and the caller's `more` writes, in one transaction. Another
-/// change in between answers 409 `concurrent_change`: nothing is written.
-pub(crate) async fn save_account(
+/// was read (its version), keeping what only the billing runs set (`past_due_since`), with its
+/// history entries and the caller's `more` writes, in one transaction. Another change in
+/// between answers 409 `concurrent_change`: nothing is written.
+async fn save_account(
     app: &App,
     item: &AccountItem,
     account: &Account,
     key: &DataKey,
-    entries: &[HistoryEntry],
+    entries: &[(String, HistoryEntry)],
     more: Vec<TransactWriteItem>,
 ) -> Result<(), Error> {
     let mut updated = AccountItem::seal(account, key)?;
@@ -298,13 +233,11 @@ pub(crate) async fn save_account(
     updated.version = item.version + 1;
     let mut ops = vec![app.store.put_if_version_op(&updated, item.version)?];
     ops.extend(more);
-    for entry in entries {
-        ops.push(app.store.put_new_op(&HistoryItem::seal(
-            &account.id,
-            &crate::account::new_ordered_id("hst", entry.at),
-            entry,
-            key,
-        ))?);
+    for (id, entry) in entries {
+        ops.push(
+            app.store
+                .put_new_op(&HistoryItem::seal(&account.id, id, entry, key))?,
+        );
     }
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
@@ -315,6 +248,33 @@ pub(crate) async fn save_account(
     })
 }
 
+/// The account item alone on DynamoDB (`ACCOUNT` under the account), opened with its data key.
+#[async_trait]
+impl AccountTable for App {
+    async fn account(&self, account_id: &str) -> Result<Read<Account>, Error> {
+        let (item, key) = self.account_item(account_id).await?;
+        Ok(Read {
+            value: item.open(&key)?,
+            stamp: Stamp::new((item, key)),
+        })
+    }
+
+    async fn save(&self, read: &Read<Account>, change: AccountChange) -> Result<(), Error> {
+        let (item, key) = read.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
+        let id = change.account.id.as_str();
+        let schedules = match change.reschedule {
+            Reschedule::Keep => Vec::new(),
+            Reschedule::Recheck => crate::schedule::recheck_ops(self, id, change.at)?,
+            Reschedule::Restart => crate::schedule::restart_ops(self, id, change.at)?,
+        };
+        save_account(self, item, &change.account, key, &change.history, schedules).await
+    }
+
+    async fn has_clients(&self, reseller: &Account) -> Result<bool, Error> {
+        crate::resellers::has_clients(self, reseller).await
+    }
+}
+
 /// `POST /account/billing-alignment` as sent.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,17 +282,15 @@ pub struct AlignmentBody {
     pub mode: String,
 }
 
-/// Moves the account to calendar-month billing at the end of its current period (billing.md
-/// "Calendar-month billing"), or of the next one when asked after the cut-off: that renewal
-/// covers a stub to the next 1st, then periods run from 1st to 1st. Asking again, or on an account already billed on the 1st, changes
-/// nothing. Answers the status (202 switched, 200 unchanged) and the body.
+/// `POST /account/billing-alignment`: moves the account to calendar-month billing at the end
+/// of its current period (billing.md "Calendar-month billing"), or of the next one when asked
+/// after the cut-off (`softbrik_app::subscription::align_billing`). Answers the status (202
+/// switched, 200 unchanged) and the body.
 pub async fn align_billing(
     app: &App,
     caller: &Identity,
     body: AlignmentBody,
 ) -> Result<(u16, serde_json::Value), Error> {
-    use crate::account::AccountStatus;
-    use crate::billing_calendar::AnchorDay;
     let account_id = caller.require_admin()?;
     if body.mode != "calendar" {
         return Err(Error::validation(
@@ -341,43 +299,7 @@ pub async fn align_billing(
             "the only billing alignment is \"calendar\" (calendar months)",
         ));
     }
-    let (item, key) = app.account_item(account_id).await?;
-    let mut account = item.open(&key)?;
-    account.require_own_billing()?;
-    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    let answer = |effective_date: jiff::civil::Date, changed: bool| serde_json::json!({"mode": "calendar", "effective_date": effective_date, "changed": changed});
-    if let Some(from) = account.calendar_from {
-        return Ok((200, answer(from, false)));
-    }
-    let period = account.current_period(now);
-    if account.anchor_day == AnchorDay::FIRST {
-        // Anchored on the 1st: periods already are calendar months.
-        return Ok((200, answer(period.start(), false)));
-    }
-    if matches!(
-        account.status,
-        AccountStatus::Closing | AccountStatus::Closed
-    ) {
-        return Err(Error::Refused(Refusal::AccountClosing));
-    }
-    // After the cut-off the next period is locked and already paid for by additions made
-    // since (billing.md "The 2-day cut-off"): the switch comes at its end, as a removal would.
-    let today = crate::billing_calendar::local_date(now, &account.timezone.time_zone());
-    let effective = if crate::billing_calendar::is_locked(&period, today) {
-        account.calendar().following(&period).end()
-    } else {
-        period.end()
-    };
-    account.calendar_from = Some(effective);
-    let entry = HistoryEntry {
-        at: now,
-        actor: caller.actor(),
-        action: "calendar_switch".into(),
-        details: serde_json::json!({"mode": "calendar", "effective_date": effective}),
-    };
-    save_account(app, &item, &account, &key, &[entry], Vec::new()).await?;
-    tracing::info!(effective_date = %effective, "calendar billing asked for");
-    Ok((202, answer(effective, true)))
+    softbrik_app::subscription::align_billing(&app.ports(), account_id, &caller.actor()).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -415,8 +337,8 @@ pub struct PaymentMethodBody {
     pub payment_method: String,
 }
 
-/// Replaces the card (same brand rules as signup). Open invoices are retried by the billing
-/// runs (billing.md "Payment").
+/// Replaces the card (same brand rules as signup), then retries every open invoice with it
+/// (`softbrik_app::subscription::replace_payment_method`).
 pub async fn replace_payment_method(
     app: &App,
     caller: &Identity,
@@ -425,23 +347,11 @@ pub async fn replace_payment_method(
     let account_id = caller.require_admin()?;
     let token = PaymentMethodToken::parse(&body.payment_method)
         .map_err(|e| Error::Validation(e.at("payment_method").into()))?;
-    let card = app.payments.attach(&token, account_id).await?;
-    let (item, key) = app.account_item(account_id).await?;
-    let mut account = item.open(&key)?;
-    account.require_own_billing()?;
-    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    account.payment_method = Some(PaymentMethod {
-        token: token.as_str().into(),
-        card: card.clone(),
-    });
-    let entry = HistoryEntry {
-        at: now,
-        actor: caller.actor(),
-        action: "payment_method_replaced".into(),
-        details: serde_json::json!({"brand": card.brand, "last4": card.last4}),
-    };
-    save_account(app, &item, &account, &key, &[entry], Vec::new()).await?;
-    // A new card pays every open invoice at once (billing.md "Payment").
-    let paid = crate::dunning::retry_open_invoices(app, account_id, now, true).await?;
-    Ok(serde_json::json!({"payment_method": card, "invoices_paid": paid}))
+    softbrik_app::subscription::replace_payment_method(
+        &app.ports(),
+        account_id,
+        &caller.actor(),
+        token,
+    )
+    .await
 }

@@ -67,6 +67,7 @@ impl App {
         Ports {
             table: self,
             billing: self,
+            accounts: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,

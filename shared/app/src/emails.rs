@@ -174,6 +174,33 @@ pub fn reminder_email(
     (fill(subject), text)
 }
 
+/// Subject and text of the closure confirmation.
+pub fn closure_email(
+    lang: Language,
+    company: &str,
+    effective: jiff::civil::Date,
+) -> (String, String) {
+    let (subject, text) = match lang {
+        Language::Fr => (
+            "Fermeture de votre compte Softbrik le {date}",
+            "Bonjour,\n\nNous confirmons la fermeture du compte de {company}. Elle prendra effet le {date} : aucun renouvellement n'aura lieu à cette date, et toutes les données de l'entreprise seront alors supprimées définitivement. Seules les factures émises sont conservées, chiffrées, pendant la durée légale.\n\nCette demande est irréversible. Pour utiliser à nouveau Softbrik, il faudra créer un nouveau compte.\n",
+        ),
+        Language::Da => (
+            "Lukning af din Softbrik-konto den {date}",
+            "Hej,\n\nVi bekræfter lukningen af kontoen for {company}. Den træder i kraft den {date}: der sker ingen fornyelse på den dato, og alle virksomhedens data slettes da endeligt. Kun udstedte fakturaer opbevares, krypteret, i den lovpligtige periode.\n\nAnmodningen kan ikke fortrydes. For at bruge Softbrik igen skal der oprettes en ny konto.\n",
+        ),
+        Language::En => (
+            "Your Softbrik account closes on {date}",
+            "Hello,\n\nWe confirm the closure of the account of {company}. It takes effect on {date}: nothing is renewed on that date, and all the company's data is then deleted for good. Only issued invoices are kept, encrypted, for the legal retention period.\n\nThis request cannot be undone. To use Softbrik again, a new account must be created.\n",
+        ),
+    };
+    let fill = |t: &str| {
+        t.replace("{date}", &effective.to_string())
+            .replace("{company}", company)
+    };
+    (fill(subject), fill(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +264,16 @@ mod tests {
         let (en_subject, en) = invoice_email(Language::En, "Acme", &invoice("US"));
         assert_eq!(en_subject, "Your Softbrik invoice SB-000042");
         assert!(en.contains("Total: 1,240.00 EUR"), "{en}");
+    }
+
+    #[test]
+    fn the_confirmation_speaks_each_language() {
+        let (fr, _) = closure_email(Language::Fr, "Dupont", jiff::civil::date(2027, 1, 12));
+        let (da, _) = closure_email(Language::Da, "Hansen", jiff::civil::date(2027, 1, 12));
+        let (en, body) = closure_email(Language::En, "Acme", jiff::civil::date(2027, 1, 12));
+        assert_eq!(fr, "Fermeture de votre compte Softbrik le 2027-01-12");
+        assert_eq!(da, "Lukning af din Softbrik-konto den 2027-01-12");
+        assert_eq!(en, "Your Softbrik account closes on 2027-01-12");
+        assert!(body.contains("Acme"));
     }
 }

@@ -20,6 +20,7 @@ use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken}
 
 use crate::error::Error;
 use crate::ports::Ports;
+use crate::ports::account::{AccountChange, AccountTable, Reschedule};
 use crate::ports::answers::{AnswerTable, Record};
 use crate::ports::billing::{Attempt, BillingTable, Dunning, PackChanges, RenewalWrite, Renewing};
 use crate::ports::charges::{ChargeBook, Recording};
@@ -53,6 +54,7 @@ impl World {
         Ports {
             table: &self.tables,
             billing: &self.tables,
+            accounts: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -99,6 +101,8 @@ struct Stored {
     peak: Option<UsagePeak>,
     /// The billing runs' schedule moves stored with a renewal.
     moves: u32,
+    /// The schedule changes an account change asked for, in order.
+    reschedules: Vec<Reschedule>,
     /// The version of each Brik's seat guard (one more per seat taken).
     guards: BTreeMap<BrikId, u64>,
     invoices: Vec<Invoice>,
@@ -151,6 +155,7 @@ impl Tables {
                     reminded: BTreeSet::new(),
                     peak: None,
                     moves: 0,
+                    reschedules: Vec::new(),
                     guards: BTreeMap::new(),
                     invoices: Vec::new(),
                 },
@@ -242,6 +247,15 @@ impl Tables {
     /// How many billing runs' schedule moves were stored with the account's renewals.
     pub fn schedule_moves(&self, account_id: &str) -> u32 {
         self.with(|s| s.get(account_id).map_or(0, |a| a.moves))
+    }
+
+    /// The schedule changes the account's changes asked for, in order.
+    pub fn reschedules(&self, account_id: &str) -> Vec<Reschedule> {
+        self.with(|s| {
+            s.get(account_id)
+                .map(|a| a.reschedules.clone())
+                .unwrap_or_default()
+        })
     }
 
     /// The billing dates whose reminder is marked sent.
@@ -722,6 +736,49 @@ impl BillingTable for Tables {
             stored.version += 1;
             Ok(())
         })
+    }
+}
+
+#[async_trait]
+impl AccountTable for Tables {
+    async fn account(&self, account_id: &str) -> Result<Read<Account>, Error> {
+        self.with(|s| {
+            let stored = s.get(account_id).ok_or(Error::NotFound)?;
+            Ok(Read {
+                value: stored.account.clone(),
+                stamp: Stamp::new(AccountRead(stored.version)),
+            })
+        })
+    }
+
+    async fn save(&self, read: &Read<Account>, change: AccountChange) -> Result<(), Error> {
+        self.failure()?;
+        let AccountRead(version) = read.stamp.get::<AccountRead>()?;
+        self.with(|s| {
+            let stored = s.get_mut(&read.value.id).ok_or(Error::NotFound)?;
+            if stored.version != *version {
+                return Err(Error::Refused(
+                    softbrik_domain::refusal::Refusal::ConcurrentChange(
+                        "the account changed meanwhile; retry",
+                    ),
+                ));
+            }
+            stored.account = change.account;
+            stored.version += 1;
+            stored.history.extend(change.history);
+            if change.reschedule != Reschedule::Keep {
+                stored.reschedules.push(change.reschedule);
+            }
+            Ok(())
+        })
+    }
+
+    async fn has_clients(&self, reseller: &Account) -> Result<bool, Error> {
+        Ok(reseller.kind == AccountKind::Reseller
+            && self.with(|s| {
+                s.values()
+                    .any(|a| a.account.reseller_id.as_deref() == Some(reseller.id.as_str()))
+            }))
     }
 }
 

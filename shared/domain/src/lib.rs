@@ -19,6 +19,7 @@ pub mod proration;
 pub mod refusal;
 pub mod renewal;
 pub mod sla;
+pub mod subscription;
 pub mod team;
 pub mod ticket;
 pub mod validation;

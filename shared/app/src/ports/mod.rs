@@ -10,8 +10,10 @@
 //! | [`charges::ChargeBook`] | DynamoDB (`softbrik::invoicing`, `PENDING#` items) | [`crate::memory::Book`] |
 //! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
+//! | [`account::AccountTable`] | DynamoDB (`softbrik::records`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
+pub mod account;
 pub mod answers;
 pub mod billing;
 pub mod charges;
@@ -25,6 +27,7 @@ pub mod team;
 pub struct Ports<'a> {
     pub table: &'a dyn team::TeamTable,
     pub billing: &'a dyn billing::BillingTable,
+    pub accounts: &'a dyn account::AccountTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,
