@@ -68,6 +68,7 @@ impl App {
             table: self,
             billing: self,
             accounts: self,
+            signups: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,

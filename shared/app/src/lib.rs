@@ -15,6 +15,7 @@ pub mod ids;
 pub mod memory;
 pub mod ports;
 pub mod renewal;
+pub mod signup;
 pub mod subscription;
 pub mod team;
 

@@ -27,6 +27,7 @@ use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::ports::signup::{NewAccount, SignupTable};
 use crate::ports::team::{
     Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
 };
@@ -55,6 +56,7 @@ impl World {
             table: &self.tables,
             billing: &self.tables,
             accounts: &self.tables,
+            signups: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -78,6 +80,12 @@ pub struct Tables {
     mailed: Mutex<Vec<String>>,
     /// The next commit fails with this, writing nothing (a write refused, or in doubt).
     pub fail_next: Mutex<Option<Error>>,
+    /// Signup attempts are refused as past the hour's limit.
+    pub throttled: Mutex<bool>,
+    /// The signup attempts admitted: (client address, email, attempt).
+    admitted: Mutex<Vec<(Option<String>, String, String)>>,
+    /// The test clocks that exist.
+    test_clocks: Mutex<BTreeSet<String>>,
     pub book: Book,
     pub answers: Answers,
 }
@@ -108,6 +116,28 @@ struct Stored {
     invoices: Vec<Invoice>,
 }
 
+impl Stored {
+    /// A new account, with nothing yet.
+    fn new(account: Account) -> Stored {
+        Stored {
+            account,
+            users: BTreeMap::new(),
+            history: Vec::new(),
+            counted: 0,
+            deny_list: Vec::new(),
+            version: 1,
+            past_due_since: None,
+            packs: Vec::new(),
+            reminded: BTreeSet::new(),
+            peak: None,
+            moves: 0,
+            reschedules: Vec::new(),
+            guards: BTreeMap::new(),
+            invoices: Vec::new(),
+        }
+    }
+}
+
 /// The seat guards' versions as a team read saw them.
 struct GuardsRead(BTreeMap<BrikId, u64>);
 
@@ -122,6 +152,9 @@ impl Tables {
             sequence: Mutex::new(0),
             mailed: Mutex::new(Vec::new()),
             fail_next: Mutex::new(None),
+            throttled: Mutex::new(false),
+            admitted: Mutex::new(Vec::new()),
+            test_clocks: Mutex::new(BTreeSet::new()),
             book: Book::default(),
             answers: Answers::default(),
         }
@@ -140,27 +173,7 @@ impl Tables {
     }
 
     pub fn add_account(&self, account: Account) {
-        self.with(|s| {
-            s.insert(
-                account.id.clone(),
-                Stored {
-                    account,
-                    users: BTreeMap::new(),
-                    history: Vec::new(),
-                    counted: 0,
-                    deny_list: Vec::new(),
-                    version: 1,
-                    past_due_since: None,
-                    packs: Vec::new(),
-                    reminded: BTreeSet::new(),
-                    peak: None,
-                    moves: 0,
-                    reschedules: Vec::new(),
-                    guards: BTreeMap::new(),
-                    invoices: Vec::new(),
-                },
-            )
-        });
+        self.with(|s| s.insert(account.id.clone(), Stored::new(account)));
     }
 
     pub fn add_user(&self, account_id: &str, user: User) {
@@ -247,6 +260,23 @@ impl Tables {
     /// How many billing runs' schedule moves were stored with the account's renewals.
     pub fn schedule_moves(&self, account_id: &str) -> u32 {
         self.with(|s| s.get(account_id).map_or(0, |a| a.moves))
+    }
+
+    /// Makes a test clock `id` exist (its time is the tables' now).
+    pub fn add_test_clock(&self, id: &str) {
+        if let Ok(mut clocks) = self.test_clocks.lock() {
+            clocks.insert(id.to_string());
+        }
+    }
+
+    /// The signup attempts admitted, in order: (client address, email, attempt).
+    pub fn admitted(&self) -> Vec<(Option<String>, String, String)> {
+        self.admitted.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// The ids of every account stored.
+    pub fn account_ids(&self) -> Vec<String> {
+        self.with(|s| s.keys().cloned().collect())
     }
 
     /// The schedule changes the account's changes asked for, in order.
@@ -779,6 +809,110 @@ impl AccountTable for Tables {
                 s.values()
                     .any(|a| a.account.reseller_id.as_deref() == Some(reseller.id.as_str()))
             }))
+    }
+}
+
+/// A data key made for a new account (memory seals nothing: only whose key it is).
+struct KeyFor(String);
+
+#[async_trait]
+impl SignupTable for Tables {
+    async fn now_on(&self, test_clock_id: Option<&str>) -> Result<Timestamp, Error> {
+        if let Some(id) = test_clock_id
+            && !self
+                .test_clocks
+                .lock()
+                .map_err(Error::internal)?
+                .contains(id)
+        {
+            return Err(Error::NotFound);
+        }
+        Ok(crate::clock::Clock::now(self))
+    }
+
+    async fn admit(
+        &self,
+        client_address: Option<&str>,
+        email: &EmailAddress,
+        attempt: &str,
+    ) -> Result<(), Error> {
+        if set(&self.throttled) {
+            return Err(Error::Throttled { retry_after: 3600 });
+        }
+        self.admitted.lock().map_err(Error::internal)?.push((
+            client_address.map(str::to_string),
+            email.as_str().to_string(),
+            attempt.to_string(),
+        ));
+        Ok(())
+    }
+
+    async fn catalogue(&self) -> Result<Vec<softbrik_domain::catalogue::Brik>, Error> {
+        Ok(default_catalogue())
+    }
+
+    fn issuer(&self) -> Country {
+        Country::parse("FR").unwrap_or_else(|_| unreachable!("FR is a country"))
+    }
+
+    async fn new_key(&self, account_id: &str) -> Result<Stamp, Error> {
+        Ok(Stamp::new(KeyFor(account_id.to_string())))
+    }
+
+    async fn create(
+        &self,
+        key: &Stamp,
+        new: NewAccount,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error> {
+        self.failure()?;
+        let KeyFor(keyed) = key.get::<KeyFor>()?;
+        if *keyed != new.account.id {
+            return Err(Error::internal("another account's key"));
+        }
+        if let Some(answering) = &answer
+            && !self.answers.holds(answering.lease)
+        {
+            return Err(crate::team::concurrent_change());
+        }
+        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
+        let invoice = new.invoice.map(|mut invoice| {
+            invoice.number = Some(invoice_number(*sequence + 1));
+            invoice
+        });
+        let body = answer
+            .as_ref()
+            .map(|a| (a.body)(invoice.as_ref()))
+            .transpose()?;
+        let account_id = new.account.id.clone();
+        self.with(|s| {
+            if claimed(s, &new.admin.email) {
+                return Err(Error::EmailTaken);
+            }
+            if s.contains_key(&account_id) {
+                return Err(Error::unavailable("the account already exists"));
+            }
+            let mut stored = Stored::new(new.account);
+            stored.users.insert(new.admin.id.clone(), (new.admin, 1));
+            stored.history.push(new.history);
+            stored.invoices.extend(invoice.iter().cloned());
+            s.insert(account_id.clone(), stored);
+            Ok(())
+        })?;
+        if let Some(invoice) = &invoice {
+            *sequence += 1;
+            if invoice.payment.charge_id.is_some() {
+                self.book.strike_off(&crate::billing::charge_key(invoice));
+            }
+        }
+        if let (Some(answering), Some(body)) = (&answer, &body) {
+            self.answers
+                .record_answer(answering.lease, &account_id, answering.status, body);
+        }
+        Ok(Committed {
+            invoice,
+            answer: body,
+        })
     }
 }
 

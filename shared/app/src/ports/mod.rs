@@ -11,6 +11,7 @@
 //! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
 //! | [`account::AccountTable`] | DynamoDB (`softbrik::records`) | [`crate::memory::Tables`] |
+//! | [`signup::SignupTable`] | DynamoDB, KMS, the rate limit (`softbrik::signup`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
 pub mod account;
@@ -20,6 +21,7 @@ pub mod charges;
 pub mod directory;
 pub mod mailer;
 pub mod payments;
+pub mod signup;
 pub mod team;
 
 /// The ports a use case is given.
@@ -28,6 +30,7 @@ pub struct Ports<'a> {
     pub table: &'a dyn team::TeamTable,
     pub billing: &'a dyn billing::BillingTable,
     pub accounts: &'a dyn account::AccountTable,
+    pub signups: &'a dyn signup::SignupTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,
