@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use crate::account::{Account, AccountStatus, HistoryEntry, Invoice, User};
+use crate::account::{Account, HistoryEntry, User};
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
@@ -16,8 +16,6 @@ use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::invoicing::{self, StoreFailure};
-use crate::refusal::Refusal;
 use crate::store::{AccountRecords, HistoryItem, UserItem, account_pk};
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
@@ -123,13 +121,7 @@ impl Team {
 
     /// Whether the team may change: not while the account is suspended, lapsed or closing.
     pub fn changeable(&self) -> Result<(), Error> {
-        match self.account.status {
-            AccountStatus::Active | AccountStatus::PastDue => Ok(()),
-            AccountStatus::Suspended => Err(Error::Refused(Refusal::AccountSuspended)),
-            other => Err(Error::Refused(Refusal::AccountNotActive(
-                format!("the team cannot change while the account is {other:?}").to_lowercase(),
-            ))),
-        }
+        Ok(softbrik_domain::team::changeable(&self.account)?)
     }
 
     pub(crate) fn history(
@@ -268,38 +260,6 @@ pub async fn invite(
         fingerprint,
     )
     .await
-}
-
-/// Charges `invoice` (if any) and stores the change with it, numbered, in one transaction;
-/// the charge is refunded if the change cannot be stored (`softbrik_app::billing::charged`).
-/// Without an invoice, stores the change alone. Shared by every addition charged now (Briks,
-/// users, packs).
-pub(crate) async fn charged_change(
-    app: &App,
-    team: &Team,
-    invoice: Option<Invoice>,
-    respond: impl Fn(Option<&Invoice>) -> Result<serde_json::Value, Error>,
-    change: impl Fn(
-        Option<&Invoice>,
-        &serde_json::Value,
-    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error>,
-) -> Result<(Option<Invoice>, serde_json::Value), StoreFailure> {
-    let commit = async |invoice: Option<Invoice>| {
-        let Some(mut invoice) = invoice else {
-            let body = respond(None)?;
-            let ops = change(None, &body)?;
-            app.store.transact(ops).await?;
-            return Ok((None, body));
-        };
-        let mut body = serde_json::Value::Null;
-        invoicing::store_numbered(app, &team.account, &team.key, &mut invoice, |invoice| {
-            body = respond(Some(invoice))?;
-            change(Some(invoice), &body)
-        })
-        .await?;
-        Ok((Some(invoice), body))
-    };
-    softbrik_app::billing::charged(&app.ports(), &team.account, invoice, team.now, commit).await
 }
 
 /// `PUT /account/users/{id}/status` as sent.

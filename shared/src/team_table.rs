@@ -56,6 +56,12 @@ pub fn team_records(
     })
 }
 
+/// The account's data key and its records as the team's read saw them.
+pub(crate) fn sealing(team: &TeamRecords) -> Result<(&Arc<DataKey>, &AccountRecords), Error> {
+    let Sealing { key, records } = team.stamp.get()?;
+    Ok((key, records))
+}
+
 /// The item a user was read from.
 pub fn user_item(user: &Read<User>) -> Result<&UserItem, Error> {
     user.stamp.get()
@@ -69,6 +75,7 @@ impl App {
             billing: self,
             accounts: self,
             signups: self,
+            packs: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod memory;
+pub mod packs;
 pub mod ports;
 pub mod renewal;
 pub mod signup;

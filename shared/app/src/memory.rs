@@ -26,6 +26,7 @@ use crate::ports::billing::{Attempt, BillingTable, Dunning, PackChanges, Renewal
 use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
+use crate::ports::packs::{PackChange, PackTable};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
 use crate::ports::signup::{NewAccount, SignupTable};
 use crate::ports::team::{
@@ -57,6 +58,7 @@ impl World {
             billing: &self.tables,
             accounts: &self.tables,
             signups: &self.tables,
+            packs: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -111,6 +113,8 @@ struct Stored {
     moves: u32,
     /// The schedule changes an account change asked for, in order.
     reschedules: Vec<Reschedule>,
+    /// The support tickets opened by its changes.
+    tickets: Vec<OpenedTicket>,
     /// The version of each Brik's seat guard (one more per seat taken).
     guards: BTreeMap<BrikId, u64>,
     invoices: Vec<Invoice>,
@@ -132,6 +136,7 @@ impl Stored {
             peak: None,
             moves: 0,
             reschedules: Vec::new(),
+            tickets: Vec::new(),
             guards: BTreeMap::new(),
             invoices: Vec::new(),
         }
@@ -139,7 +144,7 @@ impl Stored {
 }
 
 /// The seat guards' versions as a team read saw them.
-struct GuardsRead(BTreeMap<BrikId, u64>);
+struct GuardsRead(BTreeMap<BrikId, u64>, u64);
 
 /// A user's version as read.
 struct Version(u64);
@@ -279,6 +284,15 @@ impl Tables {
         self.with(|s| s.keys().cloned().collect())
     }
 
+    /// The support tickets the account's changes opened.
+    pub fn tickets(&self, account_id: &str) -> Vec<OpenedTicket> {
+        self.with(|s| {
+            s.get(account_id)
+                .map(|a| a.tickets.clone())
+                .unwrap_or_default()
+        })
+    }
+
     /// The schedule changes the account's changes asked for, in order.
     pub fn reschedules(&self, account_id: &str) -> Vec<Reschedule> {
         self.with(|s| {
@@ -403,7 +417,7 @@ impl TeamTable for Tables {
                     })
                     .collect(),
                 issuer: Country::parse("FR").map_err(Error::internal)?,
-                stamp: Stamp::new(GuardsRead(stored.guards.clone())),
+                stamp: Stamp::new(GuardsRead(stored.guards.clone(), stored.version)),
             })
         })
     }
@@ -422,7 +436,7 @@ impl TeamTable for Tables {
         {
             return Err(crate::team::concurrent_change());
         }
-        let GuardsRead(guards_read) = team.stamp.get::<GuardsRead>()?;
+        let GuardsRead(guards_read, _) = team.stamp.get::<GuardsRead>()?;
         let mut sequence = self.sequence.lock().map_err(Error::internal)?;
         let committed = self.with(|s| {
             let claims: Vec<EmailAddress> = s
@@ -809,6 +823,154 @@ impl AccountTable for Tables {
                 s.values()
                     .any(|a| a.account.reseller_id.as_deref() == Some(reseller.id.as_str()))
             }))
+    }
+}
+
+/// A support ticket a change opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedTicket {
+    pub id: String,
+    pub subject: String,
+    pub description: String,
+    /// The user who asked for it (the change's author).
+    pub requester: Option<String>,
+    /// Whether the requester was told its number.
+    pub told: bool,
+}
+
+#[async_trait]
+impl PackTable for Tables {
+    async fn catalogue(&self) -> Result<Vec<Pack>, Error> {
+        Ok(default_packs(&default_catalogue()))
+    }
+
+    async fn held(&self, team: &TeamRecords) -> Result<Vec<Read<(Pack, Holding)>>, Error> {
+        self.with(|s| {
+            let stored = s.get(&team.account.id).ok_or(Error::NotFound)?;
+            Ok(stored
+                .packs
+                .iter()
+                .map(|(pack, holding)| Read {
+                    value: (pack.clone(), holding.clone()),
+                    stamp: Stamp::new(holding.clone()),
+                })
+                .collect())
+        })
+    }
+
+    async fn training_ticket(
+        &self,
+        _team: &TeamRecords,
+        (ticket_id, _message_id): (&str, &str),
+        requester: Option<&str>,
+        subject: &str,
+        description: &str,
+    ) -> Result<Stamp, Error> {
+        Ok(Stamp::new(OpenedTicket {
+            id: ticket_id.to_string(),
+            subject: subject.to_string(),
+            description: description.to_string(),
+            requester: requester.map(str::to_string),
+            told: false,
+        }))
+    }
+
+    async fn commit(
+        &self,
+        team: &TeamRecords,
+        change: PackChange,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error> {
+        self.failure()?;
+        if let Some(answering) = &answer
+            && !self.answers.holds(answering.lease)
+        {
+            return Err(crate::team::concurrent_change());
+        }
+        let GuardsRead(_, account_read) = team.stamp.get::<GuardsRead>()?;
+        let ticket = change
+            .ticket
+            .as_ref()
+            .map(|t| t.get::<OpenedTicket>())
+            .transpose()?;
+        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
+        let invoice = change.invoice.map(|mut invoice| {
+            invoice.number = Some(invoice_number(*sequence + 1));
+            invoice
+        });
+        let body = answer
+            .as_ref()
+            .map(|a| (a.body)(invoice.as_ref()))
+            .transpose()?;
+        let changed = || {
+            Error::Refused(softbrik_domain::refusal::Refusal::ConcurrentChange(
+                "the subscription was changed by another request; retry",
+            ))
+        };
+        self.with(|s| {
+            let stored = s.get_mut(&team.account.id).ok_or(Error::NotFound)?;
+            if stored.version != *account_read {
+                return Err(changed());
+            }
+            let mut next = stored.clone();
+            for (holding, read) in change.holdings {
+                let at = next
+                    .packs
+                    .iter()
+                    .position(|(_, h)| h.pack_id == holding.pack_id);
+                match (at, read) {
+                    (Some(i), Some(read)) if *read.get::<Holding>()? == next.packs[i].1 => {
+                        next.packs[i].1 = holding;
+                    }
+                    (None, None) => {
+                        let pack = default_packs(&default_catalogue())
+                            .into_iter()
+                            .find(|p| p.id == holding.pack_id)
+                            .ok_or(Error::NotFound)?;
+                        next.packs.push((pack, holding));
+                    }
+                    _ => return Err(changed()),
+                }
+            }
+            next.account.support_plan = change.plan;
+            next.version += 1;
+            next.history.push(change.history);
+            if let Some(ticket) = ticket {
+                next.tickets.push(ticket.clone());
+            }
+            if let Some(invoice) = &invoice {
+                next.invoices.push(invoice.clone());
+            }
+            *stored = next;
+            Ok(())
+        })?;
+        if let Some(invoice) = &invoice {
+            *sequence += 1;
+            if invoice.payment.charge_id.is_some() {
+                self.book.strike_off(&crate::billing::charge_key(invoice));
+            }
+        }
+        if let (Some(answering), Some(body)) = (&answer, &body) {
+            self.answers
+                .record_answer(answering.lease, &team.account.id, answering.status, body);
+        }
+        Ok(Committed {
+            invoice,
+            answer: body,
+        })
+    }
+
+    async fn tell_opened(&self, team: &TeamRecords, ticket: &Stamp) {
+        if let Ok(OpenedTicket { id, .. }) = ticket.get::<OpenedTicket>() {
+            self.with(|s| {
+                let opened = s
+                    .get_mut(&team.account.id)
+                    .and_then(|a| a.tickets.iter_mut().find(|t| t.id == *id));
+                if let Some(opened) = opened {
+                    opened.told = true;
+                }
+            });
+        }
     }
 }
 

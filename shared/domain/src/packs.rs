@@ -9,13 +9,14 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::account::SupportPlan;
+use crate::account::{Account, Invoice, InvoiceKind, SupportPlan};
 use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
 use crate::invoice::InvoiceLine;
 use crate::money::Money;
-use crate::proration::Proration;
-use crate::values::{BrikId, Language};
+use crate::proration::{Proration, days_remaining};
+use crate::values::{BrikId, Country, Language};
+use crate::vat::vat_treatment;
 
 /// Discount of a seat pack on its Brik's price, in percent (billing.md default).
 pub const SEATS_DISCOUNT_PERCENT: i64 = 10;
@@ -312,6 +313,185 @@ pub fn renewal_lines(
         }
     }
     (lines, seats_on(held, billing_date))
+}
+
+/// What putting a quantity of a pack does (`PUT /account/packs/{pack_id}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackPut {
+    /// The pack as it is then held.
+    pub holding: Holding,
+    /// The other support plans held, now ending with the period (a plan replaces another).
+    pub ending: Vec<Holding>,
+    /// What the history says: `pack_added`, `pack_enlarged`, `pack_reduced`,
+    /// `pack_removal_undone`, or `pack_unchanged`.
+    pub action: &'static str,
+    /// Units charged now: for the rest of this period, and when `locked` the next one too
+    /// (both marked prepaid on the holding, so their renewals leave them out).
+    pub chargeable: u32,
+    /// Units more than held today (a training's sessions to schedule).
+    pub added: u32,
+    /// The account's support plan from today.
+    pub plan: SupportPlan,
+}
+
+impl PackPut {
+    /// Nothing to write: the same quantity, nothing scheduled to undo, no plan replaced.
+    pub fn unchanged(&self) -> bool {
+        self.action == "pack_unchanged" && self.ending.is_empty()
+    }
+}
+
+/// Putting `quantity` units of `pack` on `today`, with the packs `held` as read, in `period`
+/// (`removal_date`: when a removal asked today takes effect; `locked`: after the cut-off;
+/// `holders`: how many users hold each Brik today). More units are charged now for the days
+/// left (after the cut-off, the next period too, like a Brik); seats only beyond what the
+/// period already paid for (the users holding the Brik, or the seats held before); fewer take
+/// effect at the end of the period; the same quantity undoes a scheduled removal, free.
+/// Support plans replace each other: a better plan is charged now and the other ends with the
+/// period; a lesser one starts with the next period, charged by its renewal.
+#[allow(clippy::too_many_arguments)]
+pub fn put(
+    held: &[(Pack, Holding)],
+    pack: &Pack,
+    quantity: u32,
+    today: Date,
+    period: &BillingPeriod,
+    removal_date: Date,
+    locked: bool,
+    holders: &BTreeMap<BrikId, u32>,
+) -> PackPut {
+    let current = held
+        .iter()
+        .find(|(p, _)| p.id == pack.id)
+        .map(|(_, h)| h.clone());
+    let held_now = current.as_ref().map_or(0, |h| h.quantity_on(today));
+    let was_held = current.as_ref().is_some_and(|h| h.held_on(today));
+    let is_new = current.is_none();
+    let mut holding = current.unwrap_or_else(|| Holding::new(&pack.id, today));
+    let mut ending = Vec::new();
+    let mut starts_later = false;
+    if let PackKind::SupportPlan { plan } = pack.kind {
+        // The other plans held end with the period; a lesser plan waits for it.
+        for (other, other_holding) in held.iter().filter(|(p, _)| p.id != pack.id) {
+            if let PackKind::SupportPlan { plan: other_plan } = other.kind
+                && other_holding.held_on(today)
+                && other_holding.until.is_none()
+            {
+                if rank(other_plan) > rank(plan) {
+                    starts_later = true;
+                }
+                let mut ends = other_holding.clone();
+                ends.until = Some(removal_date);
+                ending.push(ends);
+            }
+        }
+    }
+    let added = quantity.saturating_sub(held_now);
+    let (action, chargeable) = if quantity < held_now {
+        holding.next_quantity = Some(quantity);
+        holding.resize_on = Some(removal_date);
+        holding.until = None;
+        ("pack_reduced", 0)
+    } else {
+        let undo = holding.until.is_some() || holding.next_quantity.is_some();
+        holding.until = None;
+        holding.next_quantity = None;
+        holding.resize_on = None;
+        if starts_later {
+            holding.since = removal_date;
+        } else if !was_held {
+            holding.since = today;
+        }
+        holding.quantity = quantity;
+        let chargeable = if starts_later {
+            0
+        } else {
+            chargeable_units(held, pack, held_now, quantity, today, holders)
+        };
+        let action = match (added, undo, is_new) {
+            (0, true, _) => "pack_removal_undone",
+            (0, false, _) => "pack_unchanged",
+            (_, _, true) => "pack_added",
+            _ => "pack_enlarged",
+        };
+        (action, chargeable)
+    };
+    if chargeable > 0 {
+        *holding.prepaid.entry(period.start()).or_insert(0) += chargeable;
+        if locked {
+            *holding.prepaid.entry(period.end()).or_insert(0) += chargeable;
+        }
+        holding.prune_prepaid(period.start());
+    }
+    let mut after: Vec<(Pack, Holding)> = held
+        .iter()
+        .filter(|(p, _)| p.id != pack.id)
+        .map(|(p, h)| {
+            let h = ending.iter().find(|e| e.pack_id == p.id).unwrap_or(h);
+            (p.clone(), h.clone())
+        })
+        .collect();
+    after.push((pack.clone(), holding.clone()));
+    PackPut {
+        plan: plan_on(&after, today),
+        holding,
+        ending,
+        action,
+        chargeable,
+        added,
+    }
+}
+
+/// The units of an addition charged now: all of them, except for seats, where the period
+/// already paid for the users holding the Brik today and for the seats held before.
+fn chargeable_units(
+    held: &[(Pack, Holding)],
+    pack: &Pack,
+    held_now: u32,
+    quantity: u32,
+    today: Date,
+    holders: &BTreeMap<BrikId, u32>,
+) -> u32 {
+    let added = quantity.saturating_sub(held_now);
+    let Some(brik) = pack.seats_of() else {
+        return added;
+    };
+    let holders = holders.get(brik).copied().unwrap_or(0);
+    let seats_before = seats_on(held, today).get(brik).copied().unwrap_or(0);
+    let seats_after = seats_before - held_now + quantity;
+    seats_after.saturating_sub(seats_before.max(holders))
+}
+
+/// The invoice of `units` of `pack` added on `today` in `period`: the days left, and the next
+/// period too when `next_too` (after the cut-off). `None` when `today` is not in `period`.
+#[allow(clippy::too_many_arguments)]
+pub fn addition_invoice(
+    account: &Account,
+    pack: &Pack,
+    units: u32,
+    today: Date,
+    period: &BillingPeriod,
+    next_too: bool,
+    issuer: &Country,
+    id: String,
+) -> Option<Invoice> {
+    let left = days_remaining(period, today)?;
+    let slice = BillingPeriod::new(today, period.end()).ok()?;
+    let lang = account.language;
+    let mut lines = vec![line(pack, &slice, units, Some(left), lang)];
+    if next_too {
+        let next = account.calendar().following(period);
+        lines.push(line(pack, &next, units, next.share(), lang));
+    }
+    let vat = vat_treatment(issuer, &account.country, account.vat_number.as_ref());
+    Some(Invoice::open(
+        id,
+        InvoiceKind::Proration,
+        today,
+        *period,
+        lines,
+        &vat,
+    ))
 }
 
 /// What the end of a period on `date` does to the packs held: removals and reductions due take

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use serde_json::json;
 
-use crate::account::{Account, Assignment, Invoice, InvoiceKind, Role, User, UserStatus};
+use crate::account::{
+    Account, AccountStatus, Assignment, Invoice, InvoiceKind, Role, User, UserStatus,
+};
 use crate::billing_calendar::{BillingPeriod, is_locked};
 use crate::catalogue::Brik;
 use crate::invoice::{InvoiceLine, period_line_description};
@@ -347,6 +349,18 @@ pub fn counts(user: &User) -> bool {
         user.status,
         UserStatus::Inactive | UserStatus::AccessRevoked
     )
+}
+
+/// Whether the team and the subscription may change: not while the account is suspended,
+/// lapsed, closing or closed.
+pub fn changeable(account: &Account) -> Result<(), Refusal> {
+    match account.status {
+        AccountStatus::Active | AccountStatus::PastDue => Ok(()),
+        AccountStatus::Suspended => Err(Refusal::AccountSuspended),
+        other => Err(Refusal::AccountNotActive(
+            format!("the team cannot change while the account is {other:?}").to_lowercase(),
+        )),
+    }
 }
 
 /// What the end of a period on `date` does to a user (billing.md "Removals"): nothing, the

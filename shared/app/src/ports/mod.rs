@@ -11,6 +11,7 @@
 //! | [`directory::Directory`] | Cognito (`softbrik::directory::CognitoDirectory`) | [`crate::memory::SignIns`] |
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
 //! | [`account::AccountTable`] | DynamoDB (`softbrik::records`) | [`crate::memory::Tables`] |
+//! | [`packs::PackTable`] | DynamoDB (`softbrik::packs`), the support desk (a training's ticket) | [`crate::memory::Tables`] |
 //! | [`signup::SignupTable`] | DynamoDB, KMS, the rate limit (`softbrik::signup`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
@@ -20,6 +21,7 @@ pub mod billing;
 pub mod charges;
 pub mod directory;
 pub mod mailer;
+pub mod packs;
 pub mod payments;
 pub mod signup;
 pub mod team;
@@ -31,6 +33,7 @@ pub struct Ports<'a> {
     pub billing: &'a dyn billing::BillingTable,
     pub accounts: &'a dyn account::AccountTable,
     pub signups: &'a dyn signup::SignupTable,
+    pub packs: &'a dyn packs::PackTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,
