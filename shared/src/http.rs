@@ -321,22 +321,20 @@ pub fn gateway_response(response: Response<Body>) -> serde_json::Value {
     })
 }
 
-/// Runs an admin's change of the caller's account under the request's `Idempotency-Key`, for
-/// the routes whose change does not record its answer itself ([`crate::idempotency::guard`]):
-/// the same key and the same method, path and body replay the first answer. The caller is
-/// authorised first (security.md): a member who sends an admin's key gets 403, never the
-/// admin's recorded answer.
+/// Runs a change of `account_id` under the request's `Idempotency-Key`, for the routes whose
+/// change does not record its answer itself ([`crate::idempotency::guard`]; the others record
+/// it in their own transaction, `softbrik_app::idempotency::once`): the same key and the same
+/// method, path and body replay the first answer. The caller is authorised before (security.md:
+/// a member who sends an admin's key gets 403, never the admin's recorded answer), so
+/// `account_id` is the caller's own. Every such route of every function goes through here.
 pub async fn idempotent(
     app: &crate::app::App,
     req: &Request,
-    caller: &Identity,
+    account_id: &str,
     work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
-) -> Result<Response<Body>, Error> {
-    let account_id = caller.require_admin()?;
+) -> Result<(u16, serde_json::Value), Error> {
     let key = crate::idempotency::parse_key(header(req, "idempotency-key"))?;
-    let (status, body) =
-        crate::idempotency::guard(app, account_id, key.as_deref(), fingerprint(req), work).await?;
-    Ok(json(status, &body))
+    crate::idempotency::guard(app, account_id, key.as_deref(), fingerprint(req), work).await
 }
 
 /// For a route that takes no fields: no body, or `{}` (anything else is 400/422).

@@ -250,17 +250,6 @@ impl App {
     }
 }
 
-/// Starts a request under `key` in `scope` (`softbrik_app::idempotency::begin`).
-pub async fn begin(
-    app: &App,
-    scope: &str,
-    key: Option<&str>,
-    request: &serde_json::Value,
-    reserve: impl Fn() -> BTreeMap<String, String>,
-) -> Result<Begin, Error> {
-    softbrik_app::idempotency::begin(app, &*app.system_clock, scope, key, request, reserve).await
-}
-
 /// Replays an idempotent answer or runs `work` once (`softbrik_app::idempotency::once`).
 pub async fn once(
     app: &App,
@@ -272,11 +261,6 @@ pub async fn once(
 ) -> Result<(u16, serde_json::Value), Error> {
     softbrik_app::idempotency::once(app, &*app.system_clock, scope, key, request, reserve, work)
         .await
-}
-
-/// Gives the key back after a failed request (`softbrik_app::idempotency::after_failure`).
-pub async fn after_failure(app: &App, lease: &Lease, error: &Error) {
-    softbrik_app::idempotency::after_failure(app, lease, error).await
 }
 
 /// `Idempotency-Key` for a repeatable change of an account (`softbrik_app::idempotency::guard`).

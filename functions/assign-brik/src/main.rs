@@ -51,7 +51,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             team::invite(app, &team, body, &raw, key.as_deref()).await?
         }
         "DELETE /account/users/{user_id}" => {
-            guarded(app, &team, key.as_deref(), &req, async || {
+            http::idempotent(app, &req, &team.account.id, async || {
                 let body = if req.body().is_empty() {
                     RemoveBody::default()
                 } else {
@@ -66,7 +66,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await?
         }
         "POST /account/users/{user_id}/restore" => {
-            guarded(app, &team, key.as_deref(), &req, async || {
+            http::idempotent(app, &req, &team.account.id, async || {
                 http::no_fields(&req)?;
                 let user_id = path_param(&req, "user_id")?;
                 let user =
@@ -88,7 +88,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await?
         }
         "DELETE /account/users/{user_id}/briks/{brik_id}" => {
-            guarded(app, &team, key.as_deref(), &req, async || {
+            http::idempotent(app, &req, &team.account.id, async || {
                 let (user_id, brik_id) =
                     (path_param(&req, "user_id")?, path_param(&req, "brik_id")?);
                 let team = team.to_app(app)?;
@@ -99,7 +99,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await?
         }
         "PUT /account/users/{user_id}/status" => {
-            guarded(app, &team, key.as_deref(), &req, async || {
+            http::idempotent(app, &req, &team.account.id, async || {
                 let (body, _): (StatusBody, _) = json_body(&req)?;
                 let user_id = path_param(&req, "user_id")?;
                 let changing = team.to_app(app)?;
@@ -123,7 +123,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             directory_sync::new_token(app, &team, key.as_deref()).await?
         }
         "PUT /account/directory-deny-list" => {
-            guarded(app, &team, key.as_deref(), &req, async || {
+            http::idempotent(app, &req, &team.account.id, async || {
                 let (body, _): (DenyListBody, _) = json_body(&req)?;
                 Ok((200, directory_sync::put_deny_list(app, &team, body).await?))
             })
@@ -147,7 +147,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             .await?
         }
         "DELETE /account/packs/{pack_id}" => {
-            guarded(app, &team, key.as_deref(), &req, async || {
+            http::idempotent(app, &req, &team.account.id, async || {
                 Ok((
                     202,
                     packs::remove(app, &team, &path_param(&req, "pack_id")?).await?,
@@ -238,16 +238,4 @@ async fn scim(app: &App, req: &Request) -> Response<Body> {
     };
     tracing::info!(status, "scim answered");
     http::json_as(status, softbrik::scim::CONTENT_TYPE, &body)
-}
-
-/// A change that does not record its answer itself, under the request's Idempotency-Key
-/// (`softbrik::idempotency::guard`).
-async fn guarded(
-    app: &App,
-    team: &Team,
-    key: Option<&str>,
-    req: &Request,
-    work: impl AsyncFnOnce() -> Result<(u16, serde_json::Value), Error>,
-) -> Result<(u16, serde_json::Value), Error> {
-    softbrik::idempotency::guard(app, &team.account.id, key, http::fingerprint(req), work).await
 }

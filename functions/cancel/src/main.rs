@@ -20,11 +20,12 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             if let Ok(account_id) = caller.require_admin() {
                 edge::record_account(account_id);
             }
-            http::idempotent(app, &req, &caller, async || {
+            http::idempotent(app, &req, caller.require_admin()?, async || {
                 let (body, _): (ClosureBody, _) = json_body(&req)?;
                 Ok((202, request_closure(app, &caller, body).await?))
             })
             .await
+            .map(|(status, body)| http::json(status, &body))
         }
         _ => Err(Error::NotFound),
     }

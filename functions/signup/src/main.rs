@@ -76,15 +76,16 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         "PUT /account/settings" => {
             let caller = http::caller(app, &req).await?;
-            http::idempotent(app, &req, &caller, async || {
+            http::idempotent(app, &req, caller.require_admin()?, async || {
                 let (body, _) = json_body(&req)?;
                 Ok((200, records::update_settings(app, &caller, body).await?))
             })
             .await
+            .map(|(status, body)| json(status, &body))
         }
         "PUT /account/payment-method" => {
             let caller = http::caller(app, &req).await?;
-            http::idempotent(app, &req, &caller, async || {
+            http::idempotent(app, &req, caller.require_admin()?, async || {
                 let (body, _) = json_body(&req)?;
                 Ok((
                     200,
@@ -92,18 +93,20 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 ))
             })
             .await
+            .map(|(status, body)| json(status, &body))
         }
         "POST /account/billing-alignment" => {
             let caller = http::caller(app, &req).await?;
-            http::idempotent(app, &req, &caller, async || {
+            http::idempotent(app, &req, caller.require_admin()?, async || {
                 let (body, _) = json_body(&req)?;
                 records::align_billing(app, &caller, body).await
             })
             .await
+            .map(|(status, body)| json(status, &body))
         }
         "POST /account/invoices/{invoice_id}/send" => {
             let caller = http::caller(app, &req).await?;
-            http::idempotent(app, &req, &caller, async || {
+            http::idempotent(app, &req, caller.require_admin()?, async || {
                 let body = if req.body().is_empty() {
                     records::SendBody::default()
                 } else {
@@ -113,6 +116,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 Ok((202, records::send_invoice(app, &caller, &id, body).await?))
             })
             .await
+            .map(|(status, body)| json(status, &body))
         }
         "GET /account/invoices/{invoice_id}/pdf" => {
             let caller = http::caller(app, &req).await?;

@@ -18,7 +18,7 @@ use softbrik_domain::signup::{self as decide, SignupCommand};
 
 use crate::billing::WriteFailure;
 use crate::error::Error;
-use crate::idempotency::{self, Begin, Lease};
+use crate::idempotency::{self, Lease};
 use crate::ids::{new_id, new_ordered_id};
 use crate::ports::Ports;
 use crate::ports::directory::NewSignIn;
@@ -56,23 +56,23 @@ pub async fn signup(
             ("history".to_string(), new_ordered_id("hst", now)),
         ])
     };
-    let begun = idempotency::begin(ports.answers, ports.clock, "signup", key, request, reserve);
-    let lease = match begun.await? {
-        Begin::Replay { status, body } => return Ok((status, body)),
-        Begin::Run(lease) => lease,
-    };
-    let result = async {
+    let work = async |lease: &Lease| {
         ports
             .signups
             .admit(client_address, &cmd.admin_email, &lease.id("account"))
             .await?;
-        run(ports, &cmd, &briks, now, &lease).await
-    }
-    .await;
-    if let Err(e) = &result {
-        idempotency::after_failure(ports.answers, &lease, e).await;
-    }
-    result.map(|body| (201, body))
+        Ok((201, run(ports, &cmd, &briks, now, lease).await?))
+    };
+    idempotency::once(
+        ports.answers,
+        ports.clock,
+        "signup",
+        key,
+        request.clone(),
+        reserve,
+        work,
+    )
+    .await
 }
 
 async fn run(
