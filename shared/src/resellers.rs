@@ -15,30 +15,35 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::Timestamp;
+use softbrik_app::ports::account::AccountTable;
+use softbrik_app::ports::resellers::ResellerTable;
+use softbrik_app::ports::signup::NewAccount;
+use softbrik_app::ports::team::{Answering, Committed, Read, Stamp};
+use softbrik_domain::resellers::NewClient;
+
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+pub use softbrik_app::resellers::ClientCreated;
 
 use crate::account::{
-    Account, AccountKind, AccountStatus, AccountView, HistoryEntry, Invoice, Role, User,
-    UserStatus, UserView, new_id, new_ordered_id,
+    Account, AccountKind, AccountView, HistoryEntry, Invoice, UserView, new_ordered_id,
 };
 use crate::app::App;
-use crate::billing_calendar::{AnchorDay, BillingPeriod, local_midnight};
-use crate::crypto::{DataKey, KeyScope};
+use crate::billing_calendar::{BillingPeriod, local_midnight};
+use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::idempotency::{self, Lease, account_scope};
 use crate::invoice::UsagePeak;
 use crate::invoicing::StoreFailure;
 use crate::refusal::Refusal;
 use crate::store::{
     AccountItem, EmailClaimItem, HistoryItem, TransactionError, UserItem, account_pk,
-    email_claim_pk,
 };
 use crate::validation::ValidationErrors;
-use crate::values::{CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName};
+use crate::values::{CompanyName, Country, Language};
 
 pub const USAGE_SK: &str = "USAGE";
 const SAMPLE_PREFIX: &str = "SAMPLE#";
@@ -365,17 +370,6 @@ pub struct ClientBody {
     pub trial_until: Option<String>,
 }
 
-struct NewClient {
-    company_name: CompanyName,
-    country: Country,
-    language: Language,
-    timezone: TimeZoneName,
-    admin_email: EmailAddress,
-    admin_name: PersonName,
-    password: String,
-    trial_until: Option<Date>,
-}
-
 impl ClientBody {
     /// Checks every field at once; a trial may not end before today in the client's zone.
     fn parse(self, now: Timestamp) -> Result<NewClient, Error> {
@@ -438,15 +432,8 @@ impl ClientBody {
     }
 }
 
-/// What `POST /reseller/clients` answers.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClientCreated {
-    pub account: AccountView,
-}
-
-/// Creates a client account of the calling reseller: its own data key, its admin's sign-in,
-/// no card and nothing charged (the reseller pays for its users), on the reseller's clock.
-/// Its admin counts as its first active user.
+/// `POST /reseller/clients`: the calling reseller (its admin only) read, the body checked on
+/// its clock (a trial may not end before today), then `softbrik_app::resellers::create_client`.
 pub async fn create_client(
     app: &App,
     caller: &Identity,
@@ -454,227 +441,125 @@ pub async fn create_client(
     raw: &serde_json::Value,
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    let (reseller, reseller_key, now) = reseller_of(app, caller).await?;
-    if !matches!(
-        reseller.status,
-        AccountStatus::Active | AccountStatus::PastDue
-    ) {
-        return Err(Error::Refused(Refusal::AccountNotActive(
-            "a reseller adds clients only while its account is active".into(),
-        )));
-    }
+    let reseller = AccountTable::account(app, caller.require_admin()?).await?;
+    softbrik_domain::resellers::may_add_clients(&reseller.value)?;
+    let now = app
+        .clock(reseller.value.test_clock_id.as_deref())
+        .await?
+        .now();
     let client = body.parse(now)?;
-    let email_hash = app.email_hash(&client.admin_email).await?;
-    let reserve = || {
-        BTreeMap::from([
-            ("account".into(), new_id("acc")),
-            ("user".into(), new_id("usr")),
-            ("history".into(), new_ordered_id("hst", now)),
-            ("reseller_history".into(), new_ordered_id("hst", now)),
-        ])
-    };
     let fingerprint = serde_json::json!({"route": "POST /reseller/clients", "body": raw});
-    let scope = account_scope(&reseller.id);
-    idempotency::once(app, &scope, key, fingerprint, reserve, async |lease: &Lease| {
-        if app
-            .store
-            .get::<EmailClaimItem>(&email_claim_pk(&email_hash), "EMAIL")
-            .await?
-            .is_some()
-        {
-            return Err(Error::EmailTaken);
-        }
-        let account = client_account(&reseller, &client, lease.id("account"), now);
-        let admin = User {
-            id: lease.id("user"),
-            email: client.admin_email.clone(),
-            name: client.admin_name.clone(),
-            role: Role::Admin,
-            status: UserStatus::Active,
-            language: client.language,
-            removal_date: None,
-            briks: Vec::new(),
-        };
-        let (data_key, wrapped) = app
-            .keys
-            .create(&KeyScope::Account(account.id.clone()))
-            .await?;
-        app.directory
-            .create_with_password(&crate::directory::NewSignIn {
-                email: client.admin_email.as_str(),
-                name: client.admin_name.as_str(),
-                password: &client.password,
-                account_id: &account.id,
-                user_id: &admin.id,
-                group: "admin",
-            })
-            .await?;
-        let stored = store_client(
-            app,
-            &reseller,
-            &reseller_key,
-            &account,
-            &admin,
-            &data_key,
-            wrapped,
-            &email_hash,
-            lease,
-            caller,
-            now,
-        )
-        .await;
-        match stored {
-            Ok(body) => Ok((201, body)),
-            Err(e) => {
-                if let Err(undo) = app.directory.delete(client.admin_email.as_str()).await {
-                    tracing::error!(error = %undo, "sign-in of a failed client account not deleted");
-                }
-                Err(e)
-            }
-        }
-    })
+    softbrik_app::resellers::create_client(
+        &app.ports(),
+        &reseller,
+        now,
+        &caller.actor(),
+        client,
+        fingerprint,
+        key,
+    )
     .await
 }
 
-fn client_account(reseller: &Account, client: &NewClient, id: String, now: Timestamp) -> Account {
-    let today = crate::billing_calendar::local_date(now, &client.timezone.time_zone());
-    Account {
-        id,
-        company_name: client.company_name.clone(),
-        country: client.country,
-        vat_number: None,
-        address: None,
-        language: client.language,
-        timezone: client.timezone.clone(),
-        status: AccountStatus::Active,
-        admin_email: client.admin_email.clone(),
-        created_at: now,
-        kind: AccountKind::Client,
-        reseller_id: Some(reseller.id.clone()),
-        trial_until: client.trial_until,
-        anchor_day: AnchorDay::of(today),
-        calendar_from: None,
-        auto_renew: true,
-        closure_date: None,
-        payment_method: None,
-        support_plan: crate::account::SupportPlan::Basic,
-        // Everything of a reseller runs on one clock, its clients included.
-        test_clock_id: reseller.test_clock_id.clone(),
-        invoice_email: None,
-    }
-}
-
-/// The instant a client's trial ends: the reseller's local midnight after its last day, so
-/// that it falls on a midnight sample and in the reseller's period that contains that day.
-fn billed_from(account: &Account, reseller: &Account) -> Result<Option<Timestamp>, Error> {
-    account
-        .trial_until
-        .map(|last| {
-            let next = last.tomorrow().map_err(Error::internal)?;
-            Ok(local_midnight(next, &reseller.timezone.time_zone()))
-        })
-        .transpose()
-}
-
-/// The client's items, its admin, both histories and its entry in the reseller's count, in
-/// one transaction (retried when the count moved meanwhile).
-#[allow(clippy::too_many_arguments)]
-async fn store_client(
-    app: &App,
-    reseller: &Account,
-    reseller_key: &DataKey,
-    account: &Account,
-    admin: &User,
-    key: &crate::crypto::DataKey,
-    wrapped: crate::crypto::WrappedKey,
-    email_hash: &str,
-    lease: &Lease,
-    caller: &Identity,
-    now: Timestamp,
-) -> Result<serde_json::Value, Error> {
-    let account_item = AccountItem::seal(account, key)?;
-    let user_item = UserItem::seal(&account.id, admin, key, email_hash.to_string());
-    let claim = EmailClaimItem::new(email_hash, &account.id, &admin.id);
-    let actor = format!("reseller:{}", caller.actor());
-    let history = HistoryItem::seal(
-        &account.id,
-        &lease.id("history"),
-        &HistoryEntry {
-            at: now,
-            actor: actor.clone(),
-            action: "signup".into(),
-            details: serde_json::json!({"kind": "client", "reseller_id": reseller.id,
-                "trial_until": account.trial_until}),
-        },
-        key,
-    );
-    let schedules = crate::schedule::new_schedules(&account_item, now)?;
-    let body = serde_json::to_value(ClientCreated {
-        account: account.view(now, true),
-    })
-    .map_err(Error::internal)?;
-    let reseller_history = HistoryItem::seal(
-        &reseller.id,
-        &lease.id("reseller_history"),
-        &HistoryEntry {
-            at: now,
-            actor: caller.actor(),
-            action: "client_created".into(),
-            details: serde_json::json!({"client_id": account.id,
-                "trial_until": account.trial_until}),
-        },
-        reseller_key,
-    );
-    let entry = ClientCount {
-        active: 1,
-        billed_from: billed_from(account, reseller)?,
-    };
-    for attempt in 0..COUNT_ATTEMPTS {
-        if attempt > 0 {
-            back_off(attempt).await;
+/// A client account on DynamoDB: its items, its admin, both histories and its entry in the
+/// reseller's count, in one transaction (retried when the count moved meanwhile).
+#[async_trait]
+impl ResellerTable for App {
+    async fn add_client(
+        &self,
+        reseller: &Read<Account>,
+        key: &Stamp,
+        new: NewAccount,
+        (reseller_history_id, reseller_entry): (String, HistoryEntry),
+        billed_from: Option<Timestamp>,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error> {
+        let (_, reseller_key) = reseller.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
+        let (keyed, key, wrapped) = crate::signup::new_key_of(key)?;
+        let account = &new.account;
+        if keyed != account.id {
+            return Err(Error::internal("another account's key"));
         }
-        let usage = usage_item(app, &reseller.id).await?;
-        let mut next = usage.clone();
-        next.clients.insert(account.id.clone(), entry.clone());
-        next.version += 1;
-        let mut ops = vec![
-            app.store.put_new_op(&claim)?,
-            app.store.put_new_op(&account_item)?,
-            app.store.account_key_op(&account.id, wrapped.clone())?,
-            app.store.put_new_op(&user_item)?,
-            app.store.put_new_op(&history)?,
-            app.store.put_new_op(&reseller_history)?,
-        ];
-        for schedule in &schedules {
-            ops.push(app.store.put_new_op(schedule)?);
-        }
-        ops.extend(idempotency::finish_op(
-            app,
-            lease,
-            &reseller.id,
+        let reseller_id = &reseller.value.id;
+        let email_hash = self.email_hash(&new.admin.email).await?;
+        let account_item = AccountItem::seal(account, key)?;
+        let user_item = UserItem::seal(&account.id, &new.admin, key, email_hash.clone());
+        let claim = EmailClaimItem::new(&email_hash, &account.id, &new.admin.id);
+        let (history_id, entry) = &new.history;
+        let history = HistoryItem::seal(&account.id, history_id, entry, key);
+        let schedules = crate::schedule::new_schedules(&account_item, new.at)?;
+        let reseller_history = HistoryItem::seal(
+            reseller_id,
+            &reseller_history_id,
+            &reseller_entry,
             reseller_key,
-            201,
-            &body,
-        )?);
-        let own = ops.len();
-        ops.push(app.store.put_if_version_op(&next, usage.version)?);
-        for sample in samples(&reseller.id, &usage, &next, now) {
-            ops.push(app.store.put_op(&sample)?);
-        }
-        match app.store.transact(ops).await {
-            Ok(()) => return Ok(body),
-            Err(e) if count_moved(&e, own) => continue,
-            Err(e) if e.condition_failed(0) => return Err(Error::EmailTaken),
-            Err(e) => {
-                return Err(e.into_error(|i| {
-                    Error::unavailable(format!("client item {i} already exists"))
-                }));
+        );
+        let answered = match &answer {
+            Some(answering) => {
+                let body = (answering.body)(None)?;
+                let op = crate::idempotency::answer_op(
+                    self,
+                    answering.lease,
+                    reseller_id,
+                    reseller_key,
+                    answering.status,
+                    &body,
+                )?;
+                Some((body, op))
+            }
+            None => None,
+        };
+        let entry = ClientCount {
+            active: 1,
+            billed_from,
+        };
+        for attempt in 0..COUNT_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
+            let usage = usage_item(self, reseller_id).await?;
+            let mut next = usage.clone();
+            next.clients.insert(account.id.clone(), entry.clone());
+            next.version += 1;
+            let mut ops = vec![
+                self.store.put_new_op(&claim)?,
+                self.store.put_new_op(&account_item)?,
+                self.store.account_key_op(&account.id, wrapped.clone())?,
+                self.store.put_new_op(&user_item)?,
+                self.store.put_new_op(&history)?,
+                self.store.put_new_op(&reseller_history)?,
+            ];
+            for schedule in &schedules {
+                ops.push(self.store.put_new_op(schedule)?);
+            }
+            if let Some((_, op)) = &answered {
+                ops.push(op.clone());
+            }
+            let own = ops.len();
+            ops.push(self.store.put_if_version_op(&next, usage.version)?);
+            for sample in samples(reseller_id, &usage, &next, new.at) {
+                ops.push(self.store.put_op(&sample)?);
+            }
+            match self.store.transact(ops).await {
+                Ok(()) => {
+                    return Ok(Committed {
+                        invoice: None,
+                        answer: answered.map(|(body, _)| body),
+                    });
+                }
+                Err(e) if count_moved(&e, own) => continue,
+                Err(e) if e.condition_failed(0) => return Err(Error::EmailTaken),
+                Err(e) => {
+                    return Err(e.into_error(|i| {
+                        Error::unavailable(format!("client item {i} already exists"))
+                    }));
+                }
             }
         }
+        Err(Error::Refused(Refusal::ConcurrentChange(
+            "the reseller's user count kept changing; retry",
+        )))
     }
-    Err(Error::Refused(Refusal::ConcurrentChange(
-        "the reseller's user count kept changing; retry",
-    )))
 }
 
 /// One client in `GET /reseller/clients`.

@@ -268,6 +268,17 @@ struct NewKey {
     wrapped: WrappedKey,
 }
 
+/// The new data key in a stamp of [`SignupTable::new_key`]: the account it is for, the key,
+/// and the key wrapped by KMS (stored with the account).
+pub(crate) fn new_key_of(stamp: &Stamp) -> Result<(&str, &Arc<DataKey>, &WrappedKey), Error> {
+    let NewKey {
+        account_id,
+        key,
+        wrapped,
+    } = stamp.get()?;
+    Ok((account_id, key, wrapped))
+}
+
 /// `POST /signup` on AWS: `softbrik_app::signup::signup` over the ports.
 pub async fn signup(
     app: &App,

@@ -76,6 +76,7 @@ impl App {
             accounts: self,
             signups: self,
             packs: self,
+            resellers: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,

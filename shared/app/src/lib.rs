@@ -16,6 +16,7 @@ pub mod memory;
 pub mod packs;
 pub mod ports;
 pub mod renewal;
+pub mod resellers;
 pub mod signup;
 pub mod subscription;
 pub mod team;

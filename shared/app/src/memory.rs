@@ -28,6 +28,7 @@ use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::packs::{PackChange, PackTable};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::ports::resellers::ResellerTable;
 use crate::ports::signup::{NewAccount, SignupTable};
 use crate::ports::team::{
     Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
@@ -59,6 +60,7 @@ impl World {
             accounts: &self.tables,
             signups: &self.tables,
             packs: &self.tables,
+            resellers: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -971,6 +973,48 @@ impl PackTable for Tables {
                 }
             });
         }
+    }
+}
+
+#[async_trait]
+impl ResellerTable for Tables {
+    async fn add_client(
+        &self,
+        reseller: &Read<Account>,
+        key: &Stamp,
+        new: NewAccount,
+        reseller_entry: (String, HistoryEntry),
+        _billed_from: Option<Timestamp>,
+        answer: Option<Answering<'_>>,
+    ) -> Result<Committed, Error> {
+        if let Some(answering) = &answer
+            && !self.answers.holds(answering.lease)
+        {
+            return Err(crate::team::concurrent_change());
+        }
+        let client_id = new.account.id.clone();
+        let committed = SignupTable::create(self, key, new, None).await?;
+        let body = answer
+            .as_ref()
+            .map(|a| (a.body)(committed.invoice.as_ref()))
+            .transpose()?;
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(&reseller.value.id) {
+                stored.history.push(reseller_entry);
+            }
+            // Its admin is the client's first active user, for its reseller to pay.
+            if let Some(client) = s.get_mut(&client_id) {
+                client.counted += 1;
+            }
+        });
+        if let (Some(answering), Some(body)) = (&answer, &body) {
+            self.answers
+                .record_answer(answering.lease, &reseller.value.id, answering.status, body);
+        }
+        Ok(Committed {
+            invoice: None,
+            answer: body,
+        })
     }
 }
 

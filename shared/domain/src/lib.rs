@@ -18,6 +18,7 @@ pub mod packs;
 pub mod proration;
 pub mod refusal;
 pub mod renewal;
+pub mod resellers;
 pub mod signup;
 pub mod sla;
 pub mod subscription;

@@ -12,6 +12,7 @@
 //! | [`team::TeamTable`] (and the account's clock) | DynamoDB (`softbrik::team_table`) | [`crate::memory::Tables`] |
 //! | [`account::AccountTable`] | DynamoDB (`softbrik::records`) | [`crate::memory::Tables`] |
 //! | [`packs::PackTable`] | DynamoDB (`softbrik::packs`), the support desk (a training's ticket) | [`crate::memory::Tables`] |
+//! | [`resellers::ResellerTable`] | DynamoDB (`softbrik::resellers`, the count's retries) | [`crate::memory::Tables`] |
 //! | [`signup::SignupTable`] | DynamoDB, KMS, the rate limit (`softbrik::signup`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
@@ -23,6 +24,7 @@ pub mod directory;
 pub mod mailer;
 pub mod packs;
 pub mod payments;
+pub mod resellers;
 pub mod signup;
 pub mod team;
 
@@ -34,6 +36,7 @@ pub struct Ports<'a> {
     pub accounts: &'a dyn account::AccountTable,
     pub signups: &'a dyn signup::SignupTable,
     pub packs: &'a dyn packs::PackTable,
+    pub resellers: &'a dyn resellers::ResellerTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,
