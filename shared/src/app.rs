@@ -150,6 +150,9 @@ pub struct App {
     /// The wrapped keys of the accounts of a billing run's page, read together
     /// (`prefetch_account_keys`), each taken by the first `account_key` of its account.
     prefetched: std::sync::Mutex<HashMap<String, WrappedKey>>,
+    /// The first charges recorded with the leases this instance took and not charged yet
+    /// (`softbrik_app::ports::answers::FirstCharge`): charging one needs no write to the book.
+    pub(crate) first_charges: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// How long an instance keeps the catalogues it read (Briks, packs). No route changes them, so
@@ -315,6 +318,7 @@ impl App {
             security_key: OnceCell::new(),
             numbering: tokio::sync::Mutex::new(None),
             prefetched: std::sync::Mutex::new(HashMap::new()),
+            first_charges: std::sync::Mutex::new(std::collections::HashSet::new()),
             catalogue: Kept::new(),
             packs: Kept::new(),
         })

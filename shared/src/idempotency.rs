@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::clock::Clock;
-use softbrik_app::ports::answers::{AnswerTable, Record};
+use crate::invoicing::PendingCharge;
+use softbrik_app::ports::answers::{AnswerTable, FirstCharge, Record};
 use softbrik_app::ports::team::Stamp;
 
 use crate::crypto::{Field, Sealed};
@@ -63,10 +64,12 @@ pub fn parse_key(raw: Option<&str>) -> Result<Option<String>, Error> {
     }
 }
 
-/// A lease this adapter gave: the key's item and the token that holds it.
+/// A lease this adapter gave: the key's item, the token that holds it, and the first charge
+/// recorded with it.
 struct Held {
     pk: String,
     token: String,
+    charge: Option<String>,
 }
 
 fn held_of(stamp: &Stamp) -> Result<&Held, Error> {
@@ -107,6 +110,7 @@ impl AnswerTable for App {
         record: &Record,
         first: bool,
         now: i64,
+        charge: Option<&FirstCharge>,
     ) -> Result<Option<Stamp>, Error> {
         let pk = record_pk(scope, key);
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -139,9 +143,26 @@ impl AnswerTable for App {
             .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
         };
         let put = put.build().map_err(Error::internal)?;
-        let op = TransactWriteItem::builder().put(put).build();
-        match self.store.transact(vec![op]).await {
-            Ok(()) => Ok(Some(Stamp::new(Held { pk, token }))),
+        let mut ops = vec![TransactWriteItem::builder().put(put).build()];
+        // The first charge, in the book with the lease: its invoice id is new (a new key's).
+        let charge = charge.filter(|_| first);
+        if let Some(charge) = charge {
+            let pending = PendingCharge::new(
+                self.system_clock.now(),
+                &charge.account_id,
+                &charge.invoice_id,
+                &charge.charge_key,
+            );
+            ops.push(self.store.put_new_op(&pending)?);
+        }
+        match self.store.transact(ops).await {
+            Ok(()) => {
+                let charge = charge.map(|c| c.charge_key.clone());
+                if let Some(key) = &charge {
+                    self.first_charge_taken(key);
+                }
+                Ok(Some(Stamp::new(Held { pk, token, charge })))
+            }
             Err(e) if e.condition_failed(0) => Ok(None),
             Err(crate::store::TransactionError::Failed(e)) => Err(e),
             Err(e) => Err(Error::unavailable(format!("idempotency lease: {e:?}"))),
@@ -174,15 +195,15 @@ impl AnswerTable for App {
         body: &serde_json::Value,
     ) -> Result<(), Error> {
         let key = self.sealing_key(account_id).await?;
-        let op = answer_op(self, lease, account_id, &key, status, body)?;
+        let ops = answer_ops(self, lease, account_id, &key, status, body, None)?;
         self.store
-            .transact(vec![op])
+            .transact(ops)
             .await
             .map_err(|e| e.into_error(|_| Error::IdempotencyInProgress))
     }
 
     async fn release(&self, lease: &Stamp) {
-        let Ok(Held { pk, token }) = held_of(lease) else {
+        let Ok(Held { pk, token, charge }) = held_of(lease) else {
             return;
         };
         if let Err(e) = self
@@ -192,12 +213,19 @@ impl AnswerTable for App {
         {
             tracing::warn!(error = %e, "idempotency lease not released; it will expire");
         }
+        if let Some(key) = charge {
+            self.forget_first_charge(key).await;
+        }
     }
 
     async fn free(&self, lease: &Stamp, keep_invoice: bool) {
-        let Ok(Held { pk, token }) = held_of(lease) else {
+        let Ok(Held { pk, token, charge }) = held_of(lease) else {
             return;
         };
+        // Its charge, made or not, stays in the book for the retry or the settlement run.
+        if let Some(key) = charge {
+            self.took_first_charge(key);
+        }
         let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(self.store.table())
             .key("pk", AttributeValue::S(pk.clone()))
@@ -231,6 +259,48 @@ impl AnswerTable for App {
 }
 
 impl App {
+    /// Notes that the first charge `key` was recorded with a lease this instance took.
+    fn first_charge_taken(&self, key: &str) {
+        if let Ok(mut taken) = self.first_charges.lock() {
+            taken.insert(key.to_string());
+        }
+    }
+
+    /// Whether `key` is a first charge recorded with a lease of this instance and not charged
+    /// yet; it is not any more after this call (a charge key is charged once per record).
+    pub(crate) fn took_first_charge(&self, key: &str) -> bool {
+        self.first_charges
+            .lock()
+            .map(|mut taken| taken.remove(key))
+            .unwrap_or(false)
+    }
+
+    /// Strikes a released lease's first charge off the book, unless it was given back (the
+    /// mark stays: the key is never charged again, and listed until its refund is done). A
+    /// failure only logs: settlement finds no charge for it and strikes it off.
+    async fn forget_first_charge(&self, key: &str) {
+        self.took_first_charge(key);
+        let pending = PendingCharge::key_only(key);
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(self.store.table())
+            .key("pk", AttributeValue::S(pending.pk.clone()))
+            .key("sk", AttributeValue::S(pending.sk.clone()))
+            .condition_expression("refunded = :no")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .build();
+        let forgot = match delete {
+            Ok(delete) => self
+                .store
+                .transact(vec![TransactWriteItem::builder().delete(delete).build()])
+                .await
+                .map_err(|e| format!("{e:?}")),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = forgot {
+            tracing::info!(error = %e, charge = %key, "first charge left in the book");
+        }
+    }
+
     /// The key an account's answers are sealed under: the account's (held by this instance
     /// once the request opened the account), or the platform's for security reports.
     async fn sealing_key(
@@ -284,7 +354,7 @@ pub async fn guard(
     .await
 }
 
-/// The write that records the response, in the same transaction as the request's own writes;
+/// The writes that record the response, in the same transaction as the request's own writes;
 /// none for a request without a key.
 pub fn finish_op(
     app: &App,
@@ -293,23 +363,73 @@ pub fn finish_op(
     key: &crate::crypto::DataKey,
     status: u16,
     body: &serde_json::Value,
-) -> Result<Option<TransactWriteItem>, Error> {
-    lease
-        .held()
-        .map(|held| answer_op(app, held, account_id, key, status, body))
-        .transpose()
+) -> Result<Vec<TransactWriteItem>, Error> {
+    match lease.held() {
+        Some(held) => answer_ops(app, held, account_id, key, status, body, None),
+        None => Ok(Vec::new()),
+    }
 }
 
-/// The write that records the answer of the request holding `held`.
-pub(crate) fn answer_op(
+/// The answer of a change (`answer`: none without a key), built from its invoice as numbered,
+/// and the writes that record it in the change's transaction (`answer_ops`).
+pub(crate) fn answered(
+    app: &App,
+    answer: Option<&softbrik_app::ports::team::Answering<'_>>,
+    account_id: &str,
+    key: &crate::crypto::DataKey,
+    invoice: Option<&crate::account::Invoice>,
+) -> Result<Option<(serde_json::Value, Vec<TransactWriteItem>)>, Error> {
+    let Some(answering) = answer else {
+        return Ok(None);
+    };
+    let body = (answering.body)(invoice)?;
+    let ops = answer_ops(
+        app,
+        answering.lease,
+        account_id,
+        key,
+        answering.status,
+        &body,
+        invoice,
+    )?;
+    Ok(Some((body, ops)))
+}
+
+/// The writes that record the answer of the request holding `held`, in the transaction that
+/// stores `invoice` (if any): the answer, and the lease's first charge struck off the book
+/// (unless `invoice`'s own write strikes it: it is the charge that paid it).
+pub(crate) fn answer_ops(
     app: &App,
     held: &Stamp,
     account_id: &str,
     key: &crate::crypto::DataKey,
     status: u16,
     body: &serde_json::Value,
+    invoice: Option<&crate::account::Invoice>,
+) -> Result<Vec<TransactWriteItem>, Error> {
+    let Held { pk, token, charge } = held_of(held)?;
+    let mut ops = vec![answer_op(app, pk, token, account_id, key, status, body)?];
+    let struck_by_invoice = invoice
+        .filter(|i| i.payment.charge_id.is_some())
+        .map(crate::invoicing::charge_key);
+    if let Some(first) = charge
+        && struck_by_invoice.as_ref() != Some(first)
+    {
+        ops.push(PendingCharge::key_only(first).delete_op(app)?);
+    }
+    Ok(ops)
+}
+
+/// The write that records the answer of the request holding the lease `token` on `pk`.
+fn answer_op(
+    app: &App,
+    pk: &str,
+    token: &str,
+    account_id: &str,
+    key: &crate::crypto::DataKey,
+    status: u16,
+    body: &serde_json::Value,
 ) -> Result<TransactWriteItem, Error> {
-    let Held { pk, token } = held_of(held)?;
     let now = app.system_clock.now().as_second();
     let sealed = key.seal(
         Field::new(account_id, (pk, IDEMPOTENCY_SK), "idempotent_response"),
@@ -318,7 +438,7 @@ pub(crate) fn answer_op(
     // Keep the fingerprint the lease was taken with.
     let update = aws_sdk_dynamodb::types::Update::builder()
         .table_name(app.store.table())
-        .key("pk", AttributeValue::S(pk.clone()))
+        .key("pk", AttributeValue::S(pk.to_string()))
         .key("sk", AttributeValue::S(IDEMPOTENCY_SK.into()))
         .update_expression(
             "SET #state = :done, account_id = :account, status_code = :status, #response = :response, lease_until = :now, gsi1pk = :by_account, gsi1sk = :pk",
@@ -330,14 +450,14 @@ pub(crate) fn answer_op(
         .expression_attribute_values(":account", AttributeValue::S(account_id.into()))
         // Listed by account, so that closing the account deletes them (closure.rs).
         .expression_attribute_values(":by_account", AttributeValue::S(by_account(account_id)))
-        .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
         .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
         .expression_attribute_values(
             ":response",
             AttributeValue::S(sealed.as_str().to_string()),
         )
         .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-        .expression_attribute_values(":lease", AttributeValue::S(token.clone()))
+        .expression_attribute_values(":lease", AttributeValue::S(token.to_string()))
         .build()
         .map_err(Error::internal)?;
     Ok(TransactWriteItem::builder().update(update).build())

@@ -32,6 +32,10 @@ impl ChargeBook for App {
         invoice_id: &str,
         charge_key: &str,
     ) -> Result<Recording, Error> {
+        // Recorded with the request's lease, in the same write (a new key's first charge).
+        if self.took_first_charge(charge_key) {
+            return Ok(Recording::New);
+        }
         let pending =
             PendingCharge::new(self.system_clock.now(), account_id, invoice_id, charge_key);
         if self.store.put_new(&pending).await? {
@@ -126,7 +130,7 @@ pub struct PendingCharge {
 }
 
 impl PendingCharge {
-    fn new(at: Timestamp, account_id: &str, invoice_id: &str, key: &str) -> Self {
+    pub(crate) fn new(at: Timestamp, account_id: &str, invoice_id: &str, key: &str) -> Self {
         PendingCharge {
             pk: format!("PENDING#{key}"),
             sk: "PENDING".into(),

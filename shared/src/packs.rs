@@ -265,20 +265,8 @@ impl PackTable for App {
             let TicketPrepared { ops: opening, .. } = ticket.get()?;
             ops.extend(opening.iter().cloned());
         }
-        let answered = |invoice: Option<&Invoice>| -> Result<_, Error> {
-            let Some(answering) = &answer else {
-                return Ok(None);
-            };
-            let body = (answering.body)(invoice)?;
-            let op = crate::idempotency::answer_op(
-                self,
-                answering.lease,
-                &account.id,
-                key,
-                answering.status,
-                &body,
-            )?;
-            Ok(Some((body, op)))
+        let answered = |invoice: Option<&Invoice>| {
+            crate::idempotency::answered(self, answer.as_ref(), &account.id, key, invoice)
         };
         let conflict = |failure| match failure {
             StoreFailure::Conflict(_) => Error::Refused(Refusal::ConcurrentChange(
@@ -289,8 +277,8 @@ impl PackTable for App {
         let mut answer_body = None;
         let invoice = match change.invoice {
             None => {
-                if let Some((body, op)) = answered(None)? {
-                    ops.push(op);
+                if let Some((body, recorded)) = answered(None)? {
+                    ops.extend(recorded);
                     answer_body = Some(body);
                 }
                 self.store
@@ -303,8 +291,8 @@ impl PackTable for App {
             Some(mut invoice) => {
                 invoicing::store_numbered(self, account, key, &mut invoice, |numbered| {
                     let mut all = ops.clone();
-                    if let Some((body, op)) = answered(Some(numbered))? {
-                        all.push(op);
+                    if let Some((body, recorded)) = answered(Some(numbered))? {
+                        all.extend(recorded);
                         answer_body = Some(body);
                     }
                     Ok(all)

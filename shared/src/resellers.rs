@@ -494,21 +494,8 @@ impl ResellerTable for App {
             &reseller_entry,
             reseller_key,
         );
-        let answered = match &answer {
-            Some(answering) => {
-                let body = (answering.body)(None)?;
-                let op = crate::idempotency::answer_op(
-                    self,
-                    answering.lease,
-                    reseller_id,
-                    reseller_key,
-                    answering.status,
-                    &body,
-                )?;
-                Some((body, op))
-            }
-            None => None,
-        };
+        let answered =
+            crate::idempotency::answered(self, answer.as_ref(), reseller_id, reseller_key, None)?;
         let entry = ClientCount {
             active: 1,
             billed_from,
@@ -532,8 +519,8 @@ impl ResellerTable for App {
             for schedule in &schedules {
                 ops.push(self.store.put_new_op(schedule)?);
             }
-            if let Some((_, op)) = &answered {
-                ops.push(op.clone());
+            if let Some((_, recorded)) = &answered {
+                ops.extend(recorded.iter().cloned());
             }
             let own = ops.len();
             ops.push(self.store.put_if_version_op(&next, usage.version)?);

@@ -377,16 +377,10 @@ impl SignupTable for App {
             if let Some(usage) = &usage {
                 ops.push(self.store.put_new_op(usage)?);
             }
-            if let Some(answering) = &answer {
-                let body = (answering.body)(invoice)?;
-                ops.push(crate::idempotency::answer_op(
-                    self,
-                    answering.lease,
-                    &account.id,
-                    key,
-                    answering.status,
-                    &body,
-                )?);
+            if let Some((body, recorded)) =
+                crate::idempotency::answered(self, answer.as_ref(), &account.id, key, invoice)?
+            {
+                ops.extend(recorded);
                 answered = Some(body);
             }
             Ok(ops)

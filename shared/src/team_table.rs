@@ -150,20 +150,8 @@ impl TeamTable for App {
             }
         }
         // The answer, built from the invoice as numbered, recorded in the same transaction.
-        let answered = |invoice: Option<&Invoice>| -> Result<_, Error> {
-            let Some(answering) = &answer else {
-                return Ok(None);
-            };
-            let body = (answering.body)(invoice)?;
-            let op = crate::idempotency::answer_op(
-                self,
-                answering.lease,
-                &account.id,
-                key,
-                answering.status,
-                &body,
-            )?;
-            Ok(Some((body, op)))
+        let answered = |invoice: Option<&Invoice>| {
+            crate::idempotency::answered(self, answer.as_ref(), &account.id, key, invoice)
         };
         let conflict = |failure| match failure {
             StoreFailure::Conflict(i) if taken_if.get(i) == Some(&true) => Error::EmailTaken,
@@ -172,8 +160,8 @@ impl TeamTable for App {
         };
         let Some(mut invoice) = change.invoice else {
             let answered = answered(None)?;
-            if let Some((_, op)) = &answered {
-                ops.push(op.clone());
+            if let Some((_, recorded)) = &answered {
+                ops.extend(recorded.iter().cloned());
             }
             crate::resellers::transact_counted(self, account, change.counted, change.at, || {
                 Ok(ops.clone())
@@ -193,8 +181,8 @@ impl TeamTable for App {
         let mut answer_body = None;
         crate::invoicing::store_numbered(self, account, key, &mut invoice, |invoice| {
             let mut all = ops.clone();
-            if let Some((body, op)) = answered(Some(invoice))? {
-                all.push(op);
+            if let Some((body, recorded)) = answered(Some(invoice))? {
+                all.extend(recorded);
                 answer_body = Some(body);
             }
             Ok(all)

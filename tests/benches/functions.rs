@@ -284,6 +284,18 @@ impl Bench {
         let (outcome, calls) = self.counted(&mut team, &event).await;
         assert_eq!(status(&outcome), 200, "{}", outcome.json());
         rows.push(("assignment of a Brik (warm)".into(), calls));
+        // The same with an Idempotency-Key: its lease records the first charge (issue 22).
+        let path = format!("/account/users/{user}/briks/stock");
+        let mut event = http_event("PUT", &path, None, Some(&account.claims));
+        with_route(&mut event, "PUT /account/users/{user_id}/briks/{brik_id}");
+        event["pathParameters"] = json!({"user_id": user, "brik_id": "stock"});
+        event["headers"]["idempotency-key"] = json!(uuid::Uuid::new_v4().to_string());
+        let (outcome, calls) = self.counted(&mut team, &event).await;
+        assert_eq!(status(&outcome), 200, "{}", outcome.json());
+        rows.push((
+            "assignment of a Brik with an Idempotency-Key (warm)".into(),
+            calls,
+        ));
         team.stop().await;
 
         let mut intake = self.start("ticket-intake", &self.env).await;

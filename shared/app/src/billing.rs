@@ -23,7 +23,12 @@ pub const MAX_ATTEMPTS: u32 = 20;
 /// The idempotency key of an invoice's charge attempt: its id and the attempt's number (the
 /// last attempt made, or the first when none was).
 pub fn charge_key(invoice: &Invoice) -> String {
-    format!("{}:{}", invoice.id, invoice.payment.attempts.max(1))
+    attempt_key(&invoice.id, invoice.payment.attempts.max(1))
+}
+
+/// The idempotency key of the charge attempt `attempt` (from 1) of the invoice `invoice_id`.
+pub fn attempt_key(invoice_id: &str, attempt: u32) -> String {
+    format!("{invoice_id}:{attempt}")
 }
 
 /// Makes the invoice's next charge attempt on the account's card and marks it paid; a refusal

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::ports::answers::{AnswerTable, Record};
+use crate::ports::answers::{AnswerTable, FirstCharge, Record};
 use crate::ports::team::Stamp;
 
 /// How long a key's answer is kept.
@@ -25,6 +25,21 @@ const ATTEMPTS: usize = 4;
 /// The scope of an account's keys: a key is its account's alone.
 pub fn account_scope(account_id: &str) -> String {
     format!("ACCOUNT#{account_id}")
+}
+
+/// The first charge a request in `scope` with the ids `reserved` may make: none unless it
+/// reserved an invoice; the account's own (a signup's reserved one, or its scope's).
+fn first_charge(scope: &str, reserved: &BTreeMap<String, String>) -> Option<FirstCharge> {
+    let invoice_id = reserved.get("invoice")?;
+    let account_id = reserved
+        .get("account")
+        .map(String::as_str)
+        .or_else(|| scope.strip_prefix("ACCOUNT#"))?;
+    Some(FirstCharge {
+        account_id: account_id.to_string(),
+        invoice_id: invoice_id.clone(),
+        charge_key: crate::billing::attempt_key(invoice_id, 1),
+    })
 }
 
 /// `request` with every object's keys in order: the same request gives the same fingerprint
@@ -141,7 +156,15 @@ pub async fn begin(
             reserved: reserved.clone(),
             expires_at: now + WINDOW_SECONDS,
         };
-        if let Some(held) = answers.take(scope, key, &record, first, now).await? {
+        // A new key's ids are new: its first charge is recorded with its lease. A lease taken
+        // over may have charged already: the charge is then looked up in the book as usual.
+        let charge = if first {
+            first_charge(scope, &reserved)
+        } else {
+            None
+        };
+        let taken = answers.take(scope, key, &record, first, now, charge.as_ref());
+        if let Some(held) = taken.await? {
             return Ok(Begin::Run(Lease {
                 held: Some(held),
                 reserved,

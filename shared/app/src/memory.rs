@@ -2,7 +2,7 @@
 //! was asked to do so that a test can say THEN about it, and can be told to fail.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -21,7 +21,7 @@ use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken}
 use crate::error::Error;
 use crate::ports::Ports;
 use crate::ports::account::{AccountChange, AccountTable, Reschedule};
-use crate::ports::answers::{AnswerTable, Record};
+use crate::ports::answers::{AnswerTable, FirstCharge, Record};
 use crate::ports::billing::{Attempt, BillingTable, Dunning, PackChanges, RenewalWrite, Renewing};
 use crate::ports::charges::{ChargeBook, Recording};
 use crate::ports::directory::{Directory, NewSignIn};
@@ -64,7 +64,7 @@ impl World {
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
-            charges: &self.tables.book,
+            charges: &*self.tables.book,
             answers: &self.tables.answers,
             invoices: &self.tables,
             clock: &self.tables,
@@ -90,7 +90,7 @@ pub struct Tables {
     admitted: Mutex<Vec<(Option<String>, String, String)>>,
     /// The test clocks that exist.
     test_clocks: Mutex<BTreeSet<String>>,
-    pub book: Book,
+    pub book: Arc<Book>,
     pub answers: Answers,
 }
 
@@ -153,6 +153,7 @@ struct Version(u64);
 
 impl Tables {
     pub fn at(now: Timestamp) -> Tables {
+        let book = Arc::new(Book::default());
         Tables {
             state: Mutex::new(BTreeMap::new()),
             now: Mutex::new(now),
@@ -162,8 +163,8 @@ impl Tables {
             throttled: Mutex::new(false),
             admitted: Mutex::new(Vec::new()),
             test_clocks: Mutex::new(BTreeSet::new()),
-            book: Book::default(),
-            answers: Answers::default(),
+            book: book.clone(),
+            answers: Answers::with_book(book),
         }
     }
 
@@ -1326,11 +1327,13 @@ impl ChargeBook for Book {
 }
 
 /// The idempotency records: each key's record, the token of the request holding it, and its
-/// answer once recorded (with the account it is sealed for).
+/// answer once recorded (with the account it is sealed for). A first lease's charge is
+/// recorded in `book` with it, and struck off with the answer.
 #[derive(Default)]
 pub struct Answers {
     records: Mutex<BTreeMap<(String, String), Kept>>,
     tokens: Mutex<u64>,
+    book: Arc<Book>,
 }
 
 #[derive(Debug, Clone)]
@@ -1340,14 +1343,35 @@ struct Kept {
     answer: Option<(String, u16, serde_json::Value)>,
 }
 
-/// A lease held, or a record read, in [`Answers`].
+/// A lease held, or a record read, in [`Answers`], with the first charge recorded with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
     at: (String, String),
     token: u64,
+    charge: Option<String>,
 }
 
 impl Answers {
+    /// Answers whose first charges go to `book`.
+    pub fn with_book(book: Arc<Book>) -> Answers {
+        Answers {
+            book,
+            ..Answers::default()
+        }
+    }
+
+    /// Strikes the lease's first charge off the book, unless it was given back (then it
+    /// stays, never to be charged again, and listed until its refund is done).
+    fn strike_first_charge(&self, held: &Held) {
+        let Some(key) = &held.charge else {
+            return;
+        };
+        let given_back = self.book.entries().get(key).is_some_and(|e| e.refunded);
+        if !given_back {
+            self.book.strike_off(key);
+        }
+    }
+
     /// The record of `key` in `scope`, if any.
     pub fn record(&self, scope: &str, key: &str) -> Option<Record> {
         let records = self.records.lock().ok()?;
@@ -1383,6 +1407,9 @@ impl Answers {
                 finished = true;
             }
         });
+        if finished && let Ok(held) = Self::held(lease) {
+            self.strike_first_charge(held);
+        }
         finished
     }
 
@@ -1407,7 +1434,14 @@ impl AnswerTable for Answers {
         let at = (scope.to_string(), key.to_string());
         Ok(records.get(&at).map(|k| {
             let token = k.token;
-            (k.record.clone(), Stamp::new(Held { at, token }))
+            (
+                k.record.clone(),
+                Stamp::new(Held {
+                    at,
+                    token,
+                    charge: None,
+                }),
+            )
         }))
     }
 
@@ -1418,29 +1452,43 @@ impl AnswerTable for Answers {
         record: &Record,
         first: bool,
         now: i64,
+        charge: Option<&FirstCharge>,
     ) -> Result<Option<Stamp>, Error> {
-        let mut records = self.records.lock().map_err(Error::internal)?;
-        let at = (scope.to_string(), key.to_string());
-        let free = match records.get(&at) {
-            None => true,
-            Some(_) if first => false,
-            Some(k) => k.record.expires_at < now || (!k.record.done && k.record.lease_until < now),
+        let token = {
+            let mut records = self.records.lock().map_err(Error::internal)?;
+            let at = (scope.to_string(), key.to_string());
+            let free = match records.get(&at) {
+                None => true,
+                Some(_) if first => false,
+                Some(k) => {
+                    k.record.expires_at < now || (!k.record.done && k.record.lease_until < now)
+                }
+            };
+            if !free {
+                return Ok(None);
+            }
+            let mut tokens = self.tokens.lock().map_err(Error::internal)?;
+            *tokens += 1;
+            records.insert(
+                at,
+                Kept {
+                    record: record.clone(),
+                    token: *tokens,
+                    answer: None,
+                },
+            );
+            *tokens
         };
-        if !free {
-            return Ok(None);
+        if let Some(charge) = charge {
+            self.book
+                .record(&charge.account_id, &charge.invoice_id, &charge.charge_key)
+                .await?;
         }
-        let mut tokens = self.tokens.lock().map_err(Error::internal)?;
-        *tokens += 1;
-        let token = *tokens;
-        records.insert(
-            at.clone(),
-            Kept {
-                record: record.clone(),
-                token,
-                answer: None,
-            },
-        );
-        Ok(Some(Stamp::new(Held { at, token })))
+        Ok(Some(Stamp::new(Held {
+            at: (scope.to_string(), key.to_string()),
+            token,
+            charge: charge.map(|c| c.charge_key.clone()),
+        })))
     }
 
     async fn replay(&self, stamp: &Stamp) -> Result<(u16, serde_json::Value), Error> {
@@ -1467,9 +1515,13 @@ impl AnswerTable for Answers {
     }
 
     async fn release(&self, lease: &Stamp) {
+        let mut released = false;
         self.holding(lease, |records, held| {
-            records.remove(&held.at);
+            released = records.remove(&held.at).is_some();
         });
+        if released && let Ok(held) = Self::held(lease) {
+            self.strike_first_charge(held);
+        }
     }
 
     async fn free(&self, lease: &Stamp, keep_invoice: bool) {

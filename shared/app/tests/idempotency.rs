@@ -270,3 +270,99 @@ async fn a_repeatable_change_is_answered_once_recorded_right_after_it() {
     assert_eq!((first.0, &again), (202, &first));
     assert_eq!(*ran.lock().unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_new_keys_first_charge_is_recorded_with_its_lease_and_struck_off_with_its_answer() {
+    let world = World::at(start());
+    let (made, runs) = (Mutex::new(0), Mutex::new(Vec::new()));
+    // WHEN a keyed request that reserves an invoice runs: while it runs, its first charge is
+    // in the book (for settlement, should it stop), recorded by the lease's own write
+    let ports = world.ports();
+    let seen = Mutex::new(None);
+    idempotency::once(
+        ports.answers,
+        ports.clock,
+        SCOPE,
+        Some("k1"),
+        json!({"route": "PUT /account/packs", "quantity": 2}),
+        reserve(&made),
+        async |lease: &Lease| {
+            *seen.lock().unwrap() = Some(world.tables.book.entries());
+            let answer = json!({"invoice": lease.id("invoice")});
+            idempotency::finish_alone(ports.answers, lease, "acc_dupont", 200, &answer).await?;
+            Ok((200, answer))
+        },
+    )
+    .await
+    .unwrap();
+    let during = seen.lock().unwrap().clone().unwrap();
+    let entry = during.get("inv_1:1").expect("the first charge in the book");
+    assert_eq!(
+        (entry.account_id.as_str(), entry.invoice_id.as_str()),
+        ("acc_dupont", "inv_1")
+    );
+    // THEN the answer struck it off
+    assert!(world.tables.book.entries().is_empty());
+    // AND a request refused gives its key back and strikes its first charge off too
+    let refused = invite(
+        &world,
+        Some("k2"),
+        bob(),
+        &made,
+        &runs,
+        Err(Error::Refused(
+            softbrik_domain::refusal::Refusal::NotForReseller,
+        )),
+    )
+    .await;
+    assert!(refused.is_err());
+    assert!(world.tables.book.entries().is_empty());
+}
+
+#[tokio::test]
+async fn a_key_sent_without_an_invoice_or_taken_over_records_no_first_charge() {
+    let world = World::at(start());
+    let ports = world.ports();
+    // A request reserving no invoice records no charge
+    idempotency::once(
+        ports.answers,
+        ports.clock,
+        SCOPE,
+        Some("k1"),
+        json!({"route": "DELETE /account/users/usr_bob"}),
+        || BTreeMap::from([("history".to_string(), "hst_1".to_string())]),
+        async |_: &Lease| {
+            assert!(world.tables.book.entries().is_empty());
+            Ok((202, json!({})))
+        },
+    )
+    .await
+    .unwrap();
+    // A request stopped by a dependency keeps its ids; its retry takes the lease over and
+    // records nothing more with it (its charge, if made, is looked up in the book as usual)
+    let (made, runs) = (Mutex::new(0), Mutex::new(Vec::new()));
+    let stopped = invite(
+        &world,
+        Some("k3"),
+        bob(),
+        &made,
+        &runs,
+        Err(Error::InDoubt("no answer".into())),
+    )
+    .await;
+    assert!(stopped.is_err());
+    let kept = world.tables.book.entries();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the stopped request's first charge stays for settlement"
+    );
+    invite(&world, Some("k3"), bob(), &made, &runs, Ok(()))
+        .await
+        .unwrap();
+    // THEN the book holds the first attempt's charge only (struck off by the invoice's own
+    // write, or settled): the retry recorded none with its lease
+    let after: Vec<String> = world.tables.book.entries().into_keys().collect();
+    let before: Vec<String> = kept.into_keys().collect();
+    assert_eq!(after, before);
+}

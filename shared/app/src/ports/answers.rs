@@ -23,6 +23,17 @@ pub struct Record {
     pub expires_at: i64,
 }
 
+/// The first charge attempt a request may make (the invoice it reserved, attempt 1), recorded
+/// in the book of pending charges by the write that takes its lease: one write for both, and
+/// the charge then needs no write of its own before it is made. Struck off by the write that
+/// records the request's answer, or by the invoice's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstCharge {
+    pub account_id: String,
+    pub invoice_id: String,
+    pub charge_key: String,
+}
+
 #[async_trait]
 pub trait AnswerTable: Send + Sync {
     /// The keyed hash of a request (its route, path and body, in canonical form), so that the
@@ -33,8 +44,9 @@ pub trait AnswerTable: Send + Sync {
     async fn read(&self, scope: &str, key: &str) -> Result<Option<(Record, Stamp)>, Error>;
 
     /// Takes `key`'s lease with `record`: when `first`, only if the key is new; otherwise
-    /// also if its record expired or its lease ran out (before `now`). Answers the lease's
-    /// stamp, or `None` when another request holds the key.
+    /// also if its record expired or its lease ran out (before `now`). With `charge` (a first
+    /// lease only), records it in the book of pending charges in the same write. Answers the
+    /// lease's stamp, or `None` when another request holds the key.
     async fn take(
         &self,
         scope: &str,
@@ -42,6 +54,7 @@ pub trait AnswerTable: Send + Sync {
         record: &Record,
         first: bool,
         now: i64,
+        charge: Option<&FirstCharge>,
     ) -> Result<Option<Stamp>, Error>;
 
     /// The answer recorded in the record read as `stamp`: its status and body, opened.
@@ -57,8 +70,9 @@ pub trait AnswerTable: Send + Sync {
         body: &serde_json::Value,
     ) -> Result<(), Error>;
 
-    /// Gives the key back: the request changed nothing. A failure only logs (the lease
-    /// expires).
+    /// Gives the key back: the request changed nothing (its first charge, unless given back,
+    /// struck off the book). A failure only logs (the lease expires; settlement strikes the
+    /// charge off).
     async fn release(&self, lease: &Stamp);
 
     /// Frees the lease at once for the client's retry, keeping the reserved ids, all but the
