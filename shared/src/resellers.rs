@@ -39,9 +39,7 @@ use crate::http::Identity;
 use crate::invoice::UsagePeak;
 use crate::invoicing::StoreFailure;
 use crate::refusal::Refusal;
-use crate::store::{
-    AccountItem, EmailClaimItem, HistoryItem, TransactionError, UserItem, account_pk,
-};
+use crate::store::{AccountItem, HistoryItem, TransactionError, UserItem, account_pk};
 use crate::validation::ValidationErrors;
 use crate::values::{CompanyName, Country, Language};
 
@@ -475,19 +473,9 @@ impl ResellerTable for App {
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
         let (_, reseller_key) = reseller.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
-        let (keyed, key, wrapped) = crate::signup::new_key_of(key)?;
+        let (_, created) = crate::signup::new_account_ops(self, key, &new).await?;
         let account = &new.account;
-        if keyed != account.id {
-            return Err(Error::internal("another account's key"));
-        }
         let reseller_id = &reseller.value.id;
-        let email_hash = self.email_hash(&new.admin.email).await?;
-        let account_item = AccountItem::seal(account, key)?;
-        let user_item = UserItem::seal(&account.id, &new.admin, key, email_hash.clone());
-        let claim = EmailClaimItem::new(&email_hash, &account.id, &new.admin.id);
-        let (history_id, entry) = &new.history;
-        let history = HistoryItem::seal(&account.id, history_id, entry, key);
-        let schedules = crate::schedule::new_schedules(&account_item, new.at)?;
         let reseller_history = HistoryItem::seal(
             reseller_id,
             &reseller_history_id,
@@ -508,17 +496,8 @@ impl ResellerTable for App {
             let mut next = usage.clone();
             next.clients.insert(account.id.clone(), entry.clone());
             next.version += 1;
-            let mut ops = vec![
-                self.store.put_new_op(&claim)?,
-                self.store.put_new_op(&account_item)?,
-                self.store.account_key_op(&account.id, wrapped.clone())?,
-                self.store.put_new_op(&user_item)?,
-                self.store.put_new_op(&history)?,
-                self.store.put_new_op(&reseller_history)?,
-            ];
-            for schedule in &schedules {
-                ops.push(self.store.put_new_op(schedule)?);
-            }
+            let mut ops = created.clone();
+            ops.push(self.store.put_new_op(&reseller_history)?);
             if let Some((_, recorded)) = &answered {
                 ops.extend(recorded.iter().cloned());
             }

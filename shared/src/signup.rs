@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::Timestamp;
 use serde::Deserialize;
 use softbrik_app::ports::signup::{NewAccount, SignupTable};
@@ -268,15 +269,43 @@ struct NewKey {
     wrapped: WrappedKey,
 }
 
-/// The new data key in a stamp of [`SignupTable::new_key`]: the account it is for, the key,
-/// and the key wrapped by KMS (stored with the account).
-pub(crate) fn new_key_of(stamp: &Stamp) -> Result<(&str, &Arc<DataKey>, &WrappedKey), Error> {
+/// The writes of a new account (a signup's, or a reseller's client's): the claim on its admin's
+/// address first (a failed condition at 0 is `Error::EmailTaken`), the account, its wrapped
+/// data key (from `key`, a stamp of [`SignupTable::new_key`]), its admin, its history's
+/// first entry and the billing runs' schedules, each only if new. Returns the account's data
+/// key with them.
+pub(crate) async fn new_account_ops(
+    app: &App,
+    key: &Stamp,
+    new: &NewAccount,
+) -> Result<(Arc<DataKey>, Vec<TransactWriteItem>), Error> {
     let NewKey {
         account_id,
         key,
         wrapped,
-    } = stamp.get()?;
-    Ok((account_id, key, wrapped))
+    } = key.get()?;
+    let account = &new.account;
+    if *account_id != account.id {
+        return Err(Error::internal("another account's key"));
+    }
+    let email_hash = app.email_hash(&new.admin.email).await?;
+    let account_item = AccountItem::seal(account, key)?;
+    let user_item = UserItem::seal(&account.id, &new.admin, key, email_hash.clone());
+    let claim = EmailClaimItem::new(&email_hash, &account.id, &new.admin.id);
+    let (history_id, entry) = &new.history;
+    let history = HistoryItem::seal(&account.id, history_id, entry, key);
+    let mut ops = vec![
+        app.store.put_new_op(&claim)?,
+        app.store.put_new_op(&account_item)?,
+        app.store.account_key_op(&account.id, wrapped.clone())?,
+        app.store.put_new_op(&user_item)?,
+        app.store.put_new_op(&history)?,
+    ];
+    // The billing runs find the account by these (docs/billing-runs.md).
+    for schedule in crate::schedule::new_schedules(&account_item, new.at)? {
+        ops.push(app.store.put_new_op(&schedule)?);
+    }
+    Ok((key.clone(), ops))
 }
 
 /// `POST /signup` on AWS: `softbrik_app::signup::signup` over the ports.
@@ -343,37 +372,14 @@ impl SignupTable for App {
         new: NewAccount,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
-        let NewKey {
-            account_id,
-            key,
-            wrapped,
-        } = key.get()?;
+        let (key, created) = new_account_ops(self, key, &new).await?;
+        let key = &key;
         let account = &new.account;
-        if *account_id != account.id {
-            return Err(Error::internal("another account's key"));
-        }
-        let email_hash = self.email_hash(&new.admin.email).await?;
-        let account_item = AccountItem::seal(account, key)?;
-        let user_item = UserItem::seal(&account.id, &new.admin, key, email_hash.clone());
-        let claim = EmailClaimItem::new(&email_hash, &account.id, &new.admin.id);
-        let (history_id, entry) = &new.history;
-        let history = HistoryItem::seal(&account.id, history_id, entry, key);
-        // The billing runs find the account by these (docs/billing-runs.md).
-        let schedules = crate::schedule::new_schedules(&account_item, new.at)?;
         let usage = (account.kind == AccountKind::Reseller)
             .then(|| crate::resellers::UsageItem::new(&account.id));
         let mut answered = None;
         let mut items = |invoice: Option<&Invoice>| {
-            let mut ops = vec![
-                self.store.put_new_op(&claim)?,
-                self.store.put_new_op(&account_item)?,
-                self.store.account_key_op(&account.id, wrapped.clone())?,
-                self.store.put_new_op(&user_item)?,
-                self.store.put_new_op(&history)?,
-            ];
-            for schedule in &schedules {
-                ops.push(self.store.put_new_op(schedule)?);
-            }
+            let mut ops = created.clone();
             if let Some(usage) = &usage {
                 ops.push(self.store.put_new_op(usage)?);
             }

@@ -175,6 +175,11 @@ impl Tables {
         }
     }
 
+    /// What `f` reads of the account `account_id` as stored; the default without it.
+    fn of<T: Default>(&self, account_id: &str, f: impl FnOnce(&Stored) -> T) -> T {
+        self.with(|s| s.get(account_id).map(f).unwrap_or_default())
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Stored>) -> T) -> T {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut state)
@@ -220,10 +225,8 @@ impl Tables {
 
     /// The packs the account holds, as stored now.
     pub fn packs(&self, account_id: &str) -> Vec<Holding> {
-        self.with(|s| {
-            s.get(account_id)
-                .map(|a| a.packs.iter().map(|(_, h)| h.clone()).collect())
-                .unwrap_or_default()
+        self.of(account_id, |a| {
+            a.packs.iter().map(|(_, h)| h.clone()).collect()
         })
     }
 
@@ -289,38 +292,22 @@ impl Tables {
 
     /// The support tickets the account's changes opened.
     pub fn tickets(&self, account_id: &str) -> Vec<OpenedTicket> {
-        self.with(|s| {
-            s.get(account_id)
-                .map(|a| a.tickets.clone())
-                .unwrap_or_default()
-        })
+        self.of(account_id, |a| a.tickets.clone())
     }
 
     /// The schedule changes the account's changes asked for, in order.
     pub fn reschedules(&self, account_id: &str) -> Vec<Reschedule> {
-        self.with(|s| {
-            s.get(account_id)
-                .map(|a| a.reschedules.clone())
-                .unwrap_or_default()
-        })
+        self.of(account_id, |a| a.reschedules.clone())
     }
 
     /// The billing dates whose reminder is marked sent.
     pub fn reminded(&self, account_id: &str) -> Vec<Date> {
-        self.with(|s| {
-            s.get(account_id)
-                .map(|a| a.reminded.iter().copied().collect())
-                .unwrap_or_default()
-        })
+        self.of(account_id, |a| a.reminded.iter().copied().collect())
     }
 
     /// The account's invoices, as stored.
     pub fn invoices(&self, account_id: &str) -> Vec<Invoice> {
-        self.with(|s| {
-            s.get(account_id)
-                .map(|a| a.invoices.clone())
-                .unwrap_or_default()
-        })
+        self.of(account_id, |a| a.invoices.clone())
     }
 
     /// The ids of the invoices emailed, in order.
@@ -359,10 +346,8 @@ impl Tables {
 
     /// The account's history entries, in the order written.
     pub fn history(&self, account_id: &str) -> Vec<HistoryEntry> {
-        self.with(|s| {
-            s.get(account_id)
-                .map(|a| a.history.iter().map(|(_, e)| e.clone()).collect())
-                .unwrap_or_default()
+        self.of(account_id, |a| {
+            a.history.iter().map(|(_, e)| e.clone()).collect()
         })
     }
 
@@ -431,17 +416,10 @@ impl TeamTable for Tables {
         change: TeamChange,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
-        if let Some(failure) = self.fail_next.lock().map_err(Error::internal)?.take() {
-            return Err(failure);
-        }
-        if let Some(answering) = &answer
-            && !self.answers.holds(answering.lease)
-        {
-            return Err(crate::team::concurrent_change());
-        }
         let GuardsRead(guards_read, _) = team.stamp.get::<GuardsRead>()?;
-        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
-        let committed = self.with(|s| {
+        let numbered = self.numbering(change.invoice, answer.as_ref())?;
+        let invoice = &numbered.invoice;
+        self.with(|s| {
             let claims: Vec<EmailAddress> = s
                 .values()
                 .flat_map(|a| a.users.values().map(|(u, _)| u.email.clone()))
@@ -482,20 +460,12 @@ impl TeamTable for Tables {
                     }
                 }
             }
-            let invoice = change.invoice.map(|mut invoice| {
-                invoice.number = Some(invoice_number(*sequence + 1));
-                invoice
-            });
-            if let Some(invoice) = &invoice {
+            if let Some(invoice) = invoice {
                 if next.invoices.iter().any(|i| i.id == invoice.id) {
                     return Err(Error::internal("an invoice id stored twice"));
                 }
                 next.invoices.push(invoice.clone());
             }
-            let answer = answer
-                .as_ref()
-                .map(|a| (a.body)(invoice.as_ref()))
-                .transpose()?;
             // As the reseller's count is kept: for a client account only, never with an invoice.
             if change.counted != 0 && invoice.is_some() {
                 return Err(Error::internal(
@@ -506,20 +476,9 @@ impl TeamTable for Tables {
                 next.counted += change.counted;
             }
             *stored = next;
-            Ok(Committed { invoice, answer })
+            Ok(())
         })?;
-        // The rest of the same transaction: the sequence, the charge struck off, the answer.
-        if let Some(invoice) = &committed.invoice {
-            *sequence += 1;
-            if invoice.payment.charge_id.is_some() {
-                self.book.strike_off(&crate::billing::charge_key(invoice));
-            }
-        }
-        if let (Some(answering), Some(body)) = (&answer, &committed.answer) {
-            self.answers
-                .record_answer(answering.lease, &team.account.id, answering.status, body);
-        }
-        Ok(committed)
+        Ok(self.numbered(numbered, answer.as_ref(), &team.account.id))
     }
 
     async fn address_taken(&self, email: &EmailAddress) -> Result<bool, Error> {
@@ -829,6 +788,67 @@ impl AccountTable for Tables {
     }
 }
 
+/// A change being stored in memory, as one transaction would: the invoice it pays with
+/// numbered with the next number of the sequence (held until the change is done), and its
+/// answer built from it.
+struct Numbered<'a> {
+    sequence: std::sync::MutexGuard<'a, u64>,
+    invoice: Option<Invoice>,
+    body: Option<serde_json::Value>,
+}
+
+impl Tables {
+    /// Starts storing a change paid by `invoice` with `answer`: refused (writing nothing) when
+    /// a failure was asked for, or the request no longer holds its key.
+    fn numbering(
+        &self,
+        invoice: Option<Invoice>,
+        answer: Option<&Answering<'_>>,
+    ) -> Result<Numbered<'_>, Error> {
+        self.failure()?;
+        if let Some(answering) = answer
+            && !self.answers.holds(answering.lease)
+        {
+            return Err(crate::team::concurrent_change());
+        }
+        let sequence = self.sequence.lock().map_err(Error::internal)?;
+        let invoice = invoice.map(|mut invoice| {
+            invoice.number = Some(invoice_number(*sequence + 1));
+            invoice
+        });
+        let body = answer.map(|a| (a.body)(invoice.as_ref())).transpose()?;
+        Ok(Numbered {
+            sequence,
+            invoice,
+            body,
+        })
+    }
+
+    /// The rest of the same transaction, once the records of `account_id` are written: the
+    /// number taken, the charge struck off the book, the answer recorded.
+    fn numbered(
+        &self,
+        mut change: Numbered<'_>,
+        answer: Option<&Answering<'_>>,
+        account_id: &str,
+    ) -> Committed {
+        if let Some(invoice) = &change.invoice {
+            *change.sequence += 1;
+            if invoice.payment.charge_id.is_some() {
+                self.book.strike_off(&crate::billing::charge_key(invoice));
+            }
+        }
+        if let (Some(answering), Some(body)) = (answer, &change.body) {
+            self.answers
+                .record_answer(answering.lease, account_id, answering.status, body);
+        }
+        Committed {
+            invoice: change.invoice,
+            answer: change.body,
+        }
+    }
+}
+
 /// A support ticket a change opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedTicket {
@@ -884,27 +904,14 @@ impl PackTable for Tables {
         change: PackChange,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
-        self.failure()?;
-        if let Some(answering) = &answer
-            && !self.answers.holds(answering.lease)
-        {
-            return Err(crate::team::concurrent_change());
-        }
         let GuardsRead(_, account_read) = team.stamp.get::<GuardsRead>()?;
         let ticket = change
             .ticket
             .as_ref()
             .map(|t| t.get::<OpenedTicket>())
             .transpose()?;
-        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
-        let invoice = change.invoice.map(|mut invoice| {
-            invoice.number = Some(invoice_number(*sequence + 1));
-            invoice
-        });
-        let body = answer
-            .as_ref()
-            .map(|a| (a.body)(invoice.as_ref()))
-            .transpose()?;
+        let numbered = self.numbering(change.invoice, answer.as_ref())?;
+        let invoice = &numbered.invoice;
         let changed = || {
             Error::Refused(softbrik_domain::refusal::Refusal::ConcurrentChange(
                 "the subscription was changed by another request; retry",
@@ -947,20 +954,7 @@ impl PackTable for Tables {
             *stored = next;
             Ok(())
         })?;
-        if let Some(invoice) = &invoice {
-            *sequence += 1;
-            if invoice.payment.charge_id.is_some() {
-                self.book.strike_off(&crate::billing::charge_key(invoice));
-            }
-        }
-        if let (Some(answering), Some(body)) = (&answer, &body) {
-            self.answers
-                .record_answer(answering.lease, &team.account.id, answering.status, body);
-        }
-        Ok(Committed {
-            invoice,
-            answer: body,
-        })
+        Ok(self.numbered(numbered, answer.as_ref(), &team.account.id))
     }
 
     async fn tell_opened(&self, team: &TeamRecords, ticket: &Stamp) {
@@ -1072,25 +1066,12 @@ impl SignupTable for Tables {
         new: NewAccount,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error> {
-        self.failure()?;
         let KeyFor(keyed) = key.get::<KeyFor>()?;
         if *keyed != new.account.id {
             return Err(Error::internal("another account's key"));
         }
-        if let Some(answering) = &answer
-            && !self.answers.holds(answering.lease)
-        {
-            return Err(crate::team::concurrent_change());
-        }
-        let mut sequence = self.sequence.lock().map_err(Error::internal)?;
-        let invoice = new.invoice.map(|mut invoice| {
-            invoice.number = Some(invoice_number(*sequence + 1));
-            invoice
-        });
-        let body = answer
-            .as_ref()
-            .map(|a| (a.body)(invoice.as_ref()))
-            .transpose()?;
+        let numbered = self.numbering(new.invoice, answer.as_ref())?;
+        let invoice = &numbered.invoice;
         let account_id = new.account.id.clone();
         self.with(|s| {
             if claimed(s, &new.admin.email) {
@@ -1106,20 +1087,7 @@ impl SignupTable for Tables {
             s.insert(account_id.clone(), stored);
             Ok(())
         })?;
-        if let Some(invoice) = &invoice {
-            *sequence += 1;
-            if invoice.payment.charge_id.is_some() {
-                self.book.strike_off(&crate::billing::charge_key(invoice));
-            }
-        }
-        if let (Some(answering), Some(body)) = (&answer, &body) {
-            self.answers
-                .record_answer(answering.lease, &account_id, answering.status, body);
-        }
-        Ok(Committed {
-            invoice,
-            answer: body,
-        })
+        Ok(self.numbered(numbered, answer.as_ref(), &account_id))
     }
 }
 

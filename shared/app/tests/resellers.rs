@@ -11,12 +11,9 @@ use softbrik_app::Error;
 use softbrik_app::memory::World;
 use softbrik_app::resellers::create_client;
 use softbrik_domain::account::{AccountKind, AccountStatus};
-use softbrik_domain::examples::company;
+use softbrik_domain::examples::{company, new_client};
 use softbrik_domain::refusal::Refusal;
 use softbrik_domain::resellers::NewClient;
-use softbrik_domain::values::{
-    CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName,
-};
 
 /// GIVEN Dupont as a reseller (`status`), on 12 December.
 fn reseller(status: AccountStatus) -> World {
@@ -29,16 +26,7 @@ fn reseller(status: AccountStatus) -> World {
 }
 
 fn martin() -> NewClient {
-    NewClient {
-        company_name: CompanyName::parse("Boulangerie Martin").unwrap(),
-        country: Country::parse("FR").unwrap(),
-        language: Language::Fr,
-        timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-        admin_email: EmailAddress::parse("paul@martin.fr").unwrap(),
-        admin_name: PersonName::parse("Paul Martin").unwrap(),
-        password: "Correct-horse-1".into(),
-        trial_until: Some(date(2026, 12, 31)),
-    }
+    new_client(Some(date(2026, 12, 31)))
 }
 
 async fn create(world: &World, key: Option<&str>) -> Result<(u16, serde_json::Value), Error> {

@@ -12,32 +12,13 @@ use softbrik_app::Error;
 use softbrik_app::memory::World;
 use softbrik_app::signup::signup;
 use softbrik_domain::account::{AccountKind, InvoiceStatus};
+use softbrik_domain::examples::signup_command;
 use softbrik_domain::money::Money;
 use softbrik_domain::signup::SignupCommand;
-use softbrik_domain::values::{
-    BrikId, CompanyName, Country, EmailAddress, Language, PaymentMethodToken, PersonName,
-    TimeZoneName,
-};
+use softbrik_domain::values::BrikId;
 
 fn dupont() -> SignupCommand {
-    SignupCommand {
-        company_name: CompanyName::parse("Fromagerie Dupont").unwrap(),
-        country: Country::parse("FR").unwrap(),
-        vat_number: None,
-        address: None,
-        language: Language::Fr,
-        timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-        admin_email: EmailAddress::parse("alice@dupont.fr").unwrap(),
-        admin_name: PersonName::parse("Alice Dupont").unwrap(),
-        password: "Correct-horse-1".into(),
-        payment_method: PaymentMethodToken::parse("pm_card_visa").unwrap(),
-        briks: vec![
-            BrikId::parse("files").unwrap(),
-            BrikId::parse("stock").unwrap(),
-        ],
-        test_clock_id: None,
-        kind: AccountKind::Company,
-    }
+    signup_command(AccountKind::Company)
 }
 
 fn world() -> World {
@@ -149,11 +130,7 @@ async fn a_write_in_doubt_keeps_the_sign_in_and_the_charge_for_the_retry() {
 #[tokio::test]
 async fn a_reseller_pays_nothing_at_signup() {
     let world = world();
-    let cmd = SignupCommand {
-        kind: AccountKind::Reseller,
-        briks: Vec::new(),
-        ..dupont()
-    };
+    let cmd = signup_command(AccountKind::Reseller);
     let (status, answer) = sign_up(&world, cmd, None).await.unwrap();
     assert_eq!(status, 201);
     assert!(answer.get("invoice").is_none());

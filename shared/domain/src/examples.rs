@@ -81,3 +81,46 @@ pub fn admin(briks: &[&str], since: Date) -> User {
 pub fn bob(briks: &[&str], since: Date) -> User {
     user("usr_bob", "bob@dupont.fr", Role::Member, briks, since)
 }
+
+/// Fromagerie Dupont's signup of a `kind` of account: Alice as admin, paying by VISA, with
+/// File storage and Inventory (none for a reseller).
+pub fn signup_command(kind: AccountKind) -> crate::signup::SignupCommand {
+    let briks = match kind {
+        AccountKind::Reseller => Vec::new(),
+        _ => vec![
+            BrikId::parse("files").expect("a valid Brik id"),
+            BrikId::parse("stock").expect("a valid Brik id"),
+        ],
+    };
+    crate::signup::SignupCommand {
+        company_name: CompanyName::parse("Fromagerie Dupont").expect("a valid name"),
+        country: Country::parse("FR").expect("a valid country"),
+        vat_number: None,
+        address: None,
+        language: Language::Fr,
+        timezone: TimeZoneName::parse("Europe/Paris").expect("a valid time zone"),
+        admin_email: EmailAddress::parse("alice@dupont.fr").expect("a valid address"),
+        admin_name: PersonName::parse("Alice Dupont").expect("a valid name"),
+        password: "Correct-horse-1".into(),
+        payment_method: crate::values::PaymentMethodToken::parse("pm_card_visa")
+            .expect("a valid token"),
+        briks,
+        test_clock_id: None,
+        kind,
+    }
+}
+
+/// Boulangerie Martin, a reseller's client in Paris, with Paul as admin, on trial until
+/// `trial_until`.
+pub fn new_client(trial_until: Option<Date>) -> crate::resellers::NewClient {
+    crate::resellers::NewClient {
+        company_name: CompanyName::parse("Boulangerie Martin").expect("a valid name"),
+        country: Country::parse("FR").expect("a valid country"),
+        language: Language::Fr,
+        timezone: TimeZoneName::parse("Europe/Paris").expect("a valid time zone"),
+        admin_email: EmailAddress::parse("paul@martin.fr").expect("a valid address"),
+        admin_name: PersonName::parse("Paul Martin").expect("a valid name"),
+        password: "Correct-horse-1".into(),
+        trial_until,
+    }
+}

@@ -94,16 +94,7 @@ mod tests {
     }
 
     fn client(trial_until: Option<Date>) -> NewClient {
-        NewClient {
-            company_name: CompanyName::parse("Boulangerie Martin").unwrap(),
-            country: Country::parse("FR").unwrap(),
-            language: Language::Fr,
-            timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-            admin_email: EmailAddress::parse("paul@martin.fr").unwrap(),
-            admin_name: PersonName::parse("Paul Martin").unwrap(),
-            password: "Correct-horse-1".into(),
-            trial_until,
-        }
+        crate::examples::new_client(trial_until)
     }
 
     #[test]

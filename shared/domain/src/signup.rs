@@ -144,24 +144,7 @@ mod tests {
     use jiff::civil::date;
 
     fn dupont(kind: AccountKind) -> SignupCommand {
-        SignupCommand {
-            company_name: CompanyName::parse("Fromagerie Dupont").unwrap(),
-            country: Country::parse("FR").unwrap(),
-            vat_number: None,
-            address: None,
-            language: Language::Fr,
-            timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-            admin_email: EmailAddress::parse("alice@dupont.fr").unwrap(),
-            admin_name: PersonName::parse("Alice").unwrap(),
-            password: "Correct-horse-1".into(),
-            payment_method: PaymentMethodToken::parse("pm_card_visa").unwrap(),
-            briks: vec![
-                BrikId::parse("files").unwrap(),
-                BrikId::parse("stock").unwrap(),
-            ],
-            test_clock_id: None,
-            kind,
-        }
+        crate::examples::signup_command(kind)
     }
 
     #[test]
