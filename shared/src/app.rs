@@ -151,8 +151,9 @@ pub struct App {
     /// (`prefetch_account_keys`), each taken by the first `account_key` of its account.
     prefetched: std::sync::Mutex<HashMap<String, WrappedKey>>,
     /// The first charges recorded with the leases this instance took and not charged yet
-    /// (`softbrik_app::ports::answers::FirstCharge`): charging one needs no write to the book.
-    pub(crate) first_charges: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// (`softbrik_app::ports::answers::FirstCharge`), with when: charging one needs no write
+    /// to the book while its lease is surely still held.
+    pub(crate) first_charges: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// How long an instance keeps the catalogues it read (Briks, packs). No route changes them, so
@@ -318,7 +319,7 @@ impl App {
             security_key: OnceCell::new(),
             numbering: tokio::sync::Mutex::new(None),
             prefetched: std::sync::Mutex::new(HashMap::new()),
-            first_charges: std::sync::Mutex::new(std::collections::HashSet::new()),
+            first_charges: std::sync::Mutex::new(HashMap::new()),
             catalogue: Kept::new(),
             packs: Kept::new(),
         })

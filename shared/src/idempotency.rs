@@ -64,6 +64,10 @@ pub fn parse_key(raw: Option<&str>) -> Result<Option<String>, Error> {
     }
 }
 
+/// How long this instance trusts a first charge it recorded with a lease: less than the lease.
+const FIRST_CHARGE_KEPT: std::time::Duration =
+    std::time::Duration::from_secs(softbrik_app::idempotency::LEASE_SECONDS as u64 / 2);
+
 /// A lease this adapter gave: the key's item, the token that holds it, and the first charge
 /// recorded with it.
 struct Held {
@@ -262,17 +266,21 @@ impl App {
     /// Notes that the first charge `key` was recorded with a lease this instance took.
     fn first_charge_taken(&self, key: &str) {
         if let Ok(mut taken) = self.first_charges.lock() {
-            taken.insert(key.to_string());
+            // Entries a stopped request left behind go once their lease surely ran out.
+            taken.retain(|_, at| at.elapsed() < FIRST_CHARGE_KEPT);
+            taken.insert(key.to_string(), std::time::Instant::now());
         }
     }
 
-    /// Whether `key` is a first charge recorded with a lease of this instance and not charged
-    /// yet; it is not any more after this call (a charge key is charged once per record).
+    /// Whether `key` is a first charge recorded with a lease this instance took less than a
+    /// lease's time ago (so still held: nobody else charged it, nobody gave it back) and not
+    /// charged yet; it is not any more after this call. Past that time the book is asked.
     pub(crate) fn took_first_charge(&self, key: &str) -> bool {
         self.first_charges
             .lock()
-            .map(|mut taken| taken.remove(key))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|mut taken| taken.remove(key))
+            .is_some_and(|at| at.elapsed() < FIRST_CHARGE_KEPT)
     }
 
     /// Strikes a released lease's first charge off the book, unless it was given back (the
