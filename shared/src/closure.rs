@@ -4,7 +4,8 @@
 //! `closing`: it is still served and, when the closure falls a period later, still renewed
 //! once; on that date nothing is renewed.
 //!
-//! On the closure date the `renew` function's run closes the account ([`close_account`]):
+//! On the closure date the `renew` function's run closes the account ([`close_account`],
+//! `softbrik_app::closure`, over this module's adapter of `ClosureTable`):
 //! sign-ins deleted, invoices re-sealed under the retention key and moved out of the account,
 //! every other item deleted in batches, and last the account item with its wrapped data key
 //! (crypto-shredding). Each step can be run again, so a closure stopped halfway finishes on
@@ -15,18 +16,24 @@
 //! request is `softbrik_app::subscription::request_closure`; its date,
 //! `softbrik_domain::subscription::closure_date`.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+use softbrik_app::ports::account::AccountTable;
+use softbrik_app::ports::closure::ClosureTable;
+use softbrik_app::ports::team::{Read, Stamp};
 
-use crate::account::{AccountStatus, Invoice, InvoiceCustomer};
+use crate::account::{Account, AccountStatus, Invoice, InvoiceCustomer, User};
 use crate::app::App;
-use crate::crypto::{Field, Sealed};
+use crate::crypto::{DataKey, Field, Sealed};
 use crate::error::Error;
 use crate::http::Identity;
-use crate::store::{ACCOUNT_SK, InvoiceItem, UserItem, account_pk, email_claim_pk};
+use crate::store::{ACCOUNT_SK, AccountItem, InvoiceItem, UserItem, account_pk, email_claim_pk};
 
 /// How long issued invoices and credit notes are kept after closure (billing.md).
-pub const RETENTION_YEARS: i16 = 10;
+pub use softbrik_domain::subscription::RETENTION_YEARS;
 
 /// `POST /account/closure` as sent.
 #[derive(Debug, Deserialize)]
@@ -75,216 +82,233 @@ pub struct RetainedInvoiceItem {
     pub expires_at: i64,
 }
 
-/// How far a closure got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Closing {
-    /// Nothing of the account is left but its retained invoices.
-    Done,
-    /// Stopped after `max_batches` (an operator's or a test's limit): run it again.
-    Continues,
-}
+pub use softbrik_app::closure::Closing;
 
-/// Counts the batches a closure may still write.
-struct Budget(Option<u32>);
-
-impl Budget {
-    /// Spends one batch; false once the limit is reached.
-    fn spend(&mut self) -> bool {
-        match &mut self.0 {
-            None => true,
-            Some(0) => false,
-            Some(n) => {
-                *n -= 1;
-                *n > 0
-            }
-        }
-    }
-}
-
-/// Closes the account on its closure date: see the module. `max_batches` stops it early
-/// (`Closing::Continues`); running it again goes on where it stopped. An account that is
-/// not closing, or whose closure date has not come, is refused: nothing is deleted.
+/// Closes the account on its closure date (`softbrik_app::closure::close_account`; see the
+/// module). `max_batches` stops it early (`Closing::Continues`); running it again goes on
+/// where it stopped.
 pub async fn close_account(
     app: &App,
     account_id: &str,
     max_batches: Option<u32>,
 ) -> Result<Closing, Error> {
-    let (item, key) = match app.account_item(account_id).await {
-        // Gone: a run before this one finished it.
-        Err(Error::NotFound) => return Ok(Closing::Done),
-        other => other?,
-    };
-    let account = item.open(&key)?;
-    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    let due = account
-        .closure_date
-        .is_some_and(|date| date <= account.local_date(now));
-    if !matches!(item.status, AccountStatus::Closing | AccountStatus::Closed) || !due {
-        return Err(Error::internal(format!(
-            "account {account_id} is not due for closure ({:?}, {:?})",
-            item.status, account.closure_date
-        )));
+    softbrik_app::closure::close_account(&app.ports(), account_id, max_batches).await
+}
+
+/// What the closure adapter deletes after the users and invoices, one batch at a time.
+enum Leftover {
+    /// The tickets' attachments in S3 (under the account's prefix), and a first chunk of the
+    /// pointers that find the tickets by id and number (outside the partition).
+    Attachments {
+        prefix: String,
+        keys: Vec<(String, String)>,
+    },
+    /// Items by their keys: pointers, the payment sandbox's records, recorded answers, the
+    /// rest of the partition.
+    Items(Vec<(String, String)>),
+}
+
+/// The account item and its data key, as a closure read them.
+fn sealing(account: &Read<Account>) -> Result<(&AccountItem, &Arc<DataKey>), Error> {
+    let (item, key) = account.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
+    Ok((item, key))
+}
+
+/// A closure on AWS: the account's items in DynamoDB, its sign-ins' claims, its tickets'
+/// attachments in S3, its retained invoices under the platform's retention key, and its
+/// wrapped data key in the keys table (which has no backups).
+#[async_trait]
+impl ClosureTable for App {
+    async fn closing(&self, account_id: &str) -> Result<Option<Read<Account>>, Error> {
+        match AccountTable::account(self, account_id).await {
+            Ok(read) => Ok(Some(read)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
-    if item.status == AccountStatus::Closing {
+
+    async fn mark_closed(&self, account: &Read<Account>) -> Result<(), Error> {
+        let (item, _) = sealing(account)?;
         let mut closed = item.clone();
         closed.status = AccountStatus::Closed;
         closed.version = item.version + 1;
-        app.store
-            .transact(vec![app.store.put_if_version_op(&closed, item.version)?])
+        self.store
+            .transact(vec![self.store.put_if_version_op(&closed, item.version)?])
             .await
-            .map_err(|e| e.into_error(|_| Error::unavailable("the account changed; retry")))?;
-        tracing::info!("account closed: deleting its data");
+            .map_err(|e| e.into_error(|_| Error::unavailable("the account changed; retry")))
     }
-    let mut budget = Budget(max_batches);
-    let pk = account_pk(account_id);
 
-    // Sign-ins and email claims first, while the key that opens the addresses exists.
-    let users = UserItem::all(&app.store, account_id).await?;
-    for user in &users {
-        let email = key.open(
-            Field::new(account_id, (&user.pk, &user.sk), "user_email"),
-            &user.email,
-        )?;
-        app.directory.delete(&email).await?;
-        app.store
+    async fn users(&self, account: &Read<Account>) -> Result<Vec<Read<User>>, Error> {
+        let (_, key) = sealing(account)?;
+        let account_id = &account.value.id;
+        UserItem::all(&self.store, account_id)
+            .await?
+            .into_iter()
+            .map(|item| {
+                Ok(Read {
+                    value: item.open(account_id, key)?,
+                    stamp: Stamp::new(item),
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_user(&self, account: &Read<Account>, user: &Read<User>) -> Result<(), Error> {
+        let item: &UserItem = user.stamp.get()?;
+        let account_id = &account.value.id;
+        self.store
             .delete_if(
-                &email_claim_pk(&user.email_hash),
+                &email_claim_pk(&item.email_hash),
                 "EMAIL",
                 "account_id",
                 account_id,
             )
             .await?;
-        app.store
-            .delete_batch(&[(pk.clone(), user.sk.clone())])
-            .await?;
-        if !budget.spend() {
-            return Ok(Closing::Continues);
-        }
+        self.store
+            .delete_batch(&[(account_pk(account_id), item.sk.clone())])
+            .await
     }
 
-    // Invoices and credit notes: kept, under the retention key, outside the partition.
-    let invoices: Vec<InvoiceItem> = app.store.query_prefix(&pk, "INVOICE#").await?;
-    if !invoices.is_empty() {
-        let retention = app.retention_key().await?;
-        let today = account.local_date(now);
-        let until = today
-            .checked_add(jiff::Span::new().years(RETENTION_YEARS))
-            .map_err(Error::internal)?;
+    async fn invoices(&self, account: &Read<Account>) -> Result<Vec<Read<Invoice>>, Error> {
+        let items: Vec<InvoiceItem> = self
+            .store
+            .query_prefix(&account_pk(&account.value.id), "INVOICE#")
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|item| Read {
+                value: item.invoice.clone(),
+                stamp: Stamp::new(item),
+            })
+            .collect())
+    }
+
+    async fn retain(
+        &self,
+        account: &Read<Account>,
+        invoice: &Read<Invoice>,
+        until: Date,
+    ) -> Result<(), Error> {
+        let (_, key) = sealing(account)?;
+        let item: &InvoiceItem = invoice.stamp.get()?;
+        let account_id = &account.value.id;
+        let retention = self.retention_key().await?;
+        let customer = key.open(
+            Field::new(account_id, (&item.pk, &item.sk), "invoice_customer"),
+            &item.customer,
+        )?;
+        let retained_pk = retained_pk(account_id);
         let expires_at =
             crate::billing_calendar::local_midnight(until, &jiff::tz::TimeZone::UTC).as_second();
-        for invoice in invoices {
-            let customer = key.open(
-                Field::new(account_id, (&invoice.pk, &invoice.sk), "invoice_customer"),
-                &invoice.customer,
-            )?;
-            let retained_pk = retained_pk(account_id);
-            let retained = RetainedInvoiceItem {
-                pk: retained_pk.clone(),
-                sk: invoice.sk.clone(),
-                invoice: invoice.invoice.clone(),
-                customer: retention.seal(
-                    Field::new(account_id, (&retained_pk, &invoice.sk), "invoice_customer"),
-                    &customer,
-                ),
-                account_id: account_id.to_string(),
-                retained_until: until,
-                expires_at,
-            };
-            app.store
-                .transact(vec![
-                    app.store.put_op(&retained)?,
-                    app.store.delete_op(&pk, &invoice.sk)?,
-                ])
-                .await
-                .map_err(|e| e.into_error(|_| Error::unavailable("invoice moved meanwhile")))?;
-            if !budget.spend() {
-                return Ok(Closing::Continues);
-            }
-        }
+        let retained = RetainedInvoiceItem {
+            pk: retained_pk.clone(),
+            sk: item.sk.clone(),
+            invoice: item.invoice.clone(),
+            customer: retention.seal(
+                Field::new(account_id, (&retained_pk, &item.sk), "invoice_customer"),
+                &customer,
+            ),
+            account_id: account_id.to_string(),
+            retained_until: until,
+            expires_at,
+        };
+        self.store
+            .transact(vec![
+                self.store.put_op(&retained)?,
+                self.store.delete_op(&item.pk, &item.sk)?,
+            ])
+            .await
+            .map_err(|e| e.into_error(|_| Error::unavailable("invoice moved meanwhile")))
     }
 
-    // Support tickets: their attachments in S3, and the pointers that find them by id and
-    // number (outside the partition); the tickets and messages go with the partition below.
-    let tickets: Vec<crate::tickets::TicketItem> = app.store.query_prefix(&pk, "TICKET#").await?;
-    if !tickets.is_empty() {
-        crate::attachments::delete_prefix(app, &crate::tickets::attachments_prefix(account_id))
+    async fn leftovers(&self, account: &Read<Account>) -> Result<Vec<Stamp>, Error> {
+        let account_id = &account.value.id;
+        let pk = account_pk(account_id);
+        let mut batches = Vec::new();
+        // Support tickets: their attachments in S3, and the pointers that find them by id and
+        // number (outside the partition); the tickets and messages go with the partition.
+        let tickets: Vec<crate::tickets::TicketItem> =
+            self.store.query_prefix(&pk, "TICKET#").await?;
+        let pointers: Vec<(String, String)> = tickets
+            .iter()
+            .flat_map(|t| {
+                [
+                    (crate::tickets::id_pointer_pk(&t.id), "TICKET".to_string()),
+                    (
+                        crate::tickets::number_pointer_pk(t.number),
+                        "TICKET".to_string(),
+                    ),
+                ]
+            })
+            .collect();
+        for (i, chunk) in pointers.chunks(24).enumerate() {
+            batches.push(Stamp::new(if i == 0 {
+                Leftover::Attachments {
+                    prefix: crate::tickets::attachments_prefix(account_id),
+                    keys: chunk.to_vec(),
+                }
+            } else {
+                Leftover::Items(chunk.to_vec())
+            }));
+        }
+        // The payment sandbox's records of the account (non-prod; Stripe keeps its own), and
+        // the recorded answers of its idempotent requests (sealed, expiring within a day).
+        let mut indexed: Vec<ItemKey> = self
+            .store
+            .query_index_all(&format!("SANDBOX#ACCOUNT#{account_id}"))
             .await?;
+        indexed.extend(
+            self.store
+                .query_index_all::<ItemKey>(&crate::idempotency::by_account(account_id))
+                .await?,
+        );
+        for chunk in indexed.chunks(25) {
+            let keys = chunk.iter().map(|c| (c.pk.clone(), c.sk.clone())).collect();
+            batches.push(Stamp::new(Leftover::Items(keys)));
+        }
+        // Everything else of the partition (history, schedules, markers) but the account
+        // item and the renew schedule, which bring the closure back until the account is
+        // gone: they go last, with the key (`shred`).
+        let renew_schedule = crate::schedule::schedule_sk(crate::schedule::Runner::Renew);
+        let rest: Vec<(String, String)> = self
+            .store
+            .partition_keys(&pk)
+            .await?
+            .into_iter()
+            .filter(|sk| sk != ACCOUNT_SK && *sk != renew_schedule)
+            .map(|sk| (pk.clone(), sk))
+            .collect();
+        for chunk in rest.chunks(25) {
+            batches.push(Stamp::new(Leftover::Items(chunk.to_vec())));
+        }
+        Ok(batches)
     }
-    let pointers: Vec<(String, String)> = tickets
-        .iter()
-        .flat_map(|t| {
-            [
-                (crate::tickets::id_pointer_pk(&t.id), "TICKET".to_string()),
-                (
-                    crate::tickets::number_pointer_pk(t.number),
-                    "TICKET".to_string(),
-                ),
-            ]
-        })
-        .collect();
-    for chunk in pointers.chunks(24) {
-        app.store.delete_batch(chunk).await?;
-        if !budget.spend() {
-            return Ok(Closing::Continues);
+
+    async fn delete(&self, batch: &Stamp) -> Result<(), Error> {
+        match batch.get::<Leftover>()? {
+            Leftover::Attachments { prefix, keys } => {
+                crate::attachments::delete_prefix(self, prefix).await?;
+                self.store.delete_batch(keys).await
+            }
+            Leftover::Items(keys) => self.store.delete_batch(keys).await,
         }
     }
 
-    // The payment sandbox's records of the account (non-prod; Stripe keeps its own), and the
-    // recorded answers of its idempotent requests (sealed, and expiring within a day anyway).
-    let mut indexed: Vec<ItemKey> = app
-        .store
-        .query_index_all(&format!("SANDBOX#ACCOUNT#{account_id}"))
-        .await?;
-    indexed.extend(
-        app.store
-            .query_index_all::<ItemKey>(&crate::idempotency::by_account(account_id))
-            .await?,
-    );
-    for chunk in indexed.chunks(25) {
-        let keys: Vec<(String, String)> =
-            chunk.iter().map(|c| (c.pk.clone(), c.sk.clone())).collect();
-        app.store.delete_batch(&keys).await?;
-        if !budget.spend() {
-            return Ok(Closing::Continues);
-        }
+    async fn shred(&self, account: &Read<Account>) -> Result<(), Error> {
+        let account_id = &account.value.id;
+        let pk = account_pk(account_id);
+        let renew_schedule = crate::schedule::schedule_sk(crate::schedule::Runner::Renew);
+        // Until then a stopped closure is due again and the next run finishes it, and the key
+        // never outlives the account that finds it.
+        self.store
+            .transact(vec![
+                self.store.delete_op(&pk, &renew_schedule)?,
+                self.store.delete_op(&pk, ACCOUNT_SK)?,
+                self.store.delete_account_key_op(account_id)?,
+            ])
+            .await
+            .map_err(|e| e.into_error(|_| Error::internal("an unconditional delete conflicted")))
     }
-
-    // Everything else of the partition (history, schedules, markers), then the account item
-    // with its wrapped data key (in the keys table, which has no backups): from then on
-    // nothing sealed for the account opens again.
-    let renew_schedule = crate::schedule::schedule_sk(crate::schedule::Runner::Renew);
-    let rest: Vec<(String, String)> = app
-        .store
-        .partition_keys(&pk)
-        .await?
-        .into_iter()
-        // The renew schedule brings the closure job back until the account is gone.
-        .filter(|sk| sk != ACCOUNT_SK && *sk != renew_schedule)
-        .map(|sk| (pk.clone(), sk))
-        .collect();
-    for chunk in rest.chunks(25) {
-        app.store.delete_batch(chunk).await?;
-        if !budget.spend() {
-            return Ok(Closing::Continues);
-        }
-    }
-    // The renew schedule goes last, with the account and its key, in one transaction: until
-    // then a stopped closure is due again and the next run finishes it, and the key never
-    // outlives the account that finds it.
-    app.store
-        .transact(vec![
-            app.store.delete_op(&pk, &renew_schedule)?,
-            app.store.delete_op(&pk, ACCOUNT_SK)?,
-            app.store.delete_account_key_op(account_id)?,
-        ])
-        .await
-        .map_err(|e| e.into_error(|_| Error::internal("an unconditional delete conflicted")))?;
-    tracing::info!(
-        users = users.len(),
-        "account data deleted, data key shredded"
-    );
-    Ok(Closing::Done)
 }
 
 /// The keys of an item found through an index.
@@ -319,20 +343,4 @@ pub async fn retained_invoices(
             Ok((i.invoice, customer))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_budget_of_n_batches_stops_after_the_nth_and_none_never_stops() {
-        let mut one = Budget(Some(1));
-        assert!(!one.spend(), "stops after the first batch");
-        let mut two = Budget(Some(2));
-        assert!(two.spend());
-        assert!(!two.spend());
-        let mut unlimited = Budget(None);
-        assert!((0..1000).all(|_| unlimited.spend()));
-    }
 }

@@ -77,6 +77,7 @@ impl App {
             signups: self,
             packs: self,
             resellers: self,
+            closure: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,

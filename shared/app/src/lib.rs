@@ -7,6 +7,7 @@
 
 pub mod billing;
 pub mod clock;
+pub mod closure;
 pub mod dunning;
 pub mod emails;
 pub mod error;

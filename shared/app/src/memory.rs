@@ -24,6 +24,7 @@ use crate::ports::account::{AccountChange, AccountTable, Reschedule};
 use crate::ports::answers::{AnswerTable, FirstCharge, Record};
 use crate::ports::billing::{Attempt, BillingTable, Dunning, PackChanges, RenewalWrite, Renewing};
 use crate::ports::charges::{ChargeBook, Recording};
+use crate::ports::closure::ClosureTable;
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::packs::{PackChange, PackTable};
@@ -61,6 +62,7 @@ impl World {
             signups: &self.tables,
             packs: &self.tables,
             resellers: &self.tables,
+            closure: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -90,6 +92,10 @@ pub struct Tables {
     admitted: Mutex<Vec<(Option<String>, String, String)>>,
     /// The test clocks that exist.
     test_clocks: Mutex<BTreeSet<String>>,
+    /// The invoices of closed accounts, kept, with until when.
+    retained: Mutex<BTreeMap<String, Vec<(Invoice, Date)>>>,
+    /// The accounts whose data key was shredded.
+    shredded: Mutex<Vec<String>>,
     pub book: Arc<Book>,
     pub answers: Answers,
 }
@@ -163,6 +169,8 @@ impl Tables {
             throttled: Mutex::new(false),
             admitted: Mutex::new(Vec::new()),
             test_clocks: Mutex::new(BTreeSet::new()),
+            retained: Mutex::new(BTreeMap::new()),
+            shredded: Mutex::new(Vec::new()),
             book: book.clone(),
             answers: Answers::with_book(book),
         }
@@ -283,6 +291,19 @@ impl Tables {
     /// The signup attempts admitted, in order: (client address, email, attempt).
     pub fn admitted(&self) -> Vec<(Option<String>, String, String)> {
         self.admitted.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// The invoices a closed account left, kept, with until when.
+    pub fn retained(&self, account_id: &str) -> Vec<(Invoice, Date)> {
+        self.retained
+            .lock()
+            .map(|r| r.get(account_id).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The accounts whose data key was shredded, in order.
+    pub fn shredded(&self) -> Vec<String> {
+        self.shredded.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The ids of every account stored.
@@ -1010,6 +1031,139 @@ impl ResellerTable for Tables {
             invoice: None,
             answer: body,
         })
+    }
+}
+
+/// A batch of a closing account's other records: which kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leftover {
+    History,
+    Packs,
+    Tickets,
+    Reminders,
+}
+
+#[async_trait]
+impl ClosureTable for Tables {
+    async fn closing(&self, account_id: &str) -> Result<Option<Read<Account>>, Error> {
+        Ok(self.with(|s| {
+            s.get(account_id).map(|stored| Read {
+                value: stored.account.clone(),
+                stamp: Stamp::new(AccountRead(stored.version)),
+            })
+        }))
+    }
+
+    async fn mark_closed(&self, account: &Read<Account>) -> Result<(), Error> {
+        self.failure()?;
+        let AccountRead(read) = account.stamp.get::<AccountRead>()?;
+        self.with(|s| {
+            let stored = s.get_mut(&account.value.id).ok_or(Error::NotFound)?;
+            if stored.version != *read {
+                return Err(Error::unavailable("the account changed; retry"));
+            }
+            stored.account.status = AccountStatus::Closed;
+            stored.version += 1;
+            Ok(())
+        })
+    }
+
+    async fn users(&self, account: &Read<Account>) -> Result<Vec<Read<User>>, Error> {
+        Ok(self.of(&account.value.id, |a| {
+            a.users
+                .values()
+                .map(|(user, v)| Read {
+                    value: user.clone(),
+                    stamp: Stamp::new(Version(*v)),
+                })
+                .collect()
+        }))
+    }
+
+    async fn forget_user(&self, account: &Read<Account>, user: &Read<User>) -> Result<(), Error> {
+        self.failure()?;
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(&account.value.id) {
+                stored.users.remove(&user.value.id);
+            }
+        });
+        Ok(())
+    }
+
+    async fn invoices(&self, account: &Read<Account>) -> Result<Vec<Read<Invoice>>, Error> {
+        Ok(self.of(&account.value.id, |a| {
+            a.invoices
+                .iter()
+                .map(|invoice| Read {
+                    value: invoice.clone(),
+                    stamp: Stamp::new(()),
+                })
+                .collect()
+        }))
+    }
+
+    async fn retain(
+        &self,
+        account: &Read<Account>,
+        invoice: &Read<Invoice>,
+        until: Date,
+    ) -> Result<(), Error> {
+        self.failure()?;
+        let id = &account.value.id;
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(id) {
+                stored.invoices.retain(|i| i.id != invoice.value.id);
+            }
+        });
+        self.retained
+            .lock()
+            .map_err(Error::internal)?
+            .entry(id.clone())
+            .or_default()
+            .push((invoice.value.clone(), until));
+        Ok(())
+    }
+
+    async fn leftovers(&self, account: &Read<Account>) -> Result<Vec<Stamp>, Error> {
+        let id = account.value.id.clone();
+        Ok(self.of(&account.value.id, |a| {
+            [
+                (Leftover::History, !a.history.is_empty()),
+                (Leftover::Packs, !a.packs.is_empty()),
+                (Leftover::Tickets, !a.tickets.is_empty()),
+                (Leftover::Reminders, !a.reminded.is_empty()),
+            ]
+            .into_iter()
+            .filter(|(_, any)| *any)
+            .map(|(kind, _)| Stamp::new((id.clone(), kind)))
+            .collect()
+        }))
+    }
+
+    async fn delete(&self, batch: &Stamp) -> Result<(), Error> {
+        self.failure()?;
+        let (account_id, kind) = batch.get::<(String, Leftover)>()?;
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                match kind {
+                    Leftover::History => stored.history.clear(),
+                    Leftover::Packs => stored.packs.clear(),
+                    Leftover::Tickets => stored.tickets.clear(),
+                    Leftover::Reminders => stored.reminded.clear(),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn shred(&self, account: &Read<Account>) -> Result<(), Error> {
+        self.failure()?;
+        self.with(|s| s.remove(&account.value.id));
+        self.shredded
+            .lock()
+            .map_err(Error::internal)?
+            .push(account.value.id.clone());
+        Ok(())
     }
 }
 

@@ -15,6 +15,22 @@ use crate::values::{EmailAddress, Language, TimeZoneName};
 /// Days of notice before the next billing date for a closure to take effect on it.
 pub const NOTICE_DAYS: i32 = 14;
 
+/// How long issued invoices and credit notes are kept after closure (billing.md).
+pub const RETENTION_YEARS: i16 = 10;
+
+/// Whether `account` is to be deleted on `today`: closing or closed, its closure date come.
+pub fn closure_due(account: &Account, today: Date) -> bool {
+    matches!(
+        account.status,
+        AccountStatus::Closing | AccountStatus::Closed
+    ) && account.closure_date.is_some_and(|date| date <= today)
+}
+
+/// Until when an invoice of an account closed on `today` is kept: 10 years.
+pub fn retained_until(today: Date) -> Date {
+    today.saturating_add(jiff::Span::new().years(RETENTION_YEARS))
+}
+
 /// The settings an admin changes (`PUT /account/settings`): each `None` is left as it is.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -294,6 +310,15 @@ mod tests {
             align_calendar(&aligned, noon(date(2026, 12, 20))),
             Ok(Alignment::Already(date(2027, 1, 12)))
         );
+    }
+
+    #[test]
+    fn an_account_is_deleted_from_its_closure_date_and_its_invoices_kept_ten_years() {
+        let (closing, on) = request_closure(&dupont(), date(2026, 12, 20), false).unwrap();
+        assert!(!closure_due(&closing, date(2027, 1, 11)));
+        assert!(closure_due(&closing, on));
+        assert!(!closure_due(&dupont(), on), "not closing");
+        assert_eq!(retained_until(on), date(2037, 1, 12));
     }
 
     #[test]

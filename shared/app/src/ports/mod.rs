@@ -13,6 +13,7 @@
 //! | [`account::AccountTable`] | DynamoDB (`softbrik::records`) | [`crate::memory::Tables`] |
 //! | [`packs::PackTable`] | DynamoDB (`softbrik::packs`), the support desk (a training's ticket) | [`crate::memory::Tables`] |
 //! | [`resellers::ResellerTable`] | DynamoDB (`softbrik::resellers`, the count's retries) | [`crate::memory::Tables`] |
+//! | [`closure::ClosureTable`] | DynamoDB, S3, the retention key (`softbrik::closure`) | [`crate::memory::Tables`] |
 //! | [`signup::SignupTable`] | DynamoDB, KMS, the rate limit (`softbrik::signup`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
@@ -20,6 +21,7 @@ pub mod account;
 pub mod answers;
 pub mod billing;
 pub mod charges;
+pub mod closure;
 pub mod directory;
 pub mod mailer;
 pub mod packs;
@@ -37,6 +39,7 @@ pub struct Ports<'a> {
     pub signups: &'a dyn signup::SignupTable,
     pub packs: &'a dyn packs::PackTable,
     pub resellers: &'a dyn resellers::ResellerTable,
+    pub closure: &'a dyn closure::ClosureTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,
