@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ACCOUNT, actions, dupont_paying, team};
+use common::{ACCOUNT, actions, dupont_paying, refused_as_changed_and_refunded, team};
 use jiff::civil::date;
 use softbrik_app::Error;
 use softbrik_app::memory::World;
@@ -140,14 +140,7 @@ async fn a_charge_whose_change_lost_a_race_is_given_back() {
     world.tables.touch_user(ACCOUNT, "usr_bob");
     let refused = assign(&world, &team, "usr_bob", "stock", None).await;
     // THEN 409 to retry, no invoice, and the charge made first is refunded
-    assert!(matches!(
-        refused,
-        Err(Error::Refused(Refusal::ConcurrentChange(_)))
-    ));
-    assert!(world.tables.invoices(ACCOUNT).is_empty());
-    let charges = world.ledger.charges();
-    assert_eq!(charges.len(), 1);
-    assert!(charges[0].1, "refunded");
+    refused_as_changed_and_refunded(&world, refused);
 }
 
 #[tokio::test]

@@ -57,3 +57,24 @@ pub fn dupont_paying(today: Date, kind: AccountKind) -> World {
         .add_user(ACCOUNT, bob(&["files"], date(2026, 12, 12)));
     world
 }
+
+/// THEN a change refused because the account changed meanwhile (409, to retry): no invoice
+/// stored, and the one charge it made given back.
+pub fn refused_as_changed_and_refunded<T: std::fmt::Debug>(
+    world: &World,
+    result: Result<T, softbrik_app::Error>,
+) {
+    assert!(
+        matches!(
+            result,
+            Err(softbrik_app::Error::Refused(
+                softbrik_domain::refusal::Refusal::ConcurrentChange(_)
+            ))
+        ),
+        "{result:?}"
+    );
+    assert!(world.tables.invoices(ACCOUNT).is_empty());
+    let charges = world.ledger.charges();
+    assert_eq!(charges.len(), 1);
+    assert!(charges[0].1, "refunded");
+}
