@@ -12,8 +12,7 @@ pub use softbrik_domain::{
     refusal, sla, ticket, validation, values, vat,
 };
 
-pub use softbrik_app::{clock, emails, error};
-pub mod pdf;
+pub use softbrik_app::{clock, emails, error, pdf};
 
 pub mod account;
 pub mod app;

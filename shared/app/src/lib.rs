@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod memory;
 pub mod packs;
+pub mod pdf;
 pub mod ports;
 pub mod renewal;
 pub mod resellers;

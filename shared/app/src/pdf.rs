@@ -25,10 +25,12 @@ use jiff::civil::Date;
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str, TextStr};
 use rust_decimal::Decimal;
 
-use crate::account::{Invoice, InvoiceCustomer, InvoiceKind, InvoiceStatus, PaymentStatus};
-use crate::invoice::InvoiceLine;
-use crate::money::Money;
-use crate::values::Language;
+use softbrik_domain::account::{
+    Invoice, InvoiceCustomer, InvoiceKind, InvoiceStatus, PaymentStatus,
+};
+use softbrik_domain::invoice::InvoiceLine;
+use softbrik_domain::money::Money;
+use softbrik_domain::values::Language;
 
 /// Who issues the invoices: Softbrik's own company, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -760,13 +762,13 @@ const HELVETICA_BOLD_WIDTHS: [u16; 224] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::{InvoiceKind, PaymentState};
-    use crate::billing_calendar::BillingPeriod;
-    use crate::proration::Proration;
-    use crate::values::BrikId;
-    use crate::vat::VatTreatment;
     use jiff::civil::date;
     use rust_decimal_macros::dec;
+    use softbrik_domain::account::{InvoiceKind, PaymentState};
+    use softbrik_domain::billing_calendar::BillingPeriod;
+    use softbrik_domain::proration::Proration;
+    use softbrik_domain::values::BrikId;
+    use softbrik_domain::vat::VatTreatment;
 
     fn softbrik() -> Issuer {
         Issuer {
