@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::Timestamp;
 
-use crate::account::{Account, Invoice, InvoiceCustomer, invoice_number};
+use crate::account::{Account, Invoice, invoice_number};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::crypto::DataKey;
@@ -231,36 +231,6 @@ pub async fn settle_pending(app: &App, grace: jiff::SignedDuration) -> Result<Se
     Ok(done)
 }
 
-/// Emails a finalised invoice to the admin in the account's language. A mail failure does
-/// not undo what was paid: it is logged, and the invoice left for the settlement run to send
-/// again (`MailRetry`), so that every issued invoice reaches its customer.
-pub async fn email(app: &App, account: &Account, invoice: &Invoice) {
-    if let Err(e) = send(
-        app,
-        account,
-        &customer(account),
-        invoice,
-        invoice_address(account),
-    )
-    .await
-    {
-        tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent; sent again later");
-        let retry = MailRetry::new(app, &account.id, &invoice.id);
-        if let Err(e) = app.store.put_new(&retry).await {
-            tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent nor left to send again");
-        }
-    }
-}
-
-/// Where an account's invoices go: its invoice address, or its admin's.
-fn invoice_address(account: &Account) -> &str {
-    account
-        .invoice_email
-        .as_ref()
-        .unwrap_or(&account.admin_email)
-        .as_str()
-}
-
 /// An issued invoice whose email failed, listed in `gsi1` under `MAILRETRY` for the
 /// settlement run (every 5 minutes) to send again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,7 +248,7 @@ pub struct MailRetry {
 const MAIL_RETRY_DAYS: i64 = 30;
 
 impl MailRetry {
-    fn new(app: &App, account_id: &str, invoice_id: &str) -> Self {
+    pub(crate) fn new(app: &App, account_id: &str, invoice_id: &str) -> Self {
         let now = app.system_clock.now();
         MailRetry {
             pk: format!("MAILRETRY#{account_id}#{invoice_id}"),
@@ -292,84 +262,13 @@ impl MailRetry {
     }
 }
 
-/// Sends again the invoices whose email failed: (sent, left for the next run). An invoice or
-/// account gone (closed) is dropped.
+/// Sends again the invoices whose email failed (`softbrik_app::invoices::resend`): (sent,
+/// left for the next run).
 pub async fn resend_invoices(app: &App) -> Result<(u32, u32), Error> {
-    let waiting: Vec<MailRetry> = app.store.query_index_all("MAILRETRY").await?;
-    let (mut sent, mut left) = (0, 0);
-    for retry in waiting {
-        let outcome =
-            match crate::records::issued_in(app, &retry.account_id, &retry.invoice_id).await {
-                Ok((invoice, customer, account)) => {
-                    send(
-                        app,
-                        &account,
-                        &customer,
-                        &invoice,
-                        invoice_address(&account),
-                    )
-                    .await
-                }
-                Err(Error::NotFound) => Ok(()),
-                Err(e) => Err(e),
-            };
-        match outcome {
-            Ok(()) => {
-                sent += 1;
-                let op = app.store.delete_op(&retry.pk, &retry.sk)?;
-                if let Err(e) = app.store.transact(vec![op]).await {
-                    tracing::warn!(error = ?e, invoice = %retry.invoice_id, "invoice sent again; its retry not removed");
-                }
-            }
-            Err(e) => {
-                left += 1;
-                tracing::warn!(error = %e, invoice = %retry.invoice_id, "invoice email still not sent; next run retries");
-            }
-        }
-    }
-    Ok((sent, left))
+    softbrik_app::invoices::resend(&app.ports()).await
 }
 
-/// Sends an invoice to `to` in the account's language, its PDF attached; `customer` is the
-/// block the invoice was issued to.
-pub async fn send(
-    app: &App,
-    account: &Account,
-    customer: &InvoiceCustomer,
-    invoice: &Invoice,
-    to: &str,
-) -> Result<(), Error> {
-    let (subject, text) =
-        crate::emails::invoice_email(account.language, account.company_name.as_str(), invoice);
-    let mail = crate::mailer::Mail {
-        to: to.to_string(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: vec![crate::mailer::Attachment {
-            filename: pdf_filename(invoice),
-            content_type: "application/pdf".into(),
-            bytes: crate::pdf::invoice_pdf(&app.config.issuer, customer, invoice, account.language),
-        }],
-    };
-    app.mailer.send(&mail).await.map(|_| ())
-}
-
-/// The file name of an invoice's PDF: its number, or its id while it has none.
-pub fn pdf_filename(invoice: &Invoice) -> String {
-    format!("{}.pdf", invoice.number.as_deref().unwrap_or(&invoice.id))
-}
-
-/// Who the invoice is addressed to, as the account is today.
-pub fn customer(account: &Account) -> InvoiceCustomer {
-    InvoiceCustomer {
-        company_name: account.company_name.as_str().into(),
-        country: account.country.code().into(),
-        vat_number: account.vat_number.as_ref().map(|v| v.as_str().to_string()),
-        address: account.address.clone(),
-        email: account.admin_email.as_str().into(),
-    }
-}
+pub use softbrik_app::invoices::{customer, pdf_filename};
 
 /// Why the transaction storing an invoice did not go through.
 #[derive(Debug)]

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use softbrik_app::ports::account::{AccountChange, AccountTable, Reschedule};
+use softbrik_app::ports::records::{Page as RecordsPage, RecordsTable};
 use softbrik_app::ports::team::{Read, Stamp};
 use softbrik_domain::subscription::Settings;
 
@@ -57,60 +58,30 @@ impl<T> Listed<T> {
     }
 }
 
+impl<T> From<softbrik_app::ports::records::Page<T>> for Listed<T> {
+    fn from(page: softbrik_app::ports::records::Page<T>) -> Self {
+        Listed {
+            items: page.items,
+            next: page.next,
+        }
+    }
+}
+
+/// `GET /account/invoices` (`softbrik_app::invoices::list`).
 pub async fn invoices(
     app: &App,
     caller: &Identity,
     page: Page<'_>,
 ) -> Result<Listed<Invoice>, Error> {
     let account_id = caller.require_admin()?;
-    let (items, next) = app
-        .store
-        .query_page::<InvoiceItem>(&account_pk(account_id), "INVOICE#", page.limit, page.next)
-        .await?;
-    Ok(Listed {
-        items: items.into_iter().map(|i| i.invoice).collect(),
-        next,
-    })
+    let listed =
+        softbrik_app::invoices::list(&app.ports(), account_id, page.limit, page.next).await?;
+    Ok(listed.into())
 }
 
+/// `GET /account/invoices/{id}`.
 pub async fn invoice(app: &App, caller: &Identity, invoice_id: &str) -> Result<Invoice, Error> {
-    let account_id = caller.require_admin()?;
-    invoice_item(app, account_id, invoice_id)
-        .await
-        .map(|i| i.invoice)
-}
-
-async fn invoice_item(app: &App, account_id: &str, invoice_id: &str) -> Result<InvoiceItem, Error> {
-    app.store
-        .get::<InvoiceItem>(&account_pk(account_id), &format!("INVOICE#{invoice_id}"))
-        .await?
-        .ok_or(Error::NotFound)
-}
-
-/// An invoice with the customer block it was issued to, and the account it belongs to.
-async fn issued(
-    app: &App,
-    caller: &Identity,
-    invoice_id: &str,
-) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
-    issued_in(app, caller.require_admin()?, invoice_id).await
-}
-
-/// An invoice of `account_id` with the customer block it was issued to, and the account.
-pub async fn issued_in(
-    app: &App,
-    account_id: &str,
-    invoice_id: &str,
-) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
-    let item = invoice_item(app, account_id, invoice_id).await?;
-    let (account_item, key) = app.account_item(account_id).await?;
-    let account = account_item.open(&key)?;
-    let customer = key.open(
-        Field::new(account_id, (&item.pk, &item.sk), "invoice_customer"),
-        &item.customer,
-    )?;
-    let customer = serde_json::from_str(&customer).map_err(Error::internal)?;
-    Ok((item.invoice, customer, account))
+    softbrik_app::invoices::invoice(&app.ports(), caller.require_admin()?, invoice_id).await
 }
 
 /// The PDF of an invoice (`GET /account/invoices/{id}/pdf`), in the account's language, and
@@ -120,41 +91,123 @@ pub async fn invoice_pdf(
     caller: &Identity,
     invoice_id: &str,
 ) -> Result<(String, Vec<u8>), Error> {
-    let (invoice, customer, account) = issued(app, caller, invoice_id).await?;
-    let pdf = crate::pdf::invoice_pdf(&app.config.issuer, &customer, &invoice, account.language);
-    Ok((crate::invoicing::pdf_filename(&invoice), pdf))
+    softbrik_app::invoices::pdf(&app.ports(), caller.require_admin()?, invoice_id).await
 }
 
+/// `GET /account/history` (`softbrik_app::invoices::history`).
 pub async fn history(
     app: &App,
     caller: &Identity,
     page: Page<'_>,
 ) -> Result<Listed<HistoryEntry>, Error> {
     let account_id = caller.require_admin()?;
-    let (item, key) = app.account_item(account_id).await?;
-    let (items, next) = app
-        .store
-        .query_page::<HistoryItem>(&account_pk(&item.id), "HISTORY#", page.limit, page.next)
-        .await?;
-    let entries = items
-        .into_iter()
-        .map(|h| {
-            let details = key.open(
-                Field::new(&item.id, (&h.pk, &h.sk), "history_details"),
-                &h.details,
-            )?;
-            Ok(HistoryEntry {
-                at: h.at,
-                actor: h.actor,
-                action: h.action,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-            })
+    let listed =
+        softbrik_app::invoices::history(&app.ports(), account_id, page.limit, page.next).await?;
+    Ok(listed.into())
+}
+
+/// The account's billing records on DynamoDB: its `INVOICE#` items (the customer block sealed
+/// under its key) and `HISTORY#` items, a page at a time, and the `MAILRETRY#` items of
+/// invoices whose email failed.
+#[async_trait]
+impl RecordsTable for App {
+    async fn invoices(
+        &self,
+        account_id: &str,
+        limit: i32,
+        next: Option<&str>,
+    ) -> Result<RecordsPage<Invoice>, Error> {
+        let (items, next) = self
+            .store
+            .query_page::<InvoiceItem>(&account_pk(account_id), "INVOICE#", limit, next)
+            .await?;
+        Ok(RecordsPage {
+            items: items.into_iter().map(|i| i.invoice).collect(),
+            next,
         })
-        .collect::<Result<Vec<_>, Error>>()?;
-    Ok(Listed {
-        items: entries,
-        next,
-    })
+    }
+
+    async fn issued(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+    ) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
+        let item = self
+            .store
+            .get::<InvoiceItem>(&account_pk(account_id), &format!("INVOICE#{invoice_id}"))
+            .await?
+            .ok_or(Error::NotFound)?;
+        let (account_item, key) = self.account_item(account_id).await?;
+        let account = account_item.open(&key)?;
+        let customer = key.open(
+            Field::new(account_id, (&item.pk, &item.sk), "invoice_customer"),
+            &item.customer,
+        )?;
+        let customer = serde_json::from_str(&customer).map_err(Error::internal)?;
+        Ok((item.invoice, customer, account))
+    }
+
+    async fn history(
+        &self,
+        account_id: &str,
+        limit: i32,
+        next: Option<&str>,
+    ) -> Result<RecordsPage<HistoryEntry>, Error> {
+        let (item, key) = self.account_item(account_id).await?;
+        let (items, next) = self
+            .store
+            .query_page::<HistoryItem>(&account_pk(&item.id), "HISTORY#", limit, next)
+            .await?;
+        let entries = items
+            .into_iter()
+            .map(|h| {
+                let details = key.open(
+                    Field::new(&item.id, (&h.pk, &h.sk), "history_details"),
+                    &h.details,
+                )?;
+                Ok(HistoryEntry {
+                    at: h.at,
+                    actor: h.actor,
+                    action: h.action,
+                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(RecordsPage {
+            items: entries,
+            next,
+        })
+    }
+
+    fn issuer(&self) -> softbrik_app::pdf::Issuer {
+        self.config.issuer.clone()
+    }
+
+    async fn leave_for_retry(&self, account_id: &str, invoice_id: &str) -> Result<(), Error> {
+        let retry = crate::invoicing::MailRetry::new(self, account_id, invoice_id);
+        self.store.put_new(&retry).await.map(|_| ())
+    }
+
+    async fn retries(&self) -> Result<Vec<(String, String, Stamp)>, Error> {
+        let waiting: Vec<crate::invoicing::MailRetry> =
+            self.store.query_index_all("MAILRETRY").await?;
+        Ok(waiting
+            .into_iter()
+            .map(|retry| {
+                let (account, invoice) = (retry.account_id.clone(), retry.invoice_id.clone());
+                (account, invoice, Stamp::new(retry))
+            })
+            .collect())
+    }
+
+    async fn retried(&self, retry: &Stamp) -> Result<(), Error> {
+        let retry: &crate::invoicing::MailRetry = retry.get()?;
+        let op = self.store.delete_op(&retry.pk, &retry.sk)?;
+        self.store
+            .transact(vec![op])
+            .await
+            .map_err(|e| e.into_error(|_| Error::internal("an unconditional delete conflicted")))
+    }
 }
 
 /// `PUT /account/settings` as sent.
@@ -323,12 +376,8 @@ pub async fn send_invoice(
         ),
         None => None,
     };
-    let (invoice, customer, account) = issued(app, caller, invoice_id).await?;
-    let address = to
-        .as_ref()
-        .map_or(account.admin_email.as_str(), |a| a.as_str());
-    crate::invoicing::send(app, &account, &customer, &invoice, address).await?;
-    Ok(serde_json::json!({"invoice_id": invoice.id, "sent_to": address}))
+    let account_id = caller.require_admin()?;
+    softbrik_app::invoices::send_again(&app.ports(), account_id, invoice_id, to.as_ref()).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -78,6 +78,7 @@ impl App {
             packs: self,
             resellers: self,
             closure: self,
+            records: self,
             directory: &*self.directory,
             mailer: &*self.mailer,
             payments: &*self.payments,
@@ -225,6 +226,6 @@ impl TeamTable for App {
 #[async_trait]
 impl InvoiceMail for App {
     async fn email(&self, account: &Account, invoice: &Invoice) {
-        crate::invoicing::email(self, account, invoice).await
+        softbrik_app::invoices::email(&self.ports(), account, invoice).await
     }
 }

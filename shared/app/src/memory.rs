@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use softbrik_domain::account::{
     Account, AccountKind, CardBrand, CardDetails, HistoryEntry, Invoice, User, invoice_number,
 };
-use softbrik_domain::account::{AccountStatus, InvoiceStatus};
+use softbrik_domain::account::{AccountStatus, InvoiceCustomer, InvoiceStatus};
 use softbrik_domain::billing_calendar::BillingPeriod;
 use softbrik_domain::catalogue::default_catalogue;
 use softbrik_domain::invoice::UsagePeak;
@@ -19,6 +19,7 @@ use softbrik_domain::packs::{Holding, Pack, default_packs, seats_on};
 use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken};
 
 use crate::error::Error;
+use crate::pdf::Issuer;
 use crate::ports::Ports;
 use crate::ports::account::{AccountChange, AccountTable, Reschedule};
 use crate::ports::answers::{AnswerTable, FirstCharge, Record};
@@ -29,6 +30,7 @@ use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::packs::{PackChange, PackTable};
 use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::ports::records::{Page, RecordsTable};
 use crate::ports::resellers::ResellerTable;
 use crate::ports::signup::{NewAccount, SignupTable};
 use crate::ports::team::{
@@ -63,6 +65,7 @@ impl World {
             packs: &self.tables,
             resellers: &self.tables,
             closure: &self.tables,
+            records: &self.tables,
             directory: &self.sign_ins,
             mailer: &self.outbox,
             payments: &self.ledger,
@@ -96,6 +99,8 @@ pub struct Tables {
     retained: Mutex<BTreeMap<String, Vec<(Invoice, Date)>>>,
     /// The accounts whose data key was shredded.
     shredded: Mutex<Vec<String>>,
+    /// The invoices whose email waits to be sent again: (account, invoice).
+    mail_retries: Mutex<Vec<(String, String)>>,
     pub book: Arc<Book>,
     pub answers: Answers,
 }
@@ -171,6 +176,7 @@ impl Tables {
             test_clocks: Mutex::new(BTreeSet::new()),
             retained: Mutex::new(BTreeMap::new()),
             shredded: Mutex::new(Vec::new()),
+            mail_retries: Mutex::new(Vec::new()),
             book: book.clone(),
             answers: Answers::with_book(book),
         }
@@ -298,6 +304,14 @@ impl Tables {
         self.retained
             .lock()
             .map(|r| r.get(account_id).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The invoices whose email waits to be sent again: (account, invoice).
+    pub fn mail_retries(&self) -> Vec<(String, String)> {
+        self.mail_retries
+            .lock()
+            .map(|r| r.clone())
             .unwrap_or_default()
     }
 
@@ -1031,6 +1045,115 @@ impl ResellerTable for Tables {
             invoice: None,
             answer: body,
         })
+    }
+}
+
+/// A page of `items` (newest first: by id, descending) after the cursor `next`, `limit` long.
+fn page<T: Clone>(mut items: Vec<(String, T)>, limit: i32, next: Option<&str>) -> Page<T> {
+    items.sort_by(|a, b| b.0.cmp(&a.0));
+    let after: Vec<(String, T)> = items
+        .into_iter()
+        .filter(|(id, _)| next.is_none_or(|cursor| id.as_str() < cursor))
+        .collect();
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = after.len() > limit;
+    let items: Vec<(String, T)> = after.into_iter().take(limit).collect();
+    Page {
+        next: more
+            .then(|| items.last().map(|(id, _)| id.clone()))
+            .flatten(),
+        items: items.into_iter().map(|(_, item)| item).collect(),
+    }
+}
+
+/// The invoices' issuer in memory: Softbrik's own company.
+fn softbrik() -> Issuer {
+    Issuer {
+        name: "Softbrik ApS".into(),
+        address: "Vesterbrogade 1\n1620 København V".into(),
+        country: "DK".into(),
+        vat_number: "DK12345678".into(),
+    }
+}
+
+#[async_trait]
+impl RecordsTable for Tables {
+    async fn invoices(
+        &self,
+        account_id: &str,
+        limit: i32,
+        next: Option<&str>,
+    ) -> Result<Page<Invoice>, Error> {
+        let invoices = self.of(account_id, |a| {
+            a.invoices
+                .iter()
+                .map(|i| (i.id.clone(), i.clone()))
+                .collect()
+        });
+        Ok(page(invoices, limit, next))
+    }
+
+    async fn issued(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+    ) -> Result<(Invoice, InvoiceCustomer, Account), Error> {
+        self.with(|s| {
+            let stored = s.get(account_id).ok_or(Error::NotFound)?;
+            let invoice = stored
+                .invoices
+                .iter()
+                .find(|i| i.id == invoice_id)
+                .ok_or(Error::NotFound)?;
+            Ok((
+                invoice.clone(),
+                crate::invoices::customer(&stored.account),
+                stored.account.clone(),
+            ))
+        })
+    }
+
+    async fn history(
+        &self,
+        account_id: &str,
+        limit: i32,
+        next: Option<&str>,
+    ) -> Result<Page<HistoryEntry>, Error> {
+        let history = self.of(account_id, |a| a.history.clone());
+        Ok(page(history, limit, next))
+    }
+
+    fn issuer(&self) -> Issuer {
+        softbrik()
+    }
+
+    async fn leave_for_retry(&self, account_id: &str, invoice_id: &str) -> Result<(), Error> {
+        self.failure()?;
+        self.mail_retries
+            .lock()
+            .map_err(Error::internal)?
+            .push((account_id.to_string(), invoice_id.to_string()));
+        Ok(())
+    }
+
+    async fn retries(&self) -> Result<Vec<(String, String, Stamp)>, Error> {
+        Ok(self
+            .mail_retries()
+            .into_iter()
+            .map(|(account, invoice)| {
+                let stamp = Stamp::new((account.clone(), invoice.clone()));
+                (account, invoice, stamp)
+            })
+            .collect())
+    }
+
+    async fn retried(&self, retry: &Stamp) -> Result<(), Error> {
+        let done = retry.get::<(String, String)>()?;
+        self.mail_retries
+            .lock()
+            .map_err(Error::internal)?
+            .retain(|r| r != done);
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@
 //! | [`packs::PackTable`] | DynamoDB (`softbrik::packs`), the support desk (a training's ticket) | [`crate::memory::Tables`] |
 //! | [`resellers::ResellerTable`] | DynamoDB (`softbrik::resellers`, the count's retries) | [`crate::memory::Tables`] |
 //! | [`closure::ClosureTable`] | DynamoDB, S3, the retention key (`softbrik::closure`) | [`crate::memory::Tables`] |
+//! | [`records::RecordsTable`] | DynamoDB (`softbrik::records`, `softbrik::invoicing`'s `MAILRETRY#` items) | [`crate::memory::Tables`] |
 //! | [`signup::SignupTable`] | DynamoDB, KMS, the rate limit (`softbrik::signup`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 
@@ -26,6 +27,7 @@ pub mod directory;
 pub mod mailer;
 pub mod packs;
 pub mod payments;
+pub mod records;
 pub mod resellers;
 pub mod signup;
 pub mod team;
@@ -40,6 +42,7 @@ pub struct Ports<'a> {
     pub packs: &'a dyn packs::PackTable,
     pub resellers: &'a dyn resellers::ResellerTable,
     pub closure: &'a dyn closure::ClosureTable,
+    pub records: &'a dyn records::RecordsTable,
     pub directory: &'a dyn directory::Directory,
     pub mailer: &'a dyn mailer::Mailer,
     pub invoices: &'a dyn mailer::InvoiceMail,
