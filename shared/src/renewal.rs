@@ -66,12 +66,11 @@ pub async fn renewing(
     })
 }
 
-/// The account's records read now, for the renewal.
-async fn read(app: &App, account_id: &str) -> Result<(AccountRecords, Renewing), Error> {
+/// The account's records read now (one Query), for the renewal.
+async fn read(app: &App, account_id: &str) -> Result<Renewing, Error> {
     let records = AccountRecords::read(&app.store, account_id).await?;
     let key = app.account_key(&records.account).await?;
-    let renewing = renewing(app, &records, &key).await?;
-    Ok((records, renewing))
+    renewing(app, &records, &key).await
 }
 
 #[derive(serde::Serialize)]
@@ -92,7 +91,7 @@ impl ReminderMarker {
 #[async_trait]
 impl BillingTable for App {
     async fn renewing(&self, account_id: &str) -> Result<Renewing, Error> {
-        Ok(read(self, account_id).await?.1)
+        read(self, account_id).await
     }
 
     async fn invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>, Error> {
@@ -302,7 +301,7 @@ pub async fn period_end(
 /// Renews the period that starts on `date`. `None` when there is nothing to bill or the
 /// renewal was already issued.
 pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Invoice>, Error> {
-    let (_, renewing) = read(app, account_id).await?;
+    let renewing = read(app, account_id).await?;
     Ok(
         softbrik_app::renewal::renew(&app.ports(), &renewing, date, None)
             .await?
@@ -312,7 +311,7 @@ pub async fn renew(app: &App, account_id: &str, date: Date) -> Result<Option<Inv
 
 /// The next renewal of the account as it stands now (`GET /account/upcoming-invoice`).
 pub async fn next_renewal(app: &App, account_id: &str) -> Result<Upcoming, Error> {
-    let (_, renewing) = read(app, account_id).await?;
+    let renewing = read(app, account_id).await?;
     softbrik_app::renewal::next_renewal(&app.ports(), &renewing).await
 }
 
@@ -330,7 +329,7 @@ pub async fn remind(
             let key = app.account_key(&records.account).await?;
             renewing(app, records, &key).await?
         }
-        None => read(app, account_id).await?.1,
+        None => read(app, account_id).await?,
     };
     softbrik_app::renewal::remind(&app.ports(), &renewing, billing_date).await
 }

@@ -61,6 +61,7 @@ pub async fn update_settings(
     } else {
         Reschedule::Keep
     };
+    let saved = change.account.clone();
     ports
         .accounts
         .save(
@@ -73,10 +74,13 @@ pub async fn update_settings(
             },
         )
         .await?;
-    if let Some(today) = change.renew_on {
-        let records = ports.billing.renewing(account_id).await?;
-        crate::renewal::renew(ports, &records, today, None).await?;
-    }
+    let Some(today) = change.renew_on else {
+        // The account is as saved: nothing to read again.
+        return Ok(saved.view(now, true));
+    };
+    // The renewal may have left it past due: read it as it now stands.
+    let records = ports.billing.renewing(account_id).await?;
+    crate::renewal::renew(ports, &records, today, None).await?;
     let account = ports.accounts.account(account_id).await?.value;
     let now = ports.table.now_for(&account).await?;
     Ok(account.view(now, true))
