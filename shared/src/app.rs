@@ -128,6 +128,8 @@ pub struct App {
     /// Ticket mail, sent from the support desk's address so that replies come back to it.
     pub support_mailer: Arc<dyn Mailer>,
     pub directory: Arc<dyn Directory>,
+    /// Where the support desk's alerts go (from the config).
+    pub staff: softbrik_app::ports::StaffAddresses,
     /// Raw inbound mail and ticket attachments.
     pub s3: aws_sdk_s3::Client,
     /// The SDK's shared configuration (HTTPS client, timeouts, region, credentials), for a
@@ -311,6 +313,10 @@ impl App {
             )),
             payments,
             store,
+            staff: softbrik_app::ports::StaffAddresses {
+                team: config.support_team_email.clone(),
+                success_manager: config.success_manager_email.clone(),
+            },
             config,
             aws,
             system_clock: Arc::new(SystemClock),

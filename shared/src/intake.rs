@@ -16,9 +16,11 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::inbound::{self, InboundMail};
 use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
-use crate::tickets::{
-    self, AttachmentItem, AuthorKind, Channel, Desk, Kind, MessageItem, Opening, PointerItem,
-    Requester, SECURITY_ACCOUNT, Status, TicketItem, number_pointer_pk,
+use crate::ticket::{Channel, Kind, Status};
+use crate::tickets::SECURITY_ACCOUNT;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use softbrik_app::support::{
+    self, Attachment, AuthorKind, Desk, Opening, Requester, TicketRef, With, Written,
 };
 
 /// Automatic replies one sender address may get in an hour.
@@ -230,6 +232,22 @@ struct ClaimItem {
     expires_at: i64,
 }
 
+impl ClaimItem {
+    fn new(app: &App, pk: String) -> ClaimItem {
+        ClaimItem {
+            pk,
+            sk: "INBOUND".into(),
+            expires_at: app.system_clock.now().as_second() + CLAIM_SECONDS,
+        }
+    }
+}
+
+/// The write of the claim `pk` on an inbound message, only if no delivery claimed it before
+/// (the tickets' port writes it with the ticket or message it made).
+pub(crate) fn claim_op(app: &App, pk: &str) -> Result<TransactWriteItem, Error> {
+    app.store.put_new_op(&ClaimItem::new(app, pk.to_string()))
+}
+
 /// Receives one raw message, with its envelope recipients when SES gave them (the headers'
 /// To and Cc count too) and SES's verdicts on its sender. Errors are only the retryable kind
 /// (a dependency down); anything wrong with the message itself is an outcome.
@@ -266,15 +284,14 @@ pub async fn receive(
     for a in &mut mail.attachments {
         a.filename = a.filename.chars().take(MAX_FILENAME_CHARS).collect();
     }
-    let claim = ClaimItem {
-        pk: format!(
+    let claim = ClaimItem::new(
+        app,
+        format!(
             "INBOUND#{}",
             app.keyed_hash(&format!("message-id:{}", mail.message_id))
                 .await?
         ),
-        sk: "INBOUND".into(),
-        expires_at: app.system_clock.now().as_second() + CLAIM_SECONDS,
-    };
+    );
     if app
         .store
         .get::<ClaimItem>(&claim.pk, &claim.sk)
@@ -312,20 +329,22 @@ async fn route(
     claim: &ClaimItem,
     authenticated: bool,
 ) -> Result<Outcome, Error> {
+    let ports = app.ports();
     let security = app.config.security_inbox.to_lowercase();
+    // The ticket a reply quotes: (its account, its id).
     let thread = match mail.ticket_number {
-        Some(n) => tickets::find_pointer(app, &number_pointer_pk(n)).await?,
+        Some(n) => ports.tickets.account_of(TicketRef::Number(n)).await?,
         None => None,
     };
     // A reply on a security report, from whoever reported it.
-    if let Some(pointer) = thread
+    if let Some((_, ticket_id)) = thread
         .as_ref()
-        .filter(|p| authenticated && p.account_id == SECURITY_ACCOUNT)
+        .filter(|(account, _)| authenticated && account == SECURITY_ACCOUNT)
     {
-        let desk = Desk::security(app).await?;
-        let ticket = tickets::load(app, SECURITY_ACCOUNT, &pointer.ticket_id).await?;
-        if ticket.requester(&desk)?.email.as_deref() == Some(mail.from.as_str())
-            && let Some(outcome) = add(app, &desk, pointer, None, None, mail, claim).await?
+        let desk = ports.tickets.desk(SECURITY_ACCOUNT).await?;
+        let ticket = ports.tickets.ticket(&desk, ticket_id).await?;
+        if ticket.is_some_and(|t| t.value.requester.email.as_deref() == Some(mail.from.as_str()))
+            && let Some(outcome) = add(app, &desk, ticket_id, (None, None), mail, claim).await?
         {
             return Ok(outcome);
         }
@@ -356,7 +375,7 @@ async fn route(
         let replied = may_reply(app, &sender).await?;
         if replied {
             let words = crate::ticket_emails::unknown_sender(&mail.subject);
-            tickets::notify(app, mail.from.as_str(), words, "auto-replied").await;
+            support::notify(&ports, mail.from.as_str(), words, "auto-replied").await;
         }
         return Ok(Outcome::UnknownSender { replied });
     };
@@ -372,23 +391,20 @@ async fn route(
     let Some(item) = item.filter(|u| u.may_ask_support() && !closed) else {
         return Ok(Outcome::SenderNotAllowed);
     };
-    let desk = Desk::of_item(app, account, key).await?;
-    let name = item.open(&user.account_id, &desk.key)?.name;
+    let name = item.open(&user.account_id, &key)?.name;
+    let desk = crate::tickets::Desk::of_item(app, account, key)
+        .await?
+        .port();
     // A reply quoting a ticket of the sender's own account joins it; the same number from
     // anyone else opens a new ticket.
-    if let Some(pointer) = thread.as_ref().filter(|p| p.account_id == user.account_id)
-        && let Some(outcome) = add(
-            app,
-            &desk,
-            pointer,
-            Some(user.user_id.clone()),
-            Some(name.as_str()),
-            mail,
-            claim,
-        )
-        .await?
+    if let Some((_, ticket_id)) = thread
+        .as_ref()
+        .filter(|(account, _)| *account == user.account_id)
     {
-        return Ok(outcome);
+        let author = (Some(user.user_id.clone()), Some(name.as_str()));
+        if let Some(outcome) = add(app, &desk, ticket_id, author, mail, claim).await? {
+            return Ok(outcome);
+        }
     }
     if mail.automatic.is_some() {
         return Ok(Outcome::IgnoredAutomatic);
@@ -406,23 +422,13 @@ async fn route(
 async fn add(
     app: &App,
     desk: &Desk,
-    pointer: &PointerItem,
-    user_id: Option<String>,
-    name: Option<&str>,
+    ticket_id: &str,
+    author: (Option<String>, Option<&str>),
     mail: &InboundMail,
     claim: &ClaimItem,
 ) -> Result<Option<Outcome>, Error> {
     let mut stored = None;
-    let result = add_once(
-        app,
-        desk,
-        pointer,
-        (user_id, name),
-        mail,
-        claim,
-        &mut stored,
-    )
-    .await;
+    let result = add_once(app, desk, ticket_id, author, mail, claim, &mut stored).await;
     if !matches!(result, Ok(Some(Outcome::Added { .. }))) {
         discard(app, stored.as_deref().unwrap_or_default()).await;
     }
@@ -432,17 +438,22 @@ async fn add(
 async fn add_once(
     app: &App,
     desk: &Desk,
-    pointer: &PointerItem,
+    ticket_id: &str,
     (user_id, name): (Option<String>, Option<&str>),
     mail: &InboundMail,
     claim: &ClaimItem,
-    stored: &mut Option<Vec<AttachmentItem>>,
+    stored: &mut Option<Vec<Attachment>>,
 ) -> Result<Option<Outcome>, Error> {
+    let ports = app.ports();
     let automatic = mail.automatic.is_some();
     let message_id = new_ordered_id("msg", desk.now);
     for _ in 0..3 {
-        let mut ticket = tickets::load(app, &desk.account_id, &pointer.ticket_id).await?;
-        let read = ticket.version;
+        let read = ports
+            .tickets
+            .ticket(desk, ticket_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let mut ticket = read.value.clone();
         if !automatic {
             match ticket.life.status {
                 Status::Resolved | Status::Closed => {
@@ -456,6 +467,7 @@ async fn add_once(
             // Automatic mail never reopens anything; a closed ticket keeps no more mail.
             return Ok(Some(Outcome::IgnoredAutomatic));
         }
+        ticket.updated_at = desk.now;
         let attachments = match stored {
             Some(a) => a.clone(),
             None => {
@@ -464,33 +476,35 @@ async fn add_once(
                 a
             }
         };
-        let message = MessageItem::new(
-            desk,
-            &ticket,
-            &message_id,
+        let author = (
             AuthorKind::Customer,
             user_id.clone(),
-            name,
+            name.map(str::to_string),
+        );
+        let message = support::new_message(
+            &ticket,
+            &message_id,
+            desk.now,
+            author,
             true,
             automatic,
             &mail.text,
             attachments,
         );
-        let ops = vec![
-            ticket.save_op(app, &desk.hours, read, desk.now)?,
-            app.store.put_new_op(&message)?,
-            app.store.put_new_op(claim)?,
-        ];
-        match app.store.transact(ops).await {
-            Ok(()) => {
+        let with = With::Mail(&claim.pk);
+        match ports
+            .tickets
+            .save(desk, &read.stamp, &ticket, Some(&message), with)
+            .await?
+        {
+            Written::Done => {
                 return Ok(Some(Outcome::Added {
                     ticket_id: ticket.id.clone(),
                     number: ticket.reference(),
                 }));
             }
-            Err(e) if e.condition_failed(2) => return Ok(Some(Outcome::Duplicate)),
-            Err(e) if e.condition_failed(0) => continue,
-            Err(e) => return Err(e.into_error(|_| Error::internal("unreachable"))),
+            Written::MailClaimed => return Ok(Some(Outcome::Duplicate)),
+            Written::Changed => continue,
         }
     }
     Err(Error::unavailable(
@@ -508,10 +522,11 @@ async fn open(
     claim: &ClaimItem,
     sender_hash: &str,
 ) -> Result<Outcome, Error> {
+    let ports = app.ports();
     let ticket_id = new_ordered_id("tkt", desk.now);
     let message_id = new_ordered_id("msg", desk.now);
     let attachments = store_attachments(app, desk, &ticket_id, &message_id, mail).await?;
-    let number = match tickets::next_number(app).await {
+    let number = match ports.tickets.next_number().await {
         Ok(n) => n,
         Err(e) => {
             discard(app, &attachments).await;
@@ -537,27 +552,26 @@ async fn open(
         attachments: attachments.clone(),
         message_id,
     };
-    let (ticket, mut ops) = TicketItem::open(app, desk, number, opening)?;
-    ops.push(app.store.put_new_op(claim)?);
-    let claim_index = ops.len() - 1;
-    let written = app.store.transact(ops).await;
-    if written.is_err() {
+    let (ticket, message) = support::new_ticket(desk, number, opening);
+    let with = With::Mail(&claim.pk);
+    let written = ports.tickets.open(desk, &ticket, &message, with).await;
+    if !matches!(written, Ok(Written::Done)) {
         discard(app, &attachments).await;
     }
-    match written {
-        Ok(()) => {}
-        Err(e) if e.condition_failed(claim_index) => return Ok(Outcome::Duplicate),
-        Err(e) => return Err(e.into_error(|_| Error::internal("new ticket id collision"))),
+    if written? != Written::Done {
+        return Ok(Outcome::Duplicate);
     }
     if may_reply(app, sender_hash).await? {
-        let subject = ticket.subject(desk)?;
-        let words =
-            crate::ticket_emails::ticket_opened(desk.language, &ticket.reference(), &subject);
-        tickets::notify(app, mail.from.as_str(), words, "auto-replied").await;
+        let words = crate::ticket_emails::ticket_opened(
+            desk.language,
+            &ticket.reference(),
+            &ticket.subject,
+        );
+        support::notify(&ports, mail.from.as_str(), words, "auto-replied").await;
     }
     if kind == Kind::Security {
         let words = crate::ticket_emails::security_report_alert(&ticket.reference());
-        tickets::notify(app, &app.config.support_team_email, words, "auto-generated").await;
+        support::notify(&ports, &ports.staff.team, words, "auto-generated").await;
     }
     Ok(Outcome::Opened {
         ticket_id: ticket.id.clone(),
@@ -575,7 +589,7 @@ async fn security_report(
     if mail.automatic.is_some() {
         return Ok(Outcome::IgnoredAutomatic);
     }
-    let desk = Desk::security(app).await?;
+    let desk = app.ports().tickets.desk(SECURITY_ACCOUNT).await?;
     let requester = Requester {
         user_id: None,
         name: None,
@@ -585,30 +599,26 @@ async fn security_report(
     open(app, &desk, Kind::Security, requester, mail, claim, &sender).await
 }
 
-/// Puts the message's attachments in S3 (encrypted by the bucket's KMS key) and returns their
-/// records, names sealed.
+/// Puts the message's attachments in S3 (encrypted by the bucket's KMS key) and returns them
+/// (their names are sealed with the message).
 async fn store_attachments(
     app: &App,
     desk: &Desk,
     ticket_id: &str,
     message_id: &str,
     mail: &InboundMail,
-) -> Result<Vec<AttachmentItem>, Error> {
-    let mut items = Vec::new();
+) -> Result<Vec<Attachment>, Error> {
+    let mut stored = Vec::new();
     for (n, a) in mail.attachments.iter().enumerate() {
         let id = format!("att_{n}");
         let key = format!(
             "{}{ticket_id}/{message_id}/{id}",
-            tickets::attachments_prefix(&desk.account_id)
+            crate::tickets::attachments_prefix(&desk.account_id)
         );
         crate::attachments::put(app, &key, &a.content_type, a.bytes.clone()).await?;
-        items.push(AttachmentItem {
+        stored.push(Attachment {
             id,
-            filename: desk.seal(
-                tickets::attachment_item(&key),
-                "attachment_name",
-                &a.filename,
-            ),
+            filename: a.filename.clone(),
             content_type: a.content_type.clone(),
             size: a.bytes.len() as u64,
             key,
@@ -620,12 +630,12 @@ async fn store_attachments(
             "attachments beyond the limit not kept"
         );
     }
-    Ok(items)
+    Ok(stored)
 }
 
 /// Deletes attachments stored for a message that was not written after all (a duplicate, a
 /// conflict, a failure); a failed deletion is logged, the object is only an orphan.
-async fn discard(app: &App, attachments: &[AttachmentItem]) {
+async fn discard(app: &App, attachments: &[Attachment]) {
     for a in attachments {
         if let Err(e) = crate::attachments::delete(app, &a.key).await {
             tracing::warn!(error = %e, "orphan attachment left in S3");

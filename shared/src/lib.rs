@@ -12,7 +12,7 @@ pub use softbrik_domain::{
     refusal, sla, ticket, validation, values, vat,
 };
 
-pub use softbrik_app::{clock, emails, error, pdf};
+pub use softbrik_app::{clock, emails, error, pdf, ticket_emails};
 
 pub mod account;
 pub mod app;
@@ -45,5 +45,4 @@ pub mod team;
 pub mod team_table;
 pub mod telemetry;
 pub mod test_clock;
-pub mod ticket_emails;
 pub mod tickets;

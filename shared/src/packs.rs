@@ -34,7 +34,8 @@ use crate::invoicing::{self, StoreFailure};
 use crate::refusal::Refusal;
 use crate::store::account_pk;
 use crate::team::Team;
-use crate::tickets::TicketItem;
+use crate::tickets::Desk;
+use softbrik_app::support::{self, Requester, Ticket};
 
 pub use softbrik_app::packs::PackResponse;
 pub use softbrik_domain::packs::{HeldPackView, Holding, Pack, PackKind, default_packs, seats_on};
@@ -174,9 +175,11 @@ pub async fn remove(app: &App, team: &Team, pack_id: &str) -> Result<serde_json:
 
 // --- The adapter -------------------------------------------------------------------------
 
-/// A training ticket made ready for a change: its item and the writes that open it.
+/// A training ticket made ready for a change: the ticket, its desk, and the writes that open
+/// it.
 struct TicketPrepared {
-    ticket: TicketItem,
+    desk: support::Desk,
+    ticket: Ticket,
     ops: Vec<TransactWriteItem>,
 }
 
@@ -205,21 +208,35 @@ impl PackTable for App {
     async fn training_ticket(
         &self,
         team: &TeamRecords,
-        ids: (&str, &str),
+        (ticket_id, message_id): (&str, &str),
         requester: Option<&str>,
         subject: &str,
         description: &str,
     ) -> Result<Stamp, Error> {
-        let (ticket, ops) = crate::support_desk::ticket_for_account(
-            self,
-            &team.account.id,
+        // The account and its users are the team's read: nothing is read again.
+        let (key, records) = crate::team_table::sealing(team)?;
+        let desk = Desk::of_item(self, records.account.clone(), key.clone())
+            .await?
+            .port();
+        let requester = requester
+            .and_then(|id| team.users.iter().find(|u| u.value.id == id))
+            .map_or_else(Requester::nobody, |u| Requester::user(&u.value));
+        let opening = support::Opening {
+            id: ticket_id.to_string(),
+            kind: crate::ticket::Kind::Support,
+            channel: crate::ticket::Channel::Web,
+            impact: None,
             requester,
-            ids,
-            subject,
-            description,
-        )
-        .await?;
-        Ok(Stamp::new(TicketPrepared { ticket, ops }))
+            subject: subject.to_string(),
+            description: description.to_string(),
+            attachments: Vec::new(),
+            message_id: message_id.to_string(),
+        };
+        let number = crate::tickets::next_number(self).await?;
+        let (ticket, message) = support::new_ticket(&desk, number, opening);
+        let ops =
+            crate::tickets::open_ops(self, crate::tickets::sealing(&desk)?, &ticket, &message)?;
+        Ok(Stamp::new(TicketPrepared { desk, ticket, ops }))
     }
 
     async fn commit(
@@ -308,10 +325,11 @@ impl PackTable for App {
         })
     }
 
-    async fn tell_opened(&self, team: &TeamRecords, ticket: &Stamp) {
+    async fn tell_opened(&self, _team: &TeamRecords, ticket: &Stamp) {
         match ticket.get::<TicketPrepared>() {
-            Ok(TicketPrepared { ticket, .. }) => {
-                crate::support_desk::tell_opened(self, &team.account.id, ticket).await;
+            Ok(TicketPrepared { desk, ticket, .. }) => {
+                let opened = crate::ticket_emails::ticket_opened;
+                support::tell_requester(&self.ports(), desk, ticket, opened).await;
             }
             Err(e) => tracing::error!(error = %e, "ticket opening not told"),
         }

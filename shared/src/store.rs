@@ -428,10 +428,7 @@ impl SeatGuardItem {
 
 /// Whether a user in `status` may use Softbrik (sign in, call the API, write to support).
 fn has_access(status: crate::account::UserStatus) -> bool {
-    !matches!(
-        status,
-        crate::account::UserStatus::AccessRevoked | crate::account::UserStatus::Inactive
-    )
+    status.has_access()
 }
 
 /// Global uniqueness of a sign-in address, by its keyed hash: `EMAIL#<hmac>`.

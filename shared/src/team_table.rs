@@ -86,6 +86,10 @@ impl App {
             charges: self,
             answers: self,
             clock: &*self.system_clock,
+            tickets: self,
+            blobs: self,
+            support_mailer: &*self.support_mailer,
+            staff: &self.staff,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Support tickets (support.md): what a ticket is and how it is kept, its SLA clock, and the
-//! SLA run that records breaches, alerts the team when a P1 update is due, closes resolved
-//! tickets after 7 days and pseudonymises old ones.
+//! The support desk's tickets on DynamoDB (the `TicketTable` port of `softbrik_app`), their
+//! attachments in S3 (the `Blobs` port), and the SLA run's entry point, which takes the tickets
+//! due and checks each with `softbrik_app::support::check` (breaches, P1 update alerts, the
+//! automatic close, pseudonymisation).
 //!
 //! A ticket lives in its account's partition (`TICKET#<id>`, messages `TMSG#<ticket>#<id>`),
 //! with its subject, requester and messages sealed under the account's data key. Two pointer
@@ -12,54 +13,43 @@
 //! [`Runner::Sla`]) at the next instant something may happen to it; the SLA run (the
 //! `tickets` function, every 5 minutes, and test clocks) takes what is due.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
+use softbrik_app::ports::team::{Read, Stamp};
+use softbrik_app::ports::tickets::{Blobs, TicketPage, TicketTable};
+use softbrik_app::support::{
+    self, Attachment, AuthorKind, ListFilter, Listing, Message, Requester, Ticket, TicketRef, With,
+    Written,
+};
 use tracing::Instrument;
 
-use crate::account::SupportPlan;
+use crate::account::{SupportPlan, User};
 use crate::app::App;
 use crate::business_hours::BusinessHours;
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Field, Sealed};
 use crate::error::Error;
+use crate::idempotency::answered;
 use crate::inbound::ticket_reference;
-use crate::mailer::Mail;
+use crate::refusal::Refusal;
 use crate::schedule::{RunLimits, RunReport, RunRequest, Runner, Scope, due_key, each_due};
-use crate::sla::{Priority, TargetName};
-use crate::store::account_pk;
+use crate::store::{UserItem, account_pk, user_sk};
 pub use crate::ticket::{
     AUTO_CLOSE, Change, Channel, Impact, Kind, P1_UPDATE_EVERY, REOPEN_WINDOW, RETENTION_MONTHS,
     SECURITY_ACKNOWLEDGE, SlaEvent, Status, TicketLife, ceil_second,
 };
 use crate::values::{Country, Language, TimeZoneName};
 
-/// The pseudo-account security reports belong to (support.md "Email to ticket").
-pub const SECURITY_ACCOUNT: &str = "security";
+pub use softbrik_app::ports::tickets::SECURITY_ACCOUNT;
+
 /// `gsi1` partition of every ticket, newest first: the support team's queue.
 pub const QUEUE: &str = "TICKETS";
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthorKind {
-    Customer,
-    Support,
-    System,
-}
-
-/// Who asked, sealed as one JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Requester {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-}
-
 /// A ticket as stored: clocks and states in clear, what names or tells anything sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TicketItem {
@@ -161,8 +151,8 @@ pub fn attachments_prefix(account_id: &str) -> String {
     format!("attachments/{account_id}/")
 }
 
-/// What the desk needs to know of the account a ticket belongs to: its key, language, hours,
-/// plan and clock.
+/// What the adapter needs to know of the account a ticket belongs to: its key, language,
+/// hours, plan and clock (the port's [`support::Desk`] carries it in its stamp).
 pub struct Desk {
     pub account_id: String,
     pub key: Arc<DataKey>,
@@ -220,6 +210,19 @@ impl Desk {
         })
     }
 
+    /// The port's desk, carrying this one.
+    pub fn port(self) -> support::Desk {
+        support::Desk {
+            account_id: self.account_id.clone(),
+            language: self.language,
+            hours: self.hours.clone(),
+            plan: self.plan,
+            test_clock_id: self.test_clock_id.clone(),
+            now: self.now,
+            stamp: Stamp::new(Arc::new(self)),
+        }
+    }
+
     /// Seals `text` for `attribute` of the item keyed `item` (pk, sk).
     pub fn seal(&self, item: (&str, &str), attribute: &str, text: &str) -> Sealed {
         self.key
@@ -237,76 +240,103 @@ impl Desk {
     }
 }
 
-/// What opens a ticket.
-pub struct Opening {
-    pub id: String,
-    pub kind: Kind,
-    pub channel: Channel,
-    pub impact: Option<Impact>,
-    pub requester: Requester,
-    pub subject: String,
-    pub description: String,
-    pub attachments: Vec<AttachmentItem>,
-    pub message_id: String,
+/// The adapter's desk a port's desk carries.
+pub fn sealing(desk: &support::Desk) -> Result<&Desk, Error> {
+    Ok(desk.stamp.get::<Arc<Desk>>()?)
+}
+
+fn requester_json(requester: &Requester) -> Result<String, Error> {
+    serde_json::to_string(requester).map_err(Error::internal)
 }
 
 impl TicketItem {
-    /// A new ticket, its first message and its pointers, as writes for one transaction; the
-    /// caller adds its own (an idempotency record, the inbound message's claim).
-    pub fn open(
-        app: &App,
-        desk: &Desk,
-        number: u64,
-        opening: Opening,
-    ) -> Result<(TicketItem, Vec<TransactWriteItem>), Error> {
-        let at = desk.now;
-        let life = TicketLife::open(opening.kind, opening.impact, desk.plan, at);
-        let requester_json = serde_json::to_string(&opening.requester).map_err(Error::internal)?;
-        let (pk, sk) = (account_pk(&desk.account_id), ticket_sk(&opening.id));
-        let requester = desk.seal((&pk, &sk), "ticket_requester", &requester_json);
-        let subject = desk.seal((&pk, &sk), "ticket_subject", &opening.subject);
-        let mut ticket = TicketItem {
-            pk,
-            sk,
+    /// A new ticket's item, sealed, in the due-date index at its first check.
+    pub fn new(desk: &Desk, ticket: &Ticket) -> Result<TicketItem, Error> {
+        let (pk, sk) = (account_pk(&ticket.account_id), ticket_sk(&ticket.id));
+        let item = (pk.as_str(), sk.as_str());
+        let requester = desk.seal(
+            item,
+            "ticket_requester",
+            &requester_json(&ticket.requester)?,
+        );
+        let subject = desk.seal(item, "ticket_subject", &ticket.subject);
+        let rca = ticket
+            .rca
+            .as_ref()
+            .map(|rca| desk.seal(item, "ticket_rca", rca));
+        let mut item = TicketItem {
             gsi1pk: QUEUE.into(),
-            gsi1sk: format!("{}#{}", due_key(at), opening.id),
+            gsi1sk: format!("{}#{}", due_key(ticket.life.created_at), ticket.id),
             gsi2pk: None,
             gsi2sk: None,
-            id: opening.id.clone(),
-            account_id: desk.account_id.clone(),
-            number,
-            channel: opening.channel,
-            impact: opening.impact,
-            requester_user_id: opening.requester.user_id.clone(),
+            id: ticket.id.clone(),
+            account_id: ticket.account_id.clone(),
+            number: ticket.number,
+            channel: ticket.channel,
+            impact: ticket.impact,
+            requester_user_id: ticket.requester.user_id.clone(),
             requester,
             subject,
-            test_clock_id: desk.test_clock_id.clone(),
-            updated_at: at,
-            rca: None,
-            life,
+            test_clock_id: ticket.test_clock_id.clone(),
+            updated_at: ticket.updated_at,
+            rca,
+            life: ticket.life.clone(),
             version: 1,
+            pk,
+            sk,
         };
-        ticket.reindex(&desk.hours, at);
-        let message = MessageItem::new(
-            desk,
-            &ticket,
-            &opening.message_id,
-            AuthorKind::Customer,
-            opening.requester.user_id.clone(),
-            opening.requester.name.as_deref(),
-            true,
-            false,
-            &opening.description,
-            opening.attachments,
-        );
-        let store = &app.store;
-        let ops = vec![
-            store.put_new_op(&ticket)?,
-            store.put_new_op(&message)?,
-            store.put_new_op(&ticket.pointer(id_pointer_pk(&ticket.id)))?,
-            store.put_new_op(&ticket.pointer(number_pointer_pk(number)))?,
-        ];
-        Ok((ticket, ops))
+        item.reindex(&desk.hours, ticket.updated_at);
+        Ok(item)
+    }
+
+    /// The ticket in clear.
+    pub fn opened(&self, desk: &Desk) -> Result<Ticket, Error> {
+        let item = (self.pk.as_str(), self.sk.as_str());
+        let requester = desk.open(item, "ticket_requester", &self.requester)?;
+        Ok(Ticket {
+            id: self.id.clone(),
+            account_id: self.account_id.clone(),
+            number: self.number,
+            channel: self.channel,
+            impact: self.impact,
+            requester: serde_json::from_str(&requester).map_err(Error::internal)?,
+            subject: desk.open(item, "ticket_subject", &self.subject)?,
+            rca: self
+                .rca
+                .as_ref()
+                .map(|rca| desk.open(item, "ticket_rca", rca))
+                .transpose()?,
+            test_clock_id: self.test_clock_id.clone(),
+            updated_at: self.updated_at,
+            life: self.life.clone(),
+        })
+    }
+
+    /// This item (read as `was`) changed to `ticket`: what changed sealed again, one version
+    /// more, back in the index at its next check from `ticket.updated_at`.
+    fn changed(&self, desk: &Desk, was: &Ticket, ticket: &Ticket) -> Result<TicketItem, Error> {
+        let mut next = self.clone();
+        let item = (self.pk.as_str(), self.sk.as_str());
+        if ticket.requester != was.requester {
+            let json = requester_json(&ticket.requester)?;
+            next.requester = desk.seal(item, "ticket_requester", &json);
+        }
+        if ticket.subject != was.subject {
+            next.subject = desk.seal(item, "ticket_subject", &ticket.subject);
+        }
+        if ticket.rca != was.rca {
+            next.rca = ticket
+                .rca
+                .as_ref()
+                .map(|rca| desk.seal(item, "ticket_rca", rca));
+        }
+        next.requester_user_id = ticket.requester.user_id.clone();
+        next.impact = ticket.impact;
+        next.life = ticket.life.clone();
+        next.updated_at = ticket.updated_at;
+        next.version = self.version + 1;
+        next.reindex(&desk.hours, ticket.updated_at);
+        Ok(next)
     }
 
     fn pointer(&self, pk: String) -> PointerItem {
@@ -321,15 +351,6 @@ impl TicketItem {
 
     pub fn reference(&self) -> String {
         ticket_reference(self.number)
-    }
-
-    pub fn requester(&self, desk: &Desk) -> Result<Requester, Error> {
-        let text = desk.open((&self.pk, &self.sk), "ticket_requester", &self.requester)?;
-        serde_json::from_str(&text).map_err(Error::internal)
-    }
-
-    pub fn subject(&self, desk: &Desk) -> Result<String, Error> {
-        desk.open((&self.pk, &self.sk), "ticket_subject", &self.subject)
     }
 
     /// Puts the ticket in the due-date index at its next check, or takes it out. The index
@@ -348,55 +369,147 @@ impl TicketItem {
             }
         }
     }
-
-    /// The write of a changed ticket read at `read`, back in the index at its next check.
-    pub fn save_op(
-        &mut self,
-        app: &App,
-        hours: &BusinessHours,
-        read: u64,
-        now: Timestamp,
-    ) -> Result<TransactWriteItem, Error> {
-        self.version = read + 1;
-        self.updated_at = now;
-        self.reindex(hours, now);
-        app.store.put_if_version_op(self, read)
-    }
 }
 
 impl MessageItem {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        desk: &Desk,
-        ticket: &TicketItem,
-        id: &str,
-        author: AuthorKind,
-        author_user_id: Option<String>,
-        author_name: Option<&str>,
-        public: bool,
-        automatic: bool,
-        body: &str,
-        attachments: Vec<AttachmentItem>,
-    ) -> MessageItem {
-        let (pk, sk) = (
-            ticket.pk.clone(),
-            format!("{}{id}", messages_prefix(&ticket.id)),
-        );
+    /// A message's item, sealed.
+    pub fn new(desk: &Desk, message: &Message) -> MessageItem {
+        let pk = account_pk(&desk.account_id);
+        let sk = format!("{}{}", messages_prefix(&message.ticket_id), message.id);
+        let item = (pk.as_str(), sk.as_str());
         MessageItem {
-            id: id.to_string(),
-            ticket_id: ticket.id.clone(),
-            at: desk.now,
-            author,
-            author_user_id,
-            author_name: author_name.map(|n| desk.seal((&pk, &sk), "message_author", n)),
-            public,
-            automatic,
-            body: desk.seal((&pk, &sk), "message_body", body),
+            id: message.id.clone(),
+            ticket_id: message.ticket_id.clone(),
+            at: message.at,
+            author: message.author,
+            author_user_id: message.author_user_id.clone(),
+            author_name: message
+                .author_name
+                .as_ref()
+                .map(|n| desk.seal(item, "message_author", n)),
+            public: message.public,
+            automatic: message.automatic,
+            body: desk.seal(item, "message_body", &message.body),
+            attachments: message
+                .attachments
+                .iter()
+                .map(|a| AttachmentItem::new(desk, a))
+                .collect(),
             pk,
             sk,
-            attachments,
         }
     }
+
+    /// The message in clear.
+    pub fn opened(&self, desk: &Desk) -> Result<Message, Error> {
+        let item = (self.pk.as_str(), self.sk.as_str());
+        Ok(Message {
+            id: self.id.clone(),
+            ticket_id: self.ticket_id.clone(),
+            at: self.at,
+            author: self.author,
+            author_user_id: self.author_user_id.clone(),
+            author_name: self
+                .author_name
+                .as_ref()
+                .map(|n| desk.open(item, "message_author", n))
+                .transpose()?,
+            public: self.public,
+            automatic: self.automatic,
+            body: desk.open(item, "message_body", &self.body)?,
+            attachments: self
+                .attachments
+                .iter()
+                .map(|a| a.opened(desk))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl AttachmentItem {
+    pub fn new(desk: &Desk, attachment: &Attachment) -> AttachmentItem {
+        AttachmentItem {
+            id: attachment.id.clone(),
+            filename: desk.seal(
+                attachment_item(&attachment.key),
+                "attachment_name",
+                &attachment.filename,
+            ),
+            content_type: attachment.content_type.clone(),
+            size: attachment.size,
+            key: attachment.key.clone(),
+        }
+    }
+
+    pub fn opened(&self, desk: &Desk) -> Result<Attachment, Error> {
+        Ok(Attachment {
+            id: self.id.clone(),
+            filename: desk.open(
+                attachment_item(&self.key),
+                "attachment_name",
+                &self.filename,
+            )?,
+            content_type: self.content_type.clone(),
+            size: self.size,
+            key: self.key.clone(),
+        })
+    }
+}
+
+/// The writes that open `ticket` with its first message and its two pointers, for one
+/// transaction (the caller adds its own: an answer, the inbound mail's claim, a pack change).
+pub fn open_ops(
+    app: &App,
+    desk: &Desk,
+    ticket: &Ticket,
+    message: &Message,
+) -> Result<Vec<TransactWriteItem>, Error> {
+    let item = TicketItem::new(desk, ticket)?;
+    let store = &app.store;
+    Ok(vec![
+        store.put_new_op(&item)?,
+        store.put_new_op(&MessageItem::new(desk, message))?,
+        store.put_new_op(&item.pointer(id_pointer_pk(&item.id)))?,
+        store.put_new_op(&item.pointer(number_pointer_pk(item.number)))?,
+    ])
+}
+
+/// Adds to `ops` what a ticket's write records besides it: the answer of its request, or the
+/// claim on its inbound mail (whose index it answers, to tell a duplicate delivery).
+fn recorded_with(
+    app: &App,
+    desk: &support::Desk,
+    keys: &Desk,
+    with: With<'_>,
+    ops: &mut Vec<TransactWriteItem>,
+) -> Result<Option<usize>, Error> {
+    match with {
+        With::Answer(answer) => {
+            let answered = answered(app, answer.as_ref(), &desk.account_id, &keys.key, None)?;
+            if let Some((_, recorded)) = answered {
+                ops.extend(recorded);
+            }
+            Ok(None)
+        }
+        With::Mail(claim) => {
+            ops.push(crate::intake::claim_op(app, claim)?);
+            Ok(Some(ops.len() - 1))
+        }
+    }
+}
+
+/// A ticket as read: its item, and what it said in clear (to seal again only what changed).
+struct TicketRead {
+    item: TicketItem,
+    was: Ticket,
+}
+
+fn read_ticket(desk: &Desk, item: TicketItem) -> Result<Read<Ticket>, Error> {
+    let was = item.opened(desk)?;
+    Ok(Read {
+        value: was.clone(),
+        stamp: Stamp::new(TicketRead { item, was }),
+    })
 }
 
 /// The next ticket number (a counter: numbers are unique, and a number taken by a request that
@@ -438,63 +551,314 @@ pub async fn load(app: &App, account_id: &str, ticket_id: &str) -> Result<Ticket
         .ok_or(Error::NotFound)
 }
 
-pub async fn messages(app: &App, ticket: &TicketItem) -> Result<Vec<MessageItem>, Error> {
-    app.store
-        .query_prefix(&ticket.pk, &messages_prefix(&ticket.id))
-        .await
-}
+/// The tickets on DynamoDB: a ticket and its messages in its account's partition, sealed
+/// under the account's key; its two pointers; the queue (`gsi1`); the due-date index
+/// (`gsi2`).
+#[async_trait]
+impl TicketTable for App {
+    async fn desk(&self, account_id: &str) -> Result<support::Desk, Error> {
+        Ok(Desk::of_account(self, account_id).await?.port())
+    }
 
-/// A mail from the support desk, sent and logged on failure (the change it tells of is
-/// already recorded; a lost notification must not undo it).
-pub async fn notify(app: &App, to: &str, (subject, text): (String, String), auto: &'static str) {
-    let mail = Mail {
-        to: to.to_string(),
-        subject,
-        text,
-        auto_submitted: auto,
-        attachments: Vec::new(),
-    };
-    // The partner's detail may name the recipient: only the error's kind is logged.
-    if let Err(e) = app.support_mailer.send(&mail).await {
-        tracing::error!(error = %e, code = e.code(), "ticket mail not sent");
+    async fn account_of(&self, ticket: TicketRef<'_>) -> Result<Option<(String, String)>, Error> {
+        let pk = match ticket {
+            TicketRef::Id(id) => id_pointer_pk(id),
+            TicketRef::Number(n) => number_pointer_pk(n),
+        };
+        Ok(find_pointer(self, &pk)
+            .await?
+            .map(|p| (p.account_id, p.ticket_id)))
+    }
+
+    async fn ticket(
+        &self,
+        desk: &support::Desk,
+        ticket_id: &str,
+    ) -> Result<Option<Read<Ticket>>, Error> {
+        let item: Option<TicketItem> = self
+            .store
+            .get(&account_pk(&desk.account_id), &ticket_sk(ticket_id))
+            .await?;
+        item.map(|item| read_ticket(sealing(desk)?, item))
+            .transpose()
+    }
+
+    async fn messages(&self, desk: &support::Desk, ticket: &Ticket) -> Result<Vec<Message>, Error> {
+        let items: Vec<MessageItem> = self
+            .store
+            .query_prefix(&account_pk(&desk.account_id), &messages_prefix(&ticket.id))
+            .await?;
+        let keys = sealing(desk)?;
+        items.iter().map(|m| m.opened(keys)).collect()
+    }
+
+    async fn user(&self, desk: &support::Desk, user_id: &str) -> Result<Option<User>, Error> {
+        let item: Option<UserItem> = self
+            .store
+            .get(&account_pk(&desk.account_id), &user_sk(user_id))
+            .await?;
+        let keys = sealing(desk)?;
+        item.map(|item| item.open(&desk.account_id, &keys.key))
+            .transpose()
+    }
+
+    async fn next_number(&self) -> Result<u64, Error> {
+        next_number(self).await
+    }
+
+    async fn open(
+        &self,
+        desk: &support::Desk,
+        ticket: &Ticket,
+        message: &Message,
+        with: With<'_>,
+    ) -> Result<Written, Error> {
+        let keys = sealing(desk)?;
+        let mut ops = open_ops(self, keys, ticket, message)?;
+        let claimed = recorded_with(self, desk, keys, with, &mut ops)?;
+        match self.store.transact(ops).await {
+            Ok(()) => Ok(Written::Done),
+            Err(e) if claimed.is_some_and(|i| e.condition_failed(i)) => Ok(Written::MailClaimed),
+            Err(e) => Err(e.into_error(|_| Error::internal("new ticket id collision"))),
+        }
+    }
+
+    async fn save(
+        &self,
+        desk: &support::Desk,
+        read: &Stamp,
+        ticket: &Ticket,
+        message: Option<&Message>,
+        with: With<'_>,
+    ) -> Result<Written, Error> {
+        let keys = sealing(desk)?;
+        let TicketRead { item, was } = read.get::<TicketRead>()?;
+        let next = item.changed(keys, was, ticket)?;
+        let mut ops = vec![self.store.put_if_version_op(&next, item.version)?];
+        if let Some(message) = message {
+            ops.push(self.store.put_new_op(&MessageItem::new(keys, message))?);
+        }
+        let claimed = recorded_with(self, desk, keys, with, &mut ops)?;
+        match self.store.transact(ops).await {
+            Ok(()) => Ok(Written::Done),
+            Err(e) if e.condition_failed(0) => Ok(Written::Changed),
+            Err(e) if claimed.is_some_and(|i| e.condition_failed(i)) => Ok(Written::MailClaimed),
+            Err(e) => Err(e.into_error(|_| {
+                Error::Refused(Refusal::TicketChanged("the ticket changed; retry"))
+            })),
+        }
+    }
+
+    async fn list(
+        &self,
+        listing: &Listing,
+        filter: ListFilter,
+        limit: u32,
+        next: Option<&str>,
+    ) -> Result<TicketPage, Error> {
+        list(self, listing, filter, limit, next).await
+    }
+
+    async fn all(&self, desk: &support::Desk) -> Result<Vec<Ticket>, Error> {
+        let items: Vec<TicketItem> = self
+            .store
+            .query_prefix(&account_pk(&desk.account_id), "TICKET#")
+            .await?;
+        let keys = sealing(desk)?;
+        items.iter().map(|t| t.opened(keys)).collect()
+    }
+
+    async fn pseudonym(&self, who: &str) -> Result<String, Error> {
+        self.keyed_hash(who).await
+    }
+
+    async fn forget(&self, desk: &support::Desk, messages: &[Message]) -> Result<(), Error> {
+        let pk = account_pk(&desk.account_id);
+        let keys: Vec<(String, String)> = messages
+            .iter()
+            .map(|m| {
+                let sk = format!("{}{}", messages_prefix(&m.ticket_id), m.id);
+                (pk.clone(), sk)
+            })
+            .collect();
+        for chunk in keys.chunks(25) {
+            self.store.delete_batch(chunk).await?;
+        }
+        Ok(())
     }
 }
 
-/// Tells the requester of a change, in the account's language.
-pub async fn notify_requester(
+/// Attachments in S3 (`attachments`).
+#[async_trait]
+impl Blobs for App {
+    async fn link(&self, key: &str, filename: &str) -> Result<(String, Timestamp), Error> {
+        crate::attachments::link(self, key, filename).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), Error> {
+        crate::attachments::delete(self, key).await
+    }
+}
+
+/// A page of a listing: the queue (`gsi1`, every ticket newest first) or an account's
+/// (its partition, a member's own by a filter), filtered on status and priority.
+async fn list(
     app: &App,
-    desk: &Desk,
-    ticket: &TicketItem,
-    words: impl FnOnce(Language, &str, &str) -> (String, String),
-) -> Result<(), Error> {
-    let requester = ticket.requester(desk)?;
-    let Some(email) = requester.email else {
-        return Ok(());
+    listing: &Listing,
+    filter: ListFilter,
+    limit: u32,
+    next: Option<&str>,
+) -> Result<TicketPage, Error> {
+    let mut filters = Vec::new();
+    let mut values: HashMap<String, AttributeValue> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    if let Some(status) = filter.status {
+        filters.push("#status = :status");
+        names.insert("#status".into(), "status".into());
+        values.insert(
+            ":status".into(),
+            AttributeValue::S(
+                serde_json::to_value(status)
+                    .map_err(Error::internal)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            ),
+        );
+    }
+    if let Some(priority) = filter.priority {
+        filters.push("priority = :priority");
+        values.insert(
+            ":priority".into(),
+            AttributeValue::S(format!("{priority:?}")),
+        );
+    }
+    let mut request = app
+        .store
+        .client()
+        .query()
+        .table_name(app.store.table())
+        .scan_index_forward(false)
+        .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+    match listing {
+        Listing::Queue => {
+            request = request
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk");
+            values.insert(":pk".into(), AttributeValue::S(QUEUE.into()));
+        }
+        Listing::Account {
+            account_id,
+            requester,
+        } => {
+            request = request.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)");
+            values.insert(":pk".into(), AttributeValue::S(account_pk(account_id)));
+            values.insert(":prefix".into(), AttributeValue::S("TICKET#".into()));
+            if let Some(user_id) = requester {
+                filters.push("requester_user_id = :me");
+                values.insert(":me".into(), AttributeValue::S(user_id.clone()));
+            }
+        }
+    }
+    if !filters.is_empty() {
+        request = request.filter_expression(filters.join(" AND "));
+    }
+    if !names.is_empty() {
+        request = request.set_expression_attribute_names(Some(names));
+    }
+    let start = next.map(|c| decode_cursor(c, listing)).transpose()?;
+    let out = request
+        .set_expression_attribute_values(Some(values))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "dynamodb Query tickets: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e.into_service_error())
+            ))
+        })?;
+    let mut desks: HashMap<String, Arc<support::Desk>> = HashMap::new();
+    let mut tickets = Vec::new();
+    for item in out.items.unwrap_or_default() {
+        let ticket: TicketItem = serde_dynamo::from_item(item)
+            .map_err(|e| Error::internal(format!("stored ticket: {e}")))?;
+        let desk = match desks.get(&ticket.account_id) {
+            Some(desk) => desk.clone(),
+            None => match Desk::of_account(app, &ticket.account_id).await {
+                Ok(desk) => {
+                    let desk = Arc::new(desk.port());
+                    desks.insert(ticket.account_id.clone(), desk.clone());
+                    desk
+                }
+                // An account being closed: its tickets are on their way out.
+                Err(Error::NotFound) => continue,
+                Err(e) => return Err(e),
+            },
+        };
+        let opened = ticket.opened(sealing(&desk)?)?;
+        tickets.push((desk, opened));
+    }
+    let next = out
+        .last_evaluated_key
+        .filter(|k| !k.is_empty())
+        .map(|k| encode_cursor(&k));
+    Ok(TicketPage { tickets, next })
+}
+
+fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+    use base64::Engine;
+    let plain: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+/// A cursor of this listing, or a 422: the keys must be the list's own.
+fn decode_cursor(raw: &str, listing: &Listing) -> Result<HashMap<String, AttributeValue>, Error> {
+    use base64::Engine;
+    let bad = || Error::validation("next", "invalid_format", "not a cursor of this list");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let plain: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let field = |name: &str| plain.get(name).map(String::as_str).unwrap_or_default();
+    let valid_ticket = |sk: &str| sk.starts_with("TICKET#") && sk.len() <= 64;
+    let ours = match listing {
+        Listing::Queue => {
+            plain.len() == 4
+                && field("gsi1pk") == QUEUE
+                && field("gsi1sk").len() <= 96
+                && field("pk").starts_with("ACCOUNT#")
+                && valid_ticket(field("sk"))
+        }
+        Listing::Account { account_id, .. } => {
+            plain.len() == 2 && field("pk") == account_pk(account_id) && valid_ticket(field("sk"))
+        }
     };
-    let subject = ticket.subject(desk)?;
-    let mail = words(desk.language, &ticket.reference(), &subject);
-    notify(app, &email, mail, "auto-generated").await;
-    Ok(())
+    if !ours {
+        return Err(bad());
+    }
+    Ok(plain
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
 }
 
 // --- The SLA run ------------------------------------------------------------------------
 
-/// What the run found to tell once its writes are in.
-enum Alert {
-    Breach { target: TargetName, due: Timestamp },
-    UpdateDue { since: Timestamp },
-    Closed,
-}
-
 impl crate::schedule::Due for TicketItem {
-    /// Most checks of a ticket open nothing, and a security report is under no account's key:
-    /// the key of a ticket's account is read when a check needs it.
+    /// A security report is under no account's key: the key of a ticket's account is read
+    /// with its desk.
     fn account_to_open(&self) -> Option<&str> {
         None
     }
 }
 
-/// Serves `{"run": "sla"}` (the schedule, live tickets) or a test clock's run.
+/// Serves `{"run": "sla"}` (the schedule, live tickets) or a test clock's run: each ticket due
+/// checked by `softbrik_app::support::check`.
 pub async fn serve(app: &App, request: RunRequest) -> Result<RunReport, Error> {
     let (scope, at) = crate::schedule::scope_and_instant(app, Runner::Sla, request)?;
     let limits = RunLimits {
@@ -533,159 +897,15 @@ pub async fn serve(app: &App, request: RunRequest) -> Result<RunReport, Error> {
     Ok(report)
 }
 
-/// Everything due on one ticket at `at`: breaches, a P1 update alert, the automatic close,
-/// pseudonymisation. Returns how many things it did.
-async fn check(app: &App, mut ticket: TicketItem, at: Timestamp) -> Result<u32, Error> {
+async fn check(app: &App, ticket: TicketItem, at: Timestamp) -> Result<u32, Error> {
     let desk = match Desk::of_account(app, &ticket.account_id).await {
-        Ok(desk) => desk,
+        Ok(desk) => desk.port(),
         // The account is being deleted; its tickets go with it.
         Err(Error::NotFound) => return Ok(0),
         Err(e) => return Err(e),
     };
-    let read = ticket.version;
-    let mut alerts = Vec::new();
-    if ticket.life.status != Status::Closed {
-        for (target, due) in ticket.life.check_breaches(&desk.hours, at) {
-            alerts.push(Alert::Breach { target, due });
-        }
-    }
-    if let Some(due) = ticket.life.update_due().filter(|due| *due <= at) {
-        // Windows missed while nothing ran are not alerted one by one.
-        let periods = at.duration_since(due).as_secs() / P1_UPDATE_EVERY.as_secs();
-        let alerted = due + P1_UPDATE_EVERY * i32::try_from(periods).unwrap_or(i32::MAX);
-        ticket.life.update_alerted_for = Some(alerted);
-        alerts.push(Alert::UpdateDue {
-            since: ticket.life.last_update_at.unwrap_or(ticket.life.created_at),
-        });
-    }
-    if let Some(close) = ticket.life.auto_close_at().filter(|c| *c <= at) {
-        ticket.life.status = Status::Closed;
-        ticket.life.closed_at = Some(close);
-        alerts.push(Alert::Closed);
-    }
-    let mut pseudonymised = false;
-    if ticket.life.pseudonymise_at().is_some_and(|p| p <= at) {
-        pseudonymise(app, &desk, &mut ticket).await?;
-        pseudonymised = true;
-    }
-    let changes = u32::try_from(alerts.len() + usize::from(pseudonymised)).unwrap_or(0);
-    let ops = vec![ticket.save_op(app, &desk.hours, read, at)?];
-    if let Err(e) = app.store.transact(ops).await {
-        if e.condition_failed(0) {
-            // Changed meanwhile: that change put it back in the index; the next run sees it.
-            return Ok(0);
-        }
-        return Err(e.into_error(|_| Error::internal("unreachable")));
-    }
-    for alert in alerts {
-        send_alert(app, &desk, &ticket, alert).await?;
-    }
-    Ok(changes)
-}
-
-async fn send_alert(
-    app: &App,
-    desk: &Desk,
-    ticket: &TicketItem,
-    alert: Alert,
-) -> Result<(), Error> {
-    let team = app.config.support_team_email.clone();
-    match alert {
-        Alert::Breach { target, due } => {
-            let target = target_name(target);
-            let mail = crate::ticket_emails::breach_alert(
-                &ticket.reference(),
-                &format!("{:?}", ticket.life.priority),
-                plan_name(ticket.life.plan),
-                &ticket.account_id,
-                target,
-                &due.to_string(),
-            );
-            tracing::warn!(target, %due, "sla target breached");
-            if ticket.life.plan == SupportPlan::Enterprise && ticket.life.priority == Priority::P1 {
-                notify(
-                    app,
-                    &app.config.success_manager_email,
-                    mail.clone(),
-                    "auto-generated",
-                )
-                .await;
-            }
-            notify(app, &team, mail, "auto-generated").await;
-        }
-        Alert::UpdateDue { since } => {
-            let mail = crate::ticket_emails::update_due_alert(
-                &ticket.reference(),
-                &ticket.account_id,
-                &since.to_string(),
-            );
-            notify(app, &team, mail, "auto-generated").await;
-        }
-        Alert::Closed => {
-            notify_requester(app, desk, ticket, crate::ticket_emails::ticket_closed).await?;
-        }
-    }
-    Ok(())
-}
-
-pub fn target_name(target: TargetName) -> &'static str {
-    match target {
-        TargetName::Acknowledge => "acknowledge",
-        TargetName::Workaround => "workaround",
-        TargetName::Resolution => "resolution",
-    }
-}
-
-pub fn plan_name(plan: SupportPlan) -> &'static str {
-    match plan {
-        SupportPlan::Basic => "basic",
-        SupportPlan::Pro => "pro",
-        SupportPlan::Enterprise => "enterprise",
-    }
-}
-
-/// Retention (support.md "Privacy"): the requester becomes a stable pseudonym, the subject and
-/// every message go (attachments from S3 first, then the messages in batches, however many),
-/// the SLA events stay for the reports. The caller writes the ticket; if that write is lost,
-/// the next run finds the ticket still due and finishes (the deletions are done already).
-async fn pseudonymise(app: &App, desk: &Desk, ticket: &mut TicketItem) -> Result<(), Error> {
-    let requester = ticket.requester(desk)?;
-    let who = requester
-        .email
-        .as_deref()
-        .or(requester.user_id.as_deref())
-        .unwrap_or(&ticket.id);
-    let pseudonym = format!("requester-{}", &app.keyed_hash(who).await?[..12]);
-    let kept = Requester {
-        user_id: None,
-        name: Some(pseudonym),
-        email: None,
-    };
-    let item = (ticket.pk.clone(), ticket.sk.clone());
-    let item = (item.0.as_str(), item.1.as_str());
-    ticket.requester = desk.seal(
-        item,
-        "ticket_requester",
-        &serde_json::to_string(&kept).map_err(Error::internal)?,
-    );
-    ticket.subject = desk.seal(item, "ticket_subject", "");
-    ticket.requester_user_id = None;
-    ticket.rca = ticket
-        .rca
-        .as_ref()
-        .map(|_| desk.seal(item, "ticket_rca", ""));
-    ticket.life.pseudonymised = true;
-    let messages = messages(app, ticket).await?;
-    for m in &messages {
-        for a in &m.attachments {
-            crate::attachments::delete(app, &a.key).await?;
-        }
-    }
-    let keys: Vec<(String, String)> = messages.into_iter().map(|m| (m.pk, m.sk)).collect();
-    for chunk in keys.chunks(25) {
-        app.store.delete_batch(chunk).await?;
-    }
-    Ok(())
+    let read = read_ticket(sealing(&desk)?, ticket)?;
+    support::check(&app.ports(), &desk, read, at).await
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use softbrik::error::Error;
 use softbrik::http::{self, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::schedule::RunRequest;
-use softbrik::support_desk::{self as desk, ListQuery};
+use softbrik::support_desk::{self as desk, ListQuery, StaffStep};
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
@@ -72,7 +72,11 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         route @ ("POST /tickets/{ticket_id}/workaround"
         | "POST /tickets/{ticket_id}/resolve"
         | "POST /tickets/{ticket_id}/rca") => {
-            let step = route.rsplit('/').next().unwrap_or_default();
+            let step = match route.rsplit('/').next() {
+                Some("workaround") => StaffStep::Workaround,
+                Some("resolve") => StaffStep::Resolve,
+                _ => StaffStep::Rca,
+            };
             let (body, raw) = json_body(&req)?;
             desk::staff_step(app, &caller, &ticket_id()?, step, body, &raw, key).await?
         }

@@ -22,6 +22,8 @@ pub mod renewal;
 pub mod resellers;
 pub mod signup;
 pub mod subscription;
+pub mod support;
 pub mod team;
+pub mod ticket_emails;
 
 pub use error::Error;

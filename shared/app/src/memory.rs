@@ -20,7 +20,6 @@ use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken}
 
 use crate::error::Error;
 use crate::pdf::Issuer;
-use crate::ports::Ports;
 use crate::ports::account::{AccountChange, AccountTable, Reschedule};
 use crate::ports::answers::{AnswerTable, FirstCharge, Record};
 use crate::ports::billing::{Attempt, BillingTable, Dunning, PackChanges, RenewalWrite, Renewing};
@@ -36,6 +35,9 @@ use crate::ports::signup::{NewAccount, SignupTable};
 use crate::ports::team::{
     Answering, Committed, Read, Stamp, TeamChange, TeamRecords, TeamTable, TeamWrite,
 };
+use crate::ports::{Ports, StaffAddresses};
+
+mod desk;
 
 /// Every port in memory, for a test's GIVEN, WHEN and THEN.
 pub struct World {
@@ -43,6 +45,9 @@ pub struct World {
     pub sign_ins: SignIns,
     pub outbox: Outbox,
     pub ledger: Ledger,
+    /// The support desk's mail.
+    pub support_outbox: Outbox,
+    pub staff: StaffAddresses,
 }
 
 impl World {
@@ -53,6 +58,11 @@ impl World {
             sign_ins: SignIns::default(),
             outbox: Outbox::default(),
             ledger: Ledger::default(),
+            support_outbox: Outbox::default(),
+            staff: StaffAddresses {
+                team: "support-team@softbrik.test".into(),
+                success_manager: "success@softbrik.test".into(),
+            },
         }
     }
 
@@ -73,6 +83,10 @@ impl World {
             answers: &self.tables.answers,
             invoices: &self.tables,
             clock: &self.tables,
+            tickets: &self.tables,
+            blobs: &self.tables,
+            support_mailer: &self.support_outbox,
+            staff: &self.staff,
         }
     }
 }
@@ -103,6 +117,8 @@ pub struct Tables {
     mail_retries: Mutex<Vec<(String, String)>>,
     pub book: Arc<Book>,
     pub answers: Answers,
+    /// The support desk's tickets (`desk`).
+    desk: Mutex<desk::DeskState>,
 }
 
 #[derive(Clone)]
@@ -179,6 +195,7 @@ impl Tables {
             mail_retries: Mutex::new(Vec::new()),
             book: book.clone(),
             answers: Answers::with_book(book),
+            desk: Mutex::new(desk::DeskState::default()),
         }
     }
 

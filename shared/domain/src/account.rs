@@ -56,6 +56,14 @@ pub enum UserStatus {
     Inactive,
 }
 
+impl UserStatus {
+    /// Whether a user in this status may use Softbrik (sign in, call the API, write to
+    /// support): not once their access is cut or they are marked inactive.
+    pub fn has_access(self) -> bool {
+        !matches!(self, UserStatus::AccessRevoked | UserStatus::Inactive)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CardBrand {

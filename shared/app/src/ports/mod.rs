@@ -17,6 +17,8 @@
 //! | [`records::RecordsTable`] | DynamoDB (`softbrik::records`, `softbrik::invoicing`'s `MAILRETRY#` items) | [`crate::memory::Tables`] |
 //! | [`signup::SignupTable`] | DynamoDB, KMS, the rate limit (`softbrik::signup`) | [`crate::memory::Tables`] |
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
+//! | [`tickets::TicketTable`] | DynamoDB, the account's key (`softbrik::tickets`) | [`crate::memory::Tables`] |
+//! | [`tickets::Blobs`] | S3 (`softbrik::attachments`) | [`crate::memory::Tables`] |
 
 pub mod account;
 pub mod answers;
@@ -31,6 +33,7 @@ pub mod records;
 pub mod resellers;
 pub mod signup;
 pub mod team;
+pub mod tickets;
 
 /// The ports a use case is given.
 #[derive(Clone, Copy)]
@@ -49,6 +52,21 @@ pub struct Ports<'a> {
     pub payments: &'a dyn payments::Payments,
     pub charges: &'a dyn charges::ChargeBook,
     pub answers: &'a dyn answers::AnswerTable,
+    pub tickets: &'a dyn tickets::TicketTable,
+    pub blobs: &'a dyn tickets::Blobs,
+    /// The support desk's mail (from its own address, replies come back to it).
+    pub support_mailer: &'a dyn mailer::Mailer,
+    /// Where the support desk's alerts go.
+    pub staff: &'a StaffAddresses,
     /// The real time (leases, idempotency windows), not an account's test clock.
     pub clock: &'a dyn crate::clock::Clock,
+}
+
+/// The addresses of Softbrik's own people the support desk alerts.
+#[derive(Debug, Clone)]
+pub struct StaffAddresses {
+    /// The support team: breaches, P1 updates due, new security reports.
+    pub team: String,
+    /// The customer success manager: an Enterprise P1's breaches too.
+    pub success_manager: String,
 }

@@ -7,7 +7,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::values::Language;
+use softbrik_domain::values::Language;
 
 /// A subject and a text with `{…}` marks.
 struct Template {
