@@ -316,6 +316,7 @@ impl App {
             staff: softbrik_app::ports::StaffAddresses {
                 team: config.support_team_email.clone(),
                 success_manager: config.success_manager_email.clone(),
+                security_inbox: config.security_inbox.clone(),
             },
             config,
             aws,

@@ -88,6 +88,7 @@ impl App {
             clock: &*self.system_clock,
             tickets: self,
             blobs: self,
+            inbox: self,
             support_mailer: &*self.support_mailer,
             staff: &self.staff,
         }

@@ -146,10 +146,7 @@ pub fn number_pointer_pk(number: u64) -> String {
     format!("TICKETNO#{number}")
 }
 
-/// The S3 prefix of an account's ticket attachments (closure deletes it).
-pub fn attachments_prefix(account_id: &str) -> String {
-    format!("attachments/{account_id}/")
-}
+pub use softbrik_app::intake::attachments_prefix;
 
 /// What the adapter needs to know of the account a ticket belongs to: its key, language,
 /// hours, plan and clock (the port's [`support::Desk`] carries it in its stamp).
@@ -160,6 +157,7 @@ pub struct Desk {
     pub hours: BusinessHours,
     pub plan: SupportPlan,
     pub test_clock_id: Option<String>,
+    pub closed: bool,
     pub now: Timestamp,
 }
 
@@ -187,6 +185,7 @@ impl Desk {
             language: item.language,
             hours: BusinessHours::new(zone.time_zone(), country),
             plan: item.support_plan,
+            closed: item.status == crate::account::AccountStatus::Closed,
             test_clock_id: item.test_clock_id,
             now,
         })
@@ -206,6 +205,7 @@ impl Desk {
             hours: BusinessHours::new(TimeZone::get(zone).map_err(Error::internal)?, country),
             plan: SupportPlan::Basic,
             test_clock_id: None,
+            closed: false,
             now: app.system_clock.now(),
         })
     }
@@ -218,6 +218,7 @@ impl Desk {
             hours: self.hours.clone(),
             plan: self.plan,
             test_clock_id: self.test_clock_id.clone(),
+            closed: self.closed,
             now: self.now,
             stamp: Stamp::new(Arc::new(self)),
         }
@@ -693,6 +694,10 @@ impl TicketTable for App {
 impl Blobs for App {
     async fn link(&self, key: &str, filename: &str) -> Result<(String, Timestamp), Error> {
         crate::attachments::link(self, key, filename).await
+    }
+
+    async fn put(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<(), Error> {
+        crate::attachments::put(self, key, content_type, bytes.to_vec()).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {

@@ -13,6 +13,7 @@ pub mod emails;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod intake;
 pub mod invoices;
 pub mod memory;
 pub mod packs;

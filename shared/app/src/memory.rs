@@ -62,6 +62,7 @@ impl World {
             staff: StaffAddresses {
                 team: "support-team@softbrik.test".into(),
                 success_manager: "success@softbrik.test".into(),
+                security_inbox: "security@softbrik.test".into(),
             },
         }
     }
@@ -85,6 +86,7 @@ impl World {
             clock: &self.tables,
             tickets: &self.tables,
             blobs: &self.tables,
+            inbox: &self.tables,
             support_mailer: &self.support_outbox,
             staff: &self.staff,
         }

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use softbrik_domain::account::{SupportPlan, User};
+use softbrik_domain::account::{AccountStatus, SupportPlan, User};
 use softbrik_domain::business_hours::BusinessHours;
+use softbrik_domain::values::EmailAddress;
 use softbrik_domain::values::{Country, Language, TimeZoneName};
 
 use super::Tables;
 use crate::error::Error;
+use crate::ports::inbox::{Inbox, Sender};
 use crate::ports::team::{Answering, Read, Stamp};
 use crate::ports::tickets::{
     Blobs, Desk, ListFilter, Listing, Message, SECURITY_ACCOUNT, Ticket, TicketPage, TicketRef,
@@ -27,8 +29,10 @@ pub struct DeskState {
     last_number: u64,
     /// The blobs kept, by key.
     blobs: BTreeSet<String>,
-    /// The inbound mails that opened a ticket.
+    /// The inbound mails claimed.
     claims: BTreeSet<String>,
+    /// The automatic replies sent to each sender, with their version.
+    replies: BTreeMap<String, (Vec<Timestamp>, u64)>,
 }
 
 /// A ticket's version as read.
@@ -110,6 +114,7 @@ fn desk_of(account_id: &str, language: Language, zone: &str, country: &str) -> R
         hours: BusinessHours::new(zone.time_zone(), country),
         plan: SupportPlan::Basic,
         test_clock_id: None,
+        closed: false,
         now: Timestamp::UNIX_EPOCH,
         stamp: Stamp::new(()),
     })
@@ -130,6 +135,7 @@ impl TicketTable for Tables {
             hours: BusinessHours::new(account.timezone.time_zone(), account.country),
             plan: account.support_plan,
             test_clock_id: account.test_clock_id.clone(),
+            closed: account.status == AccountStatus::Closed,
             now,
             stamp: Stamp::new(()),
         })
@@ -343,8 +349,79 @@ impl Blobs for Tables {
         Ok((format!("memory://{key}?filename={filename}"), expires))
     }
 
+    async fn put(&self, key: &str, _content_type: &str, _bytes: &[u8]) -> Result<(), Error> {
+        self.put_blob(key);
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), Error> {
         self.desk_state(|d| d.blobs.remove(key));
         Ok(())
+    }
+}
+
+/// The version of a sender's replies as read.
+struct RepliesRead(u64);
+
+/// The mail intake in memory: a sender's "hash" is their address (nothing here is stored
+/// for real); the senders are the users of the accounts kept.
+#[async_trait]
+impl Inbox for Tables {
+    async fn claim_key(&self, message_id: &str) -> Result<String, Error> {
+        Ok(format!("INBOUND#{message_id}"))
+    }
+
+    async fn claimed(&self, claim: &str) -> Result<bool, Error> {
+        Ok(self.desk_state(|d| d.claims.contains(claim)))
+    }
+
+    async fn claim(&self, claim: &str) -> Result<bool, Error> {
+        Ok(self.desk_state(|d| d.claims.insert(claim.to_string())))
+    }
+
+    async fn sender_hash(&self, email: &EmailAddress) -> Result<String, Error> {
+        Ok(format!("sender:{}", email.as_str()))
+    }
+
+    async fn sender(&self, sender_hash: &str) -> Result<Option<Sender>, Error> {
+        let email = sender_hash.trim_start_matches("sender:");
+        Ok(self.with(|s| {
+            s.values().find_map(|stored| {
+                stored
+                    .users
+                    .values()
+                    .find(|(u, _)| u.email.as_str() == email)
+                    .map(|(u, _)| Sender {
+                        account_id: stored.account.id.clone(),
+                        user_id: u.id.clone(),
+                    })
+            })
+        }))
+    }
+
+    async fn replies(&self, sender_hash: &str) -> Result<Read<Vec<Timestamp>>, Error> {
+        let (sent, version) =
+            self.desk_state(|d| d.replies.get(sender_hash).cloned().unwrap_or_default());
+        Ok(Read {
+            value: sent,
+            stamp: Stamp::new(RepliesRead(version)),
+        })
+    }
+
+    async fn save_replies(
+        &self,
+        sender_hash: &str,
+        read: &Stamp,
+        sent: &[Timestamp],
+    ) -> Result<bool, Error> {
+        let RepliesRead(version) = read.get::<RepliesRead>()?;
+        Ok(self.desk_state(|d| {
+            let kept = d.replies.entry(sender_hash.to_string()).or_default();
+            if kept.1 != *version {
+                return false;
+            }
+            *kept = (sent.to_vec(), version + 1);
+            true
+        }))
     }
 }

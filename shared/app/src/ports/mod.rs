@@ -19,6 +19,7 @@
 //! | [`billing::BillingTable`] | DynamoDB (`softbrik::renewal`) | [`crate::memory::Tables`] |
 //! | [`tickets::TicketTable`] | DynamoDB, the account's key (`softbrik::tickets`) | [`crate::memory::Tables`] |
 //! | [`tickets::Blobs`] | S3 (`softbrik::attachments`) | [`crate::memory::Tables`] |
+//! | [`inbox::Inbox`] | DynamoDB, the lookup key (`softbrik::intake`) | [`crate::memory::Tables`] |
 
 pub mod account;
 pub mod answers;
@@ -26,6 +27,7 @@ pub mod billing;
 pub mod charges;
 pub mod closure;
 pub mod directory;
+pub mod inbox;
 pub mod mailer;
 pub mod packs;
 pub mod payments;
@@ -54,6 +56,8 @@ pub struct Ports<'a> {
     pub answers: &'a dyn answers::AnswerTable,
     pub tickets: &'a dyn tickets::TicketTable,
     pub blobs: &'a dyn tickets::Blobs,
+    /// The mail intake's claims, senders and auto-reply counts.
+    pub inbox: &'a dyn inbox::Inbox,
     /// The support desk's mail (from its own address, replies come back to it).
     pub support_mailer: &'a dyn mailer::Mailer,
     /// Where the support desk's alerts go.
@@ -69,4 +73,6 @@ pub struct StaffAddresses {
     pub team: String,
     /// The customer success manager: an Enterprise P1's breaches too.
     pub success_manager: String,
+    /// The address vulnerabilities are reported to: mail to it is a security report.
+    pub security_inbox: String,
 }

@@ -31,6 +31,8 @@ pub struct Desk {
     pub hours: BusinessHours,
     pub plan: SupportPlan,
     pub test_clock_id: Option<String>,
+    /// The account is closed: its users no longer write to support.
+    pub closed: bool,
     /// The time on the account's clock when the desk was read.
     pub now: Timestamp,
     /// The adapter's own: what it needs to seal and open the account's tickets (its key).
@@ -250,6 +252,9 @@ pub enum TicketRef<'a> {
 pub trait Blobs: Send + Sync {
     /// A link to download the blob under `key` as `filename`, and when it expires.
     async fn link(&self, key: &str, filename: &str) -> Result<(String, Timestamp), Error>;
+
+    /// Keeps `bytes` under `key` (encrypted at rest).
+    async fn put(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<(), Error>;
 
     /// Deletes the blob under `key` (nothing if it is gone already).
     async fn delete(&self, key: &str) -> Result<(), Error>;
