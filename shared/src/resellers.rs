@@ -22,15 +22,15 @@ use softbrik_app::ports::account::AccountTable;
 use softbrik_app::ports::resellers::ResellerTable;
 use softbrik_app::ports::signup::NewAccount;
 use softbrik_app::ports::team::{Answering, Committed, Read, Stamp};
+use softbrik_domain::account::User;
 use softbrik_domain::resellers::NewClient;
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-pub use softbrik_app::resellers::ClientCreated;
+pub use softbrik_app::resellers::{ClientCreated, ClientSummary, UsageView};
+pub use softbrik_domain::resellers::{ClientCount, peak_of};
 
-use crate::account::{
-    Account, AccountKind, AccountView, HistoryEntry, Invoice, UserView, new_ordered_id,
-};
+use crate::account::{Account, AccountKind, HistoryEntry, Invoice, UserView, new_ordered_id};
 use crate::app::App;
 use crate::billing_calendar::{BillingPeriod, local_midnight};
 use crate::crypto::DataKey;
@@ -48,17 +48,6 @@ const SAMPLE_PREFIX: &str = "SAMPLE#";
 /// Tries at writing a change with the count before answering 409 (the count changes only as
 /// fast as people change users, so a few tries are plenty).
 const COUNT_ATTEMPTS: u32 = 8;
-
-/// One client account in its reseller's count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientCount {
-    /// Its users that count as active (present and not marked inactive).
-    pub active: u32,
-    /// Its free trial ends at this instant (local midnight after `trial_until`): its users
-    /// are billed from then on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub billed_from: Option<Timestamp>,
-}
 
 /// A reseller's clients and their active users (`ACCOUNT#<reseller>`, `USAGE`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,11 +73,7 @@ impl UsageItem {
 
     /// The users the reseller is billed for at `at`: active users of clients past their trial.
     pub fn billable_at(&self, at: Timestamp) -> u32 {
-        self.clients
-            .values()
-            .filter(|c| c.billed_from.is_none_or(|from| at >= from))
-            .map(|c| c.active)
-            .sum()
+        softbrik_domain::resellers::billable_at(self.clients.values(), at)
     }
 
     /// The next version with `client`'s count moved by `delta`.
@@ -259,22 +244,6 @@ pub async fn sample_daily(app: &App, reseller_id: &str, at: Timestamp) -> Result
     Ok(total)
 }
 
-/// The highest total between `from` (included, with the total carried in from before it)
-/// and `to` (excluded), and the first instant it was reached; `None` without any sample.
-pub fn peak_of(
-    carried_in: Option<u32>,
-    from: Timestamp,
-    samples: &[(Timestamp, u32)],
-) -> Option<(u32, Timestamp)> {
-    let mut peak: Option<(u32, Timestamp)> = carried_in.map(|n| (n, from));
-    for &(at, n) in samples {
-        if peak.is_none_or(|(max, _)| n > max) {
-            peak = Some((n, at));
-        }
-    }
-    peak
-}
-
 /// The reseller's peak in `[from, to)` from its samples.
 pub async fn peak(
     app: &App,
@@ -338,20 +307,12 @@ pub async fn usage_peak(
         }))
 }
 
-/// The calling reseller's account, its data key and "now", for its admin only; any other
-/// account is refused.
-async fn reseller_of(
-    app: &App,
-    caller: &Identity,
-) -> Result<(Account, Arc<DataKey>, Timestamp), Error> {
-    let account_id = caller.require_admin()?;
-    let (item, key) = app.account_item(account_id).await?;
-    let account = item.open(&key)?;
-    if account.kind != AccountKind::Reseller {
-        return Err(Error::Refused(Refusal::NotAReseller));
-    }
-    let now = app.clock(account.test_clock_id.as_deref()).await?.now();
-    Ok((account, key, now))
+/// The calling admin's account (a member is refused); the use cases refuse any account but a
+/// reseller's.
+async fn reseller_of(app: &App, caller: &Identity) -> Result<Account, Error> {
+    Ok(AccountTable::account(app, caller.require_admin()?)
+        .await?
+        .value)
 }
 
 /// `POST /reseller/clients` as sent.
@@ -526,137 +487,67 @@ impl ResellerTable for App {
             "the reseller's user count kept changing; retry",
         )))
     }
+
+    /// The reseller's `USAGE` item (one GetItem).
+    async fn clients(&self, reseller: &Account) -> Result<BTreeMap<String, ClientCount>, Error> {
+        Ok(usage_item(self, &reseller.id).await?.clients)
+    }
+
+    /// Its samples in the window and the last one before it (two Queries).
+    async fn peak(
+        &self,
+        reseller: &Account,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<(u32, Timestamp)>, Error> {
+        crate::resellers::peak(self, &reseller.id, from, to).await
+    }
+
+    /// The account item (GetItem, its key unwrapped) and its users (one Query), opened.
+    async fn client(&self, client_id: &str) -> Result<(Account, Vec<User>), Error> {
+        let (item, key) = self.account_item(client_id).await?;
+        let account = item.open(&key)?;
+        let users = UserItem::all(&self.store, client_id)
+            .await?
+            .iter()
+            .map(|user| user.open(client_id, &key))
+            .collect::<Result<Vec<User>, Error>>()?;
+        Ok((account, users))
+    }
+
+    fn user_price(&self) -> crate::money::Money {
+        self.config.reseller_user_price
+    }
 }
 
-/// One client in `GET /reseller/clients`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClientSummary {
-    pub account: AccountView,
-    pub active_users: u32,
-    pub in_trial: bool,
-}
-
-/// The calling reseller's clients, in id order, `limit` at a time from after `next`.
+/// `GET /reseller/clients`: the calling reseller's clients, in id order, `limit` at a time
+/// from after `next` (`softbrik_app::resellers::list_clients`).
 pub async fn list_clients(
     app: &App,
     caller: &Identity,
     limit: usize,
     next: Option<&str>,
 ) -> Result<(Vec<ClientSummary>, Option<String>), Error> {
-    let (reseller, _, _) = reseller_of(app, caller).await?;
-    let usage = usage_item(app, &reseller.id).await?;
-    let after = match next {
-        Some(cursor) => Some(decode_cursor(cursor)?),
-        None => None,
-    };
-    let page: Vec<(&String, &ClientCount)> = usage
-        .clients
-        .iter()
-        .filter(|(id, _)| after.as_ref().is_none_or(|a| *id > a))
-        .take(limit + 1)
-        .collect();
-    let more = page.len() > limit;
-    let mut listed = Vec::new();
-    for (id, count) in page.iter().take(limit) {
-        let (account, now) = app.account(id).await?;
-        listed.push(ClientSummary {
-            in_trial: account.in_trial_on(account.local_date(now)),
-            account: account.view(now, true),
-            active_users: count.active,
-        });
-    }
-    let cursor = more
-        .then(|| {
-            page.get(limit.saturating_sub(1))
-                .map(|(id, _)| encode_cursor(id))
-        })
-        .flatten();
-    Ok((listed, cursor))
+    let reseller = reseller_of(app, caller).await?;
+    softbrik_app::resellers::list_clients(&app.ports(), &reseller, limit, next).await
 }
 
-fn encode_cursor(id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, Error> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| id.starts_with("acc_"))
-        .ok_or_else(|| Error::validation("next", "invalid_format", "not a cursor of this list"))
-}
-
-/// The users of one of the calling reseller's clients; another reseller's client, or any other
-/// account, is not found.
+/// `GET /reseller/clients/{id}/users`: the users of one of the calling reseller's clients;
+/// another reseller's client, or any other account, is not found
+/// (`softbrik_app::resellers::client_users`).
 pub async fn client_users(
     app: &App,
     caller: &Identity,
     client_id: &str,
 ) -> Result<Vec<UserView>, Error> {
-    let (reseller, _, _) = reseller_of(app, caller).await?;
-    let usage = usage_item(app, &reseller.id).await?;
-    if !usage.clients.contains_key(client_id) {
-        return Err(Error::NotFound);
-    }
-    let (item, key) = app.account_item(client_id).await?;
-    let account = item.open(&key)?;
-    if account.reseller_id.as_deref() != Some(reseller.id.as_str()) {
-        return Err(Error::NotFound);
-    }
-    let today = account.local_date(app.clock(account.test_clock_id.as_deref()).await?.now());
-    let items = UserItem::all(&app.store, client_id).await?;
-    let mut users = Vec::with_capacity(items.len());
-    for item in items {
-        let user = item.open(client_id, &key)?;
-        if user.present_on(today) {
-            users.push(user.view(today));
-        }
-    }
-    Ok(users)
+    let reseller = reseller_of(app, caller).await?;
+    softbrik_app::resellers::client_users(&app.ports(), &reseller, client_id).await
 }
 
-/// `GET /reseller/usage`: the current period as it stands.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UsageView {
-    pub period: BillingPeriod,
-    pub active_users: u32,
-    pub max_active_users: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_reached_on: Option<Date>,
-    pub unit_price: crate::money::Money,
-    pub currency: crate::money::Currency,
-}
-
+/// `GET /reseller/usage`: the current period as it stands (`softbrik_app::resellers::usage`).
 pub async fn usage(app: &App, caller: &Identity) -> Result<UsageView, Error> {
-    let (reseller, _, now) = reseller_of(app, caller).await?;
-    let period = reseller.current_period(now);
-    let zone = reseller.timezone.time_zone();
-    let from = local_midnight(period.start(), &zone);
-    let current = usage_item(app, &reseller.id).await?.billable_at(now);
-    let peak = peak(
-        app,
-        &reseller.id,
-        from,
-        now + jiff::SignedDuration::from_millis(1),
-    )
-    .await?;
-    // A trial that ended since the last sample counts now; the midnight sample records it.
-    let (max, at) = match peak {
-        Some((max, at)) if max >= current => (max, Some(at)),
-        _ if current > 0 => (current, Some(now)),
-        _ => (0, None),
-    };
-    Ok(UsageView {
-        period,
-        active_users: current,
-        max_active_users: max,
-        max_reached_on: at.filter(|_| max > 0).map(|at| reseller.local_date(at)),
-        unit_price: app.config.reseller_user_price,
-        currency: app.config.reseller_user_price.currency(),
-    })
+    let reseller = reseller_of(app, caller).await?;
+    softbrik_app::resellers::usage(&app.ports(), &reseller).await
 }
 
 /// A reseller still has clients: it cannot close (they would lose their service).
@@ -673,51 +564,6 @@ mod tests {
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn the_peak_is_the_highest_sample_first_reached() {
-        let from = at("2027-01-01T00:00:00Z");
-        let samples = [
-            (at("2027-01-01T00:00:00Z"), 8),
-            (at("2027-01-10T09:00:00Z"), 11),
-            (at("2027-01-15T09:00:00Z"), 11),
-            (at("2027-01-20T09:00:00Z"), 7),
-        ];
-        assert_eq!(
-            peak_of(Some(8), from, &samples),
-            Some((11, at("2027-01-10T09:00:00Z")))
-        );
-    }
-
-    #[test]
-    fn the_total_carried_in_counts_from_the_start_of_the_period() {
-        let from = at("2027-01-01T00:00:00Z");
-        let samples = [(at("2027-01-05T09:00:00Z"), 4)];
-        assert_eq!(peak_of(Some(9), from, &samples), Some((9, from)));
-        assert_eq!(peak_of(None, from, &[]), None);
-        assert_eq!(peak_of(Some(0), from, &[]), Some((0, from)));
-    }
-
-    #[test]
-    fn clients_in_trial_are_not_billable_until_their_trial_ends() {
-        let mut usage = UsageItem::new("acc_r");
-        usage.clients.insert(
-            "acc_a".into(),
-            ClientCount {
-                active: 5,
-                billed_from: None,
-            },
-        );
-        usage.clients.insert(
-            "acc_c".into(),
-            ClientCount {
-                active: 10,
-                billed_from: Some(at("2027-02-01T00:00:00Z")),
-            },
-        );
-        assert_eq!(usage.billable_at(at("2027-01-31T23:59:59Z")), 5);
-        assert_eq!(usage.billable_at(at("2027-02-01T00:00:00Z")), 15);
     }
 
     #[test]

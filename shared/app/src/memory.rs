@@ -140,6 +140,8 @@ struct Stored {
     reminded: BTreeSet<Date>,
     /// A reseller's peak of active users (any period).
     peak: Option<UsagePeak>,
+    /// A reseller's billable totals sampled, as a test gives them: (instant, total).
+    samples: Vec<(Timestamp, u32)>,
     /// The billing runs' schedule moves stored with a renewal.
     moves: u32,
     /// The schedule changes an account change asked for, in order.
@@ -165,6 +167,7 @@ impl Stored {
             packs: Vec::new(),
             reminded: BTreeSet::new(),
             peak: None,
+            samples: Vec::new(),
             moves: 0,
             reschedules: Vec::new(),
             tickets: Vec::new(),
@@ -1064,6 +1067,84 @@ impl ResellerTable for Tables {
             invoice: None,
             answer: body,
         })
+    }
+
+    /// The accounts of `reseller`'s clients, each with the active users its changes counted
+    /// and the end of its trial on the reseller's clock.
+    async fn clients(
+        &self,
+        reseller: &Account,
+    ) -> Result<BTreeMap<String, softbrik_domain::resellers::ClientCount>, Error> {
+        Ok(self.with(|s| {
+            s.values()
+                .filter(|a| {
+                    a.account.kind == AccountKind::Client
+                        && a.account.reseller_id.as_deref() == Some(reseller.id.as_str())
+                })
+                .map(|a| {
+                    let count = softbrik_domain::resellers::ClientCount {
+                        active: u32::try_from(a.counted.max(0)).unwrap_or(u32::MAX),
+                        billed_from: softbrik_domain::resellers::billed_from(&a.account, reseller),
+                    };
+                    (a.account.id.clone(), count)
+                })
+                .collect()
+        }))
+    }
+
+    async fn peak(
+        &self,
+        reseller: &Account,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<(u32, Timestamp)>, Error> {
+        let mut samples = self.of(&reseller.id, |a| a.samples.clone());
+        samples.sort_by_key(|(at, _)| *at);
+        let carried_in = samples.iter().rev().find(|(at, _)| *at < from);
+        let within: Vec<(Timestamp, u32)> = samples
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .copied()
+            .collect();
+        Ok(softbrik_domain::resellers::peak_of(
+            carried_in.map(|(_, n)| *n),
+            from,
+            &within,
+        ))
+    }
+
+    async fn client(&self, client_id: &str) -> Result<(Account, Vec<User>), Error> {
+        self.with(|s| {
+            let stored = s.get(client_id).ok_or(Error::NotFound)?;
+            let users = stored.users.values().map(|(u, _)| u.clone()).collect();
+            Ok((stored.account.clone(), users))
+        })
+    }
+
+    fn user_price(&self) -> Money {
+        Money::from_cents(RESELLER_USER_PRICE_CENTS)
+    }
+}
+
+impl Tables {
+    /// Counts `active` users of the client account `account_id` for its reseller (as its
+    /// changes would have).
+    pub fn set_counted(&self, account_id: &str, active: i64) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.counted = active;
+            }
+        });
+    }
+
+    /// Records a sample of the reseller's billable total, `active` users at `at` (a change of
+    /// a client's users, or the midnight sample).
+    pub fn sample(&self, reseller_id: &str, at: Timestamp, active: u32) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(reseller_id) {
+                stored.samples.push((at, active));
+            }
+        });
     }
 }
 

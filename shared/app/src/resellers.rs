@@ -1,13 +1,20 @@
 //! A reseller's client accounts (billing.md "Resellers billed on maximum active users"): a
 //! client is created with its own data key and its admin's sign-in, no card and nothing
 //! charged (the reseller pays for its users), on the reseller's clock; its admin counts as
-//! its first active user.
+//! its first active user. A reseller lists its clients, each client's users, and its usage of
+//! the current period (the users it is billed for now, the peak so far and the day reached).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use jiff::Timestamp;
-use softbrik_domain::account::{Account, AccountView, HistoryEntry, Role, User, UserStatus};
-use softbrik_domain::resellers::{self as decide, NewClient};
+use jiff::civil::Date;
+use softbrik_domain::account::{
+    Account, AccountView, HistoryEntry, Role, User, UserStatus, UserView,
+};
+use softbrik_domain::billing_calendar::{BillingPeriod, local_midnight};
+use softbrik_domain::money::{Currency, Money};
+use softbrik_domain::resellers::{self as decide, ClientCount, NewClient};
 
 use crate::billing::WriteFailure;
 use crate::error::Error;
@@ -152,4 +159,140 @@ async fn add(
             Err(e)
         }
     }
+}
+
+/// One client in `GET /reseller/clients`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ClientSummary {
+    pub account: AccountView,
+    pub active_users: u32,
+    pub in_trial: bool,
+}
+
+/// The clients of `reseller`, in id order, `limit` at a time from after the cursor `next`,
+/// with the cursor of the next page when there is more; a cursor not of this list is a
+/// validation error. Each client is shown on its own clock.
+pub async fn list_clients(
+    ports: &Ports<'_>,
+    reseller: &Account,
+    limit: usize,
+    next: Option<&str>,
+) -> Result<(Vec<ClientSummary>, Option<String>), Error> {
+    decide::is_reseller(reseller)?;
+    let after = next.map(decode_cursor).transpose()?;
+    let clients = ports.resellers.clients(reseller).await?;
+    let (page, cursor) = page(&clients, after.as_deref(), limit);
+    let mut listed = Vec::with_capacity(page.len());
+    for (id, count) in page {
+        let account = ports.accounts.account(id).await?.value;
+        let now = ports.table.now_for(&account).await?;
+        listed.push(ClientSummary {
+            in_trial: account.in_trial_on(account.local_date(now)),
+            account: account.view(now, true),
+            active_users: count.active,
+        });
+    }
+    Ok((listed, cursor))
+}
+
+/// The clients after the client `after` (from the first without), `limit` of them, and the
+/// cursor of the next page when there are more.
+fn page<'a>(
+    clients: &'a BTreeMap<String, ClientCount>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<(&'a String, &'a ClientCount)>, Option<String>) {
+    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut rest = clients.range::<str, _>((from, Bound::Unbounded));
+    let page: Vec<_> = rest.by_ref().take(limit).collect();
+    let more = rest.next().is_some();
+    let cursor = more
+        .then(|| page.last().map(|(id, _)| encode_cursor(id)))
+        .flatten();
+    (page, cursor)
+}
+
+fn encode_cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, Error> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| id.starts_with("acc_"))
+        .ok_or_else(|| Error::validation("next", "invalid_format", "not a cursor of this list"))
+}
+
+/// The users of `client_id`, one of `reseller`'s clients, present today on the client's
+/// clock; another reseller's client, or any other account, is not found.
+pub async fn client_users(
+    ports: &Ports<'_>,
+    reseller: &Account,
+    client_id: &str,
+) -> Result<Vec<UserView>, Error> {
+    decide::is_reseller(reseller)?;
+    if !ports
+        .resellers
+        .clients(reseller)
+        .await?
+        .contains_key(client_id)
+    {
+        return Err(Error::NotFound);
+    }
+    let (account, users) = ports.resellers.client(client_id).await?;
+    if account.reseller_id.as_deref() != Some(reseller.id.as_str()) {
+        return Err(Error::NotFound);
+    }
+    let today = account.local_date(ports.table.now_for(&account).await?);
+    Ok(present_on(&users, today))
+}
+
+/// The views of the users present on `day` (not removed before it).
+fn present_on(users: &[User], day: Date) -> Vec<UserView> {
+    users
+        .iter()
+        .filter(|u| u.present_on(day))
+        .map(|u| u.view(day))
+        .collect()
+}
+
+/// `GET /reseller/usage`: the current period as it stands.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct UsageView {
+    pub period: BillingPeriod,
+    pub active_users: u32,
+    pub max_active_users: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reached_on: Option<Date>,
+    pub unit_price: Money,
+    pub currency: Currency,
+}
+
+/// The usage of `reseller` now, on its clock: its current period, the users it is billed for
+/// now (clients past their trial), the peak since the period's start (the count now when
+/// above the samples) and the day it was reached, and the price per user.
+pub async fn usage(ports: &Ports<'_>, reseller: &Account) -> Result<UsageView, Error> {
+    decide::is_reseller(reseller)?;
+    let now = ports.table.now_for(reseller).await?;
+    let period = reseller.current_period(now);
+    let from = local_midnight(period.start(), &reseller.timezone.time_zone());
+    let current = decide::billable_at(ports.resellers.clients(reseller).await?.values(), now);
+    let sampled = ports
+        .resellers
+        .peak(reseller, from, now + jiff::SignedDuration::from_millis(1))
+        .await?;
+    let (max, reached) = decide::peak_so_far(sampled, current, now);
+    let unit_price = ports.resellers.user_price();
+    Ok(UsageView {
+        period,
+        active_users: current,
+        max_active_users: max,
+        max_reached_on: reached.map(|at| reseller.local_date(at)),
+        unit_price,
+        currency: unit_price.currency(),
+    })
 }

@@ -1,9 +1,11 @@
 //! Resellers (billing.md "Resellers billed on maximum active users"): a reseller's client
 //! accounts, which it pays for by their active users, each client on the reseller's clock and
-//! free during its trial. Pure: the use case (`softbrik_app::resellers`) creates them.
+//! free during its trial. Pure: the use cases (`softbrik_app::resellers`) create them, list
+//! them and show the reseller's usage.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, AccountKind, AccountStatus, SupportPlan};
 use crate::billing_calendar::{AnchorDay, local_date, local_midnight};
@@ -24,11 +26,18 @@ pub struct NewClient {
     pub trial_until: Option<Date>,
 }
 
-/// Whether `reseller` may add a client: only a reseller, only while active (or past due).
-pub fn may_add_clients(reseller: &Account) -> Result<(), Refusal> {
-    if reseller.kind != AccountKind::Reseller {
+/// Whether `account` is a reseller, which alone has clients to list and a usage to show
+/// (whatever its status: a suspended reseller still sees what it is billed for).
+pub fn is_reseller(account: &Account) -> Result<(), Refusal> {
+    if account.kind != AccountKind::Reseller {
         return Err(Refusal::NotAReseller);
     }
+    Ok(())
+}
+
+/// Whether `reseller` may add a client: only a reseller, only while active (or past due).
+pub fn may_add_clients(reseller: &Account) -> Result<(), Refusal> {
+    is_reseller(reseller)?;
     match reseller.status {
         AccountStatus::Active | AccountStatus::PastDue => Ok(()),
         _ => Err(Refusal::AccountNotActive(
@@ -80,6 +89,60 @@ pub fn billed_from(client: &Account, reseller: &Account) -> Option<Timestamp> {
     Some(local_midnight(next, &reseller.timezone.time_zone()))
 }
 
+/// One client account in its reseller's count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCount {
+    /// Its users that count as active (present and not marked inactive).
+    pub active: u32,
+    /// Its free trial ends at this instant (local midnight after `trial_until`): its users
+    /// are billed from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_from: Option<Timestamp>,
+}
+
+/// The users a reseller is billed for at `at`: the active users of its clients past their
+/// trial.
+pub fn billable_at<'a>(clients: impl IntoIterator<Item = &'a ClientCount>, at: Timestamp) -> u32 {
+    clients
+        .into_iter()
+        .filter(|c| c.billed_from.is_none_or(|from| at >= from))
+        .map(|c| c.active)
+        .sum()
+}
+
+/// The highest total between `from` (included, with the total carried in from before it)
+/// and the end of `samples` (time order), and the first instant it was reached; `None`
+/// without any sample.
+pub fn peak_of(
+    carried_in: Option<u32>,
+    from: Timestamp,
+    samples: &[(Timestamp, u32)],
+) -> Option<(u32, Timestamp)> {
+    let mut peak: Option<(u32, Timestamp)> = carried_in.map(|n| (n, from));
+    for &(at, n) in samples {
+        if peak.is_none_or(|(max, _)| n > max) {
+            peak = Some((n, at));
+        }
+    }
+    peak
+}
+
+/// The period's peak so far, as the reseller's usage shows it at `now`: the highest sample
+/// since the period's start (`peak`), or the total billable now (`current`) when above it (a
+/// trial that ended since the last sample counts now; the midnight sample records it), and
+/// the instant reached, none while no user was billable.
+pub fn peak_so_far(
+    peak: Option<(u32, Timestamp)>,
+    current: u32,
+    now: Timestamp,
+) -> (u32, Option<Timestamp>) {
+    match peak {
+        Some((max, at)) if max >= current => (max, Some(at).filter(|_| max > 0)),
+        _ if current > 0 => (current, Some(now)),
+        _ => (0, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +192,69 @@ mod tests {
         ));
         let company = crate::examples::company(date(2026, 12, 1));
         assert_eq!(may_add_clients(&company), Err(Refusal::NotAReseller));
+        assert_eq!(is_reseller(&company), Err(Refusal::NotAReseller));
+        assert!(is_reseller(&suspended).is_ok());
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_peak_is_the_highest_sample_first_reached() {
+        let from = at("2027-01-01T00:00:00Z");
+        let samples = [
+            (at("2027-01-01T00:00:00Z"), 8),
+            (at("2027-01-10T09:00:00Z"), 11),
+            (at("2027-01-15T09:00:00Z"), 11),
+            (at("2027-01-20T09:00:00Z"), 7),
+        ];
+        assert_eq!(
+            peak_of(Some(8), from, &samples),
+            Some((11, at("2027-01-10T09:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn the_total_carried_in_counts_from_the_start_of_the_period() {
+        let from = at("2027-01-01T00:00:00Z");
+        let samples = [(at("2027-01-05T09:00:00Z"), 4)];
+        assert_eq!(peak_of(Some(9), from, &samples), Some((9, from)));
+        assert_eq!(peak_of(None, from, &[]), None);
+        assert_eq!(peak_of(Some(0), from, &[]), Some((0, from)));
+    }
+
+    #[test]
+    fn clients_in_trial_are_not_billable_until_their_trial_ends() {
+        let clients = [
+            ClientCount {
+                active: 5,
+                billed_from: None,
+            },
+            ClientCount {
+                active: 10,
+                billed_from: Some(at("2027-02-01T00:00:00Z")),
+            },
+        ];
+        assert_eq!(billable_at(&clients, at("2027-01-31T23:59:59Z")), 5);
+        assert_eq!(billable_at(&clients, at("2027-02-01T00:00:00Z")), 15);
+    }
+
+    #[test]
+    fn the_peak_so_far_is_the_count_now_when_above_the_samples() {
+        let now = at("2027-01-20T09:00:00Z");
+        let sampled = at("2027-01-10T09:00:00Z");
+        assert_eq!(
+            peak_so_far(Some((11, sampled)), 7, now),
+            (11, Some(sampled))
+        );
+        assert_eq!(
+            peak_so_far(Some((11, sampled)), 11, now),
+            (11, Some(sampled))
+        );
+        assert_eq!(peak_so_far(Some((11, sampled)), 12, now), (12, Some(now)));
+        assert_eq!(peak_so_far(None, 3, now), (3, Some(now)));
+        assert_eq!(peak_so_far(Some((0, sampled)), 0, now), (0, None));
+        assert_eq!(peak_so_far(None, 0, now), (0, None));
     }
 }

@@ -1,9 +1,15 @@
 //! A reseller's client accounts: one created with everything it starts with, the reseller's
-//! history entry and its place in the reseller's count of active users, in one transaction.
+//! history entry and its place in the reseller's count of active users, in one transaction;
+//! the count read (each client's active users and the end of its trial), the peak of the
+//! totals sampled over a window, and a client account read with its users.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use softbrik_domain::account::{Account, HistoryEntry};
+use softbrik_domain::account::{Account, HistoryEntry, User};
+use softbrik_domain::money::Money;
+use softbrik_domain::resellers::ClientCount;
 
 use crate::error::Error;
 use crate::ports::signup::NewAccount;
@@ -25,4 +31,25 @@ pub trait ResellerTable: Send + Sync {
         billed_from: Option<Timestamp>,
         answer: Option<Answering<'_>>,
     ) -> Result<Committed, Error>;
+
+    /// The reseller's count: each of its clients, by id, with its active users and the
+    /// instant its trial ends (one read).
+    async fn clients(&self, reseller: &Account) -> Result<BTreeMap<String, ClientCount>, Error>;
+
+    /// The highest of the reseller's billable totals sampled in `[from, to)`, the total
+    /// carried in from before `from` counting from `from`, and the first instant it was
+    /// reached; `None` without any sample.
+    async fn peak(
+        &self,
+        reseller: &Account,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<(u32, Timestamp)>, Error>;
+
+    /// A client account with its users (removed ones included), in id order, opened;
+    /// `NotFound` without it.
+    async fn client(&self, client_id: &str) -> Result<(Account, Vec<User>), Error>;
+
+    /// What a reseller pays per active user of its clients.
+    fn user_price(&self) -> Money;
 }
