@@ -1,36 +1,37 @@
-//! Directory sync of a client account (api.md "Resellers", billing.md "Resellers"): Microsoft
-//! 365 (Entra ID) or Google Workspace provisioning calls `/scim/v2/Users` with the account's
-//! own bearer token to create users, mark them active or inactive, and find them by address.
+//! Directory sync of a client account (api.md "Resellers", billing.md "Resellers"): the
+//! DynamoDB adapter of the directory sync port
+//! (`softbrik_app::ports::directory_sync::DirectorySyncTable`), and the `/scim/v2/Users`
+//! routes in SCIM's terms over its use cases (`softbrik_app::directory_sync`).
 //!
-//! A sync may make active a user an admin marked inactive by hand, unless the user's address
-//! is on the account's deny list: the list wins over the directory, and putting an address on
-//! it makes that user inactive (source-docs 004). The list holds keyed hashes of the addresses
-//! (the same as the sign-in claims), never the addresses. The token is stored as its SHA-256
-//! only: a lookup item finds the account, and a new token replaces the previous one at once.
+//! The deny list is one item (`ACCOUNT#<id>`, `DENYLIST`) holding keyed hashes of the
+//! addresses (the same as the sign-in claims), never the addresses. The token is stored as its
+//! SHA-256 only: a lookup item (`SCIMTOKEN#<sha256>`) finds the account, and the account's
+//! link to its current token (`ACCOUNT#<id>`, `SCIM`, versioned) lets a new token replace the
+//! previous one at once. The SCIM wire format is `crate::scim`'s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use softbrik_app::directory_sync as sync;
+use softbrik_app::ports::directory_sync::{DirectorySyncTable, Provisioned};
+use softbrik_app::ports::team::{Answering, Stamp, TeamRecords};
 
-use crate::account::{Account, AccountStatus, Role, User, UserStatus};
+pub use softbrik_app::directory_sync::{DenyListBody, DenyListSet, MAX_DENIED};
+
+use crate::account::{Account, HistoryEntry, User};
 use crate::app::App;
 use crate::error::Error;
-use crate::idempotency::{self, Lease, account_scope};
 use crate::refusal::Refusal;
 use crate::scim::{self, ScimError, UserResource};
-use crate::store::{EmailClaimItem, UserItem, account_pk, email_claim_pk};
-use crate::team::{NewMember, StatusSource, Team};
-use crate::team_table::user_item;
-use crate::validation::ValidationErrors;
-use crate::values::{EmailAddress, PersonName};
-use softbrik_app::team::set_status;
+use crate::store::{EmailClaimItem, HistoryItem, UserItem, account_pk, email_claim_pk};
+use crate::team::Team;
+use crate::team_table::sealing;
+use crate::values::EmailAddress;
 
 const DENY_LIST_SK: &str = "DENYLIST";
 const SCIM_SK: &str = "SCIM";
-/// Addresses a deny list may hold.
-pub const MAX_DENIED: usize = 1000;
 
 /// A client account's deny list: keyed hashes of the addresses a sync may not make active.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,97 +47,15 @@ pub async fn denied(app: &App, account_id: &str, email_hash: &str) -> Result<boo
     Ok(list.is_some_and(|l| l.hashes.contains(email_hash)))
 }
 
-/// Directory sync is for client accounts, whose inactive users are not billed.
-fn require_client(account: &Account) -> Result<(), Error> {
-    if account.billed_by_reseller() {
-        Ok(())
-    } else {
-        Err(Error::Refused(Refusal::NotAClientAccount))
-    }
-}
-
-/// `PUT /account/directory-deny-list` as sent.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DenyListBody {
-    pub emails: Vec<String>,
-}
-
-/// Replaces the deny list, then makes inactive every user on it. Answers the list as stored
-/// (normalised addresses, each once) and the users it made inactive.
+/// `PUT /account/directory-deny-list` (`softbrik_app::directory_sync::put_deny_list`): the
+/// list as stored and the users it made inactive.
 pub async fn put_deny_list(
     app: &App,
     team: &Team,
     body: DenyListBody,
 ) -> Result<serde_json::Value, Error> {
-    require_client(&team.account)?;
-    let mut errors = ValidationErrors::new();
-    if body.emails.len() > MAX_DENIED {
-        errors.push(
-            "emails",
-            "too_many",
-            format!("at most {MAX_DENIED} addresses"),
-        );
-    }
-    // Normalised address -> the address, each once.
-    let mut emails: BTreeMap<String, EmailAddress> = BTreeMap::new();
-    for (i, raw) in body.emails.iter().enumerate() {
-        match EmailAddress::parse(raw) {
-            Ok(email) if email.as_str() == team.account.admin_email.as_str() => errors.push(
-                format!("emails[{i}]"),
-                "admin_address",
-                "the account's admin cannot be on the deny list",
-            ),
-            Ok(email) => {
-                emails.insert(email.as_str().to_string(), email);
-            }
-            Err(e) => errors.push_error(e.at(format!("emails[{i}]"))),
-        }
-    }
-    errors.into_result()?;
-    let mut hashes = BTreeSet::new();
-    for email in emails.values() {
-        hashes.insert(app.email_hash(email).await?);
-    }
-    let history = team.history(
-        &crate::account::new_ordered_id("hst", team.now),
-        "directory_deny_list_set",
-        serde_json::json!({"addresses": emails.len()}),
-    );
-    let list = DenyListItem {
-        pk: account_pk(&team.account.id),
-        sk: DENY_LIST_SK.into(),
-        hashes,
-    };
-    app.store
-        .transact(vec![
-            app.store.put_op(&list)?,
-            app.store.put_new_op(&history)?,
-        ])
-        .await
-        .map_err(|e| e.into_error(|_| Error::unavailable("deny list not stored")))?;
-    // The team as it stands now that the list is stored, read once.
-    let now = softbrik_app::team::Team::load(app, &team.account.id, team.actor.clone()).await?;
-    let mut deactivated = 0;
-    for read in now.present() {
-        let user = &read.value;
-        if list.hashes.contains(&user_item(read)?.email_hash)
-            && user.role != Role::Admin
-            && user.status != UserStatus::Inactive
-            && user.removal_date.is_none()
-        {
-            set_status(
-                &app.ports(),
-                &now,
-                &user.id,
-                false,
-                StatusSource::DirectorySync,
-            )
-            .await?;
-            deactivated += 1;
-        }
-    }
-    Ok(serde_json::json!({"emails": emails.keys().collect::<Vec<_>>(), "deactivated": deactivated}))
+    let set = sync::put_deny_list(&app.ports(), &team.to_app(app)?, &body).await?;
+    serde_json::to_value(set).map_err(Error::internal)
 }
 
 /// The lookup from a token's hash to its account (`SCIMTOKEN#<sha256>`).
@@ -162,116 +81,173 @@ fn token_pk(hash: &str) -> String {
     format!("SCIMTOKEN#{hash}")
 }
 
-fn token_hash(token: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
-
-/// `POST /account/scim-token`: a new bearer token for the account's directory sync, shown
-/// once; the previous one stops working in the same transaction.
+/// `POST /account/scim-token` (`softbrik_app::directory_sync::new_token`): a new bearer
+/// token, shown once; the previous one stops working in the same transaction.
 pub async fn new_token(
     app: &App,
     team: &Team,
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    require_client(&team.account)?;
-    let reserve = || {
-        use base64::Engine;
-        let secret: [u8; 32] = rand::random();
-        let token = format!(
-            "sbscim_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
-        );
-        BTreeMap::from([
-            ("token".to_string(), token),
-            (
-                "history".to_string(),
-                crate::account::new_ordered_id("hst", team.now),
-            ),
-        ])
-    };
-    let fingerprint = serde_json::json!({"route": "POST /account/scim-token"});
-    let scope = account_scope(&team.account.id);
-    idempotency::once(
-        app,
-        &scope,
-        key,
-        fingerprint,
-        reserve,
-        async |lease: &Lease| {
-            let token = lease.id("token");
-            let hash = token_hash(&token);
-            let pk = account_pk(&team.account.id);
-            let previous: Option<TokenLinkItem> = app.store.get(&pk, SCIM_SK).await?;
-            let link = TokenLinkItem {
-                pk: pk.clone(),
-                sk: SCIM_SK.into(),
-                token_hash: hash.clone(),
-                created_at: team.now,
-                version: previous.as_ref().map_or(1, |p| p.version + 1),
-            };
-            let lookup = TokenItem {
-                pk: token_pk(&hash),
-                sk: "SCIMTOKEN".into(),
-                account_id: team.account.id.clone(),
-                created_at: team.now,
-            };
-            let history = team.history(
-                &lease.id("history"),
-                "scim_token_created",
-                serde_json::json!({"replaced": previous.is_some()}),
-            );
-            let body = serde_json::json!({"token": token});
-            let mut ops = vec![
-                match &previous {
-                    Some(p) => app.store.put_if_version_op(&link, p.version)?,
-                    None => app.store.put_new_op(&link)?,
-                },
-                app.store.put_new_op(&lookup)?,
-                app.store.put_new_op(&history)?,
-            ];
-            if let Some(p) = &previous {
-                ops.push(app.store.delete_op(&token_pk(&p.token_hash), "SCIMTOKEN")?);
-            }
-            ops.extend(idempotency::finish_op(
-                app,
-                lease,
-                &team.account.id,
-                &team.key,
-                201,
-                &body,
-            )?);
-            app.store.transact(ops).await.map_err(|e| {
-                e.into_error(|_| {
-                    Error::Refused(Refusal::ConcurrentChange(
-                        "another token was made meanwhile; retry",
-                    ))
-                })
-            })?;
-            Ok((201, body))
-        },
-    )
-    .await
+    sync::new_token(&app.ports(), &team.to_app(app)?, key).await
 }
 
 /// The client account a SCIM bearer token belongs to; anything else is 401.
 pub async fn account_of_token(app: &App, authorization: Option<&str>) -> Result<String, ScimError> {
-    let token = authorization
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| t.starts_with("sbscim_") && t.len() < 200)
-        .ok_or_else(ScimError::unauthorized)?;
-    let found: Option<TokenItem> = app
-        .store
-        .get(&token_pk(&token_hash(token)), "SCIMTOKEN")
+    sync::account_of_token(&app.ports(), authorization)
         .await
-        .map_err(|e| scim_error(&e))?;
-    found
-        .map(|t| t.account_id)
+        .map_err(|e| scim_error(&e))?
         .ok_or_else(ScimError::unauthorized)
+}
+
+/// A user's item opened, with when they joined.
+fn provisioned(
+    account_id: &str,
+    key: &crate::crypto::DataKey,
+    item: &UserItem,
+) -> Result<Provisioned, Error> {
+    Ok(Provisioned {
+        user: item.open(account_id, key)?,
+        created_at: item.created_at,
+    })
+}
+
+#[async_trait]
+impl DirectorySyncTable for App {
+    async fn denied(&self, team: &TeamRecords, email: &EmailAddress) -> Result<bool, Error> {
+        let hash = self.email_hash(email).await?;
+        denied(self, &team.account.id, &hash).await
+    }
+
+    async fn put_deny_list(
+        &self,
+        team: &TeamRecords,
+        emails: &[EmailAddress],
+        (id, entry): (String, HistoryEntry),
+    ) -> Result<(), Error> {
+        let (key, _) = sealing(team)?;
+        let mut hashes = BTreeSet::new();
+        for email in emails {
+            hashes.insert(self.email_hash(email).await?);
+        }
+        let list = DenyListItem {
+            pk: account_pk(&team.account.id),
+            sk: DENY_LIST_SK.into(),
+            hashes,
+        };
+        let history = HistoryItem::seal(&team.account.id, &id, &entry, key);
+        self.store
+            .transact(vec![
+                self.store.put_op(&list)?,
+                self.store.put_new_op(&history)?,
+            ])
+            .await
+            .map_err(|e| e.into_error(|_| Error::unavailable("deny list not stored")))
+    }
+
+    async fn token(&self, team: &TeamRecords) -> Result<Option<Stamp>, Error> {
+        let link: Option<TokenLinkItem> = self
+            .store
+            .get(&account_pk(&team.account.id), SCIM_SK)
+            .await?;
+        Ok(link.map(Stamp::new))
+    }
+
+    async fn replace_token(
+        &self,
+        team: &TeamRecords,
+        token_hash: &str,
+        previous: Option<&Stamp>,
+        (id, entry): (String, HistoryEntry),
+        at: Timestamp,
+        answer: Option<Answering<'_>>,
+    ) -> Result<(), Error> {
+        let (key, _) = sealing(team)?;
+        let account_id = &team.account.id;
+        let previous: Option<&TokenLinkItem> =
+            previous.map(Stamp::get::<TokenLinkItem>).transpose()?;
+        let pk = account_pk(account_id);
+        let link = TokenLinkItem {
+            pk,
+            sk: SCIM_SK.into(),
+            token_hash: token_hash.to_string(),
+            created_at: at,
+            version: previous.map_or(1, |p| p.version + 1),
+        };
+        let lookup = TokenItem {
+            pk: token_pk(token_hash),
+            sk: "SCIMTOKEN".into(),
+            account_id: account_id.clone(),
+            created_at: at,
+        };
+        let history = HistoryItem::seal(account_id, &id, &entry, key);
+        let mut ops = vec![
+            match previous {
+                Some(p) => self.store.put_if_version_op(&link, p.version)?,
+                None => self.store.put_new_op(&link)?,
+            },
+            self.store.put_new_op(&lookup)?,
+            self.store.put_new_op(&history)?,
+        ];
+        if let Some(p) = previous {
+            ops.push(
+                self.store
+                    .delete_op(&token_pk(&p.token_hash), "SCIMTOKEN")?,
+            );
+        }
+        if let Some((_, recorded)) =
+            crate::idempotency::answered(self, answer.as_ref(), account_id, key, None)?
+        {
+            ops.extend(recorded);
+        }
+        self.store.transact(ops).await.map_err(|e| {
+            e.into_error(|_| {
+                Error::Refused(Refusal::ConcurrentChange(
+                    "another token was made meanwhile; retry",
+                ))
+            })
+        })
+    }
+
+    async fn account_of_token(&self, token_hash: &str) -> Result<Option<String>, Error> {
+        let found: Option<TokenItem> = self.store.get(&token_pk(token_hash), "SCIMTOKEN").await?;
+        Ok(found.map(|t| t.account_id))
+    }
+
+    async fn user(&self, team: &TeamRecords, user_id: &str) -> Result<Option<Provisioned>, Error> {
+        let (key, _) = sealing(team)?;
+        let account_id = &team.account.id;
+        let item: Option<UserItem> = self
+            .store
+            .get(&account_pk(account_id), &crate::store::user_sk(user_id))
+            .await?;
+        item.map(|item| provisioned(account_id, key, &item))
+            .transpose()
+    }
+
+    async fn users(&self, team: &TeamRecords) -> Result<Vec<Provisioned>, Error> {
+        let (key, _) = sealing(team)?;
+        let account_id = &team.account.id;
+        UserItem::all(&self.store, account_id)
+            .await?
+            .iter()
+            .map(|item| provisioned(account_id, key, item))
+            .collect()
+    }
+
+    async fn user_by_address(
+        &self,
+        team: &TeamRecords,
+        email: &EmailAddress,
+    ) -> Result<Option<Provisioned>, Error> {
+        let hash = self.email_hash(email).await?;
+        let claim: Option<EmailClaimItem> = self.store.get(&email_claim_pk(&hash), "EMAIL").await?;
+        match claim {
+            Some(c) if c.account_id == team.account.id => {
+                DirectorySyncTable::user(self, team, &c.user_id).await
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// A SCIM request, as the function hands it over.
@@ -291,35 +267,31 @@ pub async fn serve(
     account_id: &str,
     request: ScimRequest<'_>,
 ) -> Result<(u16, Option<serde_json::Value>), ScimError> {
-    let team = Team::of(app, account_id, "directory_sync".into())
+    let ports = app.ports();
+    let team = sync::synced_team(&ports, account_id)
         .await
-        .map_err(|e| scim_error(&e))?;
-    if !matches!(
-        team.account.status,
-        AccountStatus::Active | AccountStatus::PastDue
-    ) || !team.account.billed_by_reseller()
-    {
-        return Err(ScimError::unauthorized());
-    }
+        .map_err(|e| scim_error(&e))?
+        .ok_or_else(ScimError::unauthorized)?;
+    let account = team.account();
     let body = || request.body.clone().unwrap_or(serde_json::Value::Null);
+    let shown = |found: Result<Provisioned, Error>| {
+        found
+            .map(|p| (200, Some(resource(account, &p))))
+            .map_err(|e| scim_error(&e))
+    };
     match (request.method, request.user_id) {
         ("GET", None) => list(app, &team, &request).await.map(|b| (200, Some(b))),
-        ("GET", Some(id)) => {
-            let (item, user) = team.user(app, id).await.map_err(|e| scim_error(&e))?;
-            Ok((200, Some(resource(&team.account, &item, &user))))
-        }
+        ("GET", Some(id)) => shown(sync::user(&ports, &team, id).await),
         ("POST", None) => create(app, &team, &body()).await.map(|b| (201, Some(b))),
         ("PATCH", Some(id)) => match scim::parse_patch(&body())? {
-            Some(active) => set_active(app, &team, id, active)
-                .await
-                .map(|b| (200, Some(b))),
-            None => {
-                let (item, user) = team.user(app, id).await.map_err(|e| scim_error(&e))?;
-                Ok((200, Some(resource(&team.account, &item, &user))))
-            }
+            Some(active) => shown(sync::set_active(&ports, &team, id, active).await),
+            None => shown(sync::user(&ports, &team, id).await),
         },
         // Removed from the sync pool: the user becomes inactive (source-docs 004), kept.
-        ("DELETE", Some(id)) => set_active(app, &team, id, false).await.map(|_| (204, None)),
+        ("DELETE", Some(id)) => sync::set_active(&ports, &team, id, false)
+            .await
+            .map(|_| (204, None))
+            .map_err(|e| scim_error(&e)),
         _ => Err(ScimError {
             status: 405,
             scim_type: None,
@@ -330,15 +302,16 @@ pub async fn serve(
 
 async fn list(
     app: &App,
-    team: &Team,
+    team: &softbrik_app::team::Team,
     request: &ScimRequest<'_>,
 ) -> Result<serde_json::Value, ScimError> {
+    let ports = app.ports();
     let (start, count) = scim::parse_paging(request.start_index, request.count)?;
-    let mut found: Vec<(UserItem, User)> = match request.filter {
+    let found: Vec<Provisioned> = match request.filter {
         Some(filter) => {
             let user_name = scim::parse_filter(filter)?;
             match EmailAddress::parse(&user_name) {
-                Ok(email) => by_address(app, team, &email)
+                Ok(email) => sync::by_address(&ports, team, &email)
                     .await
                     .map_err(|e| scim_error(&e))?
                     .into_iter()
@@ -346,101 +319,48 @@ async fn list(
                 Err(_) => Vec::new(),
             }
         }
-        None => team.users(app).await.map_err(|e| scim_error(&e))?,
+        None => sync::users(&ports, team)
+            .await
+            .map_err(|e| scim_error(&e))?,
     };
-    found.sort_by(|a, b| a.1.id.cmp(&b.1.id));
     let total = found.len();
     let page: Vec<serde_json::Value> = found
         .iter()
         .skip(start - 1)
         .take(count)
-        .map(|(item, user)| resource(&team.account, item, user))
+        .map(|p| resource(team.account(), p))
         .collect();
     Ok(scim::list_response(page, total, start))
 }
 
-/// The account's user with this address, if it has one (another account's is not shown).
-async fn by_address(
-    app: &App,
-    team: &Team,
-    email: &EmailAddress,
-) -> Result<Option<(UserItem, User)>, Error> {
-    let hash = app.email_hash(email).await?;
-    let claim: Option<EmailClaimItem> = app.store.get(&email_claim_pk(&hash), "EMAIL").await?;
-    match claim {
-        Some(c) if c.account_id == team.account.id => match team.user(app, &c.user_id).await {
-            Ok(found) => Ok(Some(found)),
-            Err(Error::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        },
-        _ => Ok(None),
-    }
-}
-
 async fn create(
     app: &App,
-    team: &Team,
+    team: &softbrik_app::team::Team,
     body: &serde_json::Value,
 ) -> Result<serde_json::Value, ScimError> {
     let new = scim::parse_create(body)?;
     let email = EmailAddress::parse(&new.user_name)
         .map_err(|_| ScimError::bad_request("invalidValue", "userName must be an email address"))?;
-    let name = PersonName::parse(&new.display_name)
-        .or_else(|_| PersonName::parse(email.as_str().split('@').next().unwrap_or_default()))
-        .map_err(|_| ScimError::bad_request("invalidValue", "displayName is not a usable name"))?;
-    let hash = app.email_hash(&email).await.map_err(|e| scim_error(&e))?;
-    let on_deny_list = denied(app, &team.account.id, &hash)
+    let name = softbrik_domain::directory_sync::member_name(&new.display_name, &email).ok_or_else(
+        || ScimError::bad_request("invalidValue", "displayName is not a usable name"),
+    )?;
+    let fingerprint = serde_json::json!({"route": "POST /scim/v2/Users", "body": body});
+    let created = sync::create(&app.ports(), team, email, name, new.active, fingerprint)
         .await
         .map_err(|e| scim_error(&e))?;
-    let member = NewMember {
-        email,
-        name,
-        language: team.account.language,
-        active: new.active && !on_deny_list,
-    };
-    let fingerprint = serde_json::json!({"route": "POST /scim/v2/Users", "body": body});
-    let changing = team.to_app(app).map_err(|e| scim_error(&e))?;
-    let (_, body) =
-        softbrik_app::team::add_member(&app.ports(), &changing, &member, &[], None, fingerprint)
-            .await
-            .map_err(|e| scim_error(&e))?;
-    let user_id = body
-        .pointer("/user/id")
-        .and_then(|id| id.as_str())
-        .ok_or_else(|| scim_error(&Error::internal("a new user answered without an id")))?;
-    let (item, user) = team.user(app, user_id).await.map_err(|e| scim_error(&e))?;
-    Ok(resource(&team.account, &item, &user))
-}
-
-async fn set_active(
-    app: &App,
-    team: &Team,
-    user_id: &str,
-    active: bool,
-) -> Result<serde_json::Value, ScimError> {
-    let changing = team.to_app(app).map_err(|e| scim_error(&e))?;
-    set_status(
-        &app.ports(),
-        &changing,
-        user_id,
-        active,
-        StatusSource::DirectorySync,
-    )
-    .await
-    .map_err(|e| scim_error(&e))?;
-    let (item, user) = team.user(app, user_id).await.map_err(|e| scim_error(&e))?;
-    Ok(resource(&team.account, &item, &user))
+    Ok(resource(team.account(), &created))
 }
 
 /// A user as SCIM shows them: the address is the `userName`.
-fn resource(account: &Account, item: &UserItem, user: &User) -> serde_json::Value {
-    let created = item.created_at.unwrap_or(account.created_at);
+fn resource(account: &Account, provisioned: &Provisioned) -> serde_json::Value {
+    let user: &User = &provisioned.user;
+    let created = provisioned.created_at.unwrap_or(account.created_at);
     let location = format!("/scim/v2/Users/{}", user.id);
     UserResource {
         id: &user.id,
         user_name: user.email.as_str(),
         display_name: user.name.as_str(),
-        active: user.status != UserStatus::Inactive,
+        active: user.status != crate::account::UserStatus::Inactive,
         external_id: None,
         created,
         last_modified: created,
@@ -484,9 +404,9 @@ mod tests {
 
     #[test]
     fn a_token_is_stored_as_its_hash() {
-        let hash = token_hash("sbscim_abc");
+        let hash = sync::token_hash("sbscim_abc");
         assert_eq!(hash.len(), 43);
-        assert_ne!(hash, token_hash("sbscim_abd"));
+        assert_ne!(hash, sync::token_hash("sbscim_abd"));
         assert_eq!(token_pk(&hash), format!("SCIMTOKEN#{hash}"));
     }
 

@@ -1,7 +1,7 @@
 //! The DynamoDB adapter of the idempotency answers (`softbrik_app::ports::answers`, whose
 //! rules are `softbrik_app::idempotency`): one `IDEMPOTENCY#<scope>#<key>` item per key, taken
 //! with a conditional write, its answer sealed under the account's data key, listed by account
-//! so that closing the account deletes them. `finish_op` records an answer in the transaction
+//! so that closing the account deletes them. `answered` records an answer in the transaction
 //! of the change it answers.
 
 use std::collections::BTreeMap;
@@ -360,22 +360,6 @@ pub async fn guard(
         work,
     )
     .await
-}
-
-/// The writes that record the response, in the same transaction as the request's own writes;
-/// none for a request without a key.
-pub fn finish_op(
-    app: &App,
-    lease: &Lease,
-    account_id: &str,
-    key: &crate::crypto::DataKey,
-    status: u16,
-    body: &serde_json::Value,
-) -> Result<Vec<TransactWriteItem>, Error> {
-    match lease.held() {
-        Some(held) => answer_ops(app, held, account_id, key, status, body, None),
-        None => Ok(Vec::new()),
-    }
 }
 
 /// The answer of a change (`answer`: none without a key), built from its invoice as numbered,

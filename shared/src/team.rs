@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use crate::account::{Account, HistoryEntry, User};
+use crate::account::Account;
 use crate::app::App;
 use crate::billing_calendar::BillingPeriod;
 use crate::catalogue::Brik;
@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::http::Identity;
-use crate::store::{AccountRecords, HistoryItem, UserItem, account_pk};
+use crate::store::AccountRecords;
 use crate::validation::ValidationErrors;
 use crate::values::{BrikId, EmailAddress, Language, PersonName};
 use softbrik_domain::team as decide;
@@ -122,65 +122,6 @@ impl Team {
     /// Whether the team may change: not while the account is suspended, lapsed or closing.
     pub fn changeable(&self) -> Result<(), Error> {
         Ok(softbrik_domain::team::changeable(&self.account)?)
-    }
-
-    pub(crate) fn history(
-        &self,
-        id: &str,
-        action: &str,
-        details: serde_json::Value,
-    ) -> HistoryItem {
-        let entry = HistoryEntry {
-            at: self.now,
-            actor: self.actor.clone(),
-            action: action.into(),
-            details,
-        };
-        HistoryItem::seal(&self.account.id, id, &entry, &self.key)
-    }
-
-    /// A user's item opened, if the user is still present today.
-    fn present(&self, item: &UserItem) -> Result<Option<User>, Error> {
-        let user = item.open(&self.account.id, &self.key)?;
-        Ok(user.present_on(self.today).then_some(user))
-    }
-
-    /// The users of the account still present today, as stored now.
-    pub async fn users(&self, app: &App) -> Result<Vec<(UserItem, User)>, Error> {
-        let mut users = Vec::new();
-        for item in UserItem::all(&app.store, &self.account.id).await? {
-            if let Some(user) = self.present(&item)? {
-                users.push((item, user));
-            }
-        }
-        Ok(users)
-    }
-
-    /// One user of the account as the request read them; another account's or a removed one
-    /// is not found.
-    pub fn user_as_read(&self, user_id: &str) -> Result<(UserItem, User), Error> {
-        let sk = crate::store::user_sk(user_id);
-        let item = self.records.users.iter().find(|u| u.sk == sk);
-        self.found(item.cloned())
-    }
-
-    /// One user of the account as stored now; another account's or a removed one is not found.
-    pub async fn user(&self, app: &App, user_id: &str) -> Result<(UserItem, User), Error> {
-        let item: Option<UserItem> = app
-            .store
-            .get(
-                &account_pk(&self.account.id),
-                &crate::store::user_sk(user_id),
-            )
-            .await?;
-        self.found(item)
-    }
-
-    /// A user looked up: not found unless there and present today.
-    fn found(&self, item: Option<UserItem>) -> Result<(UserItem, User), Error> {
-        let item = item.ok_or(Error::NotFound)?;
-        let user = self.present(&item)?.ok_or(Error::NotFound)?;
-        Ok((item, user))
     }
 
     /// From local midnight starting the day before the billing date, the renewal is drafted

@@ -89,6 +89,7 @@ impl App {
             tickets: self,
             blobs: self,
             inbox: self,
+            directory_sync: self,
             support_mailer: &*self.support_mailer,
             staff: &self.staff,
         }

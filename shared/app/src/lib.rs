@@ -8,6 +8,7 @@
 pub mod billing;
 pub mod clock;
 pub mod closure;
+pub mod directory_sync;
 pub mod dunning;
 pub mod emails;
 pub mod error;

@@ -38,6 +38,7 @@ use crate::ports::team::{
 use crate::ports::{Ports, StaffAddresses};
 
 mod desk;
+mod directory;
 
 /// Every port in memory, for a test's GIVEN, WHEN and THEN.
 pub struct World {
@@ -87,6 +88,7 @@ impl World {
             tickets: &self.tables,
             blobs: &self.tables,
             inbox: &self.tables,
+            directory_sync: &self.tables,
             support_mailer: &self.support_outbox,
             staff: &self.staff,
         }
@@ -129,7 +131,12 @@ struct Stored {
     users: BTreeMap<String, (User, u64)>,
     history: Vec<(String, HistoryEntry)>,
     counted: i64,
-    deny_list: Vec<String>,
+    /// The directory deny list: keyed hashes of the addresses (`directory::address_hash`).
+    deny_list: BTreeSet<String>,
+    /// The SCIM token: its hash, and its version (one more at each new token).
+    scim_token: Option<(String, u64)>,
+    /// When each user joined, for those who joined through a change.
+    joined_at: BTreeMap<String, Timestamp>,
     /// The account's version: one more at each write of the account.
     version: u64,
     /// The local date a renewal payment first failed.
@@ -161,7 +168,9 @@ impl Stored {
             users: BTreeMap::new(),
             history: Vec::new(),
             counted: 0,
-            deny_list: Vec::new(),
+            deny_list: BTreeSet::new(),
+            scim_token: None,
+            joined_at: BTreeMap::new(),
             version: 1,
             past_due_since: None,
             packs: Vec::new(),
@@ -372,11 +381,11 @@ impl Tables {
         self.mailed.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    /// Puts `email` on the account's directory deny list.
+    /// Puts `email` on the account's directory deny list (as its keyed hash).
     pub fn deny(&self, account_id: &str, email: &str) {
         self.with(|s| {
             if let Some(stored) = s.get_mut(account_id) {
-                stored.deny_list.push(email.to_string());
+                stored.deny_list.insert(directory::address_hash(email));
             }
         });
     }
@@ -505,6 +514,7 @@ impl TeamTable for Tables {
                         {
                             return Err(Error::EmailTaken);
                         }
+                        next.joined_at.insert(user.id.clone(), change.at);
                         next.users.insert(user.id.clone(), (user, 1));
                     }
                     TeamWrite::SeatTaken { brik } => {
@@ -558,8 +568,7 @@ impl TeamTable for Tables {
             let stored = s.get(&team.account.id).ok_or(Error::NotFound)?;
             Ok(stored
                 .deny_list
-                .iter()
-                .any(|e| e == user.value.email.as_str()))
+                .contains(&directory::address_hash(user.value.email.as_str())))
         })
     }
 

@@ -20,6 +20,7 @@
 //! | [`tickets::TicketTable`] | DynamoDB, the account's key (`softbrik::tickets`) | [`crate::memory::Tables`] |
 //! | [`tickets::Blobs`] | S3 (`softbrik::attachments`) | [`crate::memory::Tables`] |
 //! | [`inbox::Inbox`] | DynamoDB, the lookup key (`softbrik::intake`) | [`crate::memory::Tables`] |
+//! | [`directory_sync::DirectorySyncTable`] | DynamoDB, the lookup key (`softbrik::directory_sync`) | [`crate::memory::Tables`] |
 
 pub mod account;
 pub mod answers;
@@ -27,6 +28,7 @@ pub mod billing;
 pub mod charges;
 pub mod closure;
 pub mod directory;
+pub mod directory_sync;
 pub mod inbox;
 pub mod mailer;
 pub mod packs;
@@ -58,6 +60,8 @@ pub struct Ports<'a> {
     pub blobs: &'a dyn tickets::Blobs,
     /// The mail intake's claims, senders and auto-reply counts.
     pub inbox: &'a dyn inbox::Inbox,
+    /// A client account's directory sync: its deny list, its SCIM token, its users as read.
+    pub directory_sync: &'a dyn directory_sync::DirectorySyncTable,
     /// The support desk's mail (from its own address, replies come back to it).
     pub support_mailer: &'a dyn mailer::Mailer,
     /// Where the support desk's alerts go.
