@@ -61,11 +61,62 @@ async fn an_account_anchored_on_the_31st_renews_on_each_months_last_day() {
     assert_eq!(starts, vec!["2027-02-28", "2027-03-31", "2027-04-30"]);
 }
 
+/// The dunning emails' words in one language (billing.md "Payment").
+struct DunningWords {
+    failed: &'static str,
+    retry_on: &'static str,
+    last: &'static str,
+    suspended: &'static str,
+    received: &'static str,
+}
+
+const FRENCH: DunningWords = DunningWords {
+    failed: "Échec du paiement de la facture Softbrik ",
+    retry_on: "Nous réessaierons le ",
+    last: "dernière tentative",
+    suspended: "Votre compte Softbrik est suspendu",
+    received: "Paiement reçu pour la facture Softbrik ",
+};
+
+const DANISH: DunningWords = DunningWords {
+    failed: "Betaling af Softbrik-faktura ",
+    retry_on: "Vi prøver igen den ",
+    last: "sidste forsøg",
+    suspended: "Din Softbrik-konto er suspenderet",
+    received: "Betaling modtaget for Softbrik-faktura ",
+};
+
 #[tokio::test]
 async fn a_declined_renewal_is_retried_then_suspends_the_account_until_a_new_card_pays() {
+    declined_renewal_in(None, &FRENCH).await;
+}
+
+#[tokio::test]
+async fn a_danish_account_is_told_of_its_failed_payments_in_danish() {
+    declined_renewal_in(Some("da"), &DANISH).await;
+}
+
+/// The renewal's attempt and its three retries failing, then the suspension, each emailed
+/// once to the admin in the account's language, then a new card paying ("payment received",
+/// with the PDF).
+async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
     // GIVEN an account whose card fails every charge at its Jan 12 renewal
     let stack = Stack::connect().await;
     let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    if let Some(language) = language {
+        let settings =
+            json!({"language": language, "auto_renew": true, "timezone": "Europe/Paris"});
+        let changed = stack
+            .call(
+                "PUT",
+                "/account/settings",
+                Some(&company.token),
+                Some(&settings),
+                None,
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{changed:?}");
+    }
     let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
     let put = stack
         .call(
@@ -88,12 +139,46 @@ async fn a_declined_renewal_is_retried_then_suspends_the_account_until_a_new_car
     assert_eq!(renewed[0]["status"], "open");
     assert_eq!(renewed[0]["payment"]["status"], "failed");
     assert_eq!(account_status(&stack, &company.token).await, "past_due");
+    let number = renewed[0]["number"].as_str().unwrap().to_string();
+    let failed = format!("{}{number}", words.failed);
+    let told = dunning_mail(&stack, &company.admin_email, words).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].0.starts_with(&failed), "{told:?}");
+    assert!(
+        told[0].1.contains(&format!("{}2027-01-13", words.retry_on)),
+        "{told:?}"
+    );
 
     // WHEN the retries on Jan 13, 15 and 17 fail too, the account is suspended
     stack.advance(&company.clock, "2027-01-16T12:00:00Z").await;
     assert_eq!(account_status(&stack, &company.token).await, "past_due");
     stack.advance(&company.clock, "2027-01-17T12:00:00Z").await;
     assert_eq!(account_status(&stack, &company.token).await, "suspended");
+    // AND the admin was told five times, each once: four failures, each naming the next
+    // retry (the last the suspension), and the suspension
+    let told = dunning_mail(&stack, &company.admin_email, words).await;
+    let subjects: Vec<&str> = told.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [&failed, &failed, &failed, &failed, words.suspended],
+        "{told:?}"
+    );
+    for (i, next) in ["2027-01-13", "2027-01-15", "2027-01-17"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            told[i].1.contains(&format!("{}{next}", words.retry_on)),
+            "{told:?}"
+        );
+    }
+    assert!(told[3].1.contains(words.last), "{told:?}");
+    assert!(
+        told.iter()
+            .take(4)
+            .all(|(_, text)| text.contains("VISA **** 0341")),
+        "{told:?}"
+    );
     let invite = json!({"email": softbrik_integration_tests::unique_email("late"), "name": "Late", "briks": ["files"]});
     let refused = stack
         .call(
@@ -144,6 +229,28 @@ async fn a_declined_renewal_is_retried_then_suspends_the_account_until_a_new_car
     let mut charges = stack.charges(&company.account_id).await;
     charges.sort();
     assert_eq!(charges, vec![("19.20".to_string(), false); 2]);
+    // AND "payment received", with the invoice's PDF, once
+    let received: Vec<_> = stack
+        .mail_to(&company.admin_email)
+        .await
+        .into_iter()
+        .filter(|m| m.subject == format!("{}{number}", words.received))
+        .collect();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].attachments.len(), 1);
+    assert_eq!(received[0].attachments[0].0, format!("{number}.pdf"));
+    assert!(received[0].attachments[0].2.starts_with(b"%PDF"));
+}
+
+/// The dunning emails (failures, suspension) sent to `to`: (subject, text), in order.
+async fn dunning_mail(stack: &Stack, to: &str, words: &DunningWords) -> Vec<(String, String)> {
+    stack
+        .mail_to(to)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.starts_with(words.failed) || m.subject == words.suspended)
+        .map(|m| (m.subject, m.text))
+        .collect()
 }
 
 #[tokio::test]

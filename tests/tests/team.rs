@@ -59,14 +59,17 @@ async fn inviting_bob_with_inventory_on_dec_20_charges_23_of_31_days() {
     assert_eq!(answer.body["user"]["status"], "invited");
     let bob_id = answer.body["user"]["id"].as_str().unwrap().to_string();
 
-    // AND Bob gets a French invitation and can sign in
+    // AND Bob gets a French invitation and can sign in, and is told of his Brik at once
+    // (the FAQ: "users are notified immediately of new Briks")
     let mail = stack.mail_to(&bob).await;
-    assert_eq!(mail.len(), 1);
+    assert_eq!(mail.len(), 2, "{mail:?}");
     assert!(
         mail[0].subject.contains("Invitation"),
         "{}",
         mail[0].subject
     );
+    assert_eq!(mail[1].subject, "Nouveau Brik : Gestion des stocks");
+    assert!(mail[1].text.contains("2026-12-20"), "{}", mail[1].text);
     let token = stack
         .first_sign_in(
             &mail_field(&mail[0].text, "Identifiant : "),
@@ -195,6 +198,18 @@ async fn a_declined_card_leaves_carol_nowhere() {
         "only the signup invoice"
     );
     assert!(stack.mail_to(&carol).await.is_empty());
+    // billing.md "Payment": the refusal is in the history, and nothing else of the change
+    let history = stack
+        .call("GET", "/account/history", Some(&company.token), None, None)
+        .await;
+    let actions: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.first(), Some(&"payment_failed"), "{actions:?}");
+    assert!(!actions.contains(&"user_invited"), "{actions:?}");
 
     // An AMEX card is refused as a replacement, like at signup.
     let amex = json!({"payment_method": "pm_card_amex"});

@@ -5,8 +5,12 @@
 //! charge, which the invoice keeps.
 
 use jiff::Timestamp;
-use softbrik_domain::account::HistoryEntry;
+use jiff::civil::Date;
+use softbrik_domain::account::{Account, AccountStatus, HistoryEntry, Invoice};
 use softbrik_domain::dunning as decide;
+
+pub use crate::emails::AfterFailure;
+use crate::ports::mailer::Mail;
 
 use crate::billing::WriteFailure;
 use crate::error::Error;
@@ -36,7 +40,9 @@ pub async fn retry(
         return Ok(0);
     }
     let account = &dunning.account;
+    let today = account.local_date(now);
     let mut paid = 0;
+    let mut unpaid = Vec::new();
     for open in &dunning.open {
         let mut invoice = open.clone();
         let previous_attempts = invoice.payment.attempts;
@@ -75,20 +81,85 @@ pub async fn retry(
         }
         if outcome.is_ok() {
             paid += 1;
-            ports.invoices.email(account, &invoice).await;
+            crate::invoices::email_received(ports, account, &invoice).await;
+        } else {
+            let after = after_failure(dunning.past_due_since, today, card_changed);
+            tell_failed(ports, account, &invoice, after).await;
+        }
+        if outcome.is_err() {
+            unpaid.push(invoice);
         }
     }
     let status = decide::standing(
         account.status,
         dunning.past_due_since,
-        account.local_date(now),
+        today,
         paid as usize == dunning.open.len(),
         card_changed,
     );
     if status != account.status {
         ports.billing.set_standing(dunning, status).await?;
+        if status == AccountStatus::Suspended {
+            tell_suspended(ports, account, &unpaid).await;
+        }
     }
     Ok(paid)
+}
+
+/// What follows a failed attempt on `today` of an account past due since `since`: the next
+/// retry, or the suspension when this was the last (a new card's attempt never suspends: it
+/// names the next retry left, or the suspension already in force).
+pub fn after_failure(since: Option<Date>, today: Date, card_changed: bool) -> AfterFailure {
+    let next = since
+        .map(decide::retry_dates)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|day| *day > today);
+    match next {
+        Some(day) if card_changed || !decide::is_last_retry(since, today) => {
+            AfterFailure::Retry(day)
+        }
+        _ => AfterFailure::Suspension,
+    }
+}
+
+/// Emails "payment failed" to the account's invoice address, in its language (a failure to
+/// send is logged: the attempt is recorded already).
+pub async fn tell_failed(
+    ports: &Ports<'_>,
+    account: &Account,
+    invoice: &Invoice,
+    after: AfterFailure,
+) {
+    let card = account.payment_method.as_ref().map(|m| &m.card);
+    let words = crate::emails::payment_failed_email(
+        account.language,
+        account.company_name.as_str(),
+        invoice,
+        card,
+        after,
+    );
+    send(ports, account, words).await;
+}
+
+/// Emails "account suspended", with the invoices left open.
+async fn tell_suspended(ports: &Ports<'_>, account: &Account, open: &[Invoice]) {
+    let words =
+        crate::emails::suspended_email(account.language, account.company_name.as_str(), open);
+    send(ports, account, words).await;
+}
+
+async fn send(ports: &Ports<'_>, account: &Account, (subject, text): (String, String)) {
+    let mail = Mail {
+        to: crate::invoices::address(account).to_string(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: Vec::new(),
+    };
+    if let Err(e) = ports.mailer.send(&mail).await {
+        tracing::error!(error = %e, code = e.code(), account_id = %account.id, "dunning email not sent");
+    }
 }
 
 /// Whether the stored invoice already records `invoice`'s attempt (another retry made it).

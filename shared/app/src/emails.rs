@@ -1,7 +1,7 @@
 //! The words of every email Softbrik sends, in French, Danish and English, with amounts in
 //! the language's number format ("19,20 EUR" in French and Danish, "19.20 EUR" in English).
 
-use softbrik_domain::account::Invoice;
+use softbrik_domain::account::{CardBrand, CardDetails, Invoice};
 use softbrik_domain::values::Language;
 
 /// The words of the invoice email in one language; `{…}` marks are filled in by
@@ -201,6 +201,165 @@ pub fn closure_email(
     (fill(subject), fill(text))
 }
 
+/// Subject and text of the email a user gets when a Brik is assigned to them (billing.md
+/// "Telling users and Briks"): which Brik, from when.
+pub fn brik_assigned_email(
+    lang: Language,
+    company: &str,
+    brik: &str,
+    since: jiff::civil::Date,
+) -> (String, String) {
+    let (subject, text) = match lang {
+        Language::Fr => (
+            "Nouveau Brik : {brik}",
+            "Bonjour,\n\n{company} vous a attribué le Brik {brik}, disponible à partir du {since}. Connectez-vous à Softbrik pour l'utiliser.\n\nL'équipe Softbrik\n",
+        ),
+        Language::Da => (
+            "Ny Brik: {brik}",
+            "Hej,\n\n{company} har tildelt dig Brikken {brik}, som du har adgang til fra den {since}. Log ind på Softbrik for at bruge den.\n\nVenlig hilsen\nSoftbrik\n",
+        ),
+        Language::En => (
+            "New Brik: {brik}",
+            "Hello,\n\n{company} has given you the {brik} Brik, yours from {since}. Sign in to Softbrik to use it.\n\nThe Softbrik team\n",
+        ),
+    };
+    let fill = |t: &str| {
+        t.replace("{company}", company)
+            .replace("{brik}", brik)
+            .replace("{since}", &since.to_string())
+    };
+    (fill(subject), fill(text))
+}
+
+/// What follows a failed charge: the next retry's date, or the suspension (the last retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    Retry(jiff::civil::Date),
+    Suspension,
+}
+
+fn card_words(card: Option<&CardDetails>) -> String {
+    match card {
+        Some(card) => {
+            let brand = match card.brand {
+                CardBrand::Visa => "VISA",
+                CardBrand::Mastercard => "MASTERCARD",
+            };
+            format!("{brand} **** {}", card.last4)
+        }
+        None => "-".into(),
+    }
+}
+
+/// Subject and text of "payment failed" (billing.md "Payment"): the invoice, its amount, the
+/// card tried, and the next retry's date or, after the last, the suspension.
+pub fn payment_failed_email(
+    lang: Language,
+    company: &str,
+    invoice: &Invoice,
+    card: Option<&CardDetails>,
+    after: AfterFailure,
+) -> (String, String) {
+    let (subject, intro, retry, suspension, update) = match lang {
+        Language::Fr => (
+            "Échec du paiement de la facture Softbrik {number}",
+            "Bonjour,\n\nLe paiement de la facture {number} de {company} ({amount}) sur la carte {card} a été refusé.",
+            "Nous réessaierons le {date}.",
+            "C'était la dernière tentative : le compte est suspendu jusqu'au paiement. Les utilisateurs n'ont plus accès à leurs Briks ; vos données sont conservées.",
+            "Vous pouvez enregistrer une nouvelle carte à tout moment depuis votre compte : toutes les factures ouvertes seront alors réglées aussitôt.\n\nL'équipe Softbrik",
+        ),
+        Language::Da => (
+            "Betaling af Softbrik-faktura {number} mislykkedes",
+            "Hej,\n\nBetalingen af faktura {number} for {company} ({amount}) med kortet {card} blev afvist.",
+            "Vi prøver igen den {date}.",
+            "Det var sidste forsøg: kontoen er suspenderet, indtil der er betalt. Brugerne har ikke længere adgang til deres Briks; jeres data bevares.",
+            "I kan til enhver tid registrere et nyt kort på kontoen: alle åbne fakturaer betales så med det samme.\n\nVenlig hilsen\nSoftbrik",
+        ),
+        Language::En => (
+            "Payment of Softbrik invoice {number} failed",
+            "Hello,\n\nThe payment of invoice {number} of {company} ({amount}) on the card {card} was declined.",
+            "We will try again on {date}.",
+            "This was the last attempt: the account is suspended until it is paid. Users no longer have access to their Briks; your data is kept.",
+            "You can register a new card on your account at any time: every open invoice is then paid at once.\n\nThe Softbrik team",
+        ),
+    };
+    let next = match after {
+        AfterFailure::Retry(date) => retry.replace("{date}", &date.to_string()),
+        AfterFailure::Suspension => suspension.to_string(),
+    };
+    let fill = |t: &str| {
+        t.replace("{number}", invoice.number.as_deref().unwrap_or("-"))
+            .replace("{company}", company)
+            .replace("{amount}", &invoice.totals.total.format(lang))
+            .replace("{card}", &card_words(card))
+    };
+    (
+        fill(subject),
+        format!("{}\n\n{next}\n\n{}\n", fill(intro), update),
+    )
+}
+
+/// Subject and text of "account suspended": the last retry failed.
+pub fn suspended_email(lang: Language, company: &str, open: &[Invoice]) -> (String, String) {
+    let (subject, intro, outro) = match lang {
+        Language::Fr => (
+            "Votre compte Softbrik est suspendu",
+            "Bonjour,\n\nLes paiements ayant échoué, le compte de {company} est suspendu : les utilisateurs n'ont plus accès à leurs Briks. Vos données et votre facturation sont conservées. Factures ouvertes :",
+            "Enregistrez une nouvelle carte depuis votre compte : les factures ouvertes seront réglées aussitôt et tous les accès rétablis.\n\nL'équipe Softbrik",
+        ),
+        Language::Da => (
+            "Din Softbrik-konto er suspenderet",
+            "Hej,\n\nDa betalingerne er mislykkedes, er kontoen for {company} suspenderet: brugerne har ikke længere adgang til deres Briks. Jeres data og fakturering bevares. Åbne fakturaer:",
+            "Registrer et nyt kort på kontoen: de åbne fakturaer betales med det samme, og al adgang genoprettes.\n\nVenlig hilsen\nSoftbrik",
+        ),
+        Language::En => (
+            "Your Softbrik account is suspended",
+            "Hello,\n\nAs its payments failed, the account of {company} is suspended: users no longer have access to their Briks. Your data and billing are kept. Open invoices:",
+            "Register a new card on your account: the open invoices are paid at once and every access is restored.\n\nThe Softbrik team",
+        ),
+    };
+    let mut text = intro.replace("{company}", company);
+    text.push_str("\n\n");
+    for invoice in open {
+        text.push_str(&format!(
+            "  - {}: {}\n",
+            invoice.number.as_deref().unwrap_or("-"),
+            invoice.totals.total.format(lang)
+        ));
+    }
+    text.push_str(&format!("\n{outro}\n"));
+    (subject.to_string(), text)
+}
+
+/// Subject and text of "payment received": an open invoice paid (on a retry or with a new
+/// card); its PDF goes with it.
+pub fn payment_received_email(
+    lang: Language,
+    company: &str,
+    invoice: &Invoice,
+) -> (String, String) {
+    let (subject, text) = match lang {
+        Language::Fr => (
+            "Paiement reçu pour la facture Softbrik {number}",
+            "Bonjour,\n\nNous avons bien reçu le paiement de la facture {number} de {company} ({amount}). Merci ! La facture est jointe.\n\nL'équipe Softbrik\n",
+        ),
+        Language::Da => (
+            "Betaling modtaget for Softbrik-faktura {number}",
+            "Hej,\n\nVi har modtaget betalingen af faktura {number} for {company} ({amount}). Tak! Fakturaen er vedhæftet.\n\nVenlig hilsen\nSoftbrik\n",
+        ),
+        Language::En => (
+            "Payment received for Softbrik invoice {number}",
+            "Hello,\n\nWe received the payment of invoice {number} of {company} ({amount}). Thank you! The invoice is attached.\n\nThe Softbrik team\n",
+        ),
+    };
+    let fill = |t: &str| {
+        t.replace("{number}", invoice.number.as_deref().unwrap_or("-"))
+            .replace("{company}", company)
+            .replace("{amount}", &invoice.totals.total.format(lang))
+    };
+    (fill(subject), fill(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +434,39 @@ mod tests {
         assert_eq!(da, "Lukning af din Softbrik-konto den 2027-01-12");
         assert_eq!(en, "Your Softbrik account closes on 2027-01-12");
         assert!(body.contains("Acme"));
+    }
+
+    #[test]
+    fn the_dunning_emails_name_the_invoice_the_card_and_what_comes_next() {
+        let mut open = invoice("FR");
+        open.status = InvoiceStatus::Open;
+        let card = CardDetails {
+            brand: CardBrand::Visa,
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2034,
+        };
+        let retry = AfterFailure::Retry(date(2027, 1, 13));
+        let (subject, fr) = payment_failed_email(Language::Fr, "Dupont", &open, Some(&card), retry);
+        assert_eq!(
+            subject,
+            "Échec du paiement de la facture Softbrik SB-000042"
+        );
+        assert!(fr.contains("VISA **** 4242"), "{fr}");
+        assert!(fr.contains("1\u{a0}488,00 EUR"), "{fr}");
+        assert!(fr.contains("le 2027-01-13"), "{fr}");
+        let (_, da) = payment_failed_email(
+            Language::Da,
+            "Hansen",
+            &open,
+            Some(&card),
+            AfterFailure::Suspension,
+        );
+        assert!(da.contains("sidste forsøg"), "{da}");
+        let (subject, en) = suspended_email(Language::En, "Acme", std::slice::from_ref(&open));
+        assert_eq!(subject, "Your Softbrik account is suspended");
+        assert!(en.contains("SB-000042"), "{en}");
+        let (subject, _) = payment_received_email(Language::Da, "Hansen", &open);
+        assert_eq!(subject, "Betaling modtaget for Softbrik-faktura SB-000042");
     }
 }

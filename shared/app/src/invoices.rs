@@ -47,8 +47,20 @@ pub fn mail(
     invoice: &Invoice,
     to: &str,
 ) -> Mail {
-    let (subject, text) =
+    let words =
         crate::emails::invoice_email(account.language, account.company_name.as_str(), invoice);
+    mail_with(issuer, account, customer, invoice, to, words)
+}
+
+/// An email carrying `invoice`'s PDF, with `words` (subject, text).
+fn mail_with(
+    issuer: &Issuer,
+    account: &Account,
+    customer: &InvoiceCustomer,
+    invoice: &Invoice,
+    to: &str,
+    (subject, text): (String, String),
+) -> Mail {
     Mail {
         to: to.to_string(),
         subject,
@@ -85,6 +97,31 @@ pub async fn email(ports: &Ports<'_>, account: &Account, invoice: &Invoice) {
         address(account),
     )
     .await;
+    left_for_retry(ports, account, invoice, sent).await;
+}
+
+/// Emails "payment received" (billing.md "Payment") with the PDF of an open invoice just paid
+/// (on a retry, or with a new card): its first email, since an open invoice is emailed once
+/// paid. If it fails, the settlement run sends the invoice's own email instead.
+pub async fn email_received(ports: &Ports<'_>, account: &Account, invoice: &Invoice) {
+    let words = crate::emails::payment_received_email(
+        account.language,
+        account.company_name.as_str(),
+        invoice,
+    );
+    let issuer = ports.records.issuer();
+    let to = address(account);
+    let mail = mail_with(&issuer, account, &customer(account), invoice, to, words);
+    let sent = ports.mailer.send(&mail).await.map(|_| ());
+    left_for_retry(ports, account, invoice, sent).await;
+}
+
+async fn left_for_retry(
+    ports: &Ports<'_>,
+    account: &Account,
+    invoice: &Invoice,
+    sent: Result<(), Error>,
+) {
     if let Err(e) = sent {
         tracing::error!(error = %e, invoice = %invoice.id, "invoice email not sent; sent again later");
         if let Err(e) = ports

@@ -1488,6 +1488,13 @@ impl Outbox {
     pub fn sent(&self) -> Vec<Mail> {
         self.sent.lock().map(|m| m.clone()).unwrap_or_default()
     }
+
+    /// Forgets what was sent (the mail of a test's GIVEN).
+    pub fn clear(&self) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.clear();
+        }
+    }
 }
 
 #[async_trait]

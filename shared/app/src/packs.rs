@@ -203,7 +203,9 @@ async fn put_once(
         });
         ports.packs.commit(&team.records, change, answering).await
     };
-    let committed = crate::billing::charged(ports, account, invoice, team.now, commit).await?;
+    let total = invoice.as_ref().map(|i| i.totals.total);
+    let charged = crate::billing::charged(ports, account, invoice, team.now, commit).await;
+    let committed = crate::team::payment_failed_noted(ports, team, charged, total).await?;
     if let Some(invoice) = &committed.invoice {
         ports.invoices.email(account, invoice).await;
     }

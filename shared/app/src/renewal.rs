@@ -229,6 +229,12 @@ async fn issue(
     if stored && !payment_failed {
         ports.invoices.email(account, &invoice).await;
     }
+    if stored && payment_failed {
+        // Past due from today (or since an earlier failure): the first retry comes next.
+        let (_, since) = decide::declined(account.status, records.past_due_since, date);
+        let after = crate::dunning::after_failure(Some(since), date, false);
+        crate::dunning::tell_failed(ports, account, &invoice, after).await;
+    }
     Ok(Issued {
         invoice,
         payment_failed,

@@ -477,6 +477,11 @@ pub async fn add_member(
                 if let Some(invoice) = &invoice {
                     ports.invoices.email(account, invoice).await;
                 }
+                if member.active {
+                    for brik in briks {
+                        tell_brik_assigned(ports, account, &user.email, brik, team.today).await;
+                    }
+                }
                 Ok((201, body))
             }
             // A write that may still have landed keeps its sign-in: deleting it could leave a
@@ -569,8 +574,9 @@ async fn paid(
         });
         ports.table.commit(&team.records, change, answering).await
     };
-    let committed =
-        crate::billing::charged(ports, team.account(), invoice, team.now, commit).await?;
+    let total = invoice.as_ref().map(|i| i.totals.total);
+    let charged = crate::billing::charged(ports, team.account(), invoice, team.now, commit).await;
+    let committed = payment_failed_noted(ports, team, charged, total).await?;
     let answer = match committed.answer {
         Some(answer) => answer,
         None => body(committed.invoice.as_ref())?,
@@ -675,6 +681,7 @@ pub async fn assign(
                     added,
                 } => (*user, recorded, assignment, added),
             };
+            let told = added.then(|| (user.email.clone(), assignment.since));
             let added: Vec<&Brik> = if added { vec![brik] } else { vec![] };
             let (invoice, mut writes) = addition(ports.table, team, lease, &added).await?;
             writes.push(TeamWrite::User {
@@ -698,6 +705,9 @@ pub async fn assign(
             let (invoice, answer) = paid(ports, team, lease, change, invoice, 200, &body).await?;
             if let Some(invoice) = &invoice {
                 ports.invoices.email(account, invoice).await;
+            }
+            if let Some((email, since)) = told {
+                tell_brik_assigned(ports, account, &email, brik, since).await;
             }
             Ok((200, answer))
         },
@@ -803,4 +813,64 @@ pub fn concurrent_change() -> Error {
     Error::Refused(Refusal::ConcurrentChange(
         "the user was changed by another request; retry",
     ))
+}
+
+/// billing.md "Payment": a charge refused during a request (402) writes a `payment_failed`
+/// entry in the account's history, by the request's author, and nothing else of the change.
+/// (If that entry cannot be written, the refusal still stands: it is logged.)
+pub async fn payment_failed_noted<T>(
+    ports: &Ports<'_>,
+    team: &Team,
+    result: Result<T, Error>,
+    total: Option<softbrik_domain::money::Money>,
+) -> Result<T, Error> {
+    if let Err(Error::CardDeclined { reason }) = &result {
+        let entry = HistoryEntry {
+            at: team.now,
+            actor: team.actor.clone(),
+            action: "payment_failed".into(),
+            details: serde_json::json!({"total": total, "reason": reason}),
+        };
+        let change = TeamChange {
+            writes: vec![TeamWrite::History {
+                id: new_ordered_id("hst", team.now),
+                entry,
+            }],
+            invoice: None,
+            counted: 0,
+            at: team.now,
+        };
+        if let Err(e) = ports.table.commit(&team.records, change, None).await {
+            tracing::error!(error = %e, "payment_failed not written to the history");
+        }
+    }
+    result
+}
+
+/// Emails the user a Brik was just assigned to (billing.md "Telling users and Briks": at
+/// once, in the account's language): which Brik, from when. A failure is logged: the
+/// assignment stands.
+async fn tell_brik_assigned(
+    ports: &Ports<'_>,
+    account: &Account,
+    email: &EmailAddress,
+    brik: &Brik,
+    since: Date,
+) {
+    let (subject, text) = crate::emails::brik_assigned_email(
+        account.language,
+        account.company_name.as_str(),
+        brik.name_in(account.language),
+        since,
+    );
+    let mail = Mail {
+        to: email.as_str().to_string(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: Vec::new(),
+    };
+    if let Err(e) = ports.mailer.send(&mail).await {
+        tracing::error!(error = %e, code = e.code(), "brik assignment email not sent");
+    }
 }

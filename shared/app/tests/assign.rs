@@ -62,6 +62,12 @@ async fn a_brik_given_mid_period_is_charged_for_the_days_left_numbered_stored_an
     assert_eq!(world.tables.mailed(), vec![invoice.id.clone()]);
     assert_eq!(answer["invoice"]["number"], invoice.number.clone().unwrap());
     assert_eq!(answer["assignment"]["brik_id"], "stock");
+    // AND Bob is told at once, in the account's language, which Brik and from when
+    let told = world.outbox.sent();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].to, "bob@dupont.fr");
+    assert_eq!(told[0].subject, "Nouveau Brik : Gestion des stocks");
+    assert!(told[0].text.contains("2026-12-20"), "{}", told[0].text);
     // WHEN the same request comes again with its key: the same answer, nothing more
     let again = assign(&world, &team(&world).await, "usr_bob", "stock", Some("k1"))
         .await
@@ -69,6 +75,7 @@ async fn a_brik_given_mid_period_is_charged_for_the_days_left_numbered_stored_an
     assert_eq!(again, (200, answer));
     assert_eq!(world.ledger.charges().len(), 1);
     assert_eq!(world.tables.invoices(ACCOUNT).len(), 1);
+    assert_eq!(world.outbox.sent().len(), 1);
 }
 
 #[tokio::test]
@@ -106,7 +113,7 @@ async fn after_the_cut_off_the_next_period_is_charged_too() {
 }
 
 #[tokio::test]
-async fn a_refused_card_writes_nothing_and_the_key_may_be_used_again() {
+async fn a_refused_card_writes_only_payment_failed_and_the_key_may_be_used_again() {
     let world = dupont_paying(date(2026, 12, 20), AccountKind::Company);
     *world.ledger.decline.lock().unwrap() = true;
     let refused = assign(&world, &team(&world).await, "usr_bob", "stock", Some("k1")).await;
@@ -118,8 +125,13 @@ async fn a_refused_card_writes_nothing_and_the_key_may_be_used_again() {
             .is_none()
     );
     assert!(world.tables.invoices(ACCOUNT).is_empty());
-    assert!(actions(&world).is_empty());
+    // billing.md "Payment": the refusal is in the history, by the admin, and nothing else
+    assert_eq!(actions(&world), ["payment_failed"]);
+    let entry = &world.tables.history(ACCOUNT)[0];
+    assert_eq!(entry.actor, "user:usr_alice");
+    assert_eq!(entry.details["total"], "7.13");
     assert!(world.tables.mailed().is_empty());
+    assert!(world.outbox.sent().is_empty(), "Bob is told of no Brik");
     assert_eq!(
         world.tables.answers.record("ACCOUNT#acc_dupont", "k1"),
         None

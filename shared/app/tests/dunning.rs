@@ -39,6 +39,14 @@ fn decline(world: &World, declined: bool) {
     *world.ledger.decline.lock().unwrap() = declined;
 }
 
+fn subjects(world: &World) -> Vec<String> {
+    world.outbox.sent().into_iter().map(|m| m.subject).collect()
+}
+
+fn number(invoice: &softbrik_domain::account::Invoice) -> &str {
+    invoice.number.as_deref().unwrap()
+}
+
 fn status(world: &World) -> AccountStatus {
     world.tables.account(ACCOUNT).unwrap().status
 }
@@ -54,7 +62,22 @@ async fn a_retry_that_goes_through_pays_the_invoice_and_makes_the_account_active
     assert_eq!(invoice.status, InvoiceStatus::Paid);
     assert_eq!(invoice.payment.attempts, 2);
     assert_eq!(world.ledger.charges().len(), 1);
-    assert_eq!(world.tables.mailed(), vec![invoice.id.clone()]);
+    // "payment failed" on the 12th, "payment received" with the invoice's PDF on the 13th
+    let mails = subjects(&world);
+    assert_eq!(
+        mails,
+        [
+            format!(
+                "Échec du paiement de la facture Softbrik {}",
+                number(invoice)
+            ),
+            format!("Paiement reçu pour la facture Softbrik {}", number(invoice)),
+        ]
+    );
+    let received = &world.outbox.sent()[1];
+    assert_eq!(received.to, "alice@dupont.fr");
+    assert_eq!(received.attachments.len(), 1);
+    assert!(received.attachments[0].bytes.starts_with(b"%PDF"));
     // AND the account is active again, no longer past due, which the history says
     assert_eq!(status(&world), AccountStatus::Active);
     assert_eq!(world.tables.past_due_since(ACCOUNT), None);
@@ -92,10 +115,28 @@ async fn the_last_retry_declined_suspends_the_account() {
         ]
     );
     assert!(world.tables.mailed().is_empty());
-    // WHEN the admin gives a new card that works: paid, active
+    // AND five emails, each once: four failures (each naming the next retry, the last the
+    // suspension) and the suspension
+    let sent = world.outbox.sent();
+    assert_eq!(sent.len(), 5, "{:?}", subjects(&world));
+    let failed: Vec<&str> = sent[..4].iter().map(|m| m.text.as_str()).collect();
+    assert!(failed[0].contains("le 2027-01-13"), "{}", failed[0]);
+    assert!(failed[1].contains("le 2027-01-15"), "{}", failed[1]);
+    assert!(failed[2].contains("le 2027-01-17"), "{}", failed[2]);
+    assert!(failed[3].contains("dernière tentative"), "{}", failed[3]);
+    assert!(sent.iter().all(|m| m.to == "alice@dupont.fr"));
+    assert!(failed.iter().all(|t| t.contains("VISA **** 4242")));
+    assert_eq!(sent[4].subject, "Votre compte Softbrik est suspendu");
+    // WHEN the admin gives a new card that works: paid, active, and told
     decline(&world, false);
     assert_eq!(retry(&world, date(2027, 1, 20), true).await.unwrap(), 1);
     assert_eq!(status(&world), AccountStatus::Active);
+    assert!(
+        subjects(&world)
+            .last()
+            .unwrap()
+            .starts_with("Paiement reçu")
+    );
 }
 
 #[tokio::test]

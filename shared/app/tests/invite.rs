@@ -68,10 +68,16 @@ async fn an_invited_user_with_a_brik_is_charged_signed_up_and_emailed_once() {
     assert_eq!(invoice.totals.total, Money::parse("7.13").unwrap());
     assert_eq!(answer["invoice"]["number"], invoice.number.clone().unwrap());
     assert_eq!(actions(&world), ["user_invited"]);
-    // AND her first password by mail, the invoice by mail
+    // AND her first password by mail, then her Brik and from when; the invoice by mail
     let sent = world.outbox.sent();
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].to, "carol@dupont.fr");
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|m| m.to == "carol@dupont.fr"));
+    assert!(
+        sent[0].text.contains("carol@dupont.fr"),
+        "the invitation first"
+    );
+    assert_eq!(sent[1].subject, "Nouveau Brik : Gestion des stocks");
+    assert!(sent[1].text.contains("2026-12-20"));
     assert_eq!(world.tables.mailed(), vec![invoice.id.clone()]);
     // WHEN the request comes again with its key: the same answer, nothing more
     let again = invite(&world, &carol, &["stock"], Some("k1"))
@@ -79,7 +85,7 @@ async fn an_invited_user_with_a_brik_is_charged_signed_up_and_emailed_once() {
         .unwrap();
     assert_eq!(again, (201, answer));
     assert_eq!(world.ledger.charges().len(), 1);
-    assert_eq!(world.outbox.sent().len(), 1);
+    assert_eq!(world.outbox.sent().len(), 2);
 }
 
 #[tokio::test]
@@ -99,7 +105,11 @@ async fn a_refused_card_leaves_no_user_and_no_sign_in() {
     let refused = invite(&world, &member("carol@dupont.fr", true), &["stock"], None).await;
     assert!(matches!(refused, Err(Error::CardDeclined { .. })));
     assert_eq!(world.sign_ins.get("carol@dupont.fr"), None);
-    assert!(actions(&world).is_empty());
+    assert_eq!(
+        actions(&world),
+        ["payment_failed"],
+        "and nothing else of the change"
+    );
     assert!(world.outbox.sent().is_empty());
     assert!(world.tables.invoices(ACCOUNT).is_empty());
 }
@@ -113,7 +123,7 @@ async fn a_client_accounts_new_user_is_billed_to_its_reseller_not_charged() {
     assert!(world.ledger.charges().is_empty());
     assert!(world.tables.invoices(ACCOUNT).is_empty());
     assert_eq!(world.tables.counted(ACCOUNT), 1);
-    assert_eq!(world.outbox.sent().len(), 1);
+    assert_eq!(world.outbox.sent().len(), 2, "the invitation and her Brik");
 }
 
 #[tokio::test]

@@ -29,6 +29,8 @@ async fn with_invoices() -> World {
         .await
         .unwrap();
     }
+    // (Bob was told of his two Briks.)
+    world.outbox.clear();
     world
 }
 

@@ -169,7 +169,7 @@ async fn training_sessions_are_charged_and_ask_the_team_to_schedule_them() {
 }
 
 #[tokio::test]
-async fn a_declined_card_writes_nothing_and_a_lost_race_is_refunded() {
+async fn a_declined_card_writes_only_payment_failed_and_a_lost_race_is_refunded() {
     let world = dupont(DEC_20);
     *world.ledger.decline.lock().unwrap() = true;
     assert!(matches!(
@@ -178,7 +178,7 @@ async fn a_declined_card_writes_nothing_and_a_lost_race_is_refunded() {
     ));
     assert!(world.tables.packs(ACCOUNT).is_empty());
     assert!(world.tables.tickets(ACCOUNT).is_empty());
-    assert!(actions(&world).is_empty());
+    assert_eq!(actions(&world), ["payment_failed"]);
     // GIVEN the team read, then the account changed by another request
     *world.ledger.decline.lock().unwrap() = false;
     let read = team(&world).await;
