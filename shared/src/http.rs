@@ -23,6 +23,8 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// When the token was issued (`iat`, seconds since the epoch).
     pub issued_at: Option<i64>,
+    /// The route called, as template.yaml writes it (`GET /account`).
+    pub route: String,
 }
 
 impl Identity {
@@ -85,6 +87,7 @@ pub fn identity(req: &Request) -> Result<Identity, Error> {
             .map(|g| parse_groups(g))
             .unwrap_or_default(),
         issued_at: claims.get("iat").and_then(|i| i.parse().ok()),
+        route: crate::edge::route_key(req).to_string(),
     })
 }
 
@@ -100,31 +103,52 @@ pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Er
     Ok(caller)
 }
 
-/// [`admit`], the caller's user item read on its own (one consistent GetItem).
+/// [`admit`], the caller's user item and account item read on their own (two consistent
+/// GetItems, at once).
 pub async fn admit_by_read(app: &crate::app::App, caller: &Identity) -> Result<(), Error> {
     if let (Some(account_id), Some(user_id)) = (&caller.account_id, &caller.user_id) {
-        let user: Option<crate::store::UserItem> = app
-            .store
-            .get(
-                &crate::store::account_pk(account_id),
-                &crate::store::user_sk(user_id),
-            )
-            .await?;
-        admit(caller, user.as_ref())?;
+        let pk = crate::store::account_pk(account_id);
+        let user_sk = crate::store::user_sk(user_id);
+        let (user, account) = tokio::join!(
+            app.store.get::<crate::store::UserItem>(&pk, &user_sk),
+            app.store
+                .get::<crate::store::AccountItem>(&pk, crate::store::ACCOUNT_SK),
+        );
+        admit(caller, user?.as_ref(), account?.as_ref())?;
     }
     Ok(())
 }
 
+/// What the admin of a suspended account may still do: exactly what is needed to pay
+/// (billing.md "Payment": sign-in, the account, the invoices, a new card).
+pub const WHILE_SUSPENDED: [&str; 6] = [
+    "GET /account",
+    "GET /account/invoices",
+    "GET /account/invoices/{invoice_id}",
+    "GET /account/invoices/{invoice_id}/pdf",
+    "POST /account/invoices/{invoice_id}/send",
+    "PUT /account/payment-method",
+];
+
 /// Whether the caller's token still speaks for `user`, the caller's user item as stored (read
 /// by [`caller`], or among the account's records a route reads anyway): none left, or access
-/// cut since the token was issued, is 401.
-pub fn admit(caller: &Identity, user: Option<&crate::store::UserItem>) -> Result<(), Error> {
-    if user.is_some_and(|u| u.admits(caller.issued_at)) {
-        Ok(())
-    } else {
+/// cut since the token was issued, is 401. And whether the caller's account, as stored,
+/// lets them in: a suspended account's members are refused (403 `account_suspended`), and
+/// its admin everywhere but [`WHILE_SUSPENDED`]; payment restores every access at once.
+pub fn admit(
+    caller: &Identity,
+    user: Option<&crate::store::UserItem>,
+    account: Option<&crate::store::AccountItem>,
+) -> Result<(), Error> {
+    if !user.is_some_and(|u| u.admits(caller.issued_at)) {
         tracing::warn!("a token of a user whose access was cut: refused");
-        Err(Error::Unauthenticated)
+        return Err(Error::Unauthenticated);
     }
+    let suspended = account.is_some_and(|a| a.status == crate::account::AccountStatus::Suspended);
+    if suspended && !(caller.is_admin() && WHILE_SUSPENDED.contains(&caller.route.as_str())) {
+        return Err(Error::Refused(crate::refusal::Refusal::AccountSuspended));
+    }
+    Ok(())
 }
 
 /// API Gateway flattens array claims to `"[admin member]"`; accept JSON arrays and commas too.

@@ -73,14 +73,15 @@ impl Team {
         let team = match Team::of(app, account_id, caller.actor()).await {
             Err(Error::NotFound) if caller.user_id.is_some() => {
                 // No account, so no user item: not admitted (401).
-                crate::http::admit(caller, None)?;
+                crate::http::admit(caller, None, None)?;
                 return Err(Error::NotFound);
             }
             team => team?,
         };
         if let Some(user_id) = &caller.user_id {
             let sk = crate::store::user_sk(user_id);
-            crate::http::admit(caller, team.records.users.iter().find(|u| u.sk == sk))?;
+            let user = team.records.users.iter().find(|u| u.sk == sk);
+            crate::http::admit(caller, user, Some(&team.records.account))?;
         }
         caller.require_admin()?;
         Ok(team)

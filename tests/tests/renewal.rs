@@ -117,6 +117,22 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
             .await;
         assert_eq!(changed.status, 200, "{changed:?}");
     }
+    // and a member, Mia, who uses Softbrik every day
+    let mia = softbrik_integration_tests::unique_email("mia");
+    let invite = json!({"email": mia, "name": "Mia Moreau", "briks": []});
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&invite),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let mia = stack.member_token(&mia).await;
+    let tickets = stack.call("GET", "/tickets", Some(&mia), None, None).await;
+    assert_eq!(tickets.status, 200, "{tickets:?}");
     let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
     let put = stack
         .call(
@@ -190,14 +206,25 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
         )
         .await;
     assert_eq!(
-        refused.status, 409,
+        refused.status, 403,
         "no team change while suspended: {refused:?}"
     );
     assert_eq!(refused.body["code"], "account_suspended");
+    // Suspended means suspended: Mia is refused everywhere; the admin keeps exactly what is
+    // needed to pay (the account, the invoices, a new card)
+    for (route, path) in [("GET", "/tickets"), ("GET", "/account/invoices")] {
+        let refused = stack.call(route, path, Some(&mia), None, None).await;
+        assert_eq!(refused.status, 403, "{path}: {refused:?}");
+        assert_eq!(refused.body["code"], "account_suspended", "{path}");
+    }
     let listed = stack
         .call("GET", "/account/users", Some(&company.token), None, None)
         .await;
-    assert_eq!(listed.status, 200, "the team can still be read");
+    assert_eq!(listed.status, 403, "not needed to pay: {listed:?}");
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.status, 200, "{account:?}");
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;
@@ -222,6 +249,9 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
     assert_eq!(put.status, 200, "{put:?}");
     assert_eq!(put.body["invoices_paid"], 1);
     assert_eq!(account_status(&stack, &company.token).await, "active");
+    // AND every access is back at once
+    let tickets = stack.call("GET", "/tickets", Some(&mia), None, None).await;
+    assert_eq!(tickets.status, 200, "{tickets:?}");
     let invoices = stack
         .call("GET", "/account/invoices", Some(&company.token), None, None)
         .await;

@@ -100,12 +100,14 @@ impl Refusal {
         }
     }
 
-    /// Whether the account can never do this as it is (its kind, its plan), rather than not
-    /// now: the edge answers the first 403 and the rest 409.
+    /// Whether the account can never do this as it is (its kind, its plan, its suspension:
+    /// billing.md "Suspended means suspended"), rather than not now: the edge answers the
+    /// first 403 and the rest 409.
     pub fn is_not_offered(&self) -> bool {
         matches!(
             self,
-            Refusal::BilledByReseller
+            Refusal::AccountSuspended
+                | Refusal::BilledByReseller
                 | Refusal::NotForReseller
                 | Refusal::NotAReseller
                 | Refusal::NotAClientAccount
