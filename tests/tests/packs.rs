@@ -415,9 +415,11 @@ async fn support_plans_replace_each_other_at_the_right_time() {
         .await;
     assert_eq!(account.body["support_plan"], "pro");
 
-    // Seats do not change in the 2 days before the billing date
+    // Seats bought after the lock of the 12 February renewal (billing.md "The 2-day
+    // cut-off"): the seat beyond the admin's File storage is charged for the day left,
+    // 5.40 x 1/31 = 0.17, plus the whole next period, 5.40, as two lines of one invoice
     stack.advance(&company.clock, "2027-02-11T10:00:00Z").await;
-    let locked = stack
+    let late = stack
         .call(
             "PUT",
             "/account/packs/seats-files",
@@ -426,8 +428,32 @@ async fn support_plans_replace_each_other_at_the_right_time() {
             None,
         )
         .await;
-    assert_eq!(locked.status, 409, "{locked:?}");
-    assert_eq!(locked.body["code"], "renewal_locked");
+    assert_eq!(late.status, 200, "{late:?}");
+    let amounts: Vec<&str> = late.body["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["0.17", "5.40"], "{late:?}");
+    assert_eq!(late.body["invoice"]["total"], "6.68");
+    // AND the renewal of 12 February is the locked draft: the admin's File storage per user,
+    // no seat line (the seats are paid for that period already)
+    stack.advance(&company.clock, "2027-02-12T10:00:00Z").await;
+    let all = invoices(&stack, &company).await;
+    let renewal = renewals(&all)
+        .into_iter()
+        .find(|i| i["period"]["start"] == "2027-02-12")
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        line(&renewal, "pack_id", "seats-files").is_none(),
+        "{renewal}"
+    );
+    assert_eq!(
+        line(&renewal, "brik_id", "files").unwrap()["quantity"],
+        1,
+        "{renewal}"
+    );
 }
 
 #[tokio::test]

@@ -559,3 +559,53 @@ async fn an_immediate_removal_cuts_access_now_and_changes_no_billing() {
         .await;
     assert_eq!(old.status, 401, "{old:?}");
 }
+
+#[tokio::test]
+async fn the_team_is_listed_a_page_at_a_time() {
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    for name in ["Gil", "Hana"] {
+        let (_, invited) = invite(&stack, &company, name, &[], None).await;
+        assert_eq!(invited.status, 201, "{invited:?}");
+    }
+    let page = |query: String| {
+        let stack = &stack;
+        let token = company.token.clone();
+        async move {
+            stack
+                .call(
+                    "GET",
+                    &format!("/account/users{query}"),
+                    Some(&token),
+                    None,
+                    None,
+                )
+                .await
+        }
+    };
+    let first = page("?limit=2".into()).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
+    let next = first.body["next"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let rest = page(format!("?limit=2&next={next}")).await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1, "{rest:?}");
+    assert!(rest.body["next"].is_null());
+    let mut ids: Vec<&str> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.body["items"].as_array().unwrap())
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    let listed = ids.clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids, listed, "in id order, each once");
+    for bad in ["?limit=0", "?limit=201", "?next=bm90LWEtY3Vyc29y"] {
+        let refused = page(bad.into()).await;
+        assert_eq!(refused.status, 422, "{bad}: {refused:?}");
+    }
+}

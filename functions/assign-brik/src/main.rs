@@ -15,7 +15,7 @@ use softbrik::error::Error;
 use softbrik::http::{self, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
 use softbrik::packs;
-use softbrik::records::Listed;
+use softbrik::records::{self, Listed};
 use softbrik::refusal::Refusal;
 use softbrik::team::{self, InviteBody, RemoveBody, StatusBody, StatusSource, Team};
 use softbrik_app::team as app_team;
@@ -39,13 +39,20 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         team.changeable()?;
     }
     let (status, body) = match route {
-        "GET /account/users" => (
-            200,
-            serde_json::to_value(Listed::whole(
-                app_team::list_users(&app.ports(), &team.to_app(app)?).await?,
-            ))
-            .map_err(Error::internal)?,
-        ),
+        "GET /account/users" => {
+            let query = req.query_string_parameters_ref();
+            let page = records::Page::parse(
+                query.and_then(|q| q.first("limit")),
+                query.and_then(|q| q.first("next")),
+            )?;
+            let limit = usize::try_from(page.limit).map_err(Error::internal)?;
+            let team = team.to_app(app)?;
+            let users = app_team::list_users(&app.ports(), &team, limit, page.next).await?;
+            (
+                200,
+                serde_json::to_value(Listed::from(users)).map_err(Error::internal)?,
+            )
+        }
         "POST /account/users" => {
             let (body, raw): (InviteBody, _) = json_body(&req)?;
             team::invite(app, &team, body, &raw, key.as_deref()).await?

@@ -18,6 +18,7 @@ pub mod intake;
 pub mod invoices;
 pub mod memory;
 pub mod packs;
+pub mod paging;
 pub mod pdf;
 pub mod ports;
 pub mod renewal;

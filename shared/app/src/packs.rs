@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use softbrik_domain::account::{HistoryEntry, Invoice, User};
 use softbrik_domain::packs::{self as decide, HeldPackView, Holding, Pack, PackKind};
-use softbrik_domain::refusal::Refusal;
 use softbrik_domain::team::holders_on;
 
 use crate::error::Error;
@@ -72,10 +71,6 @@ pub async fn put(
             "out_of_range",
             format!("1 to {}", pack.max_quantity()),
         ));
-    }
-    if pack.seats_of().is_some() && team.locked() {
-        // Seats decide what users pay for the next period, which is already invoiced.
-        return Err(Error::Refused(Refusal::RenewalLocked(team.period.end())));
     }
     let now = team.now;
     let reserve = || {

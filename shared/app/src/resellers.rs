@@ -5,7 +5,6 @@
 //! the current period (the users it is billed for now, the peak so far and the day reached).
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -14,7 +13,7 @@ use softbrik_domain::account::{
 };
 use softbrik_domain::billing_calendar::{BillingPeriod, local_midnight};
 use softbrik_domain::money::{Currency, Money};
-use softbrik_domain::resellers::{self as decide, ClientCount, NewClient};
+use softbrik_domain::resellers::{self as decide, NewClient};
 
 use crate::billing::WriteFailure;
 use crate::error::Error;
@@ -179,9 +178,9 @@ pub async fn list_clients(
     next: Option<&str>,
 ) -> Result<(Vec<ClientSummary>, Option<String>), Error> {
     decide::is_reseller(reseller)?;
-    let after = next.map(decode_cursor).transpose()?;
+    let after = next.map(|c| crate::paging::decode(c, "acc_")).transpose()?;
     let clients = ports.resellers.clients(reseller).await?;
-    let (page, cursor) = page(&clients, after.as_deref(), limit);
+    let (page, cursor) = crate::paging::page(&clients, after.as_deref(), limit);
     let mut listed = Vec::with_capacity(page.len());
     for (id, count) in page {
         let account = ports.accounts.account(id).await?.value;
@@ -193,38 +192,6 @@ pub async fn list_clients(
         });
     }
     Ok((listed, cursor))
-}
-
-/// The clients after the client `after` (from the first without), `limit` of them, and the
-/// cursor of the next page when there are more.
-fn page<'a>(
-    clients: &'a BTreeMap<String, ClientCount>,
-    after: Option<&str>,
-    limit: usize,
-) -> (Vec<(&'a String, &'a ClientCount)>, Option<String>) {
-    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-    let mut rest = clients.range::<str, _>((from, Bound::Unbounded));
-    let page: Vec<_> = rest.by_ref().take(limit).collect();
-    let more = rest.next().is_some();
-    let cursor = more
-        .then(|| page.last().map(|(id, _)| encode_cursor(id)))
-        .flatten();
-    (page, cursor)
-}
-
-fn encode_cursor(id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, Error> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| id.starts_with("acc_"))
-        .ok_or_else(|| Error::validation("next", "invalid_format", "not a cursor of this list"))
 }
 
 /// The users of `client_id`, one of `reseller`'s clients, present today on the client's

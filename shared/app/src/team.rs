@@ -28,6 +28,7 @@ use crate::ids::{new_id, new_ordered_id};
 use crate::ports::Ports;
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{Mail, Mailer};
+use crate::ports::records::Page;
 use crate::ports::team::{Answering, Read, TeamChange, TeamRecords, TeamTable, TeamWrite};
 
 /// An account's team as one request sees it: its records as read, "now" on the account's
@@ -753,11 +754,24 @@ pub async fn uncovered<'a>(
     Ok((charges, taken))
 }
 
-/// `GET /account/users`: the team today. Invited users who have signed in since are shown,
-/// and stored, as active (a failed write only logs: they are shown active anyway).
-pub async fn list_users(ports: &Ports<'_>, team: &Team) -> Result<Vec<UserView>, Error> {
+/// `GET /account/users`: the team today, a page of `limit` in id order from after the cursor
+/// `next`. Invited users who have signed in since are shown, and stored, as active (a failed
+/// write only logs: they are shown active anyway).
+pub async fn list_users(
+    ports: &Ports<'_>,
+    team: &Team,
+    limit: usize,
+    next: Option<&str>,
+) -> Result<Page<UserView>, Error> {
+    let after = next.map(|c| crate::paging::decode(c, "usr_")).transpose()?;
+    let present: BTreeMap<String, &Read<User>> = team
+        .present()
+        .map(|read| (read.value.id.clone(), read))
+        .collect();
+    let (page, next) = crate::paging::page(&present, after.as_deref(), limit);
     let mut views = Vec::new();
-    for read in team.present() {
+    for (_, read) in page {
+        let read = *read;
         let mut user = read.value.clone();
         if user.status == UserStatus::Invited
             && ports.directory.has_signed_in(user.email.as_str()).await?
@@ -776,7 +790,7 @@ pub async fn list_users(ports: &Ports<'_>, team: &Team) -> Result<Vec<UserView>,
         }
         views.push(user.view(team.today));
     }
-    Ok(views)
+    Ok(Page { items: views, next })
 }
 
 /// The end of a period on `date` for the team of `records`: users whose removal takes effect

@@ -15,7 +15,6 @@ use softbrik_app::packs;
 use softbrik_domain::account::{AccountKind, SupportPlan};
 use softbrik_domain::money::Money;
 use softbrik_domain::packs::Holding;
-use softbrik_domain::refusal::Refusal;
 
 const DEC_20: Date = date(2026, 12, 20);
 const JAN_12: Date = date(2027, 1, 12);
@@ -216,7 +215,7 @@ async fn a_pack_removed_ends_with_the_period_or_the_next_after_the_cut_off() {
 }
 
 #[tokio::test]
-async fn out_of_range_quantities_unknown_packs_and_seats_after_the_cut_off_are_refused() {
+async fn out_of_range_quantities_and_unknown_packs_are_refused() {
     let world = dupont(DEC_20);
     for (pack, quantity) in [
         ("seats-stock", 0),
@@ -235,12 +234,45 @@ async fn out_of_range_quantities_unknown_packs_and_seats_after_the_cut_off_are_r
         put(&world, "payroll", 1, None).await,
         Err(Error::NotFound)
     ));
-    let late = dupont(date(2027, 1, 11));
-    assert!(matches!(
-        put(&late, "seats-stock", 1, None).await,
-        Err(Error::Refused(Refusal::RenewalLocked(_)))
-    ));
-    assert!(world.tables.packs(ACCOUNT).is_empty() && late.tables.packs(ACCOUNT).is_empty());
+    assert!(world.tables.packs(ACCOUNT).is_empty());
+}
+
+/// The lines of the renewal of 12 January as it stands: (description, quantity, amount).
+async fn renewal_draft(world: &World) -> Vec<(String, u32, String)> {
+    let records = world.ports().billing.renewing(ACCOUNT).await.unwrap();
+    let draft = softbrik_app::renewal::upcoming(&world.ports(), &records, JAN_12, "inv_x".into())
+        .await
+        .unwrap();
+    draft
+        .lines
+        .iter()
+        .map(|l| (l.description.clone(), l.quantity, l.amount.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn seats_bought_after_the_cut_off_pay_the_day_left_and_the_next_period_and_leave_the_locked_renewal_as_it_was()
+ {
+    // GIVEN 11 January, after the lock of the renewal of 12 January: Alice and Bob hold File
+    // storage, billed per user in the locked draft
+    let world = dupont(date(2027, 1, 11));
+    let locked = renewal_draft(&world).await;
+    // WHEN the admin buys three File storage seats (5.40 each)
+    let (status, answer) = put(&world, "seats-files", 3, None).await.unwrap();
+    assert_eq!(status, 200);
+    // THEN the seat beyond Alice and Bob is charged now for the day left, 5.40 x 1/31 = 0.17,
+    // plus the whole next period, 5.40: two lines of one invoice, nothing free
+    let invoice = &world.tables.invoices(ACCOUNT)[0];
+    let amounts: Vec<String> = invoice.lines.iter().map(|l| l.amount.to_string()).collect();
+    assert_eq!(amounts, ["0.17", "5.40"]);
+    assert_eq!(invoice.totals.subtotal, Money::parse("5.57").unwrap());
+    assert_eq!(answer["invoice"]["total"], "6.68");
+    // AND the locked renewal is as it was: Alice and Bob per user, no seat line
+    assert_eq!(renewal_draft(&world).await, locked);
+    // AND from the period after, the three seats are billed and cover Alice and Bob
+    let held = pack_of(&world, "seats-files").unwrap();
+    assert_eq!(held.renewed_on(JAN_12), 0);
+    assert_eq!(held.renewed_on(date(2027, 2, 12)), 3);
 }
 
 #[tokio::test]

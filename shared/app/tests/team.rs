@@ -234,15 +234,41 @@ async fn the_list_shows_an_invited_user_who_signed_in_as_active_and_stores_it() 
     carol(&world, UserStatus::Invited).await;
     world.sign_ins.signs_in("carol@dupont.fr");
     // WHEN the admin lists the team
-    let views = team::list_users(&world.ports(), &team(&world).await)
+    let views = team::list_users(&world.ports(), &team(&world).await, 50, None)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     // THEN the three are listed, Carol active, and so stored
     let carol = views.iter().find(|v| v.id == "usr_carol").unwrap();
     assert_eq!((views.len(), carol.status), (3, UserStatus::Active));
     let stored = world.tables.user(ACCOUNT, "usr_carol").unwrap();
     assert_eq!(stored.status, UserStatus::Active);
     assert_eq!(actions(&world), ["user_joined"]);
+}
+
+#[tokio::test]
+async fn the_team_is_listed_a_page_at_a_time_in_id_order() {
+    let world = dupont(date(2026, 12, 20)).await;
+    carol(&world, UserStatus::Active).await;
+    let first = team::list_users(&world.ports(), &team(&world).await, 2, None)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = first.items.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["usr_alice", "usr_bob"]);
+    let next = first.next.expect("a next page");
+    let rest = team::list_users(&world.ports(), &team(&world).await, 2, Some(&next))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rest.items.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["usr_carol"]);
+    assert!(rest.next.is_none());
+    for bad in ["not-a-cursor", "YWNjX2R1cG9udA"] {
+        let refused = team::list_users(&world.ports(), &team(&world).await, 2, Some(bad)).await;
+        assert!(
+            matches!(refused, Err(Error::Validation(_))),
+            "{bad}: {refused:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -312,7 +312,19 @@ pub fn renewal_lines(
             lines.push(line(pack, period, quantity, period.share(), lang));
         }
     }
-    (lines, seats_on(held, billing_date))
+    (lines, renewed_seats(held, billing_date))
+}
+
+/// The seats that take users off consumption in the renewal on `billing_date`: those held,
+/// less those added after its lock (paid for that period by their addition).
+fn renewed_seats(held: &[(Pack, Holding)], billing_date: Date) -> BTreeMap<BrikId, u32> {
+    let mut seats = BTreeMap::new();
+    for (pack, holding) in held {
+        if let Some(brik) = pack.seats_of() {
+            *seats.entry(brik.clone()).or_insert(0) += holding.renewed_on(billing_date);
+        }
+    }
+    seats
 }
 
 /// What putting a quantity of a pack does (`PUT /account/packs/{pack_id}`).
@@ -418,11 +430,15 @@ pub fn put(
     };
     if chargeable > 0 {
         *holding.prepaid.entry(period.start()).or_insert(0) += chargeable;
-        if locked {
-            *holding.prepaid.entry(period.end()).or_insert(0) += chargeable;
-        }
-        holding.prune_prepaid(period.start());
     }
+    if locked && added > 0 && !starts_later {
+        // After the cut-off the next period's invoice is drafted and locked (billing.md): the
+        // units added now are paid for the next period by this addition (the chargeable ones),
+        // and left out of the locked renewal, its lines and the users its seats cover. Seats
+        // that cover users already held are not charged for it: the draft bills those users.
+        *holding.prepaid.entry(period.end()).or_insert(0) += added;
+    }
+    holding.prune_prepaid(period.start());
     let mut after: Vec<(Pack, Holding)> = held
         .iter()
         .filter(|(p, _)| p.id != pack.id)
