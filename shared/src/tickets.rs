@@ -184,7 +184,7 @@ impl Desk {
             key,
             language: item.language,
             hours: BusinessHours::new(zone.time_zone(), country),
-            plan: item.support_plan,
+            plan: item.status.support_plan(item.support_plan),
             closed: item.status == crate::account::AccountStatus::Closed,
             test_clock_id: item.test_clock_id,
             now,

@@ -681,3 +681,31 @@ async fn a_resolved_ticket_closes_after_seven_days_and_is_pseudonymised_after_re
     let never = retention + SignedDuration::from_hours(24 * 365);
     assert_eq!(check(&world, ticket_id, never).await, 0);
 }
+
+#[tokio::test]
+async fn a_lapsed_or_suspended_account_is_served_on_the_basic_plan_until_it_pays_again() {
+    let world = dupont();
+    set_plan(&world, SupportPlan::Enterprise);
+    for status in [
+        softbrik_domain::account::AccountStatus::Suspended,
+        softbrik_domain::account::AccountStatus::Lapsed,
+    ] {
+        world.tables.change_account(ACCOUNT, |a| a.status = status);
+        let (_, ticket) = open(&world, &alice(), "web", Some("critical"), None)
+            .await
+            .unwrap();
+        assert_eq!(ticket["sla"]["plan"], "basic", "{status:?}");
+        let phone = open(&world, &alice(), "phone", Some("critical"), None).await;
+        assert!(matches!(
+            phone,
+            Err(Error::Refused(Refusal::PlanRequired(_)))
+        ));
+    }
+    world.tables.change_account(ACCOUNT, |a| {
+        a.status = softbrik_domain::account::AccountStatus::Active
+    });
+    let (_, ticket) = open(&world, &alice(), "web", Some("critical"), None)
+        .await
+        .unwrap();
+    assert_eq!(ticket["sla"]["plan"], "enterprise");
+}

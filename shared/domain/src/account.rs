@@ -25,6 +25,18 @@ pub enum AccountStatus {
     Closed,
 }
 
+impl AccountStatus {
+    /// The support plan a new ticket of an account in this status is served on: the one it
+    /// pays for, but Basic while its subscription is not running (lapsed, or suspended for
+    /// want of payment): a paid plan's targets come with the subscription that pays for them.
+    pub fn support_plan(self, paid_for: SupportPlan) -> SupportPlan {
+        match self {
+            AccountStatus::Lapsed | AccountStatus::Suspended => SupportPlan::Basic,
+            _ => paid_for,
+        }
+    }
+}
+
 /// Who pays for an account (billing.md "Resellers billed on maximum active users"): a company
 /// for its own Briks; a reseller for the maximum of active users across its clients; a client
 /// account, nothing itself (its reseller is billed for its active users).

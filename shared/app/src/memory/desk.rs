@@ -133,7 +133,7 @@ impl TicketTable for Tables {
             account_id: account.id.clone(),
             language: account.language,
             hours: BusinessHours::new(account.timezone.time_zone(), account.country),
-            plan: account.support_plan,
+            plan: account.status.support_plan(account.support_plan),
             test_clock_id: account.test_clock_id.clone(),
             closed: account.status == AccountStatus::Closed,
             now,
