@@ -16,7 +16,7 @@ use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::store::{InvoiceItem, TransactionError};
 use serde::{Deserialize, Serialize};
-use softbrik_app::ports::charges::{ChargeBook, Recording};
+use softbrik_app::ports::charges::{ChargeBook, Pending, Recording};
 
 pub use softbrik_app::billing::charge_key;
 
@@ -26,6 +26,23 @@ const REFUNDED_KEY_DAYS: i64 = 60;
 /// The book of pending charges in the table: `PENDING#<charge key>` items.
 #[async_trait::async_trait]
 impl ChargeBook for App {
+    async fn pending_before(&self, cutoff: Timestamp) -> Result<Vec<Pending>, Error> {
+        // The sort key is the charge's instant in zero-padded milliseconds (`sortable`), so
+        // the bound must be too: an RFC 3339 bound ("2026-...") sorts after every one of them
+        // and would settle a charge made a second ago, its request still running.
+        let listed: Vec<PendingCharge> =
+            self.store.query_index("PENDING", &sortable(cutoff)).await?;
+        Ok(listed
+            .into_iter()
+            .map(|p| Pending {
+                account_id: p.account_id,
+                invoice_id: p.invoice_id,
+                charge_key: p.charge_key,
+                refunded: p.refunded,
+            })
+            .collect())
+    }
+
     async fn record(
         &self,
         account_id: &str,
@@ -179,56 +196,12 @@ fn sortable(at: Timestamp) -> String {
     format!("{:020}", at.as_millisecond())
 }
 
-/// What a settlement run did.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Settlement {
-    pub applied: u32,
-    pub refunded: u32,
-    pub left: u32,
-    /// Invoices whose email had failed, sent this run, and still waiting.
-    pub mailed: u32,
-    pub mail_left: u32,
-}
+pub use softbrik_app::billing::Settlement;
 
-/// Settles charges older than `grace` whose change never got written (the function stopped,
-/// or the charge's outcome was unknown): a change whose invoice exists was applied; any other
-/// is refunded under its own idempotency key, so a change ends fully applied or not at all.
+/// Settles charges older than `grace` whose change never got written
+/// (`softbrik_app::billing::settle`).
 pub async fn settle_pending(app: &App, grace: jiff::SignedDuration) -> Result<Settlement, Error> {
-    let cutoff = app.system_clock.now() - grace;
-    let pending: Vec<PendingCharge> = app
-        .store
-        // The sort key is the charge's instant in zero-padded milliseconds (`sortable`), so
-        // the bound must be too: an RFC 3339 bound ("2026-...") sorts after every one of them
-        // and would settle a charge made a second ago, its request still running.
-        .query_index("PENDING", &sortable(cutoff))
-        .await?;
-    let mut done = Settlement::default();
-    for p in pending {
-        if !p.refunded {
-            let invoice: Option<crate::store::InvoiceItem> = app
-                .store
-                .get(
-                    &crate::store::account_pk(&p.account_id),
-                    &format!("INVOICE#{}", p.invoice_id),
-                )
-                .await?;
-            if invoice.is_some() {
-                done.applied += 1;
-                p.forget(app).await;
-                continue;
-            }
-            mark_refunded(app, &p.charge_key).await?;
-        }
-        if let Err(e) = app.payments.refund(&p.charge_key).await {
-            tracing::warn!(error = %e, charge = %p.charge_key, "settlement refund failed; next run retries");
-            done.left += 1;
-            continue;
-        }
-        tracing::info!(charge = %p.charge_key, account_id = %p.account_id, "unwritten change refunded");
-        done.refunded += 1;
-        refund_done(app, &p.charge_key).await;
-    }
-    Ok(done)
+    softbrik_app::billing::settle(&app.ports(), app.system_clock.now() - grace).await
 }
 
 /// An issued invoice whose email failed, listed in `gsi1` under `MAILRETRY` for the

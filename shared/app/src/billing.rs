@@ -137,6 +137,48 @@ pub async fn charged<T, E: WriteFailure>(
     }
 }
 
+/// What a settlement run did.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Settlement {
+    pub applied: u32,
+    pub refunded: u32,
+    pub left: u32,
+    /// Invoices whose email had failed, sent this run, and still waiting.
+    pub mailed: u32,
+    pub mail_left: u32,
+}
+
+/// Settles the charges recorded before `cutoff` whose change was never written (the function
+/// stopped, or the charge's outcome was unknown): a change whose invoice exists was applied
+/// (struck off the book); any other is marked given back, then refunded under its own key, so
+/// a change ends fully applied or not at all. A refund that fails is left for the next run.
+pub async fn settle(ports: &Ports<'_>, cutoff: Timestamp) -> Result<Settlement, Error> {
+    let mut done = Settlement::default();
+    for pending in ports.charges.pending_before(cutoff).await? {
+        if !pending.refunded {
+            let invoice = ports
+                .billing
+                .invoice(&pending.account_id, &pending.invoice_id)
+                .await?;
+            if invoice.is_some() {
+                done.applied += 1;
+                ports.charges.forget(&pending.charge_key).await;
+                continue;
+            }
+            ports.charges.mark_refunded(&pending.charge_key).await?;
+        }
+        if let Err(e) = ports.payments.refund(&pending.charge_key).await {
+            tracing::warn!(error = %e, charge = %pending.charge_key, "settlement refund failed; next run retries");
+            done.left += 1;
+            continue;
+        }
+        tracing::info!(charge = %pending.charge_key, account_id = %pending.account_id, "unwritten change refunded");
+        done.refunded += 1;
+        ports.charges.refund_done(&pending.charge_key).await;
+    }
+    Ok(done)
+}
+
 /// Why a change's write failed, as far as its charge is concerned: whether the write may
 /// still land (its outcome unknown), when the charge must stay.
 pub trait WriteFailure: From<Error> {

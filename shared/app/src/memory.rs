@@ -372,6 +372,15 @@ impl Tables {
     }
 
     /// The account's invoices, as stored.
+    /// Stores an invoice of the account as it is (numbered or not), as a write did.
+    pub fn add_invoice(&self, account_id: &str, invoice: Invoice) {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(account_id) {
+                stored.invoices.push(invoice);
+            }
+        });
+    }
+
     pub fn invoices(&self, account_id: &str) -> Vec<Invoice> {
         self.of(account_id, |a| a.invoices.clone())
     }
@@ -1634,6 +1643,25 @@ impl Book {
 
 #[async_trait]
 impl ChargeBook for Book {
+    /// In memory every charge listed is old enough: a test's requests are over when it
+    /// settles.
+    async fn pending_before(
+        &self,
+        _cutoff: Timestamp,
+    ) -> Result<Vec<crate::ports::charges::Pending>, Error> {
+        Ok(self
+            .entries()
+            .into_iter()
+            .filter(|(_, entry)| entry.listed)
+            .map(|(charge_key, entry)| crate::ports::charges::Pending {
+                account_id: entry.account_id,
+                invoice_id: entry.invoice_id,
+                charge_key,
+                refunded: entry.refunded,
+            })
+            .collect())
+    }
+
     async fn record(
         &self,
         account_id: &str,

@@ -290,3 +290,61 @@ async fn a_change_with_nothing_to_pay_is_stored_without_a_charge() {
     assert!(stored.unwrap());
     assert!(world.ledger.charges().is_empty());
 }
+
+#[tokio::test]
+async fn settlement_keeps_a_charge_whose_invoice_was_stored_and_refunds_one_whose_change_was_not() {
+    // GIVEN two charges left in the book by requests that stopped: one whose invoice was
+    // stored, one whose change never was
+    let (world, account, mut stored) = given();
+    world.tables.add_account(account.clone());
+    billing::charge(&world.ports(), &account, &mut stored, now())
+        .await
+        .unwrap();
+    world.tables.add_invoice(&account.id, stored.clone());
+    let mut lost = addition(&account);
+    lost.id = "inv_2".into();
+    billing::charge(&world.ports(), &account, &mut lost, now())
+        .await
+        .unwrap();
+    // AND the partner does not answer the first run's refund
+    *world.ledger.unavailable.lock().unwrap() = true;
+    let first = billing::settle(&world.ports(), now()).await.unwrap();
+    assert_eq!((first.applied, first.refunded, first.left), (1, 0, 1));
+    // THEN the stored invoice's charge is struck off, kept; the other marked given back
+    let book = world.tables.book.entries();
+    assert!(!book.contains_key("inv_1:1"));
+    assert!(book["inv_2:1"].refunded && book["inv_2:1"].listed);
+    // WHEN the next run finds the partner back: refunded once, no longer listed, and its
+    // key never charged again
+    *world.ledger.unavailable.lock().unwrap() = false;
+    let next = billing::settle(&world.ports(), now()).await.unwrap();
+    assert_eq!((next.applied, next.refunded, next.left), (0, 1, 0));
+    let charges = world.ledger.charges();
+    assert_eq!(charges.len(), 2);
+    assert!(
+        !charges
+            .iter()
+            .find(|c| c.0.idempotency_key == "inv_1:1")
+            .unwrap()
+            .1
+    );
+    assert!(
+        charges
+            .iter()
+            .find(|c| c.0.idempotency_key == "inv_2:1")
+            .unwrap()
+            .1
+    );
+    assert!(!world.tables.book.entries()["inv_2:1"].listed);
+    let again = billing::settle(&world.ports(), now()).await.unwrap();
+    assert_eq!((again.applied, again.refunded, again.left), (0, 0, 0));
+    assert_eq!(
+        world
+            .ports()
+            .charges
+            .record(&account.id, "inv_2", "inv_2:1")
+            .await
+            .unwrap(),
+        softbrik_app::ports::charges::Recording::Refunded
+    );
+}

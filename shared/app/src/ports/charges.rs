@@ -4,6 +4,7 @@
 //! Reliability). A charge given back is marked, so that its key is never charged again.
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 
 use crate::error::Error;
 
@@ -19,8 +20,22 @@ pub enum Recording {
     Refunded,
 }
 
+/// A charge in the book, as the settlement run reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub account_id: String,
+    pub invoice_id: String,
+    pub charge_key: String,
+    /// Marked given back: its refund is still to be done.
+    pub refunded: bool,
+}
+
 #[async_trait]
 pub trait ChargeBook: Send + Sync {
+    /// The charges still listed that were recorded before `cutoff` (younger ones may still be
+    /// written by the request that made them).
+    async fn pending_before(&self, cutoff: Timestamp) -> Result<Vec<Pending>, Error>;
+
     /// Records that `charge_key`, for the invoice `invoice_id` of `account_id`, is about to be
     /// charged, unless it already is in the book.
     async fn record(
