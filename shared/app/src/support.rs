@@ -1000,44 +1000,68 @@ pub async fn staff_step(
     step(ports, viewer, ticket_id, key, fingerprint, apply).await
 }
 
-/// `POST /tickets/{id}/confirm`: the customer validates the resolution; the ticket closes (a P1
-/// only once its root-cause analysis is written).
+/// The customer's steps on a resolved ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerStep {
+    /// `POST /tickets/{id}/confirm`: the customer validates the resolution; the ticket closes
+    /// (a P1 only once its root-cause analysis is written).
+    Confirm,
+    /// `POST /tickets/{id}/reopen`: within 14 days of resolution; the resolution clock goes on
+    /// from where it stopped (the time it stood resolved does not count).
+    Reopen,
+}
+
+/// A customer's step on a resolved ticket ([`CustomerStep`]).
+pub async fn customer_step(
+    ports: &Ports<'_>,
+    viewer: &Viewer,
+    ticket_id: &str,
+    step_taken: CustomerStep,
+    key: Option<&str>,
+) -> Result<(u16, serde_json::Value), Error> {
+    customer_only(viewer)?;
+    let route = match step_taken {
+        CustomerStep::Confirm => "POST /tickets/confirm",
+        CustomerStep::Reopen => "POST /tickets/reopen",
+    };
+    let fingerprint = serde_json::json!({"route": route, "ticket": ticket_id});
+    let apply = |ticket: &mut Ticket, desk: &Desk, _: &str| {
+        let notice = match step_taken {
+            CustomerStep::Confirm => {
+                ticket.life.confirm(desk.now)?;
+                Notice::Closed
+            }
+            CustomerStep::Reopen => {
+                ticket.life.reopen(desk.now)?;
+                Notice::None
+            }
+        };
+        Ok(Effects {
+            message: None,
+            notice,
+        })
+    };
+    step(ports, viewer, ticket_id, key, fingerprint, apply).await
+}
+
+/// `POST /tickets/{id}/confirm` ([`CustomerStep::Confirm`]).
 pub async fn confirm(
     ports: &Ports<'_>,
     viewer: &Viewer,
     ticket_id: &str,
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    customer_only(viewer)?;
-    let fingerprint = serde_json::json!({"route": "POST /tickets/confirm", "ticket": ticket_id});
-    let apply = |ticket: &mut Ticket, desk: &Desk, _: &str| {
-        ticket.life.confirm(desk.now)?;
-        Ok(Effects {
-            message: None,
-            notice: Notice::Closed,
-        })
-    };
-    step(ports, viewer, ticket_id, key, fingerprint, apply).await
+    customer_step(ports, viewer, ticket_id, CustomerStep::Confirm, key).await
 }
 
-/// `POST /tickets/{id}/reopen`: within 14 days of resolution; the resolution clock goes on
-/// from where it stopped (the time it stood resolved does not count).
+/// `POST /tickets/{id}/reopen` ([`CustomerStep::Reopen`]).
 pub async fn reopen(
     ports: &Ports<'_>,
     viewer: &Viewer,
     ticket_id: &str,
     key: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    customer_only(viewer)?;
-    let fingerprint = serde_json::json!({"route": "POST /tickets/reopen", "ticket": ticket_id});
-    let apply = |ticket: &mut Ticket, desk: &Desk, _: &str| {
-        ticket.life.reopen(desk.now)?;
-        Ok(Effects {
-            message: None,
-            notice: Notice::None,
-        })
-    };
-    step(ports, viewer, ticket_id, key, fingerprint, apply).await
+    customer_step(ports, viewer, ticket_id, CustomerStep::Reopen, key).await
 }
 
 // --- Reports -----------------------------------------------------------------------------
