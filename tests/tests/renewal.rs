@@ -103,20 +103,6 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
     // GIVEN an account whose card fails every charge at its Jan 12 renewal
     let stack = Stack::connect().await;
     let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
-    if let Some(language) = language {
-        let settings =
-            json!({"language": language, "auto_renew": true, "timezone": "Europe/Paris"});
-        let changed = stack
-            .call(
-                "PUT",
-                "/account/settings",
-                Some(&company.token),
-                Some(&settings),
-                None,
-            )
-            .await;
-        assert_eq!(changed.status, 200, "{changed:?}");
-    }
     // and a member, Mia, who uses Softbrik every day
     let mia = softbrik_integration_tests::unique_email("mia");
     let invite = json!({"email": mia, "name": "Mia Moreau", "briks": []});
@@ -133,6 +119,21 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
     let mia = stack.member_token(&mia).await;
     let tickets = stack.call("GET", "/tickets", Some(&mia), None, None).await;
     assert_eq!(tickets.status, 200, "{tickets:?}");
+    // (Mia joined in French; the account then speaks `language`)
+    if let Some(language) = language {
+        let settings =
+            json!({"language": language, "auto_renew": true, "timezone": "Europe/Paris"});
+        let changed = stack
+            .call(
+                "PUT",
+                "/account/settings",
+                Some(&company.token),
+                Some(&settings),
+                None,
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{changed:?}");
+    }
     let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
     let put = stack
         .call(
