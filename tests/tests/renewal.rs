@@ -71,19 +71,19 @@ struct DunningWords {
 }
 
 const FRENCH: DunningWords = DunningWords {
-    failed: "Échec du paiement de la facture Softbrik ",
+    failed: "Échec du paiement de la facture Softbrik {number}",
     retry_on: "Nous réessaierons le ",
     last: "dernière tentative",
     suspended: "Votre compte Softbrik est suspendu",
-    received: "Paiement reçu pour la facture Softbrik ",
+    received: "Paiement reçu pour la facture Softbrik {number}",
 };
 
 const DANISH: DunningWords = DunningWords {
-    failed: "Betaling af Softbrik-faktura ",
+    failed: "Betaling af Softbrik-faktura {number} mislykkedes",
     retry_on: "Vi prøver igen den ",
     last: "sidste forsøg",
     suspended: "Din Softbrik-konto er suspenderet",
-    received: "Betaling modtaget for Softbrik-faktura ",
+    received: "Betaling modtaget for Softbrik-faktura {number}",
 };
 
 #[tokio::test]
@@ -157,7 +157,7 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
     assert_eq!(renewed[0]["payment"]["status"], "failed");
     assert_eq!(account_status(&stack, &company.token).await, "past_due");
     let number = renewed[0]["number"].as_str().unwrap().to_string();
-    let failed = format!("{}{number}", words.failed);
+    let failed = words.failed.replace("{number}", &number);
     let told = dunning_mail(&stack, &company.admin_email, words).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].0.starts_with(&failed), "{told:?}");
@@ -265,12 +265,21 @@ async fn declined_renewal_in(language: Option<&str>, words: &DunningWords) {
         .mail_to(&company.admin_email)
         .await
         .into_iter()
-        .filter(|m| m.subject == format!("{}{number}", words.received))
+        .filter(|m| m.subject == words.received.replace("{number}", &number))
         .collect();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].attachments.len(), 1);
     assert_eq!(received[0].attachments[0].0, format!("{number}.pdf"));
     assert!(received[0].attachments[0].2.starts_with(b"%PDF"));
+}
+
+/// Whether `subject` is the "payment failed" subject of `words`, whatever the number.
+fn is_failure(subject: &str, words: &DunningWords) -> bool {
+    let (before, after) = words
+        .failed
+        .split_once("{number}")
+        .unwrap_or((words.failed, ""));
+    subject.starts_with(before) && subject.ends_with(after)
 }
 
 /// The dunning emails (failures, suspension) sent to `to`: (subject, text), in order.
@@ -279,7 +288,7 @@ async fn dunning_mail(stack: &Stack, to: &str, words: &DunningWords) -> Vec<(Str
         .mail_to(to)
         .await
         .into_iter()
-        .filter(|m| m.subject.starts_with(words.failed) || m.subject == words.suspended)
+        .filter(|m| is_failure(&m.subject, words) || m.subject == words.suspended)
         .map(|m| (m.subject, m.text))
         .collect()
 }
