@@ -137,9 +137,8 @@ pub async fn new_token(
     };
     let fingerprint = serde_json::json!({"route": "POST /account/scim-token"});
     let scope = account_scope(&team.account().id);
-    idempotency::once(
-        ports.answers,
-        ports.clock,
+    idempotency::once_in(
+        ports,
         &scope,
         key,
         fingerprint,

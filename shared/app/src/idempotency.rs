@@ -197,6 +197,27 @@ pub async fn once(
     result
 }
 
+/// [`once`] through `ports`: its idempotency answers and the real time.
+pub async fn once_in(
+    ports: &crate::ports::Ports<'_>,
+    scope: &str,
+    key: Option<&str>,
+    request: serde_json::Value,
+    reserve: impl Fn() -> BTreeMap<String, String>,
+    work: impl AsyncFnOnce(&Lease) -> Result<(u16, serde_json::Value), Error>,
+) -> Result<(u16, serde_json::Value), Error> {
+    once(
+        ports.answers,
+        ports.clock,
+        scope,
+        key,
+        request,
+        reserve,
+        work,
+    )
+    .await
+}
+
 /// After a request failed: refused (4xx), the key is given back and leaves no trace; stopped
 /// by a dependency (5xx), the key keeps its reserved ids and is free to be taken at once, so
 /// that the client's retry finishes what this attempt may have started elsewhere (a sign-in

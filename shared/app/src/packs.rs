@@ -85,16 +85,7 @@ pub async fn put(
         serde_json::json!({"route": "PUT /account/packs", "pack": pack.id, "quantity": quantity});
     let scope = account_scope(&account.id);
     let work = async |lease: &Lease| put_once(ports, team, &pack, quantity, lease).await;
-    idempotency::once(
-        ports.answers,
-        ports.clock,
-        &scope,
-        key,
-        fingerprint,
-        reserve,
-        work,
-    )
-    .await
+    idempotency::once_in(ports, &scope, key, fingerprint, reserve, work).await
 }
 
 async fn put_once(

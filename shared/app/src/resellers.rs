@@ -55,16 +55,7 @@ pub async fn create_client(
         let body = add(ports, reseller, now, actor, &client, lease).await?;
         Ok((201, body))
     };
-    idempotency::once(
-        ports.answers,
-        ports.clock,
-        &scope,
-        key,
-        request,
-        reserve,
-        work,
-    )
-    .await
+    idempotency::once_in(ports, &scope, key, request, reserve, work).await
 }
 
 async fn add(

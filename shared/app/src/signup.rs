@@ -63,16 +63,7 @@ pub async fn signup(
             .await?;
         Ok((201, run(ports, &cmd, &briks, now, lease).await?))
     };
-    idempotency::once(
-        ports.answers,
-        ports.clock,
-        "signup",
-        key,
-        request.clone(),
-        reserve,
-        work,
-    )
-    .await
+    idempotency::once_in(ports, "signup", key, request.clone(), reserve, work).await
 }
 
 async fn run(

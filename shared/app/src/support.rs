@@ -502,16 +502,7 @@ pub async fn open(
         Ok((201, answer))
     };
     let scope = viewer.scope();
-    idempotency::once(
-        ports.answers,
-        ports.clock,
-        &scope,
-        key,
-        fingerprint,
-        reserve,
-        work,
-    )
-    .await
+    idempotency::once_in(ports, &scope, key, fingerprint, reserve, work).await
 }
 
 /// A mail from the support desk, sent and logged on failure (the change it tells of is
@@ -758,16 +749,7 @@ where
         )))
     };
     let scope = viewer.scope();
-    idempotency::once(
-        ports.answers,
-        ports.clock,
-        &scope,
-        key,
-        fingerprint,
-        reserve,
-        work,
-    )
-    .await
+    idempotency::once_in(ports, &scope, key, fingerprint, reserve, work).await
 }
 
 async fn tell(ports: &Ports<'_>, desk: &Desk, ticket: &Ticket, notice: Notice) {

@@ -496,16 +496,7 @@ pub async fn add_member(
             }
         }
     };
-    crate::idempotency::once(
-        ports.answers,
-        ports.clock,
-        &scope,
-        key,
-        request,
-        reserve,
-        work,
-    )
-    .await
+    crate::idempotency::once_in(ports, &scope, key, request, reserve, work).await
 }
 
 /// Stores a new member with the Briks given and its history entry, paying for the Briks first.
@@ -656,9 +647,8 @@ pub async fn assign(
         serde_json::json!({"route": "PUT /account/users/briks", "user": user_id, "brik": brik_id});
     let account = team.account();
     let scope = crate::idempotency::account_scope(&account.id);
-    crate::idempotency::once(
-        ports.answers,
-        ports.clock,
+    crate::idempotency::once_in(
+        ports,
         &scope,
         key,
         request,
