@@ -34,7 +34,6 @@ use crate::invoicing::{self, StoreFailure};
 use crate::refusal::Refusal;
 use crate::store::account_pk;
 use crate::team::Team;
-use crate::tickets::Desk;
 use softbrik_app::support::{self, Requester, Ticket};
 
 pub use softbrik_app::packs::PackResponse;
@@ -215,9 +214,7 @@ impl PackTable for App {
     ) -> Result<Stamp, Error> {
         // The account and its users are the team's read: nothing is read again.
         let (key, records) = crate::team_table::sealing(team)?;
-        let desk = Desk::of_item(self, records.account.clone(), key.clone())
-            .await?
-            .port();
+        let desk = crate::tickets::desk_of_item(self, records.account.clone(), key.clone()).await?;
         let requester = requester
             .and_then(|id| team.users.iter().find(|u| u.value.id == id))
             .map_or_else(Requester::nobody, |u| Requester::user(&u.value));
@@ -234,8 +231,7 @@ impl PackTable for App {
         };
         let number = crate::tickets::next_number(self).await?;
         let (ticket, message) = support::new_ticket(&desk, number, opening);
-        let ops =
-            crate::tickets::open_ops(self, crate::tickets::sealing(&desk)?, &ticket, &message)?;
+        let ops = crate::tickets::open_ops(self, &desk, &ticket, &message)?;
         Ok(Stamp::new(TicketPrepared { desk, ticket, ops }))
     }
 

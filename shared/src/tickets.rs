@@ -148,82 +148,14 @@ pub fn number_pointer_pk(number: u64) -> String {
 
 pub use softbrik_app::intake::attachments_prefix;
 
-/// What the adapter needs to know of the account a ticket belongs to: its key, language,
-/// hours, plan and clock (the port's [`support::Desk`] carries it in its stamp).
-pub struct Desk {
+/// What sealing and opening an account's tickets needs: the account and its data key (the
+/// port's [`support::Desk`] carries it in its stamp).
+pub struct Seal {
     pub account_id: String,
     pub key: Arc<DataKey>,
-    pub language: Language,
-    pub hours: BusinessHours,
-    pub plan: SupportPlan,
-    pub test_clock_id: Option<String>,
-    pub closed: bool,
-    pub now: Timestamp,
 }
 
-impl Desk {
-    pub async fn of_account(app: &App, account_id: &str) -> Result<Desk, Error> {
-        if account_id == SECURITY_ACCOUNT {
-            return Desk::security(app).await;
-        }
-        let (item, key) = app.account_item(account_id).await?;
-        Desk::of_item(app, item, key).await
-    }
-
-    /// The desk of an account item already read (and its key).
-    pub async fn of_item(
-        app: &App,
-        item: crate::store::AccountItem,
-        key: Arc<DataKey>,
-    ) -> Result<Desk, Error> {
-        let zone = TimeZoneName::parse(&item.timezone).map_err(Error::internal)?;
-        let country = Country::parse(&item.country).map_err(Error::internal)?;
-        let now = app.clock(item.test_clock_id.as_deref()).await?.now();
-        Ok(Desk {
-            account_id: item.id,
-            key,
-            language: item.language,
-            hours: BusinessHours::new(zone.time_zone(), country),
-            plan: item.status.support_plan(item.support_plan),
-            closed: item.status == crate::account::AccountStatus::Closed,
-            test_clock_id: item.test_clock_id,
-            now,
-        })
-    }
-
-    /// Security reports: Softbrik's own business hours (the issuer's country), in English.
-    pub async fn security(app: &App) -> Result<Desk, Error> {
-        let country = app.config.issuer_country;
-        let zone = match country.code() {
-            "FR" => "Europe/Paris",
-            _ => "Europe/Copenhagen",
-        };
-        Ok(Desk {
-            account_id: SECURITY_ACCOUNT.into(),
-            key: app.security_key().await?,
-            language: Language::En,
-            hours: BusinessHours::new(TimeZone::get(zone).map_err(Error::internal)?, country),
-            plan: SupportPlan::Basic,
-            test_clock_id: None,
-            closed: false,
-            now: app.system_clock.now(),
-        })
-    }
-
-    /// The port's desk, carrying this one.
-    pub fn port(self) -> support::Desk {
-        support::Desk {
-            account_id: self.account_id.clone(),
-            language: self.language,
-            hours: self.hours.clone(),
-            plan: self.plan,
-            test_clock_id: self.test_clock_id.clone(),
-            closed: self.closed,
-            now: self.now,
-            stamp: Stamp::new(Arc::new(self)),
-        }
-    }
-
+impl Seal {
     /// Seals `text` for `attribute` of the item keyed `item` (pk, sk).
     pub fn seal(&self, item: (&str, &str), attribute: &str, text: &str) -> Sealed {
         self.key
@@ -241,9 +173,66 @@ impl Desk {
     }
 }
 
-/// The adapter's desk a port's desk carries.
-pub fn sealing(desk: &support::Desk) -> Result<&Desk, Error> {
-    Ok(desk.stamp.get::<Arc<Desk>>()?)
+/// The desk of `account_id` (or of [`SECURITY_ACCOUNT`]).
+pub async fn desk_of_account(app: &App, account_id: &str) -> Result<support::Desk, Error> {
+    if account_id == SECURITY_ACCOUNT {
+        return security_desk(app).await;
+    }
+    let (item, key) = app.account_item(account_id).await?;
+    desk_of_item(app, item, key).await
+}
+
+/// The desk of an account item already read (and its key): its language, its business hours
+/// (its time zone, its country's holidays), the plan in force for its standing, its clock.
+pub async fn desk_of_item(
+    app: &App,
+    item: crate::store::AccountItem,
+    key: Arc<DataKey>,
+) -> Result<support::Desk, Error> {
+    let zone = TimeZoneName::parse(&item.timezone).map_err(Error::internal)?;
+    let country = Country::parse(&item.country).map_err(Error::internal)?;
+    let now = app.clock(item.test_clock_id.as_deref()).await?.now();
+    Ok(support::Desk {
+        language: item.language,
+        hours: BusinessHours::new(zone.time_zone(), country),
+        plan: item.status.support_plan(item.support_plan),
+        closed: item.status == crate::account::AccountStatus::Closed,
+        test_clock_id: item.test_clock_id,
+        now,
+        stamp: Stamp::new(Seal {
+            account_id: item.id.clone(),
+            key,
+        }),
+        account_id: item.id,
+    })
+}
+
+/// Security reports: Softbrik's own business hours (the issuer's country), in English, under
+/// the platform's key.
+async fn security_desk(app: &App) -> Result<support::Desk, Error> {
+    let country = app.config.issuer_country;
+    let zone = match country.code() {
+        "FR" => "Europe/Paris",
+        _ => "Europe/Copenhagen",
+    };
+    Ok(support::Desk {
+        account_id: SECURITY_ACCOUNT.into(),
+        language: Language::En,
+        hours: BusinessHours::new(TimeZone::get(zone).map_err(Error::internal)?, country),
+        plan: SupportPlan::Basic,
+        test_clock_id: None,
+        closed: false,
+        now: app.system_clock.now(),
+        stamp: Stamp::new(Seal {
+            account_id: SECURITY_ACCOUNT.into(),
+            key: app.security_key().await?,
+        }),
+    })
+}
+
+/// The seal a port's desk carries.
+pub fn sealing(desk: &support::Desk) -> Result<&Seal, Error> {
+    desk.stamp.get::<Seal>()
 }
 
 fn requester_json(requester: &Requester) -> Result<String, Error> {
@@ -252,19 +241,20 @@ fn requester_json(requester: &Requester) -> Result<String, Error> {
 
 impl TicketItem {
     /// A new ticket's item, sealed, in the due-date index at its first check.
-    pub fn new(desk: &Desk, ticket: &Ticket) -> Result<TicketItem, Error> {
+    pub fn new(desk: &support::Desk, ticket: &Ticket) -> Result<TicketItem, Error> {
+        let seal = sealing(desk)?;
         let (pk, sk) = (account_pk(&ticket.account_id), ticket_sk(&ticket.id));
         let item = (pk.as_str(), sk.as_str());
-        let requester = desk.seal(
+        let requester = seal.seal(
             item,
             "ticket_requester",
             &requester_json(&ticket.requester)?,
         );
-        let subject = desk.seal(item, "ticket_subject", &ticket.subject);
+        let subject = seal.seal(item, "ticket_subject", &ticket.subject);
         let rca = ticket
             .rca
             .as_ref()
-            .map(|rca| desk.seal(item, "ticket_rca", rca));
+            .map(|rca| seal.seal(item, "ticket_rca", rca));
         let mut item = TicketItem {
             gsi1pk: QUEUE.into(),
             gsi1sk: format!("{}#{}", due_key(ticket.life.created_at), ticket.id),
@@ -291,7 +281,7 @@ impl TicketItem {
     }
 
     /// The ticket in clear.
-    pub fn opened(&self, desk: &Desk) -> Result<Ticket, Error> {
+    pub fn opened(&self, desk: &Seal) -> Result<Ticket, Error> {
         let item = (self.pk.as_str(), self.sk.as_str());
         let requester = desk.open(item, "ticket_requester", &self.requester)?;
         Ok(Ticket {
@@ -315,21 +305,27 @@ impl TicketItem {
 
     /// This item (read as `was`) changed to `ticket`: what changed sealed again, one version
     /// more, back in the index at its next check from `ticket.updated_at`.
-    fn changed(&self, desk: &Desk, was: &Ticket, ticket: &Ticket) -> Result<TicketItem, Error> {
+    fn changed(
+        &self,
+        desk: &support::Desk,
+        was: &Ticket,
+        ticket: &Ticket,
+    ) -> Result<TicketItem, Error> {
+        let seal = sealing(desk)?;
         let mut next = self.clone();
         let item = (self.pk.as_str(), self.sk.as_str());
         if ticket.requester != was.requester {
             let json = requester_json(&ticket.requester)?;
-            next.requester = desk.seal(item, "ticket_requester", &json);
+            next.requester = seal.seal(item, "ticket_requester", &json);
         }
         if ticket.subject != was.subject {
-            next.subject = desk.seal(item, "ticket_subject", &ticket.subject);
+            next.subject = seal.seal(item, "ticket_subject", &ticket.subject);
         }
         if ticket.rca != was.rca {
             next.rca = ticket
                 .rca
                 .as_ref()
-                .map(|rca| desk.seal(item, "ticket_rca", rca));
+                .map(|rca| seal.seal(item, "ticket_rca", rca));
         }
         next.requester_user_id = ticket.requester.user_id.clone();
         next.impact = ticket.impact;
@@ -374,7 +370,7 @@ impl TicketItem {
 
 impl MessageItem {
     /// A message's item, sealed.
-    pub fn new(desk: &Desk, message: &Message) -> MessageItem {
+    pub fn new(desk: &Seal, message: &Message) -> MessageItem {
         let pk = account_pk(&desk.account_id);
         let sk = format!("{}{}", messages_prefix(&message.ticket_id), message.id);
         let item = (pk.as_str(), sk.as_str());
@@ -402,7 +398,7 @@ impl MessageItem {
     }
 
     /// The message in clear.
-    pub fn opened(&self, desk: &Desk) -> Result<Message, Error> {
+    pub fn opened(&self, desk: &Seal) -> Result<Message, Error> {
         let item = (self.pk.as_str(), self.sk.as_str());
         Ok(Message {
             id: self.id.clone(),
@@ -428,7 +424,7 @@ impl MessageItem {
 }
 
 impl AttachmentItem {
-    pub fn new(desk: &Desk, attachment: &Attachment) -> AttachmentItem {
+    pub fn new(desk: &Seal, attachment: &Attachment) -> AttachmentItem {
         AttachmentItem {
             id: attachment.id.clone(),
             filename: desk.seal(
@@ -442,7 +438,7 @@ impl AttachmentItem {
         }
     }
 
-    pub fn opened(&self, desk: &Desk) -> Result<Attachment, Error> {
+    pub fn opened(&self, desk: &Seal) -> Result<Attachment, Error> {
         Ok(Attachment {
             id: self.id.clone(),
             filename: desk.open(
@@ -461,7 +457,7 @@ impl AttachmentItem {
 /// transaction (the caller adds its own: an answer, the inbound mail's claim, a pack change).
 pub fn open_ops(
     app: &App,
-    desk: &Desk,
+    desk: &support::Desk,
     ticket: &Ticket,
     message: &Message,
 ) -> Result<Vec<TransactWriteItem>, Error> {
@@ -469,7 +465,7 @@ pub fn open_ops(
     let store = &app.store;
     Ok(vec![
         store.put_new_op(&item)?,
-        store.put_new_op(&MessageItem::new(desk, message))?,
+        store.put_new_op(&MessageItem::new(sealing(desk)?, message))?,
         store.put_new_op(&item.pointer(id_pointer_pk(&item.id)))?,
         store.put_new_op(&item.pointer(number_pointer_pk(item.number)))?,
     ])
@@ -480,13 +476,13 @@ pub fn open_ops(
 fn recorded_with(
     app: &App,
     desk: &support::Desk,
-    keys: &Desk,
     with: With<'_>,
     ops: &mut Vec<TransactWriteItem>,
 ) -> Result<Option<usize>, Error> {
     match with {
         With::Answer(answer) => {
-            let answered = answered(app, answer.as_ref(), &desk.account_id, &keys.key, None)?;
+            let key = &sealing(desk)?.key;
+            let answered = answered(app, answer.as_ref(), &desk.account_id, key, None)?;
             if let Some((_, recorded)) = answered {
                 ops.extend(recorded);
             }
@@ -505,7 +501,7 @@ struct TicketRead {
     was: Ticket,
 }
 
-fn read_ticket(desk: &Desk, item: TicketItem) -> Result<Read<Ticket>, Error> {
+fn read_ticket(desk: &Seal, item: TicketItem) -> Result<Read<Ticket>, Error> {
     let was = item.opened(desk)?;
     Ok(Read {
         value: was.clone(),
@@ -558,7 +554,7 @@ pub async fn load(app: &App, account_id: &str, ticket_id: &str) -> Result<Ticket
 #[async_trait]
 impl TicketTable for App {
     async fn desk(&self, account_id: &str) -> Result<support::Desk, Error> {
-        Ok(Desk::of_account(self, account_id).await?.port())
+        desk_of_account(self, account_id).await
     }
 
     async fn account_of(&self, ticket: TicketRef<'_>) -> Result<Option<(String, String)>, Error> {
@@ -614,9 +610,8 @@ impl TicketTable for App {
         message: &Message,
         with: With<'_>,
     ) -> Result<Written, Error> {
-        let keys = sealing(desk)?;
-        let mut ops = open_ops(self, keys, ticket, message)?;
-        let claimed = recorded_with(self, desk, keys, with, &mut ops)?;
+        let mut ops = open_ops(self, desk, ticket, message)?;
+        let claimed = recorded_with(self, desk, with, &mut ops)?;
         match self.store.transact(ops).await {
             Ok(()) => Ok(Written::Done),
             Err(e) if claimed.is_some_and(|i| e.condition_failed(i)) => Ok(Written::MailClaimed),
@@ -632,14 +627,14 @@ impl TicketTable for App {
         message: Option<&Message>,
         with: With<'_>,
     ) -> Result<Written, Error> {
-        let keys = sealing(desk)?;
         let TicketRead { item, was } = read.get::<TicketRead>()?;
-        let next = item.changed(keys, was, ticket)?;
+        let next = item.changed(desk, was, ticket)?;
         let mut ops = vec![self.store.put_if_version_op(&next, item.version)?];
         if let Some(message) = message {
-            ops.push(self.store.put_new_op(&MessageItem::new(keys, message))?);
+            let message = MessageItem::new(sealing(desk)?, message);
+            ops.push(self.store.put_new_op(&message)?);
         }
-        let claimed = recorded_with(self, desk, keys, with, &mut ops)?;
+        let claimed = recorded_with(self, desk, with, &mut ops)?;
         match self.store.transact(ops).await {
             Ok(()) => Ok(Written::Done),
             Err(e) if e.condition_failed(0) => Ok(Written::Changed),
@@ -790,9 +785,9 @@ async fn list(
             .map_err(|e| Error::internal(format!("stored ticket: {e}")))?;
         let desk = match desks.get(&ticket.account_id) {
             Some(desk) => desk.clone(),
-            None => match Desk::of_account(app, &ticket.account_id).await {
+            None => match desk_of_account(app, &ticket.account_id).await {
                 Ok(desk) => {
-                    let desk = Arc::new(desk.port());
+                    let desk = Arc::new(desk);
                     desks.insert(ticket.account_id.clone(), desk.clone());
                     desk
                 }
@@ -903,8 +898,8 @@ pub async fn serve(app: &App, request: RunRequest) -> Result<RunReport, Error> {
 }
 
 async fn check(app: &App, ticket: TicketItem, at: Timestamp) -> Result<u32, Error> {
-    let desk = match Desk::of_account(app, &ticket.account_id).await {
-        Ok(desk) => desk.port(),
+    let desk = match desk_of_account(app, &ticket.account_id).await {
+        Ok(desk) => desk,
         // The account is being deleted; its tickets go with it.
         Err(Error::NotFound) => return Ok(0),
         Err(e) => return Err(e),

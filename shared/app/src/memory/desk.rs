@@ -105,28 +105,24 @@ impl Tables {
     }
 }
 
-fn desk_of(account_id: &str, language: Language, zone: &str, country: &str) -> Result<Desk, Error> {
-    let zone = TimeZoneName::parse(zone).map_err(Error::internal)?;
-    let country = Country::parse(country).map_err(Error::internal)?;
-    Ok(Desk {
-        account_id: account_id.to_string(),
-        language,
-        hours: BusinessHours::new(zone.time_zone(), country),
-        plan: SupportPlan::Basic,
-        test_clock_id: None,
-        closed: false,
-        now: Timestamp::UNIX_EPOCH,
-        stamp: Stamp::new(()),
-    })
-}
-
 #[async_trait]
 impl TicketTable for Tables {
     async fn desk(&self, account_id: &str) -> Result<Desk, Error> {
         let now = *self.now.lock().map_err(Error::internal)?;
         if account_id == SECURITY_ACCOUNT {
-            let desk = desk_of(SECURITY_ACCOUNT, Language::En, "Europe/Copenhagen", "DK")?;
-            return Ok(Desk { now, ..desk });
+            // Softbrik's own hours (a Danish issuer), in English, on the Basic plan.
+            let zone = TimeZoneName::parse("Europe/Copenhagen").map_err(Error::internal)?;
+            let country = Country::parse("DK").map_err(Error::internal)?;
+            return Ok(Desk {
+                account_id: SECURITY_ACCOUNT.into(),
+                language: Language::En,
+                hours: BusinessHours::new(zone.time_zone(), country),
+                plan: SupportPlan::Basic,
+                test_clock_id: None,
+                closed: false,
+                now,
+                stamp: Stamp::new(()),
+            });
         }
         let account = self.account(account_id).ok_or(Error::NotFound)?;
         Ok(Desk {
