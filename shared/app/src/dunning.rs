@@ -106,21 +106,11 @@ pub async fn retry(
     Ok(paid)
 }
 
-/// What follows a failed attempt on `today` of an account past due since `since`: the next
-/// retry, or the suspension when this was the last (a new card's attempt never suspends: it
-/// names the next retry left, or the suspension already in force).
+/// What follows a failed attempt on `today` of an account past due since `since`
+/// (`softbrik_domain::dunning::next_retry`): the next retry, or the suspension.
 pub fn after_failure(since: Option<Date>, today: Date, card_changed: bool) -> AfterFailure {
-    let next = since
-        .map(decide::retry_dates)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|day| *day > today);
-    match next {
-        Some(day) if card_changed || !decide::is_last_retry(since, today) => {
-            AfterFailure::Retry(day)
-        }
-        _ => AfterFailure::Suspension,
-    }
+    decide::next_retry(since, today, card_changed)
+        .map_or(AfterFailure::Suspension, AfterFailure::Retry)
 }
 
 /// Emails "payment failed" to the account's invoice address, in its language (a failure to

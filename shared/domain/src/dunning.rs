@@ -26,6 +26,19 @@ pub fn is_last_retry(since: Option<Date>, today: Date) -> bool {
         .is_some_and(|last| today >= last)
 }
 
+/// The retry that follows a charge failed on `today` for an account past due since `since`:
+/// the next retry day; `None` when this was the last, which suspends. A new card's attempt
+/// (`card_changed`) never suspends: it names the next retry left, if any (`None` then: the
+/// suspension already in force).
+pub fn next_retry(since: Option<Date>, today: Date, card_changed: bool) -> Option<Date> {
+    let next = since
+        .map(retry_dates)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|day| *day > today)?;
+    (card_changed || !is_last_retry(since, today)).then_some(next)
+}
+
 /// How a retry of the open invoices leaves an account now `status`, past due since `since`:
 /// active once all are paid; suspended when the last retry fails (never for a new card:
 /// `card_changed`); as it was otherwise.
@@ -56,6 +69,30 @@ mod tests {
             retry_dates(date(2027, 1, 12)),
             vec![date(2027, 1, 13), date(2027, 1, 15), date(2027, 1, 17)]
         );
+    }
+
+    #[test]
+    fn each_failure_names_the_next_retry_and_the_last_none() {
+        let since = Some(date(2027, 1, 12));
+        assert_eq!(
+            next_retry(since, date(2027, 1, 12), false),
+            Some(date(2027, 1, 13))
+        );
+        assert_eq!(
+            next_retry(since, date(2027, 1, 13), false),
+            Some(date(2027, 1, 15))
+        );
+        assert_eq!(
+            next_retry(since, date(2027, 1, 15), false),
+            Some(date(2027, 1, 17))
+        );
+        assert_eq!(next_retry(since, date(2027, 1, 17), false), None);
+        // a new card refused on the 14th: the retry of the 15th still comes
+        assert_eq!(
+            next_retry(since, date(2027, 1, 14), true),
+            Some(date(2027, 1, 15))
+        );
+        assert_eq!(next_retry(since, date(2027, 1, 20), true), None);
     }
 
     #[test]
