@@ -103,18 +103,27 @@ pub async fn caller(app: &crate::app::App, req: &Request) -> Result<Identity, Er
     Ok(caller)
 }
 
-/// [`admit`], the caller's user item and account item read on their own (two consistent
-/// GetItems, at once).
+/// [`admit`], the caller's user item and account item read on their own, together (one
+/// consistent BatchGetItem).
 pub async fn admit_by_read(app: &crate::app::App, caller: &Identity) -> Result<(), Error> {
     if let (Some(account_id), Some(user_id)) = (&caller.account_id, &caller.user_id) {
         let pk = crate::store::account_pk(account_id);
         let user_sk = crate::store::user_sk(user_id);
-        let (user, account) = tokio::join!(
-            app.store.get::<crate::store::UserItem>(&pk, &user_sk),
-            app.store
-                .get::<crate::store::AccountItem>(&pk, crate::store::ACCOUNT_SK),
-        );
-        admit(caller, user?.as_ref(), account?.as_ref())?;
+        let items = app
+            .store
+            .get_many(&[(&pk, &user_sk), (&pk, crate::store::ACCOUNT_SK)])
+            .await?;
+        let (mut user, mut account) = (None, None);
+        for item in items {
+            match item.get("sk").and_then(|sk| sk.as_s().ok()) {
+                Some(sk) if *sk == user_sk => user = Some(crate::store::from_item(item)?),
+                Some(sk) if sk == crate::store::ACCOUNT_SK => {
+                    account = Some(crate::store::from_item(item)?)
+                }
+                _ => {}
+            }
+        }
+        admit(caller, user.as_ref(), account.as_ref())?;
     }
     Ok(())
 }

@@ -617,13 +617,48 @@ impl Store {
         &self,
         account_ids: &[&str],
     ) -> Result<HashMap<String, WrappedKey>, Error> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
         let keys = account_ids
             .iter()
             .map(|id| HashMap::from([("pk".to_string(), AttributeValue::S(account_pk(id)))]))
             .collect::<Vec<_>>();
-        let table = &self.keys_table;
-        let found = until_processed("BatchGetItem (keys)", keys, |keys| async move {
+        let found = self.batch_get(&self.keys_table, keys).await?;
+        let mut keys = HashMap::new();
+        for item in found {
+            let key: AccountKeyItem = from_item(item)?;
+            if let Some(id) = key.pk.strip_prefix("ACCOUNT#") {
+                keys.insert(id.to_string(), key.wrapped);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Items of the main table by (pk, sk), read at once and strongly consistent (one
+    /// BatchGetItem); the ones missing are absent.
+    pub async fn get_many(
+        &self,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let keys = keys
+            .iter()
+            .map(|(pk, sk)| {
+                HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(pk.to_string())),
+                    ("sk".to_string(), AttributeValue::S(sk.to_string())),
+                ])
+            })
+            .collect();
+        self.batch_get(&self.table, keys).await
+    }
+
+    /// Up to 100 items of `table` in BatchGetItem requests, strongly consistent, retrying what
+    /// DynamoDB leaves unprocessed.
+    async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        until_processed("BatchGetItem", keys, |keys| async move {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .consistent_read(true)
@@ -635,7 +670,7 @@ impl Store {
                 .request_items(table, request)
                 .send()
                 .await
-                .map_err(failed("BatchGetItem (keys)"))?;
+                .map_err(failed("BatchGetItem"))?;
             let items = out
                 .responses
                 .and_then(|mut r| r.remove(table))
@@ -647,15 +682,7 @@ impl Store {
                 .unwrap_or_default();
             Ok((items, left))
         })
-        .await?;
-        let mut keys = HashMap::new();
-        for item in found {
-            let key: AccountKeyItem = from_item(item)?;
-            if let Some(id) = key.pk.strip_prefix("ACCOUNT#") {
-                keys.insert(id.to_string(), key.wrapped);
-            }
-        }
-        Ok(keys)
+        .await
     }
 
     /// Deletes an account's wrapped data key (crypto-shredding), in the closure's last
