@@ -29,7 +29,6 @@ use crate::account::{Account, AccountStatus, Invoice, InvoiceCustomer, User};
 use crate::app::App;
 use crate::crypto::{DataKey, Field, Sealed};
 use crate::error::Error;
-use crate::http::Identity;
 use crate::store::{ACCOUNT_SK, AccountItem, InvoiceItem, UserItem, account_pk, email_claim_pk};
 
 /// How long issued invoices and credit notes are kept after closure (billing.md).
@@ -42,15 +41,16 @@ pub struct ClosureBody {
     pub confirm: bool,
 }
 
-/// Records the admin's closure request (`softbrik_app::subscription::request_closure`):
-/// `closing` until `effective_date`, a history entry, and the confirmation email. A second
-/// request is refused (409): the first one stands.
+/// Records the closure request (`softbrik_app::subscription::request_closure`) of the admin,
+/// or of support staff for the customer (`actor`): `closing` until `effective_date`, a
+/// history entry, and the confirmation email. A second request is refused (409): the first
+/// one stands.
 pub async fn request_closure(
     app: &App,
-    caller: &Identity,
+    account_id: &str,
+    actor: &str,
     body: ClosureBody,
 ) -> Result<serde_json::Value, Error> {
-    let account_id = caller.require_admin()?;
     if !body.confirm {
         return Err(Error::validation(
             "confirm",
@@ -58,7 +58,7 @@ pub async fn request_closure(
             "closing the account is irreversible: send {\"confirm\": true}",
         ));
     }
-    softbrik_app::subscription::request_closure(&app.ports(), account_id, &caller.actor()).await
+    softbrik_app::subscription::request_closure(&app.ports(), account_id, actor).await
 }
 
 /// Where a closed account's invoices are kept: out of its partition, which is deleted.

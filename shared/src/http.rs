@@ -224,6 +224,12 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<(T, serde_json::V
     Ok((typed, value))
 }
 
+/// A JSON value (a body already read) in its typed form, refused as [`json_body`] refuses
+/// a body of the wrong shape.
+pub fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(type_error)
+}
+
 fn type_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = e.path().to_string();
     let message = e.inner().to_string();

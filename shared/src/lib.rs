@@ -38,6 +38,7 @@ pub mod resellers;
 pub mod schedule;
 pub mod scim;
 pub mod signup;
+pub mod staff;
 pub mod store;
 pub mod stripe;
 pub mod support_desk;

@@ -14,7 +14,9 @@ use crate::error::Error;
 use crate::money::Money;
 use crate::store::Store;
 use crate::values::PaymentMethodToken;
-pub use softbrik_app::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+pub use softbrik_app::ports::payments::{
+    Charge, ChargeRequest, PaymentError, Payments, RefundRequest,
+};
 
 /// What a sandbox test token stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +176,66 @@ impl Payments for SandboxPayments {
             })?;
         Ok(())
     }
+
+    async fn refund_part(&self, request: &RefundRequest) -> Result<String, PaymentError> {
+        let unavailable = |e: Error| PaymentError::Unavailable(e.to_string());
+        let charge: Option<SandboxChargeItem> = self
+            .store
+            .get(&Self::charge_pk(&request.charge_key), "CHARGE")
+            .await
+            .map_err(unavailable)?;
+        let Some(charge) = charge.filter(|c| !c.refunded) else {
+            return Err(PaymentError::Unavailable(format!(
+                "no charge under {} to refund",
+                request.charge_key
+            )));
+        };
+        if request.amount > charge.amount || request.amount <= Money::zero() {
+            return Err(PaymentError::Unavailable(
+                "a refund beyond its charge".into(),
+            ));
+        }
+        let refund = SandboxRefundItem {
+            pk: format!("SANDBOX#REFUND#{}", request.refund_key),
+            sk: "REFUND".into(),
+            gsi1pk: format!("SANDBOX#ACCOUNT#{}", request.account_id),
+            gsi1sk: format!("REFUND#{}", request.refund_key),
+            refund_id: crate::account::new_id("re"),
+            charge_id: charge.charge_id,
+            account_id: request.account_id.clone(),
+            // Money going back: listed with the account's charges as a negative amount.
+            amount: Money::zero() - request.amount,
+        };
+        if self.store.put_new(&refund).await.map_err(unavailable)? {
+            return Ok(refund.refund_id);
+        }
+        // Same key again: the first refund, or a refusal for another amount.
+        let first: SandboxRefundItem = self
+            .store
+            .get(&refund.pk, &refund.sk)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| PaymentError::Unavailable("sandbox refund vanished".into()))?;
+        if first.amount != refund.amount {
+            return Err(PaymentError::Unavailable(
+                "refund key reused with another amount".into(),
+            ));
+        }
+        Ok(first.refund_id)
+    }
+}
+
+/// A refund of part of a charge in the sandbox's ledger (`SANDBOX#REFUND#<refund key>`).
+#[derive(Debug, Serialize, Deserialize)]
+struct SandboxRefundItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    refund_id: String,
+    charge_id: String,
+    account_id: String,
+    amount: Money,
 }
 
 #[cfg(test)]

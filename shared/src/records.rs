@@ -341,10 +341,10 @@ pub struct AlignmentBody {
 /// switched, 200 unchanged) and the body.
 pub async fn align_billing(
     app: &App,
-    caller: &Identity,
+    account_id: &str,
+    actor: &str,
     body: AlignmentBody,
 ) -> Result<(u16, serde_json::Value), Error> {
-    let account_id = caller.require_admin()?;
     if body.mode != "calendar" {
         return Err(Error::validation(
             "mode",
@@ -352,7 +352,7 @@ pub async fn align_billing(
             "the only billing alignment is \"calendar\" (calendar months)",
         ));
     }
-    softbrik_app::subscription::align_billing(&app.ports(), account_id, &caller.actor()).await
+    softbrik_app::subscription::align_billing(&app.ports(), account_id, actor).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -362,12 +362,14 @@ pub struct SendBody {
     pub email: Option<String>,
 }
 
-/// Emails an invoice again, to the admin or to the address given (billing.md "Invoices").
+/// Emails an invoice again, to the admin or to the address given (billing.md "Invoices"):
+/// at the admin's request, or at support staff's for the customer (`staff`).
 pub async fn send_invoice(
     app: &App,
-    caller: &Identity,
+    account_id: &str,
     invoice_id: &str,
     body: SendBody,
+    staff: Option<&softbrik_app::staff::Mandate>,
 ) -> Result<serde_json::Value, Error> {
     let to = match body.email.as_deref() {
         Some(raw) => Some(
@@ -376,8 +378,8 @@ pub async fn send_invoice(
         ),
         None => None,
     };
-    let account_id = caller.require_admin()?;
-    softbrik_app::invoices::send_again(&app.ports(), account_id, invoice_id, to.as_ref()).await
+    softbrik_app::invoices::send_again(&app.ports(), account_id, invoice_id, to.as_ref(), staff)
+        .await
 }
 
 #[derive(Debug, Deserialize)]

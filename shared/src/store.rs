@@ -1039,6 +1039,35 @@ impl Store {
             .build())
     }
 
+    /// The invoice's credited amount and status as a credit note leaves them, only if what
+    /// was credited is still `before` (another credit note, or a payment recorded meanwhile
+    /// from a read that did not see it, fails it).
+    pub fn invoice_credited_op(
+        &self,
+        account_id: &str,
+        invoice: &Invoice,
+        before: crate::money::Money,
+    ) -> Result<TransactWriteItem, Error> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(account_id)))
+            .key("sk", AttributeValue::S(format!("INVOICE#{}", invoice.id)))
+            .update_expression("SET credited = :credited, #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":credited", to_attribute(&invoice.credited)?)
+            .expression_attribute_values(":status", to_attribute(&invoice.status)?);
+        update = if before.is_zero() {
+            update.condition_expression("attribute_exists(pk) AND attribute_not_exists(credited)")
+        } else {
+            update
+                .condition_expression("credited = :before")
+                .expression_attribute_values(":before", to_attribute(&before)?)
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(Error::internal)?)
+            .build())
+    }
+
     /// A put in a transaction of an item read at version `read` (optimistic concurrency).
     pub fn put_if_version_op<T: Serialize>(
         &self,
@@ -1261,6 +1290,12 @@ pub fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> 
 pub fn to_item<T: Serialize>(item: &T) -> Result<HashMap<String, AttributeValue>, Error> {
     serde_dynamo::to_item(item)
         .map_err(|e| Error::internal(format!("item does not serialize: {e}")))
+}
+
+/// One value as an attribute, as `to_item` writes it in an item.
+pub fn to_attribute<T: Serialize>(value: &T) -> Result<AttributeValue, Error> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| Error::internal(format!("value does not serialize: {e}")))
 }
 
 #[cfg(test)]

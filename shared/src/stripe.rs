@@ -33,7 +33,7 @@ use tokio::sync::OnceCell;
 use crate::account::{CardBrand, CardDetails};
 use crate::error::Error;
 use crate::money::Money;
-use crate::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::payments::{Charge, ChargeRequest, PaymentError, Payments, RefundRequest};
 use crate::values::PaymentMethodToken;
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
@@ -107,6 +107,15 @@ struct SearchResult {
 struct RefundObject {
     id: String,
     status: String,
+    #[serde(default)]
+    amount: i64,
+    #[serde(default)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundList {
+    data: Vec<RefundObject>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -475,6 +484,62 @@ impl Payments for StripePayments {
                 PaymentError::from(failure)
             ))),
         }
+    }
+
+    async fn refund_part(&self, request: &RefundRequest) -> Result<String, PaymentError> {
+        let Some(payment_intent) = self.paid_under(&request.charge_key).await? else {
+            return Err(PaymentError::Unavailable(format!(
+                "no payment under {} to refund",
+                request.charge_key
+            )));
+        };
+        let amount = cents(request.amount)?;
+        // Refunded before under this key, beyond the 24 hours of Stripe's idempotency key:
+        // the refunds of a PaymentIntent carry their key.
+        let made: RefundList = self
+            .get(
+                "refunds",
+                &[
+                    ("payment_intent", payment_intent.clone()),
+                    ("limit", "100".into()),
+                ],
+            )
+            .await?;
+        if let Some(refund) = made
+            .data
+            .into_iter()
+            .find(|r| r.metadata.get("refund_key") == Some(&request.refund_key))
+        {
+            return if refund.amount == amount {
+                Ok(refund.id)
+            } else {
+                Err(PaymentError::Unavailable(format!(
+                    "refund key {} used for another amount: refund by hand",
+                    request.refund_key
+                )))
+            };
+        }
+        let form = [
+            ("payment_intent", payment_intent.clone()),
+            ("amount", amount.to_string()),
+            ("metadata[refund_key]", request.refund_key.clone()),
+            ("metadata[account_id]", request.account_id.clone()),
+        ];
+        let refund: RefundObject = self
+            .post(
+                "refunds",
+                &form,
+                Some(&format!("refund:{}", request.refund_key)),
+            )
+            .await
+            .map_err(|failure| {
+                PaymentError::Unavailable(format!(
+                    "refund of {payment_intent}: {}",
+                    PaymentError::from(failure)
+                ))
+            })?;
+        tracing::info!(payment_intent = %payment_intent, refund = %refund.id, status = %refund.status, "stripe partial refund");
+        Ok(refund.id)
     }
 }
 

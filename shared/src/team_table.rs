@@ -151,6 +151,13 @@ impl TeamTable for App {
                     ops.push(self.store.put_new_op(&item)?);
                     taken_if.push(false);
                 }
+                TeamWrite::Credited { invoice, before } => {
+                    ops.push(
+                        self.store
+                            .invoice_credited_op(&account.id, invoice, *before)?,
+                    );
+                    taken_if.push(false);
+                }
                 TeamWrite::SeatTaken { brik } => {
                     ops.push(records.seat_guard(brik).take_op(&self.store)?);
                     taken_if.push(false);

@@ -30,6 +30,9 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     if route.contains(" /scim/") {
         return Ok(scim(app, &req).await);
     }
+    if route == "DELETE /staff/accounts/{account_id}/users/{user_id}" {
+        return staff_removal(app, &req).await;
+    }
     // Admitted from the account's records, read once with everything the team needs.
     let caller = http::identity(&req)?;
     let team = Team::for_admin(app, &caller).await?;
@@ -164,6 +167,24 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
         }
         _ => return Err(Error::NotFound),
     };
+    tracing::info!(status, "answered");
+    Ok(json(status, &body))
+}
+
+/// `DELETE /staff/accounts/{account_id}/users/{user_id}`: a user removed (at period end, or
+/// cut off at once with `{immediate: true}`) by support staff for the customer, with the
+/// rules of the admin's own removal.
+async fn staff_removal(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+    let (status, body) = softbrik::staff::act(app, req, async |mandate, body: RemoveBody| {
+        let team = Team::of(app, &mandate.account_id, mandate.actor()).await?;
+        team.changeable()?;
+        let user_id = path_param(req, "user_id")?;
+        let removal =
+            app_team::remove_user(&app.ports(), &team.to_app(app)?, &user_id, body.immediate)
+                .await?;
+        Ok((202, serde_json::to_value(removal).map_err(Error::internal)?))
+    })
+    .await?;
     tracing::info!(status, "answered");
     Ok(json(status, &body))
 }

@@ -1,5 +1,6 @@
 //! The `cancel` function: `POST /account/closure`, the admin's irreversible request to close
-//! the company's account at the end of a period (`softbrik::closure`).
+//! the company's account at the end of a period (`softbrik::closure`), and the same request
+//! made by support staff for the customer (`POST /staff/accounts/{account_id}/closure`).
 
 use lambda_http::{Body, Error as LambdaError, Request, Response};
 use softbrik::app::App;
@@ -22,7 +23,19 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             }
             http::idempotent(app, &req, caller.require_admin()?, async || {
                 let (body, _): (ClosureBody, _) = json_body(&req)?;
-                Ok((202, request_closure(app, &caller, body).await?))
+                Ok((
+                    202,
+                    request_closure(app, caller.require_admin()?, &caller.actor(), body).await?,
+                ))
+            })
+            .await
+            .map(|(status, body)| http::json(status, &body))
+        }
+        "POST /staff/accounts/{account_id}/closure" => {
+            softbrik::staff::act(app, &req, async |mandate, body: ClosureBody| {
+                let closing =
+                    request_closure(app, &mandate.account_id, &mandate.actor(), body).await?;
+                Ok((202, closing))
             })
             .await
             .map(|(status, body)| http::json(status, &body))

@@ -10,6 +10,7 @@ use softbrik::http::{self, json, json_body};
 use softbrik::records;
 use softbrik::resellers;
 use softbrik::signup::{SignupBody, signup};
+use softbrik::staff;
 
 #[tokio::main]
 async fn main() -> Result<(), LambdaError> {
@@ -99,7 +100,7 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             let caller = http::caller(app, &req).await?;
             http::idempotent(app, &req, caller.require_admin()?, async || {
                 let (body, _) = json_body(&req)?;
-                records::align_billing(app, &caller, body).await
+                records::align_billing(app, caller.require_admin()?, &caller.actor(), body).await
             })
             .await
             .map(|(status, body)| json(status, &body))
@@ -113,7 +114,11 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                     json_body::<records::SendBody>(&req)?.0
                 };
                 let id = http::path_param(&req, "invoice_id")?;
-                Ok((202, records::send_invoice(app, &caller, &id, body).await?))
+                let account_id = caller.require_admin()?;
+                Ok((
+                    202,
+                    records::send_invoice(app, account_id, &id, body, None).await?,
+                ))
             })
             .await
             .map(|(status, body)| json(status, &body))
@@ -130,6 +135,29 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 200,
                 &records::invoice(app, &caller, &http::path_param(&req, "invoice_id")?).await?,
             ))
+        }
+        "GET /staff/accounts/{account_id}" => Ok(json(200, &staff::billing_view(app, &req).await?)),
+        "POST /staff/accounts/{account_id}/billing-alignment" => {
+            staff::act(app, &req, async |mandate, body| {
+                records::align_billing(app, &mandate.account_id, &mandate.actor(), body).await
+            })
+            .await
+            .map(|(status, body)| json(status, &body))
+        }
+        "POST /staff/accounts/{account_id}/invoices/{invoice_id}/send" => {
+            staff::act(app, &req, async |mandate, body| {
+                let id = http::path_param(&req, "invoice_id")?;
+                let sent =
+                    records::send_invoice(app, &mandate.account_id, &id, body, Some(&mandate))
+                        .await?;
+                Ok((202, sent))
+            })
+            .await
+            .map(|(status, body)| json(status, &body))
+        }
+        "POST /staff/accounts/{account_id}/invoices/{invoice_id}/credit-notes" => {
+            let (status, note) = staff::credit_note(app, &req).await?;
+            Ok(json(status, &note))
         }
         _ => Err(Error::NotFound),
     }

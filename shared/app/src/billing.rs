@@ -79,7 +79,7 @@ pub async fn charge(
     let request = ChargeRequest {
         account_id: account.id.clone(),
         payment_method: method.token.clone(),
-        amount: invoice.totals.total,
+        amount: invoice.due(),
         idempotency_key: charge_key(invoice),
         description: format!("Softbrik {}", invoice.id),
     };

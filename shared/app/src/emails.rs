@@ -44,13 +44,59 @@ fn invoice_words(lang: Language) -> InvoiceWords {
     }
 }
 
-/// Subject and text of the email that carries a finalised invoice.
-pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (String, String) {
+/// A credit note's words (billing.md "Invoices"): `refunded` to the card, or deducted from
+/// the unpaid invoice it credits (`{credited}`).
+fn credit_note_words(lang: Language, refunded: bool) -> InvoiceWords {
     let words = invoice_words(lang);
+    match lang {
+        Language::Fr => InvoiceWords {
+            subject: "Votre avoir Softbrik {number}",
+            intro: "Bonjour,\n\nVoici l'avoir {number} du {issue} pour {company}, sur la facture {credited}.",
+            charged: if refunded {
+                "Ce montant a été remboursé sur la carte avec laquelle la facture a été payée.\n\nL'équipe Softbrik"
+            } else {
+                "Ce montant est déduit de la facture {credited}.\n\nL'équipe Softbrik"
+            },
+            ..words
+        },
+        Language::Da => InvoiceWords {
+            subject: "Din Softbrik-kreditnota {number}",
+            intro: "Hej,\n\nHer er kreditnota {number} af {issue} til {company} for faktura {credited}.",
+            charged: if refunded {
+                "Beløbet er refunderet til det kort, fakturaen blev betalt med.\n\nVenlig hilsen\nSoftbrik"
+            } else {
+                "Beløbet er fratrukket faktura {credited}.\n\nVenlig hilsen\nSoftbrik"
+            },
+            ..words
+        },
+        Language::En => InvoiceWords {
+            subject: "Your Softbrik credit note {number}",
+            intro: "Hello,\n\nHere is credit note {number} of {issue} for {company}, on invoice {credited}.",
+            charged: if refunded {
+                "This amount was refunded to the card the invoice was paid with.\n\nThe Softbrik team"
+            } else {
+                "This amount is deducted from invoice {credited}.\n\nThe Softbrik team"
+            },
+            ..words
+        },
+    }
+}
+
+/// Subject and text of the email that carries a finalised invoice or credit note.
+pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (String, String) {
+    let words = if invoice.kind == softbrik_domain::account::InvoiceKind::CreditNote {
+        credit_note_words(lang, invoice.payment.charge_id.is_some())
+    } else {
+        invoice_words(lang)
+    };
     let number = invoice.number.as_deref().unwrap_or("-");
     let totals = &invoice.totals;
     let fill = |text: &str| {
         text.replace("{number}", number)
+            .replace(
+                "{credited}",
+                invoice.credited_number.as_deref().unwrap_or("-"),
+            )
             .replace("{issue}", &invoice.issue_date.to_string())
             .replace("{company}", company)
             .replace("{start}", &invoice.period.start().to_string())
@@ -80,7 +126,7 @@ pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (Strin
     if totals.vat.reverse_charge {
         text.push_str("\nReverse charge / Autoliquidation\n");
     }
-    text.push_str(&format!("\n{}\n", words.charged));
+    text.push_str(&format!("\n{}\n", fill(words.charged)));
     (fill(words.subject), text)
 }
 
@@ -409,6 +455,9 @@ mod tests {
                 last_error: None,
                 charge_id: None,
             },
+            credited: Default::default(),
+            credits: None,
+            credited_number: None,
         }
     }
 

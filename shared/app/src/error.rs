@@ -44,6 +44,16 @@ pub enum Error {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// A staff change without a ticket of the account opened by its admin (api.md "Support
+    /// staff acting for a customer").
+    #[error("a ticket of this account opened by its admin is required: the customer's request")]
+    TicketRequired,
+    /// A credit note beyond what remains uncredited on its invoice.
+    #[error("a credit note of {asked} is more than the {remaining} left to credit on this invoice")]
+    CreditExceedsInvoice {
+        asked: softbrik_domain::money::Money,
+        remaining: softbrik_domain::money::Money,
+    },
     /// The rules refuse it: 403 when the account cannot do it at all, 409 when not now.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
@@ -114,7 +124,9 @@ impl Error {
             | Error::CardNumberNotAccepted { .. }
             | Error::CardBrandNotSupported
             | Error::InvalidPaymentMethod
-            | Error::PaymentMethodAttachedElsewhere => 422,
+            | Error::PaymentMethodAttachedElsewhere
+            | Error::TicketRequired
+            | Error::CreditExceedsInvoice { .. } => 422,
             Error::Throttled { .. } => 429,
             Error::Unavailable(_) | Error::InDoubt(_) => 503,
             Error::Internal(_) => 500,
@@ -139,6 +151,8 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden => "forbidden",
             Error::NotFound => "not_found",
+            Error::TicketRequired => "ticket_required",
+            Error::CreditExceedsInvoice { .. } => "credit_exceeds_invoice",
             Error::Refused(refusal) => refusal.code(),
             Error::Unavailable(_) | Error::InDoubt(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",

@@ -12,6 +12,7 @@ use crate::pdf::Issuer;
 use crate::ports::Ports;
 use crate::ports::mailer::{Attachment, Mail};
 use crate::ports::records::Page;
+use crate::ports::team::{TeamChange, TeamWrite};
 
 /// Who the invoice is addressed to, as the account is today.
 pub fn customer(account: &Account) -> InvoiceCustomer {
@@ -194,15 +195,38 @@ pub async fn pdf(
 }
 
 /// `POST /account/invoices/{id}/send`: the invoice emailed again, to `to` or the admin.
+/// Sent by support staff for the customer (`staff`: their mandate), it is written in the
+/// account's history.
 pub async fn send_again(
     ports: &Ports<'_>,
     account_id: &str,
     id: &str,
     to: Option<&EmailAddress>,
+    staff: Option<&crate::staff::Mandate>,
 ) -> Result<serde_json::Value, Error> {
     let (invoice, customer, account) = ports.records.issued(account_id, id).await?;
     let address = to.map_or(account.admin_email.as_str(), |a| a.as_str());
     send(ports, &account, &customer, &invoice, address).await?;
+    if let Some(mandate) = staff {
+        let team = ports.table.team(account_id).await?;
+        let now = ports.table.now_for(&account).await?;
+        let entry = HistoryEntry {
+            at: now,
+            actor: mandate.actor(),
+            action: "invoice_sent".into(),
+            details: serde_json::json!({"invoice_id": invoice.id, "number": invoice.number, "to": address}),
+        };
+        let change = TeamChange {
+            writes: vec![TeamWrite::History {
+                id: crate::ids::new_ordered_id("hst", now),
+                entry,
+            }],
+            invoice: None,
+            counted: 0,
+            at: now,
+        };
+        ports.table.commit(&team, change, None).await?;
+    }
     Ok(serde_json::json!({"invoice_id": invoice.id, "sent_to": address}))
 }
 

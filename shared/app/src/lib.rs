@@ -8,6 +8,7 @@
 pub mod billing;
 pub mod clock;
 pub mod closure;
+pub mod credit_notes;
 pub mod directory_sync;
 pub mod dunning;
 pub mod emails;
@@ -24,6 +25,7 @@ pub mod ports;
 pub mod renewal;
 pub mod resellers;
 pub mod signup;
+pub mod staff;
 pub mod subscription;
 pub mod support;
 pub mod team;

@@ -28,7 +28,7 @@ use crate::ports::closure::ClosureTable;
 use crate::ports::directory::{Directory, NewSignIn};
 use crate::ports::mailer::{InvoiceMail, Mail, Mailer};
 use crate::ports::packs::{PackChange, PackTable};
-use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments};
+use crate::ports::payments::{Charge, ChargeRequest, PaymentError, Payments, RefundRequest};
 use crate::ports::records::{Page, RecordsTable};
 use crate::ports::resellers::ResellerTable;
 use crate::ports::signup::{NewAccount, SignupTable};
@@ -525,6 +525,18 @@ impl TeamTable for Tables {
                         }
                         next.joined_at.insert(user.id.clone(), change.at);
                         next.users.insert(user.id.clone(), (user, 1));
+                    }
+                    TeamWrite::Credited { invoice, before } => {
+                        let stored = next
+                            .invoices
+                            .iter_mut()
+                            .find(|i| i.id == invoice.id)
+                            .ok_or(Error::NotFound)?;
+                        if stored.credited != before {
+                            return Err(crate::team::concurrent_change());
+                        }
+                        stored.credited = invoice.credited;
+                        stored.status = invoice.status;
                     }
                     TeamWrite::SeatTaken { brik } => {
                         let read = guards_read.get(&brik).copied().unwrap_or(0);
@@ -1524,6 +1536,8 @@ impl Mailer for Outbox {
 #[derive(Default)]
 pub struct Ledger {
     charges: Mutex<BTreeMap<String, (ChargeRequest, Charge, bool)>>,
+    /// Refunds of part of a charge, by refund key, with their ids.
+    refunds: Mutex<BTreeMap<String, (RefundRequest, String)>>,
     pub decline: Mutex<bool>,
     pub unavailable: Mutex<bool>,
 }
@@ -1533,6 +1547,14 @@ fn set(flag: &Mutex<bool>) -> bool {
 }
 
 impl Ledger {
+    /// The refunds of part of a charge made.
+    pub fn refunds(&self) -> Vec<RefundRequest> {
+        self.refunds
+            .lock()
+            .map(|r| r.values().map(|(request, _)| request.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// The charges made, by idempotency key: the request, and whether it was refunded.
     pub fn charges(&self) -> Vec<(ChargeRequest, bool)> {
         self.charges
@@ -1605,6 +1627,35 @@ impl Payments for Ledger {
             *refunded = true;
         }
         Ok(())
+    }
+    async fn refund_part(&self, request: &RefundRequest) -> Result<String, PaymentError> {
+        if set(&self.unavailable) {
+            return Err(PaymentError::Unavailable(
+                "the partner did not answer".into(),
+            ));
+        }
+        if !self
+            .charges
+            .lock()
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?
+            .contains_key(&request.charge_key)
+        {
+            return Err(PaymentError::Unavailable("no such charge".into()));
+        }
+        let mut refunds = self
+            .refunds
+            .lock()
+            .map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let next = refunds.len() + 1;
+        let (first, id) = refunds
+            .entry(request.refund_key.clone())
+            .or_insert_with(|| (request.clone(), format!("re_{next}")));
+        if first.amount != request.amount {
+            return Err(PaymentError::Unavailable(
+                "refund key reused with another amount".into(),
+            ));
+        }
+        Ok(id.clone())
     }
 }
 

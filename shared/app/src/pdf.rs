@@ -172,6 +172,8 @@ struct Words {
     period: &'static str,
     /// `{start}` and `{end}` are filled in.
     period_span: &'static str,
+    /// A credit note's label for the invoice it credits.
+    credits: &'static str,
     customer: &'static str,
     vat_number: &'static str,
     description: &'static str,
@@ -202,6 +204,7 @@ fn words(lang: Language) -> Words {
             issued: "Date d'émission",
             period: "Période",
             period_span: "du {start} au {end}",
+            credits: "Facture créditée",
             customer: "Client",
             vat_number: "N° TVA",
             description: "Description",
@@ -227,6 +230,7 @@ fn words(lang: Language) -> Words {
             issued: "Dato",
             period: "Periode",
             period_span: "{start} til {end}",
+            credits: "Krediteret faktura",
             customer: "Kunde",
             vat_number: "Momsnr.",
             description: "Beskrivelse",
@@ -252,6 +256,7 @@ fn words(lang: Language) -> Words {
             issued: "Issue date",
             period: "Period",
             period_span: "{start} to {end}",
+            credits: "Invoice credited",
             customer: "Customer",
             vat_number: "VAT no.",
             description: "Description",
@@ -298,6 +303,8 @@ struct Statuses {
     due: &'static str,
     failed: &'static str,
     checking: &'static str,
+    /// A credit note deducted from an unpaid invoice.
+    applied: &'static str,
 }
 
 /// The payment status as the document states it; a credit note is refunded, not paid.
@@ -305,6 +312,12 @@ fn payment_status(invoice: &Invoice, lang: Language) -> &'static str {
     let statuses = statuses(lang, invoice.kind == InvoiceKind::CreditNote);
     match (invoice.status, invoice.payment.status) {
         (InvoiceStatus::Void, _) => statuses.void,
+        // An unpaid invoice's credit note is deducted from it: no money moves.
+        (InvoiceStatus::Paid, _)
+            if invoice.kind == InvoiceKind::CreditNote && invoice.payment.charge_id.is_none() =>
+        {
+            statuses.applied
+        }
         (InvoiceStatus::Paid, _) | (_, PaymentStatus::Succeeded) => statuses.settled,
         (_, PaymentStatus::Pending) => statuses.due,
         (_, PaymentStatus::Failed) => statuses.failed,
@@ -320,6 +333,7 @@ fn statuses(lang: Language, credit_note: bool) -> Statuses {
             due: "À payer",
             failed: "Paiement refusé",
             checking: "Paiement en cours de vérification",
+            applied: "Payée",
         },
         (Language::Fr, true) => Statuses {
             void: "Annulé",
@@ -327,6 +341,7 @@ fn statuses(lang: Language, credit_note: bool) -> Statuses {
             due: "À rembourser",
             failed: "Remboursement refusé",
             checking: "Remboursement en cours de vérification",
+            applied: "Déduit de la facture",
         },
         (Language::Da, false) => Statuses {
             void: "Annulleret",
@@ -334,6 +349,7 @@ fn statuses(lang: Language, credit_note: bool) -> Statuses {
             due: "Til betaling",
             failed: "Betaling afvist",
             checking: "Betaling under kontrol",
+            applied: "Betalt",
         },
         (Language::Da, true) => Statuses {
             void: "Annulleret",
@@ -341,6 +357,7 @@ fn statuses(lang: Language, credit_note: bool) -> Statuses {
             due: "Refunderes",
             failed: "Refundering afvist",
             checking: "Refundering under kontrol",
+            applied: "Fratrukket fakturaen",
         },
         (Language::En, false) => Statuses {
             void: "Void",
@@ -348,6 +365,7 @@ fn statuses(lang: Language, credit_note: bool) -> Statuses {
             due: "To be paid",
             failed: "Payment failed",
             checking: "Payment being checked",
+            applied: "Paid",
         },
         (Language::En, true) => Statuses {
             void: "Void",
@@ -355,6 +373,7 @@ fn statuses(lang: Language, credit_note: bool) -> Statuses {
             due: "To be refunded",
             failed: "Refund failed",
             checking: "Refund being checked",
+            applied: "Deducted from the invoice",
         },
     }
 }
@@ -369,6 +388,8 @@ struct Document {
     is_draft: bool,
     issued: String,
     period: String,
+    /// A credit note's: the number of the invoice it credits.
+    credits: Option<String>,
 }
 
 impl Document {
@@ -390,6 +411,7 @@ impl Document {
                 .period_span
                 .replace("{start}", &words.date(invoice.period.start()))
                 .replace("{end}", &words.date(invoice.period.end())),
+            credits: invoice.credited_number.clone(),
         }
     }
 
@@ -425,10 +447,17 @@ fn draw_heading(
     };
     sheet.text_right(RIGHT, right, TOTAL, &number);
     right -= TOTAL.leading() + 2.0;
+    let credits = document
+        .credits
+        .as_deref()
+        .map(|number| words.labeled("", words.credits, number));
     for text in [
         words.labeled("", words.issued, &document.issued),
         words.labeled("", words.period, &document.period),
-    ] {
+    ]
+    .into_iter()
+    .chain(credits)
+    {
         sheet.text_right(RIGHT, right, BODY, &text);
         right -= BODY.leading();
     }

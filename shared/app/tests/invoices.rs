@@ -91,7 +91,7 @@ async fn an_invoice_is_read_downloaded_and_sent_again_by_its_account_only() {
     let (filename, bytes) = invoices::pdf(&world.ports(), ACCOUNT, &id).await.unwrap();
     assert!(filename.ends_with(".pdf") && bytes.starts_with(b"%PDF"));
     let to = EmailAddress::parse("expert@cabinet.fr").unwrap();
-    let answer = invoices::send_again(&world.ports(), ACCOUNT, &id, Some(&to))
+    let answer = invoices::send_again(&world.ports(), ACCOUNT, &id, Some(&to), None)
         .await
         .unwrap();
     assert_eq!(answer["sent_to"], "expert@cabinet.fr");

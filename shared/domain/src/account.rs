@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::billing_calendar::{AnchorDay, BillingMode, BillingPeriod, Calendar};
 use crate::invoice::{InvoiceLine, InvoiceTotals};
-use crate::money::Currency;
+use crate::money::{Currency, Money};
 use crate::values::{
     BrikId, CompanyName, Country, EmailAddress, Language, PersonName, TimeZoneName, VatNumber,
 };
@@ -369,9 +369,22 @@ pub struct Invoice {
     pub totals: InvoiceTotals,
     pub currency: Currency,
     pub payment: PaymentState,
+    /// What credit notes have given back of this invoice so far (gross).
+    #[serde(default, skip_serializing_if = "Money::is_zero")]
+    pub credited: Money,
+    /// A credit note's: the invoice it credits, and that invoice's number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credited_number: Option<String>,
 }
 
 impl Invoice {
+    /// What is left to pay of an unpaid invoice: its total less what was credited.
+    pub fn due(&self) -> Money {
+        self.totals.total - self.credited
+    }
+
     /// A new open invoice, not yet numbered nor charged; totals computed from its lines.
     pub fn open(
         id: String,
@@ -397,6 +410,9 @@ impl Invoice {
                 last_error: None,
                 charge_id: None,
             },
+            credited: Money::zero(),
+            credits: None,
+            credited_number: None,
         }
     }
 }
@@ -418,8 +434,11 @@ pub struct InvoiceCustomer {
     pub email: String,
 }
 
-/// One entry of the subscription history (`GET /account/history`).
+/// One entry of the subscription history (`GET /account/history`). `actor` is who made the
+/// change: `user:<id>`, `system`, ..., or [`support_actor`] for support staff acting on a
+/// customer's request, which the API shows as the actor `support` with the ticket's number.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "HistoryView", from = "HistoryView")]
 pub struct HistoryEntry {
     pub at: Timestamp,
     pub actor: String,
@@ -427,9 +446,85 @@ pub struct HistoryEntry {
     pub details: serde_json::Value,
 }
 
+/// The actor of a change support staff made for a customer, who asked in ticket `reference`
+/// (billing.md "What support staff do for a customer").
+pub fn support_actor(reference: &str) -> String {
+    format!("{SUPPORT_ACTOR}:{reference}")
+}
+
+const SUPPORT_ACTOR: &str = "support";
+
+/// A history entry as the API writes it: support's ticket apart from the actor.
+#[derive(Serialize, Deserialize)]
+struct HistoryView {
+    at: Timestamp,
+    actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ticket: Option<String>,
+    action: String,
+    details: serde_json::Value,
+}
+
+impl From<HistoryEntry> for HistoryView {
+    fn from(entry: HistoryEntry) -> Self {
+        let (actor, ticket) = match entry.actor.split_once(':') {
+            Some((SUPPORT_ACTOR, ticket)) => (SUPPORT_ACTOR.to_string(), Some(ticket.to_string())),
+            _ => (entry.actor, None),
+        };
+        HistoryView {
+            at: entry.at,
+            actor,
+            ticket,
+            action: entry.action,
+            details: entry.details,
+        }
+    }
+}
+
+impl From<HistoryView> for HistoryEntry {
+    fn from(view: HistoryView) -> Self {
+        HistoryEntry {
+            at: view.at,
+            actor: match view.ticket {
+                Some(ticket) if view.actor == SUPPORT_ACTOR => support_actor(&ticket),
+                _ => view.actor,
+            },
+            action: view.action,
+            details: view.details,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supports_change_shows_the_actor_support_and_the_ticket() {
+        let entry = HistoryEntry {
+            at: Timestamp::UNIX_EPOCH,
+            actor: support_actor("SB-000042"),
+            action: "calendar_switch".into(),
+            details: serde_json::json!({}),
+        };
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(
+            (&json["actor"], &json["ticket"]),
+            (
+                &serde_json::json!("support"),
+                &serde_json::json!("SB-000042")
+            )
+        );
+        let back: HistoryEntry = serde_json::from_value(json).unwrap();
+        assert_eq!(back.actor, "support:SB-000042");
+        let user = HistoryEntry {
+            actor: "user:usr_1".into(),
+            ..entry
+        };
+        let json = serde_json::to_value(&user).unwrap();
+        assert_eq!(json["actor"], "user:usr_1");
+        assert!(json.get("ticket").is_none());
+    }
 
     #[test]
     fn invoice_numbers_are_zero_padded_to_six_digits() {

@@ -8,6 +8,7 @@ pub mod billing_calendar;
 pub mod business_hours;
 pub mod card_number;
 pub mod catalogue;
+pub mod credit;
 pub mod directory_sync;
 pub mod dunning;
 #[cfg(any(test, feature = "examples"))]

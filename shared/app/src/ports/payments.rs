@@ -57,6 +57,16 @@ pub struct Charge {
     pub amount: Money,
 }
 
+/// A refund of part (or all) of a charge: `refund_key` makes it once, whatever the retries.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub account_id: String,
+    /// The idempotency key the charge was made under.
+    pub charge_key: String,
+    pub amount: Money,
+    pub refund_key: String,
+}
+
 #[async_trait]
 pub trait Payments: Send + Sync {
     /// Checks the payment method and what card it is, and attaches it to `account_id`'s
@@ -72,4 +82,8 @@ pub trait Payments: Send + Sync {
     -> Result<Charge, PaymentError>;
     /// Refunds a charge in full (used when what it paid for could not be written).
     async fn refund(&self, idempotency_key: &str) -> Result<(), PaymentError>;
+    /// Gives `amount` of a charge back to its card, once per `refund_key`: the same key again
+    /// answers the first refund's id; with another amount it is refused
+    /// (`PaymentError::Unavailable`: a person looks).
+    async fn refund_part(&self, request: &RefundRequest) -> Result<String, PaymentError>;
 }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use softbrik_domain::account::{Account, HistoryEntry, Invoice, User};
+use softbrik_domain::money::Money;
 use softbrik_domain::values::{BrikId, Country, EmailAddress};
 
 use crate::error::Error;
@@ -72,6 +73,9 @@ pub enum TeamWrite {
     /// on their address, which is written only if no account holds it (else
     /// `Error::EmailTaken`).
     Joined { user: User, sub: String },
+    /// The account's invoice as a credit note leaves it (what is credited, void when unpaid
+    /// and credited in full), only if what was credited is still `before`.
+    Credited { invoice: Invoice, before: Money },
     /// A free seat of a seat pack for `brik` taken: written only if no other change took one
     /// since the team was read (the holders were counted from that read).
     SeatTaken { brik: BrikId },
