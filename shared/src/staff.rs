@@ -137,16 +137,18 @@ pub async fn act<T: DeserializeOwned>(
 pub async fn credit_note(app: &App, req: &Request) -> Result<(u16, serde_json::Value), Error> {
     staff(app, req).await?;
     let key = crate::idempotency::parse_key(http::header(req, "idempotency-key"))?;
-    let (mandate, body): (_, CreditNoteBody) = mandate(app, req).await?;
-    let request = body.parse()?;
+    let account_id = http::path_param(req, "account_id")?;
     let invoice_id = http::path_param(req, "invoice_id")?;
     softbrik_app::credit_notes::issue(
         &app.ports(),
-        &mandate,
+        &account_id,
         &invoice_id,
-        request,
         key.as_deref(),
         http::fingerprint(req),
+        async || {
+            let (mandate, body): (_, CreditNoteBody) = mandate(app, req).await?;
+            Ok((mandate, body.parse()?))
+        },
     )
     .await
 }

@@ -1043,6 +1043,19 @@ pub fn mail_with_attachment(from: &str, message_id: &str, pdf: &[u8]) -> Vec<u8>
 
 /// A valid body for each route of template.yaml that takes one (`None`: called without a body):
 /// the tests that cover every route (isolation, hostile input, idempotency) start from these.
+/// The `ticket_id` of a staff route's body in [`route_body`], for [`with_ticket`] to replace.
+pub const STAFF_TICKET: &str = "tkt_of_the_customers_admin";
+
+/// `body` with `ticket` in place of [`STAFF_TICKET`].
+pub fn with_ticket(body: Option<Value>, ticket: &str) -> Option<Value> {
+    body.map(|mut body| {
+        if body["ticket_id"] == STAFF_TICKET {
+            body["ticket_id"] = json!(ticket);
+        }
+        body
+    })
+}
+
 pub fn route_body(key: &str) -> Option<Value> {
     let body = match key {
         "POST /signup" => signup_body(&unique_email("fuzz"), None),
@@ -1082,6 +1095,23 @@ pub fn route_body(key: &str) -> Option<Value> {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
             "userName": unique_email("fuzz"), "active": true,
         }),
+        // Staff act on the strength of the customer's ticket: the suites put a ticket of the
+        // account's admin in place of `STAFF_TICKET`.
+        "POST /staff/accounts/{account_id}/billing-alignment" => {
+            json!({"mode": "calendar", "ticket_id": STAFF_TICKET})
+        }
+        "POST /staff/accounts/{account_id}/closure" => {
+            json!({"confirm": true, "ticket_id": STAFF_TICKET})
+        }
+        "DELETE /staff/accounts/{account_id}/users/{user_id}" => {
+            json!({"immediate": true, "ticket_id": STAFF_TICKET})
+        }
+        "POST /staff/accounts/{account_id}/invoices/{invoice_id}/send" => {
+            json!({"email": "compta@example.fr", "ticket_id": STAFF_TICKET})
+        }
+        "POST /staff/accounts/{account_id}/invoices/{invoice_id}/credit-notes" => {
+            json!({"reason": "Geste commercial", "amount": "1.00", "ticket_id": STAFF_TICKET})
+        }
         "PATCH /scim/v2/Users/{user_id}" => json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "active", "value": true}],

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Answer, Stack, Tenant, route_body, s, unique_email};
+use softbrik_integration_tests::{Answer, Stack, Tenant, route_body, s, unique_email, with_ticket};
 
 /// One account set up for a route, and what the route's path names in it.
 struct Ctx {
@@ -24,7 +24,7 @@ struct Ctx {
 
 /// Routes that change an account through a user's token (the support desk's staff
 /// included), and the account they need.
-const ROUTES: [(&str, Setup); 28] = [
+const ROUTES: [(&str, Setup); 33] = [
     ("PUT /account/settings", Setup::Company),
     ("PUT /account/payment-method", Setup::Company),
     ("POST /account/billing-alignment", Setup::Company),
@@ -66,6 +66,23 @@ const ROUTES: [(&str, Setup); 28] = [
     ("POST /scim/v2/Users", Setup::Scim),
     ("PATCH /scim/v2/Users/{user_id}", Setup::Scim),
     ("DELETE /scim/v2/Users/{user_id}", Setup::Scim),
+    (
+        "POST /staff/accounts/{account_id}/billing-alignment",
+        Setup::Staff,
+    ),
+    ("POST /staff/accounts/{account_id}/closure", Setup::Staff),
+    (
+        "DELETE /staff/accounts/{account_id}/users/{user_id}",
+        Setup::Staff,
+    ),
+    (
+        "POST /staff/accounts/{account_id}/invoices/{invoice_id}/send",
+        Setup::Staff,
+    ),
+    (
+        "POST /staff/accounts/{account_id}/invoices/{invoice_id}/credit-notes",
+        Setup::Staff,
+    ),
     ("POST /reseller/clients", Setup::Reseller),
     ("POST /signup", Setup::Public),
 ];
@@ -73,6 +90,8 @@ const ROUTES: [(&str, Setup); 28] = [
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Setup {
     Company,
+    /// A company whose admin asked support in a ticket, the caller support staff.
+    Staff,
     /// A company's ticket, the caller support staff: new, or acknowledged.
     TicketNew,
     TicketAcknowledged,
@@ -137,9 +156,10 @@ async fn company(stack: &Stack, setup: Setup) -> Ctx {
     }
     Ctx {
         token: a.token,
-        account_id: a.account_id,
+        account_id: a.account_id.clone(),
         admin_email: a.admin_email,
         params: BTreeMap::from([
+            ("account_id", a.account_id.clone()),
             ("user_id", user_id),
             (
                 "invoice_id",
@@ -171,6 +191,11 @@ async fn setup(stack: &Stack, kind: Setup) -> Ctx {
             ctx(stack.client_of(&reseller.token, "Client", None).await)
         }
         Setup::Reseller => ctx(stack.reseller(None).await),
+        Setup::Staff => {
+            let mut ctx = company(stack, kind).await;
+            ctx.token = stack.support_token().await;
+            ctx
+        }
         Setup::Scim => {
             let reseller = stack.reseller(None).await;
             let client = stack.client_of(&reseller.token, "Client", None).await;
@@ -394,8 +419,10 @@ async fn every_change_made_once_whatever_the_replays_and_the_concurrent_duplicat
     let mut bursts = 0;
     for (route, kind) in ROUTES {
         let (once, burst) = (setup(&stack, kind).await, setup(&stack, kind).await);
-        let body_once = route_body(route);
-        let body_burst = route_body(route);
+        // (A staff route's body names the ticket of its account's admin.)
+        let ticket = |ctx: &Ctx| ctx.params.get("ticket_id").cloned().unwrap_or_default();
+        let body_once = with_ticket(route_body(route), &ticket(&once));
+        let body_burst = with_ticket(route_body(route), &ticket(&burst));
         let key = format!("k-{}", unique_email("key"));
         let first = send(&stack, route, &once, body_once.as_ref(), &key).await;
         if first.status >= 300 {
@@ -560,8 +587,23 @@ async fn invoice_numbers_are_gapless_and_every_charge_has_exactly_one_invoice() 
             );
         }
     }
+    // Every refund of part of a charge is a credit note's, and only one's.
+    let mut refunds = 0;
+    for item in items
+        .iter()
+        .filter(|i| s(i, "pk").starts_with("SANDBOX#REFUND#"))
+    {
+        refunds += 1;
+        let refund = s(item, "refund_id");
+        assert_eq!(
+            invoiced.get(&refund),
+            Some(&1),
+            "refund {refund} of {} without exactly one credit note",
+            s(item, "account_id")
+        );
+    }
     eprintln!(
-        "invariants: {} invoices numbered 1..{} without a gap, {kept} charges each on one invoice",
+        "invariants: {refunds} refunds each on one credit note; {} invoices numbered 1..{} without a gap, {kept} charges each on one invoice",
         numbers.len(),
         numbers.len()
     );

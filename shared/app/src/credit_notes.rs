@@ -33,19 +33,25 @@ pub struct CreditRequest {
 }
 
 /// Issues the credit note: 201 and the note as an `Invoice` (`kind: "credit_note"`,
-/// `credits`: the invoice's id).
+/// `credits`: the invoice's id). `ask` checks the request and gives the mandate and what is
+/// asked; it runs once the `Idempotency-Key` is taken (a replay answers first, a key reused
+/// with another request is refused before anything is read).
 pub async fn issue(
     ports: &Ports<'_>,
-    mandate: &Mandate,
+    account_id: &str,
     invoice_id: &str,
-    request: CreditRequest,
     key: Option<&str>,
     fingerprint: serde_json::Value,
+    ask: impl AsyncFnOnce() -> Result<(Mandate, CreditRequest), Error>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    let scope = idempotency::account_scope(&mandate.account_id);
+    let scope = idempotency::account_scope(account_id);
     let reserve = || BTreeMap::from([("credit_note".to_string(), crate::ids::new_id("inv"))]);
     idempotency::once_in(ports, &scope, key, fingerprint, reserve, async |lease| {
-        issue_once(ports, mandate, invoice_id, &request, lease).await
+        let (mandate, request) = ask().await?;
+        if mandate.account_id != account_id {
+            return Err(Error::internal("a mandate for another account"));
+        }
+        issue_once(ports, &mandate, invoice_id, &request, lease).await
     })
     .await
 }

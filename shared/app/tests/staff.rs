@@ -86,11 +86,11 @@ async fn credit(
     let fingerprint = json!({"invoice": invoice_id, "key": key});
     credit_notes::issue(
         &world.ports(),
-        mandate,
+        ACCOUNT,
         invoice_id,
-        request,
         key,
         fingerprint,
+        async || Ok((mandate.clone(), request)),
     )
     .await
 }
