@@ -41,6 +41,21 @@ pub struct ClosureBody {
     pub confirm: bool,
 }
 
+impl ClosureBody {
+    /// Closing is irreversible: only `{"confirm": true}` asks for it.
+    pub fn confirmed(&self) -> Result<(), Error> {
+        if self.confirm {
+            Ok(())
+        } else {
+            Err(Error::validation(
+                "confirm",
+                "confirmation_required",
+                "closing the account is irreversible: send {\"confirm\": true}",
+            ))
+        }
+    }
+}
+
 /// Records the closure request (`softbrik_app::subscription::request_closure`) of the admin,
 /// or of support staff for the customer (`actor`): `closing` until `effective_date`, a
 /// history entry, and the confirmation email. A second request is refused (409): the first
@@ -51,13 +66,7 @@ pub async fn request_closure(
     actor: &str,
     body: ClosureBody,
 ) -> Result<serde_json::Value, Error> {
-    if !body.confirm {
-        return Err(Error::validation(
-            "confirm",
-            "confirmation_required",
-            "closing the account is irreversible: send {\"confirm\": true}",
-        ));
-    }
+    body.confirmed()?;
     softbrik_app::subscription::request_closure(&app.ports(), account_id, actor).await
 }
 
@@ -119,6 +128,14 @@ fn sealing(account: &Read<Account>) -> Result<(&AccountItem, &Arc<DataKey>), Err
 /// wrapped data key in the keys table (which has no backups).
 #[async_trait]
 impl ClosureTable for App {
+    async fn leave_reseller(
+        &self,
+        account: &Read<Account>,
+        now: jiff::Timestamp,
+    ) -> Result<(), Error> {
+        crate::resellers::leave(self, &account.value, now).await
+    }
+
     async fn closing(&self, account_id: &str) -> Result<Option<Read<Account>>, Error> {
         match AccountTable::account(self, account_id).await {
             Ok(read) => Ok(Some(read)),

@@ -171,6 +171,42 @@ pub async fn transact_counted(
     )))
 }
 
+/// A closed client account leaves its reseller's count: its users count no more from `now`,
+/// with the samples of that change. Nothing to do once it has left (a closure run again).
+pub async fn leave(app: &App, client: &Account, now: Timestamp) -> Result<(), Error> {
+    let Some(reseller) = client.reseller_id.as_deref() else {
+        return Ok(());
+    };
+    for attempt in 0..COUNT_ATTEMPTS {
+        if attempt > 0 {
+            back_off(attempt).await;
+        }
+        let usage = usage_item(app, reseller).await?;
+        if !usage.clients.contains_key(&client.id) {
+            return Ok(());
+        }
+        let mut next = usage.clone();
+        next.clients.remove(&client.id);
+        next.version += 1;
+        let mut ops = vec![app.store.put_if_version_op(&next, usage.version)?];
+        for sample in samples(reseller, &usage, &next, now) {
+            ops.push(app.store.put_op(&sample)?);
+        }
+        match app.store.transact(ops).await {
+            Ok(()) => return Ok(()),
+            Err(e) if count_moved(&e, 0) => continue,
+            Err(e) => {
+                return Err(
+                    e.into_error(|_| Error::unavailable("the reseller's count changed meanwhile"))
+                );
+            }
+        }
+    }
+    Err(Error::Refused(Refusal::ConcurrentChange(
+        "the reseller's user count kept changing; retry",
+    )))
+}
+
 /// The samples of a change at `now`: the total just before it (a trial that ended since the
 /// last sample shows there, even if this change lowers the count) and just after it.
 fn samples(
@@ -418,6 +454,20 @@ pub async fn create_client(
         key,
     )
     .await
+}
+
+/// `POST /reseller/clients/{account_id}/closure` (`{"confirm": true}`): the reseller's admin
+/// closes one of its client accounts (`softbrik_app::resellers::close_client`).
+pub async fn close_client(
+    app: &App,
+    caller: &Identity,
+    client_id: &str,
+    body: crate::closure::ClosureBody,
+) -> Result<serde_json::Value, Error> {
+    body.confirmed()?;
+    let reseller = AccountTable::account(app, caller.require_admin()?).await?;
+    softbrik_app::resellers::close_client(&app.ports(), &reseller.value, &caller.actor(), client_id)
+        .await
 }
 
 /// A client account on DynamoDB: its items, its admin, both histories and its entry in the

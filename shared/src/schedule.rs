@@ -159,20 +159,22 @@ impl Plan {
     }
 
     /// The jobs of `runner` due in `(after, until]`, in time order. A client account has none
-    /// (its reseller is billed); a reseller is also sampled every midnight.
+    /// but its closure, when its reseller closes it (its reseller is billed); a reseller is
+    /// also sampled every midnight.
     fn jobs(&self, id: &str, runner: Runner, after: Timestamp, until: Timestamp) -> Vec<Job> {
         use crate::account::AccountKind;
-        if self.kind == AccountKind::Client {
-            return Vec::new();
-        }
-        let mut jobs: Vec<Job> = due_jobs(
-            id,
-            &self.calendar,
-            &self.timezone,
-            self.past_due_since,
-            after,
-            until,
-        );
+        let mut jobs: Vec<Job> = if self.kind == AccountKind::Client {
+            Vec::new()
+        } else {
+            due_jobs(
+                id,
+                &self.calendar,
+                &self.timezone,
+                self.past_due_since,
+                after,
+                until,
+            )
+        };
         if let Some(date) = self.closure_date {
             let at = crate::billing_calendar::local_midnight(date, &self.timezone.time_zone());
             if at > after && at <= until {

@@ -1079,6 +1079,7 @@ pub fn route_body(key: &str) -> Option<Value> {
         | "POST /tickets/{ticket_id}/confirm"
         | "POST /tickets/{ticket_id}/reopen" => json!({}),
         "PUT /account/directory-deny-list" => json!({"emails": ["nobody@example.fr"]}),
+        "POST /reseller/clients/{account_id}/closure" => json!({"confirm": true}),
         "POST /reseller/clients" => json!({
             "company_name": "Fuzz", "country": "FR", "language": "fr", "trial_until": "2030-01-01",
             "admin": {"email": unique_email("fuzz"), "name": "Eve", "password": PASSWORD},

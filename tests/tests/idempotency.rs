@@ -24,7 +24,7 @@ struct Ctx {
 
 /// Routes that change an account through a user's token (the support desk's staff
 /// included), and the account they need.
-const ROUTES: [(&str, Setup); 33] = [
+const ROUTES: [(&str, Setup); 34] = [
     ("PUT /account/settings", Setup::Company),
     ("PUT /account/payment-method", Setup::Company),
     ("POST /account/billing-alignment", Setup::Company),
@@ -84,6 +84,10 @@ const ROUTES: [(&str, Setup); 33] = [
         Setup::Staff,
     ),
     ("POST /reseller/clients", Setup::Reseller),
+    (
+        "POST /reseller/clients/{account_id}/closure",
+        Setup::ResellerClient,
+    ),
     ("POST /signup", Setup::Public),
 ];
 
@@ -103,6 +107,8 @@ enum Setup {
     WithPack,
     Client,
     Reseller,
+    /// A reseller's client account, the caller the reseller's admin.
+    ResellerClient,
     Public,
 }
 
@@ -191,6 +197,16 @@ async fn setup(stack: &Stack, kind: Setup) -> Ctx {
             ctx(stack.client_of(&reseller.token, "Client", None).await)
         }
         Setup::Reseller => ctx(stack.reseller(None).await),
+        Setup::ResellerClient => {
+            let reseller = stack.reseller(None).await;
+            let client = stack.client_of(&reseller.token, "Client", None).await;
+            Ctx {
+                token: reseller.token,
+                account_id: client.id.clone(),
+                admin_email: client.admin_email,
+                params: BTreeMap::from([("account_id", client.id)]),
+            }
+        }
         Setup::Staff => {
             let mut ctx = company(stack, kind).await;
             ctx.token = stack.support_token().await;

@@ -50,7 +50,8 @@ pub async fn close_account(
         return Ok(Closing::Done);
     };
     let account = &read.value;
-    let today = account.local_date(ports.table.now_for(account).await?);
+    let now = ports.table.now_for(account).await?;
+    let today = account.local_date(now);
     if !closure_due(account, today) {
         return Err(Error::internal(format!(
             "account {account_id} is not due for closure ({:?}, {:?})",
@@ -61,6 +62,8 @@ pub async fn close_account(
         ports.closure.mark_closed(&read).await?;
         tracing::info!("account closed: deleting its data");
     }
+    // A reseller's client: its users are billed no more from its closure.
+    ports.closure.leave_reseller(&read, now).await?;
     let mut budget = Budget(max_batches);
     // Sign-ins and address claims first, while the key that opens the addresses exists.
     let users = ports.closure.users(&read).await?;

@@ -1298,6 +1298,15 @@ enum Leftover {
 
 #[async_trait]
 impl ClosureTable for Tables {
+    async fn leave_reseller(&self, account: &Read<Account>, _now: Timestamp) -> Result<(), Error> {
+        self.with(|s| {
+            if let Some(stored) = s.get_mut(&account.value.id) {
+                stored.counted = 0;
+            }
+            Ok(())
+        })
+    }
+
     async fn closing(&self, account_id: &str) -> Result<Option<Read<Account>>, Error> {
         Ok(self.with(|s| {
             s.get(account_id).map(|stored| Read {

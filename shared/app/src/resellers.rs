@@ -20,7 +20,9 @@ use crate::error::Error;
 use crate::idempotency::{self, Lease, account_scope};
 use crate::ids::{new_id, new_ordered_id};
 use crate::ports::Ports;
+use crate::ports::account::{AccountChange, Reschedule};
 use crate::ports::directory::NewSignIn;
+use crate::ports::mailer::Mail;
 use crate::ports::signup::NewAccount;
 use crate::ports::team::{Answering, Read};
 
@@ -207,6 +209,63 @@ pub async fn client_users(
     }
     let today = account.local_date(ports.table.now_for(&account).await?);
     Ok(present_on(&users, today))
+}
+
+/// `POST /reseller/clients/{account_id}/closure`: `reseller` closes one of its client
+/// accounts (`softbrik_domain::resellers::close_client`): `closing` until the reseller's
+/// billing date (14 days' notice), written with its history entry in the client's account,
+/// the runs told to look at it, and its admin told by email in its language (a mail failure
+/// is logged: the request stands). Another reseller's client, or any other account: 404.
+pub async fn close_client(
+    ports: &Ports<'_>,
+    reseller: &Account,
+    actor: &str,
+    client_id: &str,
+) -> Result<serde_json::Value, Error> {
+    decide::is_reseller(reseller)?;
+    let read = match ports.accounts.account(client_id).await {
+        Ok(read) if read.value.reseller_id.as_deref() == Some(reseller.id.as_str()) => read,
+        Ok(_) | Err(Error::NotFound) => return Err(Error::NotFound),
+        Err(e) => return Err(e),
+    };
+    let now = ports.table.now_for(reseller).await?;
+    let (closing, effective) =
+        decide::close_client(&read.value, reseller, reseller.local_date(now))?;
+    let entry = HistoryEntry {
+        at: now,
+        actor: actor.to_string(),
+        action: "closure_requested".into(),
+        details: serde_json::json!({"effective_date": effective, "by_reseller": reseller.id}),
+    };
+    ports
+        .accounts
+        .save(
+            &read,
+            AccountChange {
+                account: closing.clone(),
+                history: vec![(new_ordered_id("hst", now), entry)],
+                // The runs compute the closure job from the account.
+                reschedule: Reschedule::Recheck,
+                at: now,
+            },
+        )
+        .await?;
+    tracing::info!(client = %client_id, effective_date = %effective, "client closure requested by its reseller");
+    let (subject, text) =
+        crate::emails::closure_email(closing.language, closing.company_name.as_str(), effective);
+    let mail = Mail {
+        to: closing.admin_email.as_str().to_string(),
+        subject,
+        text,
+        auto_submitted: "auto-generated",
+        attachments: vec![],
+    };
+    if let Err(e) = ports.mailer.send(&mail).await {
+        tracing::error!(error = %e, "client closure confirmation not sent");
+    }
+    Ok(
+        serde_json::json!({"account_id": client_id, "status": "closing", "effective_date": effective}),
+    )
 }
 
 /// The views of the users present on `day` (not removed before it).

@@ -391,3 +391,61 @@ async fn without_users_billed_the_peak_is_zero_and_was_reached_on_no_day() {
         (0, 0, None)
     );
 }
+
+#[tokio::test]
+async fn a_reseller_closes_its_own_client_at_its_billing_date_once() {
+    // GIVEN Dupont (a reseller billed on the 1st) with a client, and Nord's client
+    let world = reseller(AccountStatus::Active);
+    client(&world, ACCOUNT, "acc_martin", None, 3);
+    another_reseller(&world);
+    // WHEN Dupont closes its client on 12 December
+    let answer = softbrik_app::resellers::close_client(
+        &world.ports(),
+        &dupont(&world),
+        "user:usr_alice",
+        "acc_martin",
+    )
+    .await
+    .unwrap();
+    // THEN it closes on Dupont's billing date (1 January: 20 days' notice), its admin told
+    assert_eq!(answer["effective_date"], "2027-01-01");
+    let martin = world.tables.account("acc_martin").unwrap();
+    assert_eq!(martin.status, AccountStatus::Closing);
+    assert_eq!(martin.closure_date, Some(date(2027, 1, 1)));
+    assert_eq!(world.outbox.sent().len(), 1);
+    let entry = world.tables.history("acc_martin").pop().unwrap();
+    assert_eq!(
+        (entry.action.as_str(), entry.actor.as_str()),
+        ("closure_requested", "user:usr_alice")
+    );
+    // AND asked again: refused, the first request stands
+    let again = softbrik_app::resellers::close_client(
+        &world.ports(),
+        &dupont(&world),
+        "user:usr_alice",
+        "acc_martin",
+    )
+    .await;
+    assert!(
+        matches!(
+            again,
+            Err(Error::Refused(Refusal::ClosureAlreadyRequested(_)))
+        ),
+        "{again:?}"
+    );
+    // AND another reseller's client, or no account, is not found
+    for id in ["acc_nord_client", "acc_none"] {
+        let refused = softbrik_app::resellers::close_client(
+            &world.ports(),
+            &dupont(&world),
+            "user:usr_alice",
+            id,
+        )
+        .await;
+        assert!(matches!(refused, Err(Error::NotFound)), "{id}: {refused:?}");
+    }
+    assert_eq!(
+        world.tables.account("acc_nord_client").unwrap().status,
+        AccountStatus::Active
+    );
+}

@@ -143,6 +143,32 @@ pub fn peak_so_far(
     }
 }
 
+/// A reseller closes one of its client accounts (docs/resellers.md "A client's closure"), on
+/// `reseller_today`: at the reseller's next billing date with 14 days' notice, else at the
+/// one after (billing.md "Account closure", on the calendar of the one who pays). Until then
+/// the client is `closing` and its users keep counting in the period the reseller is billed
+/// for; from that date they count no more and its data is deleted. Irreversible; a second
+/// request is refused.
+pub fn close_client(
+    client: &Account,
+    reseller: &Account,
+    reseller_today: Date,
+) -> Result<(Account, Date), Refusal> {
+    if let Some(date) = client.closure_date {
+        return Err(Refusal::ClosureAlreadyRequested(date));
+    }
+    if client.status == AccountStatus::Closed {
+        return Err(Refusal::AccountNotActive(
+            "the client account is closed".into(),
+        ));
+    }
+    let effective = crate::subscription::closure_date(&reseller.calendar(), reseller_today);
+    let mut closing = client.clone();
+    closing.status = AccountStatus::Closing;
+    closing.closure_date = Some(effective);
+    Ok((closing, effective))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +282,27 @@ mod tests {
         assert_eq!(peak_so_far(None, 3, now), (3, Some(now)));
         assert_eq!(peak_so_far(Some((0, sampled)), 0, now), (0, None));
         assert_eq!(peak_so_far(None, 0, now), (0, None));
+    }
+
+    #[test]
+    fn a_client_closes_on_its_resellers_billing_date_with_14_days_notice() {
+        use crate::examples::company;
+        let mut reseller = company(jiff::civil::date(2026, 12, 12));
+        reseller.kind = AccountKind::Reseller;
+        let mut client = company(jiff::civil::date(2026, 12, 20));
+        client.kind = AccountKind::Client;
+        // Asked on 29 December, 14 days before the reseller's 12 January: then.
+        let (closing, date) =
+            close_client(&client, &reseller, jiff::civil::date(2026, 12, 29)).unwrap();
+        assert_eq!(date, jiff::civil::date(2027, 1, 12));
+        assert_eq!(closing.status, AccountStatus::Closing);
+        // A day later: the period after.
+        let (_, later) = close_client(&client, &reseller, jiff::civil::date(2026, 12, 30)).unwrap();
+        assert_eq!(later, jiff::civil::date(2027, 2, 12));
+        // Once asked, it stands.
+        assert_eq!(
+            close_client(&closing, &reseller, jiff::civil::date(2026, 12, 30)).unwrap_err(),
+            Refusal::ClosureAlreadyRequested(date)
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! batches, then the account with its wrapped data key (crypto-shredding).
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use jiff::civil::Date;
 use softbrik_domain::account::{Account, Invoice, User};
 
@@ -16,6 +17,10 @@ pub trait ClosureTable: Send + Sync {
 
     /// The account marked closed, only if unchanged since read.
     async fn mark_closed(&self, account: &Read<Account>) -> Result<(), Error>;
+
+    /// A client account leaves its reseller's count at `now` (its users are billed no more);
+    /// nothing for another account, or once it has left.
+    async fn leave_reseller(&self, account: &Read<Account>, now: Timestamp) -> Result<(), Error>;
 
     /// The account's users, their addresses opened (while its key exists).
     async fn users(&self, account: &Read<Account>) -> Result<Vec<Read<User>>, Error>;
