@@ -23,7 +23,7 @@ use softbrik_app::ports::resellers::ResellerTable;
 use softbrik_app::ports::signup::NewAccount;
 use softbrik_app::ports::team::{Answering, Committed, Read, Stamp};
 use softbrik_domain::account::User;
-use softbrik_domain::resellers::NewClient;
+use softbrik_domain::resellers::{NewClient, PlannedMove};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,18 @@ impl UsageItem {
     }
 
     /// The next version with `client`'s count moved by `delta`.
+    /// The count with `client` billed up to `until` (it closes or moves then), the version
+    /// bumped; a client not in the count is an internal error.
+    fn billed_until(&self, client: &str, until: Timestamp) -> Result<UsageItem, Error> {
+        let mut next = self.clone();
+        next.clients
+            .get_mut(client)
+            .ok_or_else(|| Error::internal("a client not in its reseller's count"))?
+            .billed_until = Some(until);
+        next.version += 1;
+        Ok(next)
+    }
+
     fn moved(&self, client: &str, delta: i64) -> Result<UsageItem, Error> {
         let mut next = self.clone();
         let count = next
@@ -456,6 +468,29 @@ pub async fn create_client(
     .await
 }
 
+/// `POST /reseller/clients/transfer` as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    pub code: String,
+}
+
+/// `POST /reseller/clients/transfer` `{code}`: the calling reseller takes over the client
+/// account whose admin gave it the code (`softbrik_app::resellers::take_over`); a code
+/// unknown, expired or used is 404.
+pub async fn take_over(
+    app: &App,
+    caller: &Identity,
+    body: TransferBody,
+) -> Result<serde_json::Value, Error> {
+    let reseller = AccountTable::account(app, caller.require_admin()?).await?;
+    if body.code.len() > 200 {
+        return Err(Error::NotFound);
+    }
+    softbrik_app::resellers::take_over(&app.ports(), &reseller.value, &caller.actor(), &body.code)
+        .await
+}
+
 /// `POST /reseller/clients/{account_id}/closure` (`{"confirm": true}`): the reseller's admin
 /// closes one of its client accounts (`softbrik_app::resellers::close_client`).
 pub async fn close_client(
@@ -498,6 +533,7 @@ impl ResellerTable for App {
         let entry = ClientCount {
             active: 1,
             billed_from,
+            billed_until: None,
         };
         for attempt in 0..COUNT_ATTEMPTS {
             if attempt > 0 {
@@ -568,6 +604,232 @@ impl ResellerTable for App {
     fn user_price(&self) -> crate::money::Money {
         self.config.reseller_user_price
     }
+
+    async fn keep_transfer_code(
+        &self,
+        client: &Account,
+        code_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        let item = TransferCodeItem {
+            pk: transfer_code_pk(code_hash),
+            sk: TRANSFER_SK.into(),
+            account_id: client.id.clone(),
+            valid_until: expires_at,
+            expires_at: expires_at.as_second(),
+        };
+        // A code is 32 random bytes: a second one with this hash is not made.
+        self.store.put_new(&item).await.map(|_| ())
+    }
+
+    async fn transfer_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, Error> {
+        let item: Option<TransferCodeItem> = self
+            .store
+            .get(&transfer_code_pk(code_hash), TRANSFER_SK)
+            .await?;
+        Ok(item
+            .filter(|code| code.valid_until > now)
+            .map(|code| code.account_id))
+    }
+
+    async fn plan_move(
+        &self,
+        planned: &PlannedMove,
+        until: Timestamp,
+        code_hash: &str,
+        history: Vec<(String, String, HistoryEntry)>,
+    ) -> Result<(), Error> {
+        let item = MoveItem::of(planned);
+        let mut entries = Vec::with_capacity(history.len());
+        for (account_id, id, entry) in &history {
+            let read = AccountTable::account(self, account_id).await?;
+            let (_, key) = read.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
+            entries.push(HistoryItem::seal(account_id, id, entry, key));
+        }
+        for attempt in 0..COUNT_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
+            let usage = usage_item(self, &planned.from).await?;
+            let next = usage.billed_until(&planned.client_id, until)?;
+            let mut ops = vec![
+                self.store.put_new_op(&item)?,
+                self.store
+                    .delete_if_exists_op(&transfer_code_pk(code_hash), TRANSFER_SK)?,
+                self.store.put_if_version_op(&next, usage.version)?,
+            ];
+            for entry in &entries {
+                ops.push(self.store.put_new_op(entry)?);
+            }
+            match self.store.transact(ops).await {
+                Ok(()) => return Ok(()),
+                Err(e) if count_moved(&e, 2) => continue,
+                Err(e) => {
+                    return Err(e.into_error(|index| match index {
+                        0 => Error::Refused(Refusal::MoveAlreadyPlanned(planned.on)),
+                        1 => Error::NotFound,
+                        _ => Error::internal("a history entry written twice"),
+                    }));
+                }
+            }
+        }
+        Err(Error::Refused(Refusal::ConcurrentChange(
+            "the reseller's user count kept changing; retry",
+        )))
+    }
+
+    async fn stop_billing(&self, client: &Account, until: Timestamp) -> Result<(), Error> {
+        let reseller = client.reseller_id.as_deref().ok_or(Error::NotFound)?;
+        for attempt in 0..COUNT_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
+            let usage = usage_item(self, reseller).await?;
+            let next = usage.billed_until(&client.id, until)?;
+            let ops = vec![self.store.put_if_version_op(&next, usage.version)?];
+            match self.store.transact(ops).await {
+                Ok(()) => return Ok(()),
+                Err(e) if count_moved(&e, 0) => continue,
+                Err(e) => {
+                    return Err(e.into_error(|_| {
+                        Error::unavailable("the reseller's count changed meanwhile")
+                    }));
+                }
+            }
+        }
+        Err(Error::Refused(Refusal::ConcurrentChange(
+            "the reseller's user count kept changing; retry",
+        )))
+    }
+
+    async fn moves_due(&self, reseller: &Account, day: Date) -> Result<Vec<PlannedMove>, Error> {
+        let items: Vec<MoveItem> = self
+            .store
+            .query_prefix(&account_pk(&reseller.id), MOVE_SK_PREFIX)
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|m| m.planned)
+            .filter(|m| m.on <= day)
+            .collect())
+    }
+
+    async fn complete_move(
+        &self,
+        planned: &PlannedMove,
+        billed_from: Option<Timestamp>,
+        at: Timestamp,
+    ) -> Result<(), Error> {
+        let item = MoveItem::of(planned);
+        for attempt in 0..COUNT_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
+            let client: Option<AccountItem> = self
+                .store
+                .get(&account_pk(&planned.client_id), crate::store::ACCOUNT_SK)
+                .await?;
+            let moved = client
+                .as_ref()
+                .is_none_or(|c| c.reseller_id.as_deref() != Some(planned.from.as_str()));
+            if moved {
+                // Made before (or the client is gone): only the plan is left to remove.
+                return self
+                    .store
+                    .delete_batch(&[(item.pk.clone(), item.sk.clone())])
+                    .await;
+            }
+            let (from, to) = (
+                usage_item(self, &planned.from).await?,
+                usage_item(self, &planned.to).await?,
+            );
+            let active = from
+                .clients
+                .get(&planned.client_id)
+                .map_or(0, |count| count.active);
+            let mut left = from.clone();
+            left.clients.remove(&planned.client_id);
+            left.version += 1;
+            let mut joined = to.clone();
+            joined.clients.insert(
+                planned.client_id.clone(),
+                ClientCount {
+                    active,
+                    billed_from,
+                    billed_until: None,
+                },
+            );
+            joined.version += 1;
+            let mut ops = vec![
+                self.store.delete_op(&item.pk, &item.sk)?,
+                self.store
+                    .reseller_changed_op(&planned.client_id, &planned.from, &planned.to)?,
+            ];
+            let own = ops.len();
+            ops.push(self.store.put_if_version_op(&left, from.version)?);
+            ops.push(self.store.put_if_version_op(&joined, to.version)?);
+            for sample in samples(&planned.from, &from, &left, at)
+                .into_iter()
+                .chain(samples(&planned.to, &to, &joined, at))
+            {
+                ops.push(self.store.put_op(&sample)?);
+            }
+            match self.store.transact(ops).await {
+                Ok(()) => return Ok(()),
+                Err(e) if count_moved(&e, own) || count_moved(&e, own + 1) => continue,
+                Err(e) => {
+                    return Err(e.into_error(|_| {
+                        Error::unavailable("the client changed meanwhile; the next run moves it")
+                    }));
+                }
+            }
+        }
+        Err(Error::Refused(Refusal::ConcurrentChange(
+            "the resellers' user counts kept changing; retry",
+        )))
+    }
+}
+
+const TRANSFER_SK: &str = "TRANSFER";
+const MOVE_SK_PREFIX: &str = "MOVEOUT#";
+
+fn transfer_code_pk(code_hash: &str) -> String {
+    format!("TRANSFER#{code_hash}")
+}
+
+/// A client account's transfer code (its SHA-256), valid until `valid_until`; the table's TTL
+/// removes it after (`expires_at`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TransferCodeItem {
+    pk: String,
+    sk: String,
+    account_id: String,
+    valid_until: Timestamp,
+    expires_at: i64,
+}
+
+/// A client's planned move to another reseller, under the reseller it leaves (one per
+/// client): found by that reseller's period end, which makes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MoveItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    planned: PlannedMove,
+}
+
+impl MoveItem {
+    fn of(planned: &PlannedMove) -> MoveItem {
+        MoveItem {
+            pk: account_pk(&planned.from),
+            sk: format!("{MOVE_SK_PREFIX}{}", planned.client_id),
+            planned: planned.clone(),
+        }
+    }
 }
 
 /// `GET /reseller/clients`: the calling reseller's clients, in id order, `limit` at a time
@@ -624,6 +886,7 @@ mod tests {
             ClientCount {
                 active: 1,
                 billed_from: None,
+                billed_until: None,
             },
         );
         let next = usage.moved("acc_a", -3).unwrap();
@@ -640,6 +903,7 @@ mod tests {
             ClientCount {
                 active: 10,
                 billed_from: Some(at("2027-02-01T00:00:00Z")),
+                billed_until: None,
             },
         );
         let after = before.moved("acc_c", -9).unwrap();

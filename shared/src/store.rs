@@ -1082,6 +1082,40 @@ impl Store {
         )
     }
 
+    /// A delete in a transaction of an item that must still be there.
+    pub fn delete_if_exists_op(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, Error> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A client account's reseller changed from `from` to `to` (its version bumped, so that
+    /// a change read before fails), only if it is still `from`'s.
+    pub fn reseller_changed_op(
+        &self,
+        client_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(account_pk(client_id)))
+            .key("sk", AttributeValue::S(ACCOUNT_SK.into()))
+            .update_expression("SET reseller_id = :to, version = version + :one")
+            .condition_expression("reseller_id = :from")
+            .expression_attribute_values(":to", AttributeValue::S(to.into()))
+            .expression_attribute_values(":from", AttributeValue::S(from.into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// A delete in a transaction.
     pub fn delete_op(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, Error> {
         let delete = aws_sdk_dynamodb::types::Delete::builder()

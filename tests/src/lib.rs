@@ -948,6 +948,15 @@ impl Stack {
         }
     }
 
+    /// A transfer code made by the admin of the client account whose admin holds `token`.
+    pub async fn transfer_code(&self, token: &str) -> String {
+        let made = self
+            .call("POST", "/account/transfer-code", Some(token), None, None)
+            .await;
+        assert_eq!(made.status, 201, "{made:?}");
+        made.body["code"].as_str().expect("a code").to_string()
+    }
+
     /// Signs in for the first time a user invited by a French-speaking company, with the
     /// credentials of the invitation email; returns the ID token.
     pub async fn member_token(&self, email: &str) -> String {
@@ -1043,14 +1052,20 @@ pub fn mail_with_attachment(from: &str, message_id: &str, pdf: &[u8]) -> Vec<u8>
 
 /// A valid body for each route of template.yaml that takes one (`None`: called without a body):
 /// the tests that cover every route (isolation, hostile input, idempotency) start from these.
-/// The `ticket_id` of a staff route's body in [`route_body`], for [`with_ticket`] to replace.
-pub const STAFF_TICKET: &str = "tkt_of_the_customers_admin";
-
-/// `body` with `ticket` in place of [`STAFF_TICKET`].
-pub fn with_ticket(body: Option<Value>, ticket: &str) -> Option<Value> {
+/// [`route_body`] with the ids of the caller's setup in place of their `{name}` marks (a staff
+/// route's `{ticket_id}`, a transfer's `{transfer_code}`): `id(name)` gives each.
+pub fn with_ids(body: Option<Value>, id: impl Fn(&str) -> Option<String>) -> Option<Value> {
     body.map(|mut body| {
-        if body["ticket_id"] == STAFF_TICKET {
-            body["ticket_id"] = json!(ticket);
+        if let Some(object) = body.as_object_mut() {
+            for value in object.values_mut() {
+                let named = value
+                    .as_str()
+                    .and_then(|v| v.strip_prefix('{')?.strip_suffix('}'))
+                    .and_then(&id);
+                if let Some(named) = named {
+                    *value = json!(named);
+                }
+            }
         }
         body
     })
@@ -1080,6 +1095,8 @@ pub fn route_body(key: &str) -> Option<Value> {
         | "POST /tickets/{ticket_id}/reopen" => json!({}),
         "PUT /account/directory-deny-list" => json!({"emails": ["nobody@example.fr"]}),
         "POST /reseller/clients/{account_id}/closure" => json!({"confirm": true}),
+        "POST /reseller/clients/transfer" => json!({"code": "{transfer_code}"}),
+        "POST /account/transfer-code" => json!({}),
         "POST /reseller/clients" => json!({
             "company_name": "Fuzz", "country": "FR", "language": "fr", "trial_until": "2030-01-01",
             "admin": {"email": unique_email("fuzz"), "name": "Eve", "password": PASSWORD},
@@ -1097,21 +1114,21 @@ pub fn route_body(key: &str) -> Option<Value> {
             "userName": unique_email("fuzz"), "active": true,
         }),
         // Staff act on the strength of the customer's ticket: the suites put a ticket of the
-        // account's admin in place of `STAFF_TICKET`.
+        // account's admin in place of `{ticket_id}` (`with_ids`).
         "POST /staff/accounts/{account_id}/billing-alignment" => {
-            json!({"mode": "calendar", "ticket_id": STAFF_TICKET})
+            json!({"mode": "calendar", "ticket_id": "{ticket_id}"})
         }
         "POST /staff/accounts/{account_id}/closure" => {
-            json!({"confirm": true, "ticket_id": STAFF_TICKET})
+            json!({"confirm": true, "ticket_id": "{ticket_id}"})
         }
         "DELETE /staff/accounts/{account_id}/users/{user_id}" => {
-            json!({"immediate": true, "ticket_id": STAFF_TICKET})
+            json!({"immediate": true, "ticket_id": "{ticket_id}"})
         }
         "POST /staff/accounts/{account_id}/invoices/{invoice_id}/send" => {
-            json!({"email": "compta@example.fr", "ticket_id": STAFF_TICKET})
+            json!({"email": "compta@example.fr", "ticket_id": "{ticket_id}"})
         }
         "POST /staff/accounts/{account_id}/invoices/{invoice_id}/credit-notes" => {
-            json!({"reason": "Geste commercial", "amount": "1.00", "ticket_id": STAFF_TICKET})
+            json!({"reason": "Geste commercial", "amount": "1.00", "ticket_id": "{ticket_id}"})
         }
         "PATCH /scim/v2/Users/{user_id}" => json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

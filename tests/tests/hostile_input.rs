@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 use softbrik_integration_tests::{
-    RouteSpec, Stack, env_number, route_body, unique_email, with_ticket,
+    RouteSpec, Stack, env_number, route_body, unique_email, with_ids,
 };
 
 fn random_string(rng: &mut StdRng) -> String {
@@ -226,9 +226,14 @@ async fn no_body_on_any_route_gets_a_5xx() {
             _ if route.path.starts_with("/reseller/") => Owner {
                 authorization: bearer(&reseller),
             },
-            _ if key.contains("scim-token") || key.contains("deny-list") => Owner {
-                authorization: bearer(&client),
-            },
+            _ if key.contains("scim-token")
+                || key.contains("deny-list")
+                || key.contains("transfer-code") =>
+            {
+                Owner {
+                    authorization: bearer(&client),
+                }
+            }
             _ => Owner {
                 authorization: bearer(&company.token),
             },
@@ -256,7 +261,10 @@ async fn no_body_on_any_route_gets_a_5xx() {
             !path.contains('{'),
             "{key}: a path parameter this test does not know"
         );
-        let valid = with_ticket(route_body(&key), &ticket_id).unwrap_or_else(|| json!({}));
+        let valid = with_ids(route_body(&key), |name| {
+            (name == "ticket_id").then(|| ticket_id.clone())
+        })
+        .unwrap_or_else(|| json!({}));
         for _ in 0..cases {
             let bytes = hostile(&mut rng, &valid);
             let answer = stack

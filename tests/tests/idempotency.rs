@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Answer, Stack, Tenant, route_body, s, unique_email, with_ticket};
+use softbrik_integration_tests::{Answer, Stack, Tenant, route_body, s, unique_email, with_ids};
 
 /// One account set up for a route, and what the route's path names in it.
 struct Ctx {
@@ -24,7 +24,7 @@ struct Ctx {
 
 /// Routes that change an account through a user's token (the support desk's staff
 /// included), and the account they need.
-const ROUTES: [(&str, Setup); 34] = [
+const ROUTES: [(&str, Setup); 36] = [
     ("PUT /account/settings", Setup::Company),
     ("PUT /account/payment-method", Setup::Company),
     ("POST /account/billing-alignment", Setup::Company),
@@ -88,6 +88,8 @@ const ROUTES: [(&str, Setup); 34] = [
         "POST /reseller/clients/{account_id}/closure",
         Setup::ResellerClient,
     ),
+    ("POST /account/transfer-code", Setup::Client),
+    ("POST /reseller/clients/transfer", Setup::Transfer),
     ("POST /signup", Setup::Public),
 ];
 
@@ -109,6 +111,9 @@ enum Setup {
     Reseller,
     /// A reseller's client account, the caller the reseller's admin.
     ResellerClient,
+    /// A reseller's client account whose admin made a transfer code, the caller another
+    /// reseller's admin.
+    Transfer,
     Public,
 }
 
@@ -197,6 +202,17 @@ async fn setup(stack: &Stack, kind: Setup) -> Ctx {
             ctx(stack.client_of(&reseller.token, "Client", None).await)
         }
         Setup::Reseller => ctx(stack.reseller(None).await),
+        Setup::Transfer => {
+            let reseller = stack.reseller(None).await;
+            let client = stack.client_of(&reseller.token, "Client", None).await;
+            let code = stack.transfer_code(&client.token).await;
+            Ctx {
+                token: stack.reseller(None).await.token,
+                account_id: client.id,
+                admin_email: client.admin_email,
+                params: BTreeMap::from([("transfer_code", code)]),
+            }
+        }
         Setup::ResellerClient => {
             let reseller = stack.reseller(None).await;
             let client = stack.client_of(&reseller.token, "Client", None).await;
@@ -436,9 +452,8 @@ async fn every_change_made_once_whatever_the_replays_and_the_concurrent_duplicat
     for (route, kind) in ROUTES {
         let (once, burst) = (setup(&stack, kind).await, setup(&stack, kind).await);
         // (A staff route's body names the ticket of its account's admin.)
-        let ticket = |ctx: &Ctx| ctx.params.get("ticket_id").cloned().unwrap_or_default();
-        let body_once = with_ticket(route_body(route), &ticket(&once));
-        let body_burst = with_ticket(route_body(route), &ticket(&burst));
+        let body_once = with_ids(route_body(route), |name| once.params.get(name).cloned());
+        let body_burst = with_ids(route_body(route), |name| burst.params.get(name).cloned());
         let key = format!("k-{}", unique_email("key"));
         let first = send(&stack, route, &once, body_once.as_ref(), &key).await;
         if first.status >= 300 {

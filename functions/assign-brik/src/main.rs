@@ -128,6 +128,16 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
             })
             .await?
         }
+        "POST /account/transfer-code" => {
+            http::idempotent(app, &req, &team.account.id, async || {
+                http::no_fields(&req)?;
+                let code =
+                    softbrik_app::resellers::transfer_code(&app.ports(), &team.account, team.now)
+                        .await?;
+                Ok((201, code))
+            })
+            .await?
+        }
         "POST /account/scim-token" => {
             http::no_fields(&req)?;
             directory_sync::new_token(app, &team, key.as_deref()).await?

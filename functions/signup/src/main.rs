@@ -42,6 +42,15 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 resellers::create_client(app, &caller, body, &raw, key.as_deref()).await?;
             Ok(json(status, &answer))
         }
+        "POST /reseller/clients/transfer" => {
+            let caller = http::caller(app, &req).await?;
+            http::idempotent(app, &req, caller.require_admin()?, async || {
+                let (body, _): (resellers::TransferBody, _) = json_body(&req)?;
+                Ok((202, resellers::take_over(app, &caller, body).await?))
+            })
+            .await
+            .map(|(status, body)| json(status, &body))
+        }
         "GET /reseller/clients" => {
             let caller = http::caller(app, &req).await?;
             let page = page(&req)?;

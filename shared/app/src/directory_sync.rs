@@ -111,12 +111,7 @@ pub fn token_hash(token: &str) -> String {
 
 /// A new bearer token: 32 random bytes behind Softbrik's prefix.
 fn new_token_value() -> String {
-    use base64::Engine;
-    let secret: [u8; 32] = rand::random();
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
-    )
+    crate::ids::new_secret(TOKEN_PREFIX)
 }
 
 /// `POST /account/scim-token`: a new bearer token for the client account's directory sync,

@@ -130,6 +130,36 @@ pub fn invoice_email(lang: Language, company: &str, invoice: &Invoice) -> (Strin
     (fill(words.subject), text)
 }
 
+/// Subject and text telling a client account's admin, and its current reseller, that the
+/// client moves to `new_reseller` on `on` (docs/resellers.md "Moving to another reseller").
+pub fn reseller_move_email(
+    lang: Language,
+    client: &str,
+    new_reseller: &str,
+    on: jiff::civil::Date,
+) -> (String, String) {
+    match lang {
+        Language::Fr => (
+            format!("{client} change de revendeur Softbrik le {on}"),
+            format!(
+                "Bonjour,\n\nLe compte Softbrik de {client} sera géré et facturé par {new_reseller} à partir du {on}. Jusque-là, rien ne change.\n\nL'équipe Softbrik"
+            ),
+        ),
+        Language::Da => (
+            format!("{client} skifter Softbrik-forhandler den {on}"),
+            format!(
+                "Hej,\n\n{client}s Softbrik-konto administreres og faktureres af {new_reseller} fra {on}. Indtil da ændres intet.\n\nVenlig hilsen\nSoftbrik"
+            ),
+        ),
+        Language::En => (
+            format!("{client} moves to another Softbrik reseller on {on}"),
+            format!(
+                "Hello,\n\nThe Softbrik account of {client} will be managed and billed by {new_reseller} from {on}. Until then nothing changes.\n\nThe Softbrik team"
+            ),
+        ),
+    }
+}
+
 /// Subject and text of the invitation a new team member receives: where to sign in, with
 /// which address, and the first password they must change at their first sign-in.
 pub fn invitation_email(

@@ -43,6 +43,17 @@ pub fn digest_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// A new secret (a bearer token, a transfer code): 32 random bytes behind `prefix`, shown
+/// once and stored as its hash only.
+pub fn new_secret(prefix: &str) -> String {
+    use base64::Engine;
+    let secret: [u8; 32] = rand::random();
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

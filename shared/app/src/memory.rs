@@ -16,6 +16,8 @@ use softbrik_domain::catalogue::default_catalogue;
 use softbrik_domain::invoice::UsagePeak;
 use softbrik_domain::money::Money;
 use softbrik_domain::packs::{Holding, Pack, default_packs, seats_on};
+use softbrik_domain::refusal::Refusal;
+use softbrik_domain::resellers::PlannedMove;
 use softbrik_domain::values::{BrikId, Country, EmailAddress, PaymentMethodToken};
 
 use crate::error::Error;
@@ -123,6 +125,10 @@ pub struct Tables {
     pub answers: Answers,
     /// The support desk's tickets (`desk`).
     desk: Mutex<desk::DeskState>,
+    /// Client accounts' transfer codes: hash -> (client, valid until).
+    transfer_codes: Mutex<BTreeMap<String, (String, Timestamp)>>,
+    /// Clients' planned moves to another reseller, by client.
+    moves: Mutex<BTreeMap<String, PlannedMove>>,
 }
 
 #[derive(Clone)]
@@ -210,7 +216,17 @@ impl Tables {
             book: book.clone(),
             answers: Answers::with_book(book),
             desk: Mutex::new(desk::DeskState::default()),
+            transfer_codes: Mutex::new(BTreeMap::new()),
+            moves: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The planned moves of clients to another reseller.
+    pub fn planned_moves(&self) -> Vec<PlannedMove> {
+        self.moves
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Moves every account's clock to `now`.
@@ -1060,6 +1076,96 @@ impl PackTable for Tables {
 
 #[async_trait]
 impl ResellerTable for Tables {
+    async fn keep_transfer_code(
+        &self,
+        client: &Account,
+        code_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        self.transfer_codes
+            .lock()
+            .map_err(Error::internal)?
+            .insert(code_hash.to_string(), (client.id.clone(), expires_at));
+        Ok(())
+    }
+
+    async fn transfer_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, Error> {
+        Ok(self
+            .transfer_codes
+            .lock()
+            .map_err(Error::internal)?
+            .get(code_hash)
+            .filter(|(_, until)| *until > now)
+            .map(|(client, _)| client.clone()))
+    }
+
+    async fn stop_billing(&self, _client: &Account, _until: Timestamp) -> Result<(), Error> {
+        // The in-memory count is the clients present: a closed client is gone.
+        Ok(())
+    }
+
+    async fn plan_move(
+        &self,
+        planned: &PlannedMove,
+        _until: Timestamp,
+        code_hash: &str,
+        history: Vec<(String, String, HistoryEntry)>,
+    ) -> Result<(), Error> {
+        let mut moves = self.moves.lock().map_err(Error::internal)?;
+        if let Some(pending) = moves.get(&planned.client_id) {
+            return Err(Refusal::MoveAlreadyPlanned(pending.on).into());
+        }
+        let mut codes = self.transfer_codes.lock().map_err(Error::internal)?;
+        if codes.remove(code_hash).is_none() {
+            return Err(Error::NotFound);
+        }
+        moves.insert(planned.client_id.clone(), planned.clone());
+        self.with(|s| {
+            for (account, id, entry) in history {
+                if let Some(stored) = s.get_mut(&account) {
+                    stored.history.push((id, entry));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn moves_due(&self, reseller: &Account, day: Date) -> Result<Vec<PlannedMove>, Error> {
+        Ok(self
+            .moves
+            .lock()
+            .map_err(Error::internal)?
+            .values()
+            .filter(|m| m.from == reseller.id && m.on <= day)
+            .cloned()
+            .collect())
+    }
+
+    async fn complete_move(
+        &self,
+        planned: &PlannedMove,
+        _billed_from: Option<Timestamp>,
+        _at: Timestamp,
+    ) -> Result<(), Error> {
+        self.with(|s| {
+            let client = s.get_mut(&planned.client_id).ok_or(Error::NotFound)?;
+            if client.account.reseller_id.as_deref() == Some(planned.from.as_str()) {
+                client.account.reseller_id = Some(planned.to.clone());
+                client.version += 1;
+            }
+            Ok::<(), Error>(())
+        })?;
+        self.moves
+            .lock()
+            .map_err(Error::internal)?
+            .remove(&planned.client_id);
+        Ok(())
+    }
+
     async fn add_client(
         &self,
         reseller: &Read<Account>,
@@ -1115,6 +1221,7 @@ impl ResellerTable for Tables {
                     let count = softbrik_domain::resellers::ClientCount {
                         active: u32::try_from(a.counted.max(0)).unwrap_or(u32::MAX),
                         billed_from: softbrik_domain::resellers::billed_from(&a.account, reseller),
+                        billed_until: None,
                     };
                     (a.account.id.clone(), count)
                 })

@@ -184,6 +184,9 @@ async fn bill_reseller(
             done.stored.then_some(done.invoice)
         }
     };
+    // Its clients moving to another reseller leave it now, billed for the period that ended.
+    let now = ports.table.now_for(account).await?;
+    crate::resellers::complete_moves(ports, account, date, now).await?;
     if !account.auto_renew && account.status != AccountStatus::Closing {
         // Read again: a declined card has just made the account past due.
         let now = ports.billing.renewing(&account.id).await?;

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use softbrik_domain::account::{
-    Account, AccountView, HistoryEntry, Role, User, UserStatus, UserView,
+    Account, AccountKind, AccountView, HistoryEntry, Role, User, UserStatus, UserView,
 };
 use softbrik_domain::billing_calendar::{BillingPeriod, local_midnight};
 use softbrik_domain::money::{Currency, Money};
+use softbrik_domain::refusal::Refusal;
 use softbrik_domain::resellers::{self as decide, NewClient};
 
 use crate::billing::WriteFailure;
@@ -231,6 +232,9 @@ pub async fn close_client(
     let now = ports.table.now_for(reseller).await?;
     let (closing, effective) =
         decide::close_client(&read.value, reseller, reseller.local_date(now))?;
+    // Billed up to the closure's instant, whenever its run removes it from the count.
+    let until = local_midnight(effective, &reseller.timezone.time_zone());
+    ports.resellers.stop_billing(&read.value, until).await?;
     let entry = HistoryEntry {
         at: now,
         actor: actor.to_string(),
@@ -251,21 +255,147 @@ pub async fn close_client(
         )
         .await?;
     tracing::info!(client = %client_id, effective_date = %effective, "client closure requested by its reseller");
-    let (subject, text) =
-        crate::emails::closure_email(closing.language, closing.company_name.as_str(), effective);
-    let mail = Mail {
-        to: closing.admin_email.as_str().to_string(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: vec![],
-    };
-    if let Err(e) = ports.mailer.send(&mail).await {
-        tracing::error!(error = %e, "client closure confirmation not sent");
-    }
+    crate::subscription::confirm_closure(ports, &closing, effective).await;
     Ok(
         serde_json::json!({"account_id": client_id, "status": "closing", "effective_date": effective}),
     )
+}
+
+/// What a transfer code starts with, so that nobody mistakes it for a password.
+pub const TRANSFER_CODE_PREFIX: &str = "sbxfer_";
+
+/// `POST /account/transfer-code`: the client account's admin lets another reseller take the
+/// account over (docs/resellers.md "Moving to another reseller"): a code shown once (201),
+/// stored as its hash, valid 7 days, that the new reseller redeems. Not a client account:
+/// refused.
+pub async fn transfer_code(
+    ports: &Ports<'_>,
+    client: &Account,
+    now: Timestamp,
+) -> Result<serde_json::Value, Error> {
+    if client.kind != AccountKind::Client {
+        return Err(Refusal::NotAClientAccount.into());
+    }
+    let code = crate::ids::new_secret(TRANSFER_CODE_PREFIX);
+    let expires_at = now + jiff::SignedDuration::from_hours(24 * decide::TRANSFER_CODE_DAYS);
+    ports
+        .resellers
+        .keep_transfer_code(
+            client,
+            &crate::directory_sync::token_hash(&code),
+            expires_at,
+        )
+        .await?;
+    Ok(serde_json::json!({"code": code, "expires_at": expires_at}))
+}
+
+/// `POST /reseller/clients/transfer` `{code}`: `reseller` takes over the client account whose
+/// admin gave it the code. The move is made at the end of the current reseller's period
+/// (`softbrik_domain::resellers::plan_move`), which that reseller is billed for; the code is
+/// used up; the three histories say it; the client's admin and its current reseller are told
+/// by email. A code unknown, expired or used: 404.
+pub async fn take_over(
+    ports: &Ports<'_>,
+    reseller: &Account,
+    actor: &str,
+    code: &str,
+) -> Result<serde_json::Value, Error> {
+    decide::is_reseller(reseller)?;
+    let now = ports.table.now_for(reseller).await?;
+    let hash = crate::directory_sync::token_hash(code);
+    let client_id = ports
+        .resellers
+        .transfer_code(&hash, now)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let client = ports.accounts.account(&client_id).await?.value;
+    let from_id = client.reseller_id.clone().ok_or(Error::NotFound)?;
+    let from = ports.accounts.account(&from_id).await?.value;
+    let planned = decide::plan_move(&client, &from, reseller, from.local_date(now))?;
+    let details = serde_json::json!({
+        "client": client.id, "from": from.id, "to": reseller.id, "effective_date": planned.on,
+    });
+    let history = [
+        (&client.id, "reseller_move_planned"),
+        (&from.id, "client_leaving"),
+        (&reseller.id, "client_joining"),
+    ]
+    .into_iter()
+    .map(|(account, action)| {
+        let entry = HistoryEntry {
+            at: now,
+            actor: actor.to_string(),
+            action: action.into(),
+            details: details.clone(),
+        };
+        (account.clone(), new_ordered_id("hst", now), entry)
+    })
+    .collect();
+    let until = local_midnight(planned.on, &from.timezone.time_zone());
+    ports
+        .resellers
+        .plan_move(&planned, until, &hash, history)
+        .await?;
+    tracing::info!(client = %client.id, effective_date = %planned.on, "client moves to another reseller");
+    for (to, lang) in [
+        (client.admin_email.as_str(), client.language),
+        (from.admin_email.as_str(), from.language),
+    ] {
+        let (subject, text) = crate::emails::reseller_move_email(
+            lang,
+            client.company_name.as_str(),
+            reseller.company_name.as_str(),
+            planned.on,
+        );
+        let mail = Mail {
+            to: to.to_string(),
+            subject,
+            text,
+            auto_submitted: "auto-generated",
+            attachments: vec![],
+        };
+        if let Err(e) = ports.mailer.send(&mail).await {
+            tracing::error!(error = %e, "the move's email not sent");
+        }
+    }
+    Ok(serde_json::json!({
+        "account_id": client.id,
+        "status": "moving",
+        "effective_date": planned.on,
+    }))
+}
+
+/// At `reseller`'s period end on `day` (after its period is billed): the moves of its clients
+/// due by then are made at `at`. A move whose client changed meanwhile is left for the next
+/// run; the others go on.
+pub async fn complete_moves(
+    ports: &Ports<'_>,
+    reseller: &Account,
+    day: Date,
+    at: Timestamp,
+) -> Result<u32, Error> {
+    let mut moved = 0;
+    for planned in ports.resellers.moves_due(reseller, day).await? {
+        let to = ports.accounts.account(&planned.to).await?.value;
+        let client = ports.accounts.account(&planned.client_id).await?.value;
+        // Billed by the new reseller from the move's instant (or the end of a trial after it).
+        let boundary = local_midnight(planned.on, &reseller.timezone.time_zone());
+        let billed_from = decide::billed_from(&client, &to).max(Some(boundary));
+        match ports
+            .resellers
+            .complete_move(&planned, billed_from, at)
+            .await
+        {
+            Ok(()) => {
+                moved += 1;
+                tracing::info!(client = %planned.client_id, to = %planned.to, "client moved to another reseller");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, client = %planned.client_id, "client move not made; the next run tries again");
+            }
+        }
+    }
+    Ok(moved)
 }
 
 /// The views of the users present on `day` (not removed before it).

@@ -199,6 +199,17 @@ pub async fn request_closure(
         )
         .await?;
     tracing::info!(effective_date = %effective, "closure requested");
+    confirm_closure(ports, &closing, effective).await;
+    Ok(serde_json::json!({"status": "closing", "effective_date": effective}))
+}
+
+/// Confirms a closure request to the account's admin, in its language (a mail failure is
+/// logged: the request stands).
+pub(crate) async fn confirm_closure(
+    ports: &Ports<'_>,
+    closing: &softbrik_domain::account::Account,
+    effective: jiff::civil::Date,
+) {
     let (subject, text) =
         crate::emails::closure_email(closing.language, closing.company_name.as_str(), effective);
     let mail = Mail {
@@ -211,5 +222,4 @@ pub async fn request_closure(
     if let Err(e) = ports.mailer.send(&mail).await {
         tracing::error!(error = %e, "closure confirmation not sent");
     }
-    Ok(serde_json::json!({"status": "closing", "effective_date": effective}))
 }

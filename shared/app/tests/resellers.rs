@@ -449,3 +449,66 @@ async fn a_reseller_closes_its_own_client_at_its_billing_date_once() {
         AccountStatus::Active
     );
 }
+
+#[tokio::test]
+async fn a_client_moves_to_the_reseller_who_redeems_its_code_at_its_resellers_billing_date() {
+    use softbrik_app::resellers::{complete_moves, take_over, transfer_code};
+    // GIVEN Dupont (billed on the 1st) with a client, and Nord, another reseller
+    let world = reseller(AccountStatus::Active);
+    let martin = client(&world, ACCOUNT, "acc_martin", None, 3);
+    another_reseller(&world);
+    let nord = world.tables.account("acc_nord").unwrap();
+    // WHEN the client's admin makes a code and Nord redeems it on 12 December
+    let made = transfer_code(&world.ports(), &martin, noon(date(2026, 12, 12)))
+        .await
+        .unwrap();
+    let code = made["code"].as_str().unwrap().to_string();
+    assert!(code.starts_with("sbxfer_"));
+    let taken = take_over(&world.ports(), &nord, "user:usr_nord", &code)
+        .await
+        .unwrap();
+    // THEN the move waits for Dupont's billing date; the code is used up
+    assert_eq!(taken["effective_date"], "2027-01-01");
+    assert!(matches!(
+        take_over(&world.ports(), &nord, "user:usr_nord", &code).await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(
+        world.tables.history("acc_martin").pop().unwrap().action,
+        "reseller_move_planned"
+    );
+    assert_eq!(
+        world.outbox.sent().len(),
+        2,
+        "the client's admin and Dupont told"
+    );
+    // AND nothing moves before it
+    let dupont_now = dupont(&world);
+    let early = complete_moves(
+        &world.ports(),
+        &dupont_now,
+        date(2026, 12, 31),
+        noon(date(2026, 12, 31)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(early, 0);
+    // WHEN Dupont's period ends on 1 January THEN Martin is Nord's
+    let moved = complete_moves(
+        &world.ports(),
+        &dupont_now,
+        date(2027, 1, 1),
+        noon(date(2027, 1, 1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved, 1);
+    let martin = world.tables.account("acc_martin").unwrap();
+    assert_eq!(martin.reseller_id.as_deref(), Some("acc_nord"));
+    assert!(world.tables.planned_moves().is_empty());
+    // AND a company's admin has no code to give
+    assert!(matches!(
+        transfer_code(&world.ports(), &dupont_now, noon(date(2027, 1, 1))).await,
+        Err(Error::Refused(Refusal::NotAClientAccount))
+    ));
+}

@@ -63,6 +63,11 @@ pub enum Refusal {
     NotForReseller,
     #[error("only a reseller account has clients")]
     NotAReseller,
+    #[error("this client account is already yours")]
+    AlreadyYourClient,
+    /// A client account's move to another reseller is already planned.
+    #[error("this client account already moves to another reseller on {0}")]
+    MoveAlreadyPlanned(Date),
     #[error("directory sync is offered to the client accounts of a reseller")]
     NotAClientAccount,
     /// What the account's support plan does not include (the detail says which plan does).
@@ -77,6 +82,8 @@ impl Refusal {
             Refusal::ConcurrentChange(_) => "concurrent_change",
             Refusal::TicketChanged(_) => "ticket_changed",
             Refusal::AccountSuspended => "account_suspended",
+            Refusal::AlreadyYourClient => "already_your_client",
+            Refusal::MoveAlreadyPlanned(_) => "move_already_planned",
             Refusal::AccountNotActive(_) => "account_not_active",
             Refusal::AccountClosing => "account_closing",
             Refusal::ClosureAlreadyRequested(_) => "closure_already_requested",

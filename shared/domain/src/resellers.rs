@@ -98,27 +98,37 @@ pub struct ClientCount {
     /// are billed from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billed_from: Option<Timestamp>,
+    /// It closes, or moves to another reseller, at this instant (the reseller's period end):
+    /// its users are billed up to it, not from it, though it is counted until the run that
+    /// removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_until: Option<Timestamp>,
 }
 
 /// The users a reseller is billed for at `at`: the active users of its clients past their
-/// trial.
+/// trial and not yet gone.
 pub fn billable_at<'a>(clients: impl IntoIterator<Item = &'a ClientCount>, at: Timestamp) -> u32 {
     clients
         .into_iter()
         .filter(|c| c.billed_from.is_none_or(|from| at >= from))
+        .filter(|c| c.billed_until.is_none_or(|until| at < until))
         .map(|c| c.active)
         .sum()
 }
 
 /// The highest total between `from` (included, with the total carried in from before it)
 /// and the end of `samples` (time order), and the first instant it was reached; `None`
-/// without any sample.
+/// without any sample. A sample at `from` itself (the midnight sample of the period's first
+/// day) is the total at that instant: what was carried in is then not used, since a client
+/// closing or moving at `from` stops counting there without a change of its own.
 pub fn peak_of(
     carried_in: Option<u32>,
     from: Timestamp,
     samples: &[(Timestamp, u32)],
 ) -> Option<(u32, Timestamp)> {
-    let mut peak: Option<(u32, Timestamp)> = carried_in.map(|n| (n, from));
+    let known_at_start = samples.first().is_some_and(|(at, _)| *at == from);
+    let mut peak: Option<(u32, Timestamp)> =
+        carried_in.filter(|_| !known_at_start).map(|n| (n, from));
     for &(at, n) in samples {
         if peak.is_none_or(|(max, _)| n > max) {
             peak = Some((n, at));
@@ -167,6 +177,60 @@ pub fn close_client(
     closing.status = AccountStatus::Closing;
     closing.closure_date = Some(effective);
     Ok((closing, effective))
+}
+
+/// How long a client's transfer code lets another reseller take the client over.
+pub const TRANSFER_CODE_DAYS: i64 = 7;
+
+/// A client account's move from one reseller to another (docs/resellers.md "Moving to another
+/// reseller"), made on `on`: the current reseller's billing date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedMove {
+    pub client_id: String,
+    pub from: String,
+    pub to: String,
+    pub on: Date,
+}
+
+/// The move of `client` from its reseller `from` to the reseller `to`, who redeemed the
+/// client admin's transfer code on `from_today` (the current reseller's date): made at the
+/// end of the current reseller's period, which it is billed for, the new one billing the
+/// client from then. Only an active client; only to another active reseller on the same
+/// clock.
+pub fn plan_move(
+    client: &Account,
+    from: &Account,
+    to: &Account,
+    from_today: Date,
+) -> Result<PlannedMove, Refusal> {
+    if client.kind != AccountKind::Client {
+        return Err(Refusal::NotAClientAccount);
+    }
+    may_add_clients(to)?;
+    if client.reseller_id.as_deref() == Some(to.id.as_str()) {
+        return Err(Refusal::AlreadyYourClient);
+    }
+    if client.reseller_id.as_deref() != Some(from.id.as_str()) {
+        return Err(Refusal::ConcurrentChange(
+            "the client's reseller changed meanwhile",
+        ));
+    }
+    if client.status != AccountStatus::Active {
+        return Err(Refusal::AccountNotActive(
+            "a client account moves while active, not closing or closed".into(),
+        ));
+    }
+    if client.test_clock_id != to.test_clock_id {
+        return Err(Refusal::AccountNotActive(
+            "a client account moves to a reseller on its own test clock".into(),
+        ));
+    }
+    Ok(PlannedMove {
+        client_id: client.id.clone(),
+        from: from.id.clone(),
+        to: to.id.clone(),
+        on: from.calendar().period_containing(from_today).end(),
+    })
 }
 
 #[cfg(test)]
@@ -256,10 +320,12 @@ mod tests {
             ClientCount {
                 active: 5,
                 billed_from: None,
+                billed_until: None,
             },
             ClientCount {
                 active: 10,
                 billed_from: Some(at("2027-02-01T00:00:00Z")),
+                billed_until: None,
             },
         ];
         assert_eq!(billable_at(&clients, at("2027-01-31T23:59:59Z")), 5);
@@ -304,5 +370,51 @@ mod tests {
             close_client(&closing, &reseller, jiff::civil::date(2026, 12, 30)).unwrap_err(),
             Refusal::ClosureAlreadyRequested(date)
         );
+    }
+
+    #[test]
+    fn a_client_moves_at_its_current_resellers_billing_date_to_another_active_reseller() {
+        use crate::examples::company;
+        let reseller = |id: &str, day| {
+            let mut r = company(jiff::civil::date(2026, 12, day));
+            r.id = id.into();
+            r.kind = AccountKind::Reseller;
+            r
+        };
+        let (from, to) = (reseller("acc_a", 12), reseller("acc_b", 1));
+        let mut client = company(jiff::civil::date(2026, 12, 20));
+        client.id = "acc_c".into();
+        client.kind = AccountKind::Client;
+        client.reseller_id = Some("acc_a".into());
+        let planned = plan_move(&client, &from, &to, jiff::civil::date(2027, 1, 5)).unwrap();
+        assert_eq!(planned.on, jiff::civil::date(2027, 1, 12));
+        assert_eq!(
+            (planned.from.as_str(), planned.to.as_str()),
+            ("acc_a", "acc_b")
+        );
+        // Not to its own reseller, nor while closing, nor to a company
+        assert_eq!(
+            plan_move(&client, &from, &from, jiff::civil::date(2027, 1, 5)).unwrap_err(),
+            Refusal::AlreadyYourClient
+        );
+        let mut closing = client.clone();
+        closing.status = AccountStatus::Closing;
+        assert!(plan_move(&closing, &from, &to, jiff::civil::date(2027, 1, 5)).is_err());
+        let mut not_reseller = to.clone();
+        not_reseller.kind = AccountKind::Company;
+        assert!(plan_move(&client, &from, &not_reseller, jiff::civil::date(2027, 1, 5)).is_err());
+    }
+
+    #[test]
+    fn a_sample_at_the_periods_first_instant_supersedes_what_was_carried_in() {
+        let from: Timestamp = "2027-01-11T23:00:00Z".parse().unwrap();
+        let later: Timestamp = "2027-01-20T10:00:00Z".parse().unwrap();
+        // A client gone at the boundary: 2 carried in, 0 at the midnight sample, 1 later.
+        assert_eq!(
+            peak_of(Some(2), from, &[(from, 0), (later, 1)]),
+            Some((1, later))
+        );
+        // Without a sample at the start, the count carried in stands from the start.
+        assert_eq!(peak_of(Some(2), from, &[(later, 1)]), Some((2, from)));
     }
 }

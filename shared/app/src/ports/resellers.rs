@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use softbrik_domain::account::{Account, HistoryEntry, User};
 use softbrik_domain::money::Money;
-use softbrik_domain::resellers::ClientCount;
+use softbrik_domain::resellers::{ClientCount, PlannedMove};
 
 use crate::error::Error;
 use crate::ports::signup::NewAccount;
@@ -52,4 +53,45 @@ pub trait ResellerTable: Send + Sync {
 
     /// What a reseller pays per active user of its clients.
     fn user_price(&self) -> Money;
+
+    /// A transfer code of `client` (its hash), valid until `expires_at`.
+    async fn keep_transfer_code(
+        &self,
+        client: &Account,
+        code_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), Error>;
+
+    /// The client account a transfer code names, while it is valid at `now`.
+    async fn transfer_code(&self, code_hash: &str, now: Timestamp)
+    -> Result<Option<String>, Error>;
+
+    /// The move planned, in one transaction: once per client (another pending move of it:
+    /// `Refusal::MoveAlreadyPlanned`), the code used up (used meanwhile: `Error::NotFound`),
+    /// the client billed to the reseller it leaves up to `until` (the move's instant), and
+    /// each entry in the history of its account (`(account id, entry id, entry)`).
+    async fn plan_move(
+        &self,
+        planned: &PlannedMove,
+        until: Timestamp,
+        code_hash: &str,
+        history: Vec<(String, String, HistoryEntry)>,
+    ) -> Result<(), Error>;
+
+    /// `client` billed to its reseller up to `until` (it closes then): samples from then on
+    /// leave it out, though it stays in the count until its closure removes it.
+    async fn stop_billing(&self, client: &Account, until: Timestamp) -> Result<(), Error>;
+
+    /// The moves of clients out of `reseller` due on or before `day`.
+    async fn moves_due(&self, reseller: &Account, day: Date) -> Result<Vec<PlannedMove>, Error>;
+
+    /// A planned move made at `at`: the client's reseller changed, its count moved from one
+    /// reseller's to the other's (each with the samples of the change; billed from `billed_from`
+    /// by the new one, after a trial), the plan removed. Nothing once made.
+    async fn complete_move(
+        &self,
+        planned: &PlannedMove,
+        billed_from: Option<Timestamp>,
+        at: Timestamp,
+    ) -> Result<(), Error>;
 }
