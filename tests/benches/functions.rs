@@ -311,6 +311,48 @@ impl Bench {
         }
         intake.stop().await;
 
+        // A credit note of 5.00 on the signup invoice, by support staff on the admin's ticket.
+        let token = self
+            .stack
+            .sign_in(&account.admin_email, PASSWORD)
+            .await
+            .expect("the admin signs in");
+        let asked = json!({"subject": "Geste", "description": "Une panne", "channel": "web"});
+        let ticket = self
+            .stack
+            .call("POST", "/tickets", Some(&token), Some(&asked), None)
+            .await;
+        let invoices = self
+            .stack
+            .call("GET", "/account/invoices", Some(&token), None, None)
+            .await;
+        let invoice = invoices.body["items"][0]["id"]
+            .as_str()
+            .expect("the signup invoice")
+            .to_string();
+        let account_id = account.claims["custom:account_id"]
+            .as_str()
+            .expect("the account's id")
+            .to_string();
+        let staff = json!({"sub": "bench-staff", "cognito:groups": "[support]"});
+        let credit =
+            json!({"ticket_id": ticket.body["id"], "reason": "Une panne", "amount": "5.00"});
+        let path = format!("/staff/accounts/{account_id}/invoices/{invoice}/credit-notes");
+        let mut event = http_event("POST", &path, Some(&credit), Some(&staff));
+        with_route(
+            &mut event,
+            "POST /staff/accounts/{account_id}/invoices/{invoice_id}/credit-notes",
+        );
+        event["pathParameters"] = json!({"account_id": account_id, "invoice_id": invoice});
+        let mut signup = self.start("signup", &self.env).await;
+        let (outcome, calls) = self.counted(&mut signup, &event).await;
+        assert_eq!(status(&outcome), 201, "{}", outcome.json());
+        rows.push((
+            "credit note by support staff (first for the account on the instance)".into(),
+            calls,
+        ));
+        signup.stop().await;
+
         // Both accounts on the clock renew on 2027-01-12; the day before, their reminders ran.
         self.stack
             .advance(&account.clock, "2027-01-11T12:00:00Z")

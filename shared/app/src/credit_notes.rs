@@ -75,6 +75,7 @@ async fn issue_once(
         account.language,
     )
     .map_err(refused)?;
+    let voided = plan.invoice.status == softbrik_domain::account::InvoiceStatus::Void;
     let mut note = plan.note;
     if let Some(amount) = plan.refund {
         let refund = RefundRequest {
@@ -124,6 +125,13 @@ async fn issue_once(
         .invoice
         .ok_or_else(|| Error::internal("a credit note stored without its number"))?;
     tracing::info!(credit_note = %note.id, invoice = %invoice.id, "credit note issued");
+    if voided {
+        // Its last unpaid invoice voided, an account past due or suspended owes nothing.
+        // (Failing here, the note stands: the next retry run, or a new card, restores it.)
+        if let Err(e) = crate::dunning::owes_nothing(ports, account_id).await {
+            tracing::error!(error = %e, "account not restored after its last invoice was voided");
+        }
+    }
     crate::invoices::email(ports, &account, &note).await;
     Ok((201, serde_json::to_value(&note).map_err(Error::internal)?))
 }

@@ -37,7 +37,8 @@ pub async fn retry(
     card_changed: bool,
 ) -> Result<u32, Error> {
     if dunning.open.is_empty() {
-        return Ok(0);
+        // Nothing owed (an invoice credited and voided meanwhile): behind no more.
+        return owes_nothing(ports, &dunning.account.id).await.map(|()| 0);
     }
     let account = &dunning.account;
     let today = account.local_date(now);
@@ -104,6 +105,25 @@ pub async fn retry(
         }
     }
     Ok(paid)
+}
+
+/// An account past due or suspended that owes nothing any more (its last open invoice was
+/// credited in full and voided) is active again: its access restored at once, its retries
+/// stopped. Anything else is left as it is.
+pub async fn owes_nothing(ports: &Ports<'_>, account_id: &str) -> Result<(), Error> {
+    let dunning = ports.billing.dunning(account_id).await?;
+    let behind = matches!(
+        dunning.account.status,
+        AccountStatus::PastDue | AccountStatus::Suspended
+    );
+    if behind && dunning.open.is_empty() {
+        ports
+            .billing
+            .set_standing(&dunning, AccountStatus::Active)
+            .await?;
+        tracing::info!("nothing left to pay: the account is active again");
+    }
+    Ok(())
 }
 
 /// What follows a failed attempt on `today` of an account past due since `since`

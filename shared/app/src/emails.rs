@@ -366,7 +366,7 @@ pub fn payment_failed_email(
     let fill = |t: &str| {
         t.replace("{number}", invoice.number.as_deref().unwrap_or("-"))
             .replace("{company}", company)
-            .replace("{amount}", &invoice.totals.total.format(lang))
+            .replace("{amount}", &invoice.due().format(lang))
             .replace("{card}", &card_words(card))
     };
     (
@@ -400,7 +400,7 @@ pub fn suspended_email(lang: Language, company: &str, open: &[Invoice]) -> (Stri
         text.push_str(&format!(
             "  - {}: {}\n",
             invoice.number.as_deref().unwrap_or("-"),
-            invoice.totals.total.format(lang)
+            invoice.due().format(lang)
         ));
     }
     text.push_str(&format!("\n{outro}\n"));
@@ -431,7 +431,7 @@ pub fn payment_received_email(
     let fill = |t: &str| {
         t.replace("{number}", invoice.number.as_deref().unwrap_or("-"))
             .replace("{company}", company)
-            .replace("{amount}", &invoice.totals.total.format(lang))
+            .replace("{amount}", &invoice.due().format(lang))
     };
     (fill(subject), fill(text))
 }

@@ -16,7 +16,7 @@ use softbrik_app::memory::World;
 use softbrik_app::staff::{self, Mandate};
 use softbrik_app::support::{self, NewTicketBody, Viewer};
 use softbrik_app::{subscription, team as app_team};
-use softbrik_domain::account::{AccountKind, Invoice, InvoiceKind, InvoiceStatus};
+use softbrik_domain::account::{AccountKind, AccountStatus, Invoice, InvoiceKind, InvoiceStatus};
 use softbrik_domain::catalogue::default_catalogue;
 use softbrik_domain::credit::Credited;
 use softbrik_domain::money::Money;
@@ -265,6 +265,10 @@ async fn an_unpaid_invoice_credited_in_full_is_void_and_nothing_is_refunded() {
     open.status = InvoiceStatus::Open;
     open.payment.status = softbrik_domain::account::PaymentStatus::Failed;
     world.tables.add_invoice(ACCOUNT, open.clone());
+    // (Dupont's only open invoice: it is suspended for it)
+    world
+        .tables
+        .change_account(ACCOUNT, |a| a.status = AccountStatus::Suspended);
     let (_, note) = credit(&world, &mandate, "inv_open", Credited::Whole, None)
         .await
         .unwrap();
@@ -277,6 +281,11 @@ async fn an_unpaid_invoice_credited_in_full_is_void_and_nothing_is_refunded() {
         .find(|i| i.id == "inv_open")
         .unwrap();
     assert_eq!(voided.status, InvoiceStatus::Void);
+    // AND owing nothing, Dupont is active again
+    assert_eq!(
+        world.tables.account(ACCOUNT).unwrap().status,
+        AccountStatus::Active
+    );
     // The email says it is deducted from the invoice, not refunded.
     let sent = world.outbox.sent();
     assert!(
