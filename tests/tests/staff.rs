@@ -7,7 +7,7 @@
 //! account's language, listed with the invoices, never beyond what is left to credit.
 
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Company, Stack, pdf_text, unique_email};
+use softbrik_integration_tests::{Company, Stack, pdf_text, renewals, unique_email};
 
 /// A ticket opened on the web by the holder of `token`: its id and number.
 async fn ticket(stack: &Stack, token: &str, subject: &str) -> (String, String) {
@@ -422,4 +422,89 @@ async fn credit_notes_in(words: &CreditWords) {
     let mut refunded = refunded;
     refunded.sort();
     assert_eq!(refunded, ["-12.00", "-2.20", "-5.00"]);
+}
+
+#[tokio::test]
+async fn a_suspended_account_whose_unpaid_renewal_is_credited_in_full_is_active_again() {
+    // GIVEN the FAQ's company with Mia, its card failing every charge from the Jan 12 renewal
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let mia_email = unique_email("mia");
+    let invite = json!({"email": mia_email, "name": "Mia Moreau", "briks": []});
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&invite),
+            None,
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let mia = stack.member_token(&mia_email).await;
+    let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
+    let put = stack
+        .call(
+            "PUT",
+            "/account/payment-method",
+            Some(&company.token),
+            Some(&card),
+            None,
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    // AND the renewal failed: Alice disputes it in a ticket while past due
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    let (alices, _) = ticket(&stack, &company.token, "Renouvellement contesté").await;
+    // AND the retries failed: suspended, Mia refused
+    stack.advance(&company.clock, "2027-01-17T12:00:00Z").await;
+    let refused = stack.call("GET", "/tickets", Some(&mia), None, None).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let invoices = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewal = renewals(&invoices.body)[0].clone();
+    assert_eq!(renewal["status"], "open", "{renewal}");
+    let charges_before = stack.charges(&company.account_id).await;
+
+    // WHEN support credits the whole renewal on Alice's ticket
+    let staff = stack.support_token().await;
+    let path = format!(
+        "/staff/accounts/{}/invoices/{}/credit-notes",
+        company.account_id,
+        renewal["id"].as_str().unwrap()
+    );
+    let body = json!({"ticket_id": alices, "reason": "Renouvellement contesté"});
+    let note = stack
+        .call("POST", &path, Some(&staff), Some(&body), None)
+        .await;
+    assert_eq!(note.status, 201, "{note:?}");
+    assert_eq!(note.body["total"], renewal["total"]);
+    // THEN the renewal is void, nothing was charged nor refunded, and the account is active
+    let voided = stack
+        .call(
+            "GET",
+            &format!("/account/invoices/{}", renewal["id"].as_str().unwrap()),
+            Some(&company.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(voided.body["status"], "void", "{voided:?}");
+    assert_eq!(stack.charges(&company.account_id).await, charges_before);
+    let account = stack
+        .call("GET", "/account", Some(&company.token), None, None)
+        .await;
+    assert_eq!(account.body["status"], "active", "{account:?}");
+    // AND Mia is back at once
+    let back = stack.call("GET", "/tickets", Some(&mia), None, None).await;
+    assert_eq!(back.status, 200, "{back:?}");
+    // AND the note says it is deducted from the renewal, not refunded
+    let number = note.body["number"].as_str().unwrap();
+    let mail = stack.mail_to(&company.admin_email).await;
+    let sent = mail
+        .iter()
+        .find(|m| m.subject == format!("Votre avoir Softbrik {number}"))
+        .expect("the credit note's email");
+    assert!(sent.text.contains("déduit de la facture"), "{}", sent.text);
 }

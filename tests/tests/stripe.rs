@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 use softbrik::account::CardBrand;
 use softbrik::money::Money;
-use softbrik::payments::{ChargeRequest, PaymentError, Payments};
+use softbrik::payments::{ChargeRequest, PaymentError, Payments, RefundRequest};
 use softbrik::stripe::StripePayments;
 use softbrik::values::PaymentMethodToken;
 use softbrik_integration_tests::Stack;
@@ -94,6 +94,62 @@ async fn a_visa_card_is_read_from_the_partner_and_charged_once_per_key() {
     // AND a refund under the key goes through, twice without harm
     stripe.refund(&key).await.expect("refunded");
     stripe.refund(&key).await.expect("refunded once");
+}
+
+#[tokio::test]
+async fn a_credit_note_refunds_part_of_a_charge_once_per_key() {
+    // GIVEN 19.20 charged on a Visa card, by the function that issues credit notes
+    let stack = Stack::connect().await;
+    let stripe = stripe_of(&stack, "signup");
+    let token = PaymentMethodToken::parse("pm_card_visa").unwrap();
+    stripe
+        .attach(&token, "acc_stripe_test")
+        .await
+        .expect("attached");
+    let charge_key = unique_key("signup");
+    stripe
+        .charge(
+            &request("pm_card_visa", &charge_key, "19.20"),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .expect("charged");
+    let refund = |amount: &str, refund_key: &str| RefundRequest {
+        account_id: "acc_stripe_test".into(),
+        charge_key: charge_key.clone(),
+        amount: Money::new(amount.parse::<Decimal>().unwrap()),
+        refund_key: refund_key.into(),
+    };
+    // WHEN 5.00 is refunded twice under one key (a retried credit note)
+    let key = unique_key("credit");
+    let first = stripe
+        .refund_part(&refund("5.00", &key))
+        .await
+        .expect("refunded");
+    let again = stripe
+        .refund_part(&refund("5.00", &key))
+        .await
+        .expect("replayed");
+    // THEN it is one refund
+    assert!(first.starts_with("re_"), "{first}");
+    assert_eq!(again, first);
+    // AND the key with another amount is refused, never a second refund
+    assert!(matches!(
+        stripe.refund_part(&refund("6.00", &key)).await,
+        Err(PaymentError::Unavailable(_))
+    ));
+    // AND another key refunds the rest
+    let rest = stripe
+        .refund_part(&refund("14.20", &unique_key("credit")))
+        .await
+        .expect("the rest refunded");
+    assert_ne!(rest, first);
+    // AND nothing charged under a key has nothing to refund
+    let none = RefundRequest {
+        charge_key: unique_key("never"),
+        ..refund("1.00", &unique_key("credit"))
+    };
+    assert!(stripe.refund_part(&none).await.is_err());
 }
 
 #[tokio::test]
