@@ -48,6 +48,8 @@ VENV_BIN = ROOT / ".local" / "venv" / "bin"
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "softbrik-local"
+# The SQS queue the local subscriber rule delivers every event to (the emulator lists it).
+EVENTS_QUEUE = "softbrik-local-subscriber"
 # The operator's credentials (the tests, the provisioning): the account's administrator, whose
 # requests the emulator does not evaluate. Each function signs with credentials of its own
 # (`function_credentials`), evaluated against its policy in template.yaml (infra/iam.py).
@@ -184,6 +186,8 @@ class Provisioner:
             "AWS::Cognito::UserPoolClient": self.user_pool_client,
             "AWS::Cognito::UserPoolGroup": self.user_pool_group,
             "AWS::SES::EmailIdentity": self.mail_identity,
+            "AWS::Events::EventBus": self.event_bus,
+            "AWS::Events::Archive": self.event_archive,
         }
         # Resources the emulator has no use for locally: the functions and the API are served
         # by cargo-lambda and the gateway below; GuardDuty has nothing to watch on a laptop.
@@ -200,7 +204,13 @@ class Provisioner:
         # and the Lambda permission has no Lambda to attach to. The bucket policy is left out
         # because moto applies a bucket policy's Deny statements without their Condition: the
         # TLS-only statement would deny every request on the emulator's plain-HTTP endpoint.
+        # The rule forwarding events to the Brik modules' bus (and its dead-letter queue) is
+        # only deployed with that bus's ARN; locally the stack's own subscriber stands for the
+        # modules (event_bus below, `events_url`).
         not_received_locally = {
+            "AWS::Events::Rule",
+            "AWS::SQS::Queue",
+            "AWS::SQS::QueuePolicy",
             "AWS::SES::ReceiptRuleSet",
             "AWS::SES::ReceiptRule",
             "AWS::Lambda::Permission",
@@ -306,6 +316,40 @@ class Provisioner:
             UserPoolId=p["UserPoolId"], GroupName=p["GroupName"], Description=p.get("Description", "")
         )
         self.t.physical[lid] = p["GroupName"]
+
+    def event_bus(self, lid: str, p: dict) -> None:
+        """The bus, and the local subscriber standing for the Brik modules: a rule sending every
+        event to an SQS queue, which the emulator lists at `GET /_softbrik/events`."""
+        events = self.client("events")
+        name = self.t.resolve(p["Name"])
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        self.t.physical[lid] = name
+        self.t.attributes[(lid, "Arn")] = arn
+        self.t.attributes[(lid, "Name")] = name
+        queue = self.client("sqs").create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+        queue_arn = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        events.put_rule(
+            Name=EVENTS_QUEUE,
+            EventBusName=name,
+            EventPattern=json.dumps({"source": ["softbrik.billing", "softbrik.support"]}),
+        )
+        events.put_targets(
+            Rule=EVENTS_QUEUE,
+            EventBusName=name,
+            Targets=[{"Id": "local-subscriber", "Arn": queue_arn}],
+        )
+
+    def event_archive(self, lid: str, p: dict) -> None:
+        name = self.t.resolve(p["ArchiveName"])
+        self.client("events").create_archive(
+            ArchiveName=name,
+            EventSourceArn=self.t.resolve(p["SourceArn"]),
+            EventPattern=json.dumps(self.t.resolve(p["EventPattern"])),
+            RetentionDays=int(self.t.resolve(p.get("RetentionDays", 0))),
+        )
+        self.t.physical[lid] = name
 
     def mail_identity(self, lid: str, p: dict) -> None:
         self.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
@@ -850,6 +894,7 @@ class Stack:
         description = {
             "api_url": f"http://127.0.0.1:{self.api_port}",
             "aws_endpoint": self.endpoint,
+            "events_url": f"{self.endpoint}/_softbrik/events",
             "region": REGION,
             "table_name": self.table,
             "keys_table_name": self.template.ref("KeysTable"),

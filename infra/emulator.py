@@ -18,6 +18,9 @@ serialises every backend, S3 objects included, and slows the emulator as they pi
 It also counts the AWS requests it answers, by service and operation, for the benchmarks
 (`make bench`): `GET /_softbrik/calls` reads the counts, `DELETE /_softbrik/calls` resets them.
 
+`GET /_softbrik/events` lists the events the bus delivered to the local subscriber (a rule to
+an SQS queue, devstack.py), oldest first, each in EventBridge's envelope: `events_url`.
+
 `POST /_softbrik/faults` (`{"skip": k, "fail": n}`) makes the n AWS requests that follow the
 next k fail with a 500 InternalFailure (n = 3 outlasts the SDK's retries, so the call fails);
 with `"lost": true` they are carried out but their answer is lost (the connection drops in
@@ -73,6 +76,8 @@ import iam  # noqa: E402
 
 REGION = os.environ.get("AWS_REGION", "eu-west-1")
 ACCOUNT_ID = "123456789012"  # moto's account for every credential it does not know
+# The queue of the local subscriber of the event bus (devstack.py creates it).
+EVENTS_QUEUE = "softbrik-local-subscriber"
 
 
 def transact_write_items(self, transact_items: list[dict]) -> None:
@@ -350,6 +355,15 @@ def build_app():
                             sent.append({"destinations": m.destinations, "raw_data": m.raw_data})
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(sent).encode()]
+        if environ.get("PATH_INFO") == "/_softbrik/events":
+            # What the local subscriber received (the bus's rule to this SQS queue), oldest
+            # first, each in EventBridge's envelope; read without consuming it.
+            from moto.sqs.models import sqs_backends
+
+            queue = sqs_backends[ACCOUNT_ID][REGION].queues.get(EVENTS_QUEUE)
+            delivered = [json.loads(m.body) for m in list(queue._messages)] if queue else []
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(delivered).encode()]
         if environ.get("PATH_INFO") == "/_softbrik/faults":
             method = environ.get("REQUEST_METHOD")
             with counted:

@@ -52,6 +52,8 @@ pub struct Config {
     pub success_manager_email: String,
     /// Raw inbound mail (`inbound/`) and ticket attachments (`attachments/<account>/`).
     pub mail_bucket: String,
+    /// The event bus the Brik modules are told on (events.md); none: events stay in the outbox.
+    pub event_bus: Option<String>,
     /// What a reseller pays per active user per period (api.md "Resellers").
     pub reseller_user_price: crate::money::Money,
     /// Signup attempts allowed per client address, and per email domain, in an hour
@@ -103,6 +105,7 @@ impl Config {
             success_manager_email: var("SOFTBRIK_SUCCESS_MANAGER_EMAIL")
                 .unwrap_or_else(|_| "success@softbrik.com".into()),
             mail_bucket: var("SOFTBRIK_MAIL_BUCKET").unwrap_or_default(),
+            event_bus: var("SOFTBRIK_EVENT_BUS").ok().filter(|b| !b.is_empty()),
             reseller_user_price: crate::money::Money::parse(
                 &var("SOFTBRIK_RESELLER_USER_PRICE").unwrap_or_else(|_| "5.00".into()),
             )

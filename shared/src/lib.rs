@@ -23,6 +23,7 @@ pub mod directory;
 pub mod directory_sync;
 pub mod dunning;
 pub mod edge;
+pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod intake;

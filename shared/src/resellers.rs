@@ -456,7 +456,7 @@ pub async fn create_client(
         .now();
     let client = body.parse(now)?;
     let fingerprint = serde_json::json!({"route": "POST /reseller/clients", "body": raw});
-    softbrik_app::resellers::create_client(
+    let answer = softbrik_app::resellers::create_client(
         &app.ports(),
         &reseller,
         now,
@@ -465,7 +465,11 @@ pub async fn create_client(
         fingerprint,
         key,
     )
-    .await
+    .await?;
+    if let Some(client_id) = answer.1.pointer("/account/id").and_then(|v| v.as_str()) {
+        crate::events::publish_account(app, client_id).await;
+    }
+    Ok(answer)
 }
 
 /// `POST /reseller/clients/transfer` as sent.

@@ -305,6 +305,8 @@ pub(crate) async fn new_account_ops(
     for schedule in crate::schedule::new_schedules(&account_item, new.at)? {
         ops.push(app.store.put_new_op(&schedule)?);
     }
+    // What the Brik modules are told, recorded with the account (events.md).
+    ops.extend(crate::events::outbox_ops(app, &new.events)?);
     Ok((key.clone(), ops))
 }
 
@@ -316,7 +318,13 @@ pub async fn signup(
     idempotency_key: Option<&str>,
     client_address: Option<&str>,
 ) -> Result<(u16, serde_json::Value), Error> {
-    softbrik_app::signup::signup(&app.ports(), body, cmd, idempotency_key, client_address).await
+    let answer =
+        softbrik_app::signup::signup(&app.ports(), body, cmd, idempotency_key, client_address)
+            .await?;
+    if let Some(account_id) = answer.1.pointer("/account/id").and_then(|v| v.as_str()) {
+        crate::events::publish_account(app, account_id).await;
+    }
+    Ok(answer)
 }
 
 /// What a signup needs on AWS: the test clocks, the rate limit's counters, the catalogue, KMS

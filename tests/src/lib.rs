@@ -29,6 +29,8 @@ pub struct StackFile {
     pub lambda_endpoint: String,
     /// The payment partner's emulator (localstripe).
     pub stripe_url: String,
+    /// What the event bus delivered to the local subscriber (local-stack.md "Events").
+    pub events_url: String,
     /// Every route of template.yaml, as the local gateway serves it.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
@@ -946,6 +948,27 @@ impl Stack {
             admin_email,
             created: created.body,
         }
+    }
+
+    /// The events the bus delivered to the local subscriber about `account_id`, oldest first,
+    /// each in EventBridge's envelope.
+    pub async fn events_of(&self, account_id: &str) -> Vec<Value> {
+        let delivered: Value = self
+            .http
+            .get(&self.file.events_url)
+            .send()
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("a JSON array");
+        delivered
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["detail"]["account_id"] == account_id)
+            .collect()
     }
 
     /// A transfer code made by the admin of the client account whose admin holds `token`.

@@ -5,7 +5,8 @@
 //! five minutes, settles what is left: a change whose invoice exists was applied; any other
 //! charge (the function stopped after charging, or the partner's answer never came) is
 //! refunded with its own idempotency key. A change thus ends fully applied or not at all.
-//! The same run sends again the invoices whose email failed (`invoicing::resend_invoices`).
+//! The same run sends again the invoices whose email failed (`invoicing::resend_invoices`),
+//! and puts on the event bus the events a request left in the outbox (`events::publish_pending`).
 
 use lambda_runtime::Error as LambdaError;
 use softbrik::app::App;
@@ -32,7 +33,13 @@ async fn settle(app: &'static App, _: serde_json::Value) -> Result<serde_json::V
         tracing::error!(error = %e, "invoice emails not sent again");
         e
     })?;
+    // Events a request could not put on the bus (events.md: delayed, never lost).
+    match softbrik::events::publish_pending(app).await {
+        Ok(published) => done.events = published,
+        Err(e) => tracing::error!(error = %e, "events left in the outbox"),
+    }
     tracing::info!(
+        events = done.events,
         applied = done.applied,
         refunded = done.refunded,
         left = done.left,

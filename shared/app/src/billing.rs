@@ -146,6 +146,9 @@ pub struct Settlement {
     /// Invoices whose email had failed, sent this run, and still waiting.
     pub mailed: u32,
     pub mail_left: u32,
+    /// Events the requests left in the outbox, put on the bus this run.
+    #[serde(default)]
+    pub events: u32,
 }
 
 /// Settles the charges recorded before `cutoff` whose change was never written (the function

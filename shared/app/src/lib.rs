@@ -13,6 +13,7 @@ pub mod directory_sync;
 pub mod dunning;
 pub mod emails;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod intake;

@@ -115,11 +115,20 @@ async fn add(
         .map_err(Error::internal)
     };
     let billed_from = decide::billed_from(&account, &reseller.value);
+    let created = softbrik_domain::events::Event {
+        id: crate::events::event_id(&lease.id("history")),
+        account_id: account.id.clone(),
+        at: now,
+        change: softbrik_domain::events::Change::AccountCreated {
+            briks: admin.briks.iter().map(|b| b.brik_id.clone()).collect(),
+        },
+    };
     let new = NewAccount {
         account: account.clone(),
         admin,
         invoice: None,
         history: (lease.id("history"), history),
+        events: vec![created],
         at: now,
     };
     let answering = lease.held().map(|held| Answering {

@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod credit;
 pub mod directory_sync;
 pub mod dunning;
+pub mod events;
 #[cfg(any(test, feature = "examples"))]
 pub mod examples;
 pub mod inbound;

@@ -19,6 +19,8 @@ pub struct NewAccount {
     pub admin: User,
     pub invoice: Option<Invoice>,
     pub history: (String, HistoryEntry),
+    /// What the Brik modules are told (events.md), recorded with the account.
+    pub events: Vec<softbrik_domain::events::Event>,
     pub at: Timestamp,
 }
 
