@@ -10,7 +10,6 @@ use softbrik_domain::account::{Account, AccountStatus, HistoryEntry, Invoice};
 use softbrik_domain::dunning as decide;
 
 pub use crate::emails::AfterFailure;
-use crate::ports::mailer::Mail;
 
 use crate::billing::WriteFailure;
 use crate::error::Error;
@@ -159,17 +158,9 @@ async fn tell_suspended(ports: &Ports<'_>, account: &Account, open: &[Invoice]) 
     send(ports, account, words).await;
 }
 
-async fn send(ports: &Ports<'_>, account: &Account, (subject, text): (String, String)) {
-    let mail = Mail {
-        to: crate::invoices::address(account).to_string(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: Vec::new(),
-    };
-    if let Err(e) = ports.mailer.send(&mail).await {
-        tracing::error!(error = %e, code = e.code(), account_id = %account.id, "dunning email not sent");
-    }
+async fn send(ports: &Ports<'_>, account: &Account, words: (String, String)) {
+    let to = crate::invoices::address(account);
+    crate::ports::mailer::notify(ports.mailer, to, words, "dunning").await;
 }
 
 /// Whether the stored invoice already records `invoice`'s attempt (another retry made it).

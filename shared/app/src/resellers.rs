@@ -23,7 +23,6 @@ use crate::ids::{new_id, new_ordered_id};
 use crate::ports::Ports;
 use crate::ports::account::{AccountChange, Reschedule};
 use crate::ports::directory::NewSignIn;
-use crate::ports::mailer::Mail;
 use crate::ports::signup::NewAccount;
 use crate::ports::team::{Answering, Read};
 
@@ -115,14 +114,7 @@ async fn add(
         .map_err(Error::internal)
     };
     let billed_from = decide::billed_from(&account, &reseller.value);
-    let created = softbrik_domain::events::Event {
-        id: crate::events::event_id(&lease.id("history")),
-        account_id: account.id.clone(),
-        at: now,
-        change: softbrik_domain::events::Change::AccountCreated {
-            briks: admin.briks.iter().map(|b| b.brik_id.clone()).collect(),
-        },
-    };
+    let created = crate::events::account_created(&lease.id("history"), &account, &admin, now);
     let new = NewAccount {
         account: account.clone(),
         admin,
@@ -350,22 +342,13 @@ pub async fn take_over(
         (client.admin_email.as_str(), client.language),
         (from.admin_email.as_str(), from.language),
     ] {
-        let (subject, text) = crate::emails::reseller_move_email(
+        let words = crate::emails::reseller_move_email(
             lang,
             client.company_name.as_str(),
             reseller.company_name.as_str(),
             planned.on,
         );
-        let mail = Mail {
-            to: to.to_string(),
-            subject,
-            text,
-            auto_submitted: "auto-generated",
-            attachments: vec![],
-        };
-        if let Err(e) = ports.mailer.send(&mail).await {
-            tracing::error!(error = %e, "the move's email not sent");
-        }
+        crate::ports::mailer::notify(ports.mailer, to, words, "reseller move").await;
     }
     Ok(serde_json::json!({
         "account_id": client.id,

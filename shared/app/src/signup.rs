@@ -130,14 +130,7 @@ async fn run(
         })
         .map_err(Error::internal)
     };
-    let created = softbrik_domain::events::Event {
-        id: crate::events::event_id(&lease.id("history")),
-        account_id: account.id.clone(),
-        at: now,
-        change: softbrik_domain::events::Change::AccountCreated {
-            briks: admin.briks.iter().map(|b| b.brik_id.clone()).collect(),
-        },
-    };
+    let created = crate::events::account_created(&lease.id("history"), &account, &admin, now);
     let new = NewAccount {
         account: account.clone(),
         admin,

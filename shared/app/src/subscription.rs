@@ -13,7 +13,6 @@ use softbrik_domain::values::PaymentMethodToken;
 use crate::error::Error;
 use crate::ports::Ports;
 use crate::ports::account::{AccountChange, Reschedule};
-use crate::ports::mailer::Mail;
 
 /// The history entries of a change made by `actor` at `at`.
 fn entries(
@@ -210,16 +209,8 @@ pub(crate) async fn confirm_closure(
     closing: &softbrik_domain::account::Account,
     effective: jiff::civil::Date,
 ) {
-    let (subject, text) =
+    let words =
         crate::emails::closure_email(closing.language, closing.company_name.as_str(), effective);
-    let mail = Mail {
-        to: closing.admin_email.as_str().to_string(),
-        subject,
-        text,
-        auto_submitted: "auto-generated",
-        attachments: vec![],
-    };
-    if let Err(e) = ports.mailer.send(&mail).await {
-        tracing::error!(error = %e, "closure confirmation not sent");
-    }
+    let to = closing.admin_email.as_str();
+    crate::ports::mailer::notify(ports.mailer, to, words, "closure confirmation").await;
 }

@@ -30,6 +30,27 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, mail: &Mail) -> Result<String, Error>;
 }
 
+impl Mail {
+    /// An automatic notice to `to` (no attachment): `words` is its (subject, text).
+    pub fn notice(to: &str, (subject, text): (String, String)) -> Mail {
+        Mail {
+            to: to.to_string(),
+            subject,
+            text,
+            auto_submitted: "auto-generated",
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// Sends an automatic notice; a failure is logged (`what`: which notice), never returned: the
+/// change it tells of stands.
+pub async fn notify(mailer: &dyn Mailer, to: &str, words: (String, String), what: &str) {
+    if let Err(e) = mailer.send(&Mail::notice(to, words)).await {
+        tracing::error!(error = %e, code = e.code(), notice = what, "notice not sent");
+    }
+}
+
 /// Sending an issued invoice to the account, its PDF attached, in its language.
 #[async_trait]
 pub trait InvoiceMail: Send + Sync {
