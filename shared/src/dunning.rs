@@ -80,31 +80,17 @@ pub(crate) async fn record_attempt(
     };
     // Only if no other attempt was recorded, and no credit note changed what it owes, since
     // the invoice was read.
-    let previous = (
+    let (credited, mut values) = crate::store::credited_is(stored.invoice.credited)?;
+    values.push((
         ":previous",
         AttributeValue::N(attempt.previous_attempts.to_string()),
-    );
-    let credited_as_read = if stored.invoice.credited.is_zero() {
-        app.store.put_if_op(
-            &updated,
-            "#payment.attempts = :previous AND attribute_not_exists(credited)",
-            &[("#payment", "payment")],
-            &[previous],
-        )?
-    } else {
-        app.store.put_if_op(
-            &updated,
-            "#payment.attempts = :previous AND credited = :credited",
-            &[("#payment", "payment")],
-            &[
-                previous,
-                (
-                    ":credited",
-                    crate::store::to_attribute(&stored.invoice.credited)?,
-                ),
-            ],
-        )?
-    };
+    ));
+    let credited_as_read = app.store.put_if_op(
+        &updated,
+        &format!("#payment.attempts = :previous AND {credited}"),
+        &[("#payment", "payment")],
+        &values,
+    )?;
     let mut ops = vec![credited_as_read, app.store.put_new_op(&history)?];
     if paid {
         ops.push(PendingCharge::key_only(&charge).delete_op(app)?);

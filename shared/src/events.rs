@@ -30,6 +30,8 @@ const OUTBOX_INDEX: &str = "OUTBOX";
 const SEQUENCE_SK: &str = "EVENTS";
 /// EventBridge takes at most 10 entries a request.
 const PUT_EVENTS_MAX: usize = 10;
+/// Events numbered at once: with the counter, the 100 items a DynamoDB transaction holds.
+const NUMBERED_AT_ONCE: usize = 99;
 
 /// An event waiting in the outbox: ids and what the change says (no personal data), so kept
 /// clear.
@@ -104,13 +106,35 @@ async fn publish(app: &App, account_id: &str) -> Result<u32, Error> {
         return Ok(0);
     };
     let pk = account_pk(account_id);
-    let mut waiting: Vec<OutboxItem> = app.store.query_prefix(&pk, OUTBOX_SK_PREFIX).await?;
-    if waiting.is_empty() {
-        return Ok(0);
-    }
-    number(app, &pk, &mut waiting).await?;
-    waiting.sort_by_key(|i| i.sequence);
     let client = aws_sdk_eventbridge::Client::new(&app.aws);
+    let mut published = 0;
+    loop {
+        let mut waiting: Vec<OutboxItem> = app.store.query_prefix(&pk, OUTBOX_SK_PREFIX).await?;
+        if waiting.is_empty() {
+            break;
+        }
+        // The oldest first, as many as one numbering transaction holds; the rest next round.
+        let more = waiting.len() > NUMBERED_AT_ONCE;
+        waiting.truncate(NUMBERED_AT_ONCE);
+        number(app, &pk, &mut waiting).await?;
+        waiting.sort_by_key(|i| i.sequence);
+        published += put_on_bus(app, &client, bus, &waiting).await?;
+        if !more {
+            break;
+        }
+    }
+    tracing::info!(published, "events published");
+    Ok(published)
+}
+
+/// Puts numbered events on the bus, 10 a request, in order; each accepted one leaves the
+/// outbox. An event refused stops there (order is kept): an error, its events left.
+async fn put_on_bus(
+    app: &App,
+    client: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    waiting: &[OutboxItem],
+) -> Result<u32, Error> {
     let mut published = 0;
     for batch in waiting.chunks(PUT_EVENTS_MAX) {
         let entries = batch
@@ -153,7 +177,6 @@ async fn publish(app: &App, account_id: &str) -> Result<u32, Error> {
             )));
         }
     }
-    tracing::info!(published, "events published");
     Ok(published)
 }
 

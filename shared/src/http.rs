@@ -220,8 +220,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<(T, serde_json::V
     if let Some(field) = find_card_number(&value) {
         return Err(Error::CardNumberNotAccepted { field });
     }
-    let typed = serde_path_to_error::deserialize(value.clone()).map_err(type_error)?;
-    Ok((typed, value))
+    Ok((typed(value.clone())?, value))
 }
 
 /// A JSON value (a body already read) in its typed form, refused as [`json_body`] refuses

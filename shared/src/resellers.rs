@@ -76,7 +76,6 @@ impl UsageItem {
         softbrik_domain::resellers::billable_at(self.clients.values(), at)
     }
 
-    /// The next version with `client`'s count moved by `delta`.
     /// The count with `client` billed up to `until` (it closes or moves then), the version
     /// bumped; a client not in the count is an internal error.
     fn billed_until(&self, client: &str, until: Timestamp) -> Result<UsageItem, Error> {
@@ -89,6 +88,23 @@ impl UsageItem {
         Ok(next)
     }
 
+    /// The count with `client` in it (a new client, or one moving in), the version bumped.
+    fn with_client(&self, client: &str, count: ClientCount) -> UsageItem {
+        let mut next = self.clone();
+        next.clients.insert(client.to_string(), count);
+        next.version += 1;
+        next
+    }
+
+    /// The count without `client` (closed, or moved out), the version bumped.
+    fn without(&self, client: &str) -> UsageItem {
+        let mut next = self.clone();
+        next.clients.remove(client);
+        next.version += 1;
+        next
+    }
+
+    /// The next version with `client`'s count moved by `delta`.
     fn moved(&self, client: &str, delta: i64) -> Result<UsageItem, Error> {
         let mut next = self.clone();
         let count = next
@@ -189,34 +205,21 @@ pub async fn leave(app: &App, client: &Account, now: Timestamp) -> Result<(), Er
     let Some(reseller) = client.reseller_id.as_deref() else {
         return Ok(());
     };
-    for attempt in 0..COUNT_ATTEMPTS {
-        if attempt > 0 {
-            back_off(attempt).await;
-        }
+    with_counts(move || async move {
         let usage = usage_item(app, reseller).await?;
         if !usage.clients.contains_key(&client.id) {
-            return Ok(());
+            return Ok(Tried::Done(()));
         }
-        let mut next = usage.clone();
-        next.clients.remove(&client.id);
-        next.version += 1;
+        let next = usage.without(&client.id);
         let mut ops = vec![app.store.put_if_version_op(&next, usage.version)?];
         for sample in samples(reseller, &usage, &next, now) {
             ops.push(app.store.put_op(&sample)?);
         }
-        match app.store.transact(ops).await {
-            Ok(()) => return Ok(()),
-            Err(e) if count_moved(&e, 0) => continue,
-            Err(e) => {
-                return Err(
-                    e.into_error(|_| Error::unavailable("the reseller's count changed meanwhile"))
-                );
-            }
-        }
-    }
-    Err(Error::Refused(Refusal::ConcurrentChange(
-        "the reseller's user count kept changing; retry",
-    )))
+        tried(app.store.transact(ops).await, &[0], |_| {
+            Error::unavailable("the reseller's count changed meanwhile")
+        })
+    })
+    .await
 }
 
 /// The samples of a change at `now`: the total just before it (a trial that ended since the
@@ -264,6 +267,47 @@ fn count_moved(e: &TransactionError, index: usize) -> bool {
         }
         TransactionError::Failed(_) => false,
     }
+}
+
+/// What one try at a change of a reseller's count came to.
+enum Tried<T> {
+    Done(T),
+    /// Another change moved a count it was written against: try again on the new one.
+    CountMoved,
+}
+
+/// A try's transaction: done, or the count moved (a `count_moved` item among `counts`), or
+/// refused (`refused(i)`: the first failed condition's item).
+fn tried(
+    result: Result<(), TransactionError>,
+    counts: &[usize],
+    refused: impl FnOnce(usize) -> Error,
+) -> Result<Tried<()>, Error> {
+    match result {
+        Ok(()) => Ok(Tried::Done(())),
+        Err(e) if counts.iter().any(|&i| count_moved(&e, i)) => Ok(Tried::CountMoved),
+        Err(e) => Err(e.into_error(refused)),
+    }
+}
+
+/// Tries a change of a reseller's count until it is made, reading the count again and
+/// waiting a little longer each time another change moved it first; after
+/// [`COUNT_ATTEMPTS`], 409 `concurrent_change`.
+async fn with_counts<T, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, Error>
+where
+    Fut: std::future::Future<Output = Result<Tried<T>, Error>>,
+{
+    for n in 0..COUNT_ATTEMPTS {
+        if n > 0 {
+            back_off(n).await;
+        }
+        if let Tried::Done(done) = attempt().await? {
+            return Ok(done);
+        }
+    }
+    Err(Error::Refused(Refusal::ConcurrentChange(
+        "the reseller's user count kept changing; retry",
+    )))
 }
 
 async fn usage_item(app: &App, reseller_id: &str) -> Result<UsageItem, Error> {
@@ -491,8 +535,7 @@ pub async fn take_over(
     if body.code.len() > 200 {
         return Err(Error::NotFound);
     }
-    softbrik_app::resellers::take_over(&app.ports(), &reseller.value, &caller.actor(), &body.code)
-        .await
+    softbrik_app::resellers::take_over(&app.ports(), &reseller, &caller.actor(), &body.code).await
 }
 
 /// `POST /reseller/clients/{account_id}/closure` (`{"confirm": true}`): the reseller's admin
@@ -539,43 +582,41 @@ impl ResellerTable for App {
             billed_from,
             billed_until: None,
         };
-        for attempt in 0..COUNT_ATTEMPTS {
-            if attempt > 0 {
-                back_off(attempt).await;
-            }
+        let (created, reseller_history, answered, entry, at) =
+            (&created, &reseller_history, &answered, &entry, new.at);
+        with_counts(move || async move {
             let usage = usage_item(self, reseller_id).await?;
-            let mut next = usage.clone();
-            next.clients.insert(account.id.clone(), entry.clone());
-            next.version += 1;
+            let next = usage.with_client(&account.id, entry.clone());
             let mut ops = created.clone();
-            ops.push(self.store.put_new_op(&reseller_history)?);
-            if let Some((_, recorded)) = &answered {
+            ops.push(self.store.put_new_op(reseller_history)?);
+            if let Some((_, recorded)) = answered {
                 ops.extend(recorded.iter().cloned());
             }
             let own = ops.len();
             ops.push(self.store.put_if_version_op(&next, usage.version)?);
-            for sample in samples(reseller_id, &usage, &next, new.at) {
+            for sample in samples(reseller_id, &usage, &next, at) {
                 ops.push(self.store.put_op(&sample)?);
             }
-            match self.store.transact(ops).await {
-                Ok(()) => {
-                    return Ok(Committed {
-                        invoice: None,
-                        answer: answered.map(|(body, _)| body),
-                    });
-                }
-                Err(e) if count_moved(&e, own) => continue,
-                Err(e) if e.condition_failed(0) => return Err(Error::EmailTaken),
-                Err(e) => {
-                    return Err(e.into_error(|i| {
-                        Error::unavailable(format!("client item {i} already exists"))
-                    }));
-                }
+            let result = self.store.transact(ops).await;
+            if result
+                .as_ref()
+                .is_err_and(|e| !count_moved(e, own) && e.condition_failed(0))
+            {
+                return Err(Error::EmailTaken);
             }
-        }
-        Err(Error::Refused(Refusal::ConcurrentChange(
-            "the reseller's user count kept changing; retry",
-        )))
+            Ok(
+                match tried(result, &[own], |i| {
+                    Error::unavailable(format!("client item {i} already exists"))
+                })? {
+                    Tried::Done(()) => Tried::Done(Committed {
+                        invoice: None,
+                        answer: answered.as_ref().map(|(body, _)| body.clone()),
+                    }),
+                    Tried::CountMoved => Tried::CountMoved,
+                },
+            )
+        })
+        .await
     }
 
     /// The reseller's `USAGE` item (one GetItem).
@@ -645,19 +686,19 @@ impl ResellerTable for App {
         planned: &PlannedMove,
         until: Timestamp,
         code_hash: &str,
-        history: Vec<(String, String, HistoryEntry)>,
+        history: Vec<(&Read<Account>, String, HistoryEntry)>,
     ) -> Result<(), Error> {
         let item = MoveItem::of(planned);
-        let mut entries = Vec::with_capacity(history.len());
-        for (account_id, id, entry) in &history {
-            let read = AccountTable::account(self, account_id).await?;
-            let (_, key) = read.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
-            entries.push(HistoryItem::seal(account_id, id, entry, key));
-        }
-        for attempt in 0..COUNT_ATTEMPTS {
-            if attempt > 0 {
-                back_off(attempt).await;
-            }
+        // Each entry sealed under its account's key, as the use case read the account.
+        let entries = history
+            .iter()
+            .map(|(read, id, entry)| {
+                let (_, key) = read.stamp.get::<(AccountItem, Arc<DataKey>)>()?;
+                Ok(HistoryItem::seal(&read.value.id, id, entry, key))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let (item, entries) = (&item, &entries);
+        with_counts(move || async move {
             let usage = usage_item(self, &planned.from).await?;
             let next = usage.billed_until(&planned.client_id, until)?;
             let mut ops = vec![
@@ -666,48 +707,29 @@ impl ResellerTable for App {
                     .delete_if_exists_op(&transfer_code_pk(code_hash), TRANSFER_SK)?,
                 self.store.put_if_version_op(&next, usage.version)?,
             ];
-            for entry in &entries {
+            for entry in entries {
                 ops.push(self.store.put_new_op(entry)?);
             }
-            match self.store.transact(ops).await {
-                Ok(()) => return Ok(()),
-                Err(e) if count_moved(&e, 2) => continue,
-                Err(e) => {
-                    return Err(e.into_error(|index| match index {
-                        0 => Error::Refused(Refusal::MoveAlreadyPlanned(planned.on)),
-                        1 => Error::NotFound,
-                        _ => Error::internal("a history entry written twice"),
-                    }));
-                }
-            }
-        }
-        Err(Error::Refused(Refusal::ConcurrentChange(
-            "the reseller's user count kept changing; retry",
-        )))
+            tried(self.store.transact(ops).await, &[2], |index| match index {
+                0 => Error::Refused(Refusal::MoveAlreadyPlanned(planned.on)),
+                1 => Error::NotFound,
+                _ => Error::internal("a history entry written twice"),
+            })
+        })
+        .await
     }
 
     async fn stop_billing(&self, client: &Account, until: Timestamp) -> Result<(), Error> {
         let reseller = client.reseller_id.as_deref().ok_or(Error::NotFound)?;
-        for attempt in 0..COUNT_ATTEMPTS {
-            if attempt > 0 {
-                back_off(attempt).await;
-            }
+        with_counts(move || async move {
             let usage = usage_item(self, reseller).await?;
             let next = usage.billed_until(&client.id, until)?;
             let ops = vec![self.store.put_if_version_op(&next, usage.version)?];
-            match self.store.transact(ops).await {
-                Ok(()) => return Ok(()),
-                Err(e) if count_moved(&e, 0) => continue,
-                Err(e) => {
-                    return Err(e.into_error(|_| {
-                        Error::unavailable("the reseller's count changed meanwhile")
-                    }));
-                }
-            }
-        }
-        Err(Error::Refused(Refusal::ConcurrentChange(
-            "the reseller's user count kept changing; retry",
-        )))
+            tried(self.store.transact(ops).await, &[0], |_| {
+                Error::unavailable("the reseller's count changed meanwhile")
+            })
+        })
+        .await
     }
 
     async fn moves_due(&self, reseller: &Account, day: Date) -> Result<Vec<PlannedMove>, Error> {
@@ -728,11 +750,8 @@ impl ResellerTable for App {
         billed_from: Option<Timestamp>,
         at: Timestamp,
     ) -> Result<(), Error> {
-        let item = MoveItem::of(planned);
-        for attempt in 0..COUNT_ATTEMPTS {
-            if attempt > 0 {
-                back_off(attempt).await;
-            }
+        let item = &MoveItem::of(planned);
+        with_counts(move || async move {
             let client: Option<AccountItem> = self
                 .store
                 .get(&account_pk(&planned.client_id), crate::store::ACCOUNT_SK)
@@ -742,10 +761,10 @@ impl ResellerTable for App {
                 .is_none_or(|c| c.reseller_id.as_deref() != Some(planned.from.as_str()));
             if moved {
                 // Made before (or the client is gone): only the plan is left to remove.
-                return self
-                    .store
+                self.store
                     .delete_batch(&[(item.pk.clone(), item.sk.clone())])
-                    .await;
+                    .await?;
+                return Ok(Tried::Done(()));
             }
             let (from, to) = (
                 usage_item(self, &planned.from).await?,
@@ -755,46 +774,33 @@ impl ResellerTable for App {
                 .clients
                 .get(&planned.client_id)
                 .map_or(0, |count| count.active);
-            let mut left = from.clone();
-            left.clients.remove(&planned.client_id);
-            left.version += 1;
-            let mut joined = to.clone();
-            joined.clients.insert(
-                planned.client_id.clone(),
+            let left = from.without(&planned.client_id);
+            let joined = to.with_client(
+                &planned.client_id,
                 ClientCount {
                     active,
                     billed_from,
                     billed_until: None,
                 },
             );
-            joined.version += 1;
             let mut ops = vec![
                 self.store.delete_op(&item.pk, &item.sk)?,
                 self.store
                     .reseller_changed_op(&planned.client_id, &planned.from, &planned.to)?,
+                self.store.put_if_version_op(&left, from.version)?,
+                self.store.put_if_version_op(&joined, to.version)?,
             ];
-            let own = ops.len();
-            ops.push(self.store.put_if_version_op(&left, from.version)?);
-            ops.push(self.store.put_if_version_op(&joined, to.version)?);
             for sample in samples(&planned.from, &from, &left, at)
                 .into_iter()
                 .chain(samples(&planned.to, &to, &joined, at))
             {
                 ops.push(self.store.put_op(&sample)?);
             }
-            match self.store.transact(ops).await {
-                Ok(()) => return Ok(()),
-                Err(e) if count_moved(&e, own) || count_moved(&e, own + 1) => continue,
-                Err(e) => {
-                    return Err(e.into_error(|_| {
-                        Error::unavailable("the client changed meanwhile; the next run moves it")
-                    }));
-                }
-            }
-        }
-        Err(Error::Refused(Refusal::ConcurrentChange(
-            "the resellers' user counts kept changing; retry",
-        )))
+            tried(self.store.transact(ops).await, &[2, 3], |_| {
+                Error::unavailable("the client changed meanwhile; the next run moves it")
+            })
+        })
+        .await
     }
 }
 

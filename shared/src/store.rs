@@ -1048,21 +1048,19 @@ impl Store {
         invoice: &Invoice,
         before: crate::money::Money,
     ) -> Result<TransactWriteItem, Error> {
+        let (unchanged, read) = credited_is(before)?;
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(account_pk(account_id)))
             .key("sk", AttributeValue::S(format!("INVOICE#{}", invoice.id)))
             .update_expression("SET credited = :credited, #status = :status")
+            .condition_expression(format!("attribute_exists(pk) AND {unchanged}"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":credited", to_attribute(&invoice.credited)?)
             .expression_attribute_values(":status", to_attribute(&invoice.status)?);
-        update = if before.is_zero() {
-            update.condition_expression("attribute_exists(pk) AND attribute_not_exists(credited)")
-        } else {
-            update
-                .condition_expression("credited = :before")
-                .expression_attribute_values(":before", to_attribute(&before)?)
-        };
+        for (name, value) in read {
+            update = update.expression_attribute_values(name, value);
+        }
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(Error::internal)?)
             .build())
@@ -1324,6 +1322,22 @@ pub fn from_item<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> 
 pub fn to_item<T: Serialize>(item: &T) -> Result<HashMap<String, AttributeValue>, Error> {
     serde_dynamo::to_item(item)
         .map_err(|e| Error::internal(format!("item does not serialize: {e}")))
+}
+
+/// A condition expression with the values it names.
+pub type Condition = (&'static str, Vec<(&'static str, AttributeValue)>);
+
+/// The condition that an invoice's credited amount is still `read` as read (the attribute is
+/// absent while nothing was credited), with the value it names.
+pub fn credited_is(read: crate::money::Money) -> Result<Condition, Error> {
+    Ok(if read.is_zero() {
+        ("attribute_not_exists(credited)", Vec::new())
+    } else {
+        (
+            "credited = :credited_read",
+            vec![(":credited_read", to_attribute(&read)?)],
+        )
+    })
 }
 
 /// One value as an attribute, as `to_item` writes it in an item.

@@ -17,7 +17,7 @@ pub use softbrik_app::support::{
 /// The caller as the ticket routes see them: platform staff (the `support` group), an admin,
 /// or a member of an account; anyone else is refused.
 pub fn viewer(caller: &Identity) -> Result<Viewer, Error> {
-    if caller.in_group("support") {
+    if caller.in_group(crate::staff::SUPPORT_GROUP) {
         return Ok(Viewer::Staff {
             sub: caller.sub.clone(),
         });

@@ -64,9 +64,15 @@ async fn issue_once(
     lease: &Lease,
 ) -> Result<(u16, serde_json::Value), Error> {
     let account_id = &mandate.account_id;
-    let (invoice, _, account) = ports.records.issued(account_id, invoice_id).await?;
+    // The account with what the commit writes against (one Query), and the invoice.
     let team = ports.table.team(account_id).await?;
-    let now = ports.table.now_for(&account).await?;
+    let account = &team.account;
+    let invoice = ports
+        .billing
+        .invoice(account_id, invoice_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let now = ports.table.now_for(account).await?;
     let plan = decide::credit_note(
         &invoice,
         &request.what,
@@ -132,7 +138,7 @@ async fn issue_once(
             tracing::error!(error = %e, "account not restored after its last invoice was voided");
         }
     }
-    crate::invoices::email(ports, &account, &note).await;
+    crate::invoices::email(ports, account, &note).await;
     Ok((201, serde_json::to_value(&note).map_err(Error::internal)?))
 }
 

@@ -1113,7 +1113,7 @@ impl ResellerTable for Tables {
         planned: &PlannedMove,
         _until: Timestamp,
         code_hash: &str,
-        history: Vec<(String, String, HistoryEntry)>,
+        history: Vec<(&Read<Account>, String, HistoryEntry)>,
     ) -> Result<(), Error> {
         let mut moves = self.moves.lock().map_err(Error::internal)?;
         if let Some(pending) = moves.get(&planned.client_id) {
@@ -1126,7 +1126,7 @@ impl ResellerTable for Tables {
         moves.insert(planned.client_id.clone(), planned.clone());
         self.with(|s| {
             for (account, id, entry) in history {
-                if let Some(stored) = s.get_mut(&account) {
+                if let Some(stored) = s.get_mut(&account.value.id) {
                     stored.history.push((id, entry));
                 }
             }

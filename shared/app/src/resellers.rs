@@ -297,10 +297,11 @@ pub async fn transfer_code(
 /// by email. A code unknown, expired or used: 404.
 pub async fn take_over(
     ports: &Ports<'_>,
-    reseller: &Account,
+    reseller: &Read<Account>,
     actor: &str,
     code: &str,
 ) -> Result<serde_json::Value, Error> {
+    let (reseller_read, reseller) = (reseller, &reseller.value);
     decide::is_reseller(reseller)?;
     let now = ports.table.now_for(reseller).await?;
     let hash = crate::directory_sync::token_hash(code);
@@ -309,17 +310,19 @@ pub async fn take_over(
         .transfer_code(&hash, now)
         .await?
         .ok_or(Error::NotFound)?;
-    let client = ports.accounts.account(&client_id).await?.value;
+    let client_read = ports.accounts.account(&client_id).await?;
+    let client = &client_read.value;
     let from_id = client.reseller_id.clone().ok_or(Error::NotFound)?;
-    let from = ports.accounts.account(&from_id).await?.value;
-    let planned = decide::plan_move(&client, &from, reseller, from.local_date(now))?;
+    let from_read = ports.accounts.account(&from_id).await?;
+    let from = &from_read.value;
+    let planned = decide::plan_move(client, from, reseller, from.local_date(now))?;
     let details = serde_json::json!({
         "client": client.id, "from": from.id, "to": reseller.id, "effective_date": planned.on,
     });
     let history = [
-        (&client.id, "reseller_move_planned"),
-        (&from.id, "client_leaving"),
-        (&reseller.id, "client_joining"),
+        (&client_read, "reseller_move_planned"),
+        (&from_read, "client_leaving"),
+        (reseller_read, "client_joining"),
     ]
     .into_iter()
     .map(|(account, action)| {
@@ -329,7 +332,7 @@ pub async fn take_over(
             action: action.into(),
             details: details.clone(),
         };
-        (account.clone(), new_ordered_id("hst", now), entry)
+        (account, new_ordered_id("hst", now), entry)
     })
     .collect();
     let until = local_midnight(planned.on, &from.timezone.time_zone());

@@ -106,7 +106,6 @@ pub async fn billing_view(ports: &Ports<'_>, account_id: &str) -> Result<Billing
     let dunning = ports.billing.dunning(account_id).await?;
     let account = dunning.account;
     let now = ports.table.now_for(&account).await?;
-    let view = account.view(now, true);
     let period = account.current_period(now);
     Ok(BillingView {
         account_id: account.id.clone(),
@@ -118,9 +117,9 @@ pub async fn billing_view(ports: &Ports<'_>, account_id: &str) -> Result<Billing
         auto_renew: account.auto_renew,
         calendar_from: account.calendar_from,
         closure_date: account.closure_date,
-        payment_method: view.billing.map(|billing| Card {
-            brand: billing.payment_method.brand,
-            last4: billing.payment_method.last4,
+        payment_method: account.payment_method.as_ref().map(|method| Card {
+            brand: method.card.brand,
+            last4: method.card.last4.clone(),
         }),
         open_invoices: dunning.open,
     })

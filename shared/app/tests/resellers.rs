@@ -457,7 +457,7 @@ async fn a_client_moves_to_the_reseller_who_redeems_its_code_at_its_resellers_bi
     let world = reseller(AccountStatus::Active);
     let martin = client(&world, ACCOUNT, "acc_martin", None, 3);
     another_reseller(&world);
-    let nord = world.tables.account("acc_nord").unwrap();
+    let nord = world.ports().accounts.account("acc_nord").await.unwrap();
     // WHEN the client's admin makes a code and Nord redeems it on 12 December
     let made = transfer_code(&world.ports(), &martin, noon(date(2026, 12, 12)))
         .await

@@ -69,13 +69,13 @@ pub trait ResellerTable: Send + Sync {
     /// The move planned, in one transaction: once per client (another pending move of it:
     /// `Refusal::MoveAlreadyPlanned`), the code used up (used meanwhile: `Error::NotFound`),
     /// the client billed to the reseller it leaves up to `until` (the move's instant), and
-    /// each entry in the history of its account (`(account id, entry id, entry)`).
+    /// each entry in the history of its account (`(the account as read, entry id, entry)`).
     async fn plan_move(
         &self,
         planned: &PlannedMove,
         until: Timestamp,
         code_hash: &str,
-        history: Vec<(String, String, HistoryEntry)>,
+        history: Vec<(&Read<Account>, String, HistoryEntry)>,
     ) -> Result<(), Error>;
 
     /// `client` billed to its reseller up to `until` (it closes then): samples from then on
