@@ -63,6 +63,7 @@ template: tools
 	$(PY) infra/test_emulator.py
 	$(PY) infra/test_iam.py
 	$(PY) infra/test_devstack_stop.py
+	$(PY) infra/test_sigv4.py
 
 # Every test of the workspace (the unit tests and the end-to-end suites), then README's tour
 # as written (infra/test_readme_tour.py), in one stack.

@@ -39,7 +39,12 @@ from pathlib import Path
 
 import boto3
 import jwt
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from cfnlint.decode import decode
+
+import iam  # infra/iam.py: IAM's policy evaluation, as the emulator applies it
 
 ROOT = Path(__file__).resolve().parent.parent
 # The cargo features the local stack builds its functions with (see shared/Cargo.toml).
@@ -47,6 +52,8 @@ STACK_FEATURES = "softbrik/stack-build"
 VENV_BIN = ROOT / ".local" / "venv" / "bin"
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
+# The local HTTP API's id (requestContext.apiId, and its routes' execute-api ARNs).
+API_ID = "local"
 STACK_NAME = "softbrik-local"
 # The SQS queue the local subscriber rule delivers every event to (the emulator lists it).
 EVENTS_QUEUE = "softbrik-local-subscriber"
@@ -197,6 +204,9 @@ class Provisioner:
             "AWS::GuardDuty::Detector",
             # The functions' logs are files under the stack's logs/ folder.
             "AWS::Logs::LogGroup",
+            # A role for callers of the API (the Brik modules'): the gateway checks their
+            # SigV4 signature and evaluates the role's policy itself (role_principals).
+            "AWS::IAM::Role",
         }
         # Inbound mail is not received locally: messages are posted to POST /inbound/email
         # instead (local-stack.md). moto would refuse the receipt rule anyway (it checks that its
@@ -216,6 +226,11 @@ class Provisioner:
             "AWS::Lambda::Permission",
             "AWS::S3::BucketPolicy",
         }
+        # The API's id, as its routes' ARNs name it (the gateway's requestContext.apiId).
+        for lid, _ in self.t.of_type("AWS::Serverless::HttpApi"):
+            self.t.physical[lid] = API_ID
+        for lid, p in self.t.of_type("AWS::IAM::Role"):
+            self.t.attributes[(lid, "Arn")] = f"arn:aws:iam::{ACCOUNT_ID}:role/{lid}"
         # Schedules (ScheduleV2 events) are fired by the devstack itself: Stack.start_schedules.
         # A function's Ref is its name: locally, the binary cargo-lambda serves it under.
         for lid, fn in self.t.of_type("AWS::Serverless::Function"):
@@ -421,6 +436,56 @@ def function_credentials(t: Template) -> dict[str, dict[str, str]]:
     }
 
 
+def role_principals(t: Template) -> dict[str, dict]:
+    """The template's roles for callers of the API (AWS::IAM::Role), each as a local principal:
+    credentials of its own (as assuming the role would give) and its inline policies'
+    statements, resolved. The gateway answers an AWS_IAM route only for a request such a
+    principal signed, and only if its statements allow `execute-api:Invoke` on the route."""
+    principals = {}
+    for lid, _ in t.of_type("AWS::IAM::Role"):
+        statements: list[dict] = []
+        for policy in t.props(lid).get("Policies", []):
+            statements += policy["PolicyDocument"]["Statement"]
+        principals[f"LOCALROLE{lid.upper()}"] = {
+            "role": lid,
+            "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{lid}",
+            "secret": f"local-secret-{lid}",
+            "statements": statements,
+        }
+    return principals
+
+
+SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$")
+
+
+def verify_sigv4(principals: dict, method: str, url: str, headers: dict, body: bytes) -> dict | None:
+    """The principal whose SigV4 signature (`Authorization`, service `execute-api`) the request
+    carries, if it is one of `principals`, the signature is right and it was made within 15
+    minutes of now (as API Gateway checks); else None."""
+    m = SIGV4.match(headers.get("authorization", ""))
+    if not m:
+        return None
+    key_id, day, region, service, signed, signature = m.groups()
+    principal = principals.get(key_id)
+    amz_date = headers.get("x-amz-date", "")
+    if principal is None or region != REGION or service != "execute-api" or not amz_date.startswith(day):
+        return None
+    try:
+        at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+    if abs((dt.datetime.now(dt.timezone.utc) - at).total_seconds()) > 900:
+        return None
+    names = signed.split(";")
+    if "host" not in names or any(n not in headers for n in names):
+        return None
+    request = AWSRequest(method=method, url=url, data=body, headers={n: headers[n] for n in names})
+    request.context["timestamp"] = amz_date
+    auth = SigV4Auth(Credentials(key_id, principal["secret"]), service, region)
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    return principal if secrets.compare_digest(expected, signature) else None
+
+
 def host_triple() -> str:
     out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
     return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("host:"))
@@ -458,6 +523,9 @@ class Route:
         # any check: the local stack has no SigV4, and such a route (POST /inbound/email) exists
         # for the local stack's posted mail and, in AWS, for IAM-signed callers only.
         self.authorized = authorizer not in (None, PUBLIC, IAM)
+        # Whether the gateway checks a SigV4 signature: every AWS_IAM route but the inbound
+        # mail's, which locally stands for SES's delivery (local-stack.md "Inbound mail").
+        self.signed = authorizer == IAM and path != "/inbound/email"
         pattern = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self.regex = re.compile(f"^{pattern}$")
@@ -552,6 +620,14 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if route is None:
             return self.reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
         claims = None
+        if route.signed:
+            iam = self.verify_signature(route, raw_path, query, body)
+            if iam is None:
+                return self.reply(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
+            event = self.event(route, params, raw_path, query, body, None)
+            event["requestContext"]["authorizer"] = {"iam": iam}
+            status, headers, payload = stack.invoke(route.binary, event)
+            return self.reply(status, headers, payload)
         if route.authorized:
             claims = self.verify_token()
             if claims is None:
@@ -563,6 +639,31 @@ class GatewayHandler(BaseHTTPRequestHandler):
         event = self.event(route, params, raw_path, query, body, claims)
         status, headers, payload = stack.invoke(route.binary, event)
         self.reply(status, headers, payload)
+
+    def verify_signature(self, route: Route, raw_path: str, query: str, body: bytes) -> dict | None:
+        """The IAM identity of a request to an AWS_IAM route, as API Gateway passes it, if the
+        request is signed by a principal whose policy allows `execute-api:Invoke` on it."""
+        stack = self.server.stack
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        url = f"http://{headers.get('host', '')}{raw_path}" + (f"?{query}" if query else "")
+        principal = verify_sigv4(stack.role_principals, self.command, url, headers, body)
+        if principal is None:
+            log(f"{route.key}: no valid SigV4 signature")
+            return None
+        arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/$default/{self.command}{raw_path}"
+        allowed, _ = iam.evaluate(principal["statements"], iam.Need("execute-api:Invoke", arn))
+        if not allowed:
+            log(f"{route.key}: {principal['role']} may not invoke it")
+            return None
+        key_id = SIGV4.match(headers["authorization"]).group(1)
+        return {
+            "accessKey": key_id,
+            "accountId": ACCOUNT_ID,
+            "callerId": key_id,
+            "principalOrgId": None,
+            "userArn": principal["arn"],
+            "userId": key_id,
+        }
 
     def verify_token(self) -> dict | None:
         stack = self.server.stack
@@ -600,7 +701,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         now = dt.datetime.now(dt.timezone.utc)
         context = {
             "accountId": ACCOUNT_ID,
-            "apiId": "local",
+            "apiId": API_ID,
             "domainName": f"127.0.0.1:{self.server.server_port}",
             "domainPrefix": "local",
             "http": {
@@ -702,6 +803,7 @@ class Stack:
         self.enforce_iam()
         self.start_functions()
         self.routes = routes(self.template)
+        self.role_principals = role_principals(self.template)
         self.schedules_paused = threading.Event()
         self.gateway = Gateway(self.api_port, self)
         threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
@@ -891,6 +993,7 @@ class Stack:
         idp.admin_add_user_to_group(UserPoolId=self.user_pool_id, Username=self.support_email, GroupName="support")
 
     def write_stack_file(self) -> None:
+        key, p = next((k, p) for k, p in self.role_principals.items() if p["role"] == "BrikModulesRole")
         description = {
             "api_url": f"http://127.0.0.1:{self.api_port}",
             "aws_endpoint": self.endpoint,
@@ -909,6 +1012,12 @@ class Stack:
             "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
             "stripe_url": self.stripe_url,
             "support_user": {"email": self.support_email, "password": self.support_password},
+            # The Brik modules' role's credentials, to sign GET /entitlements/... (SigV4).
+            "brik_modules": {
+                "access_key_id": key,
+                "secret_access_key": p["secret"],
+                "region": REGION,
+            },
             # Every route of template.yaml and how the gateway authenticates it: the tests that
             # must cover each route (tenant isolation, hostile input) read them from here.
             "routes": [

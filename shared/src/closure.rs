@@ -144,15 +144,25 @@ impl ClosureTable for App {
         }
     }
 
-    async fn mark_closed(&self, account: &Read<Account>) -> Result<(), Error> {
+    async fn mark_closed(
+        &self,
+        account: &Read<Account>,
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error> {
         let (item, _) = sealing(account)?;
         let mut closed = item.clone();
         closed.status = AccountStatus::Closed;
         closed.version = item.version + 1;
+        let mut ops = vec![self.store.put_if_version_op(&closed, item.version)?];
+        ops.extend(crate::events::outbox_ops(self, &events)?);
         self.store
-            .transact(vec![self.store.put_if_version_op(&closed, item.version)?])
+            .transact(ops)
             .await
-            .map_err(|e| e.into_error(|_| Error::unavailable("the account changed; retry")))
+            .map_err(|e| e.into_error(|_| Error::unavailable("the account changed; retry")))?;
+        // Told before the data goes; if the bus fails, the events wait outside what the
+        // closure deletes (`leftovers`) and the settlement run tells them.
+        crate::events::publish_account(self, &item.id).await;
+        Ok(())
     }
 
     async fn users(&self, account: &Read<Account>) -> Result<Vec<Read<User>>, Error> {
@@ -293,6 +303,7 @@ impl ClosureTable for App {
             .await?
             .into_iter()
             .filter(|sk| sk != ACCOUNT_SK && *sk != renew_schedule)
+            .filter(|sk| !crate::events::kept_past_closure(sk))
             .map(|sk| (pk.clone(), sk))
             .collect();
         for chunk in rest.chunks(25) {

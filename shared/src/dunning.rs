@@ -110,6 +110,7 @@ pub(crate) async fn set_standing(
     app: &App,
     dunning: &Dunning,
     status: AccountStatus,
+    events: &[softbrik_domain::events::Event],
 ) -> Result<(), Error> {
     let Sealing { item, .. } = dunning.stamp.get()?;
     let mut next = item.clone();
@@ -118,8 +119,13 @@ pub(crate) async fn set_standing(
         next.past_due_since = None;
     }
     next.version = item.version + 1;
-    let op = app.store.put_if_version_op(&next, item.version)?;
-    app.store.transact(vec![op]).await.map_err(|e| {
+    let mut ops = vec![app.store.put_if_version_op(&next, item.version)?];
+    ops.extend(crate::events::outbox_ops(app, events)?);
+    app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| Error::Refused(Refusal::ConcurrentChange("the account changed meanwhile")))
-    })
+    })?;
+    if !events.is_empty() {
+        crate::events::publish_account(app, &item.id).await;
+    }
+    Ok(())
 }

@@ -61,6 +61,12 @@ impl OutboxItem {
     }
 }
 
+/// Whether the item `sk` of an account's partition outlives the closure's deletion: the events
+/// not told yet and their counter (ids and numbers only), until `Account Closed` is told.
+pub fn kept_past_closure(sk: &str) -> bool {
+    sk.starts_with(OUTBOX_SK_PREFIX) || sk == SEQUENCE_SK
+}
+
 /// The writes that record `events` in the outbox, for the change's own transaction.
 pub fn outbox_ops(app: &App, events: &[Event]) -> Result<Vec<TransactWriteItem>, Error> {
     events
@@ -159,10 +165,17 @@ async fn put_on_bus(
             .take_while(|e| e.error_code().is_none())
             .count()
             .min(batch.len());
-        let done = batch[..accepted]
+        let mut done = batch[..accepted]
             .iter()
             .map(|i| app.store.delete_op(&i.pk, &i.sk))
             .collect::<Result<Vec<_>, Error>>()?;
+        // The account's last event told: its counter goes with the rest of its data.
+        if let Some(closed) = batch[..accepted]
+            .iter()
+            .find(|i| matches!(i.event.change, Change::AccountClosed { .. }))
+        {
+            done.push(app.store.delete_op(&closed.pk, SEQUENCE_SK)?);
+        }
         if !done.is_empty() {
             app.store
                 .transact(done)

@@ -91,6 +91,22 @@ pub fn identity(req: &Request) -> Result<Identity, Error> {
     })
 }
 
+/// The IAM principal API Gateway verified the request's SigV4 signature for (a route with
+/// `Authorizer: AWS_IAM`: the Brik modules' role); a request that came with no IAM
+/// authorization (a user's token, nothing) is refused, whatever route let it in.
+pub fn iam_caller(req: &Request) -> Result<String, Error> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .filter(|a| a.jwt.is_none())
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
+            .ok_or(Error::Forbidden),
+        _ => Err(Error::Forbidden),
+    }
+}
+
 /// The caller, admitted: the verified token's claims, and, for a user of an account, the
 /// user as stored now. Access ends when it is cut (security.md): a user removed at once (no
 /// item left), made inactive or whose access was revoked, or whose token was issued before

@@ -320,7 +320,13 @@ impl AccountTable for App {
             Reschedule::Recheck => crate::schedule::recheck_ops(self, id, change.at)?,
             Reschedule::Restart => crate::schedule::restart_ops(self, id, change.at)?,
         };
-        save_account(self, item, &change.account, key, &change.history, schedules).await
+        let mut more = schedules;
+        more.extend(crate::events::outbox_ops(self, &change.events)?);
+        save_account(self, item, &change.account, key, &change.history, more).await?;
+        if !change.events.is_empty() {
+            crate::events::publish_account(self, id).await;
+        }
+        Ok(())
     }
 
     async fn has_clients(&self, reseller: &Account) -> Result<bool, Error> {

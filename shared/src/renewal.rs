@@ -192,6 +192,7 @@ impl BillingTable for App {
         &self,
         records: &Renewing,
         (id, entry): (String, HistoryEntry),
+        events: Vec<softbrik_domain::events::Event>,
     ) -> Result<(), Error> {
         let Sealing { records: read, key } = records.stamp.get()?;
         let item = &read.account;
@@ -199,17 +200,22 @@ impl BillingTable for App {
         lapsed.status = AccountStatus::Lapsed;
         lapsed.version = item.version + 1;
         let history = HistoryItem::seal(&item.id, &id, &entry, key);
-        let ops = vec![
+        let mut ops = vec![
             self.store.put_if_version_op(&lapsed, item.version)?,
             self.store.put_new_op(&history)?,
         ];
+        ops.extend(crate::events::outbox_ops(self, &events)?);
         self.store.transact(ops).await.map_err(|e| {
             e.into_error(|_| {
                 Error::Refused(Refusal::ConcurrentChange(
                     "the account changed during its renewal",
                 ))
             })
-        })
+        })?;
+        if !events.is_empty() {
+            crate::events::publish_account(self, &item.id).await;
+        }
+        Ok(())
     }
 
     async fn usage_peak(
@@ -241,8 +247,13 @@ impl BillingTable for App {
         crate::dunning::record_attempt(self, dunning, attempt).await
     }
 
-    async fn set_standing(&self, dunning: &Dunning, status: AccountStatus) -> Result<(), Error> {
-        crate::dunning::set_standing(self, dunning, status).await
+    async fn set_standing(
+        &self,
+        dunning: &Dunning,
+        status: AccountStatus,
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error> {
+        crate::dunning::set_standing(self, dunning, status, &events).await
     }
 }
 

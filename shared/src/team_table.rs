@@ -164,6 +164,11 @@ impl TeamTable for App {
                 }
             }
         }
+        // What the Brik modules are told, recorded with the change (events.md).
+        let outbox = crate::events::outbox_ops(self, &change.events)?;
+        taken_if.extend(outbox.iter().map(|_| false));
+        ops.extend(outbox);
+        let told = !change.events.is_empty();
         // The answer, built from the invoice as numbered, recorded in the same transaction.
         let answered = |invoice: Option<&Invoice>| {
             crate::idempotency::answered(self, answer.as_ref(), &account.id, key, invoice)
@@ -183,6 +188,9 @@ impl TeamTable for App {
             })
             .await
             .map_err(conflict)?;
+            if told {
+                crate::events::publish_account(self, &account.id).await;
+            }
             return Ok(Committed {
                 invoice: None,
                 answer: answered.map(|(body, _)| body),
@@ -204,6 +212,9 @@ impl TeamTable for App {
         })
         .await
         .map_err(conflict)?;
+        if told {
+            crate::events::publish_account(self, &account.id).await;
+        }
         Ok(Committed {
             invoice: Some(invoice),
             answer: answer_body,

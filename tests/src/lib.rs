@@ -31,9 +31,19 @@ pub struct StackFile {
     pub stripe_url: String,
     /// What the event bus delivered to the local subscriber (local-stack.md "Events").
     pub events_url: String,
+    /// The Brik modules' role's credentials (SigV4 for GET /entitlements/...).
+    pub brik_modules: BrikModules,
     /// Every route of template.yaml, as the local gateway serves it.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+}
+
+/// Credentials of the Brik modules' role, as stack.json gives them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BrikModules {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
 }
 
 /// A route of template.yaml: `auth` is `jwt` (Cognito), `none` (public or checked by the
@@ -969,6 +979,49 @@ impl Stack {
             .into_iter()
             .filter(|e| e["detail"]["account_id"] == account_id)
             .collect()
+    }
+
+    /// `GET path` signed with SigV4 by `signer` (service `execute-api`), as a Brik module
+    /// calls the API.
+    pub async fn signed_get(&self, path: &str, signer: &BrikModules) -> Answer {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let url = format!("{}{path}", self.file.api_url);
+        let identity = aws_credential_types::Credentials::new(
+            &signer.access_key_id,
+            &signer.secret_access_key,
+            None,
+            None,
+            "stack.json",
+        )
+        .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&signer.region)
+            .name("execute-api")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing parameters")
+            .into();
+        let signable = SignableRequest::new(
+            "GET",
+            url.as_str(),
+            std::iter::empty(),
+            SignableBody::Bytes(&[]),
+        )
+        .expect("a signable request");
+        let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
+        let mut request = self.http.get(&url);
+        for (name, value) in instructions.headers() {
+            request = request.header(name, value);
+        }
+        self.send(request).await
+    }
+
+    /// `GET /entitlements/{account_id}/users/{user_id}` as the Brik modules call it.
+    pub async fn entitlements(&self, account_id: &str, user_id: &str) -> Answer {
+        let path = format!("/entitlements/{account_id}/users/{user_id}");
+        self.signed_get(&path, &self.file.brik_modules).await
     }
 
     /// A transfer code made by the admin of the client account whose admin holds `token`.

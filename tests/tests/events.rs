@@ -6,7 +6,8 @@
 use serde_json::{Value, json};
 use softbrik_integration_tests::{Stack, signup_body, unique_email};
 
-/// One test at a time: the emulator's fault plan is global.
+/// One test at a time: the emulator's fault plan is global (a fault meant for one test's
+/// request would hit another's).
 static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The account's events as the modules received them: (detail-type, detail) in order.
@@ -88,4 +89,301 @@ async fn a_signup_is_announced_once_with_ids_only_even_when_the_bus_fails() {
         .invoke("prorate", &json!({"job": "settle_pending_charges"}))
         .await;
     assert_eq!(told(&stack, &account_id).await.len(), 1);
+}
+
+/// The events told of `account_id` since the `seen` first ones, as (detail-type, detail).
+async fn told_since(stack: &Stack, account_id: &str, seen: &mut usize) -> Vec<(String, Value)> {
+    let all = told(stack, account_id).await;
+    let new = all[*seen..].to_vec();
+    *seen = all.len();
+    new
+}
+
+/// A user's Briks and access as the entitlements route answers them.
+async fn entitled(stack: &Stack, account_id: &str, user_id: &str) -> (String, Value) {
+    let answer = stack.entitlements(account_id, user_id).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["account_id"], account_id);
+    assert_eq!(answer.body["user_id"], user_id);
+    assert!(answer.body["as_of"].is_string(), "{answer:?}");
+    (
+        answer.body["access"].as_str().unwrap_or("").to_string(),
+        answer.body["briks"].clone(),
+    )
+}
+
+/// (detail-type, user, Brik, reason) of each event, the ids the modules act on.
+fn said(events: &[(String, Value)]) -> Vec<(String, String, String, String)> {
+    events
+        .iter()
+        .map(|(kind, d)| {
+            let text = |k: &str| d[k].as_str().unwrap_or("").to_string();
+            (
+                kind.clone(),
+                text("user_id"),
+                text("brik_id"),
+                text("reason"),
+            )
+        })
+        .collect()
+}
+
+fn event(kind: &str, user: &str, brik: &str, reason: &str) -> (String, String, String, String) {
+    (kind.into(), user.into(), brik.into(), reason.into())
+}
+
+#[tokio::test]
+async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agrees() {
+    let _turn = FAULTS.lock().await;
+    let stack = Stack::connect().await;
+    // GIVEN a company signing up on a test clock, its admin with File storage
+    let company = stack.company_with("2026-12-12T10:00:00Z", &["files"]).await;
+    let (account, token) = (company.account_id.as_str(), company.token.as_str());
+    let mut seen = 0;
+    let created = told_since(&stack, account, &mut seen).await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0].0, "Account Created");
+    let admin = stack
+        .call("GET", "/account/users", Some(token), None, None)
+        .await;
+    let admin_id = admin.body["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        entitled(&stack, account, &admin_id).await,
+        ("active".into(), json!(["files"]))
+    );
+
+    // WHEN Mia is invited with Customer care, then given File storage
+    let invite = json!({"email": unique_email("mia"), "name": "Mia Moreau", "briks": ["care"]});
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(token),
+            Some(&invite),
+            Some("ev-mia"),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let mia = invited.body["user"]["id"].as_str().unwrap().to_string();
+    let path = format!("/account/users/{mia}/briks/files");
+    let given = stack
+        .call("PUT", &path, Some(token), None, Some("ev-mia-files"))
+        .await;
+    assert_eq!(given.status, 200, "{given:?}");
+    // THEN each assignment is told once, after its charge
+    assert_eq!(
+        said(&told_since(&stack, account, &mut seen).await),
+        [
+            event("Brik Assigned", &mia, "care", ""),
+            event("Brik Assigned", &mia, "files", ""),
+        ]
+    );
+    assert_eq!(
+        entitled(&stack, account, &mia).await,
+        ("active".into(), json!(["care", "files"]))
+    );
+
+    // WHEN Customer care is removed from Mia: it ends at the period end, told nothing yet
+    let path = format!("/account/users/{mia}/briks/care");
+    let removed = stack
+        .call("DELETE", &path, Some(token), None, Some("ev-mia-care"))
+        .await;
+    assert_eq!(removed.status, 202, "{removed:?}");
+    assert!(told_since(&stack, account, &mut seen).await.is_empty());
+    assert_eq!(
+        entitled(&stack, account, &mia).await,
+        ("active".into(), json!(["care", "files"]))
+    );
+
+    // WHEN Noah joins with File storage and is removed at once (an immediate cut)
+    let invite = json!({"email": unique_email("noah"), "name": "Noah Petit", "briks": ["files"]});
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(token),
+            Some(&invite),
+            Some("ev-noah"),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let noah = invited.body["user"]["id"].as_str().unwrap().to_string();
+    let cut = stack
+        .call(
+            "DELETE",
+            &format!("/account/users/{noah}"),
+            Some(token),
+            Some(&json!({"immediate": true})),
+            Some("ev-noah-cut"),
+        )
+        .await;
+    assert_eq!(cut.status, 202, "{cut:?}");
+    // THEN his access is cut, then his Brik unassigned, at once
+    assert_eq!(
+        said(&told_since(&stack, account, &mut seen).await),
+        [
+            event("Brik Assigned", &noah, "files", ""),
+            event("User Access Cut", &noah, "", ""),
+            event("Brik Unassigned", &noah, "files", "cut"),
+        ]
+    );
+    assert_eq!(
+        entitled(&stack, account, &noah).await,
+        ("cut".into(), json!([]))
+    );
+
+    // WHEN Mia is made inactive, then active again
+    let status = format!("/account/users/{mia}/status");
+    for (active, key) in [(false, "ev-mia-off"), (true, "ev-mia-on")] {
+        let body = json!({"active": active});
+        let set = stack
+            .call("PUT", &status, Some(token), Some(&body), Some(key))
+            .await;
+        assert_eq!(set.status, 200, "{set:?}");
+    }
+    assert_eq!(
+        said(&told_since(&stack, account, &mut seen).await),
+        [
+            event("User Access Cut", &mia, "", ""),
+            event("Brik Unassigned", &mia, "care", "cut"),
+            event("Brik Unassigned", &mia, "files", "cut"),
+            event("User Access Restored", &mia, "", ""),
+            event("Brik Assigned", &mia, "care", ""),
+            event("Brik Assigned", &mia, "files", ""),
+        ]
+    );
+
+    // WHEN the period ends (Jan 12, the account's midnight in Paris)
+    stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
+    // THEN Mia's Customer care is unassigned, as removed, at the instant it took effect; Noah,
+    // cut already, leaves with nothing more to tell
+    let ended = told_since(&stack, account, &mut seen).await;
+    assert_eq!(
+        said(&ended),
+        [event("Brik Unassigned", &mia, "care", "removed")]
+    );
+    let at_midnight = stack.events_of(account).await[seen - 1]["time"].clone();
+    assert_eq!(at_midnight, "2027-01-11T23:00:00Z");
+    assert_eq!(
+        entitled(&stack, account, &mia).await,
+        ("active".into(), json!(["files"]))
+    );
+    let gone = stack.entitlements(account, &noah).await;
+    assert_eq!(gone.status, 404, "{gone:?}");
+
+    // WHEN the Feb 12 renewal's card fails until the account is suspended
+    let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
+    let put = stack
+        .call(
+            "PUT",
+            "/account/payment-method",
+            Some(token),
+            Some(&card),
+            None,
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    stack.advance(&company.clock, "2027-02-17T12:00:00Z").await;
+    assert_eq!(
+        said(&told_since(&stack, account, &mut seen).await),
+        [event("Account Suspended", "", "", "")]
+    );
+    assert_eq!(
+        entitled(&stack, account, &mia).await,
+        ("suspended".into(), json!(["files"]))
+    );
+    // WHEN a card that pays is given THEN the account is reactivated
+    let card = json!({"payment_method": "pm_card_visa"});
+    let put = stack
+        .call(
+            "PUT",
+            "/account/payment-method",
+            Some(token),
+            Some(&card),
+            None,
+        )
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    assert_eq!(
+        said(&told_since(&stack, account, &mut seen).await),
+        [event("Account Reactivated", "", "", "")]
+    );
+    assert_eq!(
+        entitled(&stack, account, &mia).await,
+        ("active".into(), json!(["files"]))
+    );
+
+    // WHEN the admin closes the account (14 days before Mar 12) and Mar 12 comes
+    let closing = stack
+        .call(
+            "POST",
+            "/account/closure",
+            Some(token),
+            Some(&json!({"confirm": true})),
+            Some("ev-close"),
+        )
+        .await;
+    assert_eq!(closing.status, 202, "{closing:?}");
+    stack.advance(&company.clock, "2027-03-12T12:00:00Z").await;
+    // THEN every module is told to delete the company's data within 30 days
+    let closed = told_since(&stack, account, &mut seen).await;
+    assert_eq!(said(&closed), [event("Account Closed", "", "", "")]);
+    assert_eq!(closed[0].1["delete_by"], "2027-04-11");
+    // and nothing of it answers any more
+    let gone = stack.entitlements(account, &mia).await;
+    assert_eq!(gone.status, 404, "{gone:?}");
+
+    // AND every event of the account came once, numbered 1, 2, 3... with ids only
+    let all = stack.events_of(account).await;
+    let numbers: Vec<u64> = all
+        .iter()
+        .map(|e| e["detail"]["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=all.len() as u64).collect::<Vec<_>>());
+    let mut ids: Vec<&str> = all
+        .iter()
+        .map(|e| e["detail"]["event_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "an event told twice");
+    for e in &all {
+        let text = e["detail"].to_string();
+        assert!(
+            !text.contains('@') && !text.contains("Mia") && !text.contains("Noah"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_the_brik_modules_role_calls_the_entitlements_route() {
+    let _turn = FAULTS.lock().await;
+    let stack = Stack::connect().await;
+    let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
+    let users = stack
+        .call("GET", "/account/users", Some(&company.token), None, None)
+        .await;
+    let admin_id = users.body["items"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/entitlements/{}/users/{admin_id}", company.account_id);
+    // A user's token, even the account's admin's: refused by the gateway
+    let with_token = stack
+        .call("GET", &path, Some(&company.token), None, None)
+        .await;
+    assert_eq!(with_token.status, 403, "{with_token:?}");
+    // Nothing at all
+    let anonymous = stack.call("GET", &path, None, None, None).await;
+    assert_eq!(anonymous.status, 403, "{anonymous:?}");
+    // Signed with the role's key id but not its secret
+    let mut forged = stack.file.brik_modules.clone();
+    forged.secret_access_key = "not-the-secret".into();
+    let forged = stack.signed_get(&path, &forged).await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    // Signed by the role: answered; an unknown user or account: 404
+    let answered = stack.entitlements(&company.account_id, &admin_id).await;
+    assert_eq!(answered.status, 200, "{answered:?}");
+    let unknown = stack.entitlements(&company.account_id, "usr_nobody").await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let unknown = stack.entitlements("acc_nobody", &admin_id).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
 }

@@ -429,6 +429,17 @@ async fn no_route_lets_another_tenant_or_a_bad_token_at_an_accounts_data() {
             let refused = matches!(answer.status, 401 | 403 | 404);
             refusals += usize::from(refused);
             let expected_refusal = !may_pass;
+            // An IAM route (the Brik modules' entitlements) takes a SigV4 signature of the
+            // modules' role only: any token, or none, is API Gateway's 403.
+            if route.auth == "iam" {
+                if answer.status != 403 {
+                    failures.push(format!(
+                        "{key} as {}: {} instead of the gateway's 403",
+                        caller.name, answer.status
+                    ));
+                }
+                continue;
+            }
             // A Cognito token is no SCIM token, and a SCIM token no Cognito token.
             let unauthenticated = caller.kind == Kind::Invalid
                 || (scim && caller.kind != Kind::Scim)

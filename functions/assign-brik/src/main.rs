@@ -33,6 +33,9 @@ async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
     if route == "DELETE /staff/accounts/{account_id}/users/{user_id}" {
         return staff_removal(app, &req).await;
     }
+    if route == "GET /entitlements/{account_id}/users/{user_id}" {
+        return entitlements(app, &req).await;
+    }
     // Admitted from the account's records, read once with everything the team needs.
     let caller = http::identity(&req)?;
     let team = Team::for_admin(app, &caller).await?;
@@ -197,6 +200,20 @@ async fn staff_removal(app: &App, req: &Request) -> Result<Response<Body>, Error
     .await?;
     tracing::info!(status, "answered");
     Ok(json(status, &body))
+}
+
+/// `GET /entitlements/{account_id}/users/{user_id}`: for the Brik modules, signed with their
+/// IAM role (never a user's token): what the user may use now, as the events announce it.
+async fn entitlements(app: &App, req: &Request) -> Result<Response<Body>, Error> {
+    http::iam_caller(req)?;
+    let account_id = path_param(req, "account_id")?;
+    let user_id = path_param(req, "user_id")?;
+    edge::record_account(&account_id);
+    let answer = softbrik_app::events::entitlements(&app.ports(), &account_id, &user_id).await?;
+    Ok(json(
+        200,
+        &serde_json::to_value(answer).map_err(Error::internal)?,
+    ))
 }
 
 /// `/scim/v2/Users[/{user_id}]`: authenticated by the account's SCIM token (no Cognito token),

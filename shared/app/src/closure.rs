@@ -59,7 +59,9 @@ pub async fn close_account(
         )));
     }
     if account.status == AccountStatus::Closing {
-        ports.closure.mark_closed(&read).await?;
+        let closed = softbrik_domain::events::account_closed(today);
+        let events = crate::events::fresh(account, now, vec![closed]);
+        ports.closure.mark_closed(&read, events).await?;
         tracing::info!("account closed: deleting its data");
     }
     // A reseller's client: its users are billed no more from its closure.

@@ -118,6 +118,7 @@ async fn issue_once(
         ],
         invoice: Some(note),
         counted: 0,
+        events: Vec::new(),
         at: now,
     };
     let respond = |note: Option<&Invoice>| serde_json::to_value(note).map_err(Error::internal);

@@ -98,7 +98,8 @@ pub async fn retry(
         card_changed,
     );
     if status != account.status {
-        ports.billing.set_standing(dunning, status).await?;
+        let events = crate::events::standing(account, status, now);
+        ports.billing.set_standing(dunning, status, events).await?;
         if status == AccountStatus::Suspended {
             tell_suspended(ports, account, &unpaid).await;
         }
@@ -116,9 +117,11 @@ pub async fn owes_nothing(ports: &Ports<'_>, account_id: &str) -> Result<(), Err
         AccountStatus::PastDue | AccountStatus::Suspended
     );
     if behind && dunning.open.is_empty() {
+        let now = ports.table.now_for(&dunning.account).await?;
+        let events = crate::events::standing(&dunning.account, AccountStatus::Active, now);
         ports
             .billing
-            .set_standing(&dunning, AccountStatus::Active)
+            .set_standing(&dunning, AccountStatus::Active, events)
             .await?;
         tracing::info!("nothing left to pay: the account is active again");
     }

@@ -223,6 +223,7 @@ pub async fn send_again(
             }],
             invoice: None,
             counted: 0,
+            events: Vec::new(),
             at: now,
         };
         ports.table.commit(&team, change, None).await?;

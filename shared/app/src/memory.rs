@@ -129,6 +129,8 @@ pub struct Tables {
     transfer_codes: Mutex<BTreeMap<String, (String, Timestamp)>>,
     /// Clients' planned moves to another reseller, by client.
     moves: Mutex<BTreeMap<String, PlannedMove>>,
+    /// The events the changes recorded, in the order they were stored (events.md).
+    events: Mutex<Vec<softbrik_domain::events::Event>>,
 }
 
 #[derive(Clone)]
@@ -218,6 +220,7 @@ impl Tables {
             desk: Mutex::new(desk::DeskState::default()),
             transfer_codes: Mutex::new(BTreeMap::new()),
             moves: Mutex::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
         }
     }
 
@@ -365,6 +368,26 @@ impl Tables {
     /// The accounts whose data key was shredded, in order.
     pub fn shredded(&self) -> Vec<String> {
         self.shredded.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The events of `account_id` its changes recorded, in order.
+    pub fn events(&self, account_id: &str) -> Vec<softbrik_domain::events::Event> {
+        self.events
+            .lock()
+            .map(|e| {
+                e.iter()
+                    .filter(|e| e.account_id == account_id)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records the events of a change stored.
+    fn recorded(&self, events: Vec<softbrik_domain::events::Event>) {
+        if let Ok(mut all) = self.events.lock() {
+            all.extend(events);
+        }
     }
 
     /// The ids of every account stored.
@@ -582,6 +605,7 @@ impl TeamTable for Tables {
             *stored = next;
             Ok(())
         })?;
+        self.recorded(change.events);
         Ok(self.numbered(numbered, answer.as_ref(), &team.account.id))
     }
 
@@ -748,6 +772,7 @@ impl BillingTable for Tables {
         &self,
         records: &Renewing,
         history: (String, HistoryEntry),
+        events: Vec<softbrik_domain::events::Event>,
     ) -> Result<(), Error> {
         self.failure()?;
         self.write_account(records, true, |next| {
@@ -755,7 +780,9 @@ impl BillingTable for Tables {
             next.version += 1;
             next.history.push(history);
             Ok(())
-        })
+        })?;
+        self.recorded(events);
+        Ok(())
     }
 
     async fn usage_peak(
@@ -826,7 +853,12 @@ impl BillingTable for Tables {
         Ok(())
     }
 
-    async fn set_standing(&self, dunning: &Dunning, status: AccountStatus) -> Result<(), Error> {
+    async fn set_standing(
+        &self,
+        dunning: &Dunning,
+        status: AccountStatus,
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error> {
         self.failure()?;
         let AccountRead(read) = dunning.stamp.get::<AccountRead>()?;
         self.with(|s| {
@@ -844,7 +876,9 @@ impl BillingTable for Tables {
             }
             stored.version += 1;
             Ok(())
-        })
+        })?;
+        self.recorded(events);
+        Ok(())
     }
 }
 
@@ -879,7 +913,9 @@ impl AccountTable for Tables {
                 stored.reschedules.push(change.reschedule);
             }
             Ok(())
-        })
+        })?;
+        self.recorded(change.events);
+        Ok(())
     }
 
     async fn has_clients(&self, reseller: &Account) -> Result<bool, Error> {
@@ -1423,7 +1459,11 @@ impl ClosureTable for Tables {
         }))
     }
 
-    async fn mark_closed(&self, account: &Read<Account>) -> Result<(), Error> {
+    async fn mark_closed(
+        &self,
+        account: &Read<Account>,
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error> {
         self.failure()?;
         let AccountRead(read) = account.stamp.get::<AccountRead>()?;
         self.with(|s| {
@@ -1434,7 +1474,9 @@ impl ClosureTable for Tables {
             stored.account.status = AccountStatus::Closed;
             stored.version += 1;
             Ok(())
-        })
+        })?;
+        self.recorded(events);
+        Ok(())
     }
 
     async fn users(&self, account: &Read<Account>) -> Result<Vec<Read<User>>, Error> {
@@ -1610,6 +1652,7 @@ impl SignupTable for Tables {
             s.insert(account_id.clone(), stored);
             Ok(())
         })?;
+        self.recorded(new.events);
         Ok(self.numbered(numbered, answer.as_ref(), &account_id))
     }
 }

@@ -303,10 +303,15 @@ async fn store(
 async fn lapse(ports: &Ports<'_>, records: &Renewing, date: Date) -> Result<(), Error> {
     let at = local_midnight(date, &records.account.timezone.time_zone());
     let entry = system_entry(at, "lapsed", serde_json::json!({}));
-    ports
-        .billing
-        .lapse(records, (crate::ids::new_ordered_id("hst", at), entry))
-        .await
+    let id = crate::ids::new_ordered_id("hst", at);
+    let account = &records.account;
+    let events = crate::events::made(
+        &id,
+        account,
+        at,
+        softbrik_domain::events::standing_changes(account.status, AccountStatus::Lapsed),
+    );
+    ports.billing.lapse(records, (id, entry), events).await
 }
 
 fn system_entry(at: Timestamp, action: &str, details: serde_json::Value) -> HistoryEntry {

@@ -252,6 +252,7 @@ pub async fn close_client(
                 // The runs compute the closure job from the account.
                 reschedule: Reschedule::Recheck,
                 at: now,
+                events: Vec::new(),
             },
         )
         .await?;

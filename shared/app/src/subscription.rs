@@ -61,6 +61,7 @@ pub async fn update_settings(
         Reschedule::Keep
     };
     let saved = change.account.clone();
+    let events = crate::events::standing(&read.value, saved.status, now);
     ports
         .accounts
         .save(
@@ -70,6 +71,7 @@ pub async fn update_settings(
                 history: entries(actor, now, change.history),
                 reschedule,
                 at: now,
+                events,
             },
         )
         .await?;
@@ -116,6 +118,7 @@ pub async fn align_billing(
                 history: entries(actor, now, said),
                 reschedule: Reschedule::Keep,
                 at: now,
+                events: Vec::new(),
             },
         )
         .await?;
@@ -154,6 +157,7 @@ pub async fn replace_payment_method(
                 history: entries(actor, now, said),
                 reschedule: Reschedule::Keep,
                 at: now,
+                events: Vec::new(),
             },
         )
         .await?;
@@ -194,6 +198,7 @@ pub async fn request_closure(
                 // The runs compute the closure job from the account.
                 reschedule: Reschedule::Recheck,
                 at: now,
+                events: Vec::new(),
             },
         )
         .await?;

@@ -14,6 +14,7 @@ use softbrik_domain::account::{
 };
 use softbrik_domain::billing_calendar::{BillingPeriod, is_locked, local_midnight};
 use softbrik_domain::catalogue::Brik;
+use softbrik_domain::events::{Event, UserAccess, access_changes};
 use softbrik_domain::refusal::Refusal;
 use softbrik_domain::team::{self as decide, PeriodEnd, Recorded, StatusDecision};
 
@@ -40,6 +41,9 @@ pub struct Team {
     pub today: Date,
     pub period: BillingPeriod,
     pub actor: String,
+    /// The day the records as read are judged on, for the events a change makes: today, or
+    /// at a period end its last day (what was used up to the removals taking effect).
+    pub before_on: Date,
 }
 
 /// What a removal answers: the date it takes effect.
@@ -62,8 +66,10 @@ impl Team {
 
     /// The team of `records` at `now`.
     pub fn at(records: TeamRecords, now: Timestamp, actor: String) -> Team {
+        let today = records.account.local_date(now);
         Team {
-            today: records.account.local_date(now),
+            today,
+            before_on: today,
             period: records.account.current_period(now),
             now,
             actor,
@@ -104,6 +110,51 @@ impl Team {
         is_locked(&self.period, self.today)
     }
 
+    /// The events of a change of the team's users (events.md): for each user written, what
+    /// they may use now against what they could use as read, in the order of the writes,
+    /// identified after the change's history entry (so a retried change makes the same ids).
+    pub fn events_of(&self, writes: &[TeamWrite]) -> Vec<Event> {
+        let history_id = writes.iter().find_map(|w| match w {
+            TeamWrite::History { id, .. } => Some(id.clone()),
+            _ => None,
+        });
+        let history_id = history_id.unwrap_or_else(|| new_ordered_id("hst", self.now));
+        let before = |id: &str| {
+            self.records
+                .users
+                .iter()
+                .find(|u| u.value.id == id)
+                .map(|u| UserAccess::of(&u.value, self.before_on))
+        };
+        let changes = writes.iter().flat_map(|w| {
+            let (id, before, after) = match w {
+                TeamWrite::User { user, .. } => (
+                    &user.id,
+                    before(&user.id),
+                    Some(UserAccess::of(user, self.today)),
+                ),
+                TeamWrite::Removed { user, .. } => (&user.id, before(&user.id), None),
+                TeamWrite::Joined { user, .. } => {
+                    (&user.id, None, Some(UserAccess::of(user, self.today)))
+                }
+                _ => return Vec::new(),
+            };
+            access_changes(id, before.as_ref(), after.as_ref())
+        });
+        crate::events::made(&history_id, self.account(), self.now, changes)
+    }
+
+    /// A change of the team of `writes`, with the events they make.
+    pub fn change(&self, writes: Vec<TeamWrite>, counted: i64) -> TeamChange {
+        TeamChange {
+            events: self.events_of(&writes),
+            writes,
+            invoice: None,
+            counted,
+            at: self.now,
+        }
+    }
+
     /// The history entry of a decided change, under a new id.
     fn history(&self, recorded: Recorded) -> TeamWrite {
         self.history_as(new_ordered_id("hst", self.now), recorded)
@@ -142,18 +193,16 @@ impl Team {
         recorded: Recorded,
         counted: i64,
     ) -> Result<(), Error> {
-        let change = TeamChange {
-            writes: vec![
+        let change = self.change(
+            vec![
                 TeamWrite::User {
                     user,
                     read: read.stamp.clone(),
                 },
                 self.history(recorded),
             ],
-            invoice: None,
             counted,
-            at: self.now,
-        };
+        );
         table.commit(&self.records, change, None).await.map(drop)
     }
 
@@ -168,18 +217,16 @@ impl Team {
     ) -> Result<(), Error> {
         let user = &read.value;
         ports.directory.delete(user.email.as_str()).await?;
-        let change = TeamChange {
-            writes: vec![
+        let change = self.change(
+            vec![
                 TeamWrite::Removed {
                     user: user.clone(),
                     read: read.stamp.clone(),
                 },
                 self.history(recorded),
             ],
-            invoice: None,
-            counted: -i64::from(decide::counts(user)),
-            at: self.now,
-        };
+            -i64::from(decide::counts(user)),
+        );
         ports
             .table
             .commit(&self.records, change, None)
@@ -535,12 +582,7 @@ async fn join(
         })
         .map_err(Error::internal)
     };
-    let change = TeamChange {
-        writes,
-        invoice: None,
-        counted,
-        at: team.now,
-    };
+    let change = team.change(writes, counted);
     paid(ports, team, lease, change, invoice, 201, &body).await
 }
 
@@ -687,12 +729,7 @@ pub async fn assign(
                 })
                 .map_err(Error::internal)
             };
-            let change = TeamChange {
-                writes,
-                invoice: None,
-                counted: 0,
-                at: now,
-            };
+            let change = team.change(writes, 0);
             let (invoice, answer) = paid(ports, team, lease, change, invoice, 200, &body).await?;
             if let Some(invoice) = &invoice {
                 ports.invoices.email(account, invoice).await;
@@ -796,6 +833,7 @@ pub async fn apply_removals(
     let now = local_midnight(date, &records.account.timezone.time_zone());
     let team = Team {
         today: date,
+        before_on: date.yesterday().unwrap_or(date),
         ..Team::at(records, now, "system".into())
     };
     let mut applied = 0;
@@ -835,15 +873,13 @@ pub async fn payment_failed_noted<T>(
             action: "payment_failed".into(),
             details: serde_json::json!({"total": total, "reason": reason}),
         };
-        let change = TeamChange {
-            writes: vec![TeamWrite::History {
+        let change = team.change(
+            vec![TeamWrite::History {
                 id: new_ordered_id("hst", team.now),
                 entry,
             }],
-            invoice: None,
-            counted: 0,
-            at: team.now,
-        };
+            0,
+        );
         if let Err(e) = ports.table.commit(&team.records, change, None).await {
             tracing::error!(error = %e, "payment_failed not written to the history");
         }

@@ -4,9 +4,13 @@
 //! event is decided with the change (its plan); recording it in the change's transaction and
 //! putting it on the bus are the adapters'.
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::account::{Account, AccountStatus, User};
 use crate::values::BrikId;
 
 /// Where an event comes from (EventBridge's `source`).
@@ -27,12 +31,41 @@ impl Source {
     }
 }
 
-/// A change the modules are told of, with what it says beyond the envelope.
+/// Why a Brik left a user (`Brik Unassigned`'s `reason`): their access was cut at once (an
+/// immediate removal, the user made inactive), or a removal took effect at the period end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnassignReason {
+    Cut,
+    Removed,
+}
+
+/// A change the modules are told of, with what it says beyond the envelope (its fields are
+/// the event's `detail`, with the envelope's ids).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     /// A signup succeeded: the Briks its admin holds.
     AccountCreated { briks: Vec<BrikId> },
+    /// A user may use a Brik from now (a paid addition, an invitation, access given back).
+    BrikAssigned { user_id: String, brik_id: BrikId },
+    /// A user may no longer use a Brik.
+    BrikUnassigned {
+        user_id: String,
+        brik_id: BrikId,
+        reason: UnassignReason,
+    },
+    /// A user's access ended at once (an immediate removal, made inactive).
+    UserAccessCut { user_id: String },
+    /// A user's access is back (a cut undone, made active again).
+    UserAccessRestored { user_id: String },
+    /// Dunning ended in suspension: nobody of the account uses a Brik until it pays.
+    AccountSuspended {},
+    /// A suspended account paid: its users' access is as it was.
+    AccountReactivated {},
+    /// The account's closure took effect: every module deletes the company's data by
+    /// `delete_by`.
+    AccountClosed { delete_by: Date },
 }
 
 impl Change {
@@ -40,21 +73,162 @@ impl Change {
     pub fn detail_type(&self) -> &'static str {
         match self {
             Change::AccountCreated { .. } => "Account Created",
+            Change::BrikAssigned { .. } => "Brik Assigned",
+            Change::BrikUnassigned { .. } => "Brik Unassigned",
+            Change::UserAccessCut { .. } => "User Access Cut",
+            Change::UserAccessRestored { .. } => "User Access Restored",
+            Change::AccountSuspended {} => "Account Suspended",
+            Change::AccountReactivated {} => "Account Reactivated",
+            Change::AccountClosed { .. } => "Account Closed",
         }
     }
 
     pub fn source(&self) -> Source {
-        match self {
-            Change::AccountCreated { .. } => Source::Billing,
-        }
+        Source::Billing
     }
 
     /// What the event's `detail` says beyond `event_id`, `account_id` and `sequence`.
     pub fn detail(&self) -> serde_json::Value {
-        match self {
-            Change::AccountCreated { briks } => serde_json::json!({ "briks": briks }),
+        let mut detail = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = detail.as_object_mut() {
+            fields.remove("type");
         }
+        detail
     }
+}
+
+/// How long the Brik modules have to delete a closed company's data: 30 days from the
+/// closure, as a processor deletes a controller's data "without undue delay" (Softbrik itself
+/// deletes at once; a module's backups and queues may need the month).
+pub const MODULES_DELETE_WITHIN_DAYS: i32 = 30;
+
+/// `Account Closed`, for a closure taking effect on `closed_on`.
+pub fn account_closed(closed_on: Date) -> Change {
+    let delete_by = closed_on
+        .checked_add(jiff::Span::new().days(MODULES_DELETE_WITHIN_DAYS))
+        .unwrap_or(closed_on);
+    Change::AccountClosed { delete_by }
+}
+
+/// The events of an account's status going from `from` to `to`: suspended (for want of
+/// payment, or lapsed: nobody uses a Brik), or back from it.
+pub fn standing_changes(from: AccountStatus, to: AccountStatus) -> Vec<Change> {
+    let stopped = |s| matches!(s, AccountStatus::Suspended | AccountStatus::Lapsed);
+    let running = |s| matches!(s, AccountStatus::Active | AccountStatus::PastDue);
+    if !stopped(from) && stopped(to) {
+        vec![Change::AccountSuspended {}]
+    } else if stopped(from) && running(to) {
+        vec![Change::AccountReactivated {}]
+    } else {
+        Vec::new()
+    }
+}
+
+/// What a user may use, as the events announce it: whether their access is on, and the Briks
+/// they may use (none while it is cut).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAccess {
+    pub active: bool,
+    pub briks: BTreeSet<BrikId>,
+}
+
+impl UserAccess {
+    /// `user`'s access on `day`: the Briks held that day, if their access is not cut.
+    pub fn of(user: &User, day: Date) -> UserAccess {
+        let active = user.status.has_access() && user.present_on(day);
+        let briks = if active {
+            user.briks
+                .iter()
+                .filter(|a| a.held_on(day))
+                .map(|a| a.brik_id.clone())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        UserAccess { active, briks }
+    }
+}
+
+/// The events that tell what changed for `user_id` from `before` to `after` (`None`: not a
+/// user of the account then), in the order a module applies them: the access cut, then the
+/// Briks that leave; the access back, then the Briks that come.
+pub fn access_changes(
+    user_id: &str,
+    before: Option<&UserAccess>,
+    after: Option<&UserAccess>,
+) -> Vec<Change> {
+    // Joining or leaving says nothing of the access itself: only of the Briks.
+    let nothing = |other: Option<&UserAccess>| UserAccess {
+        active: other.is_none_or(|o| o.active),
+        briks: BTreeSet::new(),
+    };
+    let (before, after) = match (before, after) {
+        (Some(b), Some(a)) => (b.clone(), a.clone()),
+        (Some(b), None) => (b.clone(), nothing(Some(b))),
+        (None, Some(a)) => (nothing(Some(a)), a.clone()),
+        (None, None) => return Vec::new(),
+    };
+    let mut changes = Vec::new();
+    if before.active && !after.active {
+        changes.push(Change::UserAccessCut {
+            user_id: user_id.into(),
+        });
+    }
+    if !before.active && after.active {
+        changes.push(Change::UserAccessRestored {
+            user_id: user_id.into(),
+        });
+    }
+    let reason = if after.active {
+        UnassignReason::Removed
+    } else {
+        UnassignReason::Cut
+    };
+    for brik in before.briks.difference(&after.briks) {
+        changes.push(Change::BrikUnassigned {
+            user_id: user_id.into(),
+            brik_id: brik.clone(),
+            reason,
+        });
+    }
+    for brik in after.briks.difference(&before.briks) {
+        changes.push(Change::BrikAssigned {
+            user_id: user_id.into(),
+            brik_id: brik.clone(),
+        });
+    }
+    changes
+}
+
+/// The entitlements route's `access`: what a module must let `user` do, in the order it wins:
+/// a closed account, a suspended or lapsed one (nobody uses a Brik until it pays or renews), a
+/// user whose access is cut, else active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Active,
+    Cut,
+    Suspended,
+    Closed,
+}
+
+/// What a user may use on `day`, as the route answers it, from the same state the events
+/// announce: the access, and the Briks the user's own access gives (kept while the account is
+/// suspended, so that a module sees what comes back with the payment).
+pub fn entitlement(account: &Account, user: &User, day: Date) -> (Access, Vec<BrikId>) {
+    let own = UserAccess::of(user, day);
+    let access = match account.status {
+        AccountStatus::Closed => Access::Closed,
+        AccountStatus::Suspended | AccountStatus::Lapsed => Access::Suspended,
+        _ if !own.active => Access::Cut,
+        _ => Access::Active,
+    };
+    let briks = if access == Access::Closed {
+        Vec::new()
+    } else {
+        own.briks.into_iter().collect()
+    };
+    (access, briks)
 }
 
 /// An event of `account_id`: `id` is its `event_id` (a ULID, so events of one account sort
@@ -112,5 +286,172 @@ mod tests {
                 "briks": ["files", "care"],
             })
         );
+    }
+
+    use crate::account::{Role, UserStatus};
+    use crate::examples::{company, user};
+    use crate::team::{Assigning, PeriodEnd, assign_brik, period_end, remove_user, restore_user};
+    use jiff::civil::date;
+
+    fn files() -> BrikId {
+        BrikId::parse("files").unwrap()
+    }
+
+    fn names(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| {
+                // Keys in order, whatever map serde_json was built with.
+                let detail: std::collections::BTreeMap<String, serde_json::Value> =
+                    serde_json::from_value(c.detail()).unwrap();
+                let detail = serde_json::to_string(&detail).unwrap();
+                format!("{} {detail}", c.detail_type())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_addition_assigns_the_brik_and_an_undone_removal_says_nothing() {
+        let today = date(2026, 3, 10);
+        let bob = user(
+            "usr_bob",
+            "bob@dupont.fr",
+            Role::Member,
+            &["care"],
+            date(2026, 3, 1),
+        );
+        let Ok(Assigning::Changed { user: after, .. }) = assign_brik(&bob, &files(), today) else {
+            panic!("an addition");
+        };
+        let changes = access_changes(
+            "usr_bob",
+            Some(&UserAccess::of(&bob, today)),
+            Some(&UserAccess::of(&after, today)),
+        );
+        assert_eq!(
+            names(&changes),
+            [r#"Brik Assigned {"brik_id":"files","user_id":"usr_bob"}"#]
+        );
+        // A removal scheduled then undone: the Brik was never taken away.
+        let scheduled = crate::team::remove_brik(&after, &files(), today, date(2026, 4, 1))
+            .unwrap()
+            .write
+            .unwrap()
+            .0;
+        let Ok(Assigning::Changed { user: undone, .. }) = assign_brik(&scheduled, &files(), today)
+        else {
+            panic!("undone");
+        };
+        for (before, after) in [(&*after, &scheduled), (&scheduled, &*undone)] {
+            let changes = access_changes(
+                "usr_bob",
+                Some(&UserAccess::of(before, today)),
+                Some(&UserAccess::of(after, today)),
+            );
+            assert!(changes.is_empty(), "{changes:?}");
+        }
+    }
+
+    #[test]
+    fn an_immediate_cut_cuts_access_then_every_brik_and_its_undoing_gives_them_back() {
+        let today = date(2026, 3, 10);
+        let bob = user(
+            "usr_bob",
+            "bob@dupont.fr",
+            Role::Member,
+            &["files", "care"],
+            today,
+        );
+        let cut = remove_user(&bob, today, date(2026, 4, 1), true)
+            .unwrap()
+            .write
+            .unwrap()
+            .0;
+        assert_eq!(cut.status, UserStatus::AccessRevoked);
+        let (before, after) = (UserAccess::of(&bob, today), UserAccess::of(&cut, today));
+        assert_eq!(
+            names(&access_changes("usr_bob", Some(&before), Some(&after))),
+            [
+                r#"User Access Cut {"user_id":"usr_bob"}"#,
+                r#"Brik Unassigned {"brik_id":"care","reason":"cut","user_id":"usr_bob"}"#,
+                r#"Brik Unassigned {"brik_id":"files","reason":"cut","user_id":"usr_bob"}"#,
+            ]
+        );
+        let (back, _) = restore_user(&cut).unwrap().with_sign_in(true);
+        assert_eq!(
+            names(&access_changes(
+                "usr_bob",
+                Some(&after),
+                Some(&UserAccess::of(&back, today))
+            )),
+            [
+                r#"User Access Restored {"user_id":"usr_bob"}"#,
+                r#"Brik Assigned {"brik_id":"care","user_id":"usr_bob"}"#,
+                r#"Brik Assigned {"brik_id":"files","user_id":"usr_bob"}"#,
+            ]
+        );
+        // Leaving at the period end after the cut: nothing more to tell.
+        let end = date(2026, 4, 1);
+        let last_day = end.yesterday().unwrap();
+        assert!(matches!(period_end(&cut, end), PeriodEnd::Leaves(_)));
+        assert!(access_changes("usr_bob", Some(&UserAccess::of(&cut, last_day)), None).is_empty());
+    }
+
+    #[test]
+    fn a_removal_at_the_period_end_unassigns_what_was_used_up_to_its_last_day() {
+        let end = date(2026, 4, 1);
+        let last_day = end.yesterday().unwrap();
+        let bob = user(
+            "usr_bob",
+            "bob@dupont.fr",
+            Role::Member,
+            &["files"],
+            date(2026, 3, 1),
+        );
+        let leaving = remove_user(&bob, date(2026, 3, 10), end, false)
+            .unwrap()
+            .write
+            .unwrap()
+            .0;
+        // Still used until the end: nothing said when it is scheduled.
+        let today = date(2026, 3, 10);
+        assert!(
+            access_changes(
+                "usr_bob",
+                Some(&UserAccess::of(&bob, today)),
+                Some(&UserAccess::of(&leaving, today))
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            names(&access_changes(
+                "usr_bob",
+                Some(&UserAccess::of(&leaving, last_day)),
+                None
+            )),
+            [r#"Brik Unassigned {"brik_id":"files","reason":"removed","user_id":"usr_bob"}"#]
+        );
+    }
+
+    #[test]
+    fn the_route_answers_the_accounts_state_before_the_users() {
+        let today = date(2026, 3, 10);
+        let mut acme = company(date(2026, 3, 1));
+        let bob = user("usr_bob", "bob@dupont.fr", Role::Member, &["files"], today);
+        assert_eq!(
+            entitlement(&acme, &bob, today),
+            (Access::Active, vec![files()])
+        );
+        acme.status = AccountStatus::Suspended;
+        assert_eq!(
+            entitlement(&acme, &bob, today),
+            (Access::Suspended, vec![files()])
+        );
+        acme.status = AccountStatus::Closed;
+        assert_eq!(entitlement(&acme, &bob, today), (Access::Closed, vec![]));
+        acme.status = AccountStatus::PastDue;
+        let mut cut = bob.clone();
+        cut.status = UserStatus::Inactive;
+        assert_eq!(entitlement(&acme, &cut, today), (Access::Cut, vec![]));
     }
 }

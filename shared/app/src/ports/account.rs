@@ -26,6 +26,8 @@ pub struct AccountChange {
     pub reschedule: Reschedule,
     /// When it is made (the schedules' new instant).
     pub at: jiff::Timestamp,
+    /// The events it makes (events.md: a lapsed account renewed is reactivated).
+    pub events: Vec<softbrik_domain::events::Event>,
 }
 
 #[async_trait]

@@ -116,8 +116,12 @@ pub trait BillingTable: Send + Sync {
     async fn end_packs(&self, records: &Renewing, changes: PackChanges) -> Result<(), Error>;
 
     /// The account lapsed, with its history entry, only if unchanged since read.
-    async fn lapse(&self, records: &Renewing, history: (String, HistoryEntry))
-    -> Result<(), Error>;
+    async fn lapse(
+        &self,
+        records: &Renewing,
+        history: (String, HistoryEntry),
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error>;
 
     /// A reseller's peak of active users over its clients in `period` (its local days).
     async fn usage_peak(
@@ -142,6 +146,11 @@ pub trait BillingTable: Send + Sync {
     async fn record_attempt(&self, dunning: &Dunning, attempt: Attempt) -> Result<(), Error>;
 
     /// The account's status set to `status` (active: no longer past due since any date),
-    /// only if unchanged since read.
-    async fn set_standing(&self, dunning: &Dunning, status: AccountStatus) -> Result<(), Error>;
+    /// with the `events` it makes, only if unchanged since read.
+    async fn set_standing(
+        &self,
+        dunning: &Dunning,
+        status: AccountStatus,
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error>;
 }

@@ -15,8 +15,13 @@ pub trait ClosureTable: Send + Sync {
     /// The account as stored; `None` when it is gone (a closure finished it).
     async fn closing(&self, account_id: &str) -> Result<Option<Read<Account>>, Error>;
 
-    /// The account marked closed, only if unchanged since read.
-    async fn mark_closed(&self, account: &Read<Account>) -> Result<(), Error>;
+    /// The account marked closed, with the events it makes (`Account Closed`), only if
+    /// unchanged since read. The events outlive the account's data until they are told.
+    async fn mark_closed(
+        &self,
+        account: &Read<Account>,
+        events: Vec<softbrik_domain::events::Event>,
+    ) -> Result<(), Error>;
 
     /// A client account leaves its reseller's count at `now` (its users are billed no more);
     /// nothing for another account, or once it has left.

@@ -85,6 +85,8 @@ pub enum TeamWrite {
 #[derive(Debug, Clone)]
 pub struct TeamChange {
     pub writes: Vec<TeamWrite>,
+    /// The events it makes (events.md), recorded with it and told the Brik modules after.
+    pub events: Vec<softbrik_domain::events::Event>,
     /// The invoice that pays for it, stored with the next gapless number (and its charge
     /// struck off the book of pending charges).
     pub invoice: Option<Invoice>,
