@@ -64,13 +64,16 @@ template: tools
 	$(PY) infra/test_iam.py
 	$(PY) infra/test_devstack_stop.py
 	$(PY) infra/test_sigv4.py
+	$(PY) infra/test_check_events.py
 
 # Every test of the workspace (the unit tests and the end-to-end suites), then README's tour
-# as written (infra/test_readme_tour.py), in one stack.
+# as written (infra/test_readme_tour.py), then every event told during the run against its
+# published schema (infra/check_events.py), in one stack.
 integration: tools
 	$(PY) infra/devstack.py $(TEST_STACK) --check-iam run -- bash -c '\
 	  cargo test --locked --workspace --features softbrik/stack-build -- --test-threads 4 && \
-	  $(PY) infra/test_readme_tour.py'
+	  $(PY) infra/test_readme_tour.py && \
+	  $(PY) infra/check_events.py'
 
 # Benchmarks (docs/performance.md), in one run: the input scans on 64 KiB bodies of hostile
 # shapes (docs/reliability.md), the release binaries and their arm64 packages

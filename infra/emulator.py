@@ -25,6 +25,8 @@ an SQS queue, devstack.py), oldest first, each in EventBridge's envelope: `event
 next k fail with a 500 InternalFailure (n = 3 outlasts the SDK's retries, so the call fails);
 with `"lost": true` they are carried out but their answer is lost (the connection drops in
 the middle of it): what a timeout leaves, a change the caller cannot know landed.
+With `"only": "<operation>"` (as the log names it, e.g. `PutEvents`) only the requests of that
+operation are counted and failed: a test aims at one kind of call whatever the others do.
 `GET /_softbrik/faults` says how many were seen and failed since, `DELETE` ends the plan. The
 fault tests fail every call of an operation in turn this way (docs/reliability.md).
 
@@ -251,7 +253,7 @@ def build_app():
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][:3]
         return f"{service} {environ.get('REQUEST_METHOD')} /{'/'.join(parts[:2])}"
 
-    faults = {"skip": -1, "fail": 0, "lost": False, "seen": 0, "failed": 0, "log": []}
+    faults = {"skip": -1, "fail": 0, "lost": False, "only": None, "seen": 0, "failed": 0, "log": []}
 
     def fault(environ, start_response):
         """The injected failure, in the protocol of the service called."""
@@ -374,12 +376,13 @@ def build_app():
                         skip=int(plan["skip"]),
                         fail=int(plan["fail"]),
                         lost=bool(plan.get("lost", False)),
+                        only=plan.get("only"),
                         seen=0,
                         failed=0,
                         log=[],
                     )
                 elif method == "DELETE":
-                    faults.update(skip=-1, fail=0, lost=False)
+                    faults.update(skip=-1, fail=0, lost=False, only=None)
                 body = json.dumps({k: faults[k] for k in ("seen", "failed", "log")}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
@@ -398,7 +401,7 @@ def build_app():
             with counted:
                 calls[name] = calls.get(name, 0) + 1
                 failing = False
-                if faults["skip"] >= 0:
+                if faults["skip"] >= 0 and faults.get("only") in (None, name):
                     faults["seen"] += 1
                     faults["log"].append(name)
                     failing = faults["skip"] < faults["seen"] <= faults["skip"] + faults["fail"]

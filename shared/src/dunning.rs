@@ -95,13 +95,18 @@ pub(crate) async fn record_attempt(
     if paid {
         ops.push(PendingCharge::key_only(&charge).delete_op(app)?);
     }
+    ops.extend(crate::events::outbox_ops(app, &attempt.events)?);
     app.store.transact(ops).await.map_err(|e| {
         e.into_error(|_| {
             Error::Refused(Refusal::ConcurrentChange(
                 "the invoice was retried meanwhile",
             ))
         })
-    })
+    })?;
+    if !attempt.events.is_empty() {
+        crate::events::publish_account(app, &dunning.account.id).await;
+    }
+    Ok(())
 }
 
 /// Sets the account's status, if its item is unchanged since read; active clears the date it

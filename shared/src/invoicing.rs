@@ -303,6 +303,18 @@ pub struct LastNumber {
 /// guess that fails costs a transaction more than the read it saves.
 const LAST_NUMBER_KEPT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// `Invoice Finalised` of `invoice` as numbered at `at`: after the events of the change it
+/// pays for (made before it), in the order of the account's events.
+fn finalised(
+    account: &Account,
+    invoice: &Invoice,
+    at: Timestamp,
+) -> Vec<softbrik_domain::events::Event> {
+    let id = softbrik_app::ids::new_ordered_id("evt", at);
+    let finalised = softbrik_domain::events::invoice_finalised(invoice);
+    softbrik_app::events::made(&id, account, at, finalised)
+}
+
 /// Stores `invoice` with the next invoice number and `change` (the items it pays for) in one
 /// transaction. `change` is built again for each attempt, because it may carry the number
 /// (an idempotent response). A lost race for the number retries with the next one.
@@ -311,6 +323,7 @@ pub async fn store_numbered(
     account: &Account,
     key: &DataKey,
     invoice: &mut Invoice,
+    at: Timestamp,
     mut change: impl FnMut(&Invoice) -> Result<Vec<TransactWriteItem>, Error>,
 ) -> Result<(), StoreFailure> {
     let customer = customer(account);
@@ -350,6 +363,9 @@ pub async fn store_numbered(
                 .map_err(StoreFailure::Failed)?,
         ];
         ops.extend(change(invoice).map_err(StoreFailure::Failed)?);
+        // The Brik modules are told of the number (events.md), with the invoice.
+        let finalised = finalised(account, invoice, at);
+        ops.extend(crate::events::outbox_ops(app, &finalised).map_err(StoreFailure::Failed)?);
         if invoice.payment.charge_id.is_some() {
             ops.push(
                 PendingCharge::key_only(&charge_key(invoice))
@@ -363,6 +379,9 @@ pub async fn store_numbered(
                     number: previous + 1,
                     at: std::time::Instant::now(),
                 });
+                drop(last);
+                // This change's events, the invoice's and any its writes carried.
+                crate::events::publish_account(app, &account.id).await;
                 return Ok(());
             }
             Err(e) if e.condition_failed(0) => continue,

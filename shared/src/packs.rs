@@ -302,7 +302,7 @@ impl PackTable for App {
                 None
             }
             Some(mut invoice) => {
-                invoicing::store_numbered(self, account, key, &mut invoice, |numbered| {
+                invoicing::store_numbered(self, account, key, &mut invoice, entry.at, |numbered| {
                     let mut all = ops.clone();
                     if let Some((body, recorded)) = answered(Some(numbered))? {
                         all.extend(recorded);

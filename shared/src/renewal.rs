@@ -125,8 +125,10 @@ impl BillingTable for App {
             .map(Stamp::get::<ScheduleMove>)
             .transpose()?;
         let mut invoice = write.invoice;
-        invoicing::store_numbered(self, account, key, &mut invoice, |_| {
+        let events = crate::events::outbox_ops(self, &write.events)?;
+        invoicing::store_numbered(self, account, key, &mut invoice, entry.at, |_| {
             let mut ops = vec![self.store.put_new_op(&history)?];
+            ops.extend(events.iter().cloned());
             if let Some(next) = &past_due {
                 ops.push(self.store.put_if_version_op(next, item.version)?);
             }

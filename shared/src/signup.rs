@@ -321,7 +321,12 @@ pub async fn signup(
     let answer =
         softbrik_app::signup::signup(&app.ports(), body, cmd, idempotency_key, client_address)
             .await?;
-    if let Some(account_id) = answer.1.pointer("/account/id").and_then(|v| v.as_str()) {
+    // Its events are told after the write; with an invoice, numbering it told them already
+    // (`invoicing::store_numbered`).
+    let numbered = answer.1.get("invoice").is_some_and(|i| !i.is_null());
+    if let Some(account_id) = answer.1.pointer("/account/id").and_then(|v| v.as_str())
+        && !numbered
+    {
         crate::events::publish_account(app, account_id).await;
     }
     Ok(answer)
@@ -402,7 +407,8 @@ impl SignupTable for App {
         let mut invoice = new.invoice;
         let stored = match invoice.as_mut() {
             Some(invoice) => {
-                invoicing::store_numbered(self, account, key, invoice, |i| items(Some(i))).await
+                invoicing::store_numbered(self, account, key, invoice, new.at, |i| items(Some(i)))
+                    .await
             }
             None => match items(None) {
                 Ok(ops) => self.store.transact(ops).await.map_err(StoreFailure::from),

@@ -202,7 +202,7 @@ impl TeamTable for App {
             ));
         }
         let mut answer_body = None;
-        crate::invoicing::store_numbered(self, account, key, &mut invoice, |invoice| {
+        crate::invoicing::store_numbered(self, account, key, &mut invoice, change.at, |invoice| {
             let mut all = ops.clone();
             if let Some((body, recorded)) = answered(Some(invoice))? {
                 all.extend(recorded);
@@ -212,9 +212,6 @@ impl TeamTable for App {
         })
         .await
         .map_err(conflict)?;
-        if told {
-            crate::events::publish_account(self, &account.id).await;
-        }
         Ok(Committed {
             invoice: Some(invoice),
             answer: answer_body,

@@ -392,6 +392,15 @@ impl Stack {
             .expect("a fault report")
     }
 
+    /// Makes the `count` requests of the AWS operation `only` (as the fault log names it, e.g.
+    /// `AWSEvents.PutEvents`) that follow its next `skip` fail, whatever other requests do.
+    pub async fn fail_only(&self, only: &str, skip: usize, count: usize) {
+        let url = format!("{}/_softbrik/faults", self.file.aws_endpoint);
+        let plan = json!({"skip": skip, "fail": count, "only": only});
+        let answer = self.http.post(url).json(&plan).send().await;
+        assert!(answer.expect("the emulator answers").status().is_success());
+    }
+
     /// Makes the `count` AWS requests that follow the next `skip` be carried out with their
     /// answer lost (the connection drops): what a timeout leaves, a change that may have landed.
     pub async fn loses_answers(&self, skip: usize, count: usize) {

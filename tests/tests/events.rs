@@ -31,9 +31,13 @@ async fn a_signup_is_announced_once_with_ids_only_even_when_the_bus_fails() {
     let stack = Stack::connect().await;
     // GIVEN the FAQ's company signing up on a test clock
     let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
-    // THEN the modules are told once: Account Created, the admin's Briks, sequence 1
+    // THEN the modules are told once: Account Created, the admin's Briks, sequence 1, then
+    // its first invoice numbered
     let events = stack.events_of(&company.account_id).await;
-    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1]["detail-type"], "Invoice Finalised");
+    assert_eq!(events[1]["detail"]["sequence"], 2);
+    assert_eq!(events[1]["detail"]["kind"], "signup");
     let event = &events[0];
     assert_eq!(event["source"], "softbrik.billing");
     assert_eq!(event["detail-type"], "Account Created");
@@ -53,20 +57,9 @@ async fn a_signup_is_announced_once_with_ids_only_even_when_the_bus_fails() {
         assert!(!text.contains(personal), "{personal} in {text}");
     }
 
-    // WHEN the bus fails every PutEvents of a signup
+    // WHEN the bus fails every PutEvents of a signup (the SDK's retries too)
     stack.pause_schedules(true).await;
-    stack.faults(Some((1_000_000, 0))).await;
-    let body = signup_body(&unique_email("clean"), None);
-    let clean = stack.call("POST", "/signup", None, Some(&body), None).await;
-    let log = stack.faults(None).await["log"].clone();
-    assert_eq!(clean.status, 201, "{clean:?}");
-    let k = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|op| op.as_str().is_some_and(|o| o.contains("PutEvents")))
-        .unwrap_or_else(|| panic!("a signup puts its events on the bus: {log}"));
-    stack.faults(Some((k, 4))).await;
+    stack.fail_only("AWSEvents.PutEvents", 0, 4).await;
     let body = signup_body(&unique_email("busdown"), None);
     let signed = stack.call("POST", "/signup", None, Some(&body), None).await;
     let report = stack.faults(None).await;
@@ -81,14 +74,52 @@ async fn a_signup_is_announced_once_with_ids_only_even_when_the_bus_fails() {
     stack.pause_schedules(false).await;
     assert!(settled["events"].as_u64().unwrap_or(0) >= 1, "{settled}");
     let events = told(&stack, &account_id).await;
-    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0].0, "Account Created");
     assert_eq!(events[0].1["sequence"], 1);
+    assert_eq!(events[1].0, "Invoice Finalised");
+    assert_eq!(events[1].1["sequence"], 2);
     // AND a run again publishes nothing more of it
     stack
         .invoke("prorate", &json!({"job": "settle_pending_charges"}))
         .await;
-    assert_eq!(told(&stack, &account_id).await.len(), 1);
+    assert_eq!(told(&stack, &account_id).await.len(), 2);
+
+    // WHEN the bus fails while the first company's admin invites a user with a Brik
+    stack.pause_schedules(true).await;
+    let before = told(&stack, &company.account_id).await.len();
+    stack.fail_only("AWSEvents.PutEvents", 0, 4).await;
+    let invite = json!({"email": unique_email("zoe"), "name": "Zoé Roux", "briks": ["files"]});
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(&company.token),
+            Some(&invite),
+            Some("ev-zoe"),
+        )
+        .await;
+    stack.faults(None).await;
+    // THEN the invitation stands, paid, and its events wait
+    assert_eq!(invited.status, 201, "{invited:?}");
+    assert_eq!(told(&stack, &company.account_id).await.len(), before);
+    // WHEN the settlement run comes THEN they are told in order, numbered after the others
+    stack
+        .invoke("prorate", &json!({"job": "settle_pending_charges"}))
+        .await;
+    stack.pause_schedules(false).await;
+    let events = told(&stack, &company.account_id).await;
+    let new: Vec<(&str, &Value)> = events[before..]
+        .iter()
+        .map(|(kind, detail)| (kind.as_str(), &detail["sequence"]))
+        .collect();
+    assert_eq!(
+        new,
+        [
+            ("Brik Assigned", &json!(before + 1)),
+            ("Invoice Finalised", &json!(before + 2)),
+        ]
+    );
 }
 
 /// The events told of `account_id` since the `seen` first ones, as (detail-type, detail).
@@ -112,18 +143,19 @@ async fn entitled(stack: &Stack, account_id: &str, user_id: &str) -> (String, Va
     )
 }
 
-/// (detail-type, user, Brik, reason) of each event, the ids the modules act on.
+/// (detail-type, user, Brik, what more it says) of each event, what the modules act on: a
+/// Brik's reason, an invoice's kind, a payment's attempt.
 fn said(events: &[(String, Value)]) -> Vec<(String, String, String, String)> {
     events
         .iter()
         .map(|(kind, d)| {
-            let text = |k: &str| d[k].as_str().unwrap_or("").to_string();
-            (
-                kind.clone(),
-                text("user_id"),
-                text("brik_id"),
-                text("reason"),
-            )
+            let text = |k: &str| match &d[k] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            let more = [text("reason"), text("kind"), text("attempt")].concat();
+            (kind.clone(), text("user_id"), text("brik_id"), more)
         })
         .collect()
 }
@@ -141,8 +173,13 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
     let (account, token) = (company.account_id.as_str(), company.token.as_str());
     let mut seen = 0;
     let created = told_since(&stack, account, &mut seen).await;
-    assert_eq!(created.len(), 1, "{created:?}");
-    assert_eq!(created[0].0, "Account Created");
+    assert_eq!(
+        said(&created),
+        [
+            event("Account Created", "", "", ""),
+            event("Invoice Finalised", "", "", "signup"),
+        ]
+    );
     let admin = stack
         .call("GET", "/account/users", Some(token), None, None)
         .await;
@@ -175,7 +212,9 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
         said(&told_since(&stack, account, &mut seen).await),
         [
             event("Brik Assigned", &mia, "care", ""),
+            event("Invoice Finalised", "", "", "proration"),
             event("Brik Assigned", &mia, "files", ""),
+            event("Invoice Finalised", "", "", "proration"),
         ]
     );
     assert_eq!(
@@ -223,6 +262,7 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
         said(&told_since(&stack, account, &mut seen).await),
         [
             event("Brik Assigned", &noah, "files", ""),
+            event("Invoice Finalised", "", "", "proration"),
             event("User Access Cut", &noah, "", ""),
             event("Brik Unassigned", &noah, "files", "cut"),
         ]
@@ -257,12 +297,16 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
     stack.advance(&company.clock, "2027-01-12T12:00:00Z").await;
     // THEN Mia's Customer care is unassigned, as removed, at the instant it took effect; Noah,
     // cut already, leaves with nothing more to tell
+    // before the period is renewed
     let ended = told_since(&stack, account, &mut seen).await;
     assert_eq!(
         said(&ended),
-        [event("Brik Unassigned", &mia, "care", "removed")]
+        [
+            event("Brik Unassigned", &mia, "care", "removed"),
+            event("Invoice Finalised", "", "", "renewal"),
+        ]
     );
-    let at_midnight = stack.events_of(account).await[seen - 1]["time"].clone();
+    let at_midnight = stack.events_of(account).await[seen - 2]["time"].clone();
     assert_eq!(at_midnight, "2027-01-11T23:00:00Z");
     assert_eq!(
         entitled(&stack, account, &mia).await,
@@ -284,9 +328,18 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
         .await;
     assert_eq!(put.status, 200, "{put:?}");
     stack.advance(&company.clock, "2027-02-17T12:00:00Z").await;
+    // THEN each failed charge is told (the renewal's, then its retries on Feb 13, 15 and 17),
+    // then the suspension
     assert_eq!(
         said(&told_since(&stack, account, &mut seen).await),
-        [event("Account Suspended", "", "", "")]
+        [
+            event("Payment Failed", "", "", "1"),
+            event("Invoice Finalised", "", "", "renewal"),
+            event("Payment Failed", "", "", "2"),
+            event("Payment Failed", "", "", "3"),
+            event("Payment Failed", "", "", "4"),
+            event("Account Suspended", "", "", ""),
+        ]
     );
     assert_eq!(
         entitled(&stack, account, &mia).await,

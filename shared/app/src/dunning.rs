@@ -62,10 +62,13 @@ pub async fn retry(
             action: action.into(),
             details: serde_json::json!({"invoice_id": invoice.id, "attempt": invoice.payment.attempts}),
         };
+        let history_id = crate::ids::new_ordered_id("hst", now);
+        let failed = softbrik_domain::events::payment_failed(&invoice);
         let attempt = Attempt {
             invoice: invoice.clone(),
             previous_attempts,
-            history: (crate::ids::new_ordered_id("hst", now), entry),
+            events: crate::events::made(&history_id, account, now, failed),
+            history: (history_id, entry),
         };
         if let Err(e) = ports.billing.record_attempt(dunning, attempt).await {
             // Another retry of the same attempt (same key, so the same charge at the partner)

@@ -383,6 +383,14 @@ impl Tables {
             .unwrap_or_default()
     }
 
+    /// Records `Invoice Finalised` of an invoice just numbered, as the adapters do with it.
+    fn finalised(&self, account: &Account, invoice: &Invoice) {
+        let now = self.now.lock().map(|n| *n).unwrap_or(Timestamp::UNIX_EPOCH);
+        let id = crate::ids::new_ordered_id("evt", now);
+        let finalised = softbrik_domain::events::invoice_finalised(invoice);
+        self.recorded(crate::events::made(&id, account, now, finalised));
+    }
+
     /// Records the events of a change stored.
     fn recorded(&self, events: Vec<softbrik_domain::events::Event>) {
         if let Ok(mut all) = self.events.lock() {
@@ -733,9 +741,12 @@ impl BillingTable for Tables {
             Ok(())
         })?;
         *sequence += 1;
+        drop(sequence);
         if numbered.payment.charge_id.is_some() {
             self.book.strike_off(&crate::billing::charge_key(&numbered));
         }
+        self.recorded(write.events);
+        self.finalised(&records.account, &numbered);
         Ok(numbered)
     }
 
@@ -850,6 +861,7 @@ impl BillingTable for Tables {
         if invoice.status == InvoiceStatus::Paid {
             self.book.strike_off(&crate::billing::charge_key(&invoice));
         }
+        self.recorded(attempt.events);
         Ok(())
     }
 
@@ -975,6 +987,9 @@ impl Tables {
             *change.sequence += 1;
             if invoice.payment.charge_id.is_some() {
                 self.book.strike_off(&crate::billing::charge_key(invoice));
+            }
+            if let Some(account) = self.account(account_id) {
+                self.finalised(&account, invoice);
             }
         }
         if let (Some(answering), Some(body)) = (answer, &change.body) {

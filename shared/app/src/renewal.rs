@@ -272,9 +272,20 @@ async fn store(
             decide::declined(account.status, records.past_due_since, invoice.issue_date);
         PastDue { status, since }
     });
+    let history_id = crate::ids::new_ordered_id("hst", now);
+    let mut changes: Vec<_> = softbrik_domain::events::payment_failed(invoice)
+        .into_iter()
+        .collect();
+    if let Some(past_due) = &past_due {
+        changes.extend(softbrik_domain::events::standing_changes(
+            account.status,
+            past_due.status,
+        ));
+    }
     let write = RenewalWrite {
         invoice: invoice.clone(),
-        history: (crate::ids::new_ordered_id("hst", now), entry),
+        events: crate::events::made(&history_id, account, now, changes),
+        history: (history_id, entry),
         past_due,
         moving,
     };

@@ -10,7 +10,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Account, AccountStatus, User};
+use crate::account::{Account, AccountStatus, Invoice, InvoiceKind, PaymentStatus, User};
+use crate::money::Money;
 use crate::values::BrikId;
 
 /// Where an event comes from (EventBridge's `source`).
@@ -66,6 +67,15 @@ pub enum Change {
     /// The account's closure took effect: every module deletes the company's data by
     /// `delete_by`.
     AccountClosed { delete_by: Date },
+    /// An invoice or a credit note was numbered.
+    InvoiceFinalised {
+        invoice_id: String,
+        number: String,
+        kind: InvoiceKind,
+        total: Money,
+    },
+    /// A charge of an invoice failed (`attempt`: how many were made, this one included).
+    PaymentFailed { invoice_id: String, attempt: u32 },
 }
 
 impl Change {
@@ -80,6 +90,8 @@ impl Change {
             Change::AccountSuspended {} => "Account Suspended",
             Change::AccountReactivated {} => "Account Reactivated",
             Change::AccountClosed { .. } => "Account Closed",
+            Change::InvoiceFinalised { .. } => "Invoice Finalised",
+            Change::PaymentFailed { .. } => "Payment Failed",
         }
     }
 
@@ -95,6 +107,24 @@ impl Change {
         }
         detail
     }
+}
+
+/// `Invoice Finalised` of an invoice or credit note as numbered; `None` before its number.
+pub fn invoice_finalised(invoice: &Invoice) -> Option<Change> {
+    Some(Change::InvoiceFinalised {
+        invoice_id: invoice.id.clone(),
+        number: invoice.number.clone()?,
+        kind: invoice.kind,
+        total: invoice.totals.total,
+    })
+}
+
+/// `Payment Failed` of an invoice whose last charge failed; `None` otherwise.
+pub fn payment_failed(invoice: &Invoice) -> Option<Change> {
+    (invoice.payment.status == PaymentStatus::Failed).then(|| Change::PaymentFailed {
+        invoice_id: invoice.id.clone(),
+        attempt: invoice.payment.attempts,
+    })
 }
 
 /// How long the Brik modules have to delete a closed company's data: 30 days from the

@@ -55,6 +55,8 @@ pub struct RenewalWrite {
     /// A billing run's move of the account's schedule, stored with the renewal (the run's
     /// own: only its adapter looks inside).
     pub moving: Option<Stamp>,
+    /// The events it makes (a failed charge: Payment Failed; the account suspended).
+    pub events: Vec<softbrik_domain::events::Event>,
 }
 
 /// A period end's changes of the packs (`softbrik_domain::packs::period_end`), written in one
@@ -91,6 +93,8 @@ pub struct Attempt {
     pub invoice: Invoice,
     pub previous_attempts: u32,
     pub history: (String, HistoryEntry),
+    /// The events it makes (a failed charge: Payment Failed).
+    pub events: Vec<softbrik_domain::events::Event>,
 }
 
 #[async_trait]
