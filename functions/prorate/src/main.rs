@@ -6,7 +6,9 @@
 //! charge (the function stopped after charging, or the partner's answer never came) is
 //! refunded with its own idempotency key. A change thus ends fully applied or not at all.
 //! The same run sends again the invoices whose email failed (`invoicing::resend_invoices`),
-//! and puts on the event bus the events a request left in the outbox (`events::publish_pending`).
+//! and puts on the event bus the events a request left in the outbox (`events::publish_pending`),
+//! which a run of its own also does every minute (`{"job": "publish_events"}`), so that an
+//! event delayed by the bus is told within the minute (events.md).
 
 use lambda_runtime::Error as LambdaError;
 use softbrik::app::App;
@@ -23,8 +25,20 @@ async fn main() -> Result<(), LambdaError> {
     edge::serve(no_routes, settle).await
 }
 
-/// One settlement run: pending charges settled, then failed invoice emails sent again.
-async fn settle(app: &'static App, _: serde_json::Value) -> Result<serde_json::Value, LambdaError> {
+/// One settlement run: pending charges settled, then failed invoice emails sent again, then
+/// the events left in the outbox told; `{"job": "publish_events"}`: the events alone.
+async fn settle(
+    app: &'static App,
+    job: serde_json::Value,
+) -> Result<serde_json::Value, LambdaError> {
+    if job["job"] == "publish_events" {
+        let published = softbrik::events::publish_pending(app).await.map_err(|e| {
+            tracing::error!(error = %e, "events left in the outbox");
+            e
+        })?;
+        tracing::info!(events = published, "pending events run");
+        return Ok(serde_json::json!({ "events": published }));
+    }
     let mut done = settle_pending(app, GRACE).await.map_err(|e| {
         tracing::error!(error = %e, "settlement run failed");
         e
