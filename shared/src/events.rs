@@ -27,7 +27,9 @@ use crate::store::account_pk;
 
 const OUTBOX_SK_PREFIX: &str = "OUTBOX#";
 const OUTBOX_INDEX: &str = "OUTBOX";
-const SEQUENCE_SK: &str = "EVENTS";
+/// The counter sorts just before the events (`OUTBOX` < `OUTBOX#...`): one Query of the
+/// prefix `OUTBOX` reads both.
+const SEQUENCE_SK: &str = "OUTBOX";
 /// EventBridge takes at most 10 entries a request.
 const PUT_EVENTS_MAX: usize = 10;
 /// Events numbered at once: with the counter, the 100 items a DynamoDB transaction holds.
@@ -83,6 +85,14 @@ struct SequenceItem {
     last: u64,
 }
 
+/// What the Query of an account's outbox finds: its counter, or an event waiting.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OutboxRow {
+    Event(Box<OutboxItem>),
+    Counter(SequenceItem),
+}
+
 /// Publishes the account's outbox, in order; how many events went on the bus. A failure is
 /// logged and left for the next publishing: the change it announces stands.
 pub async fn publish_account(app: &App, account_id: &str) -> u32 {
@@ -115,14 +125,23 @@ async fn publish(app: &App, account_id: &str) -> Result<u32, Error> {
     let client = aws_sdk_eventbridge::Client::new(&app.aws);
     let mut published = 0;
     loop {
-        let mut waiting: Vec<OutboxItem> = app.store.query_prefix(&pk, OUTBOX_SK_PREFIX).await?;
+        // The counter and the waiting events, in one Query.
+        let rows: Vec<OutboxRow> = app.store.query_prefix(&pk, SEQUENCE_SK).await?;
+        let mut counter = None;
+        let mut waiting = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row {
+                OutboxRow::Event(item) => waiting.push(*item),
+                OutboxRow::Counter(c) => counter = Some(c),
+            }
+        }
         if waiting.is_empty() {
             break;
         }
         // The oldest first, as many as one numbering transaction holds; the rest next round.
         let more = waiting.len() > NUMBERED_AT_ONCE;
         waiting.truncate(NUMBERED_AT_ONCE);
-        number(app, &pk, &mut waiting).await?;
+        number(app, &pk, counter, &mut waiting).await?;
         waiting.sort_by_key(|i| i.sequence);
         published += put_on_bus(app, &client, bus, &waiting).await?;
         if !more {
@@ -195,14 +214,18 @@ async fn put_on_bus(
 
 /// Gives each event not yet numbered the account's next `sequence`, in the order the events
 /// were made, with the counter, in one transaction: a number is given once, whoever numbers.
-async fn number(app: &App, pk: &str, waiting: &mut [OutboxItem]) -> Result<(), Error> {
+async fn number(
+    app: &App,
+    pk: &str,
+    counter: Option<SequenceItem>,
+    waiting: &mut [OutboxItem],
+) -> Result<(), Error> {
     let fresh: Vec<usize> = (0..waiting.len())
         .filter(|&i| waiting[i].sequence.is_none())
         .collect();
     if fresh.is_empty() {
         return Ok(());
     }
-    let counter: Option<SequenceItem> = app.store.get(pk, SEQUENCE_SK).await?;
     let last = counter.as_ref().map_or(0, |c| c.last);
     let mut ops = Vec::with_capacity(fresh.len() + 1);
     for (n, &i) in fresh.iter().enumerate() {

@@ -463,12 +463,19 @@ pub fn open_ops(
 ) -> Result<Vec<TransactWriteItem>, Error> {
     let item = TicketItem::new(desk, ticket)?;
     let store = &app.store;
-    Ok(vec![
+    let mut ops = vec![
         store.put_new_op(&item)?,
         store.put_new_op(&MessageItem::new(sealing(desk)?, message))?,
         store.put_new_op(&item.pointer(id_pointer_pk(&item.id)))?,
         store.put_new_op(&item.pointer(number_pointer_pk(item.number)))?,
-    ])
+    ];
+    // The Brik modules are told (events.md), with the ticket.
+    let opened = softbrik_domain::events::ticket_opened(&ticket.id, &ticket.life);
+    ops.extend(crate::events::outbox_ops(
+        app,
+        &softbrik_app::events::of_ticket(ticket, opened),
+    )?);
+    Ok(ops)
 }
 
 /// Adds to `ops` what a ticket's write records besides it: the answer of its request, or the
@@ -613,7 +620,12 @@ impl TicketTable for App {
         let mut ops = open_ops(self, desk, ticket, message)?;
         let claimed = recorded_with(self, desk, with, &mut ops)?;
         match self.store.transact(ops).await {
-            Ok(()) => Ok(Written::Done),
+            Ok(()) => {
+                if softbrik_domain::events::ticket_opened(&ticket.id, &ticket.life).is_some() {
+                    crate::events::publish_account(self, &ticket.account_id).await;
+                }
+                Ok(Written::Done)
+            }
             Err(e) if claimed.is_some_and(|i| e.condition_failed(i)) => Ok(Written::MailClaimed),
             Err(e) => Err(e.into_error(|_| Error::internal("new ticket id collision"))),
         }
@@ -635,8 +647,16 @@ impl TicketTable for App {
             ops.push(self.store.put_new_op(&message)?);
         }
         let claimed = recorded_with(self, desk, with, &mut ops)?;
+        let breached = softbrik_domain::events::sla_breached(&ticket.id, &was.life, &ticket.life);
+        let events = softbrik_app::events::of_ticket(ticket, breached);
+        ops.extend(crate::events::outbox_ops(self, &events)?);
         match self.store.transact(ops).await {
-            Ok(()) => Ok(Written::Done),
+            Ok(()) => {
+                if !events.is_empty() {
+                    crate::events::publish_account(self, &ticket.account_id).await;
+                }
+                Ok(Written::Done)
+            }
             Err(e) if e.condition_failed(0) => Ok(Written::Changed),
             Err(e) if claimed.is_some_and(|i| e.condition_failed(i)) => Ok(Written::MailClaimed),
             Err(e) => Err(e.into_error(|_| {

@@ -160,6 +160,23 @@ fn said(events: &[(String, Value)]) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// `name` invited by the admin holding `token`, with `brik`: their user id.
+async fn invite(stack: &Stack, token: &str, name: &str, brik: &str) -> String {
+    let body = json!({"email": unique_email("member"), "name": name, "briks": [brik]});
+    let key = format!("ev-{}", name.replace(' ', "-"));
+    let invited = stack
+        .call(
+            "POST",
+            "/account/users",
+            Some(token),
+            Some(&body),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    invited.body["user"]["id"].as_str().unwrap().to_string()
+}
+
 fn event(kind: &str, user: &str, brik: &str, reason: &str) -> (String, String, String, String) {
     (kind.into(), user.into(), brik.into(), reason.into())
 }
@@ -190,18 +207,7 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
     );
 
     // WHEN Mia is invited with Customer care, then given File storage
-    let invite = json!({"email": unique_email("mia"), "name": "Mia Moreau", "briks": ["care"]});
-    let invited = stack
-        .call(
-            "POST",
-            "/account/users",
-            Some(token),
-            Some(&invite),
-            Some("ev-mia"),
-        )
-        .await;
-    assert_eq!(invited.status, 201, "{invited:?}");
-    let mia = invited.body["user"]["id"].as_str().unwrap().to_string();
+    let mia = invite(&stack, token, "Mia Moreau", "care").await;
     let path = format!("/account/users/{mia}/briks/files");
     let given = stack
         .call("PUT", &path, Some(token), None, Some("ev-mia-files"))
@@ -235,18 +241,7 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
     );
 
     // WHEN Noah joins with File storage and is removed at once (an immediate cut)
-    let invite = json!({"email": unique_email("noah"), "name": "Noah Petit", "briks": ["files"]});
-    let invited = stack
-        .call(
-            "POST",
-            "/account/users",
-            Some(token),
-            Some(&invite),
-            Some("ev-noah"),
-        )
-        .await;
-    assert_eq!(invited.status, 201, "{invited:?}");
-    let noah = invited.body["user"]["id"].as_str().unwrap().to_string();
+    let noah = invite(&stack, token, "Noah Petit", "files").await;
     let cut = stack
         .call(
             "DELETE",

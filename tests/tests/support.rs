@@ -405,6 +405,24 @@ async fn a_breach_is_recorded_once_and_the_team_is_told() {
         .count();
     assert_eq!(breaches, 1, "{later}");
     assert_eq!(alerts(stack.mail_to(TEAM).await), before + 1);
+    // AND the Brik modules were told of the ticket, then of its breach, once (events.md)
+    let told: Vec<Value> = stack
+        .events_of(&company.account_id)
+        .await
+        .into_iter()
+        .filter(|e| e["source"] == "softbrik.support")
+        .map(|e| {
+            let d = &e["detail"];
+            json!([e["detail-type"], d["ticket_id"], d["priority"], d["target"]])
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            json!(["Ticket Opened", id, "P3", "acknowledge"]),
+            json!(["SLA Breached", id, "P3", "acknowledge"]),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -28,16 +28,36 @@ pub fn made(
     at: Timestamp,
     changes: impl IntoIterator<Item = Change>,
 ) -> Vec<Event> {
+    made_for(history_id, &account.id, at, changes)
+}
+
+/// [`made`], for the account `account_id`.
+pub fn made_for(
+    history_id: &str,
+    account_id: &str,
+    at: Timestamp,
+    changes: impl IntoIterator<Item = Change>,
+) -> Vec<Event> {
     changes
         .into_iter()
         .enumerate()
         .map(|(n, change)| Event {
             id: event_id(history_id, n),
-            account_id: account.id.clone(),
+            account_id: account_id.to_string(),
             at,
             change,
         })
         .collect()
+}
+
+/// The events of a change of `ticket` (a ticket opened, its targets breached), at its last
+/// change.
+pub fn of_ticket(
+    ticket: &crate::ports::tickets::Ticket,
+    changes: impl IntoIterator<Item = Change>,
+) -> Vec<Event> {
+    let id = crate::ids::new_ordered_id("evt", ticket.updated_at);
+    made_for(&id, &ticket.account_id, ticket.updated_at, changes)
 }
 
 /// The events of `account` that `changes` make at `at`, for a change with no history entry

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, AccountStatus, Invoice, InvoiceKind, PaymentStatus, User};
 use crate::money::Money;
+use crate::sla::{Priority, TargetName};
+use crate::ticket::{Kind, TicketLife};
 use crate::values::BrikId;
 
 /// Where an event comes from (EventBridge's `source`).
@@ -76,6 +78,19 @@ pub enum Change {
     },
     /// A charge of an invoice failed (`attempt`: how many were made, this one included).
     PaymentFailed { invoice_id: String, attempt: u32 },
+    /// A customer's ticket was opened: its priority and the first SLA target it runs to.
+    TicketOpened {
+        ticket_id: String,
+        priority: Priority,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<TargetName>,
+    },
+    /// An SLA target of a customer's ticket passed its due time unmet.
+    SlaBreached {
+        ticket_id: String,
+        priority: Priority,
+        target: TargetName,
+    },
 }
 
 impl Change {
@@ -92,11 +107,16 @@ impl Change {
             Change::AccountClosed { .. } => "Account Closed",
             Change::InvoiceFinalised { .. } => "Invoice Finalised",
             Change::PaymentFailed { .. } => "Payment Failed",
+            Change::TicketOpened { .. } => "Ticket Opened",
+            Change::SlaBreached { .. } => "SLA Breached",
         }
     }
 
     pub fn source(&self) -> Source {
-        Source::Billing
+        match self {
+            Change::TicketOpened { .. } | Change::SlaBreached { .. } => Source::Support,
+            _ => Source::Billing,
+        }
     }
 
     /// What the event's `detail` says beyond `event_id`, `account_id` and `sequence`.
@@ -125,6 +145,38 @@ pub fn payment_failed(invoice: &Invoice) -> Option<Change> {
         invoice_id: invoice.id.clone(),
         attempt: invoice.payment.attempts,
     })
+}
+
+/// `Ticket Opened` of a customer's ticket `ticket_id` (a security report is the team's own,
+/// of no account: none).
+pub fn ticket_opened(ticket_id: &str, life: &TicketLife) -> Option<Change> {
+    (life.kind == Kind::Support).then(|| Change::TicketOpened {
+        ticket_id: ticket_id.into(),
+        priority: life.priority,
+        target: life.targets.first().map(|t| t.name),
+    })
+}
+
+/// `SLA Breached` for each target of a customer's ticket whose breach `now` records and `was`
+/// did not.
+pub fn sla_breached(ticket_id: &str, was: &TicketLife, now: &TicketLife) -> Vec<Change> {
+    if now.kind != Kind::Support {
+        return Vec::new();
+    }
+    now.targets
+        .iter()
+        .filter(|t| t.breached_at.is_some())
+        .filter(|t| {
+            !was.targets
+                .iter()
+                .any(|w| w.name == t.name && w.breached_at.is_some())
+        })
+        .map(|t| Change::SlaBreached {
+            ticket_id: ticket_id.into(),
+            priority: now.priority,
+            target: t.name,
+        })
+        .collect()
 }
 
 /// How long the Brik modules have to delete a closed company's data: 30 days from the

@@ -200,6 +200,8 @@ impl TicketTable for Tables {
         })?;
         if written == Written::Done {
             self.record(answer, &ticket.account_id)?;
+            let opened = softbrik_domain::events::ticket_opened(&ticket.id, &ticket.life);
+            self.recorded(crate::events::of_ticket(ticket, opened));
         }
         Ok(written)
     }
@@ -215,6 +217,7 @@ impl TicketTable for Tables {
         self.failure()?;
         let TicketRead(version) = read.get::<TicketRead>()?;
         let answer = self.answering(&with)?;
+        let mut breached = Vec::new();
         let written = self.desk_state(|d| {
             let Some((stored, stored_version)) = d.tickets.get(&ticket.id) else {
                 return Written::Changed;
@@ -222,6 +225,8 @@ impl TicketTable for Tables {
             if stored_version != version || stored.account_id != desk.account_id {
                 return Written::Changed;
             }
+            breached =
+                softbrik_domain::events::sla_breached(&ticket.id, &stored.life, &ticket.life);
             if let With::Mail(mail) = with
                 && !d.claims.insert(mail.to_string())
             {
@@ -239,6 +244,7 @@ impl TicketTable for Tables {
         });
         if written == Written::Done {
             self.record(answer, &desk.account_id)?;
+            self.recorded(crate::events::of_ticket(ticket, breached));
         }
         Ok(written)
     }
