@@ -177,6 +177,16 @@ async fn invite(stack: &Stack, token: &str, name: &str, brik: &str) -> String {
     invited.body["user"]["id"].as_str().unwrap().to_string()
 }
 
+/// The admin holding `token` gives the card `payment_method` (the sandbox's test cards).
+async fn new_card(stack: &Stack, token: &str, payment_method: &str) {
+    let card = json!({"payment_method": payment_method});
+    let path = "/account/payment-method";
+    let put = stack
+        .call("PUT", path, Some(token), Some(&card), None)
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+}
+
 fn event(kind: &str, user: &str, brik: &str, reason: &str) -> (String, String, String, String) {
     (kind.into(), user.into(), brik.into(), reason.into())
 }
@@ -311,17 +321,7 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
     assert_eq!(gone.status, 404, "{gone:?}");
 
     // WHEN the Feb 12 renewal's card fails until the account is suspended
-    let card = json!({"payment_method": "pm_card_chargeCustomerFail"});
-    let put = stack
-        .call(
-            "PUT",
-            "/account/payment-method",
-            Some(token),
-            Some(&card),
-            None,
-        )
-        .await;
-    assert_eq!(put.status, 200, "{put:?}");
+    new_card(&stack, token, "pm_card_chargeCustomerFail").await;
     stack.advance(&company.clock, "2027-02-17T12:00:00Z").await;
     // THEN each failed charge is told (the renewal's, then its retries on Feb 13, 15 and 17),
     // then the suspension
@@ -341,17 +341,7 @@ async fn every_change_of_access_is_told_in_order_and_the_entitlements_route_agre
         ("suspended".into(), json!(["files"]))
     );
     // WHEN a card that pays is given THEN the account is reactivated
-    let card = json!({"payment_method": "pm_card_visa"});
-    let put = stack
-        .call(
-            "PUT",
-            "/account/payment-method",
-            Some(token),
-            Some(&card),
-            None,
-        )
-        .await;
-    assert_eq!(put.status, 200, "{put:?}");
+    new_card(&stack, token, "pm_card_visa").await;
     assert_eq!(
         said(&told_since(&stack, account, &mut seen).await),
         [event("Account Reactivated", "", "", "")]

@@ -22,6 +22,36 @@ use softbrik_integration_tests::{
 /// One test at a time: the emulator's fault plan is global.
 static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The account's events as the Brik modules end up with them, once the run that tells what a
+/// request left has come: their types in `sequence` order, each event once (a duplicate
+/// delivery dropped by its id, as a module does), numbered 1, 2, 3... without a gap.
+async fn told(stack: &Stack, account_id: &str) -> Result<Vec<String>, String> {
+    stack
+        .invoke("prorate", &json!({"job": "publish_events"}))
+        .await;
+    let mut seen = std::collections::BTreeMap::new();
+    for event in stack.events_of(account_id).await {
+        let id = event["detail"]["event_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let kind = event["detail-type"].as_str().unwrap_or("").to_string();
+        let sequence = event["detail"]["sequence"].as_u64().unwrap_or(0);
+        if let Some((was, _)) = seen.insert(id.clone(), (sequence, kind.clone()))
+            && was != sequence
+        {
+            return Err(format!("event {id} told as {was} and {sequence}"));
+        }
+    }
+    let mut events: Vec<(u64, String)> = seen.into_values().collect();
+    events.sort();
+    let numbers: Vec<u64> = events.iter().map(|(n, _)| *n).collect();
+    if numbers != (1..=events.len() as u64).collect::<Vec<_>>() {
+        return Err(format!("numbered {numbers:?}"));
+    }
+    Ok(events.into_iter().map(|(_, kind)| kind).collect())
+}
+
 /// Fails this many requests from the chosen one on: one more than the SDK's 3 attempts.
 const FAILED_IN_A_ROW: usize = 4;
 
@@ -162,6 +192,11 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
                 "signup, {op} failing: the admin cannot sign in after the retry"
             ));
         }
+        // The Brik modules are told of it once, whatever failed: delayed, never lost.
+        let events = told(&stack, account).await;
+        if events != Ok(vec!["Account Created".into(), "Invoice Finalised".into()]) {
+            failures.push(format!("signup, {op} failing: events {events:?}"));
+        }
     }
     let signup_steps = ops.len();
 
@@ -258,6 +293,16 @@ async fn a_failure_at_any_step_leaves_nothing_half_done_and_a_retry_completes_it
             failures.push(format!(
                 "assignment, {op} failing: charges {charges:?}, expected {expected:?}"
             ));
+        }
+        let events = told(&stack, &company.account_id).await;
+        let once = [
+            "Account Created",
+            "Invoice Finalised",
+            "Brik Assigned",
+            "Invoice Finalised",
+        ];
+        if events != Ok(once.map(String::from).to_vec()) {
+            failures.push(format!("assignment, {op} failing: events {events:?}"));
         }
     }
     stack.pause_schedules(false).await;
