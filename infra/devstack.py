@@ -229,8 +229,10 @@ class Provisioner:
         # The API's id, as its routes' ARNs name it (the gateway's requestContext.apiId).
         for lid, _ in self.t.of_type("AWS::Serverless::HttpApi"):
             self.t.physical[lid] = API_ID
-        for lid, p in self.t.of_type("AWS::IAM::Role"):
-            self.t.attributes[(lid, "Arn")] = f"arn:aws:iam::{ACCOUNT_ID}:role/{lid}"
+        for lid, _ in self.t.of_type("AWS::IAM::Role"):
+            name = self.t.props(lid).get("RoleName", lid)
+            self.t.physical[lid] = name
+            self.t.attributes[(lid, "Arn")] = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
         # Schedules (ScheduleV2 events) are fired by the devstack itself: Stack.start_schedules.
         # A function's Ref is its name: locally, the binary cargo-lambda serves it under.
         for lid, fn in self.t.of_type("AWS::Serverless::Function"):
@@ -446,9 +448,11 @@ def role_principals(t: Template) -> dict[str, dict]:
         statements: list[dict] = []
         for policy in t.props(lid).get("Policies", []):
             statements += policy["PolicyDocument"]["Statement"]
+        name = t.props(lid).get("RoleName", lid)
         principals[f"LOCALROLE{lid.upper()}"] = {
             "role": lid,
-            "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{lid}",
+            # As API Gateway names the caller of a role's session (requestContext.authorizer.iam).
+            "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/local",
             "secret": f"local-secret-{lid}",
             "statements": statements,
         }

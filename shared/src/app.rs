@@ -54,6 +54,8 @@ pub struct Config {
     pub mail_bucket: String,
     /// The event bus the Brik modules are told on (events.md); none: events stay in the outbox.
     pub event_bus: Option<String>,
+    /// The Brik modules' role (its name): the only IAM caller of the entitlements route.
+    pub brik_modules_role: Option<String>,
     /// What a reseller pays per active user per period (api.md "Resellers").
     pub reseller_user_price: crate::money::Money,
     /// Signup attempts allowed per client address, and per email domain, in an hour
@@ -106,6 +108,9 @@ impl Config {
                 .unwrap_or_else(|_| "success@softbrik.com".into()),
             mail_bucket: var("SOFTBRIK_MAIL_BUCKET").unwrap_or_default(),
             event_bus: var("SOFTBRIK_EVENT_BUS").ok().filter(|b| !b.is_empty()),
+            brik_modules_role: var("SOFTBRIK_BRIK_MODULES_ROLE")
+                .ok()
+                .filter(|r| !r.is_empty()),
             reseller_user_price: crate::money::Money::parse(
                 &var("SOFTBRIK_RESELLER_USER_PRICE").unwrap_or_else(|_| "5.00".into()),
             )

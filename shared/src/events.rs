@@ -138,7 +138,15 @@ async fn publish(app: &App, account_id: &str) -> Result<u32, Error> {
         if waiting.is_empty() {
             break;
         }
-        // The oldest first, as many as one numbering transaction holds; the rest next round.
+        // Those numbered already first, in their order, then the others in the order they
+        // were made; as many as one numbering transaction holds, the rest next round.
+        waiting.sort_by(|a, b| {
+            (a.sequence.is_none(), a.sequence, &a.sk).cmp(&(
+                b.sequence.is_none(),
+                b.sequence,
+                &b.sk,
+            ))
+        });
         let more = waiting.len() > NUMBERED_AT_ONCE;
         waiting.truncate(NUMBERED_AT_ONCE);
         number(app, &pk, counter, &mut waiting).await?;

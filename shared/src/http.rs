@@ -92,19 +92,31 @@ pub fn identity(req: &Request) -> Result<Identity, Error> {
 }
 
 /// The IAM principal API Gateway verified the request's SigV4 signature for (a route with
-/// `Authorizer: AWS_IAM`: the Brik modules' role); a request that came with no IAM
-/// authorization (a user's token, nothing) is refused, whatever route let it in.
-pub fn iam_caller(req: &Request) -> Result<String, Error> {
-    match req.request_context_ref() {
+/// `Authorizer: AWS_IAM`), if it is a session of the role `role` (the Brik modules'): a
+/// request with no IAM authorization (a user's token, nothing), or signed by any other
+/// principal the account lets invoke the API, is refused, whatever route let it in.
+pub fn iam_caller(req: &Request, role: Option<&str>) -> Result<String, Error> {
+    let arn = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
             .as_ref()
             .filter(|a| a.jwt.is_none())
             .and_then(|a| a.iam.as_ref())
-            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
-            .ok_or(Error::Forbidden),
-        _ => Err(Error::Forbidden),
+            .and_then(|iam| iam.user_arn.clone()),
+        _ => None,
     }
+    .ok_or(Error::Forbidden)?;
+    let role = role.ok_or(Error::Forbidden)?;
+    // arn:aws:sts::<account>:assumed-role/<role>/<session>
+    let session_of = arn
+        .split_once(":assumed-role/")
+        .and_then(|(prefix, rest)| prefix.starts_with("arn:aws:sts::").then_some(rest))
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(name, session)| name == role && !session.is_empty());
+    if !session_of {
+        return Err(Error::Forbidden);
+    }
+    Ok(arn)
 }
 
 /// The caller, admitted: the verified token's claims, and, for a user of an account, the

@@ -205,7 +205,7 @@ async fn staff_removal(app: &App, req: &Request) -> Result<Response<Body>, Error
 /// `GET /entitlements/{account_id}/users/{user_id}`: for the Brik modules, signed with their
 /// IAM role (never a user's token): what the user may use now, as the events announce it.
 async fn entitlements(app: &App, req: &Request) -> Result<Response<Body>, Error> {
-    http::iam_caller(req)?;
+    http::iam_caller(req, app.config.brik_modules_role.as_deref())?;
     let account_id = path_param(req, "account_id")?;
     let user_id = path_param(req, "user_id")?;
     edge::record_account(&account_id);

@@ -188,6 +188,7 @@ pub async fn request_closure(
         "closure_requested",
         serde_json::json!({"effective_date": effective}),
     )];
+    let events = crate::events::standing(account, closing.status, now);
     ports
         .accounts
         .save(
@@ -198,7 +199,7 @@ pub async fn request_closure(
                 // The runs compute the closure job from the account.
                 reschedule: Reschedule::Recheck,
                 at: now,
-                events: Vec::new(),
+                events,
             },
         )
         .await?;

@@ -41,9 +41,9 @@ pub struct Team {
     pub today: Date,
     pub period: BillingPeriod,
     pub actor: String,
-    /// The day the records as read are judged on, for the events a change makes: today, or
-    /// at a period end its last day (what was used up to the removals taking effect).
-    pub before_on: Date,
+    /// Whether this is a period end's change: the records as read are then judged as they
+    /// stood up to the removals taking effect today, for the events it makes.
+    pub period_end: bool,
 }
 
 /// What a removal answers: the date it takes effect.
@@ -69,7 +69,7 @@ impl Team {
         let today = records.account.local_date(now);
         Team {
             today,
-            before_on: today,
+            period_end: false,
             period: records.account.current_period(now),
             now,
             actor,
@@ -124,7 +124,13 @@ impl Team {
                 .users
                 .iter()
                 .find(|u| u.value.id == id)
-                .map(|u| UserAccess::of(&u.value, self.before_on))
+                .map(|u| {
+                    if self.period_end {
+                        UserAccess::before_end(&u.value, self.today)
+                    } else {
+                        UserAccess::of(&u.value, self.today)
+                    }
+                })
         };
         let changes = writes.iter().flat_map(|w| {
             let (id, before, after) = match w {
@@ -833,7 +839,7 @@ pub async fn apply_removals(
     let now = local_midnight(date, &records.account.timezone.time_zone());
     let team = Team {
         today: date,
-        before_on: date.yesterday().unwrap_or(date),
+        period_end: true,
         ..Team::at(records, now, "system".into())
     };
     let mut applied = 0;

@@ -193,10 +193,16 @@ pub fn account_closed(closed_on: Date) -> Change {
 }
 
 /// The events of an account's status going from `from` to `to`: suspended (for want of
-/// payment, or lapsed: nobody uses a Brik), or back from it.
+/// payment, or lapsed: nobody uses a Brik), or back from it (paid, renewed, or closing: a
+/// closing account's users work until its closure, whatever its standing before).
 pub fn standing_changes(from: AccountStatus, to: AccountStatus) -> Vec<Change> {
     let stopped = |s| matches!(s, AccountStatus::Suspended | AccountStatus::Lapsed);
-    let running = |s| matches!(s, AccountStatus::Active | AccountStatus::PastDue);
+    let running = |s| {
+        matches!(
+            s,
+            AccountStatus::Active | AccountStatus::PastDue | AccountStatus::Closing
+        )
+    };
     if !stopped(from) && stopped(to) {
         vec![Change::AccountSuspended {}]
     } else if stopped(from) && running(to) {
@@ -215,6 +221,23 @@ pub struct UserAccess {
 }
 
 impl UserAccess {
+    /// `user`'s access up to a period end on `date`, before its removals take effect: the
+    /// Briks held that day or ending on it (a Brik given that day included), if their access
+    /// is not cut.
+    pub fn before_end(user: &User, date: Date) -> UserAccess {
+        let active = user.status.has_access();
+        let briks = if active {
+            user.briks
+                .iter()
+                .filter(|a| a.since <= date && a.until.is_none_or(|until| until >= date))
+                .map(|a| a.brik_id.clone())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        UserAccess { active, briks }
+    }
+
     /// `user`'s access on `day`: the Briks held that day, if their access is not cut.
     pub fn of(user: &User, day: Date) -> UserAccess {
         let active = user.status.has_access() && user.present_on(day);
@@ -535,5 +558,55 @@ mod tests {
         let mut cut = bob.clone();
         cut.status = UserStatus::Inactive;
         assert_eq!(entitlement(&acme, &cut, today), (Access::Cut, vec![]));
+    }
+
+    #[test]
+    fn at_a_period_end_a_brik_given_that_day_is_not_told_again() {
+        // Files ends on Jan 12; Care was given on Jan 12 before the run applied the removal
+        let end = date(2027, 1, 12);
+        let mut bob = user(
+            "usr_bob",
+            "bob@dupont.fr",
+            Role::Member,
+            &["files"],
+            date(2026, 12, 12),
+        );
+        bob.briks[0].until = Some(end);
+        let Ok(Assigning::Changed { user: given, .. }) =
+            assign_brik(&bob, &BrikId::parse("care").unwrap(), end)
+        else {
+            panic!("given");
+        };
+        let PeriodEnd::BriksEnd(after, _) = period_end(&given, end) else {
+            panic!("Files ends");
+        };
+        assert_eq!(
+            names(&access_changes(
+                "usr_bob",
+                Some(&UserAccess::before_end(&given, end)),
+                Some(&UserAccess::of(&after, end))
+            )),
+            [r#"Brik Unassigned {"brik_id":"files","reason":"removed","user_id":"usr_bob"}"#]
+        );
+    }
+
+    #[test]
+    fn suspension_and_its_end_are_told_whatever_ends_it() {
+        use AccountStatus::*;
+        let told = |from, to| {
+            standing_changes(from, to)
+                .iter()
+                .map(Change::detail_type)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(told(PastDue, Suspended), ["Account Suspended"]);
+        assert_eq!(told(Active, Lapsed), ["Account Suspended"]);
+        assert_eq!(told(Suspended, Active), ["Account Reactivated"]);
+        assert_eq!(told(Lapsed, Active), ["Account Reactivated"]);
+        // A closing account's users work until the closure
+        assert_eq!(told(Suspended, Closing), ["Account Reactivated"]);
+        assert!(told(Active, PastDue).is_empty());
+        assert!(told(Active, Closing).is_empty());
+        assert!(told(Suspended, Suspended).is_empty());
     }
 }
