@@ -220,18 +220,39 @@ pub struct MailRetry {
 /// How long an invoice email is tried again (an account closed meanwhile ends it sooner).
 const MAIL_RETRY_DAYS: i64 = 30;
 
+/// How long an owed invoice email waits before the settlement run may send it: longer than
+/// any invocation lives (15 minutes), so that it never doubles the email of a worker still
+/// running, as for pending charges.
+const MAIL_OWED_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(16);
+
 impl MailRetry {
+    /// Due now (an email that failed).
     pub(crate) fn new(app: &App, account_id: &str, invoice_id: &str) -> Self {
+        Self::due_at(app, account_id, invoice_id, app.system_clock.now())
+    }
+
+    /// An invoice's email owed by the transaction that stores it: due after the grace.
+    pub(crate) fn owed(app: &App, account_id: &str, invoice_id: &str) -> Self {
+        let due = app.system_clock.now() + MAIL_OWED_GRACE;
+        Self::due_at(app, account_id, invoice_id, due)
+    }
+
+    fn due_at(app: &App, account_id: &str, invoice_id: &str, due: Timestamp) -> Self {
         let now = app.system_clock.now();
         MailRetry {
             pk: format!("MAILRETRY#{account_id}#{invoice_id}"),
             sk: "MAILRETRY".into(),
             gsi1pk: "MAILRETRY".into(),
-            gsi1sk: sortable(now),
+            gsi1sk: sortable(due),
             account_id: account_id.into(),
             invoice_id: invoice_id.into(),
             expires_at: now.as_second() + MAIL_RETRY_DAYS * 86_400,
         }
+    }
+
+    /// Whether the settlement run may send it at `now`.
+    pub(crate) fn due(&self, now: Timestamp) -> bool {
+        self.gsi1sk <= sortable(now)
     }
 }
 

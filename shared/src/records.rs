@@ -184,20 +184,37 @@ impl RecordsTable for App {
     }
 
     async fn leave_for_retry(&self, account_id: &str, invoice_id: &str) -> Result<(), Error> {
+        // Due now, in place of the record its write left owed, if any.
         let retry = crate::invoicing::MailRetry::new(self, account_id, invoice_id);
-        self.store.put_new(&retry).await.map(|_| ())
+        let op = self.store.put_op(&retry)?;
+        self.store
+            .transact(vec![op])
+            .await
+            .map_err(|e| e.into_error(|_| Error::internal("an unconditional put conflicted")))
     }
 
     async fn retries(&self) -> Result<Vec<(String, String, Stamp)>, Error> {
         let waiting: Vec<crate::invoicing::MailRetry> =
             self.store.query_index_all("MAILRETRY").await?;
+        let now = self.system_clock.now();
         Ok(waiting
             .into_iter()
+            // An owed email is due after its grace: its worker may still be sending it.
+            .filter(|retry| retry.due(now))
             .map(|retry| {
                 let (account, invoice) = (retry.account_id.clone(), retry.invoice_id.clone());
                 (account, invoice, Stamp::new(retry))
             })
             .collect())
+    }
+
+    async fn mailed(&self, account_id: &str, invoice_id: &str) -> Result<(), Error> {
+        let owed = crate::invoicing::MailRetry::new(self, account_id, invoice_id);
+        let op = self.store.delete_op(&owed.pk, &owed.sk)?;
+        self.store
+            .transact(vec![op])
+            .await
+            .map_err(|e| e.into_error(|_| Error::internal("an unconditional delete conflicted")))
     }
 
     async fn retried(&self, retry: &Stamp) -> Result<(), Error> {

@@ -126,9 +126,13 @@ impl BillingTable for App {
             .transpose()?;
         let mut invoice = write.invoice;
         let events = crate::events::outbox_ops(self, &write.events)?;
-        invoicing::store_numbered(self, account, key, &mut invoice, entry.at, |_| {
+        invoicing::store_numbered(self, account, key, &mut invoice, entry.at, |invoice| {
             let mut ops = vec![self.store.put_new_op(&history)?];
             ops.extend(events.iter().cloned());
+            if write.mail_owed {
+                let owed = invoicing::MailRetry::owed(self, &account.id, &invoice.id);
+                ops.push(self.store.put_op(&owed)?);
+            }
             if let Some(next) = &past_due {
                 ops.push(self.store.put_if_version_op(next, item.version)?);
             }

@@ -249,4 +249,8 @@ impl InvoiceMail for App {
     async fn email(&self, account: &Account, invoice: &Invoice) {
         softbrik_app::invoices::email(&self.ports(), account, invoice).await
     }
+
+    async fn email_owed(&self, account: &Account, invoice: &Invoice) {
+        softbrik_app::invoices::email_owed(&self.ports(), account, invoice).await
+    }
 }

@@ -101,6 +101,28 @@ pub async fn email(ports: &Ports<'_>, account: &Account, invoice: &Invoice) {
     left_for_retry(ports, account, invoice, sent).await;
 }
 
+/// Emails a just issued invoice whose email its write recorded as owed
+/// (`RenewalWrite::mail_owed`): once sent, the record goes. Not sent, the record stays, and
+/// the settlement run sends it when it is due; so does a worker that dies before this.
+pub async fn email_owed(ports: &Ports<'_>, account: &Account, invoice: &Invoice) {
+    let sent = send(
+        ports,
+        account,
+        &customer(account),
+        invoice,
+        address(account),
+    )
+    .await;
+    match sent {
+        Ok(()) => {
+            if let Err(e) = ports.records.mailed(&account.id, &invoice.id).await {
+                tracing::warn!(error = %e, invoice = %invoice.id, "invoice sent; its owed record not removed: the settlement run sends it again");
+            }
+        }
+        sent => left_for_retry(ports, account, invoice, sent).await,
+    }
+}
+
 /// Emails "payment received" (billing.md "Payment") with the PDF of an open invoice just paid
 /// (on a retry, or with a new card): its first email, since an open invoice is emailed once
 /// paid. If it fails, the settlement run sends the invoice's own email instead.

@@ -502,6 +502,13 @@ impl InvoiceMail for Tables {
             mailed.push(invoice.id.clone());
         }
     }
+
+    async fn email_owed(&self, account: &Account, invoice: &Invoice) {
+        self.email(account, invoice).await;
+        if let Ok(mut owed) = self.mail_retries.lock() {
+            owed.retain(|(a, i)| *a != account.id || *i != invoice.id);
+        }
+    }
 }
 
 /// The tables' clock is the real time of the world (leases, windows) as well as its accounts'.
@@ -744,6 +751,13 @@ impl BillingTable for Tables {
         drop(sequence);
         if numbered.payment.charge_id.is_some() {
             self.book.strike_off(&crate::billing::charge_key(&numbered));
+        }
+        if write.mail_owed {
+            // Owed at once here: the tables have no grace to wait out.
+            self.mail_retries
+                .lock()
+                .map_err(Error::internal)?
+                .push((records.account.id.clone(), numbered.id.clone()));
         }
         self.recorded(write.events);
         self.finalised(&records.account, &numbered);
@@ -1441,6 +1455,16 @@ impl RecordsTable for Tables {
             .lock()
             .map_err(Error::internal)?
             .retain(|r| r != done);
+        Ok(())
+    }
+
+    async fn mailed(&self, account_id: &str, invoice_id: &str) -> Result<(), Error> {
+        self.failure()?;
+        let done = (account_id.to_string(), invoice_id.to_string());
+        self.mail_retries
+            .lock()
+            .map_err(Error::internal)?
+            .retain(|r| *r != done);
         Ok(())
     }
 }

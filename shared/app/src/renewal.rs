@@ -230,7 +230,7 @@ async fn issue(
     };
     let stored = store(ports, records, &mut invoice, payment_failed, now, moving).await?;
     if stored && !payment_failed {
-        ports.invoices.email(account, &invoice).await;
+        ports.invoices.email_owed(account, &invoice).await;
     }
     if stored && payment_failed {
         // Past due from today (or since an earlier failure): the first retry comes next.
@@ -288,6 +288,7 @@ async fn store(
         history: (history_id, entry),
         past_due,
         moving,
+        mail_owed: !payment_failed,
     };
     match ports.billing.store_renewal(records, write).await {
         Ok(numbered) => {

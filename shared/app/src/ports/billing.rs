@@ -57,6 +57,10 @@ pub struct RenewalWrite {
     pub moving: Option<Stamp>,
     /// The events it makes (a failed charge: Payment Failed; the account suspended).
     pub events: Vec<softbrik_domain::events::Event>,
+    /// The invoice is to be emailed (it was paid): the write records its email as owed, due
+    /// for the settlement run after a grace longer than any invocation lives, so that a worker
+    /// dying between this write and the email loses no email (the email removes the record).
+    pub mail_owed: bool,
 }
 
 /// A period end's changes of the packs (`softbrik_domain::packs::period_end`), written in one

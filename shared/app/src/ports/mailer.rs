@@ -57,4 +57,11 @@ pub trait InvoiceMail: Send + Sync {
     /// Sends `invoice`; a failure does not undo what was paid: it is logged and the invoice
     /// sent again later, so that every issued invoice reaches its customer.
     async fn email(&self, account: &Account, invoice: &Invoice);
+
+    /// Sends `invoice`, whose email the transaction that stored it recorded as owed
+    /// ([`crate::ports::billing::RenewalWrite::mail_owed`]): sent, the record goes; not sent,
+    /// or the worker dying first, the settlement run sends it once the record is due.
+    async fn email_owed(&self, account: &Account, invoice: &Invoice) {
+        self.email(account, invoice).await
+    }
 }

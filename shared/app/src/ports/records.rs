@@ -53,4 +53,7 @@ pub trait RecordsTable: Send + Sync {
 
     /// The retry done (sent, or its invoice gone).
     async fn retried(&self, retry: &Stamp) -> Result<(), Error>;
+
+    /// An owed invoice email sent: its record goes (none: nothing to do).
+    async fn mailed(&self, account_id: &str, invoice_id: &str) -> Result<(), Error>;
 }
