@@ -61,6 +61,9 @@ EVENTS_QUEUE = "softbrik-local-subscriber"
 # requests the emulator does not evaluate. Each function signs with credentials of its own
 # (`function_credentials`), evaluated against its policy in template.yaml (infra/iam.py).
 OPERATOR_KEY = "testing"
+# The key the dev stack's event source mappings poll the queues with, standing for Lambda's
+# service: the emulator counts their requests apart and never fails them (infra/emulator.py).
+EVENT_SOURCE_KEY = "LOCALEVENTSOURCEMAPPING"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": OPERATOR_KEY,
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -82,15 +85,19 @@ def log(message: str) -> None:
 class Template:
     """template.yaml with its parameters, conditions and intrinsic functions resolved locally."""
 
-    def __init__(self, path: Path, stage: str):
+    def __init__(self, path: Path, stage: str, overrides: dict[str, str] | None = None):
         self.raw, matches = decode(str(path))
         if matches:
             raise SystemExit(f"template.yaml does not parse: {matches}")
         self.resources: dict = dict(self.raw.get("Resources", {}))
-        self.params = {
-            name: str(spec.get("Default", "")) for name, spec in self.raw.get("Parameters", {}).items()
-        }
+        specs = self.raw.get("Parameters", {})
+        self.params = {name: str(spec.get("Default", "")) for name, spec in specs.items()}
         self.params["Stage"] = stage
+        # As `sam deploy --parameter-overrides` gives them (the bench's partner and workers).
+        for name, value in (overrides or {}).items():
+            if name not in specs:
+                raise SystemExit(f"template.yaml has no parameter {name}")
+            self.params[name] = value
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
 
@@ -195,6 +202,7 @@ class Provisioner:
             "AWS::SES::EmailIdentity": self.mail_identity,
             "AWS::Events::EventBus": self.event_bus,
             "AWS::Events::Archive": self.event_archive,
+            "AWS::SQS::Queue": self.queue,
         }
         # Resources the emulator has no use for locally: the functions and the API are served
         # by cargo-lambda and the gateway below; GuardDuty has nothing to watch on a laptop.
@@ -219,7 +227,6 @@ class Provisioner:
         # modules (event_bus below, `events_url`).
         not_received_locally = {
             "AWS::Events::Rule",
-            "AWS::SQS::Queue",
             "AWS::SQS::QueuePolicy",
             "AWS::SES::ReceiptRuleSet",
             "AWS::SES::ReceiptRule",
@@ -240,7 +247,8 @@ class Provisioner:
             self.t.physical[lid] = binary
             self.t.attributes[(lid, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{binary}"
         for kind in handlers:  # dict order is dependency order
-            for lid, _ in self.t.of_type(kind):
+            # Within a type, what others name first (a dead-letter queue before its queue).
+            for lid, _ in sorted(self.t.of_type(kind), key=lambda r: "RedrivePolicy" in r[1].get("Properties", {})):
                 handlers[kind](lid, self.t.props(lid))
         unknown = {
             res["Type"]
@@ -367,6 +375,23 @@ class Provisioner:
             RetentionDays=int(self.t.resolve(p.get("RetentionDays", 0))),
         )
         self.t.physical[lid] = name
+
+    def queue(self, lid: str, p: dict) -> None:
+        sqs = self.client("sqs")
+        attributes = {
+            name: json.dumps(p[name]) if isinstance(p[name], dict) else str(p[name])
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "SqsManagedSseEnabled")
+            if name in p
+        }
+        if "SqsManagedSseEnabled" in attributes:
+            attributes["SqsManagedSseEnabled"] = attributes["SqsManagedSseEnabled"].lower()
+        url = sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)["QueueUrl"]
+        self.t.physical[lid] = url
+        self.t.attributes[(lid, "Arn")] = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.t.attributes[(lid, "QueueName")] = p["QueueName"]
+        self.t.attributes[(lid, "QueueUrl")] = url
 
     def mail_identity(self, lid: str, p: dict) -> None:
         self.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
@@ -496,18 +521,20 @@ def host_triple() -> str:
 
 
 def function_environment(t: Template) -> dict[str, str]:
-    """The environment every function gets: the template's, pointed at the emulator.
+    """The environment every function gets: the template's Globals, pointed at the emulator."""
+    variables = t.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return {k: str(v) for k, v in t.resolve(variables).items()}
 
-    cargo-lambda gives all functions one environment, so the template's per-function variables
-    are merged; two functions may not give one variable different values.
-    """
-    env: dict[str, str] = {}
-    for source in [t.raw.get("Globals", {}).get("Function", {})] + [r.get("Properties", {}) for _, r in t.of_type("AWS::Serverless::Function")]:
-        for k, v in t.resolve(source.get("Environment", {}).get("Variables", {})).items():
-            if k in env and env[k] != str(v):
-                raise SystemExit(f"functions disagree on {k}: {env[k]} vs {v}")
-            env[k] = str(v)
-    return env
+
+def own_environment(t: Template) -> dict[str, dict[str, str]]:
+    """Each function's own variables (its Properties' Environment), by binary: cargo-lambda gives
+    all functions one environment, so infra/function-runner exports these for that function only,
+    as Lambda gives a function its own."""
+    own = {}
+    for lid, fn in t.of_type("AWS::Serverless::Function"):
+        variables = fn.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        own[function_binary(fn, lid)] = {k: str(v) for k, v in t.resolve(variables).items()}
+    return own
 
 
 # Route authorizers that are not a JWT check: NONE (public) and AWS_IAM (SigV4).
@@ -558,6 +585,34 @@ def schedules(t: Template) -> list[Schedule]:
             if event.get("Type") == "ScheduleV2":
                 p = t.resolve(event["Properties"])
                 found.append(Schedule(binary, p["ScheduleExpression"], p.get("Input", "{}")))
+    return found
+
+
+class QueueSource:
+    """An SQS event of a function: the event source mapping Lambda runs for it."""
+
+    def __init__(self, binary: str, queue_arn: str, batch_size: int, concurrency: int, partial: bool):
+        self.binary, self.queue_arn = binary, queue_arn
+        self.batch_size, self.concurrency, self.partial = batch_size, concurrency, partial
+
+
+def queue_sources(t: Template) -> list[QueueSource]:
+    found = []
+    for lid, fn in t.of_type("AWS::Serverless::Function"):
+        for event in fn.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            p = t.resolve(event["Properties"])
+            found.append(
+                QueueSource(
+                    function_binary(fn, lid),
+                    p["Queue"],
+                    int(p.get("BatchSize", 10)),
+                    # Lambda's default without a maximum: as many as it scales to; locally 4.
+                    int(p.get("ScalingConfig", {}).get("MaximumConcurrency", 4)),
+                    "ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+                )
+            )
     return found
 
 
@@ -614,6 +669,16 @@ class GatewayHandler(BaseHTTPRequestHandler):
             # runs, so that no run of theirs takes a fault meant for the request under test.
             paused = bool(json.loads(body or b"{}").get("paused"))
             (stack.schedules_paused.set if paused else stack.schedules_paused.clear)()
+            return self.reply(200, {"content-type": "application/json"}, json.dumps({"paused": paused}).encode())
+        if raw_path == "/_local/queues" and self.command == "POST":
+            # Local only: the worker-kill test takes a batch off the queue itself, as a worker
+            # that then dies, while the event source mappings hold off (Lambda's would not).
+            paused = bool(json.loads(body or b"{}").get("paused"))
+            (stack.queues_paused.set if paused else stack.queues_paused.clear)()
+            # Answered once no poller is in the middle of a receive (a long poll started before
+            # would still take what comes within its second) or of the batch it took.
+            with stack.polling:
+                stack.polling.wait_for(lambda: stack.receiving == 0, timeout=60)
             return self.reply(200, {"content-type": "application/json"}, json.dumps({"paused": paused}).encode())
         route, params = None, {}
         for candidate in stack.routes:
@@ -789,6 +854,7 @@ class Stack:
         self.stripe_url = f"http://127.0.0.1:{self.stripe_port}"
         self.stack_file = Path(args.stack_file).resolve()
         self.watch_changes = args.watch
+        self.overrides = dict(p.split("=", 1) for p in args.parameter)
         self.endpoint = f"http://127.0.0.1:{self.aws_port}"
         self.children: list[subprocess.Popen] = []
         self.gateway: Gateway | None = None
@@ -801,18 +867,24 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.start_emulator()
         self.start_stripe()
-        self.template = Template(ROOT / "template.yaml", stage="dev")
+        self.template = Template(ROOT / "template.yaml", stage="dev", overrides=self.overrides)
         Provisioner(self.template, self.endpoint).provision()
         self.resolve_outputs()
         self.enforce_iam()
+        self.queue_sources = queue_sources(self.template)
         self.start_functions()
         self.routes = routes(self.template)
         self.role_principals = role_principals(self.template)
         self.schedules_paused = threading.Event()
+        self.queues_paused = threading.Event()
+        # Pollers in the middle of a receive or of its batch.
+        self.polling = threading.Condition()
+        self.receiving = 0
         self.gateway = Gateway(self.api_port, self)
         threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
         self.seed()
         self.start_schedules()
+        self.start_queue_sources()
         self.write_stack_file()
 
     def start_emulator(self) -> None:
@@ -862,6 +934,7 @@ class Stack:
         config = {
             "principals": principals,
             "operators": [OPERATOR_KEY],
+            "services": [EVENT_SOURCE_KEY],
             "log": str(self.calls_log),
             "lambda_endpoint": f"http://127.0.0.1:{self.lambda_port}",
             "enforce": os.environ.get("SOFTBRIK_IAM", "enforce") != "audit",
@@ -897,14 +970,16 @@ class Stack:
         env_file = self.stack_file.parent / "functions.env"
         # Double-quoted, escaped as dotenv reads them: values may hold spaces (the issuer's address).
         env_file.write_text("".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}\n" for k, v in sorted(env.items())))
-        # Each function's own credentials, in a file of its own that infra/function-runner (the
+        # Each function's own credentials and variables, in a file of its own that infra/function-runner (the
         # runner cargo runs the functions' binaries with) exports before it starts the binary, as
         # Lambda puts a function's role credentials in its environment. cargo-lambda itself gets
         # none: a function started without its file has no credentials at all.
         credentials_dir = self.stack_file.parent / "functions"
         credentials_dir.mkdir(parents=True, exist_ok=True)
+        own = own_environment(self.template)
         for binary, creds in function_credentials(self.template).items():
-            lines = "".join(f'{k}="{v}"\n' for k, v in creds.items() if k.startswith("AWS_"))
+            variables = {k: v for k, v in creds.items() if k.startswith("AWS_")} | own.get(binary, {})
+            lines = "".join(f'{k}="{v}"\n' for k, v in variables.items())
             (credentials_dir / f"{binary}.env").write_text(lines)
         runtime_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         runtime_env[f"CARGO_TARGET_{host_triple().upper().replace('-', '_')}_RUNNER"] = str(ROOT / "infra" / "function-runner")
@@ -921,7 +996,7 @@ class Stack:
         cmd = [
             str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--features", STACK_FEATURES,
             "--invoke-address", "127.0.0.1", "--invoke-port", str(self.lambda_port),
-            "--env-file", str(env_file), "--concurrency", "4", "--timeout", "7200",
+            "--env-file", str(env_file), "--concurrency", str(self.instances()), "--timeout", "7200",
         ]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
@@ -932,6 +1007,12 @@ class Stack:
             )
         )
         wait_for_port(self.lambda_port, "cargo lambda watch", 300, self.children[-1])
+
+    def instances(self) -> int:
+        """Instances cargo-lambda may run of one function: Lambda gives every invocation one.
+        4 for the API's and the tests' calls at once, and a queue's workers beside them (a
+        test clock's run waits for its workers in an instance of the same function)."""
+        return 4 + max((s.concurrency for s in self.queue_sources), default=0)
 
     def invoke(self, binary: str, event: dict) -> tuple[int, dict, bytes]:
         """Invokes an HTTP function and turns its answer into an HTTP response."""
@@ -959,6 +1040,79 @@ class Stack:
                     log(f"schedule {s.binary}: {status} {body[:200]!r}")
             threading.Thread(target=fire, daemon=True).start()
             log(f"schedule: {schedule.binary} every {schedule.seconds}s")
+
+    def start_queue_sources(self) -> None:
+        """Polls each function's queue as Lambda's event source mapping does: batches of up to
+        BatchSize messages, MaximumConcurrency invocations at once; a batch answered is
+        deleted but for the messages the function names (partial batch failures); a batch whose
+        invocation failed is left to come back after the queue's visibility timeout."""
+        for source in self.queue_sources:
+            url = self.queue_url(source.queue_arn)
+            for worker in range(source.concurrency):
+                threading.Thread(target=self.poll_queue, args=(source, url), daemon=True).start()
+            log(f"queue: {source.binary} takes {url.rsplit('/', 1)[-1]}, {source.concurrency} at once")
+
+    def queue_url(self, arn: str) -> str:
+        name = arn.rsplit(":", 1)[-1]
+        return boto3.client("sqs", endpoint_url=self.endpoint, region_name=REGION).get_queue_url(QueueName=name)["QueueUrl"]
+
+    def poll_queue(self, source: QueueSource, url: str) -> None:
+        sqs = boto3.client(
+            "sqs", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=EVENT_SOURCE_KEY, aws_secret_access_key="local", aws_session_token="local",
+        )
+        while True:
+            with self.polling:
+                paused = self.queues_paused.is_set()
+                if not paused:
+                    self.receiving += 1
+            if paused:
+                time.sleep(0.2)
+                continue
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=source.batch_size, WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"],
+                ).get("Messages", [])
+                if not messages:
+                    continue
+                event = {"Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": {},
+                        "md5OfBody": m["MD5OfBody"],
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": source.queue_arn,
+                        "awsRegion": REGION,
+                    }
+                    for m in messages
+                ]}
+                status, headers, raw = self.invoke_raw(source.binary, event)
+                if status >= 400 or headers.get("X-Amz-Function-Error"):
+                    log(f"queue {source.binary}: batch of {len(messages)} failed, left for redelivery: {raw[:300]!r}")
+                    continue
+                failed = set()
+                if source.partial:
+                    answer = json.loads(raw or b"{}") or {}
+                    failed = {f.get("itemIdentifier") for f in answer.get("batchItemFailures") or []}
+                done = [m for m in messages if m["MessageId"] not in failed]
+                if failed:
+                    log(f"queue {source.binary}: {len(failed)} of {len(messages)} messages left for redelivery")
+                if done:
+                    sqs.delete_message_batch(
+                        QueueUrl=url,
+                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                    )
+            except Exception as e:  # the stack stopping, the emulator busy: poll again
+                log(f"queue {source.binary}: {e}")
+                time.sleep(1)
+            finally:
+                with self.polling:
+                    self.receiving -= 1
+                    self.polling.notify_all()
 
     def invoke_raw(self, binary: str, event: dict) -> tuple[int, dict, bytes]:
         url = f"http://127.0.0.1:{self.lambda_port}/2015-03-31/functions/{binary}/invocations"
@@ -1022,6 +1176,8 @@ class Stack:
                 "secret_access_key": p["secret"],
                 "region": REGION,
             },
+            # The queue each function's event source mapping takes its batches from.
+            "queues": {s.binary: self.queue_url(s.queue_arn) for s in self.queue_sources},
             # Every route of template.yaml and how the gateway authenticates it: the tests that
             # must cover each route (tenant isolation, hostile input) read them from here.
             "routes": [
@@ -1080,6 +1236,10 @@ def main() -> int:
     parser.add_argument("--stripe-port", default=env("SOFTBRIK_STRIPE_PORT") or 8420)
     parser.add_argument("--stack-file", default=str(ROOT / ".local" / "stack.json"))
     parser.add_argument("--watch", action="store_true", help="rebuild functions when the code changes")
+    parser.add_argument(
+        "--parameter", action="append", default=[], metavar="NAME=VALUE",
+        help="a template parameter, as sam deploy --parameter-overrides gives it (repeatable)",
+    )
     parser.add_argument(
         "--check-iam", action="store_true",
         help="with run: fail if a request was denied or a policy grants what no request used",

@@ -253,7 +253,34 @@ def build_app():
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p][:3]
         return f"{service} {environ.get('REQUEST_METHOD')} /{'/'.join(parts[:2])}"
 
-    faults = {"skip": -1, "fail": 0, "lost": False, "only": None, "seen": 0, "failed": 0, "log": []}
+    faults = {"skip": -1, "fail": 0, "lost": False, "kill": False, "only": None, "seen": 0, "failed": 0, "log": [], "killed": []}
+
+    def kill_caller(environ) -> int | None:
+        """Kills the process at the other end of the request's connection (SIGKILL), as Lambda
+        ends an invocation that runs out of time or memory: nothing after this request runs.
+        Linux only: the connection's socket is found in /proc/net/tcp, then its owner."""
+        port = int(environ.get("REMOTE_PORT") or 0)
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                lines = open(table).read().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            if int(pid) == os.getpid():
+                continue
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                    os.kill(int(pid), signal.SIGKILL)
+                    return int(pid)
+            except OSError:
+                continue
+        return None
 
     def fault(environ, start_response):
         """The injected failure, in the protocol of the service called."""
@@ -376,14 +403,16 @@ def build_app():
                         skip=int(plan["skip"]),
                         fail=int(plan["fail"]),
                         lost=bool(plan.get("lost", False)),
+                        kill=bool(plan.get("kill", False)),
                         only=plan.get("only"),
                         seen=0,
                         failed=0,
                         log=[],
+                        killed=[],
                     )
                 elif method == "DELETE":
-                    faults.update(skip=-1, fail=0, lost=False, only=None)
-                body = json.dumps({k: faults[k] for k in ("seen", "failed", "log")}).encode()
+                    faults.update(skip=-1, fail=0, lost=False, kill=False, only=None)
+                body = json.dumps({k: faults[k] for k in ("seen", "failed", "log", "killed")}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
         if environ.get("PATH_INFO") == "/_softbrik/sign-token":
@@ -398,15 +427,25 @@ def build_app():
             return [json.dumps({"token": token}).encode()]
         if not environ.get("PATH_INFO", "").startswith(("/moto-api", "/_softbrik")):
             name = operation(environ)
+            # Lambda's own polling of a queue: counted apart, never made to fail (the fault plan
+            # is of the functions' requests).
+            service = enforcer.access_key(environ)[0] in enforcer.services
+            if service:
+                name = f"event-source-mapping {name}"
             with counted:
                 calls[name] = calls.get(name, 0) + 1
                 failing = False
-                if faults["skip"] >= 0 and faults.get("only") in (None, name):
+                if faults["skip"] >= 0 and not service and faults.get("only") in (None, name):
                     faults["seen"] += 1
                     faults["log"].append(name)
                     failing = faults["skip"] < faults["seen"] <= faults["skip"] + faults["fail"]
                     faults["failed"] += int(failing)
-                lost = faults["lost"]
+                lost, kill = faults["lost"], faults["kill"]
+            if failing and kill:
+                pid = kill_caller(environ)
+                with counted:
+                    faults["killed"].append(pid)
+                return fault(environ, start_response)
             if failing and lost:
                 return carried_out_answer_lost(environ, start_response)
             if failing:

@@ -57,6 +57,14 @@ JSON_SERVICES = {
     "AmazonSSM.": "ssm",
     "AWSCognitoIdentityProviderService.": "cognito-idp",
     "AWSEvents.": "events",
+    "AmazonSQS.": "sqs",
+}
+
+# SQS operations authorised by another action: a batch is allowed by its single action.
+SQS_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
 }
 
 
@@ -283,6 +291,16 @@ def json_needs(account: Account, target: str, body: dict) -> list[Need]:
             context = {"events:source": entry.get("Source"), "events:detail-type": entry.get("DetailType")}
             needs.append(Need("events:PutEvents", arn, context))
         return needs
+    if service == "sqs":
+        url = body.get("QueueUrl")
+        if not url:
+            raise Unmapped(f"sqs:{op} without a queue")
+        # https://sqs.<region>.amazonaws.com/<account>/<name>, or the emulator's own host.
+        parts = urllib.parse.urlparse(url).path.strip("/").split("/")
+        if len(parts) != 2:
+            raise Unmapped(f"sqs:{op} on {url}")
+        queue = f"arn:aws:sqs:{account.region}:{parts[0]}:{parts[1]}"
+        return [Need(f"sqs:{SQS_ACTIONS.get(op, op)}", queue)]
     raise Unmapped(f"{target}")
 
 
@@ -370,6 +388,9 @@ class Enforcer:
         self.lock = threading.Lock()
         self.principals: dict[str, dict] = {}  # access key id -> {"function", "statements"}
         self.operators: set[str] = set()
+        # Operators standing for an AWS service's own requests (Lambda's event source mapping
+        # polling a queue): not a function's requests, so neither counted nor failed as one.
+        self.services: set[str] = set()
         self.log_path: str | None = None
         self.lambda_endpoint: str | None = None
         self.requests = 0
@@ -388,7 +409,8 @@ class Enforcer:
                     check_operator(operator)
         with self.lock:
             self.principals = config["principals"]
-            self.operators = set(config.get("operators", []))
+            self.services = set(config.get("services", []))
+            self.operators = set(config.get("operators", [])) | self.services
             self.log_path = config.get("log")
             self.lambda_endpoint = config.get("lambda_endpoint")
             # Audit only: every evaluation is logged and reported, nothing is refused (what a

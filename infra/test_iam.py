@@ -96,6 +96,17 @@ class Needs(unittest.TestCase):
         needs = iam.s3_needs("POST", "/b", {"delete": [""]}, body, {})
         self.assertEqual([n.resource for n in needs], ["arn:aws:s3:::b/attachments/a", "arn:aws:s3:::b/inbound/b"])
 
+    def test_a_queue_batch_needs_its_single_action_on_the_queue_its_url_names(self):
+        url = "http://127.0.0.1:4566/123456789012/softbrik-dev-renew"
+        needs = iam.json_needs(ACCOUNT, "AmazonSQS.SendMessageBatch", {"QueueUrl": url, "Entries": []})
+        self.assertEqual(
+            needs, [iam.Need("sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:softbrik-dev-renew")]
+        )
+        needs = iam.json_needs(ACCOUNT, "AmazonSQS.GetQueueAttributes", {"QueueUrl": url})
+        self.assertEqual([n.action for n in needs], ["sqs:GetQueueAttributes"])
+        with self.assertRaises(iam.Unmapped):
+            iam.json_needs(ACCOUNT, "AmazonSQS.SendMessage", {"MessageBody": "{}"})
+
     def test_an_unknown_request_is_not_let_through(self):
         with self.assertRaises(iam.Unmapped):
             iam.json_needs(ACCOUNT, "DynamoDB_20120810.DeleteTable", {})

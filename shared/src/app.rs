@@ -287,7 +287,10 @@ impl App {
             &config.keys_table,
         );
         let payments: Arc<dyn Payments> = match config.payments.as_str() {
-            "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(store.clone())),
+            "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(
+                store.clone(),
+                crate::payments::SandboxLimits::from_env(),
+            )),
             "stripe" => {
                 let parameter = config.stripe_secret_parameter.as_deref().ok_or_else(|| {
                     Error::internal("SOFTBRIK_STRIPE_SECRET_PARAMETER is not set")
@@ -305,6 +308,11 @@ impl App {
                 )));
             }
         };
+        // Paced, and a refusal for the partner's rate waited out (payments::Paced).
+        let payments: Arc<dyn Payments> = Arc::new(crate::payments::Paced::new(
+            payments,
+            crate::payments::Pace::from_env(),
+        ));
         // One SES client for both senders (a client is a handle: its clones share it).
         let ses = aws_sdk_sesv2::Client::new(&aws);
         Ok(App {

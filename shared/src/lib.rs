@@ -24,6 +24,7 @@ pub mod directory_sync;
 pub mod dunning;
 pub mod edge;
 pub mod events;
+pub mod fan_out;
 pub mod http;
 pub mod idempotency;
 pub mod intake;

@@ -4,11 +4,12 @@
 //! Each account has one schedule item per runner (`ACCOUNT#SCHEDULE#renew`, `…#reminder`),
 //! indexed by `gsi2`: partition `DUE#<runner>#<shard>` (16 shards, by account id) or, for an
 //! account on a test clock, `DUE#<runner>#clock#<clock id>`; sort key the instant its next
-//! job is due. A run at instant `at` queries every partition for items due at or before `at`,
-//! page by page, and handles the accounts found with bounded concurrency: it runs the jobs
-//! of the account due in `(done_until, at]` (computed from the account's calendar, see
+//! job is due. A run at instant `at` reads every partition for items due at or before `at`,
+//! page by page, and hands each account found to a worker (`crate::fan_out`), which runs the
+//! jobs of the account due in `(done_until, at]` (computed from the account's calendar, see
 //! [`crate::jobs`]), in time order, then moves `done_until` to `at` and the sort key to the
-//! next job. A job that fails leaves the item as it was, so the next run tries again.
+//! next job ([`run_account`]). A job that fails leaves the item as it was, so the next run
+//! tries again. The SLA run walks its tickets' index items the same way itself ([`each_due`]).
 //!
 //! Every job is idempotent on its own (a renewal by account and period, a reminder by its
 //! marker, a payment retry by its attempt number), so two runs that meet do no harm; the
@@ -22,7 +23,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use futures::StreamExt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
 
 use crate::app::App;
 use crate::billing_calendar::{AnchorDay, Calendar};
@@ -297,54 +297,6 @@ pub enum Invocation {
     Job(Job),
 }
 
-/// Serves an [`Invocation`] with the function's job handler: a run answers its report, a job
-/// `{"ran": true}` once done.
-pub async fn serve_invocation<F, Fut>(
-    app: &App,
-    runner: Runner,
-    invocation: Invocation,
-    handle: F,
-) -> Result<serde_json::Value, Error>
-where
-    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
-    Fut: Future<Output = Result<Ran, Error>>,
-{
-    match invocation {
-        Invocation::Run(request) => {
-            let report = serve(app, runner, request, handle).await?;
-            serde_json::to_value(report).map_err(Error::internal)
-        }
-        Invocation::Job(job) => {
-            handle(job, None, None).await?;
-            Ok(serde_json::json!({"ran": true}))
-        }
-    }
-}
-
-/// Serves a run request with the function's job handler.
-pub async fn serve<F, Fut>(
-    app: &App,
-    runner: Runner,
-    request: RunRequest,
-    handle: F,
-) -> Result<RunReport, Error>
-where
-    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
-    Fut: Future<Output = Result<Ran, Error>>,
-{
-    let (scope, at) = scope_and_instant(app, runner, request)?;
-    let report = run(app, runner, &scope, at, RunLimits::default(), handle).await?;
-    tracing::info!(
-        runner = runner.name(),
-        accounts = report.accounts,
-        jobs = report.jobs,
-        failed = report.failed,
-        deferred = report.deferred,
-        "billing run"
-    );
-    Ok(report)
-}
-
 /// What a run request of `runner` covers: the live schedules now, or a test clock's at its
 /// instant.
 pub fn scope_and_instant(
@@ -382,8 +334,14 @@ pub struct RunReport {
     pub jobs: u32,
     /// Accounts whose jobs failed: they stay due and the next run tries again.
     pub failed: u32,
-    /// Accounts left for the next run when the time budget ran out.
+    /// Accounts left for the next run when the time budget ran out; for a run that fans out,
+    /// a live run not started because the one before still waits in the queue, or a test
+    /// clock's accounts still being handled when its run stopped waiting.
     pub deferred: bool,
+    /// A test clock's run handed to the workers: the report they count the accounts into,
+    /// which the clock waits on (`fan_out::wait`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// Limits of one run.
@@ -408,40 +366,10 @@ impl Default for RunLimits {
     }
 }
 
-/// Runs every job of `runner` due at or before `at` in `scope`, with `handle` (the function's
-/// own job handler).
-pub async fn run<F, Fut>(
-    app: &App,
-    runner: Runner,
-    scope: &Scope,
-    at: Timestamp,
-    limits: RunLimits,
-    handle: F,
-) -> Result<RunReport, Error>
-where
-    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
-    Fut: Future<Output = Result<Ran, Error>>,
-{
-    let handle = &handle;
-    each_due(app, runner, scope, at, limits, |schedule: ScheduleItem| {
-        let span = tracing::info_span!("account", account_id = %schedule.account_id);
-        async move {
-            let outcome = run_account(app, runner, schedule, at, handle).await;
-            if let Err(e) = &outcome {
-                // Left due: the next run tries again.
-                tracing::error!(error = %e, detail = e.detail(), runner = runner.name(), "account jobs failed");
-            }
-            outcome
-        }
-        .instrument(span)
-    })
-    .await
-}
-
 /// Hands every index item of `runner` due at or before `at` in `scope` to `handle`, page by
 /// page, `limits.concurrency` at a time, until the time budget runs out; `handle` answers how
-/// many jobs it ran (an error leaves the item due for the next run). Shared by the billing
-/// runs (accounts) and the SLA run (tickets).
+/// many jobs it ran (an error leaves the item due for the next run): the SLA run's walk over
+/// the tickets due (the billing runs fan out instead, `crate::fan_out`).
 pub async fn each_due<T, F, Fut>(
     app: &App,
     runner: Runner,
@@ -645,10 +573,13 @@ impl Ran {
 /// own writes; otherwise the move follows the jobs, on the account as last known, only if it
 /// is still at that version: a change made meanwhile (by a job or a request) is read, and the
 /// next job planned from it.
-async fn run_account<F, Fut>(
+/// A run handed an account late (a queue's message delivered again after a later run moved
+/// the schedule past its instant) does nothing: its jobs ran.
+pub(crate) async fn run_account<F, Fut>(
     app: &App,
     runner: Runner,
-    schedule: ScheduleItem,
+    account_id: &str,
+    schedule_sk: &str,
     at: Timestamp,
     handle: &F,
 ) -> Result<u32, Error>
@@ -656,14 +587,17 @@ where
     F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut,
     Fut: Future<Output = Result<Ran, Error>>,
 {
-    let records = match AccountRecords::read(&app.store, &schedule.account_id).await {
+    let records = match AccountRecords::read(&app.store, account_id).await {
         Err(Error::NotFound) => return Ok(0),
         other => other?,
     };
-    let Some(stored) = records.schedules.iter().find(|s| s.sk == schedule.sk) else {
+    let Some(stored) = records.schedules.iter().find(|s| s.sk == schedule_sk) else {
         // Gone with the account's closure since the index was read.
         return Ok(0);
     };
+    if stored.done_until > at {
+        return Ok(0);
+    }
     let the_move = ScheduleMove {
         runner,
         pk: stored.pk.clone(),
@@ -689,7 +623,7 @@ where
         // closed the account, its schedules gone with it.
         let account = match known.take() {
             Some(account) => account,
-            None => match app.sealed_account(&schedule.account_id).await {
+            None => match app.sealed_account(account_id).await {
                 Err(Error::NotFound) => return Ok(count),
                 other => other?,
             },

@@ -172,8 +172,14 @@ impl From<Failure> for PaymentError {
             PaymentError::Declined(error.reason())
         } else if status == 404 || is(&error.code, "resource_missing") {
             PaymentError::InvalidPaymentMethod
+        } else if status == 429 {
+            // Stripe's rate limit: nothing was done (its docs: retry with exponential backoff).
+            PaymentError::RateLimited(format!(
+                "stripe answered 429 {}",
+                error.code.unwrap_or_default()
+            ))
         } else {
-            // 429 and 5xx (retry with the same key is safe), and what is our own fault
+            // 5xx (retry with the same key is safe), and what is our own fault
             // (401 key, 400 request, idempotency key reused): no charge was made.
             let code = error.code.or(error.kind).unwrap_or_default();
             PaymentError::Unavailable(format!("stripe answered {status} {code}"))
@@ -637,10 +643,6 @@ mod tests {
     #[test]
     fn rate_limits_outages_and_our_own_mistakes_leave_the_outcome_to_the_same_key() {
         for (status, body) in [
-            (
-                429,
-                r#"{"error": {"type": "invalid_request_error", "code": "rate_limit"}}"#,
-            ),
             (500, r#"{"error": {"type": "api_error"}}"#),
             (503, "<html>Service Unavailable</html>"),
             (401, r#"{"error": {"type": "invalid_request_error"}}"#),
@@ -651,9 +653,10 @@ mod tests {
                 "{status} {body}"
             );
         }
+        // The rate limit is told apart: it is waited out and tried again (payments::Paced).
         assert_eq!(
             refusal(429, r#"{"error": {"code": "rate_limit"}}"#),
-            PaymentError::Unavailable("stripe answered 429 rate_limit".into())
+            PaymentError::RateLimited("stripe answered 429 rate_limit".into())
         );
     }
 

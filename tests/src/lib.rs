@@ -36,6 +36,9 @@ pub struct StackFile {
     /// Every route of template.yaml, as the local gateway serves it.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// The queue each function is invoked by (its event source mapping's), by function.
+    #[serde(default)]
+    pub queues: HashMap<String, String>,
 }
 
 /// Credentials of the Brik modules' role, as stack.json gives them.
@@ -390,6 +393,178 @@ impl Stack {
             .json()
             .await
             .expect("a fault report")
+    }
+
+    /// Makes the request of the AWS operation `only` that follows its next `skip` kill the
+    /// process that makes it (SIGKILL, before it is carried out): a function that dies
+    /// half-way, as Lambda ends one that runs out of time or memory. For a function the test
+    /// runs itself (`runtime::Function`): cargo-lambda does not answer an invocation whose
+    /// process died.
+    pub async fn kills_at(&self, only: &str, skip: usize) {
+        let url = format!("{}/_softbrik/faults", self.file.aws_endpoint);
+        let plan = json!({"skip": skip, "fail": 1, "kill": true, "only": only});
+        let answer = self.http.post(url).json(&plan).send().await;
+        assert!(answer.expect("the emulator answers").status().is_success());
+    }
+
+    /// Invokes a billing run (`renew`, `reminder`) as a schedule or a clock does; a run that
+    /// handed a test clock's accounts to the workers is then waited for, as the clock waits
+    /// (`fan_out::wait`), up to `patience`, until each account is counted in its report: the
+    /// report with what the workers counted.
+    pub async fn run_and_wait(
+        &self,
+        function: &str,
+        run: &Value,
+        patience: std::time::Duration,
+    ) -> Value {
+        let mut report = self.invoke(function, run).await;
+        let Some(id) = report["report"].as_str().map(str::to_string) else {
+            return report;
+        };
+        let accounts = report["accounts"].as_u64().unwrap_or(0);
+        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
+        let started = std::time::Instant::now();
+        loop {
+            let (mut counted, mut jobs, mut failed) = (0u64, 0u64, 0u64);
+            let mut start = None;
+            loop {
+                let out = ddb
+                    .query()
+                    .table_name(&self.file.table_name)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(
+                        ":pk",
+                        AttributeValue::S(format!("RUNREPORT#{id}")),
+                    )
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .expect("query the run's report");
+                for item in out.items.unwrap_or_default() {
+                    counted += 1;
+                    let number = |name: &str| match item.get(name) {
+                        Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap_or(0),
+                        Some(AttributeValue::Bool(b)) => u64::from(*b),
+                        _ => 0,
+                    };
+                    jobs += number("jobs");
+                    failed += number("failed");
+                }
+                match out.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+            if counted >= accounts {
+                report["jobs"] = json!(jobs);
+                report["failed"] = json!(failed);
+                return report;
+            }
+            assert!(
+                started.elapsed() < patience,
+                "{function}: {counted} of {accounts} accounts handled after {patience:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Holds the queues' event source mappings off (`true`) or lets them poll again.
+    pub async fn pause_queues(&self, paused: bool) {
+        let url = format!("{}/_local/queues", self.file.api_url);
+        let answer = self
+            .http
+            .post(url)
+            .json(&json!({"paused": paused}))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert!(answer.status().is_success());
+    }
+
+    /// Takes `count` messages off `function`'s queue, as its event source mapping does, hidden
+    /// from the others for `hidden` seconds: Lambda's SQS event for them.
+    pub async fn take_batch(&self, function: &str, count: usize, hidden: i32) -> Value {
+        let url = self
+            .file
+            .queues
+            .get(function)
+            .expect("the function's queue");
+        let sqs = aws_sdk_sqs::Client::new(&self.aws);
+        let mut records = Vec::new();
+        for _ in 0..120 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(i32::try_from(count - records.len()).unwrap_or(10))
+                .visibility_timeout(hidden)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive from the queue");
+            for m in out.messages.unwrap_or_default() {
+                records.push(json!({
+                    "messageId": m.message_id, "receiptHandle": m.receipt_handle,
+                    "body": m.body, "attributes": {}, "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body, "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:queue",
+                    "awsRegion": "eu-west-1",
+                }));
+            }
+            if records.len() >= count {
+                return json!({ "Records": records });
+            }
+        }
+        panic!(
+            "{} of {count} messages came to {function}'s queue",
+            records.len()
+        );
+    }
+
+    /// The environment the local stack gives `binary`: every function's (`functions.env`),
+    /// and its own credentials and variables (`functions/<binary>.env`).
+    /// What the sandbox partner counted in each second from `from` to `to` (Unix seconds):
+    /// (second, requests answered, requests refused for its rate), the seconds it was asked in.
+    pub async fn partner_seconds(&self, from: i64, to: i64) -> Vec<(i64, u64, u64)> {
+        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
+        let mut seconds = Vec::new();
+        let mut start = None;
+        loop {
+            let out = ddb
+                .query()
+                .table_name(&self.file.table_name)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S("SANDBOX#RATE".into()))
+                .expression_attribute_values(":from", AttributeValue::S(from.to_string()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query the sandbox partner's counts");
+            for item in out.items.unwrap_or_default() {
+                let number = |name: &str| match item.get(name) {
+                    Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap_or(0),
+                    _ => 0,
+                };
+                seconds.push((
+                    s(&item, "sk").parse().unwrap_or(0),
+                    number("answered"),
+                    number("refused"),
+                ));
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        seconds
+    }
+
+    pub fn function_env(&self, binary: &str) -> Vec<(String, String)> {
+        let mut env = stack_env_file("functions.env");
+        env.extend(stack_env_file(&format!("functions/{binary}.env")));
+        env
     }
 
     /// Makes the `count` requests of the AWS operation `only` (as the fault log names it, e.g.
@@ -1242,4 +1417,31 @@ pub fn signup_body(email: &str, clock: Option<&str>) -> Value {
         body["test_clock_id"] = json!(c);
     }
     body
+}
+
+/// A file of the running stack's folder (`SOFTBRIK_STACK`'s) of `NAME="value"` lines, as the dev
+/// stack writes the functions' environment.
+pub fn stack_env_file(name: &str) -> Vec<(String, String)> {
+    let stack = std::env::var("SOFTBRIK_STACK").expect("SOFTBRIK_STACK: run in the dev stack");
+    let path = std::path::Path::new(&stack)
+        .parent()
+        .expect("the stack's folder")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| {
+            let value: String = serde_json::from_str(v).expect("a JSON string, as devstack writes");
+            (k.to_string(), value)
+        })
+        .collect()
+}
+
+/// A function's binary as the local stack built it (`cargo build --bins`, debug).
+pub fn function_binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    target.join("debug").join(name)
 }

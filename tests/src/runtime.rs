@@ -120,6 +120,20 @@ impl Function {
         outcome
     }
 
+    /// Hands the instance `event`: its answer, or `None` if the process died first (killed,
+    /// as Lambda ends an invocation that runs out of time or memory).
+    pub async fn invoke_unless_killed(&mut self, event: &serde_json::Value) -> Option<Outcome> {
+        let id = self.queue(event);
+        tokio::select! {
+            outcome = self.outcomes.recv() => {
+                let outcome = outcome.expect("the runtime API answers");
+                assert_eq!(outcome.request_id, id, "answers come in order");
+                Some(outcome)
+            }
+            _ = self.child.wait() => None,
+        }
+    }
+
     async fn next_outcome(&mut self) -> Outcome {
         match tokio::time::timeout(Duration::from_secs(600), self.outcomes.recv()).await {
             Ok(Some(outcome)) => outcome,

@@ -2,7 +2,7 @@
 //! many accounts at once, the invoice PDF, calendar-month alignment (billing.md).
 
 use serde_json::{Value, json};
-use softbrik_integration_tests::{Stack, pdf_text, renewals, s};
+use softbrik_integration_tests::{Stack, pdf_text, renewals, s, signup_body, unique_email};
 
 #[tokio::test]
 async fn the_renewal_email_carries_its_pdf_in_french_and_the_api_serves_it_to_its_account_only() {
@@ -67,11 +67,12 @@ async fn four_runs_that_meet_renew_the_account_once() {
     let company = stack.company_on_clock("2026-12-12T10:00:00Z").await;
     // WHEN four renew runs for its clock at noon start together
     let run = json!({"run": "renew", "test_clock_id": company.clock, "at": "2027-01-12T12:00:00Z"});
+    let patience = std::time::Duration::from_secs(60);
     let (a, b, c, d) = tokio::join!(
-        stack.invoke("renew", &run),
-        stack.invoke("renew", &run),
-        stack.invoke("renew", &run),
-        stack.invoke("renew", &run),
+        stack.run_and_wait("renew", &run, patience),
+        stack.run_and_wait("renew", &run, patience),
+        stack.run_and_wait("renew", &run, patience),
+        stack.run_and_wait("renew", &run, patience),
     );
     for report in [&a, &b, &c, &d] {
         assert_eq!(report["failed"], 0, "{report}");
@@ -94,6 +95,63 @@ async fn four_runs_that_meet_renew_the_account_once() {
         .expect("a renew schedule");
     assert_eq!(s(schedule, "gsi2sk"), "2027-02-11T23:00:00Z");
     assert_eq!(s(schedule, "done_until"), "2027-01-12T12:00:00Z");
+}
+
+#[tokio::test]
+async fn a_live_run_fans_out_to_the_workers_which_move_each_due_schedule_on() {
+    // GIVEN a live account (no test clock) whose schedules an operator made due long ago
+    let stack = Stack::connect().await;
+    let body = signup_body(&unique_email("live"), None);
+    let signed = stack.call("POST", "/signup", None, Some(&body), None).await;
+    assert_eq!(signed.status, 201, "{signed:?}");
+    let account_id = signed.body["account"]["id"].as_str().unwrap().to_string();
+    let pk = format!("ACCOUNT#{account_id}");
+    let long_ago = "2020-01-01T00:00:00Z";
+    for (runner, next_after_days) in [("renew", 27), ("reminder", 14)] {
+        let sk = format!("ACCOUNT#SCHEDULE#{runner}");
+        stack.set_attribute(&pk, &sk, "gsi2sk", long_ago).await;
+        // WHEN the schedule's run fires: it only hands the index's pages to the queue, and
+        // waits for nothing (a run still in the queue, another test's, makes it wait for the
+        // next)
+        let mut report = Value::Null;
+        for _ in 0..60 {
+            report = stack.invoke(runner, &json!({ "run": runner })).await;
+            if report["deferred"] == false {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        assert_eq!(report["deferred"], false, "{runner}: {report}");
+        assert_eq!(
+            report["accounts"], 0,
+            "the run itself runs no account: {report}"
+        );
+        // THEN a worker reads the page, runs the account (nothing is due yet) and moves its
+        // schedule to its next job: the period end a month after the signup, the reminder a
+        // week before it
+        let mut schedule = None;
+        for _ in 0..240 {
+            let items = stack.account_items(&account_id).await;
+            let item = items
+                .into_iter()
+                .find(|i| s(i, "sk") == sk)
+                .expect("a schedule");
+            if s(&item, "gsi2sk") != long_ago {
+                schedule = Some(item);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let schedule = schedule.unwrap_or_else(|| panic!("no {runner} worker moved it on"));
+        let next: jiff::Timestamp = s(&schedule, "gsi2sk").parse().unwrap();
+        let done: jiff::Timestamp = s(&schedule, "done_until").parse().unwrap();
+        assert!(
+            next.duration_since(done) > jiff::SignedDuration::from_hours(24 * next_after_days),
+            "{runner}: {schedule:?}"
+        );
+    }
+    // AND nothing was billed or sent: the signup's charge only, no reminder
+    assert_eq!(stack.charges(&account_id).await.len(), 1);
 }
 
 #[tokio::test]

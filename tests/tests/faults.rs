@@ -435,39 +435,44 @@ async fn a_failure_at_any_step_of_a_renewal_is_made_good_by_the_next_run() {
     let stack = Stack::connect().await;
     let stack = &stack;
     let requests = each_request_of_jan_12_failing(stack, "renewal", false, async |company| {
-        let listed = stack
-            .call("GET", "/account/invoices", Some(&company.token), None, None)
-            .await;
-        let renewed = renewals(&listed.body);
-        let charges = kept(stack, &company.account_id).await;
-        let ok = renewed.len() == 1
-            && renewed[0]["status"] == "paid"
-            && renewed[0]["total"] == "19.20"
-            && renewed[0]["number"].is_string()
-            && charges == vec!["19.20".to_string(); 2];
-        if !ok {
-            return vec![format!(
-                "after the next run {} renewals {renewed:?}, charges {charges:?}",
-                renewed.len()
-            )];
-        }
-        let number = renewed[0]["number"].as_str().unwrap_or_default();
-        let subject = format!("Votre facture Softbrik {number}");
-        let mailed = stack
-            .mail_to(&company.admin_email)
-            .await
-            .iter()
-            .filter(|m| m.subject == subject)
-            .count();
-        if mailed != 1 {
-            return vec![format!("the invoice was emailed {mailed} times")];
-        }
-        Vec::new()
+        renewed_once(stack, company).await
     })
     .await;
     eprintln!(
         "faults: renewal run of {requests} requests: one renewal, paid, charged and emailed once after the next runs"
     );
+}
+
+/// One renewal, paid, charged once and emailed once: what is left to check after the runs.
+async fn renewed_once(stack: &Stack, company: &Company) -> Vec<String> {
+    let listed = stack
+        .call("GET", "/account/invoices", Some(&company.token), None, None)
+        .await;
+    let renewed = renewals(&listed.body);
+    let charges = kept(stack, &company.account_id).await;
+    let ok = renewed.len() == 1
+        && renewed[0]["status"] == "paid"
+        && renewed[0]["total"] == "19.20"
+        && renewed[0]["number"].is_string()
+        && charges == vec!["19.20".to_string(); 2];
+    if !ok {
+        return vec![format!(
+            "after the next run {} renewals {renewed:?}, charges {charges:?}",
+            renewed.len()
+        )];
+    }
+    let number = renewed[0]["number"].as_str().unwrap_or_default();
+    let subject = format!("Votre facture Softbrik {number}");
+    let mailed = stack
+        .mail_to(&company.admin_email)
+        .await
+        .iter()
+        .filter(|m| m.subject == subject)
+        .count();
+    if mailed != 1 {
+        return vec![format!("the invoice was emailed {mailed} times")];
+    }
+    Vec::new()
 }
 
 #[tokio::test]
@@ -646,4 +651,97 @@ async fn a_card_number_in_stored_mail_is_masked_before_the_intake_can_fail() {
     assert!(text.contains("Carte **** **** **** 4242"), "{text}");
     assert!(text.contains("****-****-****-4444"), "{text}");
     assert!(!text.contains("5555-5555"), "{text}");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_batch_loses_and_doubles_nothing() {
+    let _turn = FAULTS.lock().await;
+    let stack = Stack::connect().await;
+    stack.pause_schedules(true).await;
+    // GIVEN three companies of one clock, due together on 2027-01-12, the day before
+    let clock = stack.new_clock("2026-12-12T10:00:00Z").await;
+    let mut companies = Vec::new();
+    for _ in 0..3 {
+        let email = unique_email("batch");
+        let body = signup_body(&email, Some(&clock));
+        let signed = stack.call("POST", "/signup", None, Some(&body), None).await;
+        assert_eq!(signed.status, 201, "{signed:?}");
+        let token = stack.sign_in(&email, PASSWORD).await.expect("signs in");
+        companies.push(Company {
+            clock: clock.clone(),
+            account_id: signed.body["account"]["id"].as_str().unwrap().to_string(),
+            admin_email: email,
+            token,
+        });
+    }
+    stack.advance(&clock, "2027-01-11T12:00:00Z").await;
+    // AND the queue's workers held off, so that the batch is this test's worker's
+    stack.pause_queues(true).await;
+    let advanced = async {
+        let path = format!("/test-clocks/{clock}/advance");
+        let body = json!({"frozen_time": "2027-01-12T12:00:00Z"});
+        stack.call("POST", &path, None, Some(&body), None).await
+    };
+    let killed = async {
+        // WHEN the clock's renewal run hands the three to the queue, and a worker takes them
+        // in one batch (hidden from the others 3 s, the queue's visibility timeout here)
+        let batch = stack.take_batch("renew", 3, 3).await;
+        let path = softbrik_integration_tests::function_binary("renew");
+        let log = std::env::temp_dir().join("softbrik-killed-worker.log");
+        let mut worker = softbrik_integration_tests::runtime::Function::start(
+            &path,
+            "renew",
+            &stack.function_env("renew"),
+            &log,
+        )
+        .await
+        .expect("the worker starts");
+        // AND it is killed as it writes its second transaction: one account renewed, the
+        // others charged or not, half-way
+        stack
+            .kills_at("DynamoDB_20120810.TransactWriteItems", 1)
+            .await;
+        let answered = worker.invoke_unless_killed(&batch).await;
+        let report = stack.faults(None).await;
+        stack.pause_queues(false).await;
+        (answered.map(|o| o.json()), report)
+    };
+    let (advanced, (answered, report)) = tokio::join!(advanced, killed);
+    assert!(
+        answered.is_none(),
+        "the worker answered: {answered:?} {report}"
+    );
+    assert_eq!(
+        report["killed"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    // THEN the queue delivers the batch again to the stack's workers, and the run sees every
+    // account handled
+    assert_eq!(advanced.status, 200, "{advanced:?}");
+    // AND an invoice stored by the killed worker but not yet emailed is owed: once its grace
+    // (longer than a worker lives) is over, here at once, the settlement run sends it
+    let mut owed = 0;
+    for item in stack.scan().await {
+        let pk = softbrik_integration_tests::s(&item, "pk");
+        if companies
+            .iter()
+            .any(|c| pk.starts_with(&format!("MAILRETRY#{}#", c.account_id)))
+        {
+            stack
+                .set_attribute(&pk, "MAILRETRY", "gsi1sk", "00000000000000000000")
+                .await;
+            owed += 1;
+        }
+    }
+    eprintln!("invoice emails owed after the kill: {owed}");
+    stack
+        .invoke("prorate", &json!({"job": "settle_pending_charges"}))
+        .await;
+    // AND each company is renewed once, charged once, emailed once
+    for company in &companies {
+        let problems = renewed_once(&stack, company).await;
+        assert!(problems.is_empty(), "{}: {problems:?}", company.account_id);
+    }
+    stack.pause_schedules(false).await;
 }

@@ -2,16 +2,16 @@
 //! as it stands (users x Briks, projected amount, last day changes count), once per period
 //! (`softbrik::renewal::remind`).
 //!
-//! Invoked by its EventBridge schedule with `{"run": "reminder"}`: the accounts due are found
-//! through the due-date index (`softbrik::schedule`). Test clocks invoke it the same way for
-//! their accounts; one [`Job`] can also be run directly.
+//! Invoked by its EventBridge schedule with `{"run": "reminder"}`, it fans the run out to its
+//! queue; invoked by that queue, it is one of the run's workers (`softbrik::fan_out`). Test
+//! clocks invoke it the same way for their accounts; one [`Job`] can also be run directly.
 
 use lambda_runtime::Error as LambdaError;
 use softbrik::app::App;
 use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
-use softbrik::schedule::{Invocation, Ran, Runner};
+use softbrik::schedule::{Ran, Runner};
 use softbrik::store::AccountRecords;
 use tracing::Instrument;
 
@@ -24,13 +24,10 @@ async fn on_event(
     app: &'static App,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, LambdaError> {
-    let invocation: Invocation = serde_json::from_value(event)?;
-    let answer =
-        softbrik::schedule::serve_invocation(app, Runner::Reminder, invocation, |job, known, _| {
-            remind(app, job, known)
-        })
-        .await?;
-    Ok(answer)
+    let handle = |job, known, _| remind(app, job, known);
+    softbrik::fan_out::serve(app, Runner::Reminder, &event, handle)
+        .await?
+        .ok_or_else(|| "the reminder function runs billing runs only".into())
 }
 
 /// Sends one reminder; `known` is the account's records as the run read them. A reminder

@@ -6,9 +6,11 @@
 //! On an account's closure date it closes the account instead (`softbrik::closure`): the end
 //! of the last period.
 //!
-//! Invoked by its EventBridge schedule with `{"run": "renew"}`: the accounts due are found
-//! through the due-date index and handled in pages (`softbrik::schedule`). Test clocks invoke
-//! it the same way for their accounts, with the instant they stand at. Operations can also run
+//! Invoked by its EventBridge schedule with `{"run": "renew"}`, it fans the run out to its queue
+//! (`softbrik::fan_out`); invoked by that queue, it is one of the run's workers: it reads the
+//! pages of the due-date index it is handed and runs the jobs of the accounts it is handed
+//! (`softbrik::schedule`). Test clocks invoke it the same way for their accounts, with the
+//! instant they stand at, and are answered when the workers are done. Operations can also run
 //! one [`Job`] directly (replays), finish a closure now (`{"close_account": id,
 //! "max_batches"?: n}`), or read a closed account's retained invoices
 //! (`{"retained_invoices": id}`, the retention process).
@@ -19,14 +21,14 @@ use softbrik::app::App;
 use softbrik::edge::{self, no_routes};
 use softbrik::error::Error;
 use softbrik::jobs::{Job, JobKind};
-use softbrik::schedule::{Invocation, Ran, Runner, ScheduleMove};
+use softbrik::schedule::{Ran, Runner, ScheduleMove};
 use softbrik::store::AccountRecords;
 use tracing::Instrument;
 
+/// What else operations invoke it with.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Event {
-    Scheduled(Invocation),
+enum Command {
     Close {
         close_account: String,
         #[serde(default)]
@@ -46,18 +48,12 @@ async fn on_event(
     app: &'static App,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, LambdaError> {
+    let handle = |job, known, then_move| run_job(app, job, known, then_move);
+    if let Some(answer) = softbrik::fan_out::serve(app, Runner::Renew, &event, handle).await? {
+        return Ok(answer);
+    }
     match serde_json::from_value(event)? {
-        Event::Scheduled(invocation) => {
-            let answer = softbrik::schedule::serve_invocation(
-                app,
-                Runner::Renew,
-                invocation,
-                |job, known, then_move| run_job(app, job, known, then_move),
-            )
-            .await?;
-            Ok(answer)
-        }
-        Event::Close {
+        Command::Close {
             close_account,
             max_batches,
         } => {
@@ -65,7 +61,7 @@ async fn on_event(
                 softbrik::closure::close_account(app, &close_account, max_batches).await?;
             Ok(serde_json::json!({"closure": closing}))
         }
-        Event::Retained { retained_invoices } => {
+        Command::Retained { retained_invoices } => {
             let kept = softbrik::closure::retained_invoices(app, &retained_invoices).await?;
             // Numbers, totals and the customer's company: what the process checks.
             let listed: Vec<serde_json::Value> = kept

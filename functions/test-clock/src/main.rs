@@ -172,11 +172,20 @@ async fn run(app: &App, runner: Runner, clock_id: &str, at: Timestamp) -> Result
         .transpose()
         .map_err(Error::internal)?
         .unwrap_or_default();
+    // A run handed to its workers: the clock stands here until they are done.
+    let report = softbrik::fan_out::wait(app, report).await?;
     if report.failed > 0 {
         return Err(Error::unavailable(format!(
             "{} run at {at}: the jobs of {} account(s) failed",
             runner.name(),
             report.failed
+        )));
+    }
+    if report.deferred {
+        // A fanned-out run's workers are still at it: the clock waits here for them.
+        return Err(Error::unavailable(format!(
+            "{} run at {at}: accounts are still being handled",
+            runner.name()
         )));
     }
     tracing::info!(runner = runner.name(), %at, accounts = report.accounts, jobs = report.jobs, "run");

@@ -26,6 +26,10 @@ pub enum PaymentError {
     /// The partner did not answer or its answer is unknown: reconcile with the same key.
     #[error("payment partner unavailable: {0}")]
     Unavailable(String),
+    /// The partner refused the request for its rate limit (HTTP 429): nothing was done, and
+    /// the same request may be made again after a pause.
+    #[error("payment partner rate limit: {0}")]
+    RateLimited(String),
 }
 
 impl From<PaymentError> for Error {
@@ -37,6 +41,8 @@ impl From<PaymentError> for Error {
             PaymentError::AttachedElsewhere => Error::PaymentMethodAttachedElsewhere,
             // Perhaps charged: the retry must reuse the key (security.md, Reliability).
             PaymentError::Unavailable(what) => Error::InDoubt(what),
+            // Nothing was done, but a retry under the same key is right either way.
+            PaymentError::RateLimited(what) => Error::InDoubt(what),
         }
     }
 }
