@@ -12,7 +12,7 @@ TEST_STACK := --api-port 3100 --aws-port 4600 --lambda-port 9100 --stripe-port 8
 # Ports of the stack `make bench` starts.
 BENCH_STACK := --api-port 3300 --aws-port 4800 --lambda-port 9300 --stripe-port 8510 --stack-file .local/bench/stack.json
 
-.PHONY: dev test tools fmt-check clippy unit layers template integration fmt bench sam-build
+.PHONY: dev test tools fmt-check clippy unit layers template integration fmt bench bench-workers sam-build
 
 tools: $(VENV)/.installed
 
@@ -90,6 +90,28 @@ bench: tools
 	$(PY) infra/devstack.py $(BENCH_STACK) run -- bash -c '\
 	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench functions && \
 	  cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run'
+	$(MAKE) bench-workers
+
+# A billing run against its workers (docs/performance.md, "Billing run against its workers"):
+# for each of BENCH_WORKERS, a stack of its own deployed with that many workers, a partner
+# that answers in BENCH_PARTNER_MS and refuses beyond BENCH_PARTNER_RATE requests a second, and
+# the workers paced to that rate; BENCH_WORKERS_ACCOUNTS accounts due together renewed by one
+# run. The rows gather in .local/bench/workers.md.
+BENCH_WORKERS ?= 1 2 4 8
+BENCH_WORKERS_ACCOUNTS ?= 400
+BENCH_PARTNER_MS ?= 300
+BENCH_PARTNER_RATE ?= 8
+bench-workers: tools
+	mkdir -p .local/bench
+	printf '| workers | pace (a second) | partner | accounts | run | renewed a second | most partner requests in a second | refused (429) |\n|---|---|---|---|---|---|---|---|\n' > .local/bench/workers.md
+	for w in $(BENCH_WORKERS); do \
+	  $(PY) infra/devstack.py $(BENCH_STACK) --parameter BillingWorkers=$$w \
+	    --parameter PartnerRate=$(BENCH_PARTNER_RATE) --parameter SandboxRate=$(BENCH_PARTNER_RATE) \
+	    --parameter SandboxLatencyMs=$(BENCH_PARTNER_MS) run -- bash -c '\
+	    BENCH_ACCOUNTS=$(BENCH_WORKERS_ACCOUNTS) BENCH_WORKERS_TABLE=$(CURDIR)/.local/bench/workers.md \
+	    cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run' || exit 1; \
+	done
+	cat .local/bench/workers.md
 
 # What `sam deploy` ships (docs/deploy.md): sam build with cargo-lambda from the venv (arm64,
 # zig from the venv's ziglang), then a check of every function's artifact.

@@ -9,6 +9,12 @@
 //! What it measures is the run's own work on this machine: functions in a debug build under
 //! cargo-lambda, the emulator answering DynamoDB one request at a time. The AWS request count
 //! per renewal does not depend on the machine; the rate is a floor, not AWS's figure.
+//!
+//! The stack's template parameters set the run's workers and the partner (`make
+//! bench-workers` starts a stack for each of `BENCH_WORKERS` with a partner that answers in
+//! 300 ms and refuses beyond its rate): the bench reads them from `renew`'s environment, and
+//! what the sandbox partner counted in each second of the run (requests answered, refused with
+//! 429). With `BENCH_WORKERS_TABLE`, it adds the run's row to that file.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -50,13 +56,78 @@ async fn main() {
 
     stack.reset_aws_calls().await;
     let run = json!({"run": "renew", "test_clock_id": clock, "at": "2027-01-12T12:00:00Z"});
+    let first_second = jiff::Timestamp::now().as_second();
     let started = Instant::now();
     let reports = run_until_done(&stack, "renew", &run).await;
     let seconds = started.elapsed().as_secs_f64();
     let calls = stack.aws_calls().await;
+    let partner = Partner::of(&stack, first_second).await;
 
     assert_eq!(total(&reports, "accounts"), accounts as u64, "{reports:?}");
     print_report(accounts, signup_seconds, seconds, &reports, &calls);
+    partner.print(accounts, seconds);
+}
+
+/// The run's workers and partner as the stack was started, and what the partner counted.
+struct Partner {
+    workers: String,
+    rate: String,
+    latency_ms: String,
+    limit: String,
+    /// (second, answered, refused), the seconds of the run the partner was asked in.
+    seconds: Vec<(i64, u64, u64)>,
+}
+
+impl Partner {
+    async fn of(stack: &Stack, first_second: i64) -> Partner {
+        let env: BTreeMap<String, String> = stack.function_env("renew").into_iter().collect();
+        let var = |name: &str| env.get(name).cloned().unwrap_or_else(|| "-".into());
+        let last_second = jiff::Timestamp::now().as_second();
+        Partner {
+            workers: var("SOFTBRIK_BILLING_WORKERS"),
+            rate: var("SOFTBRIK_PARTNER_RATE"),
+            latency_ms: var("SOFTBRIK_SANDBOX_LATENCY_MS"),
+            limit: var("SOFTBRIK_SANDBOX_RATE"),
+            seconds: stack.partner_seconds(first_second, last_second).await,
+        }
+    }
+
+    fn print(&self, accounts: usize, seconds: f64) {
+        let asked = |(_, answered, refused): &(i64, u64, u64)| answered + refused;
+        let most = self.seconds.iter().map(asked).max().unwrap_or(0);
+        let answered: u64 = self.seconds.iter().map(|s| s.1).sum();
+        let refused: u64 = self.seconds.iter().map(|s| s.2).sum();
+        // The steady state: the seconds between the first and the last the partner was asked in.
+        let busy = self.seconds.len();
+        println!(
+            "\n## The partner: {} workers, pace {} a second, partner {} ms and {} a second\n",
+            self.workers, self.rate, self.latency_ms, self.limit
+        );
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| requests answered (charges) | {answered} |");
+        println!("| requests refused (429) | {refused} |");
+        println!("| most requests in one second | {most} |");
+        println!("| seconds the partner was asked in | {busy} |");
+        let row = format!(
+            "| {} | {} | {} ms, {} a second | {accounts} | {seconds:.1} s | {:.2} | {most} | {refused} |\n",
+            self.workers,
+            self.rate,
+            self.latency_ms,
+            self.limit,
+            accounts as f64 / seconds
+        );
+        print!("\n{row}");
+        if let Ok(file) = std::env::var("BENCH_WORKERS_TABLE") {
+            use std::io::Write;
+            let mut table = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .expect("the workers table");
+            table.write_all(row.as_bytes()).expect("a row written");
+        }
+    }
 }
 
 /// A count summed over the runs' reports.
@@ -64,20 +135,13 @@ fn total(reports: &[Value], field: &str) -> u64 {
     reports.iter().filter_map(|r| r[field].as_u64()).sum()
 }
 
-/// Invokes a run again while the previous one left accounts to the next (its time budget ran
-/// out), as the schedule's next runs would take them; the reports of every invocation.
+/// Invokes a run, which hands the clock's accounts to the queue, and waits for its workers
+/// to have handled each of them: its report, in a list (one run).
 async fn run_until_done(stack: &Stack, function: &str, run: &Value) -> Vec<Value> {
-    let mut reports: Vec<Value> = Vec::new();
-    loop {
-        let report = stack.invoke(function, run).await;
-        assert_eq!(report["failed"], 0, "{report}");
-        let deferred = report["deferred"] == true;
-        reports.push(report);
-        assert!(reports.len() <= 20, "the runs do not finish: {reports:?}");
-        if !deferred {
-            return reports;
-        }
-    }
+    let patience = std::time::Duration::from_secs(4 * 3600);
+    let report = stack.run_and_wait(function, run, patience).await;
+    assert_eq!(report["failed"], 0, "{report}");
+    vec![report]
 }
 
 fn print_report(
@@ -96,7 +160,7 @@ fn print_report(
     println!("| jobs run | {} |", total(reports, "jobs"));
     let per_run: Vec<String> = reports.iter().map(|r| r["accounts"].to_string()).collect();
     println!(
-        "| `renew` invocations (each stops starting accounts at its time budget) | {} ({}) |",
+        "| `renew` runs (each hands the accounts to the queue's workers) | {} ({}) |",
         reports.len(),
         per_run.join(" + ")
     );
