@@ -286,20 +286,25 @@ impl App {
             &config.table,
             &config.keys_table,
         );
+        // Each request to the partner waits its turn: a billing worker's share of its rate.
+        let gate = Arc::new(crate::payments::Gate::new(crate::payments::Pace::from_env()));
         let payments: Arc<dyn Payments> = match config.payments.as_str() {
-            "sandbox" if config.stage != "prod" => Arc::new(SandboxPayments::new(
-                store.clone(),
-                crate::payments::SandboxLimits::from_env(),
-            )),
+            "sandbox" if config.stage != "prod" => Arc::new(
+                SandboxPayments::new(store.clone(), crate::payments::SandboxLimits::from_env())
+                    .paced(gate),
+            ),
             "stripe" => {
                 let parameter = config.stripe_secret_parameter.as_deref().ok_or_else(|| {
                     Error::internal("SOFTBRIK_STRIPE_SECRET_PARAMETER is not set")
                 })?;
-                Arc::new(StripePayments::new(
-                    aws_sdk_ssm::Client::new(&aws),
-                    parameter,
-                    &config.stripe_api_base,
-                )?)
+                Arc::new(
+                    StripePayments::new(
+                        aws_sdk_ssm::Client::new(&aws),
+                        parameter,
+                        &config.stripe_api_base,
+                    )?
+                    .paced(gate),
+                )
             }
             other => {
                 return Err(Error::internal(format!(
@@ -308,11 +313,8 @@ impl App {
                 )));
             }
         };
-        // Paced, and a refusal for the partner's rate waited out (payments::Paced).
-        let payments: Arc<dyn Payments> = Arc::new(crate::payments::Paced::new(
-            payments,
-            crate::payments::Pace::from_env(),
-        ));
+        // A refusal for the partner's rate waited out (payments::Paced).
+        let payments: Arc<dyn Payments> = Arc::new(crate::payments::Paced::new(payments));
         // One SES client for both senders (a client is a handle: its clones share it).
         let ses = aws_sdk_sesv2::Client::new(&aws);
         Ok(App {

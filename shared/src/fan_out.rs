@@ -4,7 +4,7 @@
 //! function's queue (SQS, with a dead-letter queue), and the same function, invoked by the
 //! queue's event source mapping in batches, runs each account's jobs ([`serve`]). The mapping's maximum concurrency is
 //! the number of workers; each worker paces its calls to the payment partner at its share of
-//! the partner's rate (`payments::Paced`), so that a run of a million renewals stays under
+//! the partner's rate (`payments::Gate`), so that a run of a million renewals stays under
 //! the partner's limit however long the queue is.
 //!
 //! - A live run (its schedule, every 15 minutes) enqueues one [`Work::Page`] per partition of

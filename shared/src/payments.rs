@@ -1,5 +1,7 @@
-//! The sandbox adapter of the `Payments` port (`softbrik_app::ports::payments`), and
-//! [`Paced`], the pace every adapter is called at.
+//! The sandbox adapter of the `Payments` port (`softbrik_app::ports::payments`); [`Gate`],
+//! the turn every request to the partner takes, so that an instance keeps to its share of the
+//! partner's rate; and [`Paced`], every adapter as the functions call it, a refusal for that
+//! rate (429) waited out.
 //!
 //! The sandbox provider follows the payment partner's documented test tokens and keeps its
 //! ledger of charges in the table (`SANDBOX#CHARGE#<idempotency key>`), so that a retried
@@ -53,6 +55,7 @@ fn test_card(token: &str) -> Option<TestCard> {
 pub struct SandboxPayments {
     store: Store,
     limits: SandboxLimits,
+    gate: Arc<Gate>,
 }
 
 /// How the sandbox partner answers: after `latency`, and at most `rate` requests a second
@@ -99,12 +102,22 @@ struct SandboxChargeItem {
 
 impl SandboxPayments {
     pub fn new(store: Store, limits: SandboxLimits) -> Self {
-        SandboxPayments { store, limits }
+        SandboxPayments {
+            store,
+            limits,
+            gate: Arc::new(Gate::open()),
+        }
     }
 
-    /// What the partner does before it answers a request: it counts the request in the
-    /// second it arrives in, refusing it at once beyond its rate, then takes its time.
+    /// Its requests wait their turn at `gate` (the instance's share of the partner's rate).
+    pub fn paced(self, gate: Arc<Gate>) -> Self {
+        SandboxPayments { gate, ..self }
+    }
+
+    /// A request: it waits its turn on this side; the partner counts it in the second it
+    /// arrives in, refusing it at once beyond its rate, then takes its time to answer.
     async fn admit(&self) -> Result<(), PaymentError> {
+        self.gate.turn().await;
         self.count().await?;
         if !self.limits.latency.is_zero() {
             tokio::time::sleep(self.limits.latency).await;
@@ -331,16 +344,12 @@ impl Payments for SandboxPayments {
     }
 }
 
-/// Every adapter as the functions call it: at most its share of the partner's rate from this
-/// instance, counted as the partner counts, by second of the clock ([`Pace`]: a billing run's
-/// worker keeps to `PartnerRate / BillingWorkers` a second), and a request refused for the
-/// partner's rate limit (429) made again, with the same idempotency key, after a pause that
-/// doubles each time (with jitter, as Stripe advises), [`RATE_LIMIT_TRIES`] times in all.
+/// Every adapter as the functions call it: a request refused for the partner's rate limit
+/// (429) made again, with the same idempotency key, after a pause that doubles each time (with
+/// jitter, as Stripe advises), [`RATE_LIMIT_TRIES`] times in all. Each request of the adapter
+/// itself waits its turn at the instance's [`Gate`].
 pub struct Paced {
     inner: Arc<dyn Payments>,
-    pace: Option<Pace>,
-    /// The second this instance last took a turn in, and the turns taken in it.
-    used: tokio::sync::Mutex<Turns>,
     backoff: std::time::Duration,
 }
 
@@ -348,6 +357,45 @@ pub struct Paced {
 /// them, from 250 ms doubling, last about 8 s together, within a billing worker's batch and
 /// an API request's 20 s.
 pub const RATE_LIMIT_TRIES: u32 = 6;
+
+/// The turns of one instance's requests to the partner: at most its [`Pace`] in each second
+/// of the clock. One per instance, shared by its adapter's every request (a Stripe charge is
+/// two: the card read, the PaymentIntent), since the partner counts requests, not charges.
+#[derive(Debug, Default)]
+pub struct Gate {
+    pace: Option<Pace>,
+    /// The second this instance last took a turn in, and the turns taken in it.
+    used: tokio::sync::Mutex<Turns>,
+}
+
+impl Gate {
+    /// No pace: every request at once (the API's functions).
+    pub fn open() -> Gate {
+        Gate::default()
+    }
+
+    /// At `pace`; none, open.
+    pub fn new(pace: Option<Pace>) -> Gate {
+        Gate {
+            pace,
+            used: tokio::sync::Mutex::new(Turns::default()),
+        }
+    }
+
+    /// Waits for this instance's next turn.
+    pub async fn turn(&self) {
+        let Some(pace) = self.pace else {
+            return;
+        };
+        let wait = {
+            let mut turns = self.used.lock().await;
+            // The partner's seconds are the clock's: this is not the business time the
+            // use cases are given, but the wall clock both sides count requests by.
+            pace.take(&mut turns, Timestamp::now().as_millisecond())
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
 
 /// One worker's share of the partner's rate: `quota` requests in each second of the clock.
 /// The partner counts requests by second; `workers` workers that each keep to
@@ -409,28 +457,11 @@ impl Pace {
 }
 
 impl Paced {
-    /// `pace`: this instance's share of the partner's rate; none, as fast as asked.
-    pub fn new(inner: Arc<dyn Payments>, pace: Option<Pace>) -> Paced {
+    pub fn new(inner: Arc<dyn Payments>) -> Paced {
         Paced {
             inner,
-            pace,
-            used: tokio::sync::Mutex::new(Turns::default()),
             backoff: std::time::Duration::from_millis(250),
         }
-    }
-
-    /// Waits for this instance's turn.
-    async fn turn(&self) {
-        let Some(pace) = self.pace else {
-            return;
-        };
-        let wait = {
-            let mut turns = self.used.lock().await;
-            // The partner's seconds are the clock's: this is not the business time the
-            // use cases are given, but the wall clock both sides count requests by.
-            pace.take(&mut turns, Timestamp::now().as_millisecond())
-        };
-        tokio::time::sleep(wait).await;
     }
 
     /// `call` in turn, made again while the partner refuses it for its rate.
@@ -441,7 +472,6 @@ impl Paced {
     {
         let mut pause = self.backoff;
         for attempt in 1..=RATE_LIMIT_TRIES {
-            self.turn().await;
             match call().await {
                 Err(PaymentError::RateLimited(what)) if attempt < RATE_LIMIT_TRIES => {
                     let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..1.0);
@@ -582,7 +612,7 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_for_the_partners_rate_is_waited_out_and_made_again_with_the_same_key() {
         let partner = busy(2);
-        let mut paced = Paced::new(partner.clone(), None);
+        let mut paced = Paced::new(partner.clone());
         paced.backoff = std::time::Duration::from_millis(1);
         let charge = paced
             .charge(&request(), Timestamp::UNIX_EPOCH)
@@ -595,7 +625,7 @@ mod tests {
     #[tokio::test]
     async fn a_partner_that_keeps_refusing_is_given_up_on_after_the_last_try() {
         let partner = busy(100);
-        let mut paced = Paced::new(partner.clone(), None);
+        let mut paced = Paced::new(partner.clone());
         paced.backoff = std::time::Duration::from_millis(1);
         let refused = paced.charge(&request(), Timestamp::UNIX_EPOCH).await;
         assert!(

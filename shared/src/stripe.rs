@@ -19,7 +19,7 @@
 //! and reads, where an SDK compiles thousands of generated types into every function.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,7 +33,7 @@ use tokio::sync::OnceCell;
 use crate::account::{CardBrand, CardDetails};
 use crate::error::Error;
 use crate::money::Money;
-use crate::payments::{Charge, ChargeRequest, PaymentError, Payments, RefundRequest};
+use crate::payments::{Charge, ChargeRequest, Gate, PaymentError, Payments, RefundRequest};
 use crate::values::PaymentMethodToken;
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
@@ -52,6 +52,8 @@ pub struct StripePayments {
     secret_key: OnceCell<SecretKey>,
     /// (charge key, PaymentIntent id) of the latest successful charges.
     charged: Mutex<VecDeque<(String, String)>>,
+    /// Where each request waits its turn (the instance's share of the partner's rate).
+    gate: Arc<Gate>,
 }
 
 /// No `Debug`, no `Display`: the key cannot end up in a log line by accident.
@@ -266,7 +268,14 @@ impl StripePayments {
             secret_parameter: secret_parameter.into(),
             secret_key: OnceCell::new(),
             charged: Mutex::new(VecDeque::new()),
+            gate: Arc::new(Gate::open()),
         })
+    }
+
+    /// Its requests wait their turn at `gate`: a charge is two requests (the card read, the
+    /// PaymentIntent), and the partner's rate counts requests.
+    pub fn paced(self, gate: Arc<Gate>) -> Self {
+        StripePayments { gate, ..self }
     }
 
     async fn secret_key(&self) -> Result<&SecretKey, Failure> {
@@ -298,6 +307,7 @@ impl StripePayments {
         request: reqwest::RequestBuilder,
     ) -> Result<T, Failure> {
         let key = self.secret_key().await?;
+        self.gate.turn().await;
         let no_answer =
             |e: reqwest::Error| Failure::NoAnswer(format!("stripe: {}", e.without_url()));
         let response = request

@@ -90,30 +90,27 @@ pub async fn send(
 /// Emails a just issued invoice. A mail failure does not undo what was paid: it is logged,
 /// and the invoice left for the settlement run to send again.
 pub async fn email(ports: &Ports<'_>, account: &Account, invoice: &Invoice) {
-    let sent = send(
+    let sent = send_issued(ports, account, invoice).await;
+    left_for_retry(ports, account, invoice, sent).await;
+}
+
+/// The invoice's own email, to the account's invoice address.
+async fn send_issued(ports: &Ports<'_>, account: &Account, invoice: &Invoice) -> Result<(), Error> {
+    send(
         ports,
         account,
         &customer(account),
         invoice,
         address(account),
     )
-    .await;
-    left_for_retry(ports, account, invoice, sent).await;
+    .await
 }
 
 /// Emails a just issued invoice whose email its write recorded as owed
 /// (`RenewalWrite::mail_owed`): once sent, the record goes. Not sent, the record stays, and
 /// the settlement run sends it when it is due; so does a worker that dies before this.
 pub async fn email_owed(ports: &Ports<'_>, account: &Account, invoice: &Invoice) {
-    let sent = send(
-        ports,
-        account,
-        &customer(account),
-        invoice,
-        address(account),
-    )
-    .await;
-    match sent {
+    match send_issued(ports, account, invoice).await {
         Ok(()) => {
             if let Err(e) = ports.records.mailed(&account.id, &invoice.id).await {
                 tracing::warn!(error = %e, invoice = %invoice.id, "invoice sent; its owed record not removed: the settlement run sends it again");
