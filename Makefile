@@ -95,18 +95,19 @@ bench: tools
 # A billing run against its workers (docs/performance.md, "Billing run against its workers"):
 # for each of BENCH_WORKERS, a stack of its own deployed with that many workers, a partner
 # that answers in BENCH_PARTNER_MS and refuses beyond BENCH_PARTNER_RATE requests a second, and
-# the workers paced to that rate; BENCH_WORKERS_ACCOUNTS accounts due together renewed by one
-# run. The rows gather in .local/bench/workers.md.
+# the workers paced to BENCH_PACE (that rate unless told); BENCH_WORKERS_ACCOUNTS accounts due
+# together renewed by one run. The rows gather in .local/bench/workers.md.
 BENCH_WORKERS ?= 1 2 4 8
 BENCH_WORKERS_ACCOUNTS ?= 400
 BENCH_PARTNER_MS ?= 300
 BENCH_PARTNER_RATE ?= 8
+BENCH_PACE ?= $(BENCH_PARTNER_RATE)
 bench-workers: tools
 	mkdir -p .local/bench
 	printf '| workers | pace (a second) | partner | accounts | run | renewed a second | most partner requests in a second | refused (429) |\n|---|---|---|---|---|---|---|---|\n' > .local/bench/workers.md
 	for w in $(BENCH_WORKERS); do \
 	  $(PY) infra/devstack.py $(BENCH_STACK) --parameter BillingWorkers=$$w \
-	    --parameter PartnerRate=$(BENCH_PARTNER_RATE) --parameter SandboxRate=$(BENCH_PARTNER_RATE) \
+	    --parameter PartnerRate=$(BENCH_PACE) --parameter SandboxRate=$(BENCH_PARTNER_RATE) \
 	    --parameter SandboxLatencyMs=$(BENCH_PARTNER_MS) run -- bash -c '\
 	    BENCH_ACCOUNTS=$(BENCH_WORKERS_ACCOUNTS) BENCH_WORKERS_TABLE=$(CURDIR)/.local/bench/workers.md \
 	    cargo bench --locked --profile dev -p softbrik-integration-tests --bench billing_run' || exit 1; \

@@ -429,11 +429,16 @@ def build_app():
             name = operation(environ)
             # Lambda's own polling of a queue: counted apart, never made to fail (the fault plan
             # is of the functions' requests).
-            service = enforcer.access_key(environ)[0] in enforcer.services
+            key = enforcer.access_key(environ)[0]
+            service = key in enforcer.services
             if service:
                 name = f"event-source-mapping {name}"
+            # The harness's own requests (tests, benches, the dev stack) are counted apart too,
+            # so that a count per operation is the functions' (and AWS's own).
+            harness = key in enforcer.operators and not service
             with counted:
-                calls[name] = calls.get(name, 0) + 1
+                counted_as = f"harness {name}" if harness else name
+                calls[counted_as] = calls.get(counted_as, 0) + 1
                 failing = False
                 if faults["skip"] >= 0 and not service and faults.get("only") in (None, name):
                     faults["seen"] += 1

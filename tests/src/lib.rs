@@ -422,39 +422,14 @@ impl Stack {
             return report;
         };
         let accounts = report["accounts"].as_u64().unwrap_or(0);
-        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
         let started = std::time::Instant::now();
         loop {
             let (mut counted, mut jobs, mut failed) = (0u64, 0u64, 0u64);
-            let mut start = None;
-            loop {
-                let out = ddb
-                    .query()
-                    .table_name(&self.file.table_name)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(
-                        ":pk",
-                        AttributeValue::S(format!("RUNREPORT#{id}")),
-                    )
-                    .consistent_read(true)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .expect("query the run's report");
-                for item in out.items.unwrap_or_default() {
-                    counted += 1;
-                    let number = |name: &str| match item.get(name) {
-                        Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap_or(0),
-                        Some(AttributeValue::Bool(b)) => u64::from(*b),
-                        _ => 0,
-                    };
-                    jobs += number("jobs");
-                    failed += number("failed");
-                }
-                match out.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
-                }
+            let pk = AttributeValue::S(format!("RUNREPORT#{id}"));
+            for item in self.query_all(None, "pk = :pk", &[(":pk", pk)]).await {
+                counted += 1;
+                jobs += n(&item, "jobs");
+                failed += n(&item, "failed");
             }
             if counted >= accounts {
                 report["jobs"] = json!(jobs);
@@ -526,39 +501,51 @@ impl Stack {
     /// What the sandbox partner counted in each second from `from` to `to` (Unix seconds):
     /// (second, requests answered, requests refused for its rate), the seconds it was asked in.
     pub async fn partner_seconds(&self, from: i64, to: i64) -> Vec<(i64, u64, u64)> {
+        let values = [
+            (":pk", AttributeValue::S("SANDBOX#RATE".into())),
+            (":from", AttributeValue::S(from.to_string())),
+            (":to", AttributeValue::S(to.to_string())),
+        ];
+        let condition = "pk = :pk AND sk BETWEEN :from AND :to";
+        let items = self.query_all(None, condition, &values).await;
+        items
+            .iter()
+            .map(|item| {
+                let second = s(item, "sk").parse().unwrap_or(0);
+                (second, n(item, "answered"), n(item, "refused"))
+            })
+            .collect()
+    }
+
+    /// Every item a Query finds, page after page (consistent reads on the table; an index's
+    /// are eventually consistent, as DynamoDB allows).
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Vec<HashMap<String, AttributeValue>> {
         let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
-        let mut seconds = Vec::new();
+        let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = ddb
+            let mut query = ddb
                 .query()
                 .table_name(&self.file.table_name)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", AttributeValue::S("SANDBOX#RATE".into()))
-                .expression_attribute_values(":from", AttributeValue::S(from.to_string()))
-                .expression_attribute_values(":to", AttributeValue::S(to.to_string()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("query the sandbox partner's counts");
-            for item in out.items.unwrap_or_default() {
-                let number = |name: &str| match item.get(name) {
-                    Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap_or(0),
-                    _ => 0,
-                };
-                seconds.push((
-                    s(&item, "sk").parse().unwrap_or(0),
-                    number("answered"),
-                    number("refused"),
-                ));
+                .key_condition_expression(condition)
+                .consistent_read(index.is_none())
+                .set_index_name(index.map(str::to_string))
+                .set_exclusive_start_key(start);
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, value.clone());
             }
+            let out = query.send().await.expect("a query of the table");
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+                _ => return items,
             }
         }
-        seconds
     }
 
     pub fn function_env(&self, binary: &str) -> Vec<(String, String)> {
@@ -807,62 +794,24 @@ impl Stack {
 
     /// The items of one account's partition.
     pub async fn account_items(&self, account_id: &str) -> Vec<HashMap<String, AttributeValue>> {
-        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = ddb
-                .query()
-                .table_name(&self.file.table_name)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(format!("ACCOUNT#{account_id}")),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("query the account's partition");
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return items,
-            }
-        }
+        let pk = AttributeValue::S(format!("ACCOUNT#{account_id}"));
+        self.query_all(None, "pk = :pk", &[(":pk", pk)]).await
     }
 
     /// The sandbox partner's charges for an account: (amount, refunded), read through the
     /// index the sandbox writes them to (a scan slows the emulator as the table grows).
     pub async fn charges(&self, account_id: &str) -> Vec<(String, bool)> {
-        let ddb = aws_sdk_dynamodb::Client::new(&self.aws);
-        let mut charges = Vec::new();
-        let mut start = None;
-        loop {
-            let out = ddb
-                .query()
-                .table_name(&self.file.table_name)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(format!("SANDBOX#ACCOUNT#{account_id}")),
-                )
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("query the account's charges");
-            for i in out.items.unwrap_or_default() {
-                charges.push((
-                    s(&i, "amount"),
-                    matches!(i.get("refunded"), Some(AttributeValue::Bool(true))),
-                ));
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return charges,
-            }
-        }
+        let pk = AttributeValue::S(format!("SANDBOX#ACCOUNT#{account_id}"));
+        let items = self
+            .query_all(Some("gsi1"), "gsi1pk = :pk", &[(":pk", pk)])
+            .await;
+        items
+            .iter()
+            .map(|i| {
+                let refunded = matches!(i.get("refunded"), Some(AttributeValue::Bool(true)));
+                (s(i, "amount"), refunded)
+            })
+            .collect()
     }
 
     pub fn aws_config(&self) -> &aws_config::SdkConfig {
@@ -1043,6 +992,15 @@ pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
         Some(AttributeValue::S(v)) => v.clone(),
         Some(AttributeValue::N(v)) => v.clone(),
         _ => String::new(),
+    }
+}
+
+/// A number attribute of an item (a boolean counts 1), 0 without it.
+pub fn n(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        Some(AttributeValue::Bool(b)) => u64::from(*b),
+        _ => 0,
     }
 }
 
