@@ -127,12 +127,7 @@ impl Queue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "sqs SendMessageBatch: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(e)
-                    ))
-                })?;
+                .map_err(sqs_failed("SendMessageBatch"))?;
             match out.failed.first() {
                 None => Ok(()),
                 Some(failed) => Err(Error::unavailable(format!(
@@ -158,18 +153,23 @@ impl Queue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .map_err(|e| {
-                Error::unavailable(format!(
-                    "sqs GetQueueAttributes: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
-            })?;
+            .map_err(sqs_failed("GetQueueAttributes"))?;
         Ok(out
             .attributes
             .as_ref()
             .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0))
+    }
+}
+
+/// A request of SQS that failed: unavailable, with what the SDK says of it.
+fn sqs_failed<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| {
+        Error::unavailable(format!(
+            "sqs {operation}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(e)
+        ))
     }
 }
 

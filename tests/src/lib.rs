@@ -446,7 +446,12 @@ impl Stack {
 
     /// Holds the queues' event source mappings off (`true`) or lets them poll again.
     pub async fn pause_queues(&self, paused: bool) {
-        let url = format!("{}/_local/queues", self.file.api_url);
+        self.pause_local("queues", paused).await;
+    }
+
+    /// Pauses (or resumes) what the local stack runs of itself: `schedules` or `queues`.
+    async fn pause_local(&self, what: &str, paused: bool) {
+        let url = format!("{}/_local/{what}", self.file.api_url);
         let answer = self
             .http
             .post(url)
@@ -589,15 +594,7 @@ impl Stack {
 
     /// Pauses (or resumes) the scheduled runs of the local stack.
     pub async fn pause_schedules(&self, paused: bool) {
-        let url = format!("{}/_local/schedules", self.file.api_url);
-        let answer = self
-            .http
-            .post(url)
-            .json(&json!({"paused": paused}))
-            .send()
-            .await
-            .expect("the gateway answers");
-        assert!(answer.status().is_success());
+        self.pause_local("schedules", paused).await;
     }
 
     /// Whether Cognito has a user with this sign-in address.
