@@ -286,8 +286,11 @@ impl App {
             &config.table,
             &config.keys_table,
         );
-        // Each request to the partner waits its turn: a billing worker's share of its rate.
-        let gate = Arc::new(crate::payments::Gate::new(crate::payments::Pace::from_env()));
+        // Each request to the partner waits its turn: the billing runs' rate, shared by all.
+        let gate = Arc::new(crate::payments::Gate::shared(
+            store.clone(),
+            crate::payments::Gate::rate_from_env(),
+        ));
         let payments: Arc<dyn Payments> = match config.payments.as_str() {
             "sandbox" if config.stage != "prod" => Arc::new(
                 SandboxPayments::new(store.clone(), crate::payments::SandboxLimits::from_env())

@@ -744,6 +744,45 @@ impl Store {
         }
     }
 
+    /// Counts one in `field` of the counter `pk` for the Unix `second` (kept a day), unless
+    /// it already holds `limit`: whether it was counted. Every caller shares the count, so a
+    /// limit kept this way holds for all instances together.
+    pub async fn count_in_second(
+        &self,
+        pk: &str,
+        second: i64,
+        field: &str,
+        limit: Option<u32>,
+    ) -> Result<bool, Error> {
+        let update = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(second.to_string()))
+            .update_expression("ADD #count :one SET expires_at = :expires")
+            .expression_attribute_names("#count", field)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((second + 24 * 3600).to_string()),
+            );
+        let update = match limit {
+            Some(limit) => update
+                .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+                .expression_attribute_values(":limit", AttributeValue::N(limit.to_string())),
+            None => update,
+        };
+        match update.send().await.map_err(|e| e.into_service_error()) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb UpdateItem: {}",
+                DisplayErrorContext(e)
+            ))),
+        }
+    }
+
     /// Deletes an item if its `field` still has `value` (so a newer writer's item survives).
     pub async fn delete_if(
         &self,

@@ -52,7 +52,7 @@ pub struct StripePayments {
     secret_key: OnceCell<SecretKey>,
     /// (charge key, PaymentIntent id) of the latest successful charges.
     charged: Mutex<VecDeque<(String, String)>>,
-    /// Where each request waits its turn (the instance's share of the partner's rate).
+    /// Where each request waits its turn (the billing runs' share of the partner's rate).
     gate: Arc<Gate>,
 }
 
@@ -307,7 +307,11 @@ impl StripePayments {
         request: reqwest::RequestBuilder,
     ) -> Result<T, Failure> {
         let key = self.secret_key().await?;
-        self.gate.turn().await;
+        // Nothing is sent without a turn (the table did not answer): no outcome to fear.
+        self.gate
+            .turn()
+            .await
+            .map_err(|e| Failure::NoAnswer(e.to_string()))?;
         let no_answer =
             |e: reqwest::Error| Failure::NoAnswer(format!("stripe: {}", e.without_url()));
         let response = request
