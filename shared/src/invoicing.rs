@@ -250,9 +250,10 @@ impl MailRetry {
         }
     }
 
-    /// Whether the settlement run may send it at `now`.
-    pub(crate) fn due(&self, now: Timestamp) -> bool {
-        self.gsi1sk <= sortable(now)
+    /// The bound of the index's sort keys below which a retry is due at `now` (`now`
+    /// included).
+    pub(crate) fn due_by(now: Timestamp) -> String {
+        sortable(now + jiff::SignedDuration::from_millis(1))
     }
 }
 

@@ -194,13 +194,15 @@ impl RecordsTable for App {
     }
 
     async fn retries(&self) -> Result<Vec<(String, String, Stamp)>, Error> {
-        let waiting: Vec<crate::invoicing::MailRetry> =
-            self.store.query_index_all("MAILRETRY").await?;
+        // Only those due: an owed email is due after its grace (its worker may still be
+        // sending it), and the index is ordered by when each is due.
         let now = self.system_clock.now();
-        Ok(waiting
+        let due: Vec<crate::invoicing::MailRetry> = self
+            .store
+            .query_index("MAILRETRY", &crate::invoicing::MailRetry::due_by(now))
+            .await?;
+        Ok(due
             .into_iter()
-            // An owed email is due after its grace: its worker may still be sending it.
-            .filter(|retry| retry.due(now))
             .map(|retry| {
                 let (account, invoice) = (retry.account_id.clone(), retry.invoice_id.clone());
                 (account, invoice, Stamp::new(retry))
