@@ -41,7 +41,9 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::error::Error;
 use crate::jobs::Job;
-use crate::schedule::{Invocation, Ran, RunReport, Runner, ScheduleItem, ScheduleMove, Scope};
+use crate::schedule::{
+    Due, Invocation, Ran, RunReport, RunRequest, Runner, ScheduleItem, ScheduleMove, Scope,
+};
 use crate::store::AccountRecords;
 
 /// Index items read per page: a page's accounts go to the queue in 10 batches of 10.
@@ -173,9 +175,11 @@ fn sqs_failed<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -
     }
 }
 
-/// Serves what a runner function is invoked with: a batch of its queue (it is a worker), a
-/// run request (the schedule's or a test clock's: the run, fanned out), or one job run
-/// directly (operations' replays). `None`: another event, the function's own.
+/// Serves what a billing function (`renew`, `reminder`) is invoked with: a batch of its
+/// queue (it is a worker), a run request (the schedule's or a test clock's: the run, fanned
+/// out), or one job run directly (operations' replays). `None`: another event, the function's
+/// own. Each account handed to a worker has its jobs run by `handle`, as a walking run ran
+/// them (`schedule::run_account`).
 pub async fn serve<F, Fut>(
     app: &App,
     runner: Runner,
@@ -186,38 +190,58 @@ where
     F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
     Fut: Future<Output = Result<Ran, Error>>,
 {
+    if let Ok(Invocation::Job(job)) = serde_json::from_value::<Invocation>(event.clone()) {
+        handle(job, None, None).await?;
+        return Ok(Some(serde_json::json!({"ran": true})));
+    }
+    let handle = &handle;
+    let run_account = move |account_id: String, schedule: String, at: Timestamp| async move {
+        crate::schedule::run_account(app, runner, &account_id, &schedule, at, handle).await
+    };
+    serve_items::<ScheduleItem, _, _>(app, runner, event, run_account).await
+}
+
+/// Serves what a runner function is invoked with: a batch of its queue, each item handed to
+/// it run by `run_item` (the account, the item's sort key, the run's instant: the changes
+/// made), or a run request, fanned out over its due index of `T` items. `None`: another
+/// event, the function's own.
+pub async fn serve_items<T, F, Fut>(
+    app: &App,
+    runner: Runner,
+    event: &serde_json::Value,
+    run_item: F,
+) -> Result<Option<serde_json::Value>, Error>
+where
+    T: Due,
+    F: Fn(String, String, Timestamp) -> Fut + Sync,
+    Fut: Future<Output = Result<u32, Error>>,
+{
     if let Some(batch) = QueueEvent::of(event) {
-        let answer = work(app, runner, batch, handle).await;
+        let answer = work::<T, _, _>(app, runner, batch, run_item).await;
         return serde_json::to_value(answer)
             .map(Some)
             .map_err(Error::internal);
     }
-    match serde_json::from_value::<Invocation>(event.clone()) {
-        Ok(Invocation::Run(request)) => {
-            let (scope, at) = crate::schedule::scope_and_instant(app, runner, request)?;
-            let report = fan_out(app, runner, &scope, at).await?;
-            tracing::info!(
-                runner = runner.name(),
-                accounts = report.accounts,
-                jobs = report.jobs,
-                failed = report.failed,
-                deferred = report.deferred,
-                "billing run"
-            );
-            serde_json::to_value(report)
-                .map(Some)
-                .map_err(Error::internal)
-        }
-        Ok(Invocation::Job(job)) => {
-            handle(job, None, None).await?;
-            Ok(Some(serde_json::json!({"ran": true})))
-        }
-        Err(_) => Ok(None),
-    }
+    let Ok(request) = serde_json::from_value::<RunRequest>(event.clone()) else {
+        return Ok(None);
+    };
+    let (scope, at) = crate::schedule::scope_and_instant(app, runner, request)?;
+    let report = fan_out::<T>(app, runner, &scope, at).await?;
+    tracing::info!(
+        runner = runner.name(),
+        accounts = report.accounts,
+        jobs = report.jobs,
+        failed = report.failed,
+        deferred = report.deferred,
+        "billing run"
+    );
+    serde_json::to_value(report)
+        .map(Some)
+        .map_err(Error::internal)
 }
 
 /// A run of `runner` at `at` over `scope`, fanned out to the function's queue.
-pub async fn fan_out(
+pub async fn fan_out<T: Due>(
     app: &App,
     runner: Runner,
     scope: &Scope,
@@ -249,14 +273,14 @@ pub async fn fan_out(
             queue.send(&pages).await?;
             Ok(RunReport::default())
         }
-        Scope::Clock(_) => clock_run(app, queue, runner, scope, at).await,
+        Scope::Clock(_) => clock_run::<T>(app, queue, runner, scope, at).await,
     }
 }
 
 /// A test clock's run: its accounts enqueued, each naming the run's report. The run answers at
 /// once (`accounts`: how many, `report`: where they are counted); the clock waits
 /// ([`wait`]), so that no instance of the runner's function idles while its workers work.
-async fn clock_run(
+async fn clock_run<T: Due>(
     app: &App,
     queue: &Queue,
     runner: Runner,
@@ -269,7 +293,7 @@ async fn clock_run(
         let mut start = None;
         loop {
             let (count, next) =
-                enqueue_page(app, queue, runner, &partition, at, start, Some(&report)).await?;
+                enqueue_page::<T>(app, queue, runner, &partition, at, start, Some(&report)).await?;
             enqueued += count;
             match next {
                 Some(key) => start = Some(key),
@@ -312,9 +336,9 @@ pub async fn wait(app: &App, run: RunReport) -> Result<RunReport, Error> {
     }
 }
 
-/// Reads one page of `partition` due at `at` from `start`, and enqueues its accounts;
+/// Reads one page of `partition` due at `at` from `start`, and enqueues its items;
 /// answers how many, and where the next page starts.
-async fn enqueue_page(
+async fn enqueue_page<T: Due>(
     app: &App,
     queue: &Queue,
     runner: Runner,
@@ -328,16 +352,18 @@ async fn enqueue_page(
             .map(|(name, value)| (name, AttributeValue::S(value)))
             .collect()
     });
-    let (due, next) =
-        crate::schedule::due_page::<ScheduleItem>(app, partition, at, PAGE_SIZE, start).await?;
+    let (due, next) = crate::schedule::due_page::<T>(app, partition, at, PAGE_SIZE, start).await?;
     let works: Vec<Work> = due
-        .into_iter()
-        .map(|item| Work::Account {
-            runner,
-            account_id: item.account_id,
-            schedule: item.sk,
-            at,
-            report: report.map(str::to_string),
+        .iter()
+        .map(|item| {
+            let (account_id, key) = item.work();
+            Work::Account {
+                runner,
+                account_id: account_id.to_string(),
+                schedule: key.to_string(),
+                at,
+                report: report.map(str::to_string),
+            }
         })
         .collect();
     queue.send(&works).await?;
@@ -389,14 +415,20 @@ pub struct ItemFailure {
     pub id: String,
 }
 
-/// A worker's batch: each message handled, `WORKER_CONCURRENCY` at a time, the accounts by
-/// `handle` (the function's job handler, as a walking run used it).
-pub async fn work<F, Fut>(app: &App, runner: Runner, event: QueueEvent, handle: F) -> BatchAnswer
+/// A worker's batch: each message handled, `WORKER_CONCURRENCY` at a time, the items by
+/// `run_item`.
+pub async fn work<T, F, Fut>(
+    app: &App,
+    runner: Runner,
+    event: QueueEvent,
+    run_item: F,
+) -> BatchAnswer
 where
-    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
-    Fut: Future<Output = Result<Ran, Error>>,
+    T: Due,
+    F: Fn(String, String, Timestamp) -> Fut + Sync,
+    Fut: Future<Output = Result<u32, Error>>,
 {
-    let handle = &handle;
+    let run_item = &run_item;
     let parsed: Vec<(String, Result<Work, Error>)> = event
         .records
         .into_iter()
@@ -413,11 +445,13 @@ where
             _ => None,
         })
         .collect();
-    app.prefetch_account_keys(&accounts).await;
+    if T::OPENS_ACCOUNTS {
+        app.prefetch_account_keys(&accounts).await;
+    }
     let outcomes: Vec<Option<String>> = futures::stream::iter(parsed)
         .map(|(id, work)| async move {
             let done = match work {
-                Ok(work) => handle_work(app, runner, &id, work, handle).await,
+                Ok(work) => handle_work::<T, _, _>(app, runner, &id, work, run_item).await,
                 Err(e) => Err(e),
             };
             match done {
@@ -440,17 +474,18 @@ where
     }
 }
 
-/// One message: a page read and handed out, or an account's jobs run.
-async fn handle_work<F, Fut>(
+/// One message: a page read and handed out, or an item's work run.
+async fn handle_work<T, F, Fut>(
     app: &App,
     runner: Runner,
     message_id: &str,
     work: Work,
-    handle: &F,
+    run_item: &F,
 ) -> Result<(), Error>
 where
-    F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
-    Fut: Future<Output = Result<Ran, Error>>,
+    T: Due,
+    F: Fn(String, String, Timestamp) -> Fut + Sync,
+    Fut: Future<Output = Result<u32, Error>>,
 {
     match work {
         Work::Page {
@@ -462,7 +497,7 @@ where
             check_runner(runner, of)?;
             let queue = Queue::of(app)?;
             let (count, next) =
-                enqueue_page(app, queue, runner, &partition, at, start, None).await?;
+                enqueue_page::<T>(app, queue, runner, &partition, at, start, None).await?;
             if let Some(start) = next {
                 queue
                     .send(&[Work::Page {
@@ -485,10 +520,9 @@ where
         } => {
             check_runner(runner, of)?;
             let span = tracing::info_span!("account", account_id = %account_id);
-            let outcome =
-                crate::schedule::run_account(app, runner, &account_id, &schedule, at, handle)
-                    .instrument(span)
-                    .await;
+            let outcome = run_item(account_id.clone(), schedule, at)
+                .instrument(span)
+                .await;
             match report {
                 // A live run's account that failed is delivered again, and stays due.
                 None => outcome.map(|_| ()),
@@ -543,38 +577,15 @@ impl RunCount {
     }
 
     async fn read(app: &App, report: &str) -> Result<RunCount, Error> {
-        let mut count = RunCount::default();
-        let mut start = None;
-        loop {
-            let out = app
-                .store
-                .client()
-                .query()
-                .table_name(app.store.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(Self::pk(report)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "dynamodb Query run report: {}",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                    ))
-                })?;
-            for item in out.items.unwrap_or_default() {
-                let counted: Counted = serde_dynamo::from_item(item)
-                    .map_err(|e| Error::internal(format!("run report: {e}")))?;
-                count.accounts += 1;
-                count.jobs += counted.jobs;
-                count.failed += u32::from(counted.failed);
-            }
-            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
-                Some(key) => start = Some(key),
-                None => return Ok(count),
-            }
-        }
+        let counted: Vec<Counted> = app
+            .store
+            .query_prefix(&Self::pk(report), "MESSAGE#")
+            .await?;
+        Ok(RunCount {
+            accounts: counted.len() as u32,
+            jobs: counted.iter().map(|c| c.jobs).sum(),
+            failed: counted.iter().filter(|c| c.failed).count() as u32,
+        })
     }
 
     async fn add(

@@ -9,7 +9,7 @@
 //! jobs of the account due in `(done_until, at]` (computed from the account's calendar, see
 //! [`crate::jobs`]), in time order, then moves `done_until` to `at` and the sort key to the
 //! next job ([`run_account`]). A job that fails leaves the item as it was, so the next run
-//! tries again. The SLA run walks its tickets' index items the same way itself ([`each_due`]).
+//! tries again. The SLA run fans out its tickets' index items the same way.
 //!
 //! Every job is idempotent on its own (a renewal by account and period, a reminder by its
 //! marker, a payment retry by its attempt number), so two runs that meet do no harm; the
@@ -17,10 +17,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use futures::StreamExt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -344,88 +342,28 @@ pub struct RunReport {
     pub report: Option<String>,
 }
 
-/// Limits of one run.
-#[derive(Debug, Clone, Copy)]
-pub struct RunLimits {
-    /// Accounts handled at once.
-    pub concurrency: usize,
-    /// Index items read per query page.
-    pub page_size: i32,
-    /// Stop starting new accounts after this long (a Lambda run lasts at most 15 minutes);
-    /// those left are still due, so the next run takes them.
-    pub budget: Duration,
-}
-
-impl Default for RunLimits {
-    fn default() -> Self {
-        RunLimits {
-            concurrency: 32,
-            page_size: 100,
-            budget: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// Hands every index item of `runner` due at or before `at` in `scope` to `handle`, page by
-/// page, `limits.concurrency` at a time, until the time budget runs out; `handle` answers how
-/// many jobs it ran (an error leaves the item due for the next run): the SLA run's walk over
-/// the tickets due (the billing runs fan out instead, `crate::fan_out`).
-pub async fn each_due<T, F, Fut>(
-    app: &App,
-    runner: Runner,
-    scope: &Scope,
-    at: Timestamp,
-    limits: RunLimits,
-    handle: F,
-) -> Result<RunReport, Error>
-where
-    T: Due,
-    F: Fn(T) -> Fut + Sync,
-    Fut: Future<Output = Result<u32, Error>>,
-{
-    let started = Instant::now();
-    let mut report = RunReport::default();
-    for partition in scope.partitions(runner) {
-        let mut start = None;
-        loop {
-            if started.elapsed() > limits.budget {
-                report.deferred = true;
-                return Ok(report);
-            }
-            let (due, next) = due_page::<T>(app, &partition, at, limits.page_size, start).await?;
-            let accounts: Vec<&str> = due.iter().filter_map(Due::account_to_open).collect();
-            app.prefetch_account_keys(&accounts).await;
-            let outcomes: Vec<Result<u32, Error>> = futures::stream::iter(due)
-                .map(&handle)
-                .buffer_unordered(limits.concurrency.max(1))
-                .collect()
-                .await;
-            for outcome in outcomes {
-                report.accounts += 1;
-                match outcome {
-                    Ok(jobs) => report.jobs += jobs,
-                    Err(_) => report.failed += 1,
-                }
-            }
-            match next {
-                Some(key) => start = Some(key),
-                None => break,
-            }
-        }
-    }
-    Ok(report)
-}
-
 /// An index item a run hands to its handler.
 pub trait Due: serde::de::DeserializeOwned {
     /// The account whose data the handler opens, if it does: the run reads the wrapped keys
     /// of a page's accounts in one request (`App::prefetch_account_keys`).
     fn account_to_open(&self) -> Option<&str>;
+
+    /// What a fanned-out run hands a worker for it: the account, and the item's sort key in
+    /// the account's partition.
+    fn work(&self) -> (&str, &str);
+
+    /// Whether a worker reads the wrapped keys of its batch's accounts at once (one request)
+    /// before it handles them: for items whose handler opens the account's data.
+    const OPENS_ACCOUNTS: bool = true;
 }
 
 impl Due for ScheduleItem {
     fn account_to_open(&self) -> Option<&str> {
         Some(&self.account_id)
+    }
+
+    fn work(&self) -> (&str, &str) {
+        (&self.account_id, &self.sk)
     }
 }
 

@@ -38,7 +38,7 @@ use crate::error::Error;
 use crate::idempotency::answered;
 use crate::inbound::ticket_reference;
 use crate::refusal::Refusal;
-use crate::schedule::{RunLimits, RunReport, RunRequest, Runner, Scope, due_key, each_due};
+use crate::schedule::{Runner, Scope, due_key};
 use crate::store::{UserItem, account_pk, user_sk};
 pub use crate::ticket::{
     AUTO_CLOSE, Change, Channel, Impact, Kind, P1_UPDATE_EVERY, REOPEN_WINDOW, RETENTION_MONTHS,
@@ -875,46 +875,51 @@ impl crate::schedule::Due for TicketItem {
     fn account_to_open(&self) -> Option<&str> {
         None
     }
+
+    fn work(&self) -> (&str, &str) {
+        (&self.account_id, &self.sk)
+    }
+
+    const OPENS_ACCOUNTS: bool = false;
 }
 
-/// Serves `{"run": "sla"}` (the schedule, live tickets) or a test clock's run: each ticket due
-/// checked by `softbrik_app::support::check`.
-pub async fn serve(app: &App, request: RunRequest) -> Result<RunReport, Error> {
-    let (scope, at) = crate::schedule::scope_and_instant(app, Runner::Sla, request)?;
-    let limits = RunLimits {
-        concurrency: 16,
-        ..RunLimits::default()
-    };
-    let report = each_due(
-        app,
-        Runner::Sla,
-        &scope,
-        at,
-        limits,
-        |ticket: TicketItem| {
-            let span = tracing::info_span!(
-                "ticket",
-                account_id = %ticket.account_id,
-                ticket_id = %ticket.id
-            );
-            async move {
-                let outcome = check(app, ticket, at).await;
-                if let Err(e) = &outcome {
-                    tracing::error!(error = %e, detail = e.detail(), "ticket check failed");
-                }
-                outcome
+/// Serves what the `tickets` function is invoked with besides its routes: the SLA run,
+/// `{"run": "sla"}` (the schedule, live tickets) or a test clock's, fanned out to its queue
+/// as the billing runs are (`crate::fan_out`), and a batch of that queue, each ticket due
+/// checked by `softbrik_app::support::check`. `None`: another event.
+pub async fn serve(
+    app: &App,
+    event: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, Error> {
+    let check_ticket = |account_id: String, sk: String, at: Timestamp| async move {
+        let span = tracing::info_span!("ticket", account_id = %account_id, ticket = %sk);
+        async {
+            let outcome = check_due(app, &account_id, &sk, at).await;
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, detail = e.detail(), "ticket check failed");
             }
-            .instrument(span)
-        },
-    )
-    .await?;
-    tracing::info!(
-        tickets = report.accounts,
-        changes = report.jobs,
-        failed = report.failed,
-        "sla run"
-    );
-    Ok(report)
+            outcome
+        }
+        .instrument(span)
+        .await
+    };
+    crate::fan_out::serve_items::<TicketItem, _, _>(app, Runner::Sla, event, check_ticket).await
+}
+
+/// Checks the ticket `sk` of `account_id` if it is still due at `at`: a message delivered
+/// again, after the ticket was checked and its next instant set later, does nothing.
+async fn check_due(app: &App, account_id: &str, sk: &str, at: Timestamp) -> Result<u32, Error> {
+    let Some(ticket) = app
+        .store
+        .get::<TicketItem>(&account_pk(account_id), sk)
+        .await?
+    else {
+        return Ok(0);
+    };
+    match &ticket.gsi2sk {
+        Some(due) if *due <= due_key(at) => check(app, ticket, at).await,
+        _ => Ok(0),
+    }
 }
 
 async fn check(app: &App, ticket: TicketItem, at: Timestamp) -> Result<u32, Error> {

@@ -9,7 +9,6 @@ use softbrik::edge::{self, route_key};
 use softbrik::error::Error;
 use softbrik::http::{self, json, json_body, path_param};
 use softbrik::idempotency::parse_key;
-use softbrik::schedule::RunRequest;
 use softbrik::support_desk::{self as desk, ListQuery, StaffStep};
 
 #[tokio::main]
@@ -17,14 +16,15 @@ async fn main() -> Result<(), LambdaError> {
     edge::serve(route, sla_run).await
 }
 
-/// The SLA run, on its schedule or a test clock's.
+/// The SLA run, on its schedule or a test clock's, and its queue's batches.
 async fn sla_run(
     app: &'static App,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, LambdaError> {
-    let request: RunRequest = serde_json::from_value(event)?;
-    let report = softbrik::tickets::serve(app, request).await?;
-    Ok(serde_json::to_value(report)?)
+    match softbrik::tickets::serve(app, &event).await? {
+        Some(answer) => Ok(answer),
+        None => Err("the tickets function takes its routes, its SLA run and its queue".into()),
+    }
 }
 
 async fn route(app: &App, req: Request) -> Result<Response<Body>, Error> {
