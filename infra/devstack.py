@@ -82,6 +82,27 @@ def log(message: str) -> None:
 # --- The template, resolved -------------------------------------------------------------------
 
 
+def parameter_refusal(spec: dict, value: str) -> str | None:
+    """Why CloudFormation would refuse `value` for the parameter `spec` (its type, bounds,
+    allowed values and pattern), or None."""
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return "not a number"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"below its MinValue {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"above its MaxValue {spec['MaxValue']}"
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(a) for a in allowed]:
+        return f"not one of {allowed}"
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        return f"does not match {pattern}"
+    return None
+
+
 class Template:
     """template.yaml with its parameters, conditions and intrinsic functions resolved locally."""
 
@@ -97,6 +118,9 @@ class Template:
         for name, value in (overrides or {}).items():
             if name not in specs:
                 raise SystemExit(f"template.yaml has no parameter {name}")
+            refused = parameter_refusal(specs[name], value)
+            if refused:
+                raise SystemExit(f"parameter {name}={value}: {refused} (CloudFormation refuses it)")
             self.params[name] = value
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
@@ -594,6 +618,10 @@ class QueueSource:
     def __init__(self, binary: str, queue_arn: str, batch_size: int, concurrency: int, partial: bool):
         self.binary, self.queue_arn = binary, queue_arn
         self.batch_size, self.concurrency, self.partial = batch_size, concurrency, partial
+        # The maximum concurrency in force: as deployed, or lowered since as Lambda's
+        # UpdateEventSourceMapping does (`/_local/queues`), up to what the stack started with
+        # (cargo-lambda's instances are counted at start).
+        self.active = concurrency
 
 
 def queue_sources(t: Template) -> list[QueueSource]:
@@ -603,6 +631,15 @@ def queue_sources(t: Template) -> list[QueueSource]:
             if event.get("Type") != "SQS":
                 continue
             p = t.resolve(event["Properties"])
+            # As Lambda refuses a mapping whose queue would show a message again while the
+            # function may still be handling it.
+            queue = t.resources[event["Properties"]["Queue"]["Fn::GetAtt"][0]]
+            visibility = int(queue.get("Properties", {}).get("VisibilityTimeout", 30))
+            timeout = int(fn.get("Properties", {}).get("Timeout", t.raw.get("Globals", {}).get("Function", {}).get("Timeout", 3)))
+            if visibility < timeout:
+                raise SystemExit(
+                    f"{lid}: its queue's visibility timeout ({visibility} s) is below the function's timeout ({timeout} s); Lambda refuses the mapping"
+                )
             found.append(
                 QueueSource(
                     function_binary(fn, lid),
@@ -673,7 +710,19 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if raw_path == "/_local/queues" and self.command == "POST":
             # Local only: the worker-kill test takes a batch off the queue itself, as a worker
             # that then dies, while the event source mappings hold off (Lambda's would not).
-            paused = bool(json.loads(body or b"{}").get("paused"))
+            asked = json.loads(body or b"{}")
+            if "maximum_concurrency" in asked:
+                # A bench sets a function's workers between its measures, as an operator does
+                # with UpdateEventSourceMapping (ScalingConfig), without deploying again.
+                wanted = int(asked["maximum_concurrency"])
+                sources = [s for s in stack.queue_sources if s.binary == asked.get("function")]
+                if not sources or not 1 <= wanted <= sources[0].concurrency:
+                    problem = {"message": f"no queue of {asked.get('function')!r} started with {wanted} workers or more"}
+                    return self.reply(400, {"content-type": "application/json"}, json.dumps(problem).encode())
+                sources[0].active = wanted
+                log(f"queue: {sources[0].binary} now {wanted} at once")
+                return self.reply(200, {"content-type": "application/json"}, json.dumps({"maximum_concurrency": wanted}).encode())
+            paused = bool(asked.get("paused"))
             (stack.queues_paused.set if paused else stack.queues_paused.clear)()
             # Answered once no poller is in the middle of a receive (a long poll started before
             # would still take what comes within its second) or of the batch it took.
@@ -1036,7 +1085,11 @@ class Stack:
                     time.sleep(s.seconds)
                     if self.schedules_paused.is_set():
                         continue
-                    status, _, body = self.invoke_raw(s.binary, json.loads(s.payload))
+                    try:
+                        status, _, body = self.invoke_raw(s.binary, json.loads(s.payload))
+                    except OSError as e:  # the stack stopping: no function to invoke
+                        log(f"schedule {s.binary}: not invoked ({e})")
+                        continue
                     log(f"schedule {s.binary}: {status} {body[:200]!r}")
             threading.Thread(target=fire, daemon=True).start()
             log(f"schedule: {schedule.binary} every {schedule.seconds}s")
@@ -1049,21 +1102,22 @@ class Stack:
         for source in self.queue_sources:
             url = self.queue_url(source.queue_arn)
             for worker in range(source.concurrency):
-                threading.Thread(target=self.poll_queue, args=(source, url), daemon=True).start()
+                threading.Thread(target=self.poll_queue, args=(source, url, worker), daemon=True).start()
             log(f"queue: {source.binary} takes {url.rsplit('/', 1)[-1]}, {source.concurrency} at once")
 
     def queue_url(self, arn: str) -> str:
         name = arn.rsplit(":", 1)[-1]
         return boto3.client("sqs", endpoint_url=self.endpoint, region_name=REGION).get_queue_url(QueueName=name)["QueueUrl"]
 
-    def poll_queue(self, source: QueueSource, url: str) -> None:
+    def poll_queue(self, source: QueueSource, url: str, worker: int) -> None:
         sqs = boto3.client(
             "sqs", endpoint_url=self.endpoint, region_name=REGION,
             aws_access_key_id=EVENT_SOURCE_KEY, aws_secret_access_key="local", aws_session_token="local",
         )
         while True:
             with self.polling:
-                paused = self.queues_paused.is_set()
+                # A worker beyond the maximum concurrency in force holds off.
+                paused = self.queues_paused.is_set() or worker >= source.active
                 if not paused:
                     self.receiving += 1
             if paused:
