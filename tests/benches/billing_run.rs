@@ -10,11 +10,8 @@
 //! cargo-lambda, the emulator answering DynamoDB one request at a time. The AWS request count
 //! per renewal does not depend on the machine; the rate is a floor, not AWS's figure.
 //!
-//! The stack's template parameters set the run's workers and the partner (`make
-//! bench-workers` starts a stack for each of `BENCH_WORKERS` with a partner that answers in
-//! 300 ms and refuses beyond its rate): the bench reads them from `renew`'s environment, and
-//! what the sandbox partner counted in each second of the run (requests answered, refused with
-//! 429). With `BENCH_WORKERS_TABLE`, it adds the run's row to that file.
+//! The run against its workers, with a partner that takes its time and limits its rate, is
+//! `billing_workers` (`make bench-workers`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -56,78 +53,13 @@ async fn main() {
 
     stack.reset_aws_calls().await;
     let run = json!({"run": "renew", "test_clock_id": clock, "at": "2027-01-12T12:00:00Z"});
-    let first_second = jiff::Timestamp::now().as_second();
     let started = Instant::now();
     let reports = run_until_done(&stack, "renew", &run).await;
     let seconds = started.elapsed().as_secs_f64();
     let calls = stack.aws_calls().await;
-    let partner = Partner::of(&stack, first_second).await;
 
     assert_eq!(total(&reports, "accounts"), accounts as u64, "{reports:?}");
     print_report(accounts, signup_seconds, seconds, &reports, &calls);
-    partner.print(accounts, seconds);
-}
-
-/// The run's workers and partner as the stack was started, and what the partner counted.
-struct Partner {
-    workers: String,
-    rate: String,
-    latency_ms: String,
-    limit: String,
-    /// (second, answered, refused), the seconds of the run the partner was asked in.
-    seconds: Vec<(i64, u64, u64)>,
-}
-
-impl Partner {
-    async fn of(stack: &Stack, first_second: i64) -> Partner {
-        let env: BTreeMap<String, String> = stack.function_env("renew").into_iter().collect();
-        let var = |name: &str| env.get(name).cloned().unwrap_or_else(|| "-".into());
-        let last_second = jiff::Timestamp::now().as_second();
-        Partner {
-            workers: var("SOFTBRIK_BILLING_WORKERS"),
-            rate: var("SOFTBRIK_PARTNER_RATE"),
-            latency_ms: var("SOFTBRIK_SANDBOX_LATENCY_MS"),
-            limit: var("SOFTBRIK_SANDBOX_RATE"),
-            seconds: stack.partner_seconds(first_second, last_second).await,
-        }
-    }
-
-    fn print(&self, accounts: usize, seconds: f64) {
-        let asked = |(_, answered, refused): &(i64, u64, u64)| answered + refused;
-        let most = self.seconds.iter().map(asked).max().unwrap_or(0);
-        let answered: u64 = self.seconds.iter().map(|s| s.1).sum();
-        let refused: u64 = self.seconds.iter().map(|s| s.2).sum();
-        // The steady state: the seconds between the first and the last the partner was asked in.
-        let busy = self.seconds.len();
-        println!(
-            "\n## The partner: {} workers, pace {} a second, partner {} ms and {} a second\n",
-            self.workers, self.rate, self.latency_ms, self.limit
-        );
-        println!("| measure | value |");
-        println!("|---|---|");
-        println!("| requests answered (charges) | {answered} |");
-        println!("| requests refused (429) | {refused} |");
-        println!("| most requests in one second | {most} |");
-        println!("| seconds the partner was asked in | {busy} |");
-        let row = format!(
-            "| {} | {} | {} ms, {} a second | {accounts} | {seconds:.1} s | {:.2} | {most} | {refused} |\n",
-            self.workers,
-            self.rate,
-            self.latency_ms,
-            self.limit,
-            accounts as f64 / seconds
-        );
-        print!("\n{row}");
-        if let Ok(file) = std::env::var("BENCH_WORKERS_TABLE") {
-            use std::io::Write;
-            let mut table = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&file)
-                .expect("the workers table");
-            table.write_all(row.as_bytes()).expect("a row written");
-        }
-    }
 }
 
 /// A count summed over the runs' reports.

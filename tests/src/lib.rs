@@ -451,15 +451,28 @@ impl Stack {
 
     /// Pauses (or resumes) what the local stack runs of itself: `schedules` or `queues`.
     async fn pause_local(&self, what: &str, paused: bool) {
+        self.local(what, &json!({"paused": paused})).await;
+    }
+
+    /// Sets how many workers `function`'s queue runs at once, as Lambda's
+    /// UpdateEventSourceMapping sets its maximum concurrency (no more than the stack started
+    /// with: `BillingWorkers`).
+    pub async fn set_workers(&self, function: &str, workers: u32) {
+        let asked = json!({"function": function, "maximum_concurrency": workers});
+        self.local("queues", &asked).await;
+    }
+
+    /// Asks the local stack's `/_local/<what>`.
+    async fn local(&self, what: &str, asked: &Value) {
         let url = format!("{}/_local/{what}", self.file.api_url);
         let answer = self
             .http
             .post(url)
-            .json(&json!({"paused": paused}))
+            .json(asked)
             .send()
             .await
             .expect("the gateway answers");
-        assert!(answer.status().is_success());
+        assert!(answer.status().is_success(), "/_local/{what}: {asked}");
     }
 
     /// Takes `count` messages off `function`'s queue, as its event source mapping does, hidden
@@ -501,8 +514,6 @@ impl Stack {
         );
     }
 
-    /// The environment the local stack gives `binary`: every function's (`functions.env`),
-    /// and its own credentials and variables (`functions/<binary>.env`).
     /// What the sandbox partner counted in each second from `from` to `to` (Unix seconds):
     /// (second, requests answered, requests refused for its rate), the seconds it was asked in.
     pub async fn partner_seconds(&self, from: i64, to: i64) -> Vec<(i64, u64, u64)> {
@@ -553,6 +564,8 @@ impl Stack {
         }
     }
 
+    /// The environment the local stack gives `binary`: every function's (`functions.env`),
+    /// and its own credentials and variables (`functions/<binary>.env`).
     pub fn function_env(&self, binary: &str) -> Vec<(String, String)> {
         let mut env = stack_env_file("functions.env");
         env.extend(stack_env_file(&format!("functions/{binary}.env")));
