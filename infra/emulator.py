@@ -69,6 +69,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -175,6 +176,46 @@ def transact_write_items(self, transact_items: list[dict]) -> None:
 MOTO_QUERY = None  # moto's own Table.query, kept by `install`
 
 
+class QueueAttributes(Mapping):
+    """A queue's attributes as moto's `Queue.attributes` (5.2.5) gives them, each worked out
+    when it is read. moto works them all out for every message sent (to read one,
+    ContentBasedDeduplication), and the three approximate counts pass over every message of the
+    queue, so a send took longer the longer the queue: a bench's 20,000 accounts waiting, or
+    the local subscriber's queue, which keeps every event told. SQS's cost of a send does not
+    grow with the queue."""
+
+    def __init__(self, queue):
+        self.queue = queue
+
+    def names(self) -> list[str]:
+        q = self.queue
+        names = list(q.BASE_ATTRIBUTES)
+        if q.fifo_queue:
+            names += q.FIFO_ATTRIBUTES
+        if q.kms_master_key_id:
+            names += q.KMS_ATTRIBUTES
+        return names
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __getitem__(self, name: str):
+        from moto.core.utils import camelcase_to_underscores
+
+        if name not in self.names():
+            raise KeyError(name)
+        q = self.queue
+        if name == "Policy" and q.policy:
+            return q.policy
+        if name == "RedrivePolicy" and q.redrive_policy:
+            return json.dumps(q.redrive_policy)
+        value = getattr(q, camelcase_to_underscores(name))
+        return str(value).lower() if isinstance(value, bool) else value
+
+
 def query(self, hash_key, *args, **kwargs):
     """moto's Table.query (5.2.5), reading only the items the query's partition can hold: moto's
     own code runs unchanged, with `all_items` answering those items instead of the table's,
@@ -217,12 +258,14 @@ def query(self, hash_key, *args, **kwargs):
 
 
 def install() -> None:
-    """Puts the emulator's transactions and queries in place of moto's."""
+    """Puts the emulator's transactions, queries and queue attributes in place of moto's."""
     global MOTO_QUERY
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.sqs.models import Queue
 
     DynamoDBBackend.transact_write_items = transact_write_items
+    Queue.attributes = property(QueueAttributes)
     if Table.query is not query:  # installed once per process
         MOTO_QUERY = Table.query
         Table.query = query

@@ -8,6 +8,10 @@ actions on one item are refused.
 
 Queries: each case runs against moto's own Query and the emulator's, which reads only the
 partition, over a table of several partitions, and both must give the same pages.
+
+Queue attributes: the emulator's, worked out when read, are moto's for queues of every kind
+(standard, FIFO, encrypted, with a redrive policy and a policy), with messages waiting, in
+flight and delayed.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import botocore.exceptions
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.sqs.models import Queue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emulator  # noqa: E402
 
 MOTO = DynamoDBBackend.transact_write_items
 MOTO_QUERY = Table.query
+MOTO_ATTRIBUTES = Queue.attributes
 emulator.MOTO_QUERY = MOTO_QUERY  # what the emulator's query calls, as `install` keeps it
 
 
@@ -224,6 +230,41 @@ class Queries(unittest.TestCase):
         self.assertEqual([i["pk"]["S"] for i in index[0][0]], ["ACC#1", "ACC#3"])
         backwards = pages(QUERIES["an index, pages of 1, backwards"], patched=True)
         self.assertEqual([page[0][0]["pk"]["S"] for page in backwards], ["ACC#3", "ACC#1"])
+
+
+class QueueAttributes(unittest.TestCase):
+    def test_same_attributes_as_moto_for_every_kind_of_queue(self):
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name="eu-west-1")
+            dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            kinds = {
+                "standard": {},
+                "redriven": {
+                    "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "5"}}',
+                    "Policy": '{"Version": "2012-10-17", "Statement": []}',
+                    "SqsManagedSseEnabled": "true",
+                },
+                "encrypted": {"KmsMasterKeyId": "alias/aws/sqs"},
+                "ordered.fifo": {"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+            }
+            from moto.sqs.models import sqs_backends
+
+            for name, attributes in kinds.items():
+                url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+                extra = {"MessageGroupId": "g"} if name.endswith(".fifo") else {}
+                for i in range(3):
+                    sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", **extra)
+                sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)
+                if not name.endswith(".fifo"):
+                    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+                queue = sqs_backends["123456789012"]["eu-west-1"].queues[name]
+                theirs = MOTO_ATTRIBUTES.fget(queue)
+                ours = dict(emulator.QueueAttributes(queue))
+                self.assertEqual(ours, theirs, name)
+                self.assertEqual(theirs["ApproximateNumberOfMessagesNotVisible"], 1, name)
+                self.assertEqual(emulator.QueueAttributes(queue).get("ContentBasedDeduplication"),
+                                 theirs.get("ContentBasedDeduplication"), name)
 
 
 if __name__ == "__main__":
