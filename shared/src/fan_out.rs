@@ -41,9 +41,7 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::error::Error;
 use crate::jobs::Job;
-use crate::schedule::{
-    Due, Invocation, Ran, RunReport, RunRequest, Runner, ScheduleItem, ScheduleMove, Scope,
-};
+use crate::schedule::{Due, Ran, RunReport, RunRequest, Runner, ScheduleItem, ScheduleMove, Scope};
 use crate::store::AccountRecords;
 
 /// Index items read per page: a page's accounts go to the queue in 10 batches of 10.
@@ -77,7 +75,9 @@ pub enum Work {
     Account {
         runner: Runner,
         account_id: String,
-        /// The sort key of the account's schedule item for `runner`.
+        /// The sort key of the item due in the account's partition: its schedule item for
+        /// `runner`, or the ticket (the SLA run). Named for the first, as messages in flight
+        /// carry it.
         schedule: String,
         at: Timestamp,
         /// A test clock's run: the report its worker counts the account into.
@@ -190,7 +190,8 @@ where
     F: Fn(Job, Option<AccountRecords>, Option<ScheduleMove>) -> Fut + Sync,
     Fut: Future<Output = Result<Ran, Error>>,
 {
-    if let Ok(Invocation::Job(job)) = serde_json::from_value::<Invocation>(event.clone()) {
+    // Read in place: a worker's batch is no job, and is not copied to find out.
+    if let Ok(job) = Job::deserialize(event) {
         handle(job, None, None).await?;
         return Ok(Some(serde_json::json!({"ran": true})));
     }
@@ -222,7 +223,7 @@ where
             .map(Some)
             .map_err(Error::internal);
     }
-    let Ok(request) = serde_json::from_value::<RunRequest>(event.clone()) else {
+    let Ok(request) = RunRequest::deserialize(event) else {
         return Ok(None);
     };
     let (scope, at) = crate::schedule::scope_and_instant(app, runner, request)?;
@@ -519,7 +520,7 @@ where
             report,
         } => {
             check_runner(runner, of)?;
-            let span = tracing::info_span!("account", account_id = %account_id);
+            let span = tracing::info_span!("account", account_id = %account_id, item = %schedule);
             let outcome = run_item(account_id.clone(), schedule, at)
                 .instrument(span)
                 .await;

@@ -379,6 +379,20 @@ impl Step {
     pub fn in_time(second: i64, now_ms: i64) -> bool {
         Step::at(now_ms) == Step::Take(second)
     }
+
+    /// What follows asking for a turn in `second`, answered at `now_ms` (`taken`: counted):
+    /// go (`None`), or how long to wait before asking again. A second found full, or a turn
+    /// that came too late to use, waits for the next second; one already begun is asked at
+    /// once.
+    pub fn after(second: i64, taken: bool, now_ms: i64) -> Option<std::time::Duration> {
+        if taken && Step::in_time(second, now_ms) {
+            None
+        } else if now_ms.div_euclid(1000) == second {
+            Some(Step::until_next(now_ms))
+        } else {
+            Some(std::time::Duration::ZERO)
+        }
+    }
 }
 
 impl Gate {
@@ -423,18 +437,15 @@ impl Gate {
                 .count_in_second(PARTNER_QUOTA_PK, second, "taken", Some(*rate))
                 .await
                 .map_err(|e| PaymentError::Unavailable(format!("partner quota: {e}")))?;
-            let now = Timestamp::now().as_millisecond();
-            if taken && Step::in_time(second, now) {
-                return Ok(());
-            }
-            // That second is full (or its turn came too late to use): the next one, with a
-            // little jitter so that the waiting workers do not all ask at its first instant.
-            let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..20);
-            if now.div_euclid(1000) == second {
-                tokio::time::sleep(
-                    Step::until_next(now) + std::time::Duration::from_millis(jitter),
-                )
-                .await;
+            match Step::after(second, taken, Timestamp::now().as_millisecond()) {
+                None => return Ok(()),
+                Some(wait) if wait.is_zero() => {}
+                // With a little jitter, so that the waiting workers do not all ask at the
+                // next second's first instant.
+                Some(wait) => {
+                    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..20);
+                    tokio::time::sleep(wait + std::time::Duration::from_millis(jitter)).await;
+                }
             }
         }
     }
@@ -634,5 +645,16 @@ mod tests {
         assert!(Step::in_time(10, 10_500));
         assert!(!Step::in_time(10, 10_950));
         assert!(!Step::in_time(10, 11_010));
+    }
+
+    #[test]
+    fn a_full_second_or_a_late_turn_waits_for_the_next_second() {
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(Step::after(10, true, 10_500), None);
+        assert_eq!(Step::after(10, false, 10_300), Some(ms(700)));
+        assert_eq!(Step::after(10, true, 10_950), Some(ms(50)));
+        // The answer came after its second ended: the new one is asked at once.
+        assert_eq!(Step::after(10, false, 11_010), Some(ms(0)));
+        assert_eq!(Step::after(10, true, 11_010), Some(ms(0)));
     }
 }

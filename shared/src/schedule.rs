@@ -286,15 +286,6 @@ pub struct RunRequest {
     pub at: Option<Timestamp>,
 }
 
-/// What a billing function (`renew`, `reminder`) is invoked with: its schedule's run (or a
-/// test clock's), or one job run directly (operations' replays).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Invocation {
-    Run(RunRequest),
-    Job(Job),
-}
-
 /// What a run request of `runner` covers: the live schedules now, or a test clock's at its
 /// instant.
 pub fn scope_and_instant(
@@ -344,10 +335,6 @@ pub struct RunReport {
 
 /// An index item a run hands to its handler.
 pub trait Due: serde::de::DeserializeOwned {
-    /// The account whose data the handler opens, if it does: the run reads the wrapped keys
-    /// of a page's accounts in one request (`App::prefetch_account_keys`).
-    fn account_to_open(&self) -> Option<&str>;
-
     /// What a fanned-out run hands a worker for it: the account, and the item's sort key in
     /// the account's partition.
     fn work(&self) -> (&str, &str);
@@ -358,10 +345,6 @@ pub trait Due: serde::de::DeserializeOwned {
 }
 
 impl Due for ScheduleItem {
-    fn account_to_open(&self) -> Option<&str> {
-        Some(&self.account_id)
-    }
-
     fn work(&self) -> (&str, &str) {
         (&self.account_id, &self.sk)
     }

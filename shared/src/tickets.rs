@@ -27,7 +27,6 @@ use softbrik_app::support::{
     self, Attachment, AuthorKind, ListFilter, Listing, Message, Requester, Ticket, TicketRef, With,
     Written,
 };
-use tracing::Instrument;
 
 use crate::account::{SupportPlan, User};
 use crate::app::App;
@@ -870,16 +869,12 @@ fn decode_cursor(raw: &str, listing: &Listing) -> Result<HashMap<String, Attribu
 // --- The SLA run ------------------------------------------------------------------------
 
 impl crate::schedule::Due for TicketItem {
-    /// A security report is under no account's key: the key of a ticket's account is read
-    /// with its desk.
-    fn account_to_open(&self) -> Option<&str> {
-        None
-    }
-
     fn work(&self) -> (&str, &str) {
         (&self.account_id, &self.sk)
     }
 
+    /// A security report is under no account's key: the key of a ticket's account is read
+    /// with its desk.
     const OPENS_ACCOUNTS: bool = false;
 }
 
@@ -891,17 +886,13 @@ pub async fn serve(
     app: &App,
     event: &serde_json::Value,
 ) -> Result<Option<serde_json::Value>, Error> {
+    // Run in the worker's span of the account and the item (the ticket's key).
     let check_ticket = |account_id: String, sk: String, at: Timestamp| async move {
-        let span = tracing::info_span!("ticket", account_id = %account_id, ticket = %sk);
-        async {
-            let outcome = check_due(app, &account_id, &sk, at).await;
-            if let Err(e) = &outcome {
-                tracing::error!(error = %e, detail = e.detail(), "ticket check failed");
-            }
-            outcome
+        let outcome = check_due(app, &account_id, &sk, at).await;
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, detail = e.detail(), "ticket check failed");
         }
-        .instrument(span)
-        .await
+        outcome
     };
     crate::fan_out::serve_items::<TicketItem, _, _>(app, Runner::Sla, event, check_ticket).await
 }

@@ -142,7 +142,6 @@ async fn seed(stack: &Stack, clock: &str, count: usize) -> (f64, f64) {
     stack.pause_queues(true).await;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_seed_accounts"))
         .args([&count.to_string(), clock, "8"])
-        .stderr(std::process::Stdio::inherit())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(stack.function_env("signup"))

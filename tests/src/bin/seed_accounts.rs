@@ -1,7 +1,7 @@
 //! Signs up many accounts fast, for the billing-run bench at scale (`make bench-workers`,
 //! docs/performance.md): `seed_accounts <count> <test clock> <at once>`, run with the `signup`
 //! function's environment (the bench passes it, with its own credentials), prints one JSON
-//! line, and its progress every 1,000 accounts on stderr.
+//! line.
 //!
 //! Each account is made by the signup use case itself (`softbrik_app::signup::signup`) over
 //! the stack's own adapters, the table, KMS and EventBridge, so that what a billing run
@@ -73,18 +73,6 @@ async fn main() {
                 softbrik::events::publish_account(app, account).await;
                 Ok(())
             }
-        })
-        .enumerate()
-        .map(|(i, made)| async move {
-            let made = made.await;
-            if (i + 1) % 1000 == 0 {
-                eprintln!(
-                    "seed_accounts: {} signed up, {:.0} s",
-                    i + 1,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            made
         })
         .buffer_unordered(at_once)
         .collect()
